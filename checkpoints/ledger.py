@@ -1,0 +1,374 @@
+"""The run ledger: plain SQL tables beside the checkpoints, written as each node finishes.
+
+Tables `runs`, `rounds`, `drafts`, `calls` and `workspaces` (SQLAlchemy Core, so the same code serves
+SQLite and PostgreSQL) hold what a run did, queryable with SQL or pandas while it runs and after it
+dies. Rows are keyed by (thread, round, index[, role]) and written as upserts, so a node that re-runs on
+resume replaces its rows instead of duplicating them.
+
+Example:
+    ```python
+    import sqlite3
+
+    rows = sqlite3.connect("runs.sqlite").execute(
+        "SELECT role, round, idx, input_tokens, output_tokens FROM calls WHERE thread_id = ?",
+        ("my-thread",),
+    ).fetchall()
+    ```
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    Float,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    create_engine,
+    select,
+    update,
+)
+from sqlalchemy.engine import Engine
+from sqlalchemy.pool import StaticPool
+
+from langgraph_pdr.state.config import PDRConfig
+from langgraph_pdr.state.records import (
+    CallRecord,
+    Critique,
+    Draft,
+    RoundRecord,
+    RoundSummary,
+    RunOutcome,
+    Verification,
+    Workspace,
+)
+from langgraph_pdr.state.result import PDRResult
+
+metadata = MetaData()
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("thread_id", String(200), primary_key=True),
+    Column("created_at", String(40), nullable=False),
+    Column("updated_at", String(40), nullable=False),
+    Column("question", Text, nullable=False),
+    Column("method", String(40), nullable=False),
+    Column("config", JSON, nullable=False),
+    Column("spec", JSON, nullable=False),
+    Column("model", String(200)),
+    Column("status", String(20), nullable=False),
+    Column("stop_reason", String(40)),
+    Column("answer", Text),
+    Column("text", Text),
+    Column("b_seq", Integer, nullable=False, default=0),
+    Column("b_total", Integer, nullable=False, default=0),
+    Column("error", Text),
+)
+
+rounds = Table(
+    "rounds",
+    metadata,
+    Column("thread_id", String(200), primary_key=True),
+    Column("round", Integer, primary_key=True),
+    Column("width", Integer, nullable=False),
+    Column("survivors", Integer),
+    Column("critique", Text),
+)
+
+drafts = Table(
+    "drafts",
+    metadata,
+    Column("thread_id", String(200), primary_key=True),
+    Column("round", Integer, primary_key=True),
+    Column("idx", Integer, primary_key=True),
+    Column("ok", Boolean, nullable=False),
+    Column("text", Text, nullable=False),
+    Column("answer", Text),
+    Column("score", Float),
+    Column("verification", Text),
+    Column("workspace_idx", Integer),
+    Column("error", Text),
+)
+
+calls = Table(
+    "calls",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("thread_id", String(200), nullable=False, index=True),
+    Column("role", String(20), nullable=False),
+    Column("round", Integer, nullable=False),
+    Column("idx", Integer, nullable=False),
+    Column("stage", String(60), nullable=False),
+    Column("input_tokens", Integer, nullable=False),
+    Column("output_tokens", Integer, nullable=False),
+    Column("usage_source", String(20), nullable=False),
+    Column("latency_s", Float, nullable=False),
+    Column("finish_reason", String(40)),
+    Column("model", String(200)),
+    Column("error", Text),
+    UniqueConstraint("thread_id", "role", "round", "idx", name="calls_key"),
+)
+
+workspaces = Table(
+    "workspaces",
+    metadata,
+    Column("thread_id", String(200), primary_key=True),
+    Column("round", Integer, primary_key=True),
+    Column("idx", Integer, primary_key=True),
+    Column("text", Text, nullable=False),
+    Column("tokens", Integer, nullable=False),
+    Column("counted_by", String(60), nullable=False),
+    Column("distiller", String(60), nullable=False),
+    Column("sources", JSON, nullable=False),
+)
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+def _without(row: Any, *names: str) -> dict[str, Any]:
+    return {k: v for k, v in row._mapping.items() if k not in names}
+
+
+class Ledger:
+    """Writes and reads the run ledger in one database (a SQLAlchemy URL or engine).
+
+    It implements `RunRecorder`: pass it as `PDRContext(recorder=...)` and every node's records land
+    here as the node finishes.
+    """
+
+    def __init__(self, url_or_engine: str | Engine) -> None:
+        if isinstance(url_or_engine, Engine):
+            self.engine = url_or_engine
+        elif url_or_engine in ("sqlite://", "sqlite:///:memory:"):
+            self.engine = create_engine(
+                "sqlite://", poolclass=StaticPool, connect_args={"check_same_thread": False}
+            )
+        elif url_or_engine.startswith("sqlite"):
+            self.engine = create_engine(url_or_engine, connect_args={"timeout": 30})
+        else:
+            self.engine = create_engine(url_or_engine, pool_pre_ping=True)
+        self._lock = threading.Lock()
+        metadata.create_all(self.engine)
+
+    # -- writing ---------------------------------------------------------------------------------
+
+    def _upsert(self, table: Table, values: dict[str, Any], keys: list[str]) -> None:
+        dialect = self.engine.dialect.name
+        if dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert
+        stmt = insert(table).values(**values)
+        changes = {k: v for k, v in values.items() if k not in keys}
+        stmt = stmt.on_conflict_do_update(index_elements=keys, set_=changes) if changes else (
+            stmt.on_conflict_do_nothing(index_elements=keys)
+        )
+        with self._lock, self.engine.begin() as conn:
+            conn.execute(stmt)
+
+    def _update(self, table: Table, where: dict[str, Any], values: dict[str, Any]) -> None:
+        cond = [table.c[k] == v for k, v in where.items()]
+        with self._lock, self.engine.begin() as conn:
+            conn.execute(update(table).where(*cond).values(**values))
+
+    def start_run(
+        self,
+        thread_id: str,
+        *,
+        question: str,
+        config: PDRConfig,
+        model: str | None = None,
+        spec: dict[str, Any] | None = None,
+    ) -> None:
+        """Create the run's row (status `running`)."""
+        now = _now()
+        self._upsert(
+            runs,
+            {
+                "thread_id": thread_id,
+                "created_at": now,
+                "updated_at": now,
+                "question": question,
+                "method": config.method,
+                "config": config.model_dump(mode="json"),
+                "spec": spec or {},
+                "model": model,
+                "status": "running",
+            },
+            ["thread_id"],
+        )
+
+    def set_status(self, thread_id: str, status: str, *, error: str | None = None) -> None:
+        self._update(runs, {"thread_id": thread_id}, {"status": status, "error": error, "updated_at": _now()})
+
+    def record(self, thread_id: str, record: Any) -> None:
+        """Store one record (a `RunRecorder`)."""
+        if isinstance(record, CallRecord):
+            values = record.model_dump()
+            values["idx"] = values.pop("index")
+            self._upsert(calls, {"thread_id": thread_id, **values}, ["thread_id", "role", "round", "idx"])
+        elif isinstance(record, Draft):
+            self._upsert(
+                drafts,
+                {
+                    "thread_id": thread_id,
+                    "round": record.round,
+                    "idx": record.index,
+                    "ok": record.ok,
+                    "text": record.text,
+                    "answer": record.answer,
+                    "workspace_idx": record.workspace_index,
+                    "error": record.error,
+                },
+                ["thread_id", "round", "idx"],
+            )
+        elif isinstance(record, Verification):
+            self._update(
+                drafts,
+                {"thread_id": thread_id, "round": record.round, "idx": record.index},
+                {"score": record.score, "verification": record.text or record.error},
+            )
+        elif isinstance(record, Workspace):
+            self._upsert(
+                workspaces,
+                {
+                    "thread_id": thread_id,
+                    "round": record.round,
+                    "idx": record.index,
+                    "text": record.text,
+                    "tokens": record.tokens,
+                    "counted_by": record.counted_by,
+                    "distiller": record.distiller,
+                    "sources": list(record.sources),
+                },
+                ["thread_id", "round", "idx"],
+            )
+        elif isinstance(record, RoundSummary):
+            self._upsert(
+                rounds,
+                {"thread_id": thread_id, **record.model_dump()},
+                ["thread_id", "round"],
+            )
+        elif isinstance(record, Critique):
+            self._update(rounds, {"thread_id": thread_id, "round": record.round}, {"critique": record.text})
+        elif isinstance(record, RunOutcome):
+            status = "completed" if record.stop_reason == "completed" else "stopped"
+            self._update(
+                runs,
+                {"thread_id": thread_id},
+                {**record.model_dump(), "status": status, "updated_at": _now()},
+            )
+        else:
+            raise TypeError(f"the ledger does not store {type(record).__name__}")
+
+    # -- reading ---------------------------------------------------------------------------------
+
+    def run_row(self, thread_id: str) -> dict[str, Any] | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(runs).where(runs.c.thread_id == thread_id)).first()
+        return dict(row._mapping) if row else None
+
+    def load_result(self, thread_id: str) -> PDRResult:
+        """The run's `PDRResult`, rebuilt from its rows."""
+        run = self.run_row(thread_id)
+        if run is None:
+            raise KeyError(thread_id)
+        with self.engine.connect() as conn:
+            call_rows = conn.execute(
+                select(calls).where(calls.c.thread_id == thread_id).order_by(calls.c.id)
+            ).all()
+            round_rows = conn.execute(
+                select(rounds).where(rounds.c.thread_id == thread_id).order_by(rounds.c.round)
+            ).all()
+            draft_rows = conn.execute(
+                select(drafts)
+                .where(drafts.c.thread_id == thread_id)
+                .order_by(drafts.c.round, drafts.c.idx)
+            ).all()
+            ws_rows = conn.execute(
+                select(workspaces)
+                .where(workspaces.c.thread_id == thread_id)
+                .order_by(workspaces.c.round, workspaces.c.idx)
+            ).all()
+        call_list = [
+            CallRecord(index=r.idx, **_without(r, "id", "thread_id", "idx")) for r in call_rows
+        ]
+        by_key = {(c.role, c.round, c.index): c for c in call_list}
+        per_round: dict[int, RoundRecord] = {}
+        config = PDRConfig.model_validate(run["config"])
+
+        def round_of(n: int) -> RoundRecord:
+            if n not in per_round:
+                width = config.width(n) if n <= config.rounds else 0
+                per_round[n] = RoundRecord(round=n, width=width)
+            return per_round[n]
+
+        for r in round_rows:
+            rec = round_of(r.round)
+            rec.width, rec.critique = r.width, r.critique
+        for r in draft_rows:
+            round_of(r.round).drafts.append(
+                Draft(
+                    round=r.round,
+                    index=r.idx,
+                    ok=bool(r.ok),
+                    text=r.text,
+                    answer=r.answer,
+                    score=r.score,
+                    workspace_index=r.workspace_idx,
+                    error=r.error,
+                    call=by_key.get(("draft", r.round, r.idx)),
+                )
+            )
+            if r.verification is not None or ("verify", r.round, r.idx) in by_key:
+                round_of(r.round).verifications.append(
+                    Verification(
+                        round=r.round,
+                        index=r.idx,
+                        score=r.score,
+                        text=r.verification or "",
+                        call=by_key.get(("verify", r.round, r.idx)),
+                    )
+                )
+        for r in ws_rows:
+            round_of(r.round).workspaces.append(
+                Workspace(
+                    round=r.round,
+                    index=r.idx,
+                    text=r.text,
+                    tokens=r.tokens,
+                    counted_by=r.counted_by,
+                    distiller=r.distiller,
+                    sources=list(r.sources or []),
+                    call=by_key.get(("distill", r.round, 0)) if r.counted_by == "usage" else None,
+                )
+            )
+        return PDRResult(
+            thread_id=thread_id,
+            question=run["question"],
+            config=config,
+            answer=run["answer"],
+            text=run["text"] or "",
+            b_seq=run["b_seq"] or 0,
+            b_total=run["b_total"] or 0,
+            stop_reason=run["stop_reason"] or run["status"],
+            status=run["status"],
+            model=run["model"],
+            rounds=[per_round[n] for n in sorted(per_round)],
+            calls=call_list,
+        )
+
+    def dispose(self) -> None:
+        self.engine.dispose()

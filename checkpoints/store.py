@@ -1,0 +1,76 @@
+"""Opening a run store: a LangGraph checkpointer and the run ledger, in one database."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from langgraph.checkpoint.memory import InMemorySaver
+
+from langgraph_pdr.checkpoints.ledger import Ledger
+
+MEMORY = ":memory:"
+
+
+@dataclass
+class Store:
+    """A checkpointer and the ledger that share one database."""
+
+    saver: Any
+    ledger: Ledger
+    location: str
+
+
+def _sqlite_path(db: str | Path) -> Path:
+    path = Path(str(db).removeprefix("sqlite:///")).expanduser()
+    if path.exists() and path.is_dir():
+        raise ValueError(f"db: {path} is a directory; give a database file path")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@contextmanager
+def open_store(db: str | Path | None) -> Iterator[Store]:
+    """A store for sync runs: `None` or `":memory:"` keeps everything in memory; a path is a SQLite file."""
+    if db is None or str(db) == MEMORY:
+        ledger = Ledger("sqlite://")
+        try:
+            yield Store(InMemorySaver(), ledger, MEMORY)
+        finally:
+            ledger.dispose()
+        return
+    from langgraph.checkpoint.sqlite import SqliteSaver
+
+    path = _sqlite_path(db)
+    ledger = Ledger(f"sqlite:///{path}")
+    try:
+        with SqliteSaver.from_conn_string(str(path)) as saver:
+            saver.setup()
+            yield Store(saver, ledger, str(path))
+    finally:
+        ledger.dispose()
+
+
+@asynccontextmanager
+async def aopen_store(db: str | Path | None) -> AsyncIterator[Store]:
+    """Async twin of `open_store` (an `AsyncSqliteSaver` for files)."""
+    if db is None or str(db) == MEMORY:
+        ledger = Ledger("sqlite://")
+        try:
+            yield Store(InMemorySaver(), ledger, MEMORY)
+        finally:
+            ledger.dispose()
+        return
+    from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+
+    path = _sqlite_path(db)
+    ledger = Ledger(f"sqlite:///{path}")
+    try:
+        async with AsyncSqliteSaver.from_conn_string(str(path)) as saver:
+            await saver.setup()
+            yield Store(saver, ledger, str(path))
+    finally:
+        ledger.dispose()

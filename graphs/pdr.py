@@ -1,0 +1,151 @@
+"""`create_pdr_graph`: every method as one LangGraph state machine with one accounting.
+
+```
+START → begin_round ─(Send × M_r)→ draft → collect ─(Send × M_r)→ verify → distill ─┐
+            ▲   └──────────→ finalize ←─────┘  (last round, or a cap reached)          │
+            └───────────────────────────────────────────────────────────────────────────┘
+```
+
+`begin_round` reserves the round's worst case against the caps and fans drafts out with `Send`;
+`collect` joins them; `verify` fans out the same way when the distiller ranks by score; `distill` builds
+the next round's workspaces; the loop ends when the schedule does. SR rewrites its previous solution
+(`distill` keeps it, cut to κ), SR with error analysis adds `critique`; the baselines are one round that
+`finalize` votes on (self-consistency) or picks by verification score (best-of-N).
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any
+
+from langchain_core.runnables import RunnableConfig, RunnableLambda
+from langgraph.graph import END, START, StateGraph
+from langgraph.types import RetryPolicy
+
+from langgraph_pdr.nodes.collect import after_collect, collect
+from langgraph_pdr.nodes.critique import acritique, critique
+from langgraph_pdr.nodes.distill.node import adistill, distill
+from langgraph_pdr.nodes.draft import adraft, begin_round, draft, draft_failed, send_drafts
+from langgraph_pdr.nodes.finalize import finalize
+from langgraph_pdr.nodes.retry import DEFAULT_RETRY
+from langgraph_pdr.nodes.verify import averify, verify, verify_failed
+from langgraph_pdr.state.config import FAMILIES, PDRConfig
+from langgraph_pdr.state.context import PDRContext
+from langgraph_pdr.state.graph_state import DraftTask, PDRInput, PDROutput, PDRState, VerifyTask
+
+#: Supersteps a round can take (begin, draft, error handlers, collect, verify, distill, critique).
+STEPS_PER_ROUND = 8
+
+
+def create_pdr_graph(
+    config: PDRConfig | None = None,
+    *,
+    retry_policy: RetryPolicy | None = None,
+) -> StateGraph:
+    """Build the (uncompiled) graph of `config.method`.
+
+    Methods share graphs by family: `pdr`; `sr` and `sr_error`; `single`, `self_consistency` and
+    `best_of_n`. The nodes read the model, the token counter and the recorder from the runtime context
+    (`PDRContext`); `context.config`, when set, overrides `config` for a method of the same family.
+    Compile it with the checkpointer you want, and invoke it with `graph_config(config)` so wide rounds
+    really run in parallel.
+
+    Args:
+        config: the run configuration (default `PDRConfig()`: PDR, schedule 4,2,1, global summary).
+        retry_policy: retries of model-calling nodes (default: transient errors, 4 attempts with
+            exponential backoff). A draft whose retries are spent becomes a failure record.
+
+    Returns:
+        The `StateGraph`, with input `{question, gold?}` and output
+        `{answer, text, b_seq, b_total, stop_reason}`.
+
+    Example:
+        ```python
+        from langchain_core.language_models import GenericFakeChatModel
+        from langchain_core.messages import AIMessage
+        from langgraph_pdr import PDRConfig, PDRContext, create_pdr_graph, graph_config
+
+        config = PDRConfig(method="single")
+        graph = create_pdr_graph(config).compile()
+        model = GenericFakeChatModel(messages=iter([AIMessage("1 + 1 = \\\\boxed{2}")]))
+        out = graph.invoke(
+            {"question": "What is 1 + 1?"}, graph_config(config), context=PDRContext(model=model)
+        )
+        assert out["answer"] == "2"
+        ```
+    """
+    config = config or PDRConfig()
+    method = config.method
+    retry = retry_policy or DEFAULT_RETRY
+
+    def bind(fn: Any) -> Any:
+        return partial(fn, default_config=config)
+
+    def dual(name: str, fn: Any, afn: Any) -> RunnableLambda:
+        return RunnableLambda(bind(fn), afunc=bind(afn), name=name)
+
+    builder = StateGraph(
+        PDRState, context_schema=PDRContext, input_schema=PDRInput, output_schema=PDROutput
+    )
+    builder.add_node("begin_round", bind(begin_round))
+    builder.add_node(
+        "draft",
+        dual("draft", draft, adraft),
+        input_schema=DraftTask,
+        retry_policy=retry,
+        error_handler=bind(draft_failed),
+    )
+    builder.add_node("collect", bind(collect))
+    builder.add_node("finalize", bind(finalize))
+    builder.add_edge(START, "begin_round")
+    builder.add_conditional_edges("begin_round", bind(send_drafts), ["draft", "finalize"])
+    builder.add_edge("draft", "collect")
+    builder.add_edge("finalize", END)
+
+    family = FAMILIES[method]
+    if family in ("pdr", "sample"):
+        builder.add_node(
+            "verify",
+            dual("verify", verify, averify),
+            input_schema=VerifyTask,
+            retry_policy=retry,
+            error_handler=bind(verify_failed),
+        )
+        builder.add_edge("verify", "distill" if family == "pdr" else "finalize")
+    if family in ("pdr", "sr"):
+        builder.add_node("distill", dual("distill", distill, adistill), retry_policy=retry)
+        builder.add_edge("distill", "begin_round")
+    if family == "sr":
+        builder.add_node("critique", dual("critique", critique, acritique), retry_policy=retry)
+        builder.add_edge("critique", "distill")
+    paths = {"pdr": ["verify", "distill"], "sr": ["critique", "distill"], "sample": ["verify"]}
+    builder.add_conditional_edges("collect", bind(after_collect), [*paths[family], "finalize"])
+    return builder
+
+
+def graph_config(
+    config: PDRConfig | None = None,
+    *,
+    thread_id: str | None = None,
+    **extra: Any,
+) -> RunnableConfig:
+    """The invoke config a PDR graph needs: `max_concurrency` (the widest round, unless set) and a
+    `recursion_limit` derived from the schedule (LangGraph's default is 10007), plus `thread_id`.
+
+    Example:
+        ```python
+        from langgraph_pdr import PDRConfig, graph_config
+
+        cfg = graph_config(PDRConfig(schedule="16,8,1"), thread_id="run-1")
+        assert cfg["max_concurrency"] == 16
+        ```
+    """
+    config = config or PDRConfig()
+    out: dict[str, Any] = {
+        "max_concurrency": config.concurrency(),
+        "recursion_limit": STEPS_PER_ROUND * config.rounds + 10,
+        **extra,
+    }
+    if thread_id is not None:
+        out.setdefault("configurable", {})["thread_id"] = thread_id
+    return out  # type: ignore[return-value]

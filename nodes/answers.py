@@ -1,0 +1,86 @@
+"""Reading answers out of drafts: the last `\\boxed{}`, normalisation, majority vote."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Sequence
+
+from langgraph_pdr.state.records import Draft
+
+
+def last_boxed(text: str) -> str | None:
+    """The content of the last `\\boxed{...}` (or `\\fbox{...}`) in `text`, braces balanced; else None."""
+    for marker in ("\\boxed", "\\fbox"):
+        start = text.rfind(marker)
+        while start != -1:
+            i = start + len(marker)
+            while i < len(text) and text[i] == " ":
+                i += 1
+            if i < len(text) and text[i] == "{":
+                depth, j = 0, i
+                while j < len(text):
+                    if text[j] == "{":
+                        depth += 1
+                    elif text[j] == "}":
+                        depth -= 1
+                        if depth == 0:
+                            return text[i + 1 : j].strip()
+                    j += 1
+            start = text.rfind(marker, 0, start)
+    return None
+
+
+def final_answer(text: str) -> str | None:
+    """The answer of a draft: its last `\\boxed{}`, or the whole text when there is none."""
+    boxed = last_boxed(text)
+    if boxed is not None:
+        return boxed
+    stripped = text.strip()
+    return stripped or None
+
+
+def normalize(answer: str | None) -> str:
+    """A key under which equal-looking answers vote together."""
+    if answer is None:
+        return ""
+    a = answer.strip().strip("$").strip()
+    for prefix in ("\\text{", "\\mathrm{"):
+        if a.startswith(prefix) and a.endswith("}"):
+            a = a[len(prefix) : -1]
+    a = "".join(a.split()).rstrip(".").replace("\\!", "").replace("{,}", ",")
+    return _THOUSANDS.sub("", a)
+
+
+_THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}(?!\d))")
+
+
+def majority(drafts: Sequence[Draft]) -> Draft | None:
+    """The first draft whose answer has the most votes among drafts with a boxed answer.
+
+    Drafts without a `\\boxed{}` vote only when none has one.
+    """
+    ok = [d for d in drafts if d.ok]
+    boxed = [d for d in ok if last_boxed(d.text) is not None] or ok
+    if not boxed:
+        return None
+    votes = Counter(normalize(d.answer) for d in boxed)
+    top = max(votes.values())
+    return next(d for d in boxed if votes[normalize(d.answer)] == top)
+
+
+def best_scored(drafts: Sequence[Draft]) -> Draft | None:
+    """The draft with the highest verification score; unknown scores rank last, ties go to the
+    majority answer, then to the lower index."""
+    ok = [d for d in drafts if d.ok]
+    if not ok:
+        return None
+    votes = Counter(normalize(d.answer) for d in ok)
+    return max(
+        ok,
+        key=lambda d: (
+            d.score if d.score is not None else float("-inf"),
+            votes[normalize(d.answer)],
+            -d.index,
+        ),
+    )

@@ -1,0 +1,55 @@
+"""The `collect` node joins a round's drafts, books the round, and reserves the verification stage."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langgraph.types import Send
+
+from langgraph_pdr.nodes.distill import get_distiller
+from langgraph_pdr.nodes.runtime import node_env, over_cap
+from langgraph_pdr.nodes.verify import send_verifications, verify_costs
+from langgraph_pdr.state.config import PDRConfig
+from langgraph_pdr.state.records import RoundSummary
+
+
+def needs_verification(state: dict[str, Any], config: PDRConfig) -> bool:
+    """Best-of-N always scores its drafts; PDR does before a distiller that ranks by score."""
+    if config.method == "best_of_n":
+        return True
+    return (
+        config.method == "pdr"
+        and state["round"] < config.rounds
+        and get_distiller(config.distiller).needs_scores
+    )
+
+
+def collect(state: dict[str, Any], default_config: PDRConfig) -> dict[str, Any]:
+    """Close the round: at least one draft must survive, and verification must fit the caps."""
+    env = node_env(default_config)
+    cfg, r = env.config, state["round"]
+    drafts = [d for d in state.get("drafts") or [] if d.round == r]
+    survivors = sum(d.ok for d in drafts)
+    env.record(RoundSummary(round=r, width=cfg.width(r), survivors=survivors))
+    env.emit("round_finished", round=r, drafts=len(drafts), survivors=survivors)
+    if not survivors:
+        env.emit("run_stopping", reason="no_drafts", round=r)
+        return {"stop_reason": "no_drafts"}
+    if needs_verification(state, cfg):
+        reason = over_cap(state, cfg, verify_costs(state, env))
+        if reason:
+            env.emit("run_stopping", reason=reason, round=r)
+            return {"stop_reason": reason}
+    return {}
+
+
+def after_collect(state: dict[str, Any], default_config: PDRConfig) -> list[Send] | str:
+    """Route a closed round: verify, distill, critique, or finalize."""
+    cfg = node_env(default_config).config
+    if state.get("stop_reason"):
+        return "finalize"
+    if needs_verification(state, cfg):
+        return send_verifications(state)
+    if state["round"] >= cfg.rounds:
+        return "finalize"
+    return "critique" if cfg.method == "sr_error" else "distill"

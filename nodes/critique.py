@@ -1,0 +1,84 @@
+"""SR with error analysis: one bounded call reviews the current solution before it is rewritten."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langchain_core.messages import BaseMessage, HumanMessage
+
+from langgraph_pdr.nodes.llm import acall_model, call_model, call_options, derive_seed
+from langgraph_pdr.nodes.runtime import NodeEnv, node_env, over_cap, usage_update
+from langgraph_pdr.nodes.tokens import cut_to_tokens, prompt_bound
+from langgraph_pdr.state.config import PDRConfig
+from langgraph_pdr.state.records import CallRecord, Critique
+
+CRITIQUE_PROMPT = """Review the solution below for errors. Check each step and the final answer. \
+List the concrete mistakes and how to fix them; if you find none, say so. Do not write a new \
+solution. Be brief.
+
+Problem:
+{question}
+
+Solution:
+{solution}"""
+
+
+def critique_messages(state: dict[str, Any]) -> list[BaseMessage]:
+    solution = next(d for d in state["drafts"] if d.ok)
+    return [HumanMessage(CRITIQUE_PROMPT.format(question=state["question"], solution=solution.text))]
+
+
+def _prepare(state: dict[str, Any], env: NodeEnv) -> tuple[list[BaseMessage], dict[str, Any] | None, str | None]:
+    cfg, r = env.config, state["round"]
+    messages = critique_messages(state)
+    limit = cfg.role_max_tokens("critique")
+    reason = over_cap(state, cfg, [prompt_bound(messages, env.counter) + limit])
+    if reason:
+        return messages, None, reason
+    call = {
+        "options": call_options(
+            env.model,
+            max_tokens=limit,
+            temperature=cfg.temperature.critique,
+            seed=derive_seed(cfg.seed, "critique", r),
+        ),
+        "counter": env.counter,
+        "role": "critique",
+        "round": r,
+        "index": 0,
+        "stage": f"r{r}.critique",
+    }
+    return messages, call, None
+
+
+def _reviewed(env: NodeEnv, state: dict[str, Any], text: str, call: CallRecord) -> dict[str, Any]:
+    tokens = call.output_tokens
+    if tokens > env.config.kappa:  # a provider that ignored max_tokens
+        text = cut_to_tokens(text, env.config.kappa, env.counter)
+        tokens = env.counter.count(text)
+    review = Critique(round=state["round"], text=text, tokens=tokens, call=call)
+    env.record(call, review)
+    env.emit("critique_written", round=review.round, tokens=review.tokens)
+    return {"critique": text, **usage_update(call)}
+
+
+def critique(state: dict[str, Any], default_config: PDRConfig) -> dict[str, Any]:
+    """Review the round's solution (at most κ tokens), or stop when the call cannot fit the caps."""
+    env = node_env(default_config)
+    messages, call, reason = _prepare(state, env)
+    if reason:
+        env.emit("run_stopping", reason=reason, round=state["round"])
+        return {"stop_reason": reason}
+    text, record = call_model(env.model, messages, **call)
+    return _reviewed(env, state, text, record)
+
+
+async def acritique(state: dict[str, Any], default_config: PDRConfig) -> dict[str, Any]:
+    """Async twin of `critique`."""
+    env = node_env(default_config)
+    messages, call, reason = _prepare(state, env)
+    if reason:
+        env.emit("run_stopping", reason=reason, round=state["round"])
+        return {"stop_reason": reason}
+    text, record = await acall_model(env.model, messages, **call)
+    return _reviewed(env, state, text, record)

@@ -1,0 +1,207 @@
+"""The distiller Protocol, the request a distiller gets, and the shared extractive formatting."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Protocol, runtime_checkable
+
+from langchain_core.messages import BaseMessage
+
+from langgraph_pdr.nodes.llm import acall_model, call_model, call_options, derive_seed
+from langgraph_pdr.nodes.runtime import NodeEnv, over_cap
+from langgraph_pdr.nodes.tokens import cut_to_tokens, prompt_bound
+from langgraph_pdr.state.config import PDRConfig
+from langgraph_pdr.state.context import TokenCounter
+from langgraph_pdr.state.records import CallRecord, Draft, Workspace
+
+
+class BudgetStop(Exception):
+    """A distiller's call would break a cap; the run ends with `reason` as its stop reason."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass
+class DistillRequest:
+    """What a distiller gets: this round's surviving drafts (scored when it asked for scores).
+
+    Attributes:
+        question: the question.
+        gold: the gold answer (oracle distillers only; never shown to the model).
+        round: the round whose drafts are distilled; the workspaces serve round `round + 1`.
+        drafts: the round's surviving drafts, by index.
+        next_width: drafts in the next round.
+        config: the run configuration (k, κ, seed, ...).
+        counter: the token counter that bounds workspaces.
+    """
+
+    question: str
+    gold: str | None
+    round: int
+    drafts: list[Draft]
+    next_width: int
+    config: PDRConfig
+    counter: TokenCounter
+    env: NodeEnv | None = None
+    state: dict[str, Any] = field(default_factory=dict)
+    calls: list[CallRecord] = field(default_factory=list)
+
+    @property
+    def kappa(self) -> int:
+        return self.config.kappa
+
+    @property
+    def k(self) -> int:
+        return self.config.k
+
+    def rng(self, *parts: object) -> random.Random:
+        """A random generator seeded by the run's seed, this round and `parts`."""
+        return random.Random(derive_seed(self.config.seed, "distill", self.round, *parts))
+
+    def _prepare(self, messages: Sequence[BaseMessage], max_tokens: int, temperature: float) -> dict:
+        if self.env is None:
+            raise RuntimeError("this distill request cannot call the model")
+        spent = {
+            "b_total": int(self.state.get("b_total") or 0) + sum(c.total_tokens for c in self.calls),
+            "stage_max": {
+                **(self.state.get("stage_max") or {}),
+                **{c.stage: c.total_tokens for c in self.calls},
+            },
+        }
+        cost = prompt_bound(messages, self.counter) + max_tokens
+        reason = over_cap(spent, self.config, [cost])
+        if reason:
+            raise BudgetStop(reason)
+        index = len(self.calls)
+        return {
+            "options": call_options(
+                self.env.model,
+                max_tokens=max_tokens,
+                temperature=temperature,
+                seed=derive_seed(self.config.seed, "distill", self.round, index),
+            ),
+            "counter": self.counter,
+            "role": "distill",
+            "round": self.round,
+            "index": index,
+            "stage": f"r{self.round}.distill.{index}",
+        }
+
+    def generate(
+        self, messages: Sequence[BaseMessage], *, max_tokens: int, temperature: float
+    ) -> tuple[str, CallRecord]:
+        """One model call, reserved against the caps first; each call is its own stage."""
+        text, call = call_model(self.env.model, messages, **self._prepare(messages, max_tokens, temperature))
+        self.calls.append(call)
+        return text, call
+
+    async def agenerate(
+        self, messages: Sequence[BaseMessage], *, max_tokens: int, temperature: float
+    ) -> tuple[str, CallRecord]:
+        """Async twin of `generate`."""
+        opts = self._prepare(messages, max_tokens, temperature)
+        text, call = await acall_model(self.env.model, messages, **opts)
+        self.calls.append(call)
+        return text, call
+
+
+@runtime_checkable
+class Distiller(Protocol):
+    """Turns a round's drafts into the next round's workspaces, each at most κ tokens.
+
+    Return one workspace (shared by every next-round draft) or `next_width` workspaces (draft i gets
+    workspace i). Class attributes declare what the distiller needs: `uses_k` (k must not exceed a
+    round's drafts), `needs_scores` (run self-verification first), `needs_gold` (oracle only).
+    """
+
+    name: ClassVar[str]
+    uses_k: ClassVar[bool]
+    needs_scores: ClassVar[bool]
+    needs_gold: ClassVar[bool]
+
+    def distill(self, request: DistillRequest) -> list[Workspace]: ...
+
+    async def adistill(self, request: DistillRequest) -> list[Workspace]: ...
+
+
+class BaseDistiller:
+    """Defaults for the Protocol: no k, no scores, no gold; `adistill` runs `distill`."""
+
+    name: ClassVar[str] = ""
+    uses_k: ClassVar[bool] = False
+    needs_scores: ClassVar[bool] = False
+    needs_gold: ClassVar[bool] = False
+
+    def distill(self, request: DistillRequest) -> list[Workspace]:
+        raise NotImplementedError
+
+    async def adistill(self, request: DistillRequest) -> list[Workspace]:
+        return self.distill(request)
+
+
+def _header(n: int) -> str:
+    return f"Candidate solution {n}:\n"
+
+
+def extractive_workspace(
+    request: DistillRequest, selected: Sequence[Draft], *, index: int, distiller: str
+) -> Workspace:
+    """The selected drafts verbatim, each cut to its share of κ (keeping its final answer)."""
+    counter, kappa = request.counter, request.kappa
+    if not selected:
+        return Workspace(round=request.round, index=index, counted_by=counter.name, distiller=distiller)
+    separator = "\n\n"
+    overhead = sum(counter.count(_header(n + 1)) for n in range(len(selected)))
+    overhead += counter.count(separator) * (len(selected) - 1)
+    share = max((kappa - overhead) // len(selected), 1)
+    text = ""
+    while share > 0:
+        parts = [_header(n + 1) + cut_to_tokens(d.text, share, counter) for n, d in enumerate(selected)]
+        text = separator.join(parts)
+        if counter.count(text) <= kappa:
+            break
+        share -= max(share // 10, 1)  # a counter that does not add up over parts
+    if counter.count(text) > kappa:
+        text = cut_to_tokens(text, kappa, counter)
+    return Workspace(
+        round=request.round,
+        index=index,
+        text=text,
+        tokens=counter.count(text),
+        counted_by=counter.name,
+        distiller=distiller,
+        sources=[d.index for d in selected],
+    )
+
+
+#: Redraws allowed per next-round draft to avoid repeating another draft's selection.
+REDRAWS = 16
+
+
+def distinct_selections(
+    request: DistillRequest, name: str, draw: Callable[[random.Random], Sequence[Draft]]
+) -> list[list[Draft]]:
+    """One selection per next-round draft, each from its own seeded `draw`, redrawn (up to
+    `REDRAWS` times) when it repeats an earlier draft's selection, so that next-round drafts see
+    different evidence where this round's drafts allow it."""
+    given: set[tuple[int, ...]] = set()
+    out = []
+    for j in range(request.next_width):
+        rng = request.rng(name, j)
+        for _ in range(REDRAWS):
+            chosen = sorted(draw(rng), key=lambda d: d.index)
+            key = tuple(d.index for d in chosen)
+            if key not in given:
+                break
+        given.add(key)
+        out.append(chosen)
+    return out
+
+
+def by_score(drafts: Sequence[Draft]) -> list[Draft]:
+    """Drafts best first: higher score, then known before unknown, then lower index."""
+    return sorted(drafts, key=lambda d: (d.score is None, -(d.score or 0.0), d.index))

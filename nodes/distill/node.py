@@ -1,0 +1,78 @@
+"""The `distill` node: joins a round, runs the configured distiller, books its calls."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langgraph_pdr.nodes.distill import BudgetStop, Distiller, DistillRequest, get_distiller
+from langgraph_pdr.nodes.distill.previous_solution import PreviousSolution
+from langgraph_pdr.nodes.runtime import NodeEnv, node_env, usage_update
+from langgraph_pdr.nodes.verify import scored
+from langgraph_pdr.state.config import PDRConfig
+from langgraph_pdr.state.records import Workspace
+
+
+def distiller_for(config: PDRConfig) -> Distiller:
+    """SR rewrites its previous solution; PDR uses the configured distiller."""
+    if config.method in ("sr", "sr_error"):
+        return PreviousSolution()
+    return get_distiller(config.distiller)
+
+
+def _request(state: dict[str, Any], env: NodeEnv) -> DistillRequest:
+    cfg, r = env.config, state["round"]
+    survivors = [d for d in state.get("drafts") or [] if d.ok]
+    return DistillRequest(
+        question=state["question"],
+        gold=state.get("gold"),
+        round=r,
+        drafts=scored(survivors, state.get("verifications") or []),
+        next_width=cfg.width(r + 1),
+        config=cfg,
+        counter=env.counter,
+        env=env,
+        state=state,
+    )
+
+
+def _done(env: NodeEnv, request: DistillRequest, workspaces: list[Workspace]) -> dict[str, Any]:
+    env.record(*request.calls, *workspaces)
+    env.emit(
+        "workspace_built",
+        round=request.round,
+        distiller=workspaces[0].distiller if workspaces else "",
+        workspaces=[{"index": w.index, "tokens": w.tokens, "sources": w.sources} for w in workspaces],
+    )
+    return {"workspaces": workspaces, **usage_update(*request.calls)}
+
+
+def _stopped(env: NodeEnv, request: DistillRequest, stop: BudgetStop) -> dict[str, Any]:
+    env.record(*request.calls)
+    env.emit("run_stopping", reason=stop.reason, round=request.round)
+    return {"stop_reason": stop.reason, **usage_update(*request.calls)}
+
+
+def distill(state: dict[str, Any], default_config: PDRConfig) -> dict[str, Any]:
+    """Build the next round's workspaces from this round's surviving drafts."""
+    env = node_env(default_config)
+    if state.get("stop_reason"):
+        return {}
+    request = _request(state, env)
+    try:
+        workspaces = distiller_for(env.config).distill(request)
+    except BudgetStop as stop:
+        return _stopped(env, request, stop)
+    return _done(env, request, workspaces)
+
+
+async def adistill(state: dict[str, Any], default_config: PDRConfig) -> dict[str, Any]:
+    """Async twin of `distill`."""
+    env = node_env(default_config)
+    if state.get("stop_reason"):
+        return {}
+    request = _request(state, env)
+    try:
+        workspaces = await distiller_for(env.config).adistill(request)
+    except BudgetStop as stop:
+        return _stopped(env, request, stop)
+    return _done(env, request, workspaces)

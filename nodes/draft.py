@@ -1,0 +1,181 @@
+"""Drafting: the round gate (`begin_round`), the `Send` fan-out, and the `draft` node with its prompts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langchain_core.messages import BaseMessage, HumanMessage
+from langgraph.errors import NodeError
+from langgraph.types import Overwrite, Send
+
+from langgraph_pdr.nodes.answers import final_answer
+from langgraph_pdr.nodes.llm import acall_model, call_model, call_options, derive_seed
+from langgraph_pdr.nodes.runtime import NodeEnv, node_env, over_cap, usage_update
+from langgraph_pdr.nodes.tokens import prompt_bound
+from langgraph_pdr.state.config import PDRConfig
+from langgraph_pdr.state.graph_state import DraftTask
+from langgraph_pdr.state.records import CallRecord, Draft
+
+SOLVE_PROMPT = """Solve the following problem. Reason step by step, and end your solution with the \
+final answer written as \\boxed{{ANSWER}}.
+
+Problem:
+{question}"""
+
+REFINE_PROMPT = """Solve the following problem. Below are notes distilled from earlier attempts at \
+it; they may contain mistakes. Check them, keep what is correct, fix what is wrong, and write a \
+complete, self-contained solution. End with the final answer written as \\boxed{{ANSWER}}.
+
+Problem:
+{question}
+
+Notes from earlier attempts:
+{workspace}"""
+
+IMPROVE_PROMPT = """Solve the following problem. Below is a previous solution; it may contain \
+mistakes. Check every step, correct any error, and write an improved, complete solution. End with \
+the final answer written as \\boxed{{ANSWER}}.
+
+Problem:
+{question}
+
+Previous solution:
+{workspace}"""
+
+IMPROVE_WITH_REVIEW_PROMPT = """Solve the following problem. Below are a previous solution and a \
+review of it. Use the review to correct the solution and write an improved, complete solution. End \
+with the final answer written as \\boxed{{ANSWER}}.
+
+Problem:
+{question}
+
+Previous solution:
+{workspace}
+
+Review:
+{critique}"""
+
+
+def draft_messages(task: DraftTask, config: PDRConfig) -> list[BaseMessage]:
+    """The prompt of one draft: the question, plus the workspace from the round before."""
+    workspace = task.get("workspace")
+    if workspace is None or task["round"] == 1:
+        text = SOLVE_PROMPT.format(question=task["question"])
+    elif config.method == "sr_error" and task.get("critique"):
+        text = IMPROVE_WITH_REVIEW_PROMPT.format(
+            question=task["question"], workspace=workspace.text, critique=task["critique"]
+        )
+    elif config.method in ("sr", "sr_error"):
+        text = IMPROVE_PROMPT.format(question=task["question"], workspace=workspace.text)
+    else:
+        text = REFINE_PROMPT.format(question=task["question"], workspace=workspace.text)
+    return [HumanMessage(text)]
+
+
+def draft_tasks(state: dict[str, Any], config: PDRConfig, round: int) -> list[DraftTask]:
+    """The payloads of round `round`'s drafts; draft i sees workspace i (or the one shared workspace)."""
+    workspaces = (state.get("workspaces") or []) if round > 1 else []
+    return [
+        DraftTask(
+            question=state["question"],
+            round=round,
+            index=i,
+            workspace=workspaces[i % len(workspaces)] if workspaces else None,
+            critique=state.get("critique") if round > 1 else None,
+        )
+        for i in range(config.width(round))
+    ]
+
+
+def begin_round(state: dict[str, Any], default_config: PDRConfig) -> dict[str, Any]:
+    """Start the next round if its worst case fits the caps; otherwise stop the run."""
+    env = node_env(default_config)
+    cfg = env.config
+    round = int(state.get("round") or 0) + 1
+    if round == 1 and not (state.get("question") or "").strip():
+        raise ValueError("question: must be a non-empty string")
+    tasks = draft_tasks(state, cfg, round)
+    costs = [prompt_bound(draft_messages(t, cfg), env.counter) + cfg.max_tokens.draft for t in tasks]
+    reason = over_cap(state, cfg, costs)
+    if reason:
+        env.emit("run_stopping", reason=reason, round=round)
+        return {"stop_reason": reason}
+    env.emit("round_started", round=round, rounds=cfg.rounds, drafts=len(tasks))
+    return {"round": round, "drafts": Overwrite([]), "verifications": Overwrite([])}
+
+
+def send_drafts(state: dict[str, Any], default_config: PDRConfig) -> list[Send] | str:
+    """Fan the round's drafts out to the `draft` node, or go to `finalize` when the run stopped."""
+    if state.get("stop_reason"):
+        return "finalize"
+    cfg = node_env(default_config).config
+    return [Send("draft", t) for t in draft_tasks(state, cfg, state["round"])]
+
+
+def _draft_call(env: NodeEnv, task: DraftTask) -> dict[str, Any]:
+    cfg = env.config
+    return {
+        "options": call_options(
+            env.model,
+            max_tokens=cfg.max_tokens.draft,
+            temperature=cfg.temperature.draft,
+            seed=derive_seed(cfg.seed, "draft", task["round"], task["index"]),
+        ),
+        "counter": env.counter,
+        "role": "draft",
+        "round": task["round"],
+        "index": task["index"],
+        "stage": f"r{task['round']}.draft",
+    }
+
+
+def _drafted(env: NodeEnv, task: DraftTask, text: str, call: CallRecord) -> dict[str, Any]:
+    workspace = task.get("workspace")
+    draft = Draft(
+        round=task["round"],
+        index=task["index"],
+        text=text,
+        answer=final_answer(text),
+        workspace_index=workspace.index if workspace is not None else None,
+        call=call,
+    )
+    env.record(call, draft)
+    env.emit(
+        "draft_finished",
+        round=draft.round,
+        index=draft.index,
+        answer=draft.answer,
+        input_tokens=call.input_tokens,
+        output_tokens=call.output_tokens,
+    )
+    return {"drafts": [draft], **usage_update(call)}
+
+
+def draft(task: DraftTask, default_config: PDRConfig) -> dict[str, Any]:
+    """Write one draft: one model call on the question and this draft's workspace."""
+    env = node_env(default_config)
+    messages = draft_messages(task, env.config)
+    text, call = call_model(env.model, messages, **_draft_call(env, task))
+    return _drafted(env, task, text, call)
+
+
+async def adraft(task: DraftTask, default_config: PDRConfig) -> dict[str, Any]:
+    """Async twin of `draft`."""
+    env = node_env(default_config)
+    messages = draft_messages(task, env.config)
+    text, call = await acall_model(env.model, messages, **_draft_call(env, task))
+    return _drafted(env, task, text, call)
+
+
+def draft_failed(task: DraftTask, error: NodeError, default_config: PDRConfig) -> dict[str, Any]:
+    """A draft whose retries are spent becomes a failure record; the round goes on without it."""
+    env = node_env(default_config)
+    failed = Draft(
+        round=task["round"],
+        index=task["index"],
+        ok=False,
+        error=f"{type(error.error).__name__}: {error.error}",
+    )
+    env.record(failed)
+    env.emit("draft_failed", round=failed.round, index=failed.index, error=failed.error)
+    return {"drafts": [failed]}

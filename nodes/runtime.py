@@ -1,0 +1,94 @@
+"""What every node reads from the LangGraph runtime: model, config, counter, recorder, thread id."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from langgraph.config import get_config, get_stream_writer
+from langgraph.runtime import get_runtime
+
+from langgraph_pdr.nodes.tokens import DEFAULT_COUNTER
+from langgraph_pdr.state.config import FAMILIES, PDRConfig
+from langgraph_pdr.state.context import PDRContext, RunRecorder, TokenCounter
+from langgraph_pdr.state.records import CallRecord
+
+log = logging.getLogger("langgraph_pdr")
+
+
+@dataclass
+class NodeEnv:
+    model: Any
+    config: PDRConfig
+    counter: TokenCounter
+    recorder: RunRecorder | None
+    thread_id: str
+
+    def record(self, *records: Any) -> None:
+        """Send records to the ledger, if the run has one."""
+        if self.recorder is not None:
+            for r in records:
+                self.recorder.record(self.thread_id, r)
+
+    def emit(self, event: str, **data: Any) -> None:
+        """A custom stream event (`stream_mode="custom"`) for progress displays."""
+        try:
+            writer = get_stream_writer()
+        except RuntimeError:  # not inside a graph run
+            return
+        writer({"event": event, "thread_id": self.thread_id, **data})
+
+
+def node_env(default_config: PDRConfig) -> NodeEnv:
+    """The environment of the node running now."""
+    ctx = get_runtime().context
+    if ctx is None:
+        raise ValueError(
+            "context: a PDR graph needs context=PDRContext(model=...) when invoked "
+            "(run_pdr passes it for you)"
+        )
+    if isinstance(ctx, dict):
+        ctx = PDRContext(**ctx)
+    config = ctx.config or default_config
+    if FAMILIES[config.method] != FAMILIES[default_config.method]:
+        raise ValueError(
+            f"config: method {config.method!r} cannot run on the graph built for "
+            f"{default_config.method!r}; build the graph with create_pdr_graph(config)"
+        )
+    configurable = get_config().get("configurable", {})
+    return NodeEnv(
+        model=ctx.model,
+        config=config,
+        counter=ctx.token_counter or DEFAULT_COUNTER,
+        recorder=ctx.recorder,
+        thread_id=str(configurable.get("thread_id", "")),
+    )
+
+
+def spent(state: dict[str, Any]) -> tuple[int, int]:
+    """(B_total, B_seq) so far."""
+    return int(state.get("b_total") or 0), sum((state.get("stage_max") or {}).values())
+
+
+def over_cap(state: dict[str, Any], config: PDRConfig, costs: list[int]) -> str | None:
+    """Reserve a stage's worst case (`costs`, one per call): the cap it would break, or None."""
+    if not costs:
+        return None
+    b_total, b_seq = spent(state)
+    if config.max_b_total is not None and b_total + sum(costs) > config.max_b_total:
+        return "max_b_total"
+    if config.max_b_seq is not None and b_seq + max(costs) > config.max_b_seq:
+        return "max_b_seq"
+    return None
+
+
+def usage_update(*calls: CallRecord | None) -> dict[str, Any]:
+    """The state update that books `calls` into B_total and their stages' maxima."""
+    b_total, stage_max = 0, {}
+    for c in calls:
+        if c is None:
+            continue
+        b_total += c.total_tokens
+        stage_max[c.stage] = max(stage_max.get(c.stage, 0), c.total_tokens)
+    return {"b_total": b_total, "stage_max": stage_max}

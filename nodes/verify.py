@@ -1,0 +1,123 @@
+"""Self-verification: the model scores a draft from 0 to 10 (the scores rank drafts for top-k)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from langchain_core.messages import BaseMessage, HumanMessage
+from langgraph.errors import NodeError
+from langgraph.types import Send
+
+from langgraph_pdr.nodes.llm import acall_model, call_model, call_options, derive_seed
+from langgraph_pdr.nodes.runtime import NodeEnv, node_env, over_cap, usage_update
+from langgraph_pdr.nodes.tokens import prompt_bound
+from langgraph_pdr.state.config import PDRConfig
+from langgraph_pdr.state.graph_state import VerifyTask
+from langgraph_pdr.state.records import CallRecord, Draft, Verification
+
+VERIFY_PROMPT = """Check the proposed solution to the problem below. Verify each step and the final \
+answer. Then rate how likely it is that the final answer is correct, from 0 (surely wrong) to 10 \
+(surely correct), and end your reply with a line of the form "Score: N".
+
+Problem:
+{question}
+
+Proposed solution:
+{solution}"""
+
+MAX_SCORE = 10.0
+_NUMBER = r"(-?\d+(?:\.\d+)?)"
+_PATTERNS = (
+    re.compile(r"score\s*[:=]?\s*\**\s*" + _NUMBER + r"\s*(?:/\s*10)?", re.IGNORECASE),
+    re.compile(r"\\boxed\s*\{\s*" + _NUMBER + r"\s*(?:/\s*10)?\s*\}"),
+    re.compile(_NUMBER + r"\s*/\s*10\b"),
+    re.compile(r"rating\s*[:=]?\s*\**\s*" + _NUMBER, re.IGNORECASE),
+)
+
+
+def parse_score(text: str) -> float | None:
+    """The last score in a verification reply, in [0, 10]; None when there is none or it is out of range."""
+    for pattern in _PATTERNS:
+        matches = pattern.findall(text or "")
+        if matches:
+            try:
+                value = float(matches[-1])
+            except ValueError:
+                return None
+            return value if 0.0 <= value <= MAX_SCORE else None
+    return None
+
+
+def verify_messages(task: VerifyTask) -> list[BaseMessage]:
+    return [HumanMessage(VERIFY_PROMPT.format(question=task["question"], solution=task["draft"].text))]
+
+
+def verify_tasks(state: dict[str, Any]) -> list[VerifyTask]:
+    """One verification per surviving draft of the current round."""
+    return [
+        VerifyTask(question=state["question"], draft=d) for d in state.get("drafts") or [] if d.ok
+    ]
+
+
+def verify_costs(state: dict[str, Any], env: NodeEnv) -> list[int]:
+    limit = env.config.max_tokens.verify
+    return [prompt_bound(verify_messages(t), env.counter) + limit for t in verify_tasks(state)]
+
+
+def send_verifications(state: dict[str, Any]) -> list[Send]:
+    return [Send("verify", t) for t in verify_tasks(state)]
+
+
+def _verify_call(env: NodeEnv, d: Draft) -> dict[str, Any]:
+    cfg = env.config
+    return {
+        "options": call_options(
+            env.model,
+            max_tokens=cfg.max_tokens.verify,
+            temperature=cfg.temperature.verify,
+            seed=derive_seed(cfg.seed, "verify", d.round, d.index),
+        ),
+        "counter": env.counter,
+        "role": "verify",
+        "round": d.round,
+        "index": d.index,
+        "stage": f"r{d.round}.verify",
+    }
+
+
+def _verified(env: NodeEnv, d: Draft, text: str, call: CallRecord) -> dict[str, Any]:
+    v = Verification(round=d.round, index=d.index, score=parse_score(text), text=text, call=call)
+    env.record(call, v)
+    env.emit("draft_verified", round=d.round, index=d.index, score=v.score)
+    return {"verifications": [v], **usage_update(call)}
+
+
+def verify(task: VerifyTask, default_config: PDRConfig) -> dict[str, Any]:
+    """Score one draft with one model call; an unparseable reply scores None (unknown)."""
+    env = node_env(default_config)
+    text, call = call_model(env.model, verify_messages(task), **_verify_call(env, task["draft"]))
+    return _verified(env, task["draft"], text, call)
+
+
+async def averify(task: VerifyTask, default_config: PDRConfig) -> dict[str, Any]:
+    """Async twin of `verify`."""
+    env = node_env(default_config)
+    text, call = await acall_model(env.model, verify_messages(task), **_verify_call(env, task["draft"]))
+    return _verified(env, task["draft"], text, call)
+
+
+def verify_failed(task: VerifyTask, error: NodeError, default_config: PDRConfig) -> dict[str, Any]:
+    """A verification whose retries are spent leaves the draft's score unknown."""
+    env = node_env(default_config)
+    d = task["draft"]
+    v = Verification(round=d.round, index=d.index, error=f"{type(error.error).__name__}: {error.error}")
+    env.record(v)
+    return {"verifications": [v]}
+
+
+def scored(drafts: list[Draft], verifications: list[Verification]) -> list[Draft]:
+    """`drafts` with their verification scores filled in."""
+    scores = {(v.round, v.index): v.score for v in verifications}
+    return [d.model_copy(update={"score": scores.get((d.round, d.index), d.score)}) for d in drafts]
+

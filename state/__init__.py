@@ -1,0 +1,44 @@
+"""Declarations: the run configuration, the graph state, records and the result."""
+
+from langgraph_pdr.state.config import (
+    DEFAULT_SCHEDULES,
+    METHODS,
+    MaxTokens,
+    PDRConfig,
+    Temperatures,
+)
+from langgraph_pdr.state.context import PDRContext, RunRecorder, TokenCounter
+from langgraph_pdr.state.graph_state import DraftTask, PDRInput, PDROutput, PDRState, VerifyTask
+from langgraph_pdr.state.records import (
+    CallRecord,
+    Draft,
+    RoundRecord,
+    Verification,
+    Workspace,
+)
+from langgraph_pdr.state.registry import DISTILLERS, Registry
+from langgraph_pdr.state.result import PDRResult
+
+__all__ = [
+    "DEFAULT_SCHEDULES",
+    "DISTILLERS",
+    "METHODS",
+    "CallRecord",
+    "Draft",
+    "DraftTask",
+    "MaxTokens",
+    "PDRConfig",
+    "PDRContext",
+    "PDRInput",
+    "PDROutput",
+    "PDRResult",
+    "PDRState",
+    "Registry",
+    "RoundRecord",
+    "RunRecorder",
+    "Temperatures",
+    "TokenCounter",
+    "Verification",
+    "VerifyTask",
+    "Workspace",
+]

@@ -1,0 +1,234 @@
+"""The run configuration: what to run, validated, JSON-serializable."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal, get_args
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from langgraph_pdr.state.registry import DISTILLERS
+
+Method = Literal["pdr", "sr", "sr_error", "single", "self_consistency", "best_of_n"]
+METHODS: tuple[str, ...] = get_args(Method)
+
+#: Methods whose schedule ends in one draft that is the answer.
+REFINING_METHODS = ("pdr", "sr", "sr_error", "single")
+#: Methods that sample N drafts once and select among them.
+SAMPLING_METHODS = ("self_consistency", "best_of_n")
+
+#: Methods that run on the same graph.
+FAMILIES: dict[str, str] = {
+    "pdr": "pdr",
+    "sr": "sr",
+    "sr_error": "sr",
+    "single": "sample",
+    "self_consistency": "sample",
+    "best_of_n": "sample",
+}
+
+DEFAULT_SCHEDULES: dict[str, tuple[int, ...]] = {
+    "pdr": (4, 2, 1),
+    "sr": (1, 1, 1),
+    "sr_error": (1, 1, 1),
+    "single": (1,),
+    "self_consistency": (8,),
+    "best_of_n": (8,),
+}
+
+#: The smallest share of a workspace, in tokens, that can still hold a draft's final answer.
+MIN_SHARE_TOKENS = 16
+
+
+class MaxTokens(BaseModel):
+    """`max_tokens` of each call, by role.
+
+    The summary (`distill`) and the critique are workspaces, so they default to κ and may not exceed it.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    draft: int = Field(1024, gt=0)
+    verify: int = Field(256, gt=0)
+    distill: int | None = Field(None, gt=0)
+    critique: int | None = Field(None, gt=0)
+
+
+class Temperatures(BaseModel):
+    """Sampling temperature of each call, by role."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    draft: float = Field(0.7, ge=0, le=2)
+    verify: float = Field(0.0, ge=0, le=2)
+    distill: float = Field(0.2, ge=0, le=2)
+    critique: float = Field(0.2, ge=0, le=2)
+
+
+class PDRConfig(BaseModel):
+    """What a run does: the method, its schedule, the distiller and the budgets.
+
+    Args:
+        method: `pdr`, `sr`, `sr_error`, `single`, `self_consistency` or `best_of_n`.
+        schedule: drafts per round, e.g. `(4, 2, 1)` (also `"4,2,1"`); the last round of a refining method
+            has one draft, SR has one draft per round, the sampling baselines have one round of N drafts.
+            Defaults by method: pdr (4, 2, 1), sr and sr_error (1, 1, 1), single (1,), the baselines (8,).
+        distiller: how a PDR round's drafts become the next round's workspaces (see
+            `langgraph_pdr.nodes.distill`).
+        k: drafts kept by the extractive distillers.
+        kappa: the workspace bound κ, in tokens.
+        max_tokens: `max_tokens` per role (an int sets the drafts').
+        temperature: temperature per role (a float sets the drafts').
+        seed: seeds random choices and, where the provider takes one, each call (derived per call).
+        max_b_total: hard cap on B_total (the sum of every call's input and output tokens).
+        max_b_seq: hard cap on B_seq (the critical path).
+        max_concurrency: parallel calls at most (default: the widest round).
+
+    Example:
+        ```python
+        from langgraph_pdr import PDRConfig
+
+        config = PDRConfig(schedule="8,4,1", distiller="per_sample_top_k", k=2, kappa=1024)
+        assert config.schedule == (8, 4, 1)
+        ```
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    method: str = "pdr"
+    schedule: tuple[int, ...] | None = None  # None: the method's default, filled in below
+    distiller: str = "global_summary"
+    k: int = 2
+    kappa: int = 1024
+    max_tokens: MaxTokens = MaxTokens()
+    temperature: Temperatures = Temperatures()
+    seed: int = 0
+    max_b_total: int | None = None
+    max_b_seq: int | None = None
+    max_concurrency: int | None = None
+
+    @field_validator("method", mode="before")
+    @classmethod
+    def _check_method(cls, value: Any) -> str:
+        if value not in METHODS:
+            raise ValueError(f"method: unknown method {value!r}; allowed: {', '.join(METHODS)}")
+        return value
+
+    @field_validator("distiller", mode="before")
+    @classmethod
+    def _check_distiller(cls, value: Any) -> str:
+        if not isinstance(value, str) or value not in DISTILLERS:
+            raise ValueError(
+                f"distiller: unknown distiller {value!r}; allowed: {', '.join(DISTILLERS.names())}"
+            )
+        return value
+
+    @field_validator("schedule", mode="before")
+    @classmethod
+    def _parse_schedule(cls, value: Any) -> Any:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return (value,)
+        if isinstance(value, str):
+            sep = r"[\s,]+" if "," in value else r"[\s\-]+"
+            parts = [p for p in re.split(sep, value.strip()) if p]
+            try:
+                return tuple(int(p) for p in parts)
+            except ValueError:
+                raise ValueError(
+                    f"schedule: {value!r} is not a list of draft counts such as '4,2,1'"
+                ) from None
+        return value
+
+    @field_validator("max_tokens", mode="before")
+    @classmethod
+    def _draft_tokens_shorthand(cls, value: Any) -> Any:
+        return {"draft": value} if isinstance(value, int) and not isinstance(value, bool) else value
+
+    @field_validator("temperature", mode="before")
+    @classmethod
+    def _draft_temperature_shorthand(cls, value: Any) -> Any:
+        return {"draft": value} if isinstance(value, (int, float)) and not isinstance(value, bool) else value
+
+    @field_validator("k", "kappa")
+    @classmethod
+    def _positive(cls, value: int, info: Any) -> int:
+        if value < 1:
+            raise ValueError(f"{info.field_name}: must be at least 1, got {value}")
+        return value
+
+    @field_validator("max_b_total", "max_b_seq", "max_concurrency")
+    @classmethod
+    def _positive_or_none(cls, value: int | None, info: Any) -> int | None:
+        if value is not None and value < 1:
+            raise ValueError(f"{info.field_name}: must be a positive integer or None, got {value}")
+        return value
+
+    @model_validator(mode="after")
+    def _check_together(self) -> PDRConfig:
+        if self.schedule is None:
+            object.__setattr__(self, "schedule", DEFAULT_SCHEDULES[self.method])
+        self._check_schedule()
+        self._check_workspace()
+        return self
+
+    def _check_schedule(self) -> None:
+        s, m = self.schedule, self.method
+        if not s:
+            raise ValueError("schedule: needs at least one round, e.g. 4,2,1")
+        if any(n < 1 for n in s):
+            raise ValueError(f"schedule: every round needs at least one draft, got {list(s)}")
+        if m in REFINING_METHODS and s[-1] != 1:
+            raise ValueError(
+                f"schedule: the last round of method {m!r} must have exactly 1 draft (its answer), "
+                f"got {list(s)}"
+            )
+        if m in ("sr", "sr_error") and any(n != 1 for n in s):
+            raise ValueError(f"schedule: method {m!r} runs one draft per round, e.g. 1,1,1; got {list(s)}")
+        if m == "single" and s != (1,):
+            raise ValueError(f"schedule: method 'single' is one draft, schedule 1; got {list(s)}")
+        if m in SAMPLING_METHODS and len(s) != 1:
+            raise ValueError(f"schedule: method {m!r} samples one round of N drafts, e.g. 8; got {list(s)}")
+
+    def _check_workspace(self) -> None:
+        uses_k = getattr(DISTILLERS.get(self.distiller), "uses_k", False)
+        if self.method == "pdr" and uses_k and len(self.schedule) > 1:
+            fewest = min(self.schedule[:-1])
+            if self.k > fewest:
+                raise ValueError(
+                    f"k: distiller {self.distiller!r} selects k={self.k} drafts but a round of the "
+                    f"schedule {list(self.schedule)} has only {fewest}; allowed: 1..{fewest}"
+                )
+        shares = self.k if (self.method == "pdr" and uses_k) else 1
+        need = MIN_SHARE_TOKENS * shares
+        if self.kappa < need:
+            raise ValueError(
+                f"kappa: a workspace of {self.kappa} tokens cannot hold {shares} draft(s); "
+                f"allowed: kappa >= {need}"
+            )
+        for role in ("distill", "critique"):
+            limit = getattr(self.max_tokens, role)
+            if limit is not None and limit > self.kappa:
+                raise ValueError(
+                    f"max_tokens.{role}: {limit} exceeds kappa={self.kappa}; a {role} output is a "
+                    "workspace and must fit in kappa"
+                )
+
+    # -- derived values -------------------------------------------------------------------------
+
+    @property
+    def rounds(self) -> int:
+        """Number of rounds R."""
+        return len(self.schedule)
+
+    def width(self, round: int) -> int:
+        """Drafts in round `round` (1-based)."""
+        return self.schedule[round - 1]
+
+    def role_max_tokens(self, role: str) -> int:
+        """`max_tokens` for a call of `role`; the summary and critique default to κ."""
+        value = getattr(self.max_tokens, role)
+        return self.kappa if value is None else value
+
+    def concurrency(self) -> int:
+        """Parallel calls allowed: `max_concurrency`, else the widest round."""
+        return self.max_concurrency or max(self.schedule)

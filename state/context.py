@@ -1,0 +1,50 @@
+"""The runtime context: the live objects a run needs, which are never checkpointed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+from langgraph_pdr.state.config import PDRConfig
+
+
+@runtime_checkable
+class TokenCounter(Protocol):
+    """Counts tokens of a text, to bound workspaces by κ and to reserve budget.
+
+    `exact` says whether `count` is the model's own tokenizer; when it is not, budget reservations use
+    a bound that cannot undercount (UTF-8 bytes).
+    """
+
+    name: str
+    exact: bool
+
+    def count(self, text: str) -> int: ...
+
+
+@runtime_checkable
+class RunRecorder(Protocol):
+    """Receives every record as the node that made it finishes (the run ledger implements it).
+
+    Records with the same key (thread, kind, round, index) replace each other, so a node re-run on
+    resume does not duplicate its rows.
+    """
+
+    def record(self, thread_id: str, record: Any) -> None: ...
+
+
+@dataclass
+class PDRContext:
+    """What nodes read from `Runtime.context`.
+
+    Args:
+        model: the chat model every call goes to.
+        config: the run's configuration; None uses the one the graph was built with.
+        token_counter: counts workspace tokens (default: a declared UTF-8 approximation).
+        recorder: receives records as they are made (the run ledger), or None.
+    """
+
+    model: Any
+    config: PDRConfig | None = None
+    token_counter: TokenCounter | None = None
+    recorder: RunRecorder | None = field(default=None)

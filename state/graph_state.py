@@ -1,0 +1,73 @@
+"""The graph state, the Send payloads, and their reducers.
+
+The state is lean on purpose: it holds the current round only (drafts and verifications are reset with
+`Overwrite` when a round starts, workspaces are replaced), plus running totals. The per-round history of
+a run goes to the run ledger as each node finishes.
+"""
+
+from __future__ import annotations
+
+import operator
+from typing import Annotated
+
+from typing_extensions import NotRequired, TypedDict
+
+from langgraph_pdr.state.records import Draft, Verification, Workspace
+
+
+def merge_max(left: dict[str, int], right: dict[str, int]) -> dict[str, int]:
+    """Merge per-stage maxima: B_seq adds the largest call of each stage."""
+    merged = dict(left or {})
+    for stage, tokens in (right or {}).items():
+        merged[stage] = max(merged.get(stage, 0), tokens)
+    return merged
+
+
+class PDRInput(TypedDict):
+    """What a run is given: the question and, for the oracle distillers only, the gold answer."""
+
+    question: str
+    gold: NotRequired[str | None]
+
+
+class PDROutput(TypedDict, total=False):
+    """What a run returns."""
+
+    answer: str | None
+    text: str
+    b_seq: int
+    b_total: int
+    stop_reason: str
+
+
+class PDRState(PDRInput, total=False):
+    """The state of a run."""
+
+    round: int
+    drafts: Annotated[list[Draft], operator.add]
+    verifications: Annotated[list[Verification], operator.add]
+    workspaces: list[Workspace]
+    critique: str | None
+    b_total: Annotated[int, operator.add]
+    stage_max: Annotated[dict[str, int], merge_max]
+    stop_reason: str | None
+    answer: str | None
+    text: str
+    b_seq: int
+
+
+class DraftTask(TypedDict):
+    """The payload of one `draft` call."""
+
+    question: str
+    round: int
+    index: int
+    workspace: Workspace | None
+    critique: str | None
+
+
+class VerifyTask(TypedDict):
+    """The payload of one `verify` call."""
+
+    question: str
+    draft: Draft

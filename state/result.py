@@ -1,0 +1,45 @@
+"""What `run_pdr` returns."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from langgraph_pdr.state.config import PDRConfig
+from langgraph_pdr.state.records import CallRecord, RoundRecord, Workspace
+
+
+class PDRResult(BaseModel):
+    """The outcome of a run, with everything it did.
+
+    Attributes:
+        answer: the final answer (the last `\\boxed{}` of `text`, or the whole text when there is none);
+            None when the run produced no draft.
+        text: the final draft.
+        b_seq: B_seq, the sum over sequential stages of the largest call of each (input + output).
+        b_total: B_total, the sum over all calls of (input + output).
+        stop_reason: `completed`, or why the run ended early (`max_b_total`, `max_b_seq`,
+            `no_drafts`).
+        thread_id: the run's id in the checkpointer and the ledger.
+        rounds: per round, its drafts, verifications and the workspaces built from it.
+        calls: every model call, in the order the ledger received them.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    thread_id: str
+    question: str
+    config: PDRConfig
+    answer: str | None = None
+    text: str = ""
+    b_seq: int = 0
+    b_total: int = 0
+    stop_reason: str = "completed"
+    status: str = "completed"
+    model: str | None = None
+    rounds: list[RoundRecord] = Field(default_factory=list)
+    calls: list[CallRecord] = Field(default_factory=list)
+
+    @property
+    def workspaces(self) -> list[Workspace]:
+        """Every workspace of the run, round by round."""
+        return [w for r in self.rounds for w in r.workspaces]

@@ -1,0 +1,119 @@
+"""A scripted fake chat model that reports usage, for exact orchestration tests."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.outputs import ChatGeneration, ChatResult
+from pydantic import PrivateAttr
+
+
+@dataclass
+class FakeCall:
+    role: str
+    round: int
+    index: int
+    prompt: str
+    kwargs: dict[str, Any]
+    reply: str = ""
+    input_tokens: int = 0
+    output_tokens: int = 0
+    started: float = 0.0
+    ended: float = 0.0
+    thread: str = field(default="")
+
+    @property
+    def total(self) -> int:
+        return self.input_tokens + self.output_tokens
+
+
+def words(text: str) -> int:
+    return len(text.split())
+
+
+def default_reply(call: FakeCall) -> str:
+    if call.role == "verify":
+        return "Looks fine. Score: 5"
+    if call.role == "distill":
+        return "summary of the attempts"
+    if call.role == "critique":
+        return "no mistakes found"
+    return f"draft r{call.round} i{call.index} \\boxed{{{call.round * 10 + call.index}}}"
+
+
+class ScriptedChatModel(BaseChatModel):
+    """Replies with `script(call)`; reports usage from `usage(call)` (default: words in and out).
+
+    The call's role, round and index come from the run metadata every PDR call carries.
+    `delay` (seconds) is slept per call; `script` may raise to simulate failures.
+    """
+
+    script: Callable[[FakeCall], str] = default_reply
+    usage: Callable[[FakeCall], tuple[int, int]] | None = None
+    delay: float = 0.0
+    _log: list[FakeCall] = PrivateAttr(default_factory=list)
+    _lock: Any = PrivateAttr(default_factory=threading.Lock)
+
+    @property
+    def _llm_type(self) -> str:
+        return "scripted-fake"
+
+    @property
+    def log(self) -> list[FakeCall]:
+        with self._lock:
+            return list(self._log)
+
+    def calls(self, role: str | None = None, round: int | None = None) -> list[FakeCall]:
+        return [
+            c
+            for c in self.log
+            if (role is None or c.role == role) and (round is None or c.round == round)
+        ]
+
+    def _start(self, messages: list[BaseMessage], run_manager: Any, kwargs: dict) -> FakeCall:
+        meta = (run_manager.metadata if run_manager else None) or {}
+        prompt = "\n".join(str(m.content) for m in messages)
+        return FakeCall(
+            role=meta.get("pdr_role", "draft"),
+            round=meta.get("pdr_round", 0),
+            index=meta.get("pdr_index", 0),
+            prompt=prompt,
+            kwargs=kwargs,
+            started=time.monotonic(),
+            thread=threading.current_thread().name,
+        )
+
+    def _finish(self, call: FakeCall) -> ChatResult:
+        try:
+            call.reply = self.script(call)
+        finally:
+            call.ended = time.monotonic()
+        inp, out = self.usage(call) if self.usage else (words(call.prompt), words(call.reply))
+        call.input_tokens, call.output_tokens = inp, out
+        with self._lock:
+            self._log.append(call)
+        message = AIMessage(
+            call.reply,
+            usage_metadata={"input_tokens": inp, "output_tokens": out, "total_tokens": inp + out},
+            response_metadata={"finish_reason": "stop"},
+        )
+        return ChatResult(generations=[ChatGeneration(message=message)])
+
+    def _generate(self, messages, stop=None, run_manager=None, **kwargs):  # type: ignore[override]
+        call = self._start(messages, run_manager, kwargs)
+        if self.delay:
+            time.sleep(self.delay)
+        return self._finish(call)
+
+    async def _agenerate(self, messages, stop=None, run_manager=None, **kwargs):  # type: ignore[override]
+        call = self._start(messages, run_manager, kwargs)
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        return self._finish(call)

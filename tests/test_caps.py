@@ -1,0 +1,94 @@
+"""Hard caps: reserved before each stage, never exceeded, ending the run early with a reason."""
+
+from __future__ import annotations
+
+import pytest
+from fakes import FakeCall, ScriptedChatModel, words
+
+from langgraph_pdr import PDRConfig, run_pdr
+
+
+def script(call: FakeCall) -> str:
+    if call.role == "verify":
+        return f"Score: {call.index + 1}"
+    text = "word " * 60 + f"\\boxed{{{call.round}{call.index}}}"
+    limit = call.kwargs.get("max_tokens", 10**9)
+    return " ".join(text.split()[:limit])  # a provider stops at max_tokens
+
+
+def config(distiller="global_summary", kappa=64, **caps):
+    return PDRConfig(schedule="4,2,1", distiller=distiller, kappa=kappa,
+                     max_tokens={"draft": 80, "verify": 20}, **caps)
+
+
+@pytest.mark.parametrize("distiller", ["global_summary", "shared_top_k", "random_k"])
+@pytest.mark.parametrize("cap", range(200, 6000, 331))
+def test_b_total_cap_is_never_exceeded(distiller, cap):
+    fake = ScriptedChatModel(script=script)
+    result = run_pdr("q?", model=fake, config=config(distiller, max_b_total=cap))
+    assert result.b_total <= cap
+    assert sum(c.total for c in fake.log) == result.b_total
+    assert result.stop_reason in ("completed", "max_b_total")
+    if result.stop_reason == "completed":
+        assert len(fake.calls("draft")) == 7
+
+
+@pytest.mark.parametrize("distiller", ["global_summary", "per_sample_top_k"])
+@pytest.mark.parametrize("cap", range(150, 2500, 173))
+def test_b_seq_cap_is_never_exceeded(distiller, cap):
+    fake = ScriptedChatModel(script=script)
+    result = run_pdr("q?", model=fake, config=config(distiller, max_b_seq=cap))
+    assert result.b_seq <= cap
+    assert result.stop_reason in ("completed", "max_b_seq")
+
+
+def reservation(calls, max_tokens=80):
+    """What `begin_round` reserves for these calls: prompt bytes + template margin + max_tokens."""
+    return sum(len(c.prompt.encode()) + 32 + 8 + max_tokens for c in calls)
+
+
+def test_a_stage_that_cannot_fit_is_not_started():
+    # Measure an uninterrupted run, then cap it just below what round 2 reserves.
+    fake = ScriptedChatModel(script=script)
+    run_pdr("q?", model=fake, config=config("random_k"))
+    spent1 = sum(c.total for c in fake.calls(round=1))
+    cap = spent1 + reservation(fake.calls("draft", 2)) - 1
+    assert cap >= reservation(fake.calls("draft", 1))  # round 1 itself fits
+    fake = ScriptedChatModel(script=script)
+    result = run_pdr("q?", model=fake, config=config("random_k", max_b_total=cap))
+    assert result.stop_reason == "max_b_total"
+    assert fake.calls("draft", 1) and not fake.calls("draft", 2)  # round 2 never started
+    assert result.b_total == spent1
+    assert result.text in {c.reply for c in fake.calls("draft", 1)}  # the best it had
+
+
+def test_a_cap_below_the_first_round_stops_with_no_answer():
+    fake = ScriptedChatModel(script=script)
+    result = run_pdr("q?", model=fake, config=config(max_b_total=50))
+    assert fake.log == []
+    assert (result.answer, result.text, result.b_total, result.stop_reason) == (None, "", 0, "max_b_total")
+
+
+def test_stopped_run_answers_with_its_best_scored_draft():
+    # Big workspaces make round 2 reserve far more than the verifications: cap B_seq in between.
+    cfg = dict(distiller="shared_top_k", kappa=400)
+    fake = ScriptedChatModel(script=script)
+    run_pdr("q?", model=fake, config=config(**cfg))
+    seq_drafts1 = max(c.total for c in fake.calls("draft", 1))
+    seq_verify1 = max(c.total for c in fake.calls("verify", 1))
+    cap = seq_drafts1 + seq_verify1 + max(reservation([c]) for c in fake.calls("draft", 2)) - 1
+    assert cap >= seq_drafts1 + max(reservation([c], 20) for c in fake.calls("verify", 1))
+    fake = ScriptedChatModel(script=script)
+    result = run_pdr("q?", model=fake, config=config(**cfg, max_b_seq=cap))
+    assert result.stop_reason == "max_b_seq"
+    assert len(fake.calls("verify", 1)) == 4 and not fake.calls("draft", 2)
+    assert result.answer == "13"  # draft 3 scored highest (4)
+
+
+def test_reservation_counts_prompt_bytes_as_an_upper_bound():
+    from langchain_core.messages import HumanMessage
+
+    from langgraph_pdr.nodes.tokens import DEFAULT_COUNTER, prompt_bound
+
+    text = "∑ x² — naïve café " * 20
+    assert prompt_bound([HumanMessage(text)], DEFAULT_COUNTER) >= len(text.encode()) >= words(text)

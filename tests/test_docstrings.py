@@ -1,0 +1,37 @@
+"""Every ```python example in the public API's docstrings runs."""
+
+from __future__ import annotations
+
+import inspect
+import re
+import textwrap
+
+import pytest
+
+import langgraph_pdr
+import langgraph_pdr.checkpoints.ledger
+import langgraph_pdr.nodes.distill
+
+BLOCK = re.compile(r"```python\n(.*?)```", re.DOTALL)
+
+
+def _examples():
+    objects = [getattr(langgraph_pdr, n) for n in langgraph_pdr.__all__]
+    objects.append(langgraph_pdr.nodes.distill)
+    for obj in objects:
+        doc = inspect.getdoc(obj) or ""
+        for n, block in enumerate(BLOCK.findall(doc)):
+            yield pytest.param(block, id=f"{getattr(obj, '__name__', obj)}-{n}")
+
+
+@pytest.mark.parametrize("code", list(_examples()))
+def test_docstring_example_runs(code, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    from langgraph_pdr.state.registry import DISTILLERS
+
+    before = set(DISTILLERS.names())
+    try:
+        exec(compile(textwrap.dedent(code), "<docstring>", "exec"), {})
+    finally:
+        for name in set(DISTILLERS.names()) - before:
+            DISTILLERS._items.pop(name)

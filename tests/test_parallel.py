@@ -1,0 +1,57 @@
+"""Drafts of a round really run in parallel (sync threads and async tasks)."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from fakes import ScriptedChatModel
+
+from langgraph_pdr import PDRConfig, arun_pdr, run_pdr
+
+DELAY = 0.5
+CONFIG = PDRConfig(schedule="16,1", distiller="random_k", k=2)
+
+
+def round_span(fake: ScriptedChatModel, round: int) -> float:
+    calls = fake.calls("draft", round)
+    return max(c.ended for c in calls) - min(c.started for c in calls)
+
+
+def test_sixteen_drafts_take_well_under_two_calls():
+    fake = ScriptedChatModel(delay=DELAY)
+    started = time.monotonic()
+    result = run_pdr("q?", model=fake, config=CONFIG)
+    wall = time.monotonic() - started
+    assert len(fake.calls("draft", 1)) == 16
+    assert round_span(fake, 1) < 1.5 * DELAY, round_span(fake, 1)
+    assert len({c.thread for c in fake.calls("draft", 1)}) == 16  # one worker each
+    assert wall < 2 * DELAY + 2.0  # two rounds of calls plus orchestration
+    assert result.stop_reason == "completed"
+
+
+async def test_sixteen_async_drafts_take_well_under_two_calls():
+    fake = ScriptedChatModel(delay=DELAY)
+    result = await arun_pdr("q?", model=fake, config=CONFIG)
+    assert len(fake.calls("draft", 1)) == 16
+    assert round_span(fake, 1) < 1.5 * DELAY, round_span(fake, 1)
+    assert result.stop_reason == "completed"
+
+
+def test_max_concurrency_caps_parallel_calls():
+    fake = ScriptedChatModel(delay=0.2)
+    run_pdr("q?", model=fake, config=CONFIG.model_copy(update={"max_concurrency": 4}))
+    calls = sorted(fake.calls("draft", 1), key=lambda c: c.started)
+    peak = max(sum(1 for o in calls if o.started <= c.started < o.ended) for c in calls)
+    assert peak <= 4
+    assert round_span(fake, 1) >= 4 * 0.2 * 0.95  # four waves
+
+
+@pytest.mark.parametrize("db_kind", ["memory", "sqlite"])
+async def test_async_run_matches_sync_run(db_kind, tmp_path):
+    db = None if db_kind == "memory" else str(tmp_path / "a.sqlite")
+    config = PDRConfig(schedule="4,2,1", distiller="shared_top_k")
+    sync = run_pdr("q?", model=ScriptedChatModel(), config=config, db=db)
+    asyn = await arun_pdr("q?", model=ScriptedChatModel(), config=config, db=db)
+    assert (sync.answer, sync.b_seq, sync.b_total) == (asyn.answer, asyn.b_seq, asyn.b_total)
+    assert len(sync.calls) == len(asyn.calls) == 13

@@ -9,7 +9,9 @@ from langgraph_pdr.nodes.distill import (
     register_distiller,
 )
 from langgraph_pdr.nodes.tokens import Utf8TokenCounter
-from langgraph_pdr.runner import arun_pdr, run_pdr
+from langgraph_pdr.checkpoints.ledger import RunExistsError, RunLockedError, RunNotFoundError
+from langgraph_pdr.models import ModelError
+from langgraph_pdr.runner import aresume_pdr, arun_pdr, inspect_run, list_runs, resume_pdr, run_pdr
 from langgraph_pdr.state import (
     CallRecord,
     Draft,
@@ -18,6 +20,7 @@ from langgraph_pdr.state import (
     PDRContext,
     PDRResult,
     RoundRecord,
+    RunSummary,
     Temperatures,
     TokenCounter,
     Verification,
@@ -31,19 +34,28 @@ __all__ = [
     "Distiller",
     "Draft",
     "MaxTokens",
+    "ModelError",
     "PDRConfig",
     "PDRContext",
     "PDRResult",
     "RoundRecord",
+    "RunExistsError",
+    "RunLockedError",
+    "RunNotFoundError",
+    "RunSummary",
     "Temperatures",
     "TokenCounter",
     "Utf8TokenCounter",
     "Verification",
     "Workspace",
+    "aresume_pdr",
     "arun_pdr",
     "create_pdr_graph",
     "get_distiller",
     "graph_config",
+    "inspect_run",
+    "list_runs",
     "register_distiller",
+    "resume_pdr",
     "run_pdr",
 ]

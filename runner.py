@@ -1,81 +1,134 @@
-"""`run_pdr` / `arun_pdr`: run one question through a method, with checkpoints and the ledger."""
+"""Running, resuming, listing and inspecting runs, each checkpointed with its ledger in one database."""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 
+from langgraph_pdr.checkpoints.ledger import FINISHED, RunNotFoundError, new_lock_owner
 from langgraph_pdr.checkpoints.store import Store, aopen_store, open_store
 from langgraph_pdr.graphs import create_pdr_graph, graph_config
+from langgraph_pdr.models import build_model, resolve_model
+from langgraph_pdr.nodes.distill import get_distiller
 from langgraph_pdr.nodes.llm import model_name
 from langgraph_pdr.state.config import PDRConfig
 from langgraph_pdr.state.context import PDRContext, TokenCounter
-from langgraph_pdr.state.result import PDRResult
+from langgraph_pdr.state.records import RunOutcome
+from langgraph_pdr.state.result import PDRResult, RunSummary
+from langgraph_pdr.state.spec import RunSpec
+
+ModelArg = BaseChatModel | str
 
 
-def _check(question: Any, model: Any, config: PDRConfig | dict | None, gold: str | None) -> PDRConfig:
+def _config(config: PDRConfig | dict | None) -> PDRConfig:
+    if config is None:
+        return PDRConfig()
+    if isinstance(config, dict):
+        return PDRConfig.model_validate(config)
+    if isinstance(config, PDRConfig):
+        return config
+    raise TypeError(f"config: expected a PDRConfig or a dict, got {type(config).__name__}")
+
+
+def _check_question(question: Any) -> str:
     if not isinstance(question, str) or not question.strip():
         raise ValueError("question: must be a non-empty string")
-    if not isinstance(model, BaseChatModel):
-        raise TypeError(
-            f"model: expected a langchain BaseChatModel instance, got {type(model).__name__}"
-        )
-    if config is None:
-        config = PDRConfig()
-    elif isinstance(config, dict):
-        config = PDRConfig.model_validate(config)
-    elif not isinstance(config, PDRConfig):
-        raise TypeError(f"config: expected a PDRConfig or a dict, got {type(config).__name__}")
-    from langgraph_pdr.nodes.distill import get_distiller
+    return question
 
+
+@dataclass
+class _Run:
+    """A compiled graph with everything one invocation needs."""
+
+    graph: Any
+    config: dict
+    context: PDRContext
+    thread_id: str
+
+
+def _compiled(store: Store, config: PDRConfig, model: BaseChatModel, thread_id: str,
+              token_counter: TokenCounter | None) -> _Run:
+    graph = create_pdr_graph(config).compile(checkpointer=store.saver)
+    context = PDRContext(model=model, config=config, token_counter=token_counter, recorder=store.ledger)
+    return _Run(graph, graph_config(config, thread_id=thread_id), context, thread_id)
+
+
+@contextmanager
+def _running(store: Store, thread_id: str, owner: str, *, acquire: bool) -> Iterator[None]:
+    """Hold the run's lock; record how an invocation that raised ended (it stays resumable)."""
+    with store.ledger.holding(thread_id, owner, acquire=acquire):
+        store.ledger.set_status(thread_id, "running")
+        try:
+            yield
+        except (KeyboardInterrupt, SystemExit):
+            store.ledger.set_status(thread_id, "interrupted", error="interrupted")
+            raise
+        except BaseException as exc:
+            store.ledger.set_status(thread_id, "failed", error=f"{type(exc).__name__}: {exc}")
+            raise
+
+
+def _start(store: Store, question: str, model: ModelArg, config: PDRConfig | dict | None,
+           thread_id: str | None, gold: str | None, base_url: str | None,
+           token_counter: TokenCounter | None) -> tuple[_Run, str, dict]:
+    config = _config(config)
+    _check_question(question)
     if config.method == "pdr" and get_distiller(config.distiller).needs_gold and gold is None:
         raise ValueError(f"gold: distiller {config.distiller!r} needs the gold answer (gold=...)")
-    return config
-
-
-def _prepare(
-    store: Store,
-    question: str,
-    model: BaseChatModel,
-    config: PDRConfig,
-    thread_id: str | None,
-    gold: str | None,
-    token_counter: TokenCounter | None,
-) -> tuple[Any, dict, dict, PDRContext]:
+    live, model_spec = resolve_model(model, base_url=base_url)
     thread_id = thread_id or uuid.uuid4().hex
-    graph = create_pdr_graph(config).compile(checkpointer=store.saver)
-    store.ledger.start_run(thread_id, question=question, config=config, model=model_name(model))
-    context = PDRContext(model=model, config=config, token_counter=token_counter, recorder=store.ledger)
-    inputs = {"question": question, "gold": gold}
-    return graph, inputs, graph_config(config, thread_id=thread_id), context
+    owner = new_lock_owner()
+    store.ledger.start_run(
+        thread_id,
+        question=question,
+        config=config,
+        model=model_spec.id or model_name(live),
+        spec=RunSpec(model=model_spec, gold=gold,
+                     token_counter=getattr(token_counter, "name", None)),
+        lock_owner=owner,
+    )
+    return _compiled(store, config, live, thread_id, token_counter), owner, {
+        "question": question, "gold": gold
+    }
 
 
 def run_pdr(
     question: str,
     *,
-    model: BaseChatModel,
+    model: ModelArg,
     config: PDRConfig | dict | None = None,
     db: str | Path | None = None,
     thread_id: str | None = None,
     gold: str | None = None,
+    base_url: str | None = None,
     token_counter: TokenCounter | None = None,
 ) -> PDRResult:
     """Answer `question` with the method of `config`, checkpointing every step.
 
     Args:
         question: the question.
-        model: the chat model every call goes to.
+        model: a chat model, or a model string: `"openai:gpt-4.1-mini"`,
+            `"google_genai:gemini-2.5-flash"`, any `init_chat_model` id, or a model name served at
+            `base_url`. Keys come from the environment and are never stored.
         config: the method, schedule, distiller, budgets (default `PDRConfig()`).
-        db: where the checkpoints and the ledger go: a SQLite file path, or None / ":memory:".
-        thread_id: the run's id (default: a new one).
+        db: a SQLite file for the checkpoints and the ledger; `":memory:"` keeps the run in memory;
+            None uses `$PDR_DB`, else `runs.sqlite` in the user's data directory.
+        thread_id: the run's id (default: a new one); an id already in `db` is an error.
         gold: the gold answer, for the oracle distillers only (never shown to the model).
+        base_url: an OpenAI-compatible server (vLLM, llama.cpp, Ollama) for a model string.
         token_counter: counts workspace tokens (default: a declared UTF-8 approximation).
 
     Returns:
         The `PDRResult`: answer, text, B_seq, B_total, stop reason, rounds and calls.
+
+    Raises:
+        ValueError: a bad question, configuration, model or thread id.
 
     Example:
         ```python
@@ -84,40 +137,135 @@ def run_pdr(
         from langgraph_pdr import PDRConfig, run_pdr
 
         model = GenericFakeChatModel(messages=iter([AIMessage(f"... \\\\boxed{{391}}")] * 3))
-        result = run_pdr("What is 17 * 23?", model=model, config=PDRConfig(method="sr", schedule="1,1"))
+        result = run_pdr("What is 17 * 23?", model=model, config=PDRConfig(method="sr", schedule="1,1"),
+                         db=":memory:")
         assert result.answer == "391"
         ```
     """
-    config = _check(question, model, config, gold)
     with open_store(db) as store:
-        graph, inputs, cfg, context = _prepare(store, question, model, config, thread_id, gold, token_counter)
-        tid = cfg["configurable"]["thread_id"]
-        try:
-            graph.invoke(inputs, cfg, context=context, durability="sync")
-        except BaseException as exc:
-            store.ledger.set_status(tid, "failed", error=f"{type(exc).__name__}: {exc}")
-            raise
-        return store.ledger.load_result(tid)
+        run, owner, inputs = _start(store, question, model, config, thread_id, gold, base_url,
+                                    token_counter)
+        with _running(store, run.thread_id, owner, acquire=False):
+            run.graph.invoke(inputs, run.config, context=run.context, durability="sync")
+        return store.ledger.load_result(run.thread_id)
 
 
 async def arun_pdr(
     question: str,
     *,
-    model: BaseChatModel,
+    model: ModelArg,
     config: PDRConfig | dict | None = None,
     db: str | Path | None = None,
     thread_id: str | None = None,
     gold: str | None = None,
+    base_url: str | None = None,
     token_counter: TokenCounter | None = None,
 ) -> PDRResult:
     """Async twin of `run_pdr` (the model is called with `ainvoke`)."""
-    config = _check(question, model, config, gold)
     async with aopen_store(db) as store:
-        graph, inputs, cfg, context = _prepare(store, question, model, config, thread_id, gold, token_counter)
-        tid = cfg["configurable"]["thread_id"]
-        try:
-            await graph.ainvoke(inputs, cfg, context=context, durability="sync")
-        except BaseException as exc:
-            store.ledger.set_status(tid, "failed", error=f"{type(exc).__name__}: {exc}")
-            raise
-        return store.ledger.load_result(tid)
+        run, owner, inputs = _start(store, question, model, config, thread_id, gold, base_url,
+                                    token_counter)
+        with _running(store, run.thread_id, owner, acquire=False):
+            await run.graph.ainvoke(inputs, run.config, context=run.context, durability="sync")
+        return store.ledger.load_result(run.thread_id)
+
+
+def _resumable(store: Store, thread_id: str, model: ModelArg | None, base_url: str | None,
+               token_counter: TokenCounter | None) -> tuple[_Run | None, dict]:
+    """The run to continue, or None when it has finished; and its stored row."""
+    row = store.ledger.run_row(thread_id)
+    if row is None:
+        raise RunNotFoundError(f"thread_id: no run {thread_id!r} in {store.location}")
+    if row["status"] in FINISHED:
+        return None, row
+    config = PDRConfig.model_validate(row["config"])
+    spec = RunSpec.model_validate(row["spec"] or {})
+    live = resolve_model(model, base_url=base_url)[0] if model is not None else build_model(spec.model)
+    return _compiled(store, config, live, thread_id, token_counter), row
+
+
+def _resume_input(run: _Run, snapshot: Any, row: dict) -> dict | None:
+    """None continues from the last checkpoint; a run that died before its first one restarts."""
+    if snapshot.values:
+        return None
+    spec = RunSpec.model_validate(row["spec"] or {})
+    return {"question": row["question"], "gold": spec.gold}
+
+
+def _finished_in_checkpoint(store: Store, run: _Run, snapshot: Any) -> bool:
+    """The graph reached its end but the process died before the ledger heard: book it now."""
+    values = snapshot.values
+    if snapshot.values and not snapshot.next and values.get("stop_reason"):
+        store.ledger.record(run.thread_id, RunOutcome(
+            answer=values.get("answer"), text=values.get("text") or "", b_seq=values.get("b_seq") or 0,
+            b_total=values.get("b_total") or 0, stop_reason=values["stop_reason"],
+        ))
+        return True
+    return False
+
+
+def resume_pdr(
+    thread_id: str,
+    *,
+    db: str | Path | None = None,
+    model: ModelArg | None = None,
+    base_url: str | None = None,
+    token_counter: TokenCounter | None = None,
+) -> PDRResult:
+    """Finish an interrupted run, re-running only what did not finish.
+
+    The model is rebuilt from the stored spec (keys from the environment) unless `model` is given.
+    Resuming a finished run returns its stored result without calling the model.
+
+    Raises:
+        RunNotFoundError: no run with this id in `db` (a `ValueError`).
+        RunLockedError: another process is running this thread right now.
+    """
+    with open_store(db) as store:
+        run, _ = _resumable(store, thread_id, model, base_url, token_counter)
+        if run is not None:
+            owner = new_lock_owner()
+            with _running(store, thread_id, owner, acquire=True):
+                snapshot = run.graph.get_state(run.config)
+                if not _finished_in_checkpoint(store, run, snapshot):
+                    inputs = _resume_input(run, snapshot, store.ledger.run_row(thread_id))
+                    run.graph.invoke(inputs, run.config, context=run.context, durability="sync")
+        return store.ledger.load_result(thread_id)
+
+
+async def aresume_pdr(
+    thread_id: str,
+    *,
+    db: str | Path | None = None,
+    model: ModelArg | None = None,
+    base_url: str | None = None,
+    token_counter: TokenCounter | None = None,
+) -> PDRResult:
+    """Async twin of `resume_pdr`."""
+    async with aopen_store(db) as store:
+        run, _ = _resumable(store, thread_id, model, base_url, token_counter)
+        if run is not None:
+            owner = new_lock_owner()
+            with _running(store, thread_id, owner, acquire=True):
+                snapshot = await run.graph.aget_state(run.config)
+                if not _finished_in_checkpoint(store, run, snapshot):
+                    inputs = _resume_input(run, snapshot, store.ledger.run_row(thread_id))
+                    await run.graph.ainvoke(inputs, run.config, context=run.context,
+                                            durability="sync")
+        return store.ledger.load_result(thread_id)
+
+
+def list_runs(db: str | Path | None = None, *, limit: int | None = None) -> list[RunSummary]:
+    """The runs stored in `db`, newest first."""
+    with open_store(db) as store:
+        return store.ledger.list_runs(limit=limit)
+
+
+def inspect_run(thread_id: str, db: str | Path | None = None) -> PDRResult:
+    """Everything the ledger holds about one run: rounds, drafts, scores, workspaces, calls.
+
+    Raises:
+        RunNotFoundError: no run with this id in `db` (a `ValueError`).
+    """
+    with open_store(db) as store:
+        return store.ledger.load_result(thread_id)

@@ -18,7 +18,13 @@ Example:
 
 from __future__ import annotations
 
+import os
+import socket
 import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import Any
 
@@ -34,6 +40,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     create_engine,
+    or_,
     select,
     update,
 )
@@ -51,7 +58,45 @@ from langgraph_pdr.state.records import (
     Verification,
     Workspace,
 )
-from langgraph_pdr.state.result import PDRResult
+from langgraph_pdr.state.result import PDRResult, RunSummary
+from langgraph_pdr.state.spec import RunSpec
+
+#: A run's lock lasts this long without a heartbeat (a crashed process on another host).
+LOCK_TTL_S = 60.0
+HEARTBEAT_S = 10.0
+#: Statuses of runs that have ended; resuming them returns the stored result.
+FINISHED = ("completed", "stopped")
+
+
+class RunNotFoundError(ValueError):
+    """No run with this thread id in this database."""
+
+
+class RunExistsError(ValueError):
+    """A run with this thread id already exists."""
+
+
+class RunLockedError(RuntimeError):
+    """Another process is running this thread right now."""
+
+
+def new_lock_owner() -> str:
+    """`host:pid:nonce`, so a lock left by a dead process on this host can be recognised."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def _owner_alive(owner: str) -> bool:
+    host, _, rest = owner.partition(":")
+    pid_text = rest.split(":", 1)[0]
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return True  # another host: only the lock's expiry can tell
+    try:
+        os.kill(int(pid_text), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 metadata = MetaData()
 
@@ -73,6 +118,8 @@ runs = Table(
     Column("b_seq", Integer, nullable=False, default=0),
     Column("b_total", Integer, nullable=False, default=0),
     Column("error", Text),
+    Column("lock_owner", String(200)),
+    Column("lock_until", Float),
 )
 
 rounds = Table(
@@ -190,27 +237,106 @@ class Ledger:
         question: str,
         config: PDRConfig,
         model: str | None = None,
-        spec: dict[str, Any] | None = None,
+        spec: RunSpec | None = None,
+        lock_owner: str | None = None,
     ) -> None:
-        """Create the run's row (status `running`)."""
+        """Create the run's row (status `running`), locked by `lock_owner` when given.
+
+        Raises:
+            RunExistsError: a run with this thread id is already in the database.
+        """
+        from sqlalchemy.exc import IntegrityError
+
         now = _now()
-        self._upsert(
-            runs,
-            {
-                "thread_id": thread_id,
-                "created_at": now,
-                "updated_at": now,
-                "question": question,
-                "method": config.method,
-                "config": config.model_dump(mode="json"),
-                "spec": spec or {},
-                "model": model,
-                "status": "running",
-            },
-            ["thread_id"],
-        )
+        values = {
+            "thread_id": thread_id,
+            "created_at": now,
+            "updated_at": now,
+            "question": question,
+            "method": config.method,
+            "config": config.model_dump(mode="json"),
+            "spec": (spec or RunSpec()).model_dump(mode="json"),
+            "model": model,
+            "status": "running",
+            "lock_owner": lock_owner,
+            "lock_until": time.time() + LOCK_TTL_S if lock_owner else None,
+        }
+        try:
+            with self._lock, self.engine.begin() as conn:
+                conn.execute(runs.insert().values(**values))
+        except IntegrityError:
+            raise RunExistsError(
+                f"thread_id: a run {thread_id!r} already exists; resume it or pick another id"
+            ) from None
+
+    # -- the per-thread lock ---------------------------------------------------------------------
+
+    def acquire(self, thread_id: str, owner: str) -> None:
+        """Lock the run for `owner`, taking over a lock whose holder died or expired.
+
+        Raises:
+            RunNotFoundError: no such run.
+            RunLockedError: a live process holds it.
+        """
+        now = time.time()
+        with self._lock, self.engine.begin() as conn:
+            row = conn.execute(
+                select(runs.c.lock_owner, runs.c.lock_until).where(runs.c.thread_id == thread_id)
+            ).first()
+            if row is None:
+                raise RunNotFoundError(f"thread_id: no run {thread_id!r} in this database")
+            held = row.lock_owner
+            if held and held != owner and (row.lock_until or 0) > now and _owner_alive(held):
+                raise RunLockedError(
+                    f"thread_id: run {thread_id!r} is being run by another process ({held}); "
+                    "wait for it to finish"
+                )
+            taken = conn.execute(
+                update(runs)
+                .where(
+                    runs.c.thread_id == thread_id,
+                    runs.c.lock_owner.is_(None) if held is None else runs.c.lock_owner == held,
+                )
+                .values(lock_owner=owner, lock_until=now + LOCK_TTL_S)
+            )
+            if taken.rowcount != 1:
+                raise RunLockedError(
+                    f"thread_id: run {thread_id!r} was just taken by another process"
+                )
+
+    def refresh(self, thread_id: str, owner: str) -> None:
+        self._update(runs, {"thread_id": thread_id, "lock_owner": owner},
+                     {"lock_until": time.time() + LOCK_TTL_S})
+
+    def release(self, thread_id: str, owner: str) -> None:
+        self._update(runs, {"thread_id": thread_id, "lock_owner": owner},
+                     {"lock_owner": None, "lock_until": None})
+
+    @contextmanager
+    def holding(self, thread_id: str, owner: str, *, acquire: bool = True) -> Iterator[None]:
+        """Hold the run's lock (with a heartbeat) for the duration of the block."""
+        if acquire:
+            self.acquire(thread_id, owner)
+        stop = threading.Event()
+
+        def beat() -> None:
+            while not stop.wait(HEARTBEAT_S):
+                try:
+                    self.refresh(thread_id, owner)
+                except Exception:  # the run itself will report a broken database
+                    pass
+
+        heart = threading.Thread(target=beat, name="pdr-lock-heartbeat", daemon=True)
+        heart.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            heart.join(timeout=5)
+            self.release(thread_id, owner)
 
     def set_status(self, thread_id: str, status: str, *, error: str | None = None) -> None:
+        """Mark a run `running`, `failed` or `interrupted` (finished runs get theirs from the graph)."""
         self._update(runs, {"thread_id": thread_id}, {"status": status, "error": error, "updated_at": _now()})
 
     def record(self, thread_id: str, record: Any) -> None:
@@ -275,6 +401,22 @@ class Ledger:
 
     # -- reading ---------------------------------------------------------------------------------
 
+    def list_runs(self, *, limit: int | None = None) -> list[RunSummary]:
+        """Every run, newest first."""
+        query = select(runs).order_by(runs.c.created_at.desc(), runs.c.thread_id)
+        if limit:
+            query = query.limit(limit)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+        fields = set(RunSummary.model_fields)
+        return [
+            RunSummary.model_validate(
+                {**{k: v for k, v in r._mapping.items() if k in fields},
+                 "b_seq": r.b_seq or 0, "b_total": r.b_total or 0}
+            )
+            for r in rows
+        ]
+
     def run_row(self, thread_id: str) -> dict[str, Any] | None:
         with self.engine.connect() as conn:
             row = conn.execute(select(runs).where(runs.c.thread_id == thread_id)).first()
@@ -284,7 +426,7 @@ class Ledger:
         """The run's `PDRResult`, rebuilt from its rows."""
         run = self.run_row(thread_id)
         if run is None:
-            raise KeyError(thread_id)
+            raise RunNotFoundError(f"thread_id: no run {thread_id!r} in this database")
         with self.engine.connect() as conn:
             call_rows = conn.execute(
                 select(calls).where(calls.c.thread_id == thread_id).order_by(calls.c.id)
@@ -366,6 +508,7 @@ class Ledger:
             stop_reason=run["stop_reason"] or run["status"],
             status=run["status"],
             model=run["model"],
+            error=run["error"],
             rounds=[per_round[n] for n in sorted(per_round)],
             calls=call_list,
         )

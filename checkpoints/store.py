@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,22 @@ from langgraph.checkpoint.memory import InMemorySaver
 from langgraph_pdr.checkpoints.ledger import Ledger
 
 MEMORY = ":memory:"
+DB_ENV = "PDR_DB"
+
+
+def default_db() -> str:
+    """`$PDR_DB`, else `runs.sqlite` in the user's data directory."""
+    env = os.environ.get(DB_ENV)
+    if env:
+        return env
+    from platformdirs import user_data_dir
+
+    return str(Path(user_data_dir("langgraph-pdr", appauthor=False)) / "runs.sqlite")
+
+
+def resolve_db(db: str | Path | None) -> str:
+    """Where a run goes: `db`, else the default; `":memory:"` keeps it in memory."""
+    return str(db) if db is not None else default_db()
 
 
 @dataclass
@@ -28,14 +45,19 @@ def _sqlite_path(db: str | Path) -> Path:
     path = Path(str(db).removeprefix("sqlite:///")).expanduser()
     if path.exists() and path.is_dir():
         raise ValueError(f"db: {path} is a directory; give a database file path")
-    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ValueError(f"db: cannot create the directory of {path}: {exc.strerror}") from None
     return path
 
 
 @contextmanager
 def open_store(db: str | Path | None) -> Iterator[Store]:
-    """A store for sync runs: `None` or `":memory:"` keeps everything in memory; a path is a SQLite file."""
-    if db is None or str(db) == MEMORY:
+    """A store for sync runs: `":memory:"` keeps everything in memory; a path is a SQLite file;
+    None is the default database (`default_db`)."""
+    db = resolve_db(db)
+    if db == MEMORY:
         ledger = Ledger("sqlite://")
         try:
             yield Store(InMemorySaver(), ledger, MEMORY)
@@ -57,7 +79,8 @@ def open_store(db: str | Path | None) -> Iterator[Store]:
 @asynccontextmanager
 async def aopen_store(db: str | Path | None) -> AsyncIterator[Store]:
     """Async twin of `open_store` (an `AsyncSqliteSaver` for files)."""
-    if db is None or str(db) == MEMORY:
+    db = resolve_db(db)
+    if db == MEMORY:
         ledger = Ledger("sqlite://")
         try:
             yield Store(InMemorySaver(), ledger, MEMORY)

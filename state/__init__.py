@@ -17,7 +17,8 @@ from langgraph_pdr.state.records import (
     Workspace,
 )
 from langgraph_pdr.state.registry import DISTILLERS, Registry
-from langgraph_pdr.state.result import PDRResult
+from langgraph_pdr.state.result import PDRResult, RunSummary
+from langgraph_pdr.state.spec import ModelSpec, RunSpec
 
 __all__ = [
     "DEFAULT_SCHEDULES",
@@ -27,6 +28,7 @@ __all__ = [
     "Draft",
     "DraftTask",
     "MaxTokens",
+    "ModelSpec",
     "PDRConfig",
     "PDRContext",
     "PDRInput",
@@ -35,6 +37,8 @@ __all__ = [
     "PDRState",
     "Registry",
     "RoundRecord",
+    "RunSpec",
+    "RunSummary",
     "RunRecorder",
     "Temperatures",
     "TokenCounter",

@@ -20,6 +20,8 @@ class PDRResult(BaseModel):
         stop_reason: `completed`, or why the run ended early (`max_b_total`, `max_b_seq`,
             `no_drafts`).
         thread_id: the run's id in the checkpointer and the ledger.
+        status: `running`, `completed`, `stopped` (a cap or a failed round ended it), `failed` or
+            `interrupted` (resumable).
         rounds: per round, its drafts, verifications and the workspaces built from it.
         calls: every model call, in the order the ledger received them.
     """
@@ -36,6 +38,7 @@ class PDRResult(BaseModel):
     stop_reason: str = "completed"
     status: str = "completed"
     model: str | None = None
+    error: str | None = None
     rounds: list[RoundRecord] = Field(default_factory=list)
     calls: list[CallRecord] = Field(default_factory=list)
 
@@ -43,3 +46,20 @@ class PDRResult(BaseModel):
     def workspaces(self) -> list[Workspace]:
         """Every workspace of the run, round by round."""
         return [w for r in self.rounds for w in r.workspaces]
+
+
+class RunSummary(BaseModel):
+    """One line of `list_runs`."""
+
+    thread_id: str
+    created_at: str
+    updated_at: str
+    question: str
+    method: str
+    status: str
+    stop_reason: str | None = None
+    answer: str | None = None
+    b_seq: int = 0
+    b_total: int = 0
+    model: str | None = None
+    error: str | None = None

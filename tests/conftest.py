@@ -17,7 +17,13 @@ def fake() -> ScriptedChatModel:
     return ScriptedChatModel()
 
 
+@pytest.fixture(autouse=True)
+def _default_db(tmp_path, monkeypatch):
+    """Runs that name no database go to a file of the test's own, never the user's data directory."""
+    monkeypatch.setenv("PDR_DB", str(tmp_path / "default.sqlite"))
+
+
 @pytest.fixture(params=["memory", "sqlite"])
 def db(request, tmp_path):
     """Where runs are stored: in memory, or a real SQLite file."""
-    return None if request.param == "memory" else str(tmp_path / "runs.sqlite")
+    return ":memory:" if request.param == "memory" else str(tmp_path / "runs.sqlite")

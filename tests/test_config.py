@@ -70,9 +70,10 @@ def test_empty_question_is_a_value_error(question):
         run_pdr(question, model=ScriptedChatModel())
 
 
-def test_model_must_be_a_chat_model():
-    with pytest.raises(TypeError, match="model"):
-        run_pdr("q?", model="not a model")
+@pytest.mark.parametrize("model", [42, None, "", "nosuchprovider:some-model"])
+def test_model_must_be_a_chat_model_or_a_model_string(model):
+    with pytest.raises(ValueError, match="model"):
+        run_pdr("q?", model=model)
 
 
 def test_graph_refuses_a_method_of_another_family():

@@ -48,24 +48,25 @@ def test_sr_error_critiques_each_round_before_the_rewrite(db):
     assert result.answer == "3"
 
 
-def test_single_pass_is_one_call():
+def test_single_pass_is_one_call(db):
     fake = ScriptedChatModel()
-    result = run_pdr("q?", model=fake, config=PDRConfig(method="single"))
+    result = run_pdr("q?", model=fake, config=PDRConfig(method="single"), db=db)
     assert len(fake.log) == 1 and result.answer == "10"
     assert result.b_seq == result.b_total == fake.log[0].total
 
 
-def test_self_consistency_takes_the_majority_answer():
+def test_self_consistency_takes_the_majority_answer(db):
     answers = ["5", "7", "7", "\\frac{1}{2}", "7", "5"]
     fake = ScriptedChatModel(script=lambda c: f"try {c.index} \\boxed{{{answers[c.index]}}}")
-    result = run_pdr("q?", model=fake, config=PDRConfig(method="self_consistency", schedule=6))
+    result = run_pdr("q?", model=fake, config=PDRConfig(method="self_consistency", schedule=6),
+                     db=db)
     assert result.answer == "7" and result.text == "try 1 \\boxed{7}"
     assert len(fake.log) == 6
     assert result.b_seq == max(c.total for c in fake.log)
     assert result.b_total == sum(c.total for c in fake.log)
 
 
-def test_best_of_n_picks_the_best_verified_draft():
+def test_best_of_n_picks_the_best_verified_draft(db):
     scores = {0: "Score: 3", 1: "no idea", 2: "Score: 9", 3: "Score: 8"}
 
     def script(call: FakeCall) -> str:
@@ -75,7 +76,7 @@ def test_best_of_n_picks_the_best_verified_draft():
         return f"candidate {call.index} \\boxed{{{call.index}}}"
 
     fake = ScriptedChatModel(script=script)
-    result = run_pdr("q?", model=fake, config=PDRConfig(method="best_of_n", schedule=4))
+    result = run_pdr("q?", model=fake, config=PDRConfig(method="best_of_n", schedule=4), db=db)
     assert result.answer == "2"
     assert [d.score for d in result.rounds[0].drafts] == [3, None, 9, 8]
     assert len(fake.calls("verify")) == 4

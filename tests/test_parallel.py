@@ -49,7 +49,7 @@ def test_max_concurrency_caps_parallel_calls():
 
 @pytest.mark.parametrize("db_kind", ["memory", "sqlite"])
 async def test_async_run_matches_sync_run(db_kind, tmp_path):
-    db = None if db_kind == "memory" else str(tmp_path / "a.sqlite")
+    db = ":memory:" if db_kind == "memory" else str(tmp_path / "a.sqlite")
     config = PDRConfig(schedule="4,2,1", distiller="shared_top_k")
     sync = run_pdr("q?", model=ScriptedChatModel(), config=config, db=db)
     asyn = await arun_pdr("q?", model=ScriptedChatModel(), config=config, db=db)

@@ -97,9 +97,9 @@ def test_answer_is_the_last_rounds_draft(distiller, db):
 
 
 @pytest.mark.parametrize("distiller", DISTILLERS)
-def test_every_workspace_fits_kappa(distiller):
+def test_every_workspace_fits_kappa(distiller, db):
     kappa = 48
-    fake, result = run(distiller, kappa=kappa)
+    fake, result = run(distiller, db, kappa=kappa)
     counter = Utf8TokenCounter()
     assert result.workspaces
     for w in result.workspaces:
@@ -112,8 +112,8 @@ def test_every_workspace_fits_kappa(distiller):
             assert w.text.count("\\boxed{") == len(w.sources)
 
 
-def test_global_summary_is_shared_by_every_next_draft():
-    fake, result = run("global_summary")
+def test_global_summary_is_shared_by_every_next_draft(db):
+    fake, result = run("global_summary", db)
     for rnd in (2, 3):
         for call in fake.calls("draft", rnd):
             assert workspace_of(call.prompt) == f"summary of round {rnd - 1}"
@@ -122,8 +122,8 @@ def test_global_summary_is_shared_by_every_next_draft():
         assert w.counted_by == "usage" and w.tokens == 30
 
 
-def test_shared_top_k_keeps_the_k_best_scored_drafts():
-    fake, result = run("shared_top_k")
+def test_shared_top_k_keeps_the_k_best_scored_drafts(db):
+    fake, result = run("shared_top_k", db)
     (w,) = result.rounds[0].workspaces
     assert w.sources == [1, 2]  # scores 9 and 7
     for call in fake.calls("draft", 2):
@@ -133,8 +133,8 @@ def test_shared_top_k_keeps_the_k_best_scored_drafts():
     assert [d.score for d in result.rounds[0].drafts] == [2, 9, 7, 1]
 
 
-def test_per_sample_top_k_gives_drafts_different_workspaces():
-    fake, result = run("per_sample_top_k")
+def test_per_sample_top_k_gives_drafts_different_workspaces(db):
+    fake, result = run("per_sample_top_k", db)
     first = result.rounds[0].workspaces
     assert len(first) == 2
     assert first[0].sources != first[1].sources
@@ -156,15 +156,15 @@ def test_random_k_is_reproducible_with_a_seed():
     assert len(others) > 1  # another seed, another draw
 
 
-def test_random_k_draft_sees_its_own_workspace():
-    fake, result = run("random_k")
+def test_random_k_draft_sees_its_own_workspace(db):
+    fake, result = run("random_k", db)
     for call in fake.calls("draft", 2):
         assert workspace_of(call.prompt) == result.rounds[0].workspaces[call.index].text
 
 
 @pytest.mark.parametrize("distiller,kept", [("oracle_correct", {0, 1}), ("oracle_incorrect", {2, 3})])
-def test_oracle_workspaces_keep_only_correct_or_incorrect_drafts(distiller, kept):
-    fake, result = run(distiller)
+def test_oracle_workspaces_keep_only_correct_or_incorrect_drafts(distiller, kept, db):
+    fake, result = run(distiller, db)
     first = result.rounds[0].workspaces
     assert first and all(set(w.sources) <= kept and w.sources for w in first)
     assert GOLD not in "".join(c.prompt for c in fake.log if "Problem" in c.prompt and c.role != "draft")

@@ -1,0 +1,26 @@
+"""The run spec: everything a resume needs to rebuild a run, and nothing secret."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict
+
+
+class ModelSpec(BaseModel):
+    """How to rebuild the run's model: an `init_chat_model` id (`openai:gpt-4.1-mini`) and, for an
+    OpenAI-compatible server, its base URL. API keys are never stored: they come from the environment."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str | None = None
+    base_url: str | None = None
+    local_model: str | None = None
+
+
+class RunSpec(BaseModel):
+    """What is stored with a run, beside its `PDRConfig`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: ModelSpec = ModelSpec()
+    gold: str | None = None
+    token_counter: str | None = None

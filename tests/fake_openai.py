@@ -1,0 +1,152 @@
+"""A real OpenAI-compatible HTTP server on 127.0.0.1, owned by a test: scripted replies with usage,
+per-request delays, and a log of every request."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from langgraph_pdr.nodes.llm import derive_seed
+
+
+def role_of(prompt: str) -> str:
+    if prompt.startswith("Check the proposed solution"):
+        return "verify"
+    if "attempted solutions to the same problem" in prompt:
+        return "distill"
+    if prompt.startswith("Review the solution"):
+        return "critique"
+    return "draft"
+
+
+def draft_identity(seed: int | None, run_seed: int = 0, rounds: int = 8, width: int = 64):
+    """(round, index) of a draft call, recovered from the per-call seed PDR sends."""
+    for r in range(1, rounds + 1):
+        for i in range(width):
+            if derive_seed(run_seed, "draft", r, i) == seed:
+                return r, i
+    return None
+
+
+@dataclass
+class Request:
+    role: str
+    prompt: str
+    body: dict[str, Any]
+    draft: tuple[int, int] | None
+    reply: str = ""
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    answered: bool = False
+    started: float = field(default_factory=time.monotonic)
+
+
+def default_reply(req: Request) -> str:
+    if req.role == "verify":
+        return "Checked. Score: 7"
+    if req.role == "distill":
+        return "Summary: the attempts agree on 42."
+    if req.role == "critique":
+        return "No mistakes."
+    r, i = req.draft or (0, 0)
+    return f"Draft of round {r}, number {i}: 6 * 7 = 42, so \\boxed{{42}}"
+
+
+class FakeOpenAIServer:
+    """`base_url` serves `/v1/chat/completions` and `/v1/models`.
+
+    Args:
+        reply: the completion text of a request.
+        delay: seconds to wait before answering a request (interrupted by `stop`).
+    """
+
+    def __init__(self, reply: Callable[[Request], str] = default_reply,
+                 delay: Callable[[Request], float] | None = None) -> None:
+        self.reply = reply
+        self.delay = delay or (lambda req: 0.0)
+        self.requests: list[Request] = []
+        self.lock = threading.Lock()
+        self.stopping = threading.Event()
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                self._send(200, {"object": "list", "data": [{"id": "fake-model", "object": "model"}]})
+
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
+                prompt = "\n".join(str(m.get("content", "")) for m in body.get("messages", []))
+                req = Request(role_of(prompt), prompt, body, draft_identity(body.get("seed")))
+                with server.lock:
+                    server.requests.append(req)
+                server.stopping.wait(server.delay(req))
+                if server.stopping.is_set():
+                    return
+                text = server.reply(req)
+                limit = body.get("max_completion_tokens") or body.get("max_tokens") or 10**9
+                words = text.split()
+                finish = "length" if len(words) > limit else "stop"
+                text = " ".join(words[:limit]) if finish == "length" else text
+                req.reply = text
+                req.prompt_tokens = len(prompt.split())
+                req.completion_tokens = len(text.split())
+                payload = {
+                    "id": "chatcmpl-fake",
+                    "object": "chat.completion",
+                    "created": int(time.time()),
+                    "model": body.get("model", "fake-model"),
+                    "choices": [{"index": 0, "finish_reason": finish,
+                                 "message": {"role": "assistant", "content": text}}],
+                    "usage": {"prompt_tokens": req.prompt_tokens,
+                              "completion_tokens": req.completion_tokens,
+                              "total_tokens": req.prompt_tokens + req.completion_tokens},
+                }
+                try:
+                    self._send(200, payload)
+                    req.answered = True
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+
+            def _send(self, status: int, payload: dict) -> None:
+                data = json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+
+    def __enter__(self) -> FakeOpenAIServer:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stopping.set()
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    def answered(self, role: str | None = None) -> list[Request]:
+        with self.lock:
+            return [r for r in self.requests if r.answered and (role is None or r.role == role)]
+
+    def wait_for(self, predicate: Callable[[], bool], timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while not predicate():
+            if time.monotonic() > deadline:
+                raise TimeoutError("the fake server did not see the expected requests")
+            time.sleep(0.01)

@@ -1,0 +1,219 @@
+"""Durable runs: SIGKILL mid-round then resume in a new process, against a real HTTP server."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from fake_openai import FakeOpenAIServer
+
+from langgraph_pdr import (
+    PDRConfig,
+    RunLockedError,
+    RunNotFoundError,
+    inspect_run,
+    list_runs,
+    resume_pdr,
+    run_pdr,
+)
+
+KEY = "sk-test-PDR-SECRET-KEY-4242"
+CONFIG = PDRConfig(schedule="4,2,1", distiller="global_summary", max_tokens=200)
+
+CHILD = """
+import json, sys
+from langgraph_pdr import PDRConfig, run_pdr, resume_pdr
+mode, db, url, tid = sys.argv[1:5]
+if mode == "run":
+    config = PDRConfig.model_validate_json(sys.argv[5])
+    r = run_pdr("What is 6 * 7?", model="openai:fake-model", base_url=url, db=db, thread_id=tid,
+                config=config)
+else:
+    r = resume_pdr(tid, db=db)
+print(json.dumps({"answer": r.answer, "b_total": r.b_total, "b_seq": r.b_seq, "status": r.status,
+                  "calls": len(r.calls)}))
+"""
+
+
+@pytest.fixture(autouse=True)
+def _key(monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+
+
+def spawn(mode: str, db: Path, url: str, tid: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-c", CHILD, mode, str(db), url, tid, CONFIG.model_dump_json()],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ.copy(),
+    )
+
+
+def finish(proc: subprocess.Popen, timeout: float = 60) -> dict:
+    out, err = proc.communicate(timeout=timeout)
+    assert proc.returncode == 0, err
+    return json.loads(out.strip().splitlines()[-1])
+
+
+DELAYS = {0: 0.05, 1: 0.15, 2: 0.35, 3: 0.5}
+
+
+def delays(hang: dict):
+    def delay(req):
+        if req.role == "draft" and req.draft and req.draft[0] == 1:
+            r, i = req.draft
+            return 120.0 if hang["on"] and i >= 2 else DELAYS[i]
+        return 0.02 * (1 + (req.draft or (0, 0))[1])
+    return delay
+
+
+def test_sigkill_mid_round_then_resume_rerequests_only_unfinished_drafts(tmp_path):
+    with FakeOpenAIServer(delay=delays({"on": False})) as ref_server:
+        reference = finish(spawn("run", tmp_path / "ref.sqlite", ref_server.base_url, "ref"))
+        reference_requests = len(ref_server.requests)
+
+    hang = {"on": True}
+    db = tmp_path / "runs.sqlite"
+    with FakeOpenAIServer(delay=delays(hang)) as server:
+        child = spawn("run", db, server.base_url, "t1")
+        server.wait_for(lambda: len(server.answered("draft")) == 2 and len(server.requests) == 4)
+        time.sleep(0.5)  # a finished Send task is on disk 10-15 ms after its reply
+        child.send_signal(signal.SIGKILL)
+        child.wait(timeout=10)
+        before = list(server.requests)
+        answered = {r.draft for r in before if r.answered}
+        in_flight = [r for r in before if not r.answered]
+        assert len(answered) == 2 and len(in_flight) == 2
+
+        assert inspect_run("t1", db=db).status == "running"  # died without a word
+        hang["on"] = False
+        resumed = finish(spawn("resume", db, server.base_url, "t1"))
+        after = server.requests[len(before):]
+
+    assert not [r for r in after if r.role == "draft" and r.draft in answered]
+    assert {r.draft for r in after if r.draft and r.draft[0] == 1} == {r.draft for r in in_flight}
+    assert len(before) + len(after) == reference_requests + len(in_flight)
+    assert resumed["answer"] == reference["answer"] == "42"
+    assert resumed["b_total"] == reference["b_total"]
+    assert resumed["b_seq"] == reference["b_seq"]
+    assert resumed["status"] == "completed"
+    # the ledger holds every call once
+    rows = sqlite3.connect(db).execute("SELECT COUNT(*) FROM calls WHERE thread_id='t1'").fetchone()
+    assert rows[0] == reference_requests == resumed["calls"]
+
+
+def test_resuming_a_finished_run_calls_nothing(tmp_path):
+    db = tmp_path / "runs.sqlite"
+    with FakeOpenAIServer() as server:
+        first = run_pdr("What is 6 * 7?", model="openai:fake-model", base_url=server.base_url,
+                        db=db, config=CONFIG)
+        n = len(server.requests)
+        again = resume_pdr(first.thread_id, db=db)
+        assert len(server.requests) == n
+    assert again == first
+
+
+def test_unknown_thread_id_is_a_clear_error(tmp_path):
+    db = tmp_path / "runs.sqlite"
+    with pytest.raises(RunNotFoundError, match="no run 'nope'"):
+        resume_pdr("nope", db=db)
+    with pytest.raises(ValueError, match="nope"):
+        inspect_run("nope", db=db)
+
+
+def test_a_thread_id_cannot_be_reused(tmp_path):
+    from fakes import ScriptedChatModel
+
+    db = tmp_path / "runs.sqlite"
+    run_pdr("q?", model=ScriptedChatModel(), db=db, thread_id="same", config=PDRConfig(method="single"))
+    with pytest.raises(ValueError, match="already exists"):
+        run_pdr("q?", model=ScriptedChatModel(), db=db, thread_id="same")
+
+
+def test_a_thread_run_by_one_process_cannot_be_run_by_another(tmp_path):
+    hang = {"on": True}
+    db = tmp_path / "runs.sqlite"
+    with FakeOpenAIServer(delay=delays(hang)) as server:
+        child = spawn("run", db, server.base_url, "busy")
+        server.wait_for(lambda: len(server.requests) == 4)
+        with pytest.raises(RunLockedError, match="another process"):
+            resume_pdr("busy", db=db)
+        second = spawn("resume", db, server.base_url, "busy")
+        _, err = second.communicate(timeout=60)
+        assert second.returncode != 0 and "RunLockedError" in err
+        child.send_signal(signal.SIGKILL)
+        child.wait(timeout=10)
+        hang["on"] = False
+        result = resume_pdr("busy", db=db)  # the holder died: its lock is stale
+    assert result.status == "completed" and result.answer == "42"
+
+
+def test_ledger_rows_match_the_result(tmp_path):
+    db = tmp_path / "runs.sqlite"
+    with FakeOpenAIServer() as server:
+        result = run_pdr("What is 6 * 7?", model="openai:fake-model", base_url=server.base_url, db=db,
+                         config=PDRConfig(schedule="4,2,1", distiller="per_sample_top_k"))
+        served = sum(r.prompt_tokens + r.completion_tokens for r in server.requests)
+    con = sqlite3.connect(db)
+    calls = con.execute(
+        "SELECT role, round, idx, input_tokens, output_tokens, usage_source FROM calls "
+        "WHERE thread_id=? ORDER BY id", (result.thread_id,)).fetchall()
+    assert sorted(calls) == sorted(
+        (c.role, c.round, c.index, c.input_tokens, c.output_tokens, "provider") for c in result.calls
+    )
+    assert sum(i + o for _, _, _, i, o, _ in calls) == result.b_total == served
+    ws = con.execute("SELECT round, idx, tokens, text, sources FROM workspaces WHERE thread_id=? "
+                     "ORDER BY round, idx", (result.thread_id,)).fetchall()
+    assert ws == [(w.round, w.index, w.tokens, w.text, json.dumps(w.sources)) for w in result.workspaces]
+    run = con.execute("SELECT answer, b_seq, b_total, status, method FROM runs WHERE thread_id=?",
+                      (result.thread_id,)).fetchone()
+    assert run == (result.answer, result.b_seq, result.b_total, "completed", "pdr")
+    drafts = con.execute("SELECT COUNT(*), COUNT(score) FROM drafts WHERE thread_id=?",
+                         (result.thread_id,)).fetchone()
+    assert drafts == (7, 6)  # every draft; the first two rounds were scored
+    assert inspect_run(result.thread_id, db=db) == result
+    (summary,) = list_runs(db)
+    assert (summary.thread_id, summary.b_total, summary.status) == (result.thread_id, result.b_total,
+                                                                     "completed")
+
+
+def test_no_api_key_anywhere_in_the_database(tmp_path):
+    from langchain_openai import ChatOpenAI
+
+    db = tmp_path / "runs.sqlite"
+    with FakeOpenAIServer() as server:
+        run_pdr("q?", model="openai:fake-model", base_url=server.base_url, db=db, config=CONFIG)
+        model = ChatOpenAI(model="fake-model", base_url=server.base_url, api_key=KEY + "-object",
+                           max_retries=0)
+        result = run_pdr("q?", model=model, db=db, config=CONFIG)
+    assert result.answer == "42"
+    blob = b"".join(p.read_bytes() for p in tmp_path.iterdir() if p.name.startswith("runs.sqlite"))
+    assert b"fake-model" in blob  # the spec is there ...
+    assert KEY.encode() not in blob  # ... the key is not
+    assert b"PDR-SECRET" not in blob
+
+
+def test_resume_rebuilds_the_model_from_the_spec(tmp_path):
+    db = tmp_path / "runs.sqlite"
+    with FakeOpenAIServer() as server:
+        result = run_pdr("q?", model="openai:fake-model", base_url=server.base_url, db=db,
+                         config=CONFIG)
+    row = sqlite3.connect(db).execute("SELECT spec FROM runs").fetchone()[0]
+    spec = json.loads(row)
+    assert spec["model"] == {"id": "openai:fake-model", "base_url": server.base_url,
+                             "local_model": None}
+    assert result.model == "openai:fake-model"
+
+
+def test_default_database_comes_from_the_environment(tmp_path, monkeypatch):
+    from fakes import ScriptedChatModel
+
+    monkeypatch.setenv("PDR_DB", str(tmp_path / "env.sqlite"))
+    result = run_pdr("q?", model=ScriptedChatModel(), config=PDRConfig(method="single"))
+    assert (tmp_path / "env.sqlite").exists()
+    assert [r.thread_id for r in list_runs()] == [result.thread_id]

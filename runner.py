@@ -74,6 +74,19 @@ def _running(store: Store, thread_id: str, owner: str, *, acquire: bool) -> Iter
             raise
 
 
+def _compact(store: Store, thread_id: str) -> None:
+    """A finished run keeps only its latest checkpoint; its history is in the ledger."""
+    row = store.ledger.run_row(thread_id)
+    if row and row["status"] in FINISHED and hasattr(store.saver, "prune"):
+        store.saver.prune([thread_id])
+
+
+async def _acompact(store: Store, thread_id: str) -> None:
+    row = store.ledger.run_row(thread_id)
+    if row and row["status"] in FINISHED and hasattr(store.saver, "aprune"):
+        await store.saver.aprune([thread_id])
+
+
 def _start(store: Store, question: str, model: ModelArg, config: PDRConfig | dict | None,
            thread_id: str | None, gold: str | None, base_url: str | None,
            token_counter: TokenCounter | None) -> tuple[_Run, str, dict]:
@@ -147,6 +160,7 @@ def run_pdr(
                                     token_counter)
         with _running(store, run.thread_id, owner, acquire=False):
             run.graph.invoke(inputs, run.config, context=run.context, durability="sync")
+            _compact(store, run.thread_id)
         return store.ledger.load_result(run.thread_id)
 
 
@@ -167,6 +181,7 @@ async def arun_pdr(
                                     token_counter)
         with _running(store, run.thread_id, owner, acquire=False):
             await run.graph.ainvoke(inputs, run.config, context=run.context, durability="sync")
+            await _acompact(store, run.thread_id)
         return store.ledger.load_result(run.thread_id)
 
 
@@ -230,6 +245,7 @@ def resume_pdr(
                 if not _finished_in_checkpoint(store, run, snapshot):
                     inputs = _resume_input(run, snapshot, store.ledger.run_row(thread_id))
                     run.graph.invoke(inputs, run.config, context=run.context, durability="sync")
+                _compact(store, thread_id)
         return store.ledger.load_result(thread_id)
 
 
@@ -252,6 +268,7 @@ async def aresume_pdr(
                     inputs = _resume_input(run, snapshot, store.ledger.run_row(thread_id))
                     await run.graph.ainvoke(inputs, run.config, context=run.context,
                                             durability="sync")
+                await _acompact(store, thread_id)
         return store.ledger.load_result(thread_id)
 
 

@@ -12,6 +12,7 @@ from typing import Any
 from langgraph.checkpoint.memory import InMemorySaver
 
 from langgraph_pdr.checkpoints.ledger import Ledger
+from langgraph_pdr.checkpoints.savers import LeanAsyncSqliteSaver, LeanSqliteSaver, compressed_serde
 
 MEMORY = ":memory:"
 DB_ENV = "PDR_DB"
@@ -64,15 +65,17 @@ def open_store(db: str | Path | None) -> Iterator[Store]:
         finally:
             ledger.dispose()
         return
-    from langgraph.checkpoint.sqlite import SqliteSaver
+    import sqlite3
 
     path = _sqlite_path(db)
     ledger = Ledger(f"sqlite:///{path}")
+    conn = sqlite3.connect(str(path), check_same_thread=False, timeout=30)
     try:
-        with SqliteSaver.from_conn_string(str(path)) as saver:
-            saver.setup()
-            yield Store(saver, ledger, str(path))
+        saver = LeanSqliteSaver(conn, serde=compressed_serde())
+        saver.setup()
+        yield Store(saver, ledger, str(path))
     finally:
+        conn.close()
         ledger.dispose()
 
 
@@ -87,12 +90,13 @@ async def aopen_store(db: str | Path | None) -> AsyncIterator[Store]:
         finally:
             ledger.dispose()
         return
-    from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+    import aiosqlite
 
     path = _sqlite_path(db)
     ledger = Ledger(f"sqlite:///{path}")
     try:
-        async with AsyncSqliteSaver.from_conn_string(str(path)) as saver:
+        async with aiosqlite.connect(str(path), timeout=30) as conn:
+            saver = LeanAsyncSqliteSaver(conn, serde=compressed_serde())
             await saver.setup()
             yield Store(saver, ledger, str(path))
     finally:

@@ -90,7 +90,8 @@ def _verified(env: NodeEnv, d: Draft, text: str, call: CallRecord) -> dict[str, 
     v = Verification(round=d.round, index=d.index, score=parse_score(text), text=text, call=call)
     env.record(call, v)
     env.emit("draft_verified", round=d.round, index=d.index, score=v.score)
-    return {"verifications": [v], **usage_update(call)}
+    # the state keeps the score; the reply's text goes to the ledger only
+    return {"verifications": [v.model_copy(update={"text": ""})], **usage_update(call)}
 
 
 def verify(task: VerifyTask, default_config: PDRConfig) -> dict[str, Any]:

@@ -1,0 +1,306 @@
+"""Lean SQLite checkpointers: each channel value stored once per version, compressed.
+
+`langgraph-checkpoint-sqlite` writes every channel's value into every checkpoint, so a run's drafts
+are re-serialized at each of the round's supersteps. These subclasses keep the library's tables and
+queries and move channel values to a `checkpoint_blobs` table keyed by (thread, namespace, channel,
+version), as `langgraph-checkpoint-postgres` does: a value is written when its channel changes and
+read back when a checkpoint is loaded. Values and pending writes are zlib-compressed through the
+library's own `EncryptedSerializer` with a compression "cipher", so the strict msgpack allowlist keeps
+working.
+"""
+
+from __future__ import annotations
+
+import builtins
+import sqlite3
+import zlib
+from collections.abc import AsyncIterator, Iterator, Sequence
+from typing import Any
+
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import ChannelVersions, Checkpoint, CheckpointMetadata, CheckpointTuple
+from langgraph.checkpoint.serde.encrypted import EncryptedSerializer
+from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
+from langgraph.checkpoint.sqlite import SqliteSaver
+from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+
+from langgraph_pdr.state.records import CallRecord, Draft, Verification, Workspace
+
+BLOBS_DDL = """
+CREATE TABLE IF NOT EXISTS checkpoint_blobs (
+    thread_id TEXT NOT NULL,
+    checkpoint_ns TEXT NOT NULL DEFAULT '',
+    channel TEXT NOT NULL,
+    version TEXT NOT NULL,
+    type TEXT NOT NULL,
+    blob BLOB,
+    PRIMARY KEY (thread_id, checkpoint_ns, channel, version)
+)"""
+EMPTY = "empty"
+INSERT_BLOB = "INSERT OR IGNORE INTO checkpoint_blobs VALUES (?, ?, ?, ?, ?, ?)"
+
+
+class ZlibCompression:
+    """A `CipherProtocol` that compresses instead of encrypting (values under 128 bytes stay raw)."""
+
+    MIN_SIZE = 128
+
+    def encrypt(self, plaintext: bytes) -> tuple[str, bytes]:
+        if len(plaintext) < self.MIN_SIZE:
+            return "raw", plaintext
+        return "zlib", zlib.compress(plaintext, 6)
+
+    def decrypt(self, ciphername: str, ciphertext: bytes) -> bytes:
+        return zlib.decompress(ciphertext) if ciphername == "zlib" else ciphertext
+
+
+#: The record types a PDR graph keeps in its state and `Send` payloads.
+STATE_TYPES = [(Draft.__module__, t.__name__) for t in (CallRecord, Draft, Verification, Workspace)]
+
+
+def compressed_serde() -> EncryptedSerializer:
+    """LangGraph's serializer, allowing PDR's record types, with zlib compression around it."""
+    return EncryptedSerializer(ZlibCompression(), JsonPlusSerializer(allowed_msgpack_modules=STATE_TYPES))
+
+
+def _keys(config: RunnableConfig) -> tuple[str, str]:
+    conf = config["configurable"]
+    return str(conf["thread_id"]), conf.get("checkpoint_ns", "")
+
+
+def _version_filter(versions: dict[str, Any]) -> tuple[str, list[Any]]:
+    pairs = [(ch, str(v)) for ch, v in versions.items()]
+    clause = " OR ".join("(channel = ? AND version = ?)" for _ in pairs) or "0"
+    return clause, [x for pair in pairs for x in pair]
+
+
+_LATEST = (
+    "SELECT checkpoint_ns, MAX(checkpoint_id) FROM checkpoints WHERE thread_id = ? "
+    "GROUP BY checkpoint_ns"
+)
+
+
+def _prune_statements(
+    thread_id: str, ns: str, checkpoint_id: str, tup: CheckpointTuple | None
+) -> builtins.list[tuple[str, tuple]]:
+    keep = tup.checkpoint["channel_versions"] if tup else {}
+    clause, params = _version_filter(keep)
+    where = "thread_id = ? AND checkpoint_ns = ?"
+    return [
+        (f"DELETE FROM checkpoints WHERE {where} AND checkpoint_id != ?", (thread_id, ns, checkpoint_id)),
+        (f"DELETE FROM writes WHERE {where} AND checkpoint_id != ?", (thread_id, ns, checkpoint_id)),
+        (f"DELETE FROM checkpoint_blobs WHERE {where} AND NOT ({clause})", (thread_id, ns, *params)),
+    ]
+
+
+class _Blobs:
+    """What the sync and async savers share: splitting and re-assembling checkpoints."""
+
+    serde: Any
+
+    def _rows(
+        self,
+        thread_id: str,
+        ns: str,
+        checkpoint: Checkpoint,
+        new_versions: ChannelVersions,
+        stored: set[tuple[str, str]],
+    ) -> builtins.list[tuple]:
+        values, versions = checkpoint["channel_values"], checkpoint["channel_versions"]
+        rows = []
+        for channel, version in versions.items():
+            key = (channel, str(version))
+            if key in stored or (channel not in values and channel not in new_versions):
+                continue
+            if channel in values:
+                type_, blob = self.serde.dumps_typed(values[channel])
+            else:
+                type_, blob = EMPTY, None
+            rows.append((thread_id, ns, channel, str(version), type_, blob))
+        return rows
+
+    def _assemble(self, tup: CheckpointTuple, rows: builtins.list[tuple]) -> CheckpointTuple:
+        checkpoint = tup.checkpoint
+        values = {ch: self.serde.loads_typed((t, b)) for ch, t, b in rows if t != EMPTY}
+        values.update(checkpoint.get("channel_values") or {})
+        return tup._replace(checkpoint={**checkpoint, "channel_values": values})
+
+
+class LeanSqliteSaver(_Blobs, SqliteSaver):
+    """`SqliteSaver` that stores each channel value once per version, compressed.
+
+    Example:
+        ```python
+        import sqlite3
+        from langgraph_pdr.checkpoints.savers import LeanSqliteSaver, compressed_serde
+
+        saver = LeanSqliteSaver(sqlite3.connect("runs.sqlite", check_same_thread=False),
+                                serde=compressed_serde())
+        ```
+    """
+
+    def setup(self) -> None:
+        if self.is_setup:
+            return
+        super().setup()
+        self.conn.execute(BLOBS_DDL)
+        self.conn.commit()
+
+    def _stored(self, cur: sqlite3.Cursor, thread_id: str, ns: str, versions: dict) -> set:
+        clause, params = _version_filter(versions)
+        cur.execute(
+            f"SELECT channel, version FROM checkpoint_blobs WHERE thread_id = ? AND "
+            f"checkpoint_ns = ? AND ({clause})",
+            (thread_id, ns, *params),
+        )
+        return set(cur.fetchall())
+
+    def put(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> RunnableConfig:
+        thread_id, ns = _keys(config)
+        with self.cursor() as cur:
+            stored = self._stored(cur, thread_id, ns, checkpoint["channel_versions"])
+            rows = self._rows(thread_id, ns, checkpoint, new_versions, stored)
+            cur.executemany(INSERT_BLOB, rows)
+        return super().put(config, {**checkpoint, "channel_values": {}}, metadata, new_versions)
+
+    def _hydrate(self, tup: CheckpointTuple) -> CheckpointTuple:
+        thread_id, ns = _keys(tup.config)
+        clause, params = _version_filter(tup.checkpoint["channel_versions"])
+        with self.cursor(transaction=False) as cur:
+            cur.execute(
+                f"SELECT channel, type, blob FROM checkpoint_blobs WHERE thread_id = ? AND "
+                f"checkpoint_ns = ? AND ({clause})",
+                (thread_id, ns, *params),
+            )
+            rows = cur.fetchall()
+        return self._assemble(tup, rows)
+
+    def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+        tup = super().get_tuple(config)
+        return self._hydrate(tup) if tup else None
+
+    def list(
+        self,
+        config: RunnableConfig | None,
+        *,
+        filter: dict[str, Any] | None = None,
+        before: RunnableConfig | None = None,
+        limit: int | None = None,
+    ) -> Iterator[CheckpointTuple]:
+        # the parent holds its lock while it yields: read everything first
+        found = builtins.list(super().list(config, filter=filter, before=before, limit=limit))
+        for tup in found:
+            yield self._hydrate(tup)
+
+    def delete_thread(self, thread_id: str) -> None:
+        super().delete_thread(thread_id)
+        with self.cursor() as cur:
+            cur.execute("DELETE FROM checkpoint_blobs WHERE thread_id = ?", (str(thread_id),))
+
+    def prune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
+        """Drop all but each thread's latest checkpoint (its writes and the blobs it does not use).
+
+        The same call as `PostgresSaver.prune`; the run ledger keeps the per-round history.
+        """
+        if strategy != "keep_latest":
+            raise ValueError(f"strategy: only 'keep_latest' is supported, got {strategy!r}")
+        for thread_id in thread_ids:
+            with self.cursor(transaction=False) as cur:
+                latest = cur.execute(_LATEST, (str(thread_id),)).fetchall()
+            for ns, checkpoint_id in latest:
+                tup = self.get_tuple({"configurable": {"thread_id": str(thread_id),
+                                                       "checkpoint_ns": ns,
+                                                       "checkpoint_id": checkpoint_id}})
+                with self.cursor() as cur:
+                    for sql, params in _prune_statements(str(thread_id), ns, checkpoint_id, tup):
+                        cur.execute(sql, params)
+
+
+class LeanAsyncSqliteSaver(_Blobs, AsyncSqliteSaver):
+    """Async twin of `LeanSqliteSaver` (on `aiosqlite`)."""
+
+    async def setup(self) -> None:
+        if self.is_setup:
+            return
+        await super().setup()
+        async with self.lock:
+            await self.conn.execute(BLOBS_DDL)
+            await self.conn.commit()
+
+    async def _query(self, sql: str, params: tuple) -> builtins.list[tuple]:
+        async with self.lock, self.conn.execute(sql, params) as cur:
+            return builtins.list(await cur.fetchall())
+
+    async def aput(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> RunnableConfig:
+        await self.setup()
+        thread_id, ns = _keys(config)
+        clause, params = _version_filter(checkpoint["channel_versions"])
+        stored = set(await self._query(
+            f"SELECT channel, version FROM checkpoint_blobs WHERE thread_id = ? AND "
+            f"checkpoint_ns = ? AND ({clause})",
+            (thread_id, ns, *params),
+        ))
+        rows = self._rows(thread_id, ns, checkpoint, new_versions, stored)
+        async with self.lock:
+            await self.conn.executemany(INSERT_BLOB, rows)
+            await self.conn.commit()
+        return await super().aput(config, {**checkpoint, "channel_values": {}}, metadata, new_versions)
+
+    async def _ahydrate(self, tup: CheckpointTuple) -> CheckpointTuple:
+        thread_id, ns = _keys(tup.config)
+        clause, params = _version_filter(tup.checkpoint["channel_versions"])
+        rows = await self._query(
+            f"SELECT channel, type, blob FROM checkpoint_blobs WHERE thread_id = ? AND "
+            f"checkpoint_ns = ? AND ({clause})",
+            (thread_id, ns, *params),
+        )
+        return self._assemble(tup, rows)
+
+    async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+        tup = await super().aget_tuple(config)
+        return await self._ahydrate(tup) if tup else None
+
+    async def alist(
+        self,
+        config: RunnableConfig | None,
+        *,
+        filter: dict[str, Any] | None = None,
+        before: RunnableConfig | None = None,
+        limit: int | None = None,
+    ) -> AsyncIterator[CheckpointTuple]:
+        found = [t async for t in super().alist(config, filter=filter, before=before, limit=limit)]
+        for tup in found:
+            yield await self._ahydrate(tup)
+
+    async def aprune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
+        """Async twin of `LeanSqliteSaver.prune`."""
+        if strategy != "keep_latest":
+            raise ValueError(f"strategy: only 'keep_latest' is supported, got {strategy!r}")
+        for thread_id in thread_ids:
+            latest = await self._query(_LATEST, (str(thread_id),))
+            for ns, checkpoint_id in latest:
+                tup = await self.aget_tuple({"configurable": {"thread_id": str(thread_id),
+                                                              "checkpoint_ns": ns,
+                                                              "checkpoint_id": checkpoint_id}})
+                async with self.lock:
+                    for sql, params in _prune_statements(str(thread_id), ns, checkpoint_id, tup):
+                        await self.conn.execute(sql, params)
+                    await self.conn.commit()
+
+    async def adelete_thread(self, thread_id: str) -> None:
+        await super().adelete_thread(thread_id)
+        async with self.lock:
+            await self.conn.execute("DELETE FROM checkpoint_blobs WHERE thread_id = ?", (str(thread_id),))
+            await self.conn.commit()

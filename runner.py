@@ -77,14 +77,20 @@ def _running(store: Store, thread_id: str, owner: str, *, acquire: bool) -> Iter
 def _compact(store: Store, thread_id: str) -> None:
     """A finished run keeps only its latest checkpoint; its history is in the ledger."""
     row = store.ledger.run_row(thread_id)
-    if row and row["status"] in FINISHED and hasattr(store.saver, "prune"):
-        store.saver.prune([thread_id])
+    if row and row["status"] in FINISHED:
+        try:
+            store.saver.prune([thread_id])
+        except NotImplementedError:  # savers without pruning (in memory) keep their history
+            pass
 
 
 async def _acompact(store: Store, thread_id: str) -> None:
     row = store.ledger.run_row(thread_id)
-    if row and row["status"] in FINISHED and hasattr(store.saver, "aprune"):
-        await store.saver.aprune([thread_id])
+    if row and row["status"] in FINISHED:
+        try:
+            await store.saver.aprune([thread_id])
+        except NotImplementedError:
+            pass
 
 
 def _start(store: Store, question: str, model: ModelArg, config: PDRConfig | dict | None,

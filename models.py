@@ -7,11 +7,18 @@ Models are built with their own retries off: the graph's `RetryPolicy` owns retr
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 
+from langgraph_pdr.state.config import PDRConfig
+from langgraph_pdr.state.context import TokenCounter
 from langgraph_pdr.state.spec import ModelSpec
+
+LOCAL = "local"
 
 #: Environment variables that hold each provider's key.
 KEY_VARIABLES = {
@@ -90,6 +97,79 @@ def build_model(spec: ModelSpec, **kwargs: Any) -> BaseChatModel:
         raise ModelError(f"model: cannot build {spec.id!r}: {type(exc).__name__}: {exc}".split("\n")[0]) from None
 
 
+def _local_name(model_id: str) -> str | None:
+    """`local` → the default local model; `local:NAME` or `local:/path/model.gguf` → that one."""
+    if model_id == LOCAL:
+        from langgraph_pdr.local_model import DEFAULT_LOCAL_MODEL
+
+        return DEFAULT_LOCAL_MODEL
+    if model_id.startswith(LOCAL + ":"):
+        return model_id.split(":", 1)[1] or None
+    return None
+
+
+def model_spec(model: str, *, base_url: str | None = None) -> ModelSpec:
+    """The spec of a model string (`local[:NAME|PATH]`, `provider:name`, or a name at `base_url`)."""
+    model = model.strip()
+    local = _local_name(model)
+    if local is not None:
+        if base_url:
+            raise ModelError("base_url: does not apply to the embedded local model")
+        return ModelSpec(id=f"{LOCAL}:{local}", local_model=local)
+    return ModelSpec(id=model, base_url=base_url)
+
+
+@dataclass
+class OpenModel:
+    """A live model, the spec that rebuilds it, and the exact token counter it offers (if any)."""
+
+    model: BaseChatModel
+    spec: ModelSpec
+    token_counter: TokenCounter | None = None
+
+
+@contextmanager
+def open_model(
+    model: BaseChatModel | str | ModelSpec | None,
+    *,
+    base_url: str | None = None,
+    config: PDRConfig | None = None,
+    progress: bool = False,
+) -> Iterator[OpenModel]:
+    """A model ready for a run; the embedded local model is served for the duration of the block.
+
+    `model` is a chat model, a model string (`local` is the embedded default), or a stored `ModelSpec`.
+    The local server gets one slot per draft of the widest round and a context sized from `config`.
+    """
+    if isinstance(model, BaseChatModel):
+        live, spec = resolve_model(model, base_url=base_url)
+        yield OpenModel(live, spec)
+        return
+    if model is None:
+        raise ModelError(
+            "model: give a model string ('local', 'openai:gpt-4.1-mini', ...) or a chat model"
+        )
+    if isinstance(model, ModelSpec):
+        spec = model
+    elif isinstance(model, str) and model.strip():
+        spec = model_spec(model, base_url=base_url)
+    else:
+        raise ModelError(
+            f"model: expected a model string or a langchain BaseChatModel, got {type(model).__name__}"
+        )
+    if not spec.local_model:
+        yield OpenModel(build_model(spec), spec)
+        return
+    from langgraph_pdr.local_model import LlamaCppTokenCounter, LocalServer, context_size, ensure_model
+
+    path = ensure_model(spec.local_model, progress=progress)
+    slots, n_ctx = context_size(config or PDRConfig())
+    alias = path.stem
+    with LocalServer(path, alias=alias, n_parallel=slots, n_ctx=n_ctx) as server:
+        live = _openai_compatible(alias, server.base_url, timeout=600)
+        yield OpenModel(live, spec, LlamaCppTokenCounter(server.base_url))
+
+
 def resolve_model(
     model: BaseChatModel | str | None, *, base_url: str | None = None
 ) -> tuple[BaseChatModel, ModelSpec]:
@@ -99,7 +179,9 @@ def resolve_model(
             raise ModelError("base_url: only applies to a model string, not to a model object")
         return model, spec_of(model)
     if isinstance(model, str) and model.strip():
-        spec = ModelSpec(id=model.strip(), base_url=base_url)
+        spec = model_spec(model, base_url=base_url)
+        if spec.local_model:
+            raise ModelError("model: the local model needs open_model(), which serves it")
         return build_model(spec), spec
     if model is None:
         raise ModelError("model: give a model string (e.g. 'openai:gpt-4.1-mini') or a chat model")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,7 +14,7 @@ from langchain_core.language_models import BaseChatModel
 from langgraph_pdr.checkpoints.ledger import FINISHED, RunNotFoundError, new_lock_owner
 from langgraph_pdr.checkpoints.store import Store, aopen_store, open_store
 from langgraph_pdr.graphs import create_pdr_graph, graph_config
-from langgraph_pdr.models import build_model, resolve_model
+from langgraph_pdr.models import OpenModel, open_model
 from langgraph_pdr.nodes.distill import get_distiller
 from langgraph_pdr.nodes.llm import model_name
 from langgraph_pdr.state.config import PDRConfig
@@ -24,6 +24,7 @@ from langgraph_pdr.state.result import PDRResult, RunSummary
 from langgraph_pdr.state.spec import RunSpec
 
 ModelArg = BaseChatModel | str
+EventHandler = Callable[[dict], None]
 
 
 def _config(config: PDRConfig | dict | None) -> PDRConfig:
@@ -93,28 +94,48 @@ async def _acompact(store: Store, thread_id: str) -> None:
             pass
 
 
-def _start(store: Store, question: str, model: ModelArg, config: PDRConfig | dict | None,
-           thread_id: str | None, gold: str | None, base_url: str | None,
-           token_counter: TokenCounter | None) -> tuple[_Run, str, dict]:
+def _validate(question: Any, config: PDRConfig | dict | None, gold: str | None) -> PDRConfig:
     config = _config(config)
     _check_question(question)
     if config.method == "pdr" and get_distiller(config.distiller).needs_gold and gold is None:
         raise ValueError(f"gold: distiller {config.distiller!r} needs the gold answer (gold=...)")
-    live, model_spec = resolve_model(model, base_url=base_url)
+    return config
+
+
+def _start(store: Store, question: str, om: OpenModel, config: PDRConfig, thread_id: str | None,
+           gold: str | None, token_counter: TokenCounter | None) -> tuple[_Run, str, dict]:
     thread_id = thread_id or uuid.uuid4().hex
     owner = new_lock_owner()
+    counter = token_counter or om.token_counter
     store.ledger.start_run(
         thread_id,
         question=question,
         config=config,
-        model=model_spec.id or model_name(live),
-        spec=RunSpec(model=model_spec, gold=gold,
-                     token_counter=getattr(token_counter, "name", None)),
+        model=om.spec.id or model_name(om.model),
+        spec=RunSpec(model=om.spec, gold=gold, token_counter=getattr(counter, "name", None)),
         lock_owner=owner,
     )
-    return _compiled(store, config, live, thread_id, token_counter), owner, {
+    return _compiled(store, config, om.model, thread_id, counter), owner, {
         "question": question, "gold": gold
     }
+
+
+def _invoke(run: _Run, inputs: dict | None, on_event: EventHandler | None) -> None:
+    if on_event is None:
+        run.graph.invoke(inputs, run.config, context=run.context, durability="sync")
+        return
+    for event in run.graph.stream(inputs, run.config, context=run.context, stream_mode="custom",
+                                  durability="sync"):
+        on_event(event)
+
+
+async def _ainvoke(run: _Run, inputs: dict | None, on_event: EventHandler | None) -> None:
+    if on_event is None:
+        await run.graph.ainvoke(inputs, run.config, context=run.context, durability="sync")
+        return
+    async for event in run.graph.astream(inputs, run.config, context=run.context,
+                                         stream_mode="custom", durability="sync"):
+        on_event(event)
 
 
 def run_pdr(
@@ -127,21 +148,26 @@ def run_pdr(
     gold: str | None = None,
     base_url: str | None = None,
     token_counter: TokenCounter | None = None,
+    on_event: EventHandler | None = None,
 ) -> PDRResult:
     """Answer `question` with the method of `config`, checkpointing every step.
 
     Args:
         question: the question.
         model: a chat model, or a model string: `"openai:gpt-4.1-mini"`,
-            `"google_genai:gemini-2.5-flash"`, any `init_chat_model` id, or a model name served at
-            `base_url`. Keys come from the environment and are never stored.
+            `"google_genai:gemini-2.5-flash"`, any `init_chat_model` id, a model name served at
+            `base_url`, or `"local"` / `"local:qwen2.5-coder-0.5b"` / `"local:/path/model.gguf"` for
+            the embedded llama.cpp model. Keys come from the environment and are never stored.
         config: the method, schedule, distiller, budgets (default `PDRConfig()`).
         db: a SQLite file for the checkpoints and the ledger; `":memory:"` keeps the run in memory;
             None uses `$PDR_DB`, else `runs.sqlite` in the user's data directory.
         thread_id: the run's id (default: a new one); an id already in `db` is an error.
         gold: the gold answer, for the oracle distillers only (never shown to the model).
         base_url: an OpenAI-compatible server (vLLM, llama.cpp, Ollama) for a model string.
-        token_counter: counts workspace tokens (default: a declared UTF-8 approximation).
+        token_counter: counts workspace tokens (default: the local server's exact tokenizer for the
+            local model, else a declared UTF-8 approximation).
+        on_event: called with each progress event (`round_started`, `draft_finished`,
+            `workspace_built`, `round_finished`, ...) as the run makes it.
 
     Returns:
         The `PDRResult`: answer, text, B_seq, B_total, stop reason, rounds and calls.
@@ -161,11 +187,11 @@ def run_pdr(
         assert result.answer == "391"
         ```
     """
-    with open_store(db) as store:
-        run, owner, inputs = _start(store, question, model, config, thread_id, gold, base_url,
-                                    token_counter)
+    config = _validate(question, config, gold)
+    with open_store(db) as store, open_model(model, base_url=base_url, config=config) as om:
+        run, owner, inputs = _start(store, question, om, config, thread_id, gold, token_counter)
         with _running(store, run.thread_id, owner, acquire=False):
-            run.graph.invoke(inputs, run.config, context=run.context, durability="sync")
+            _invoke(run, inputs, on_event)
             _compact(store, run.thread_id)
         return store.ledger.load_result(run.thread_id)
 
@@ -180,36 +206,30 @@ async def arun_pdr(
     gold: str | None = None,
     base_url: str | None = None,
     token_counter: TokenCounter | None = None,
+    on_event: EventHandler | None = None,
 ) -> PDRResult:
     """Async twin of `run_pdr` (the model is called with `ainvoke`)."""
+    config = _validate(question, config, gold)
     async with aopen_store(db) as store:
-        run, owner, inputs = _start(store, question, model, config, thread_id, gold, base_url,
-                                    token_counter)
-        with _running(store, run.thread_id, owner, acquire=False):
-            await run.graph.ainvoke(inputs, run.config, context=run.context, durability="sync")
-            await _acompact(store, run.thread_id)
+        with open_model(model, base_url=base_url, config=config) as om:
+            run, owner, inputs = _start(store, question, om, config, thread_id, gold, token_counter)
+            with _running(store, run.thread_id, owner, acquire=False):
+                await _ainvoke(run, inputs, on_event)
+                await _acompact(store, run.thread_id)
         return store.ledger.load_result(run.thread_id)
 
 
-def _resumable(store: Store, thread_id: str, model: ModelArg | None, base_url: str | None,
-               token_counter: TokenCounter | None) -> tuple[_Run | None, dict]:
-    """The run to continue, or None when it has finished; and its stored row."""
+def _stored_run(store: Store, thread_id: str) -> tuple[dict, PDRConfig, RunSpec]:
     row = store.ledger.run_row(thread_id)
     if row is None:
         raise RunNotFoundError(f"thread_id: no run {thread_id!r} in {store.location}")
-    if row["status"] in FINISHED:
-        return None, row
-    config = PDRConfig.model_validate(row["config"])
-    spec = RunSpec.model_validate(row["spec"] or {})
-    live = resolve_model(model, base_url=base_url)[0] if model is not None else build_model(spec.model)
-    return _compiled(store, config, live, thread_id, token_counter), row
+    return row, PDRConfig.model_validate(row["config"]), RunSpec.model_validate(row["spec"] or {})
 
 
-def _resume_input(run: _Run, snapshot: Any, row: dict) -> dict | None:
+def _resume_input(snapshot: Any, row: dict, spec: RunSpec) -> dict | None:
     """None continues from the last checkpoint; a run that died before its first one restarts."""
     if snapshot.values:
         return None
-    spec = RunSpec.model_validate(row["spec"] or {})
     return {"question": row["question"], "gold": spec.gold}
 
 
@@ -232,6 +252,7 @@ def resume_pdr(
     model: ModelArg | None = None,
     base_url: str | None = None,
     token_counter: TokenCounter | None = None,
+    on_event: EventHandler | None = None,
 ) -> PDRResult:
     """Finish an interrupted run, re-running only what did not finish.
 
@@ -243,14 +264,15 @@ def resume_pdr(
         RunLockedError: another process is running this thread right now.
     """
     with open_store(db) as store:
-        run, _ = _resumable(store, thread_id, model, base_url, token_counter)
-        if run is not None:
-            owner = new_lock_owner()
-            with _running(store, thread_id, owner, acquire=True):
+        row, config, spec = _stored_run(store, thread_id)
+        if row["status"] not in FINISHED:
+            with _running(store, thread_id, new_lock_owner(), acquire=True), open_model(
+                model if model is not None else spec.model, base_url=base_url, config=config
+            ) as om:
+                run = _compiled(store, config, om.model, thread_id, token_counter or om.token_counter)
                 snapshot = run.graph.get_state(run.config)
                 if not _finished_in_checkpoint(store, run, snapshot):
-                    inputs = _resume_input(run, snapshot, store.ledger.run_row(thread_id))
-                    run.graph.invoke(inputs, run.config, context=run.context, durability="sync")
+                    _invoke(run, _resume_input(snapshot, row, spec), on_event)
                 _compact(store, thread_id)
         return store.ledger.load_result(thread_id)
 
@@ -262,18 +284,19 @@ async def aresume_pdr(
     model: ModelArg | None = None,
     base_url: str | None = None,
     token_counter: TokenCounter | None = None,
+    on_event: EventHandler | None = None,
 ) -> PDRResult:
     """Async twin of `resume_pdr`."""
     async with aopen_store(db) as store:
-        run, _ = _resumable(store, thread_id, model, base_url, token_counter)
-        if run is not None:
-            owner = new_lock_owner()
-            with _running(store, thread_id, owner, acquire=True):
+        row, config, spec = _stored_run(store, thread_id)
+        if row["status"] not in FINISHED:
+            with _running(store, thread_id, new_lock_owner(), acquire=True), open_model(
+                model if model is not None else spec.model, base_url=base_url, config=config
+            ) as om:
+                run = _compiled(store, config, om.model, thread_id, token_counter or om.token_counter)
                 snapshot = await run.graph.aget_state(run.config)
                 if not _finished_in_checkpoint(store, run, snapshot):
-                    inputs = _resume_input(run, snapshot, store.ledger.run_row(thread_id))
-                    await run.graph.ainvoke(inputs, run.config, context=run.context,
-                                            durability="sync")
+                    await _ainvoke(run, _resume_input(snapshot, row, spec), on_event)
                 await _acompact(store, thread_id)
         return store.ledger.load_result(thread_id)
 

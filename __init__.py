@@ -1,6 +1,6 @@
 """langgraph-pdr: Parallel-Distill-Refine and Sequential Refinement as LangGraph state machines."""
 
-from langgraph_pdr.graphs import create_pdr_graph, graph_config
+from langgraph_pdr.graphs import create_pdr_graph, draw_graph, graph_config
 from langgraph_pdr.nodes.distill import (
     BaseDistiller,
     Distiller,
@@ -51,6 +51,7 @@ __all__ = [
     "aresume_pdr",
     "arun_pdr",
     "create_pdr_graph",
+    "draw_graph",
     "get_distiller",
     "graph_config",
     "inspect_run",

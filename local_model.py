@@ -141,14 +141,42 @@ class _NoBar:
         return None
 
 
+class _PlainBar:
+    """Progress as a few plain lines, where stderr is not a terminal (logs, CI)."""
+
+    def __init__(self, console: Any) -> None:
+        self.console, self.total, self.done, self.shown = console, 0, 0, -1
+
+    def __enter__(self) -> _PlainBar:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        return None
+
+    def add_task(self, description: str, total: int) -> int:
+        self.total = total
+        self.console.print(f"{description} ({total / 1e9:.2f} GB) into the cache, once…")
+        return 0
+
+    def update(self, task: int, advance: int) -> None:
+        self.done += advance
+        step = int(10 * self.done / max(self.total, 1))
+        if step != self.shown:
+            self.shown = step
+            self.console.print(f"  {10 * step}%")
+
+
 def _progress(enabled: bool, model: LocalModel) -> Any:
     if not enabled:
         return _NoBar()
     from rich.console import Console
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 
+    console = Console(stderr=True)
+    if not console.is_terminal:
+        return _PlainBar(console)
     return Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
-                    TransferSpeedColumn(), console=Console(stderr=True), transient=True)
+                    TransferSpeedColumn(), console=console, transient=True)
 
 
 def ensure_model(name_or_path: str | None = None, *, progress: bool = False) -> Path:

@@ -124,7 +124,9 @@ def _invoke(run: _Run, inputs: dict | None, on_event: EventHandler | None) -> No
     if on_event is None:
         run.graph.invoke(inputs, run.config, context=run.context, durability="sync")
         return
-    for event in run.graph.stream(inputs, run.config, context=run.context, stream_mode="custom",
+    # LangGraph's sync stream parks a waiter on one worker of the pool: give it its own
+    config = {**run.config, "max_concurrency": run.config["max_concurrency"] + 1}
+    for event in run.graph.stream(inputs, config, context=run.context, stream_mode="custom",
                                   durability="sync"):
         on_event(event)
 

@@ -132,6 +132,9 @@ def graph_config(
     """The invoke config a PDR graph needs: `max_concurrency` (the widest round, unless set) and a
     `recursion_limit` derived from the schedule (LangGraph's default is 10007), plus `thread_id`.
 
+    With the sync `stream()`, add one to `max_concurrency`: LangGraph parks its stream waiter on a
+    worker of the same pool, so the widest round would otherwise run one draft short.
+
     Example:
         ```python
         from langgraph_pdr import PDRConfig, graph_config
@@ -149,3 +152,32 @@ def graph_config(
     if thread_id is not None:
         out.setdefault("configurable", {})["thread_id"] = thread_id
     return out  # type: ignore[return-value]
+
+
+def draw_graph(config: PDRConfig | None = None, *, format: str = "mermaid",
+               output: str | None = None) -> str | None:
+    """Draw a method's graph offline: `mermaid` or `ascii` text (returned), or a `png` file.
+
+    The error-handler nodes LangGraph adds beside `draft` and `verify` are left out: they have no
+    edges and only clutter the drawing.
+
+    Example:
+        ```python
+        from langgraph_pdr import PDRConfig, draw_graph
+
+        print(draw_graph(PDRConfig(method="sr_error")))
+        ```
+    """
+    graph = create_pdr_graph(config or PDRConfig()).compile().get_graph()
+    for name in [n for n in graph.nodes if n.startswith("__error_handler__")]:
+        graph.remove_node(graph.nodes[name])
+    if format == "mermaid":
+        return graph.draw_mermaid(with_styles=False)
+    if format == "ascii":
+        return graph.draw_ascii()
+    if format == "png":
+        if not output:
+            raise ValueError("output: a png drawing needs a file path")
+        graph.draw_png(output)
+        return None
+    raise ValueError(f"format: unknown format {format!r}; allowed: mermaid, ascii, png")

@@ -58,7 +58,8 @@ def _reviewed(env: NodeEnv, state: dict[str, Any], text: str, call: CallRecord) 
         tokens = env.counter.count(text)
     review = Critique(round=state["round"], text=text, tokens=tokens, call=call)
     env.record(call, review)
-    env.emit("critique_written", round=review.round, tokens=review.tokens)
+    env.emit("critique_written", round=review.round, critique_tokens=review.tokens,
+             tokens=call.total_tokens)
     return {"critique": text, **usage_update(call)}
 
 

@@ -147,6 +147,7 @@ def _drafted(env: NodeEnv, task: DraftTask, text: str, call: CallRecord) -> dict
         answer=draft.answer,
         input_tokens=call.input_tokens,
         output_tokens=call.output_tokens,
+        tokens=call.total_tokens,
     )
     return {"drafts": [draft], **usage_update(call)}
 

@@ -89,7 +89,7 @@ def _verify_call(env: NodeEnv, d: Draft) -> dict[str, Any]:
 def _verified(env: NodeEnv, d: Draft, text: str, call: CallRecord) -> dict[str, Any]:
     v = Verification(round=d.round, index=d.index, score=parse_score(text), text=text, call=call)
     env.record(call, v)
-    env.emit("draft_verified", round=d.round, index=d.index, score=v.score)
+    env.emit("draft_verified", round=d.round, index=d.index, score=v.score, tokens=call.total_tokens)
     # the state keeps the score; the reply's text goes to the ledger only
     return {"verifications": [v.model_copy(update={"text": ""})], **usage_update(call)}
 

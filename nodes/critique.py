@@ -6,8 +6,8 @@ from typing import Any
 
 from langchain_core.messages import BaseMessage, HumanMessage
 
-from langgraph_pdr.nodes.llm import acall_model, call_model, call_options, derive_seed
-from langgraph_pdr.nodes.runtime import NodeEnv, node_env, over_cap, usage_update
+from langgraph_pdr.nodes.llm import acall_model, call_model
+from langgraph_pdr.nodes.runtime import NodeEnv, call_fields, node_env, over_cap, usage_update
 from langgraph_pdr.nodes.tokens import cut_to_tokens, prompt_bound
 from langgraph_pdr.state.config import PDRConfig
 from langgraph_pdr.state.records import CallRecord, Critique
@@ -35,19 +35,8 @@ def _prepare(state: dict[str, Any], env: NodeEnv) -> tuple[list[BaseMessage], di
     reason = over_cap(state, cfg, [prompt_bound(messages, env.counter) + limit])
     if reason:
         return messages, None, reason
-    call = {
-        "options": call_options(
-            env.model,
-            max_tokens=limit,
-            temperature=cfg.temperature.critique,
-            seed=derive_seed(cfg.seed, "critique", r),
-        ),
-        "counter": env.counter,
-        "role": "critique",
-        "round": r,
-        "index": 0,
-        "stage": f"r{r}.critique",
-    }
+    call = call_fields(env, role="critique", round=r, index=0, max_tokens=limit,
+                       temperature=cfg.temperature.critique)
     return messages, call, None
 
 

@@ -9,8 +9,8 @@ from langgraph.errors import NodeError
 from langgraph.types import Overwrite, Send
 
 from langgraph_pdr.nodes.answers import final_answer
-from langgraph_pdr.nodes.llm import acall_model, call_model, call_options, derive_seed
-from langgraph_pdr.nodes.runtime import NodeEnv, node_env, over_cap, usage_update
+from langgraph_pdr.nodes.llm import acall_model, call_model
+from langgraph_pdr.nodes.runtime import NodeEnv, call_fields, node_env, over_cap, usage_update
 from langgraph_pdr.nodes.tokens import prompt_bound
 from langgraph_pdr.state.config import PDRConfig
 from langgraph_pdr.state.graph_state import DraftTask
@@ -114,19 +114,8 @@ def send_drafts(state: dict[str, Any], default_config: PDRConfig) -> list[Send] 
 
 def _draft_call(env: NodeEnv, task: DraftTask) -> dict[str, Any]:
     cfg = env.config
-    return {
-        "options": call_options(
-            env.model,
-            max_tokens=cfg.max_tokens.draft,
-            temperature=cfg.temperature.draft,
-            seed=derive_seed(cfg.seed, "draft", task["round"], task["index"]),
-        ),
-        "counter": env.counter,
-        "role": "draft",
-        "round": task["round"],
-        "index": task["index"],
-        "stage": f"r{task['round']}.draft",
-    }
+    return call_fields(env, role="draft", round=task["round"], index=task["index"],
+                       max_tokens=cfg.max_tokens.draft, temperature=cfg.temperature.draft)
 
 
 def _drafted(env: NodeEnv, task: DraftTask, text: str, call: CallRecord) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from typing import Any
 from langgraph.config import get_config, get_stream_writer
 from langgraph.runtime import get_runtime
 
+from langgraph_pdr.nodes.llm import call_options, derive_seed
 from langgraph_pdr.nodes.tokens import DEFAULT_COUNTER
 from langgraph_pdr.state.config import FAMILIES, PDRConfig
 from langgraph_pdr.state.context import PDRContext, RunRecorder, TokenCounter
@@ -38,6 +39,33 @@ class NodeEnv:
         except RuntimeError:  # not inside a graph run
             return
         writer({"event": event, "thread_id": self.thread_id, **data})
+
+
+def call_fields(
+    env: NodeEnv,
+    *,
+    role: str,
+    round: int,
+    index: int,
+    max_tokens: int,
+    temperature: float,
+    stage: str | None = None,
+) -> dict[str, Any]:
+    """The keyword arguments of `call_model` for one call: provider options with a per-call seed,
+    the token counter, and the call's role, round, index and stage (default `r{round}.{role}`)."""
+    return {
+        "options": call_options(
+            env.model,
+            max_tokens=max_tokens,
+            temperature=temperature,
+            seed=derive_seed(env.config.seed, role, round, index),
+        ),
+        "counter": env.counter,
+        "role": role,
+        "round": round,
+        "index": index,
+        "stage": stage or f"r{round}.{role}",
+    }
 
 
 def node_env(default_config: PDRConfig) -> NodeEnv:

@@ -9,8 +9,8 @@ from langchain_core.messages import BaseMessage, HumanMessage
 from langgraph.errors import NodeError
 from langgraph.types import Send
 
-from langgraph_pdr.nodes.llm import acall_model, call_model, call_options, derive_seed
-from langgraph_pdr.nodes.runtime import NodeEnv, node_env, over_cap, usage_update
+from langgraph_pdr.nodes.llm import acall_model, call_model
+from langgraph_pdr.nodes.runtime import NodeEnv, call_fields, node_env, usage_update
 from langgraph_pdr.nodes.tokens import prompt_bound
 from langgraph_pdr.state.config import PDRConfig
 from langgraph_pdr.state.graph_state import VerifyTask
@@ -71,19 +71,8 @@ def send_verifications(state: dict[str, Any]) -> list[Send]:
 
 def _verify_call(env: NodeEnv, d: Draft) -> dict[str, Any]:
     cfg = env.config
-    return {
-        "options": call_options(
-            env.model,
-            max_tokens=cfg.max_tokens.verify,
-            temperature=cfg.temperature.verify,
-            seed=derive_seed(cfg.seed, "verify", d.round, d.index),
-        ),
-        "counter": env.counter,
-        "role": "verify",
-        "round": d.round,
-        "index": d.index,
-        "stage": f"r{d.round}.verify",
-    }
+    return call_fields(env, role="verify", round=d.round, index=d.index,
+                       max_tokens=cfg.max_tokens.verify, temperature=cfg.temperature.verify)
 
 
 def _verified(env: NodeEnv, d: Draft, text: str, call: CallRecord) -> dict[str, Any]:

@@ -9,8 +9,8 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from langchain_core.messages import BaseMessage
 
-from langgraph_pdr.nodes.llm import acall_model, call_model, call_options, derive_seed
-from langgraph_pdr.nodes.runtime import NodeEnv, over_cap
+from langgraph_pdr.nodes.llm import acall_model, call_model, derive_seed
+from langgraph_pdr.nodes.runtime import NodeEnv, call_fields, over_cap
 from langgraph_pdr.nodes.tokens import cut_to_tokens, prompt_bound
 from langgraph_pdr.state.config import PDRConfig
 from langgraph_pdr.state.context import TokenCounter
@@ -77,19 +77,9 @@ class DistillRequest:
         if reason:
             raise BudgetStop(reason)
         index = len(self.calls)
-        return {
-            "options": call_options(
-                self.env.model,
-                max_tokens=max_tokens,
-                temperature=temperature,
-                seed=derive_seed(self.config.seed, "distill", self.round, index),
-            ),
-            "counter": self.counter,
-            "role": "distill",
-            "round": self.round,
-            "index": index,
-            "stage": f"r{self.round}.distill.{index}",
-        }
+        return call_fields(self.env, role="distill", round=self.round, index=index,
+                           max_tokens=max_tokens, temperature=temperature,
+                           stage=f"r{self.round}.distill.{index}")
 
     def generate(
         self, messages: Sequence[BaseMessage], *, max_tokens: int, temperature: float

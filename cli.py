@@ -252,11 +252,13 @@ def _show_result(result: Any, args: argparse.Namespace, db: str) -> None:
     out.print(f"thread: {result.thread_id}   (pdr inspect {result.thread_id} --db {db})")
 
 
-def _check_outcome(result: Any) -> None:
+def _check_outcome(result: Any, db: str) -> None:
     if result.stop_reason == "no_drafts":
-        errors = [d.error for r in result.rounds for d in r.drafts if d.error]
-        detail = f": {errors[0]}" if errors else ""
-        raise RunFailed(f"every draft of a round failed{detail}")
+        failed = [d for r in result.rounds for d in r.drafts if d.error]
+        detail = f" ({failed[-1].error})" if failed else ""
+        where = f" {failed[-1].round}" if failed else ""
+        raise RunFailed(f"every draft of round{where} failed{detail}; continue with: pdr resume "
+                        f"{result.thread_id} --db {db}")
 
 
 @contextmanager
@@ -351,7 +353,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                             thread_id=thread_id, gold=args.gold, on_event=progress),
             thread_id, db)
     _show_result(result, args, db)
-    _check_outcome(result)
+    _check_outcome(result, db)
     return 0
 
 
@@ -369,7 +371,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
             lambda: resume_pdr(args.thread_id, db=db, model=model, base_url=base_url, on_event=progress),
             args.thread_id, db)
     _show_result(result, args, db)
-    _check_outcome(result)
+    _check_outcome(result, db)
     return 0
 
 

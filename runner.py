@@ -10,8 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
+from langgraph.types import Overwrite
 
-from langgraph_pdr.checkpoints.ledger import FINISHED, RunNotFoundError, new_lock_owner
+from langgraph_pdr.checkpoints.ledger import FINISHED, NO_DRAFTS, RunNotFoundError, new_lock_owner
 from langgraph_pdr.checkpoints.store import Store, aopen_store, open_store
 from langgraph_pdr.graphs import create_pdr_graph, graph_config
 from langgraph_pdr.models import OpenModel, open_model
@@ -235,6 +236,17 @@ def _resume_input(snapshot: Any, row: dict, spec: RunSpec) -> dict | None:
     return {"question": row["question"], "gold": spec.gold}
 
 
+def _failed_round(snapshot: Any) -> bool:
+    """The run ended because every draft of a round failed."""
+    return not snapshot.next and (snapshot.values or {}).get("stop_reason") == NO_DRAFTS
+
+
+#: Forks a failed run back to the start of its failed round, as if `begin_round` had just run, so
+#: resuming sends the round's drafts again.
+_ROUND_AGAIN = {"stop_reason": None, "answer": None, "text": "", "drafts": Overwrite([]),
+                "verifications": Overwrite([])}
+
+
 def _finished_in_checkpoint(store: Store, run: _Run, snapshot: Any) -> bool:
     """The graph reached its end but the process died before the ledger heard: book it now."""
     values = snapshot.values
@@ -273,7 +285,10 @@ def resume_pdr(
             ) as om:
                 run = _compiled(store, config, om.model, thread_id, token_counter or om.token_counter)
                 snapshot = run.graph.get_state(run.config)
-                if not _finished_in_checkpoint(store, run, snapshot):
+                if _failed_round(snapshot):
+                    run.graph.update_state(run.config, _ROUND_AGAIN, as_node="begin_round")
+                    _invoke(run, None, on_event)
+                elif not _finished_in_checkpoint(store, run, snapshot):
                     _invoke(run, _resume_input(snapshot, row, spec), on_event)
                 _compact(store, thread_id)
         return store.ledger.load_result(thread_id)
@@ -297,7 +312,10 @@ async def aresume_pdr(
             ) as om:
                 run = _compiled(store, config, om.model, thread_id, token_counter or om.token_counter)
                 snapshot = await run.graph.aget_state(run.config)
-                if not _finished_in_checkpoint(store, run, snapshot):
+                if _failed_round(snapshot):
+                    await run.graph.aupdate_state(run.config, _ROUND_AGAIN, as_node="begin_round")
+                    await _ainvoke(run, None, on_event)
+                elif not _finished_in_checkpoint(store, run, snapshot):
                     await _ainvoke(run, _resume_input(snapshot, row, spec), on_event)
                 await _acompact(store, thread_id)
         return store.ledger.load_result(thread_id)

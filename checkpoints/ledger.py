@@ -66,6 +66,8 @@ LOCK_TTL_S = 60.0
 HEARTBEAT_S = 10.0
 #: Statuses of runs that have ended; resuming them returns the stored result.
 FINISHED = ("completed", "stopped")
+#: The stop reason of a round whose every draft failed: the run is `failed` and resumable.
+NO_DRAFTS = "no_drafts"
 
 
 class RunNotFoundError(ValueError):
@@ -390,7 +392,7 @@ class Ledger:
         elif isinstance(record, Critique):
             self._update(rounds, {"thread_id": thread_id, "round": record.round}, {"critique": record.text})
         elif isinstance(record, RunOutcome):
-            status = "completed" if record.stop_reason == "completed" else "stopped"
+            status = {"completed": "completed", NO_DRAFTS: "failed"}.get(record.stop_reason, "stopped")
             self._update(
                 runs,
                 {"thread_id": thread_id},

@@ -100,6 +100,8 @@ def create_pdr_graph(
     builder.add_edge(START, "begin_round")
     builder.add_conditional_edges("begin_round", bind(send_drafts), ["draft", "finalize"])
     builder.add_edge("draft", "collect")
+    # a round whose every draft failed still reaches its join, through the error handler
+    builder.add_edge(_handler("draft"), "collect")
     builder.add_edge("finalize", END)
 
     family = FAMILIES[method]
@@ -111,7 +113,9 @@ def create_pdr_graph(
             retry_policy=retry,
             error_handler=bind(verify_failed),
         )
-        builder.add_edge("verify", "distill" if family == "pdr" else "finalize")
+        after_verify = "distill" if family == "pdr" else "finalize"
+        builder.add_edge("verify", after_verify)
+        builder.add_edge(_handler("verify"), after_verify)
     if family in ("pdr", "sr"):
         builder.add_node("distill", dual("distill", distill, adistill), retry_policy=retry)
         builder.add_edge("distill", "begin_round")
@@ -121,6 +125,11 @@ def create_pdr_graph(
     paths = {"pdr": ["verify", "distill"], "sr": ["critique", "distill"], "sample": ["verify"]}
     builder.add_conditional_edges("collect", bind(after_collect), [*paths[family], "finalize"])
     return builder
+
+
+def _handler(node: str) -> str:
+    """The node LangGraph adds for `add_node(node, ..., error_handler=...)`."""
+    return f"__error_handler__{node}"
 
 
 def graph_config(

@@ -7,10 +7,13 @@ from typing import Any
 from langgraph.types import Send
 
 from langgraph_pdr.nodes.distill import get_distiller
-from langgraph_pdr.nodes.runtime import node_env, over_cap
+from langgraph_pdr.nodes.runtime import current_config, node_env, over_cap
 from langgraph_pdr.nodes.verify import send_verifications, verify_costs
 from langgraph_pdr.state.config import PDRConfig
 from langgraph_pdr.state.records import RoundSummary
+
+#: Every draft of a round failed; the run is resumable (it re-sends the round).
+NO_DRAFTS = "no_drafts"
 
 
 def needs_verification(state: dict[str, Any], config: PDRConfig) -> bool:
@@ -33,8 +36,8 @@ def collect(state: dict[str, Any], default_config: PDRConfig) -> dict[str, Any]:
     env.record(RoundSummary(round=r, width=cfg.width(r), survivors=survivors))
     env.emit("round_finished", round=r, drafts=len(drafts), survivors=survivors)
     if not survivors:
-        env.emit("run_stopping", reason="no_drafts", round=r)
-        return {"stop_reason": "no_drafts"}
+        env.emit("run_stopping", reason=NO_DRAFTS, round=r)
+        return {"stop_reason": NO_DRAFTS}
     if needs_verification(state, cfg):
         reason = over_cap(state, cfg, verify_costs(state, env))
         if reason:
@@ -45,7 +48,7 @@ def collect(state: dict[str, Any], default_config: PDRConfig) -> dict[str, Any]:
 
 def after_collect(state: dict[str, Any], default_config: PDRConfig) -> list[Send] | str:
     """Route a closed round: verify, distill, critique, or finalize."""
-    cfg = node_env(default_config).config
+    cfg = current_config(default_config)
     if state.get("stop_reason"):
         return "finalize"
     if needs_verification(state, cfg):

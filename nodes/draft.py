@@ -10,7 +10,14 @@ from langgraph.types import Overwrite, Send
 
 from langgraph_pdr.nodes.answers import final_answer
 from langgraph_pdr.nodes.llm import acall_model, call_model
-from langgraph_pdr.nodes.runtime import NodeEnv, call_fields, node_env, over_cap, usage_update
+from langgraph_pdr.nodes.runtime import (
+    NodeEnv,
+    call_fields,
+    current_config,
+    node_env,
+    over_cap,
+    usage_update,
+)
 from langgraph_pdr.nodes.tokens import prompt_bound
 from langgraph_pdr.state.config import PDRConfig
 from langgraph_pdr.state.graph_state import DraftTask
@@ -108,7 +115,7 @@ def send_drafts(state: dict[str, Any], default_config: PDRConfig) -> list[Send] 
     """Fan the round's drafts out to the `draft` node, or go to `finalize` when the run stopped."""
     if state.get("stop_reason"):
         return "finalize"
-    cfg = node_env(default_config).config
+    cfg = current_config(default_config)
     return [Send("draft", t) for t in draft_tasks(state, cfg, state["round"])]
 
 

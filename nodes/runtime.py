@@ -68,9 +68,18 @@ def call_fields(
     }
 
 
+def current_config(default_config: PDRConfig) -> PDRConfig:
+    """The run's config, for routers: they also run outside a run's context (`update_state`)."""
+    runtime = get_runtime()
+    ctx = runtime.context if runtime is not None else None
+    config = getattr(ctx, "config", None) if not isinstance(ctx, dict) else ctx.get("config")
+    return config or default_config
+
+
 def node_env(default_config: PDRConfig) -> NodeEnv:
     """The environment of the node running now."""
-    ctx = get_runtime().context
+    runtime = get_runtime()
+    ctx = runtime.context if runtime is not None else None
     if ctx is None:
         raise ValueError(
             "context: a PDR graph needs context=PDRContext(model=...) when invoked "

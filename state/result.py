@@ -17,8 +17,9 @@ class PDRResult(BaseModel):
         text: the final draft.
         b_seq: B_seq, the sum over sequential stages of the largest call of each (input + output).
         b_total: B_total, the sum over all calls of (input + output).
-        stop_reason: `completed`, or why the run ended early (`max_b_total`, `max_b_seq`,
-            `no_drafts`).
+        stop_reason: `completed`, or why the run ended early: `max_b_total` or `max_b_seq` (a cap),
+            `no_drafts` (every draft of a round failed; the run is `failed` and `resume_pdr` sends
+            that round again).
         thread_id: the run's id in the checkpointer and the ledger.
         status: `running`, `completed`, `stopped` (a cap or a failed round ended it), `failed` or
             `interrupted` (resumable).

@@ -217,3 +217,79 @@ def test_default_database_comes_from_the_environment(tmp_path, monkeypatch):
     result = run_pdr("q?", model=ScriptedChatModel(), config=PDRConfig(method="single"))
     assert (tmp_path / "env.sqlite").exists()
     assert [r.thread_id for r in list_runs()] == [result.thread_id]
+
+
+def test_a_round_with_no_survivor_fails_clearly_and_resumes(tmp_path):
+    from fakes import ScriptedChatModel, default_reply
+
+    def broken(call):
+        if call.role == "draft" and call.round == 2:
+            raise ValueError("the provider rejected the request")
+        return default_reply(call)
+
+    db = tmp_path / "runs.sqlite"
+    config = PDRConfig(schedule="3,2,1", distiller="random_k")
+    failed = run_pdr("q?", model=ScriptedChatModel(script=broken), config=config, db=db)
+    assert (failed.stop_reason, failed.status) == ("no_drafts", "failed")
+    assert [d.error for d in failed.rounds[1].drafts] == [
+        "ValueError: the provider rejected the request"] * 2
+    assert failed.answer is None
+    fixed = ScriptedChatModel()
+    result = resume_pdr(failed.thread_id, db=db, model=fixed)
+    assert (result.stop_reason, result.status, result.answer) == ("completed", "completed", "30")
+    assert [(c.role, c.round) for c in fixed.log] == [("draft", 2), ("draft", 2), ("draft", 3)]
+    assert [d.ok for d in result.rounds[1].drafts] == [True, True]
+    assert result.b_total == sum(c.total_tokens for c in result.calls)
+
+
+def test_transient_errors_are_retried_and_a_dead_draft_is_a_failure_record(tmp_path):
+    from fakes import ScriptedChatModel, default_reply
+
+    from langgraph_pdr.nodes import retry
+
+    attempts: dict[int, int] = {}
+
+    def flaky(call):
+        if call.role == "draft" and call.round == 1:
+            attempts[call.index] = attempts.get(call.index, 0) + 1
+            if call.index == 0 and attempts[0] == 1:
+                raise ConnectionError("connection reset")  # transient: retried
+            if call.index == 2:
+                raise ConnectionError("always down")  # retried, then a failure record
+        return default_reply(call)
+
+    fast = retry.DEFAULT_RETRY._replace(initial_interval=0.01, max_interval=0.02)
+    original = retry.DEFAULT_RETRY
+    retry.DEFAULT_RETRY = fast
+    try:
+        import langgraph_pdr.graphs.pdr as pdr_graph
+
+        pdr_graph.DEFAULT_RETRY = fast
+        result = run_pdr("q?", model=ScriptedChatModel(script=flaky), db=tmp_path / "r.sqlite",
+                         config=PDRConfig(schedule="3,1", distiller="random_k"))
+    finally:
+        retry.DEFAULT_RETRY = original
+        pdr_graph.DEFAULT_RETRY = original
+    assert attempts == {0: 2, 1: 1, 2: fast.max_attempts}
+    assert [d.ok for d in result.rounds[0].drafts] == [True, True, False]
+    assert result.rounds[0].drafts[2].error == "ConnectionError: always down"
+    assert result.stop_reason == "completed"
+    assert result.rounds[0].workspaces[0].sources and 2 not in result.rounds[0].workspaces[0].sources
+
+
+async def test_async_resume_of_a_failed_round(tmp_path):
+    from fakes import ScriptedChatModel, default_reply
+
+    from langgraph_pdr import aresume_pdr, arun_pdr
+
+    def broken(call):
+        if call.role == "draft" and call.round == 1:
+            raise ValueError("bad request")
+        return default_reply(call)
+
+    db = tmp_path / "runs.sqlite"
+    failed = await arun_pdr("q?", model=ScriptedChatModel(script=broken), db=db,
+                            config=PDRConfig(schedule="2,1", distiller="random_k"))
+    assert (failed.stop_reason, failed.status) == ("no_drafts", "failed")
+    result = await aresume_pdr(failed.thread_id, db=db, model=ScriptedChatModel())
+    assert (result.stop_reason, result.answer) == ("completed", "20")

@@ -50,7 +50,20 @@ def _sqlite_path(db: str | Path) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ValueError(f"db: cannot create the directory of {path}: {exc.strerror}") from None
+    if not os.access(path.parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise ValueError(f"db: {path} is not writable (check its directory's permissions)")
     return path
+
+
+def _ledger(path: Path) -> Ledger:
+    """The ledger of a SQLite file, with one clear error for a file that is not a usable database."""
+    from sqlalchemy.exc import DatabaseError, OperationalError
+
+    try:
+        return Ledger(f"sqlite:///{path}")
+    except (DatabaseError, OperationalError) as exc:
+        reason = str(getattr(exc, "orig", exc)) or type(exc).__name__
+        raise ValueError(f"db: cannot use {path} as a run database: {reason}") from None
 
 
 @contextmanager
@@ -74,7 +87,7 @@ def open_store(db: str | Path | None) -> Iterator[Store]:
     import sqlite3
 
     path = _sqlite_path(db)
-    ledger = Ledger(f"sqlite:///{path}")
+    ledger = _ledger(path)
     conn = sqlite3.connect(str(path), check_same_thread=False, timeout=30)
     try:
         saver = LeanSqliteSaver(conn, serde=compressed_serde())
@@ -96,7 +109,7 @@ async def aopen_store(db: str | Path | None) -> AsyncIterator[Store]:
     import aiosqlite
 
     path = _sqlite_path(db)
-    ledger = Ledger(f"sqlite:///{path}")
+    ledger = _ledger(path)
     try:
         async with aiosqlite.connect(str(path), timeout=30) as conn:
             saver = LeanAsyncSqliteSaver(conn, serde=compressed_serde())

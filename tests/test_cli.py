@@ -210,3 +210,14 @@ def test_serve_model_and_b_total_equals_what_the_server_billed(db):
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=30)
     assert server.returncode == 0
+
+
+def test_a_corrupted_database_is_a_clear_error_and_is_left_alone(tmp_path):
+    bad = tmp_path / "bad.sqlite"
+    bad.write_bytes(b"this is not a database, but a user's file" * 10)
+    before = bad.read_bytes()
+    for args in (["runs"], ["run", "q", "--model", "m", "--base-url", "http://127.0.0.1:9/v1"]):
+        proc = pdr(*args, "--db", str(bad))
+        assert_one_line_error(proc, 2 if args == ["runs"] else 1)
+    assert_one_line_error(pdr("runs", "--db", str(bad)), 2, "cannot use", "not a database")
+    assert bad.read_bytes() == before

@@ -187,3 +187,12 @@ def test_draft_calls_get_per_draft_seeds_and_role_limits():
     assert opts == {"max_tokens": 7, "temperature": 0.5}
     fake, _ = run("random_k", max_tokens={"draft": 77, "verify": 11})
     assert {c.kwargs["max_tokens"] for c in fake.calls("draft")} == {77}
+
+
+def test_summary_prompt_carries_the_answer_tally():
+    fake, _ = run("global_summary")
+    (summary,) = fake.calls("distill", 1)
+    assert summary.prompt.endswith("Final answers, as read from the attempts: "
+                                   "7 (attempts 1, 2); 5 (attempt 3); 6 (attempt 4).")
+    for n in range(4):
+        assert f"Attempt {n + 1}:\ndraft r1 i{n} " in summary.prompt

@@ -12,7 +12,13 @@ from typing import Any
 from langchain_core.language_models import BaseChatModel
 from langgraph.types import Overwrite
 
-from langgraph_pdr.checkpoints.ledger import FINISHED, NO_DRAFTS, RunNotFoundError, new_lock_owner
+from langgraph_pdr.checkpoints.ledger import (
+    FINISHED,
+    NO_DRAFTS,
+    RunExistsError,
+    RunNotFoundError,
+    new_lock_owner,
+)
 from langgraph_pdr.checkpoints.store import Store, aopen_store, open_store
 from langgraph_pdr.graphs import create_pdr_graph, graph_config
 from langgraph_pdr.models import OpenModel, open_model
@@ -121,6 +127,19 @@ def _start(store: Store, question: str, om: OpenModel, config: PDRConfig, thread
     }
 
 
+def _finished_twin(store: Store, thread_id: str | None, question: str,
+                   config: PDRConfig) -> PDRResult | None:
+    """Running the same finished run again (same id, question and config) returns its result."""
+    row = store.ledger.run_row(thread_id) if thread_id else None
+    if row is None:
+        return None
+    same = row["question"] == question and PDRConfig.model_validate(row["config"]) == config
+    if same and row["status"] in FINISHED:
+        return store.ledger.load_result(thread_id)
+    hint = "resume it with resume_pdr" if same else "pick another thread id"
+    raise RunExistsError(f"thread_id: a run {thread_id!r} already exists in {store.location}; {hint}")
+
+
 def _invoke(run: _Run, inputs: dict | None, on_event: EventHandler | None) -> None:
     if on_event is None:
         run.graph.invoke(inputs, run.config, context=run.context, durability="sync")
@@ -164,7 +183,8 @@ def run_pdr(
         config: the method, schedule, distiller, budgets (default `PDRConfig()`).
         db: a SQLite file for the checkpoints and the ledger; `":memory:"` keeps the run in memory;
             None uses `$PDR_DB`, else `runs.sqlite` in the user's data directory.
-        thread_id: the run's id (default: a new one); an id already in `db` is an error.
+        thread_id: the run's id (default: a new one). Running a finished run again with the same
+            question and config returns its stored result; any other reuse of an id is an error.
         gold: the gold answer, for the oracle distillers only (never shown to the model).
         base_url: an OpenAI-compatible server (vLLM, llama.cpp, Ollama) for a model string.
         token_counter: counts workspace tokens (default: the local server's exact tokenizer for the
@@ -191,11 +211,14 @@ def run_pdr(
         ```
     """
     config = _validate(question, config, gold)
-    with open_store(db) as store, open_model(model, base_url=base_url, config=config) as om:
-        run, owner, inputs = _start(store, question, om, config, thread_id, gold, token_counter)
-        with _running(store, run.thread_id, owner, acquire=False):
-            _invoke(run, inputs, on_event)
-            _compact(store, run.thread_id)
+    with open_store(db) as store:
+        if done := _finished_twin(store, thread_id, question, config):
+            return done
+        with open_model(model, base_url=base_url, config=config) as om:
+            run, owner, inputs = _start(store, question, om, config, thread_id, gold, token_counter)
+            with _running(store, run.thread_id, owner, acquire=False):
+                _invoke(run, inputs, on_event)
+                _compact(store, run.thread_id)
         return store.ledger.load_result(run.thread_id)
 
 
@@ -214,6 +237,8 @@ async def arun_pdr(
     """Async twin of `run_pdr` (the model is called with `ainvoke`)."""
     config = _validate(question, config, gold)
     async with aopen_store(db) as store:
+        if done := _finished_twin(store, thread_id, question, config):
+            return done
         with open_model(model, base_url=base_url, config=config) as om:
             run, owner, inputs = _start(store, question, om, config, thread_id, gold, token_counter)
             with _running(store, run.thread_id, owner, acquire=False):

@@ -126,13 +126,19 @@ def test_unknown_thread_id_is_a_clear_error(tmp_path):
         inspect_run("nope", db=db)
 
 
-def test_a_thread_id_cannot_be_reused(tmp_path):
+def test_a_thread_id_cannot_be_reused_for_another_run(tmp_path):
     from fakes import ScriptedChatModel
 
     db = tmp_path / "runs.sqlite"
-    run_pdr("q?", model=ScriptedChatModel(), db=db, thread_id="same", config=PDRConfig(method="single"))
+    single = PDRConfig(method="single")
+    first = run_pdr("q?", model=ScriptedChatModel(), db=db, thread_id="same", config=single)
+    with pytest.raises(ValueError, match="already exists.*pick another thread id"):
+        run_pdr("q?", model=ScriptedChatModel(), db=db, thread_id="same")  # another config
     with pytest.raises(ValueError, match="already exists"):
-        run_pdr("q?", model=ScriptedChatModel(), db=db, thread_id="same")
+        run_pdr("other?", model=ScriptedChatModel(), db=db, thread_id="same", config=single)
+    again = ScriptedChatModel()
+    assert run_pdr("q?", model=again, db=db, thread_id="same", config=single) == first
+    assert again.log == []  # the same finished run is not paid for twice
 
 
 def test_a_thread_run_by_one_process_cannot_be_run_by_another(tmp_path):

@@ -102,7 +102,8 @@ def build_parser() -> argparse.ArgumentParser:
     graph.add_argument("--debug", action="store_true")
 
     serve = sub.add_parser("serve-model", help="serve the local model (OpenAI-compatible) until stopped")
-    serve.add_argument("--local-model", help="qwen2.5-coder-1.5b (default), qwen2.5-coder-0.5b, or a .gguf path")
+    serve.add_argument("--local-model",
+                       help="qwen2.5-coder-1.5b (default), qwen2.5-coder-0.5b, or a .gguf path")
     serve.add_argument("--parallel", type=_positive, default=4, help="slots decoded together")
     serve.add_argument("--ctx", type=_positive, default=32768, help="total context, shared by the slots")
     serve.add_argument("--debug", action="store_true")

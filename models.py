@@ -94,7 +94,8 @@ def build_model(spec: ModelSpec, **kwargs: Any) -> BaseChatModel:
     except (ValueError, ImportError) as exc:
         raise ModelError(f"model: cannot build {spec.id!r}: {exc}".split("\n")[0]) from None
     except Exception as exc:  # provider SDKs raise their own types for missing settings
-        raise ModelError(f"model: cannot build {spec.id!r}: {type(exc).__name__}: {exc}".split("\n")[0]) from None
+        detail = f"{type(exc).__name__}: {exc}".split("\n")[0]
+        raise ModelError(f"model: cannot build {spec.id!r}: {detail}") from None
 
 
 def _local_name(model_id: str) -> str | None:

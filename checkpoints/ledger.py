@@ -40,7 +40,6 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     create_engine,
-    or_,
     select,
     update,
 )
@@ -69,23 +68,18 @@ FINISHED = ("completed", "stopped")
 #: The stop reason of a round whose every draft failed: the run is `failed` and resumable.
 NO_DRAFTS = "no_drafts"
 
-
 class RunNotFoundError(ValueError):
     """No run with this thread id in this database."""
-
 
 class RunExistsError(ValueError):
     """A run with this thread id already exists."""
 
-
 class RunLockedError(RuntimeError):
     """Another process is running this thread right now."""
-
 
 def new_lock_owner() -> str:
     """`host:pid:nonce`, so a lock left by a dead process on this host can be recognised."""
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-
 
 def _owner_alive(owner: str) -> bool:
     host, _, rest = owner.partition(":")
@@ -181,14 +175,11 @@ workspaces = Table(
     Column("sources", JSON, nullable=False),
 )
 
-
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
-
 def _without(row: Any, *names: str) -> dict[str, Any]:
     return {k: v for k, v in row._mapping.items() if k not in names}
-
 
 class Ledger:
     """Writes and reads the run ledger in one database (a SQLAlchemy URL or engine).

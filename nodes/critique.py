@@ -28,7 +28,9 @@ def critique_messages(state: dict[str, Any]) -> list[BaseMessage]:
     return [HumanMessage(CRITIQUE_PROMPT.format(question=state["question"], solution=solution.text))]
 
 
-def _prepare(state: dict[str, Any], env: NodeEnv) -> tuple[list[BaseMessage], dict[str, Any] | None, str | None]:
+def _prepare(
+    state: dict[str, Any], env: NodeEnv
+) -> tuple[list[BaseMessage], dict[str, Any] | None, str | None]:
     cfg, r = env.config, state["round"]
     messages = critique_messages(state)
     limit = cfg.role_max_tokens("critique")

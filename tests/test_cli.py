@@ -8,7 +8,7 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
+
 
 import pytest
 from fake_openai import FakeOpenAIServer

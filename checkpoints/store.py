@@ -89,6 +89,7 @@ def open_store(db: str | Path | None) -> Iterator[Store]:
     path = _sqlite_path(db)
     ledger = _ledger(path)
     conn = sqlite3.connect(str(path), check_same_thread=False, timeout=30)
+    conn.execute("PRAGMA synchronous=NORMAL")  # WAL (set by the saver): crash-safe, fewer fsyncs
     try:
         saver = LeanSqliteSaver(conn, serde=compressed_serde())
         saver.setup()
@@ -112,6 +113,7 @@ async def aopen_store(db: str | Path | None) -> AsyncIterator[Store]:
     ledger = _ledger(path)
     try:
         async with aiosqlite.connect(str(path), timeout=30) as conn:
+            await conn.execute("PRAGMA synchronous=NORMAL")
             saver = LeanAsyncSqliteSaver(conn, serde=compressed_serde())
             await saver.setup()
             yield Store(saver, ledger, str(path))

@@ -57,11 +57,16 @@ def default_reply(req: Request) -> str:
     return f"Draft of round {r}, number {i}: 6 * 7 = 42, so \\boxed{{42}}"
 
 
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 256  # bursts of parallel drafts connect at once
+    daemon_threads = True
+
+
 class LoopbackServer:
     """An HTTP server on 127.0.0.1 (a free port) running in a thread while the `with` block lasts."""
 
     def _serve(self, handler: type[BaseHTTPRequestHandler]) -> None:
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.httpd = _Server(("127.0.0.1", 0), handler)
         self.httpd.daemon_threads = True
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 

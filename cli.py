@@ -501,17 +501,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _report(exc: BaseException) -> int:
     from langgraph_pdr.checkpoints.ledger import RunLockedError
 
-    code = EXIT_FAILED
-    if isinstance(exc, (UsageError, ValueError, ValidationError)) and not isinstance(exc, RunFailed):
-        code = EXIT_USAGE
-    if isinstance(exc, (RunFailed, RunLockedError)):
-        code = EXIT_FAILED
     if isinstance(exc, KeyboardInterrupt):
         sys.stderr.write("pdr: interrupted\n")
         return EXIT_INTERRUPTED
     line = _error_line(exc)
-    if code == EXIT_FAILED and not isinstance(exc, (RunFailed, RunLockedError)):
-        line = f"the run failed: {type(exc).__name__}: {line}"
+    if isinstance(exc, (UsageError, ValueError)):  # pydantic's ValidationError is a ValueError
+        code = EXIT_USAGE
+    else:
+        code = EXIT_FAILED
+        if not isinstance(exc, (RunFailed, RunLockedError)):
+            line = f"the run failed: {type(exc).__name__}: {line}"
     sys.stderr.write(f"pdr: error: {line}\n")
     return code
 

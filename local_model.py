@@ -21,7 +21,6 @@ import hashlib
 import importlib
 import json
 import os
-import sys
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -305,11 +304,3 @@ class LlamaCppTokenCounter:
         with urllib.request.urlopen(request, timeout=30) as response:
             return len(json.load(response)["tokens"])
 
-
-def main(argv: list[str] | None = None) -> None:  # pragma: no cover - `python -m` convenience
-    path = ensure_model((argv or sys.argv[1:] or [None])[0], progress=True)
-    print(path)
-
-
-if __name__ == "__main__":  # pragma: no cover
-    main()

@@ -79,12 +79,11 @@ def build_model(spec: ModelSpec, **kwargs: Any) -> BaseChatModel:
                 f"{provider!r}"
             )
         return _openai_compatible(name, spec.base_url, **kwargs)
-    for var_list in [KEY_VARIABLES.get(provider or "", ())]:
-        if var_list and not any(os.environ.get(v) for v in var_list):
-            raise ModelError(
-                f"model: {spec.id!r} needs an API key in {' or '.join(var_list)}; set it in the "
-                "environment"
-            )
+    keys = KEY_VARIABLES.get(provider or "", ())
+    if keys and not any(os.environ.get(v) for v in keys):
+        raise ModelError(
+            f"model: {spec.id!r} needs an API key in {' or '.join(keys)}; set it in the environment"
+        )
     try:
         from langchain.chat_models import init_chat_model
     except ImportError as exc:  # pragma: no cover - langchain is a dependency

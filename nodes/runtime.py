@@ -68,25 +68,27 @@ def call_fields(
     }
 
 
-def current_config(default_config: PDRConfig) -> PDRConfig:
-    """The run's config, for routers: they also run outside a run's context (`update_state`)."""
+def _context() -> PDRContext | None:
+    """The run's context; None outside a run (routers evaluated by `update_state`)."""
     runtime = get_runtime()
     ctx = runtime.context if runtime is not None else None
-    config = getattr(ctx, "config", None) if not isinstance(ctx, dict) else ctx.get("config")
-    return config or default_config
+    return PDRContext(**ctx) if isinstance(ctx, dict) else ctx
+
+
+def current_config(default_config: PDRConfig) -> PDRConfig:
+    """The run's config, for routers: they also run outside a run's context (`update_state`)."""
+    ctx = _context()
+    return (ctx.config if ctx is not None else None) or default_config
 
 
 def node_env(default_config: PDRConfig) -> NodeEnv:
     """The environment of the node running now."""
-    runtime = get_runtime()
-    ctx = runtime.context if runtime is not None else None
+    ctx = _context()
     if ctx is None:
         raise ValueError(
             "context: a PDR graph needs context=PDRContext(model=...) when invoked "
             "(run_pdr passes it for you)"
         )
-    if isinstance(ctx, dict):
-        ctx = PDRContext(**ctx)
     config = ctx.config or default_config
     if FAMILIES[config.method] != FAMILIES[default_config.method]:
         raise ValueError(

@@ -101,6 +101,10 @@ def build_parser() -> argparse.ArgumentParser:
     graph.add_argument("--output", help="write to this file (required for png)")
     graph.add_argument("--debug", action="store_true")
 
+    from langgraph_pdr.evals.cli import add_parser as add_eval_parser
+
+    add_eval_parser(sub, _positive, _model_options, _common)
+
     serve = sub.add_parser("serve-model", help="serve the local model (OpenAI-compatible) until stopped")
     serve.add_argument("--local-model",
                        help="qwen2.5-coder-1.5b (default), qwen2.5-coder-0.5b, or a .gguf path")
@@ -283,11 +287,12 @@ def _failures_resumable(thread_id: str, db: str) -> Iterator[None]:
                         f"pdr resume {thread_id} --db {db}") from exc
 
 
-def _interruptible(run: Callable[[], Any], thread_id: str, db: str) -> Any:
-    """Run in a worker thread; on Ctrl-C or SIGTERM, stop at once and print the resume command.
+def _interruptible(run: Callable[[], Any], thread_id: str | None = None, db: str | None = None, *,
+                   hint: str | None = None) -> Any:
+    """Run in a worker thread; on Ctrl-C or SIGTERM, stop at once and print how to resume.
 
     Calls in flight are abandoned, as after a crash: every finished call is already checkpointed,
-    so `pdr resume` re-runs only those.
+    so `pdr resume` (or the same `pdr eval`) re-runs only those.
     """
     outcome: dict[str, Any] = {}
 
@@ -309,8 +314,10 @@ def _interruptible(run: Callable[[], Any], thread_id: str, db: str) -> Any:
         while worker.is_alive():
             worker.join(0.2)
     except KeyboardInterrupt:
-        _mark_interrupted(thread_id, db)
-        sys.stderr.write(f"pdr: interrupted; continue with: pdr resume {thread_id} --db {db}\n")
+        if thread_id and db:
+            _mark_interrupted(thread_id, db)
+            hint = hint or f"continue with: pdr resume {thread_id} --db {db}"
+        sys.stderr.write(f"pdr: interrupted; {hint}\n")
         sys.stderr.flush()
         sys.stdout.flush()
         os._exit(EXIT_INTERRUPTED)
@@ -477,9 +484,15 @@ def cmd_serve_model(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_eval(args: argparse.Namespace) -> int:
+    from langgraph_pdr.evals.cli import cmd_eval
+
+    return cmd_eval(args)
+
+
 COMMANDS = {
     "run": cmd_run, "resume": cmd_resume, "runs": cmd_runs, "inspect": cmd_inspect,
-    "graph": cmd_graph, "serve-model": cmd_serve_model,
+    "graph": cmd_graph, "serve-model": cmd_serve_model, "eval": _cmd_eval,
 }
 
 
@@ -520,4 +533,8 @@ def entry() -> None:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    entry()
+    # run the imported module, not this `__main__` copy, so its exception classes are the ones
+    # other modules raise
+    from langgraph_pdr.cli import entry as _entry
+
+    _entry()

@@ -7,7 +7,7 @@ Models are built with their own retries off: the graph's `RetryPolicy` owns retr
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -130,17 +130,23 @@ class OpenModel:
 
 @contextmanager
 def open_model(
-    model: BaseChatModel | str | ModelSpec | None,
+    model: BaseChatModel | str | ModelSpec | OpenModel | None,
     *,
     base_url: str | None = None,
-    config: PDRConfig | None = None,
+    config: PDRConfig | Sequence[PDRConfig] | None = None,
     progress: bool = False,
+    runs: int = 1,
 ) -> Iterator[OpenModel]:
     """A model ready for a run; the embedded local model is served for the duration of the block.
 
-    `model` is a chat model, a model string (`local` is the embedded default), or a stored `ModelSpec`.
-    The local server gets one slot per draft of the widest round and a context sized from `config`.
+    `model` is a chat model, a model string (`local` is the embedded default), a stored `ModelSpec`,
+    or an `OpenModel` already open (returned as is, so many runs can share one served model).
+    The local server gets one slot per draft of the widest round and a context sized from `config`
+    (the largest of several configs), times `runs` for runs made at the same time.
     """
+    if isinstance(model, OpenModel):
+        yield model
+        return
     if isinstance(model, BaseChatModel):
         live, spec = resolve_model(model, base_url=base_url)
         yield OpenModel(live, spec)
@@ -163,7 +169,10 @@ def open_model(
     from langgraph_pdr.local_model import LlamaCppTokenCounter, LocalServer, context_size, ensure_model
 
     path = ensure_model(spec.local_model, progress=progress)
-    slots, n_ctx = context_size(config or PDRConfig())
+    configs = [config] if isinstance(config, PDRConfig) else list(config or [PDRConfig()])
+    sizes = [context_size(c) for c in configs]
+    slots = max(s for s, _ in sizes) * runs
+    n_ctx = min(max(n for _, n in sizes) * runs, 262_144)
     alias = path.stem
     with LocalServer(path, alias=alias, n_parallel=slots, n_ctx=n_ctx) as server:
         live = _openai_compatible(alias, server.base_url, timeout=600)

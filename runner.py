@@ -30,7 +30,7 @@ from langgraph_pdr.state.records import RunOutcome
 from langgraph_pdr.state.result import PDRResult, RunSummary
 from langgraph_pdr.state.spec import RunSpec
 
-ModelArg = BaseChatModel | str
+ModelArg = BaseChatModel | str | OpenModel
 EventHandler = Callable[[dict], None]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -10,6 +11,9 @@ from langgraph_pdr.nodes.answers import last_boxed
 
 GRADE_TIMEOUT_S = 5.0
 _POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="pdr-grade")
+# math-verify warns that its signal-based timeouts are off in threads; ours bounds the time
+for _name in ("math_verify.parser", "math_verify.grader"):
+    logging.getLogger(_name).setLevel(logging.ERROR)
 
 
 def _grade(text: str, gold: str, use_signals: bool) -> bool:

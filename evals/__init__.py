@@ -1,0 +1,47 @@
+"""`pdr eval`: datasets, the `--methods` syntax, the resumable harness and its report.
+
+Example:
+    ```python
+    from langgraph_pdr.evals import load_dataset, parse_methods, select
+
+    problems = select(load_dataset("math500"), sample=40, seed=0)
+    methods = parse_methods("single,sr:3,pdr:4-2-1:global_summary")
+    assert len(problems) == 40 and [m.label for m in methods][1] == "sr:3"
+    ```
+"""
+
+from langgraph_pdr.evals.datasets import DATASETS, DatasetError, Problem, load_dataset, select
+from langgraph_pdr.evals.harness import Evaluation, run_eval, thread_id
+from langgraph_pdr.evals.methods import EvalMethod, MethodError, parse_method, parse_methods
+from langgraph_pdr.evals.report import (
+    MethodStats,
+    matched_pairs,
+    render,
+    summarize,
+    wilson_interval,
+    write_report,
+)
+from langgraph_pdr.evals.store import EvalStore, Item
+
+__all__ = [
+    "DATASETS",
+    "DatasetError",
+    "EvalMethod",
+    "EvalStore",
+    "Evaluation",
+    "Item",
+    "MethodError",
+    "MethodStats",
+    "Problem",
+    "load_dataset",
+    "matched_pairs",
+    "parse_method",
+    "parse_methods",
+    "render",
+    "run_eval",
+    "select",
+    "summarize",
+    "thread_id",
+    "wilson_interval",
+    "write_report",
+]

@@ -1,0 +1,150 @@
+"""`pdr eval`: run methods on a dataset, resumably, and report accuracy against budget."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import asdict
+from typing import Any
+
+DEFAULT_METHODS = ("single,sr:3,sr_error:3,pdr:4-2-1:global_summary,pdr:4-2-1:per_sample_top_k,"
+                   "pdr:4-2-1:random_k")
+
+
+def add_parser(sub: Any, positive: Any, model_options: Any, common: Any) -> None:
+    p = sub.add_parser("eval", help="evaluate methods on a dataset (resumable) and report",
+                       description="Run every method on every problem (one durable run each; run the "
+                       "same command again to resume), then print and write the report.")
+    p.add_argument("--dataset", help="aime2024, aime2025, gsm8k, math500, or a .jsonl file with id, "
+                   "problem, answer")
+    p.add_argument("--methods", default=DEFAULT_METHODS,
+                   help="comma-separated: single, sc:N, bon:N, sr:R, sr_error:R, pdr:4-2-1:DISTILLER, "
+                   "each with :key=value options (e.g. single:max_tokens=2048); default: " + DEFAULT_METHODS)
+    p.add_argument("--offset", type=int, default=0, help="skip the first N problems")
+    p.add_argument("--limit", type=positive, help="at most N problems")
+    p.add_argument("--sample", type=positive, help="N problems drawn at random (seeded by --seed)")
+    p.add_argument("--seed", type=int, default=0, help="seed of --sample")
+    p.add_argument("--concurrency", type=positive, default=2, help="runs at the same time (default 2)")
+    p.add_argument("--name", help="the evaluation's name in the store (default: the dataset's name)")
+    p.add_argument("--out", help="directory for the CSV, JSONL and plot (default: ./pdr-eval-NAME)")
+    p.add_argument("--matched", action="store_true",
+                   help="also run a single pass allowed each iterative method's mean B_seq")
+    p.add_argument("--report", metavar="DIR",
+                   help="run nothing: redraw the report of --name (or the store's only evaluation) into DIR")
+    g = p.add_argument_group("run configuration, under each method's own options")
+    g.add_argument("--max-tokens", type=positive, help="max tokens of each draft")
+    g.add_argument("--verify-tokens", type=positive, help="max tokens of each self-verification")
+    g.add_argument("--kappa", type=positive, help="workspace bound, in tokens")
+    g.add_argument("--k", type=positive, help="drafts an extractive distiller keeps")
+    g.add_argument("--temperature", type=float, help="temperature of the drafts")
+    g.add_argument("--run-seed", type=int, help="seed of the runs (default 0)")
+    model_options(p)
+    common(p)
+
+
+def _base(args: argparse.Namespace) -> dict[str, Any]:
+    max_tokens: Any = args.max_tokens
+    if args.verify_tokens:
+        max_tokens = {"verify": args.verify_tokens, **({"draft": args.max_tokens} if args.max_tokens else {})}
+    fields = {"max_tokens": max_tokens, "kappa": args.kappa, "k": args.k, "temperature": args.temperature,
+              "seed": args.run_seed}
+    return {k: v for k, v in fields.items() if v is not None}
+
+
+def _progress(total: int, methods: int, enabled: bool) -> Any:
+    """A bar over problems on a terminal; a line per finished problem otherwise."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from langgraph_pdr.cli import _console
+
+    console = _console(stderr=True)
+    bar = Progress(TextColumn("problems"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                   TextColumn("{task.description}"), console=console, transient=True,
+                   disable=not (enabled and console.is_terminal))
+    task = bar.add_task("", total=total)
+    done = [0]
+
+    def update(problem_id: str, method: str, finished: int) -> None:
+        bar.update(task, description=f"{problem_id} · {method}")
+        if finished == methods:
+            done[0] += 1
+            bar.advance(task)
+            if enabled and not console.is_terminal:
+                console.print(f"[{done[0]}/{total}] {problem_id}: {methods} method(s) done")
+
+    return bar, update
+
+
+def _report(store: Any, name: str, out: str, args: argparse.Namespace, items: list | None = None) -> int:
+    from langgraph_pdr.cli import _console, _print_json
+    from langgraph_pdr.evals.report import render, summarize, write_report
+
+    items = store.items(name) if items is None else items
+    if not items:
+        raise ValueError(f"--name: no evaluation {name!r} in the store")
+    datasets = sorted({i.dataset for i in items})
+    paths = write_report(items, out, title=f"{name} ({', '.join(datasets)})")
+    stats = summarize(items)
+    if args.json:
+        _print_json({"eval": name, "stats": [asdict(s) for s in stats],
+                     "files": {k: str(v) for k, v in paths.items()}})
+    else:
+        render(stats, _console(), title=f"evaluation {name!r}")
+        _console().print(f"written: {', '.join(str(p) for p in paths.values())}")
+    return 0
+
+
+def _eval_name(args: argparse.Namespace, store: Any) -> str:
+    if args.name:
+        return args.name
+    if args.dataset:
+        from pathlib import Path
+
+        return Path(args.dataset).stem if args.dataset.endswith(".jsonl") else args.dataset
+    names = store.names()
+    if len(names) == 1:
+        return names[0]
+    if not names:
+        raise ValueError("--report: the store holds no evaluation")
+    raise ValueError(f"--name: the store holds several evaluations ({', '.join(names)}); pick one")
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from langgraph_pdr.checkpoints.store import resolve_db
+    from langgraph_pdr.cli import UsageError, _interruptible, _model_arg, _prepare_local, _probe
+    from langgraph_pdr.evals.datasets import load_dataset, select
+    from langgraph_pdr.evals.harness import Evaluation, eval_store
+    from langgraph_pdr.evals.methods import parse_methods
+
+    if not args.dataset and not args.report:
+        raise UsageError("--dataset is required (or --report DIR to redraw a stored evaluation)")
+    db = resolve_db(args.db)
+    store = eval_store(db)
+    name = _eval_name(args, store)
+    if args.report:
+        return _report(store, name, args.report, args)
+    if args.offset < 0:
+        raise UsageError(f"--offset: must be 0 or more, got {args.offset}")
+    base = _base(args)
+    methods = parse_methods(args.methods, base)
+    problems = select(load_dataset(args.dataset), offset=args.offset, limit=args.limit,
+                      sample=args.sample, seed=args.seed)
+    model, base_url = _model_arg(args)
+    if base_url:
+        _probe(base_url)
+    _prepare_local(model)
+    bar, update = _progress(len(problems), len(methods), enabled=not args.json)
+    evaluation = Evaluation(problems, methods, model=model, base_url=base_url, db=db, name=name,
+                            concurrency=args.concurrency, on_progress=update)
+
+    def run() -> list:
+        with bar:
+            evaluation.run()
+        if args.matched:
+            evaluation.on_progress = None
+            evaluation.run_matched(base)
+        return evaluation.items()
+
+    command = " ".join(sys.argv[1:]) if sys.argv[1:2] == ["eval"] else "eval ..."
+    items = _interruptible(run, hint=f"run `pdr {command}` again to resume")
+    return _report(store, name, args.out or f"pdr-eval-{name}", args, items)

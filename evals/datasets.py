@@ -1,0 +1,109 @@
+"""Evaluation problems: the shipped datasets, any JSONL file with `id`, `problem`, `answer`, and selection."""
+
+from __future__ import annotations
+
+import json
+import random
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+#: Datasets shipped with the package (provenance in `langgraph_pdr/evals/data/PROVENANCE.md`).
+DATASETS: dict[str, str] = {
+    "aime2024": "aime2024.jsonl",
+    "aime2025": "aime2025.jsonl",
+    "gsm8k": "gsm8k_test.jsonl",
+    "math500": "math500.jsonl",
+}
+
+
+class DatasetError(ValueError):
+    """A dataset that cannot be read: unknown name, missing file, malformed row."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One problem: its id, text and gold answer."""
+
+    id: str
+    problem: str
+    answer: str
+    dataset: str
+
+
+def _rows(text: str, where: str, dataset: str) -> list[Problem]:
+    problems: list[Problem] = []
+    seen: set[str] = set()
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise DatasetError(f"dataset: {where}:{number}: not valid JSON ({exc.msg})") from None
+        if not isinstance(row, dict):
+            raise DatasetError(f"dataset: {where}:{number}: expected a JSON object")
+        for field in ("id", "problem", "answer"):
+            value = row.get(field)
+            if isinstance(value, (int, float)) and not isinstance(value, bool) and field != "problem":
+                value = str(value)
+            if not isinstance(value, str) or not value.strip():
+                raise DatasetError(f"dataset: {where}:{number}: field {field!r} must be a non-empty string")
+            row[field] = value
+        if row["id"] in seen:
+            raise DatasetError(f"dataset: {where}:{number}: duplicate id {row['id']!r}")
+        seen.add(row["id"])
+        problems.append(Problem(row["id"], row["problem"], row["answer"], dataset))
+    if not problems:
+        raise DatasetError(f"dataset: {where} has no problems")
+    return problems
+
+
+def load_dataset(name_or_path: str | Path) -> list[Problem]:
+    """The problems of a shipped dataset (`aime2024`, `aime2025`, `gsm8k`, `math500`) or a JSONL file.
+
+    Each line of a file is an object with string fields `id`, `problem` and `answer` (other fields
+    are ignored); ids must be unique.
+
+    Raises:
+        DatasetError: an unknown name, a missing file, or a malformed row (with its line number).
+
+    Example:
+        ```python
+        from langgraph_pdr.evals import load_dataset
+
+        problems = load_dataset("gsm8k")
+        assert problems[0].id == "gsm8k-test-0000" and problems[0].answer == "18"
+        ```
+    """
+    text = str(name_or_path)
+    if text in DATASETS:
+        data = resources.files("langgraph_pdr.evals").joinpath("data", DATASETS[text]).read_text("utf-8")
+        return _rows(data, text, text)
+    path = Path(text).expanduser()
+    if path.suffix != ".jsonl" and not path.exists():
+        raise DatasetError(
+            f"dataset: unknown dataset {text!r}; use one of {', '.join(DATASETS)} or a .jsonl file"
+        )
+    try:
+        data = path.read_text("utf-8")
+    except FileNotFoundError:
+        raise DatasetError(f"dataset: no such file: {path}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DatasetError(f"dataset: cannot read {path}: {exc}") from None
+    return _rows(data, str(path), path.stem)
+
+
+def select(problems: list[Problem], *, offset: int = 0, limit: int | None = None,
+           sample: int | None = None, seed: int = 0) -> list[Problem]:
+    """Skip `offset` problems, draw `sample` of the rest at random (seeded; file order kept), keep
+    the first `limit`."""
+    chosen = problems[offset:]
+    if sample is not None and sample < len(chosen):
+        keep = set(random.Random(seed).sample(range(len(chosen)), sample))
+        chosen = [p for i, p in enumerate(chosen) if i in keep]
+    if limit is not None:
+        chosen = chosen[:limit]
+    if not chosen:
+        raise DatasetError("dataset: the selection (--offset/--limit/--sample) holds no problem")
+    return chosen

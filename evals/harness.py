@@ -1,0 +1,228 @@
+"""Running an evaluation: every method on every problem, one durable run each, resumable."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import time
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from langchain_core.language_models import BaseChatModel
+
+from langgraph_pdr.checkpoints.ledger import FINISHED, Ledger
+from langgraph_pdr.checkpoints.store import MEMORY, _sqlite_path, resolve_db
+from langgraph_pdr.evals.datasets import Problem
+from langgraph_pdr.evals.methods import EvalMethod, matched_single
+from langgraph_pdr.evals.store import EvalStore, Item
+from langgraph_pdr.models import OpenModel, open_model
+from langgraph_pdr.nodes.grading import is_correct
+from langgraph_pdr.nodes.llm import model_name
+from langgraph_pdr.runner import inspect_run, resume_pdr, run_pdr
+
+#: Called after each (problem, method) with the problem's id, the method's label and how many of
+#: the problem's methods are done.
+ProgressFn = Callable[[str, str, int], None]
+
+
+@dataclass(frozen=True)
+class Task:
+    problem: Problem
+    method: EvalMethod
+    position: int
+    method_index: int
+    matches: str | None = None
+
+
+def thread_id(problem: Problem, method: EvalMethod, model: str | None) -> str:
+    """The run's id: the problem and a digest of everything that decides the run (question, gold,
+    config, model), so the same evaluation finds its runs again and a changed one makes new runs."""
+    key = json.dumps([problem.problem, problem.answer, method.config.model_dump(mode="json"), model],
+                     sort_keys=True)
+    digest = hashlib.blake2b(key.encode(), digest_size=8).hexdigest()
+    return f"eval:{problem.dataset}:{problem.id}:{digest}"
+
+
+def eval_store(db: str | Path | None) -> EvalStore:
+    """The evaluation tables of a SQLite file (an evaluation needs a file: it resumes from it)."""
+    db = resolve_db(db)
+    if db == MEMORY:
+        raise ValueError("db: an evaluation needs a database file to resume from, not ':memory:'")
+    from sqlalchemy.exc import DatabaseError, OperationalError
+
+    path = _sqlite_path(db)
+    try:
+        return EvalStore(Ledger(f"sqlite:///{path}"))
+    except (DatabaseError, OperationalError) as exc:
+        reason = str(getattr(exc, "orig", exc)) or type(exc).__name__
+        raise ValueError(f"db: cannot use {path} as a run database: {reason}") from None
+
+
+class Evaluation:
+    """Runs `methods` on `problems` with `model`, storing every run in `db` under the name `name`.
+
+    An interrupted evaluation resumes where it stopped when run again with the same arguments:
+    finished runs are read back, unfinished ones resumed, none paid for twice.
+    """
+
+    def __init__(self, problems: Sequence[Problem], methods: Sequence[EvalMethod], *, model: Any,
+                 db: str | Path | None, name: str, base_url: str | None = None,
+                 concurrency: int = 2, on_progress: ProgressFn | None = None) -> None:
+        if concurrency < 1:
+            raise ValueError(f"concurrency: must be at least 1, got {concurrency}")
+        self.problems, self.methods = list(problems), list(methods)
+        self.model, self.base_url, self.name = model, base_url, name
+        self.db = str(Path(resolve_db(db)).expanduser())
+        self.store = eval_store(self.db)
+        self.concurrency = concurrency
+        self.on_progress = on_progress
+
+    # -- one run ---------------------------------------------------------------------------------
+
+    def _key(self, task: Task) -> dict[str, str]:
+        return {"eval": self.name, "dataset": task.problem.dataset, "problem_id": task.problem.id,
+                "method": task.method.label}
+
+    def _run(self, task: Task, om: OpenModel) -> None:
+        problem, config = task.problem, task.method.config
+        tid = thread_id(problem, task.method, om.spec.id or model_name(om.model))
+        self.store.save(**self._key(task), position=task.position, method_index=task.method_index,
+                        thread_id=tid, gold=problem.answer, matches=task.matches)
+        row = self.store.ledger.run_row(tid)
+        started = time.monotonic()
+        ran = row is None or row["status"] not in FINISHED
+        try:
+            if row is None:
+                result = run_pdr(problem.problem, model=om, config=config, db=self.db, thread_id=tid,
+                                 gold=problem.answer)
+            elif ran:
+                result = resume_pdr(tid, db=self.db, model=om)
+            else:
+                result = inspect_run(tid, self.db)
+        except Exception as exc:  # one failed run is a failure of the evaluation, not its end
+            line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            self.store.save(**self._key(task), correct=None, error=f"{type(exc).__name__}: {line}",
+                            wall_s=time.monotonic() - started)
+            return
+        ok = result.status in FINISHED
+        self.store.save(
+            **self._key(task),
+            correct=is_correct(result.text, problem.answer) if ok else None,
+            error=None if ok else (result.error or f"run {result.status}: {result.stop_reason}"),
+            wall_s=(time.monotonic() - started) if ran else 0.0,
+        )
+
+    # -- many runs -------------------------------------------------------------------------------
+
+    def _run_all(self, tasks: list[Task]) -> None:
+        if not tasks:
+            return
+        configs = list({t.method.config for t in tasks})
+        per_problem = defaultdict(int)
+        with open_model(self.model, base_url=self.base_url, config=configs, progress=True,
+                        runs=self.concurrency) as om, ThreadPoolExecutor(
+                            self.concurrency, thread_name_prefix="pdr-eval") as pool:
+            futures = {pool.submit(self._run, t, om): t for t in tasks}
+            for future in as_completed(futures):
+                future.result()
+                task = futures[future]
+                per_problem[task.problem.id] += 1
+                if self.on_progress:
+                    self.on_progress(task.problem.id, task.method.label, per_problem[task.problem.id])
+
+    def tasks(self, methods: Sequence[EvalMethod], matches: dict[str, str] | None = None,
+              first_index: int = 0) -> list[Task]:
+        """Problem-major order, so an interrupted evaluation has every method on the same problems."""
+        return [Task(p, m, i, first_index + j, (matches or {}).get(m.label))
+                for i, p in enumerate(self.problems) for j, m in enumerate(methods)]
+
+    def run(self) -> list[Item]:
+        """Run (or resume) every method on every problem; returns the evaluation's items."""
+        self._run_all(self.tasks(self.methods))
+        return self.items()
+
+    def run_matched(self, base: dict[str, Any] | None = None) -> list[Item]:
+        """Pair each iterative method with a single pass that may spend the method's mean B_seq.
+
+        The single pass gets `max_tokens` = mean(B_seq − the round-1 draft prompt), rounded up to 64:
+        its B_seq (prompt + output) then may reach the iterative method's.
+        """
+        pairs: dict[str, list[str]] = defaultdict(list)
+        singles: dict[str, EvalMethod] = {}
+        for method in self.methods:
+            if not method.iterative:
+                continue
+            tokens = self._matched_tokens(method)
+            if tokens is None:
+                continue
+            single = matched_single(method, tokens, base)
+            singles[single.label] = single
+            pairs[single.label].append(method.label)
+        matches = {label: ",".join(methods) for label, methods in pairs.items()}
+        self._run_all(self.tasks(list(singles.values()), matches, first_index=len(self.methods)))
+        return self.items()
+
+    def _matched_tokens(self, method: EvalMethod) -> int | None:
+        spans = []
+        for item in self.items():
+            if item.method != method.label or not item.finished:
+                continue
+            result = inspect_run(item.thread_id, self.db)
+            first = next((c for c in result.calls if c.role == "draft" and c.round == 1), None)
+            spans.append(result.b_seq - (first.input_tokens if first else 0))
+        if not spans:
+            return None
+        return max(64, 64 * math.ceil(sum(spans) / len(spans) / 64))
+
+    def items(self) -> list[Item]:
+        labels = {m.label for m in self.methods}
+        ids = {(p.dataset, p.id) for p in self.problems}
+        return [i for i in self.store.items(self.name)
+                if (i.dataset, i.problem_id) in ids and (i.method in labels or i.matches)]
+
+
+def run_eval(problems: Sequence[Problem], methods: Sequence[EvalMethod], *,
+             model: BaseChatModel | str, db: str | Path | None = None, name: str = "eval",
+             base_url: str | None = None, concurrency: int = 2, matched: bool = False,
+             matched_base: dict[str, Any] | None = None,
+             on_progress: ProgressFn | None = None) -> list[Item]:
+    """Run `methods` on `problems`, one durable run each; run again to resume.
+
+    Args:
+        problems: from `load_dataset` (and `select`).
+        methods: from `parse_methods`.
+        model: a chat model or a model string, as for `run_pdr` (`"local"` serves the local model once
+            for the whole evaluation, with slots for `concurrency` runs).
+        db: the SQLite file that holds the runs and the evaluation's items.
+        name: the evaluation's name in `db` (its report is redrawn by name).
+        concurrency: runs at the same time.
+        matched: afterwards, pair each iterative method with a single pass of equal mean B_seq.
+        on_progress: called after each run with (problem id, method label, methods done for it).
+
+    Returns:
+        The evaluation's items (problem, method, run, correctness, wall time).
+
+    Example:
+        ```python
+        import tempfile
+        from langchain_core.language_models import GenericFakeChatModel
+        from langchain_core.messages import AIMessage
+        from langgraph_pdr.evals import load_dataset, parse_methods, run_eval, summarize
+
+        model = GenericFakeChatModel(messages=iter([AIMessage("\\\\boxed{18}")] * 10))
+        items = run_eval(load_dataset("gsm8k")[:2], parse_methods("single,sr:2"), model=model,
+                         db=tempfile.mktemp(suffix=".sqlite"), concurrency=1)
+        assert [(s.method, s.n) for s in summarize(items)] == [("single", 2), ("sr:2", 2)]
+        ```
+    """
+    evaluation = Evaluation(problems, methods, model=model, db=db, name=name, base_url=base_url,
+                            concurrency=concurrency, on_progress=on_progress)
+    evaluation.run()
+    if matched:
+        evaluation.run_matched(matched_base)
+    return evaluation.items()

@@ -1,0 +1,177 @@
+"""The `--methods` syntax of `pdr eval`: a comma-separated list of methods, each a `PDRConfig`.
+
+    single                        one pass
+    sc:8  bon:8                   self-consistency / best-of-N over 8 samples
+    sr:3  sr_error:3              sequential refinement (with error analysis), 3 rounds
+    pdr:4-2-1:global_summary      PDR with schedule 4,2,1 and a distiller
+                                  (global_summary, shared_top_k, per_sample_top_k, random_k,
+                                  oracle_correct, oracle_incorrect)
+
+Any method takes `key=value` options after its arguments: `max_tokens` (drafts), `max_tokens.verify`,
+`kappa`, `k`, `temperature`, `seed`, `max_b_seq`, `max_b_total`, e.g.
+`pdr:4-2-1:random_k:k=1:kappa=512` or `single:max_tokens=2048`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
+
+from langgraph_pdr.state.config import PDRConfig
+
+#: Short names and the PDRConfig method each stands for.
+ALIASES: dict[str, str] = {
+    "single": "single",
+    "sc": "self_consistency",
+    "self_consistency": "self_consistency",
+    "bon": "best_of_n",
+    "best_of_n": "best_of_n",
+    "sr": "sr",
+    "sr_error": "sr_error",
+    "pdr": "pdr",
+}
+SHORT = {"self_consistency": "sc", "best_of_n": "bon"}
+OPTIONS = ("max_tokens", "max_tokens.draft", "max_tokens.verify", "max_tokens.distill",
+           "max_tokens.critique", "kappa", "k", "temperature", "temperature.draft",
+           "temperature.verify", "temperature.distill", "temperature.critique", "seed",
+           "max_b_seq", "max_b_total", "max_concurrency")
+#: Methods that refine over several rounds: each can be paired with a single pass of equal B_seq.
+ITERATIVE = ("pdr", "sr", "sr_error")
+
+
+class MethodError(ValueError):
+    """A `--methods` entry that cannot be read."""
+
+
+@dataclass(frozen=True)
+class EvalMethod:
+    """One method of an evaluation: its label (as written, normalized) and its run configuration."""
+
+    label: str
+    config: PDRConfig
+
+    @property
+    def iterative(self) -> bool:
+        return self.config.method in ITERATIVE and len(self.config.schedule) > 1
+
+
+def _number(text: str) -> int | float:
+    try:
+        return int(text)
+    except ValueError:
+        return float(text)
+
+
+def _set(fields: dict[str, Any], key: str, value: int | float) -> None:
+    if "." in key:
+        group, role = key.split(".", 1)
+        current = fields.get(group)
+        merged = dict(current) if isinstance(current, dict) else (
+            {"draft": current} if current is not None else {})
+        merged[role] = value
+        fields[group] = merged
+    elif key in ("max_tokens", "temperature") and isinstance(fields.get(key), dict):
+        fields[key] = {**fields[key], "draft": value}
+    else:
+        fields[key] = value
+
+
+def _count(entry: str, text: str, what: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise MethodError(f"methods: {entry!r}: {what} must be a positive integer, got {text!r}")
+    return int(text)
+
+
+def parse_method(entry: str, base: dict[str, Any] | None = None) -> EvalMethod:
+    """One `--methods` entry, with `base` config fields under its own (see the module docstring).
+
+    Example:
+        ```python
+        from langgraph_pdr.evals import parse_method
+
+        m = parse_method("pdr:8-4-1:per_sample_top_k:k=2")
+        assert m.config.schedule == (8, 4, 1) and m.config.distiller == "per_sample_top_k"
+        ```
+    """
+    entry = entry.strip()
+    parts = [p.strip() for p in entry.split(":")]
+    name = parts[0]
+    if name not in ALIASES:
+        raise MethodError(f"methods: unknown method {name!r}; allowed: {', '.join(ALIASES)}")
+    method = ALIASES[name]
+    args = [p for p in parts[1:] if "=" not in p]
+    options = [p for p in parts[1:] if "=" in p]
+    if any("=" in p for p in parts[1:1 + len(args)]) or parts[1:1 + len(args)] != args:
+        raise MethodError(f"methods: {entry!r}: arguments come before key=value options")
+    fields: dict[str, Any] = {k: v for k, v in (base or {}).items() if v is not None}
+    fields["method"] = method
+    head = [SHORT.get(method, method)]
+    if method == "single":
+        if args:
+            raise MethodError(f"methods: {entry!r}: 'single' takes no arguments (options: key=value)")
+    elif method in ("self_consistency", "best_of_n"):
+        if len(args) > 1:
+            raise MethodError(f"methods: {entry!r}: expected {head[0]}:N")
+        n = _count(entry, args[0], "N") if args else 8
+        fields["schedule"] = (n,)
+        head.append(str(n))
+    elif method in ("sr", "sr_error"):
+        if len(args) > 1:
+            raise MethodError(f"methods: {entry!r}: expected {method}:ROUNDS")
+        rounds = _count(entry, args[0], "ROUNDS") if args else 3
+        fields["schedule"] = (1,) * rounds
+        head.append(str(rounds))
+    else:
+        if len(args) > 2:
+            raise MethodError(f"methods: {entry!r}: expected pdr:SCHEDULE:DISTILLER, "
+                              "e.g. pdr:4-2-1:global_summary")
+        schedule = args[0] if args else "4-2-1"
+        if not all(p.isdigit() for p in schedule.split("-")):
+            raise MethodError(f"methods: {entry!r}: schedule {schedule!r} is not like 4-2-1")
+        fields["schedule"] = schedule
+        fields["distiller"] = args[1] if len(args) > 1 else fields.get("distiller", "global_summary")
+        head += [schedule, fields["distiller"]]
+    for option in options:
+        key, _, value = option.partition("=")
+        key = key.strip()
+        if key not in OPTIONS:
+            raise MethodError(f"methods: {entry!r}: unknown option {key!r}; allowed: {', '.join(OPTIONS)}")
+        try:
+            _set(fields, key, _number(value.strip()))
+        except ValueError:
+            raise MethodError(f"methods: {entry!r}: {key} needs a number, got {value!r}") from None
+        head.append(f"{key}={value.strip()}")
+    try:
+        config = PDRConfig.model_validate(fields)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        msg = str(err.get("msg", exc)).removeprefix("Value error, ")
+        raise MethodError(f"methods: {entry!r}: {msg}") from None
+    return EvalMethod(":".join(head), config)
+
+
+def parse_methods(text: str, base: dict[str, Any] | None = None) -> list[EvalMethod]:
+    """A comma-separated `--methods` list; labels must be distinct.
+
+    Raises:
+        MethodError: an unknown method, distiller or option, or a bad schedule, with the entry named.
+    """
+    entries = [e for e in (text or "").split(",") if e.strip()]
+    if any(e.strip().isdigit() for e in entries):
+        raise MethodError(f"methods: {text!r}: write a schedule inside --methods with dashes, e.g. pdr:4-2-1")
+    if not entries:
+        raise MethodError("methods: give at least one method, e.g. single,sr:3,pdr:4-2-1:global_summary")
+    methods: list[EvalMethod] = []
+    for entry in entries:
+        method = parse_method(entry, base)
+        if any(m.label == method.label for m in methods):
+            raise MethodError(f"methods: {method.label!r} is listed twice")
+        methods.append(method)
+    return methods
+
+
+def matched_single(method: EvalMethod, max_tokens: int, base: dict[str, Any] | None = None) -> EvalMethod:
+    """A single pass whose drafts may use `max_tokens`: the B_seq-matched partner of `method`."""
+    return parse_method(f"single:max_tokens={max_tokens}", {**(base or {}), "max_tokens": None})

@@ -1,0 +1,198 @@
+"""The evaluation report: accuracy with a 95% interval, budgets and wall time per method; CSV, JSONL,
+a plot of accuracy against B_seq and B_total, and the B_seq-matched single-pass comparison."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import statistics
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from langgraph_pdr.evals.store import Item
+
+Z95 = 1.959963984540054  # the standard normal's 97.5% quantile
+
+
+def wilson_interval(correct: int, n: int, z: float = Z95) -> tuple[float, float]:
+    """The Wilson score interval of a proportion (95% by default); (0, 1) when n is 0.
+
+    Unlike the normal approximation it stays inside [0, 1] and is sound at 0/n and n/n, which small
+    evaluations hit.
+    """
+    if n == 0:
+        return 0.0, 1.0
+    p = correct / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z / (1 + z * z / n) * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+@dataclass(frozen=True)
+class MethodStats:
+    """One row of the report: a method on one dataset (or on `all` of them)."""
+
+    dataset: str
+    method: str
+    n: int
+    correct: int
+    accuracy: float
+    ci_low: float
+    ci_high: float
+    mean_b_seq: float
+    median_b_seq: float
+    mean_b_total: float
+    mean_wall_s: float | None
+    failures: int
+    pending: int
+    matches: str | None = None
+
+
+def _mean(values: Sequence[float]) -> float:
+    return statistics.fmean(values) if values else 0.0
+
+
+def _stats(dataset: str, method: str, items: list[Item]) -> MethodStats:
+    done = [i for i in items if i.finished]
+    failures = sum(1 for i in items if i.error)
+    graded = done + [i for i in items if i.error]  # a failed run counts as a wrong answer
+    correct = sum(1 for i in done if i.correct)
+    low, high = wilson_interval(correct, len(graded))
+    walls = [i.wall_s for i in done if i.wall_s > 0]
+    return MethodStats(
+        dataset=dataset, method=method, n=len(graded), correct=correct,
+        accuracy=correct / len(graded) if graded else 0.0, ci_low=low, ci_high=high,
+        mean_b_seq=_mean([i.b_seq for i in done]),
+        median_b_seq=statistics.median([i.b_seq for i in done]) if done else 0.0,
+        mean_b_total=_mean([i.b_total for i in done]),
+        mean_wall_s=_mean(walls) if walls else None,
+        failures=failures, pending=len(items) - len(graded),
+        matches=next((i.matches for i in items if i.matches), None),
+    )
+
+
+def summarize(items: Sequence[Item]) -> list[MethodStats]:
+    """Per dataset and method (and over all datasets when there are several), in the order listed."""
+    groups: dict[tuple[str, str], list[Item]] = {}
+    for item in items:
+        groups.setdefault((item.dataset, item.method), []).append(item)
+        if len({i.dataset for i in items}) > 1:
+            groups.setdefault(("all", item.method), []).append(item)
+    return [_stats(dataset, method, group) for (dataset, method), group in groups.items()]
+
+
+def write_report(items: Sequence[Item], out: str | Path, *, title: str = "") -> dict[str, Path]:
+    """Write `summary.csv`, `summary.jsonl`, `runs.csv`, `runs.jsonl` and `accuracy_vs_budget.png`.
+
+    Returns:
+        The paths written, by kind.
+    """
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    stats = summarize(items)
+    paths = {"summary_csv": out / "summary.csv", "summary_jsonl": out / "summary.jsonl",
+             "runs_csv": out / "runs.csv", "runs_jsonl": out / "runs.jsonl",
+             "plot": out / "accuracy_vs_budget.png"}
+    _write(paths["summary_csv"], paths["summary_jsonl"], [asdict(s) for s in stats])
+    rows = [{**asdict(i), "finished": i.finished} for i in items]
+    _write(paths["runs_csv"], paths["runs_jsonl"], rows)
+    plot(stats, paths["plot"], title=title)
+    return paths
+
+
+def _write(csv_path: Path, jsonl_path: Path, rows: list[dict]) -> None:
+    with jsonl_path.open("w", encoding="utf-8") as f:
+        for row in rows:
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+    with csv_path.open("w", encoding="utf-8", newline="") as f:
+        if rows:
+            writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+
+
+def pareto(points: Sequence[tuple[float, float]]) -> list[int]:
+    """Indices of the points no other point beats (lower cost and higher accuracy), by cost."""
+    order = sorted(range(len(points)), key=lambda i: (points[i][0], -points[i][1]))
+    front, best = [], -1.0
+    for i in order:
+        if points[i][1] > best:
+            front.append(i)
+            best = points[i][1]
+    return front
+
+
+def plot(stats: Sequence[MethodStats], path: str | Path, *, title: str = "") -> None:
+    """Accuracy against mean B_seq and mean B_total, one point per method (all datasets pooled when
+    there are several), 95% intervals as error bars, the Pareto frontier as a line."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [s for s in stats if s.dataset == "all"] or list(stats)
+    fig, axes = plt.subplots(1, 2, figsize=(12, 5), sharey=True)
+    for ax, field, label in ((axes[0], "mean_b_seq", "mean B_seq (tokens)"),
+                             (axes[1], "mean_b_total", "mean B_total (tokens)")):
+        xs = [getattr(s, field) for s in rows]
+        ys = [100 * s.accuracy for s in rows]
+        err = [[100 * (s.accuracy - s.ci_low) for s in rows], [100 * (s.ci_high - s.accuracy) for s in rows]]
+        ax.errorbar(xs, ys, yerr=err, fmt="o", capsize=3, alpha=0.8)
+        for x, y, s in zip(xs, ys, rows, strict=True):
+            ax.annotate(s.method, (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7)
+        front = pareto(list(zip(xs, ys, strict=True)))
+        ax.plot([xs[i] for i in front], [ys[i] for i in front], "--", color="grey", label="Pareto frontier")
+        ax.set_xscale("log")
+        ax.set_xlabel(label)
+        ax.grid(True, alpha=0.3)
+    axes[0].set_ylabel("accuracy (%), 95% Wilson interval")
+    axes[0].legend(loc="lower right", fontsize=8)
+    fig.suptitle(title or "accuracy against budget")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def matched_pairs(stats: Sequence[MethodStats]) -> list[tuple[MethodStats, MethodStats]]:
+    """(iterative method, its B_seq-matched single pass), per dataset."""
+    by_key = {(s.dataset, s.method): s for s in stats}
+    pairs = []
+    for single in stats:
+        for label in (single.matches or "").split(","):
+            if label and (single.dataset, label) in by_key:
+                pairs.append((by_key[(single.dataset, label)], single))
+    return pairs
+
+
+def _pct(s: MethodStats) -> str:
+    return f"{100 * s.accuracy:.1f} [{100 * s.ci_low:.0f}–{100 * s.ci_high:.0f}]"
+
+
+def render(stats: Sequence[MethodStats], console: object, *, title: str = "") -> None:
+    """Print the report's tables with rich."""
+    from rich.table import Table
+
+    table = Table(title=title or "evaluation")
+    for col in ("dataset", "method", "n", "accuracy % [95% CI]", "mean B_seq", "median B_seq",
+                "mean B_total", "mean wall s", "failures", "pending"):
+        table.add_column(col, justify="left" if col in ("dataset", "method") else "right")
+    for s in stats:
+        table.add_row(s.dataset, s.method, str(s.n), _pct(s), f"{s.mean_b_seq:,.0f}",
+                      f"{s.median_b_seq:,.0f}", f"{s.mean_b_total:,.0f}",
+                      "" if s.mean_wall_s is None else f"{s.mean_wall_s:.1f}", str(s.failures),
+                      str(s.pending))
+    console.print(table)  # type: ignore[attr-defined]
+    pairs = matched_pairs(stats)
+    if not pairs:
+        return
+    matched = Table(title="at matched B_seq: each iterative method against a single pass allowed its B_seq")
+    for col in ("dataset", "method", "accuracy %", "mean B_seq", "single pass", "accuracy %",
+                "mean B_seq", "Δ accuracy (pts)"):
+        matched.add_column(col, justify="left" if col in ("dataset", "method", "single pass") else "right")
+    for it, single in pairs:
+        matched.add_row(it.dataset, it.method, _pct(it), f"{it.mean_b_seq:,.0f}", single.method,
+                        _pct(single), f"{single.mean_b_seq:,.0f}",
+                        f"{100 * (it.accuracy - single.accuracy):+.1f}")
+    console.print(matched)  # type: ignore[attr-defined]

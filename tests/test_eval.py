@@ -1,0 +1,294 @@
+"""`pdr eval`: datasets, the methods syntax, resumable runs, the report and its files."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+from pathlib import Path
+
+import pytest
+from fake_openai import FakeOpenAIServer
+from test_cli import PDR, assert_one_line_error, pdr
+
+from langgraph_pdr.evals import (
+    DatasetError,
+    MethodError,
+    load_dataset,
+    parse_methods,
+    run_eval,
+    select,
+    summarize,
+    wilson_interval,
+    write_report,
+)
+from langgraph_pdr.evals.datasets import Problem
+from langgraph_pdr.evals.harness import Evaluation
+
+
+def problems(n: int, answer: str = "42") -> list[Problem]:
+    return [Problem(f"p{i}", f"What is 6 * 7? (problem {i})", answer, "toy") for i in range(n)]
+
+
+def write_jsonl(path: Path, rows: list) -> Path:
+    path.write_text("".join((r if isinstance(r, str) else json.dumps(r)) + "\n" for r in rows))
+    return path
+
+
+# -- datasets -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name, rows", [("aime2024", 30), ("aime2025", 30), ("gsm8k", 1119),
+                                        ("math500", 400)])
+def test_shipped_datasets_load(name, rows):
+    data = load_dataset(name)
+    assert len(data) == rows and len({p.id for p in data}) == rows
+    assert all(p.problem and p.answer and p.dataset == name for p in data)
+
+
+def test_selection_offset_limit_and_seeded_sample():
+    data = load_dataset("gsm8k")
+    assert [p.id for p in select(data, offset=2, limit=3)] == [p.id for p in data[2:5]]
+    a = select(data, sample=20, seed=7)
+    assert a == select(data, sample=20, seed=7) != select(data, sample=20, seed=8)
+    assert [data.index(p) for p in a] == sorted(data.index(p) for p in a)  # file order kept
+    with pytest.raises(DatasetError, match="no problem"):
+        select(data, offset=5000)
+
+
+@pytest.mark.parametrize("lines, needle", [
+    (['{"id": "a", "problem": "x", "answer": "1"}', "{not json"], ":2: not valid JSON"),
+    (['{"id": "a", "problem": "x"}'], ":1: field 'answer' must be a non-empty string"),
+    (['{"id": "a", "problem": "  ", "answer": "1"}'], ":1: field 'problem'"),
+    (['["a", "x", "1"]'], ":1: expected a JSON object"),
+    (['{"id": "a", "problem": "x", "answer": "1"}', '{"id": "a", "problem": "y", "answer": "2"}'],
+     ":2: duplicate id 'a'"),
+    ([], "has no problems"),
+])
+def test_malformed_rows_are_named_by_line(tmp_path, lines, needle):
+    path = write_jsonl(tmp_path / "bad.jsonl", lines)
+    with pytest.raises(DatasetError, match=needle.replace("(", r"\(").replace("[", r"\[")):
+        load_dataset(path)
+
+
+def test_numeric_answers_and_extra_fields_are_accepted(tmp_path):
+    path = write_jsonl(tmp_path / "ok.jsonl", [{"id": 1, "problem": "x", "answer": 7, "level": 3}])
+    assert load_dataset(path) == [Problem("1", "x", "7", "ok")]
+
+
+def test_unknown_dataset_and_missing_file(tmp_path):
+    with pytest.raises(DatasetError, match="unknown dataset 'gsm9k'"):
+        load_dataset("gsm9k")
+    with pytest.raises(DatasetError, match="no such file"):
+        load_dataset(tmp_path / "missing.jsonl")
+
+
+# -- methods --------------------------------------------------------------------------------------
+
+
+def test_methods_syntax():
+    methods = parse_methods("single, sc:8, bon:4, sr:3, sr_error:2, pdr:4-2-1:global_summary,"
+                            "pdr:8-4-1:per_sample_top_k:k=2, pdr:3-1:random_k:k=1:kappa=512,"
+                            "single:max_tokens=2048, pdr:4-2-1:oracle_correct:max_tokens.verify=64",
+                            {"max_tokens": 512, "kappa": 768})
+    got = {m.label: m.config for m in methods}
+    assert list(got) == ["single", "sc:8", "bon:4", "sr:3", "sr_error:2", "pdr:4-2-1:global_summary",
+                         "pdr:8-4-1:per_sample_top_k:k=2", "pdr:3-1:random_k:k=1:kappa=512",
+                         "single:max_tokens=2048", "pdr:4-2-1:oracle_correct:max_tokens.verify=64"]
+    assert got["sc:8"].method == "self_consistency" and got["sc:8"].schedule == (8,)
+    assert got["bon:4"].method == "best_of_n"
+    assert got["sr:3"].schedule == (1, 1, 1) and got["sr_error:2"].method == "sr_error"
+    assert got["pdr:8-4-1:per_sample_top_k:k=2"].k == 2
+    assert got["pdr:3-1:random_k:k=1:kappa=512"].kappa == 512 and got["single"].kappa == 768
+    assert got["single"].max_tokens.draft == 512 and got["single:max_tokens=2048"].max_tokens.draft == 2048
+    oracle = got["pdr:4-2-1:oracle_correct:max_tokens.verify=64"].max_tokens
+    assert (oracle.draft, oracle.verify) == (512, 64)
+    assert [m.iterative for m in methods] == [False] * 3 + [True] * 5 + [False, True]
+
+
+@pytest.mark.parametrize("text, needle", [
+    ("", "at least one method"),
+    ("single,foo", "unknown method 'foo'"),
+    ("pdr:4,2,1", "with dashes"),
+    ("pdr:4-2-1:nope", "unknown distiller 'nope'"),
+    ("pdr:4-2", "exactly 1 draft"),
+    ("pdr:four:global_summary", "not like 4-2-1"),
+    ("sc:0", "positive integer"),
+    ("sr:x", "positive integer"),
+    ("single:3", "takes no arguments"),
+    ("single:colour=3", "unknown option 'colour'"),
+    ("single:max_tokens=lots", "needs a number"),
+    ("pdr:4-1:random_k:k=9", "k="),
+    ("single:kappa=64,single:kappa=64", "listed twice"),
+])
+def test_bad_methods_are_one_clear_error(text, needle):
+    with pytest.raises(MethodError, match=needle):
+        parse_methods(text)
+
+
+# -- statistics -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("correct, n, low, high", [
+    (0, 10, 0.0, 0.2775), (5, 10, 0.2366, 0.7634), (10, 10, 0.7225, 1.0), (45, 60, 0.6277, 0.8422),
+])
+def test_wilson_interval_matches_published_values(correct, n, low, high):
+    lo, hi = wilson_interval(correct, n)
+    assert lo == pytest.approx(low, abs=1e-4) and hi == pytest.approx(high, abs=1e-4)
+
+
+# -- the harness ----------------------------------------------------------------------------------
+
+
+def test_every_method_on_every_problem_is_one_stored_run(tmp_path, fake):
+    db = tmp_path / "eval.sqlite"
+    fake.script = lambda call: "6 * 7 = 42 \\boxed{42}" if call.role == "draft" else "ok. Score: 8"
+    items = run_eval(problems(3), parse_methods("single,sr:2,pdr:2-1:random_k:k=1"), model=fake, db=db)
+    assert len(items) == 9 and len({i.thread_id for i in items}) == 9
+    assert all(i.correct and i.status == "completed" and i.b_seq > 0 for i in items)
+    stats = summarize(items)
+    assert [(s.method, s.n, s.correct, s.failures) for s in stats] == [
+        ("single", 3, 3, 0), ("sr:2", 3, 3, 0), ("pdr:2-1:random_k:k=1", 3, 3, 0)]
+    calls = len(fake.log)
+    again = run_eval(problems(3), parse_methods("single,sr:2,pdr:2-1:random_k:k=1"), model=fake, db=db)
+    assert len(fake.log) == calls  # nothing re-paid
+    assert [(i.thread_id, i.correct) for i in again] == [(i.thread_id, i.correct) for i in items]
+
+
+def test_more_problems_later_runs_only_the_new_ones(tmp_path, fake):
+    db = tmp_path / "eval.sqlite"
+    run_eval(problems(2), parse_methods("single"), model=fake, db=db)
+    assert len(fake.log) == 2
+    items = run_eval(problems(5), parse_methods("single"), model=fake, db=db)
+    assert len(fake.log) == 5 and len(items) == 5
+
+
+def test_a_failing_run_is_a_counted_failure_and_the_rest_go_on(tmp_path, fake):
+    def script(call):
+        if "problem 1)" in call.prompt:
+            raise ValueError("bad request: not retryable")
+        return "\\boxed{42}"
+
+    fake.script = script
+    items = run_eval(problems(3), parse_methods("single"), model=fake, db=tmp_path / "e.sqlite")
+    stats = summarize(items)[0]
+    assert (stats.n, stats.correct, stats.failures) == (3, 2, 1)
+    failed = [i for i in items if i.error]
+    assert len(failed) == 1 and failed[0].problem_id == "p1"
+    fake.script = lambda call: "\\boxed{42}"  # the failed run is resumed, the others are not re-paid
+    calls = len(fake.log)
+    items = run_eval(problems(3), parse_methods("single"), model=fake, db=tmp_path / "e.sqlite")
+    assert len(fake.log) == calls + 1 and all(i.correct for i in items) and not any(i.error for i in items)
+
+
+def test_oracle_distillers_are_graded_against_the_gold(tmp_path, fake):
+    def script(call):
+        if call.role == "draft" and call.round == 1:
+            return f"\\boxed{{{42 if call.index == 1 else 41}}}"
+        return "\\boxed{42}"
+
+    fake.script = script
+    run_eval(problems(1), parse_methods("pdr:3-1:oracle_correct:k=1"), model=fake, db=tmp_path / "e.sqlite")
+    final = fake.calls("draft", round=2)[0].prompt
+    assert "\\boxed{42}" in final and "\\boxed{41}" not in final
+
+
+def test_matched_single_pass_gets_the_iterative_methods_b_seq(tmp_path, fake):
+    fake.script = lambda call: "\\boxed{42}"
+    fake.usage = lambda call: (100, 200) if call.role == "draft" else (300, 50)
+    evaluation = Evaluation(problems(2), parse_methods("single,sr:3"), model=fake, db=tmp_path / "e.sqlite",
+                            name="m")
+    evaluation.run()
+    items = evaluation.run_matched()
+    matched = [i for i in items if i.matches]
+    # sr:3: B_seq = 3 x 300 = 900; minus the first draft's 100 prompt tokens -> 800 (a multiple of 64: 832)
+    assert {i.method for i in matched} == {"single:max_tokens=832"}
+    assert all(i.matches == "sr:3" for i in matched) and len(matched) == 2
+    draft = [c for c in fake.log if c.kwargs.get("max_tokens") == 832]
+    assert len(draft) == 2
+
+
+def test_report_files_are_written(tmp_path, fake):
+    fake.script = lambda call: "\\boxed{42}" if "problem 0)" in call.prompt else "\\boxed{41}"
+    items = run_eval(problems(2) + [Problem("q0", "What is 6 * 7? (problem 0)", "42", "other")],
+                     parse_methods("single,sr:2"), model=fake, db=tmp_path / "e.sqlite")
+    paths = write_report(items, tmp_path / "out", title="toy")
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        "accuracy_vs_budget.png", "runs.csv", "runs.jsonl", "summary.csv", "summary.jsonl"]
+    assert paths["plot"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    summary = list(csv.DictReader(paths["summary_csv"].open()))
+    assert [(r["dataset"], r["method"], r["n"], r["correct"]) for r in summary] == [
+        ("toy", "single", "2", "1"), ("all", "single", "3", "2"), ("toy", "sr:2", "2", "1"),
+        ("all", "sr:2", "3", "2"), ("other", "single", "1", "1"), ("other", "sr:2", "1", "1")]
+    lines = [json.loads(x) for x in paths["summary_jsonl"].read_text().splitlines()]
+    assert lines[1]["accuracy"] == pytest.approx(2 / 3) and lines[1]["ci_low"] < 2 / 3 < lines[1]["ci_high"]
+    runs = [json.loads(x) for x in paths["runs_jsonl"].read_text().splitlines()]
+    assert len(runs) == 6 and {r["thread_id"] for r in runs} == {i.thread_id for i in items}
+
+
+# -- the command ----------------------------------------------------------------------------------
+
+
+def test_eval_command_bad_inputs_are_one_line_errors(tmp_path):
+    db = str(tmp_path / "e.sqlite")
+    bad = write_jsonl(tmp_path / "bad.jsonl", ['{"id": "a", "problem": "x", "answer": "1"}', "{oops"])
+    missing = str(tmp_path / "none.jsonl")
+    assert_one_line_error(pdr("eval", "--dataset", missing, "--db", db), 2, "no such file")
+    assert_one_line_error(pdr("eval", "--dataset", str(bad), "--db", db), 2, "bad.jsonl:2: not valid JSON")
+    assert_one_line_error(pdr("eval", "--dataset", "gsm8k", "--methods", "pdr:4-2-1:nope", "--db", db),
+                          2, "unknown distiller")
+    assert_one_line_error(pdr("eval", "--db", db), 2, "--dataset is required")
+    assert_one_line_error(pdr("eval", "--report", str(tmp_path / "r"), "--db", db), 2, "no evaluation")
+    assert_one_line_error(pdr("eval", "--dataset", "gsm8k", "--db", ":memory:"), 2, "needs a database file")
+
+
+EVAL = ["eval", "--methods", "single,sr:2", "--model", "fake-model", "--concurrency", "1", "--name", "toy"]
+
+
+def test_interrupted_eval_resumes_without_repeating_a_run(tmp_path):
+    data = write_jsonl(tmp_path / "toy.jsonl", [
+        {"id": f"p{i}", "problem": f"What is 6 * 7? (problem {i})", "answer": "42"} for i in range(4)])
+    db, out = str(tmp_path / "e.sqlite"), str(tmp_path / "out")
+    hang = {"on": True}
+
+    def delay(req):
+        return 120.0 if hang["on"] and "(problem 2)" in req.prompt else 0.0
+
+    env = {**os.environ, "OPENAI_API_KEY": "sk-test"}
+    with FakeOpenAIServer(delay=delay) as server:
+        args = [*EVAL, "--dataset", str(data), "--base-url", server.base_url, "--db", db, "--out", out]
+        child = subprocess.Popen([*PDR, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+        server.wait_for(lambda: any("(problem 2)" in r.prompt for r in server.requests))
+        child.send_signal(signal.SIGKILL)
+        child.wait(timeout=10)
+        before = list(server.requests)
+        assert {r.prompt.split("(problem ")[1][0] for r in before} == {"0", "1", "2"}
+        hang["on"] = False
+        done = subprocess.run([*PDR, *args, "--json"], capture_output=True, text=True, env=env, timeout=120)
+        assert done.returncode == 0, done.stderr
+        after = server.requests[len(before):]
+    # problems 0 and 1 are never asked again; problem 2 continues; 3 is new
+    assert {r.prompt.split("(problem ")[1][0] for r in after} == {"2", "3"}
+    report = json.loads(done.stdout)
+    got = [(s["method"], s["n"], s["correct"]) for s in report["stats"]]
+    assert got == [("single", 4, 4), ("sr:2", 4, 4)]
+    redraw = pdr("eval", "--report", str(tmp_path / "again"), "--db", db, "--json")
+    assert redraw.returncode == 0, redraw.stderr
+    assert json.loads(redraw.stdout)["stats"] == report["stats"]
+    assert (tmp_path / "again" / "accuracy_vs_budget.png").exists() and (Path(out) / "summary.csv").exists()
+
+
+def test_pdr_eval_runs_in_process_with_a_fake_server(tmp_path, monkeypatch, capsys):
+    from langgraph_pdr.cli import main
+
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    with FakeOpenAIServer() as server:
+        code = main(["eval", "--dataset", "gsm8k", "--limit", "2", "--methods", "single,sc:3",
+                     "--model", "fake-model", "--base-url", server.base_url,
+                     "--db", str(tmp_path / "e.sqlite"), "--out", str(tmp_path / "o"), "--json", "--matched"])
+    out = capsys.readouterr().out
+    assert code == 0
+    stats = json.loads(out)["stats"]
+    assert [s["method"] for s in stats] == ["single", "sc:3"]  # nothing iterative: nothing to match

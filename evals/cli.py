@@ -27,6 +27,9 @@ def add_parser(sub: Any, positive: Any, model_options: Any, common: Any) -> None
     p.add_argument("--concurrency", type=positive, default=2, help="runs at the same time (default 2)")
     p.add_argument("--name", help="the evaluation's name in the store (default: the dataset's name)")
     p.add_argument("--out", help="directory for the CSV, JSONL and plot (default: ./pdr-eval-NAME)")
+    p.add_argument("--no-share-drafts", dest="share_drafts", action="store_false",
+                   help="do not answer identical requests of different methods once (by default a "
+                   "single pass, SR's first draft and PDR's first round share their samples)")
     p.add_argument("--matched", action="store_true",
                    help="also run a single pass allowed each iterative method's mean B_seq")
     p.add_argument("--report", metavar="DIR",
@@ -135,7 +138,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     _prepare_local(model)
     bar, update = _progress(len(problems), len(methods), enabled=not args.json)
     evaluation = Evaluation(problems, methods, model=model, base_url=base_url, db=db, name=name,
-                            concurrency=args.concurrency, on_progress=update)
+                            concurrency=args.concurrency, share_drafts=args.share_drafts,
+                            on_progress=update)
 
     def run() -> list:
         with bar:

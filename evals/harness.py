@@ -17,12 +17,13 @@ from langchain_core.language_models import BaseChatModel
 
 from langgraph_pdr.checkpoints.ledger import FINISHED, Ledger
 from langgraph_pdr.checkpoints.store import MEMORY, _sqlite_path, resolve_db
+from langgraph_pdr.evals.cache import SharedDrafts
 from langgraph_pdr.evals.datasets import Problem
 from langgraph_pdr.evals.methods import EvalMethod, matched_single
 from langgraph_pdr.evals.store import EvalStore, Item
 from langgraph_pdr.models import OpenModel, open_model
 from langgraph_pdr.nodes.grading import is_correct
-from langgraph_pdr.nodes.llm import model_name
+from langgraph_pdr.nodes.llm import call_options, model_name
 from langgraph_pdr.runner import inspect_run, resume_pdr, run_pdr
 
 #: Called after each (problem, method) with the problem's id, the method's label and how many of
@@ -63,6 +64,11 @@ def eval_store(db: str | Path | None) -> EvalStore:
         raise ValueError(f"db: cannot use {path} as a run database: {reason}") from None
 
 
+def takes_seed(model: BaseChatModel) -> bool:
+    """Whether each call of `model` carries its own seed (so identical requests are identical samples)."""
+    return "seed" in call_options(model, max_tokens=1, temperature=0.0, seed=0)
+
+
 class Evaluation:
     """Runs `methods` on `problems` with `model`, storing every run in `db` under the name `name`.
 
@@ -72,14 +78,15 @@ class Evaluation:
 
     def __init__(self, problems: Sequence[Problem], methods: Sequence[EvalMethod], *, model: Any,
                  db: str | Path | None, name: str, base_url: str | None = None,
-                 concurrency: int = 2, on_progress: ProgressFn | None = None) -> None:
+                 concurrency: int = 2, share_drafts: bool = True,
+                 on_progress: ProgressFn | None = None) -> None:
         if concurrency < 1:
             raise ValueError(f"concurrency: must be at least 1, got {concurrency}")
         self.problems, self.methods = list(problems), list(methods)
         self.model, self.base_url, self.name = model, base_url, name
         self.db = str(Path(resolve_db(db)).expanduser())
         self.store = eval_store(self.db)
-        self.concurrency = concurrency
+        self.concurrency, self.share_drafts = concurrency, share_drafts
         self.on_progress = on_progress
 
     # -- one run ---------------------------------------------------------------------------------
@@ -127,6 +134,9 @@ class Evaluation:
         with open_model(self.model, base_url=self.base_url, config=configs, progress=True,
                         runs=self.concurrency) as om, ThreadPoolExecutor(
                             self.concurrency, thread_name_prefix="pdr-eval") as pool:
+            if self.share_drafts and takes_seed(om.model):
+                cache = SharedDrafts(self.store.ledger.engine, om.spec.id or model_name(om.model))
+                om = OpenModel(om.model.model_copy(update={"cache": cache}), om.spec, om.token_counter)
             futures = {pool.submit(self._run, t, om): t for t in tasks}
             for future in as_completed(futures):
                 future.result()
@@ -137,9 +147,16 @@ class Evaluation:
 
     def tasks(self, methods: Sequence[EvalMethod], matches: dict[str, str] | None = None,
               first_index: int = 0) -> list[Task]:
-        """Problem-major order, so an interrupted evaluation has every method on the same problems."""
-        return [Task(p, m, i, first_index + j, (matches or {}).get(m.label))
-                for i, p in enumerate(self.problems) for j, m in enumerate(methods)]
+        """Problems in groups of `concurrency`, every method on a group before the next group (an
+        interrupted evaluation has all methods on the same problems), the group's problems side by
+        side (runs in flight together are on different problems, so later methods find the drafts
+        they share with earlier ones)."""
+        tasks = []
+        for start in range(0, len(self.problems), self.concurrency):
+            group = list(enumerate(self.problems))[start:start + self.concurrency]
+            tasks += [Task(p, m, i, first_index + j, (matches or {}).get(m.label))
+                      for j, m in enumerate(methods) for i, p in group]
+        return tasks
 
     def run(self) -> list[Item]:
         """Run (or resume) every method on every problem; returns the evaluation's items."""
@@ -188,7 +205,8 @@ class Evaluation:
 
 def run_eval(problems: Sequence[Problem], methods: Sequence[EvalMethod], *,
              model: BaseChatModel | str, db: str | Path | None = None, name: str = "eval",
-             base_url: str | None = None, concurrency: int = 2, matched: bool = False,
+             base_url: str | None = None, concurrency: int = 2, share_drafts: bool = True,
+             matched: bool = False,
              matched_base: dict[str, Any] | None = None,
              on_progress: ProgressFn | None = None) -> list[Item]:
     """Run `methods` on `problems`, one durable run each; run again to resume.
@@ -201,6 +219,8 @@ def run_eval(problems: Sequence[Problem], methods: Sequence[EvalMethod], *,
         db: the SQLite file that holds the runs and the evaluation's items.
         name: the evaluation's name in `db` (its report is redrawn by name).
         concurrency: runs at the same time.
+        share_drafts: answer identical requests of different methods once (see `evals.cache`): a
+            single pass, SR's first draft and PDR's first round are then the same samples.
         matched: afterwards, pair each iterative method with a single pass of equal mean B_seq.
         on_progress: called after each run with (problem id, method label, methods done for it).
 
@@ -221,7 +241,7 @@ def run_eval(problems: Sequence[Problem], methods: Sequence[EvalMethod], *,
         ```
     """
     evaluation = Evaluation(problems, methods, model=model, db=db, name=name, base_url=base_url,
-                            concurrency=concurrency, on_progress=on_progress)
+                            concurrency=concurrency, share_drafts=share_drafts, on_progress=on_progress)
     evaluation.run()
     if matched:
         evaluation.run_matched(matched_base)

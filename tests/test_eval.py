@@ -24,6 +24,7 @@ from langgraph_pdr.evals import (
     wilson_interval,
     write_report,
 )
+from langgraph_pdr import inspect_run
 from langgraph_pdr.evals.datasets import Problem
 from langgraph_pdr.evals.harness import Evaluation
 
@@ -155,6 +156,30 @@ def test_every_method_on_every_problem_is_one_stored_run(tmp_path, fake):
     again = run_eval(problems(3), parse_methods("single,sr:2,pdr:2-1:random_k:k=1"), model=fake, db=db)
     assert len(fake.log) == calls  # nothing re-paid
     assert [(i.thread_id, i.correct) for i in again] == [(i.thread_id, i.correct) for i in items]
+
+
+def test_methods_share_their_identical_first_drafts_and_still_book_them(tmp_path, monkeypatch):
+    from langchain_openai import ChatOpenAI
+
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    methods = parse_methods("single,sr:2,pdr:3-1:random_k:k=1")
+    with FakeOpenAIServer() as server:
+        model = ChatOpenAI(model="fake-model", base_url=server.base_url, use_responses_api=False)
+        shared = run_eval(problems(2), methods, model=model, db=tmp_path / "a.sqlite")
+        firsts = [r.draft for r in server.requests if r.draft and r.draft[0] == 1]
+        assert sorted(firsts) == [(1, 0), (1, 0), (1, 1), (1, 1), (1, 2), (1, 2)]  # 3 per problem, not 5
+        count = len(server.requests)
+        alone = run_eval(problems(2), methods, model=model, db=tmp_path / "b.sqlite", share_drafts=False)
+        assert len([r for r in server.requests[count:] if r.draft and r.draft[0] == 1]) == 10
+    assert [(i.method, i.b_seq, i.b_total) for i in shared] == [(i.method, i.b_seq, i.b_total) for i in alone]
+    single = inspect_run(shared[0].thread_id, tmp_path / "a.sqlite").text
+    sr = inspect_run(next(i for i in shared if i.method == "sr:2").thread_id, tmp_path / "a.sqlite")
+    assert sr.rounds[0].drafts[0].text == single  # SR refines the very draft the single pass gave
+
+
+def test_models_without_a_per_call_seed_never_share(tmp_path, fake):
+    run_eval(problems(1), parse_methods("single,pdr:3-1:random_k:k=1"), model=fake, db=tmp_path / "a.sqlite")
+    assert len(fake.calls("draft", round=1)) == 4
 
 
 def test_more_problems_later_runs_only_the_new_ones(tmp_path, fake):

@@ -45,12 +45,24 @@ def _positive(text: str) -> int:
     return value
 
 
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text}")
+    return value
+
+
 def _model_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("model (default: the embedded local model)")
     g.add_argument("--model", help="init_chat_model id, e.g. openai:gpt-4.1-mini, "
                    "google_genai:gemini-2.5-flash; with --base-url, the served model's name")
     g.add_argument("--base-url", help="an OpenAI-compatible server, e.g. http://127.0.0.1:8080/v1")
     g.add_argument("--local-model", help="qwen2.5-coder-1.5b (default), qwen2.5-coder-0.5b, or a .gguf path")
+    g.add_argument("--timeout", type=_seconds, help="seconds a model call may take before it is abandoned "
+                   "and retried (default: the provider's own; 600 for the local model)")
 
 
 def _common(p: argparse.ArgumentParser, *, json_flag: bool = True) -> None:
@@ -358,7 +370,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     with Progress(enabled=not args.json) as progress, _failures_resumable(thread_id, db):
         result = _interruptible(
             lambda: run_pdr(args.question, model=model, base_url=base_url, config=config, db=db,
-                            thread_id=thread_id, gold=args.gold, on_event=progress),
+                            thread_id=thread_id, gold=args.gold, on_event=progress, timeout=args.timeout),
             thread_id, db)
     _show_result(result, args, db)
     _check_outcome(result, db)
@@ -376,7 +388,8 @@ def cmd_resume(args: argparse.Namespace) -> int:
     _prepare_local(model)
     with Progress(enabled=not args.json) as progress, _failures_resumable(args.thread_id, db):
         result = _interruptible(
-            lambda: resume_pdr(args.thread_id, db=db, model=model, base_url=base_url, on_event=progress),
+            lambda: resume_pdr(args.thread_id, db=db, model=model, base_url=base_url, on_event=progress,
+                               timeout=args.timeout),
             args.thread_id, db)
     _show_result(result, args, db)
     _check_outcome(result, db)

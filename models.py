@@ -67,6 +67,8 @@ def _openai_compatible(name: str, base_url: str, **kwargs: Any) -> BaseChatModel
 
 def build_model(spec: ModelSpec, **kwargs: Any) -> BaseChatModel:
     """Build the model a spec names (keys from the environment)."""
+    if spec.timeout is not None:
+        kwargs.setdefault("timeout", spec.timeout)
     if not spec.id:
         raise ModelError("model: this run was made with a model object; pass model= to resume it")
     provider, name = _split(spec.id)
@@ -108,15 +110,17 @@ def _local_name(model_id: str) -> str | None:
     return None
 
 
-def model_spec(model: str, *, base_url: str | None = None) -> ModelSpec:
+def model_spec(model: str, *, base_url: str | None = None, timeout: float | None = None) -> ModelSpec:
     """The spec of a model string (`local[:NAME|PATH]`, `provider:name`, or a name at `base_url`)."""
     model = model.strip()
+    if timeout is not None and not timeout > 0:
+        raise ModelError(f"timeout: must be a positive number of seconds, got {timeout}")
     local = _local_name(model)
     if local is not None:
         if base_url:
             raise ModelError("base_url: does not apply to the embedded local model")
-        return ModelSpec(id=f"{LOCAL}:{local}", local_model=local)
-    return ModelSpec(id=model, base_url=base_url)
+        return ModelSpec(id=f"{LOCAL}:{local}", local_model=local, timeout=timeout)
+    return ModelSpec(id=model, base_url=base_url, timeout=timeout)
 
 
 @dataclass
@@ -136,18 +140,22 @@ def open_model(
     config: PDRConfig | Sequence[PDRConfig] | None = None,
     progress: bool = False,
     runs: int = 1,
+    timeout: float | None = None,
 ) -> Iterator[OpenModel]:
     """A model ready for a run; the embedded local model is served for the duration of the block.
 
     `model` is a chat model, a model string (`local` is the embedded default), a stored `ModelSpec`,
     or an `OpenModel` already open (returned as is, so many runs can share one served model).
     The local server gets one slot per draft of the widest round and a context sized from `config`
-    (the largest of several configs), times `runs` for runs made at the same time.
+    (the largest of several configs), times `runs` for runs made at the same time. `timeout` (seconds
+    per call) applies to models built here, and overrides a stored spec's.
     """
     if isinstance(model, OpenModel):
         yield model
         return
     if isinstance(model, BaseChatModel):
+        if timeout is not None:
+            raise ModelError("timeout: applies to model strings; set the timeout on your model object")
         live, spec = resolve_model(model, base_url=base_url)
         yield OpenModel(live, spec)
         return
@@ -156,9 +164,9 @@ def open_model(
             "model: give a model string ('local', 'openai:gpt-4.1-mini', ...) or a chat model"
         )
     if isinstance(model, ModelSpec):
-        spec = model
+        spec = model if timeout is None else model.model_copy(update={"timeout": timeout})
     elif isinstance(model, str) and model.strip():
-        spec = model_spec(model, base_url=base_url)
+        spec = model_spec(model, base_url=base_url, timeout=timeout)
     else:
         raise ModelError(
             f"model: expected a model string or a langchain BaseChatModel, got {type(model).__name__}"
@@ -175,7 +183,7 @@ def open_model(
     n_ctx = min(max(n for _, n in sizes) * runs, 262_144)
     alias = path.stem
     with LocalServer(path, alias=alias, n_parallel=slots, n_ctx=n_ctx) as server:
-        live = _openai_compatible(alias, server.base_url, timeout=600)
+        live = _openai_compatible(alias, server.base_url, timeout=spec.timeout or 600)
         yield OpenModel(live, spec, LlamaCppTokenCounter(server.base_url))
 
 

@@ -171,6 +171,7 @@ def run_pdr(
     base_url: str | None = None,
     token_counter: TokenCounter | None = None,
     on_event: EventHandler | None = None,
+    timeout: float | None = None,
 ) -> PDRResult:
     """Answer `question` with the method of `config`, checkpointing every step.
 
@@ -191,6 +192,8 @@ def run_pdr(
             local model, else a declared UTF-8 approximation).
         on_event: called with each progress event (`round_started`, `draft_finished`,
             `workspace_built`, `round_finished`, ...) as the run makes it.
+        timeout: seconds a model call may take before it is abandoned and retried (model strings;
+            stored with the run, so a resume keeps it). Default: the provider's own.
 
     Returns:
         The `PDRResult`: answer, text, B_seq, B_total, stop reason, rounds and calls.
@@ -214,7 +217,7 @@ def run_pdr(
     with open_store(db) as store:
         if done := _finished_twin(store, thread_id, question, config):
             return done
-        with open_model(model, base_url=base_url, config=config) as om:
+        with open_model(model, base_url=base_url, config=config, timeout=timeout) as om:
             run, owner, inputs = _start(store, question, om, config, thread_id, gold, token_counter)
             with _running(store, run.thread_id, owner, acquire=False):
                 _invoke(run, inputs, on_event)
@@ -233,13 +236,14 @@ async def arun_pdr(
     base_url: str | None = None,
     token_counter: TokenCounter | None = None,
     on_event: EventHandler | None = None,
+    timeout: float | None = None,
 ) -> PDRResult:
     """Async twin of `run_pdr` (the model is called with `ainvoke`)."""
     config = _validate(question, config, gold)
     async with aopen_store(db) as store:
         if done := _finished_twin(store, thread_id, question, config):
             return done
-        with open_model(model, base_url=base_url, config=config) as om:
+        with open_model(model, base_url=base_url, config=config, timeout=timeout) as om:
             run, owner, inputs = _start(store, question, om, config, thread_id, gold, token_counter)
             with _running(store, run.thread_id, owner, acquire=False):
                 await _ainvoke(run, inputs, on_event)
@@ -292,6 +296,7 @@ def resume_pdr(
     base_url: str | None = None,
     token_counter: TokenCounter | None = None,
     on_event: EventHandler | None = None,
+    timeout: float | None = None,
 ) -> PDRResult:
     """Finish an interrupted run, re-running only what did not finish.
 
@@ -306,7 +311,8 @@ def resume_pdr(
         row, config, spec = _stored_run(store, thread_id)
         if row["status"] not in FINISHED:
             with _running(store, thread_id, new_lock_owner(), acquire=True), open_model(
-                model if model is not None else spec.model, base_url=base_url, config=config
+                model if model is not None else spec.model, base_url=base_url, config=config,
+                timeout=timeout,
             ) as om:
                 run = _compiled(store, config, om.model, thread_id, token_counter or om.token_counter)
                 snapshot = run.graph.get_state(run.config)
@@ -327,13 +333,15 @@ async def aresume_pdr(
     base_url: str | None = None,
     token_counter: TokenCounter | None = None,
     on_event: EventHandler | None = None,
+    timeout: float | None = None,
 ) -> PDRResult:
     """Async twin of `resume_pdr`."""
     async with aopen_store(db) as store:
         row, config, spec = _stored_run(store, thread_id)
         if row["status"] not in FINISHED:
             with _running(store, thread_id, new_lock_owner(), acquire=True), open_model(
-                model if model is not None else spec.model, base_url=base_url, config=config
+                model if model is not None else spec.model, base_url=base_url, config=config,
+                timeout=timeout,
             ) as om:
                 run = _compiled(store, config, om.model, thread_id, token_counter or om.token_counter)
                 snapshot = await run.graph.aget_state(run.config)

@@ -163,6 +163,26 @@ calls = Table(
     UniqueConstraint("thread_id", "role", "round", "idx", name="calls_key"),
 )
 
+#: Attempts that failed after the provider billed them (an empty completion): insert-only, kept apart
+#: from `calls` (one row per call) so that B_total = Σ calls + Σ failed_calls.
+failed_calls = Table(
+    "failed_calls",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("thread_id", String(200), nullable=False, index=True),
+    Column("role", String(20), nullable=False),
+    Column("round", Integer, nullable=False),
+    Column("idx", Integer, nullable=False),
+    Column("stage", String(60), nullable=False),
+    Column("input_tokens", Integer, nullable=False),
+    Column("output_tokens", Integer, nullable=False),
+    Column("usage_source", String(20), nullable=False),
+    Column("latency_s", Float, nullable=False),
+    Column("finish_reason", String(40)),
+    Column("model", String(200)),
+    Column("error", Text),
+)
+
 workspaces = Table(
     "workspaces",
     metadata,
@@ -348,6 +368,10 @@ class Ledger:
         if isinstance(record, CallRecord):
             values = record.model_dump()
             values["idx"] = values.pop("index")
+            if record.error:
+                with self._lock, self.engine.begin() as conn:
+                    conn.execute(failed_calls.insert().values(thread_id=thread_id, **values))
+                return
             self._upsert(calls, {"thread_id": thread_id, **values}, ["thread_id", "role", "round", "idx"])
         elif isinstance(record, Draft):
             self._upsert(
@@ -435,6 +459,9 @@ class Ledger:
             call_rows = conn.execute(
                 select(calls).where(calls.c.thread_id == thread_id).order_by(calls.c.id)
             ).all()
+            failed_rows = conn.execute(
+                select(failed_calls).where(failed_calls.c.thread_id == thread_id).order_by(failed_calls.c.id)
+            ).all()
             round_rows = conn.execute(
                 select(rounds).where(rounds.c.thread_id == thread_id).order_by(rounds.c.round)
             ).all()
@@ -515,6 +542,8 @@ class Ledger:
             error=run["error"],
             rounds=[per_round[n] for n in sorted(per_round)],
             calls=call_list,
+            failed_calls=[CallRecord(index=r.idx, **_without(r, "id", "thread_id", "idx"))
+                          for r in failed_rows],
         )
 
     def dispose(self) -> None:

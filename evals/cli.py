@@ -139,7 +139,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     bar, update = _progress(len(problems), len(methods), enabled=not args.json)
     evaluation = Evaluation(problems, methods, model=model, base_url=base_url, db=db, name=name,
                             concurrency=args.concurrency, share_drafts=args.share_drafts,
-                            on_progress=update)
+                            timeout=args.timeout, on_progress=update)
 
     def run() -> list:
         with bar:

@@ -40,11 +40,23 @@ class Task:
     matches: str | None = None
 
 
+def prompts_digest() -> str:
+    """A digest of every prompt template: runs made with other prompts are other runs."""
+    from langgraph_pdr.nodes import critique, draft, verify
+    from langgraph_pdr.nodes.distill import global_summary
+
+    templates = [draft.SOLVE_PROMPT, draft.REFINE_PROMPT, draft.IMPROVE_PROMPT,
+                 draft.IMPROVE_WITH_REVIEW_PROMPT, verify.VERIFY_PROMPT, critique.CRITIQUE_PROMPT,
+                 global_summary.SUMMARY_PROMPT]
+    return hashlib.blake2b("\x00".join(templates).encode(), digest_size=4).hexdigest()
+
+
 def thread_id(problem: Problem, method: EvalMethod, model: str | None) -> str:
     """The run's id: the problem and a digest of everything that decides the run (question, gold,
-    config, model), so the same evaluation finds its runs again and a changed one makes new runs."""
-    key = json.dumps([problem.problem, problem.answer, method.config.model_dump(mode="json"), model],
-                     sort_keys=True)
+    config, model, prompts), so the same evaluation finds its runs again and a changed one makes
+    new runs."""
+    key = json.dumps([problem.problem, problem.answer, method.config.model_dump(mode="json"), model,
+                      prompts_digest()], sort_keys=True)
     digest = hashlib.blake2b(key.encode(), digest_size=8).hexdigest()
     return f"eval:{problem.dataset}:{problem.id}:{digest}"
 
@@ -78,7 +90,7 @@ class Evaluation:
 
     def __init__(self, problems: Sequence[Problem], methods: Sequence[EvalMethod], *, model: Any,
                  db: str | Path | None, name: str, base_url: str | None = None,
-                 concurrency: int = 2, share_drafts: bool = True,
+                 concurrency: int = 2, share_drafts: bool = True, timeout: float | None = None,
                  on_progress: ProgressFn | None = None) -> None:
         if concurrency < 1:
             raise ValueError(f"concurrency: must be at least 1, got {concurrency}")
@@ -86,7 +98,7 @@ class Evaluation:
         self.model, self.base_url, self.name = model, base_url, name
         self.db = str(Path(resolve_db(db)).expanduser())
         self.store = eval_store(self.db)
-        self.concurrency, self.share_drafts = concurrency, share_drafts
+        self.concurrency, self.share_drafts, self.timeout = concurrency, share_drafts, timeout
         self.on_progress = on_progress
 
     # -- one run ---------------------------------------------------------------------------------
@@ -132,7 +144,7 @@ class Evaluation:
         configs = list({t.method.config for t in tasks})
         per_problem = defaultdict(int)
         with open_model(self.model, base_url=self.base_url, config=configs, progress=True,
-                        runs=self.concurrency) as om, ThreadPoolExecutor(
+                        runs=self.concurrency, timeout=self.timeout) as om, ThreadPoolExecutor(
                             self.concurrency, thread_name_prefix="pdr-eval") as pool:
             if self.share_drafts and takes_seed(om.model):
                 cache = SharedDrafts(self.store.ledger.engine, om.spec.id or model_name(om.model))

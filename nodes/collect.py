@@ -36,10 +36,14 @@ def collect(state: dict[str, Any], default_config: PDRConfig) -> dict[str, Any]:
     env.record(RoundSummary(round=r, width=cfg.width(r), survivors=survivors))
     env.emit("round_finished", round=r, drafts=len(drafts), survivors=survivors)
     if not survivors:
-        env.emit("run_stopping", reason=NO_DRAFTS, round=r)
-        return {"stop_reason": NO_DRAFTS}
+        # drafts refused because failed attempts spent the budget end the run at its cap, not as a
+        # failure to resume (it would only hit the cap again)
+        stops = {(d.error or "").partition("BudgetStop: ")[2] for d in drafts}
+        reason = stops.pop() if len(stops) == 1 and "" not in stops else NO_DRAFTS
+        env.emit("run_stopping", reason=reason, round=r)
+        return {"stop_reason": reason}
     if needs_verification(state, cfg):
-        reason = over_cap(state, cfg, verify_costs(state, env))
+        reason = over_cap(state, cfg, verify_costs(state, env), env.billing)
         if reason:
             env.emit("run_stopping", reason=reason, round=r)
             return {"stop_reason": reason}

@@ -7,7 +7,7 @@ from typing import Any
 from langchain_core.messages import BaseMessage, HumanMessage
 
 from langgraph_pdr.nodes.llm import acall_model, call_model
-from langgraph_pdr.nodes.runtime import NodeEnv, call_fields, node_env, over_cap, usage_update
+from langgraph_pdr.nodes.runtime import BudgetStop, NodeEnv, call_fields, node_env, over_cap
 from langgraph_pdr.nodes.tokens import cut_to_tokens, prompt_bound
 from langgraph_pdr.state.config import PDRConfig
 from langgraph_pdr.state.records import CallRecord, Critique
@@ -34,7 +34,7 @@ def _prepare(
     cfg, r = env.config, state["round"]
     messages = critique_messages(state)
     limit = cfg.role_max_tokens("critique")
-    reason = over_cap(state, cfg, [prompt_bound(messages, env.counter) + limit])
+    reason = over_cap(state, cfg, [prompt_bound(messages, env.counter) + limit], env.billing)
     if reason:
         return messages, None, reason
     call = call_fields(env, role="critique", round=r, index=0, max_tokens=limit,
@@ -51,7 +51,12 @@ def _reviewed(env: NodeEnv, state: dict[str, Any], text: str, call: CallRecord) 
     env.record(call, review)
     env.emit("critique_written", round=review.round, critique_tokens=review.tokens,
              tokens=call.total_tokens)
-    return {"critique": text, **usage_update(call)}
+    return {"critique": text, **env.usage(call)}
+
+
+def _stop(env: NodeEnv, state: dict[str, Any], reason: str) -> dict[str, Any]:
+    env.emit("run_stopping", reason=reason, round=state["round"])
+    return {"stop_reason": reason, **env.failed_usage("critique", state["round"], 0)}
 
 
 def critique(state: dict[str, Any], default_config: PDRConfig) -> dict[str, Any]:
@@ -59,9 +64,11 @@ def critique(state: dict[str, Any], default_config: PDRConfig) -> dict[str, Any]
     env = node_env(default_config)
     messages, call, reason = _prepare(state, env)
     if reason:
-        env.emit("run_stopping", reason=reason, round=state["round"])
-        return {"stop_reason": reason}
-    text, record = call_model(env.model, messages, **call)
+        return _stop(env, state, reason)
+    try:
+        text, record = call_model(env.model, messages, **call)
+    except BudgetStop as stop:
+        return _stop(env, state, stop.reason)
     return _reviewed(env, state, text, record)
 
 
@@ -70,7 +77,9 @@ async def acritique(state: dict[str, Any], default_config: PDRConfig) -> dict[st
     env = node_env(default_config)
     messages, call, reason = _prepare(state, env)
     if reason:
-        env.emit("run_stopping", reason=reason, round=state["round"])
-        return {"stop_reason": reason}
-    text, record = await acall_model(env.model, messages, **call)
+        return _stop(env, state, reason)
+    try:
+        text, record = await acall_model(env.model, messages, **call)
+    except BudgetStop as stop:
+        return _stop(env, state, stop.reason)
     return _reviewed(env, state, text, record)

@@ -16,7 +16,6 @@ from langgraph_pdr.nodes.runtime import (
     current_config,
     node_env,
     over_cap,
-    usage_update,
 )
 from langgraph_pdr.nodes.tokens import prompt_bound
 from langgraph_pdr.state.config import PDRConfig
@@ -31,27 +30,31 @@ Problem:
 
 REFINE_PROMPT = """Solve the following problem. Below are notes distilled from earlier attempts at \
 it; they may contain mistakes. Check them, keep what is correct, fix what is wrong, and write a \
-complete, self-contained solution. End with the final answer written as \\boxed{{ANSWER}}.
+complete, self-contained solution.
 
 Problem:
 {question}
 
 Notes from earlier attempts:
-{workspace}"""
+{workspace}
+
+Now write your complete solution from the start and end it with the final answer written as \
+\\boxed{{ANSWER}}."""
 
 IMPROVE_PROMPT = """Solve the following problem. Below is a previous solution; it may contain \
-mistakes. Check every step, correct any error, and write an improved, complete solution. End with \
-the final answer written as \\boxed{{ANSWER}}.
+mistakes. Check every step, correct any error, and write an improved, complete solution.
 
 Problem:
 {question}
 
 Previous solution:
-{workspace}"""
+{workspace}
+
+Now write your complete solution from the start and end it with the final answer written as \
+\\boxed{{ANSWER}}."""
 
 IMPROVE_WITH_REVIEW_PROMPT = """Solve the following problem. Below are a previous solution and a \
-review of it. Use the review to correct the solution and write an improved, complete solution. End \
-with the final answer written as \\boxed{{ANSWER}}.
+review of it. Use the review to correct the solution and write an improved, complete solution.
 
 Problem:
 {question}
@@ -60,7 +63,10 @@ Previous solution:
 {workspace}
 
 Review:
-{critique}"""
+{critique}
+
+Now write the complete solution from the start, even if the review found no mistake, and end it with \
+the final answer written as \\boxed{{ANSWER}}."""
 
 
 def draft_messages(task: DraftTask, config: PDRConfig) -> list[BaseMessage]:
@@ -103,7 +109,7 @@ def begin_round(state: dict[str, Any], default_config: PDRConfig) -> dict[str, A
         raise ValueError("question: must be a non-empty string")
     tasks = draft_tasks(state, cfg, round)
     costs = [prompt_bound(draft_messages(t, cfg), env.counter) + cfg.max_tokens.draft for t in tasks]
-    reason = over_cap(state, cfg, costs)
+    reason = over_cap(state, cfg, costs, env.billing)
     if reason:
         env.emit("run_stopping", reason=reason, round=round)
         return {"stop_reason": reason}
@@ -145,7 +151,7 @@ def _drafted(env: NodeEnv, task: DraftTask, text: str, call: CallRecord) -> dict
         output_tokens=call.output_tokens,
         tokens=call.total_tokens,
     )
-    return {"drafts": [draft], **usage_update(call)}
+    return {"drafts": [draft], **env.usage(call)}
 
 
 def draft(task: DraftTask, default_config: PDRConfig) -> dict[str, Any]:
@@ -175,4 +181,4 @@ def draft_failed(task: DraftTask, error: NodeError, default_config: PDRConfig) -
     )
     env.record(failed)
     env.emit("draft_failed", round=failed.round, index=failed.index, error=failed.error)
-    return {"drafts": [failed]}
+    return {"drafts": [failed], **env.failed_usage("draft", failed.round, failed.index)}

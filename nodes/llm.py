@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
@@ -77,18 +79,73 @@ def _record(
     )
 
 
+#: The longest `Retry-After` a call waits for before handing the error to the retry policy.
+MAX_RETRY_AFTER_S = 60.0
+
+FailedHook = Callable[[CallRecord], None]
+
+
+class EmptyCompletion(Exception):
+    """The provider answered with no text: a failed attempt (retried), billed as the provider says."""
+
+
+def retry_after(exc: BaseException) -> float | None:
+    """The wait a 429 or 503 asked for (`Retry-After` seconds or date, or `retry-after-ms`), if any."""
+    headers = getattr(getattr(exc, "response", None), "headers", None)
+    if not headers:
+        return None
+    try:
+        if headers.get("retry-after-ms"):
+            return max(0.0, float(headers["retry-after-ms"]) / 1000)
+        value = headers.get("retry-after")
+        if not value:
+            return None
+        try:
+            return max(0.0, float(value))
+        except ValueError:
+            return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+    except (TypeError, ValueError):
+        return None
+
+
+def _wait_for(exc: BaseException) -> float:
+    wait = retry_after(exc)
+    return wait if wait is not None and wait <= MAX_RETRY_AFTER_S else 0.0
+
+
+def _checked(reply: AIMessage, messages: Sequence[BaseMessage], on_failed: FailedHook | None,
+             **record: Any) -> tuple[str, CallRecord]:
+    text, call = _record(reply, messages, **record)
+    if not text.strip() and not getattr(reply, "tool_calls", None):
+        failed = call.model_copy(update={"error": "EmptyCompletion: the model returned no text"})
+        if on_failed is not None:
+            on_failed(failed)  # books the billed tokens; may raise when no budget is left to retry
+        raise EmptyCompletion("the model returned no text")
+    return text, call
+
+
 def call_model(
     model: BaseChatModel,
     messages: Sequence[BaseMessage],
     *,
     options: dict[str, Any],
     counter: TokenCounter,
+    on_failed: FailedHook | None = None,
     **fields: Any,
 ) -> tuple[str, CallRecord]:
-    """Invoke `model` once; return its text and the call record (`fields`: role, round, index, stage)."""
+    """Invoke `model` once; return its text and the call record (`fields`: role, round, index, stage).
+
+    A rate limit that names its wait (`Retry-After`, up to a minute) is waited out here, then raised
+    for the graph's retry policy; an empty completion is reported to `on_failed` (its billed tokens)
+    and raised as `EmptyCompletion`, which the policy retries.
+    """
     started = time.monotonic()
-    reply = model.invoke(list(messages), _run_config(fields), **options)
-    return _record(reply, messages, counter=counter, started=started, model=model, **fields)
+    try:
+        reply = model.invoke(list(messages), _run_config(fields), **options)
+    except Exception as exc:
+        time.sleep(_wait_for(exc))
+        raise
+    return _checked(reply, messages, on_failed, counter=counter, started=started, model=model, **fields)
 
 
 async def acall_model(
@@ -97,9 +154,14 @@ async def acall_model(
     *,
     options: dict[str, Any],
     counter: TokenCounter,
+    on_failed: FailedHook | None = None,
     **fields: Any,
 ) -> tuple[str, CallRecord]:
     """Async twin of `call_model`."""
     started = time.monotonic()
-    reply = await model.ainvoke(list(messages), _run_config(fields), **options)
-    return _record(reply, messages, counter=counter, started=started, model=model, **fields)
+    try:
+        reply = await model.ainvoke(list(messages), _run_config(fields), **options)
+    except Exception as exc:
+        await asyncio.sleep(_wait_for(exc))
+        raise
+    return _checked(reply, messages, on_failed, counter=counter, started=started, model=model, **fields)

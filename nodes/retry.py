@@ -16,16 +16,18 @@ def _status(exc: BaseException) -> int | None:
 
 
 def is_transient(exc: BaseException) -> bool:
-    """Rate limits, server errors, timeouts and dropped connections: yes. Bad requests, auth: no."""
+    """Rate limits, server errors, timeouts, dropped connections, empty completions and bodies that
+    are not JSON: yes. Bad requests, auth, a spent budget: no."""
     if isinstance(exc, (ConnectionError, TimeoutError)):
         return True
     status = _status(exc)
-    if status is not None:
+    if status is not None and status >= 400:
         return status in TRANSIENT_STATUS or 500 <= status < 600
     name = type(exc).__name__
     transient_names = ("APIConnectionError", "APITimeoutError", "ConnectError", "ReadTimeout",
                        "RemoteProtocolError", "ReadError", "WriteError", "PoolTimeout",
-                       "ConnectTimeout", "ServiceUnavailable", "DeadlineExceeded")
+                       "ConnectTimeout", "ServiceUnavailable", "DeadlineExceeded", "EmptyCompletion",
+                       "JSONDecodeError")
     return any(c.__name__ in transient_names for c in type(exc).__mro__) or name in transient_names
 
 

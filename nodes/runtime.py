@@ -12,10 +12,18 @@ from langgraph.runtime import get_runtime
 from langgraph_pdr.nodes.llm import call_options, derive_seed
 from langgraph_pdr.nodes.tokens import DEFAULT_COUNTER
 from langgraph_pdr.state.config import FAMILIES, PDRConfig
-from langgraph_pdr.state.context import PDRContext, RunRecorder, TokenCounter
+from langgraph_pdr.state.context import Billing, PDRContext, RunRecorder, TokenCounter
 from langgraph_pdr.state.records import CallRecord
 
 log = logging.getLogger("langgraph_pdr")
+
+
+class BudgetStop(Exception):
+    """A call would break a cap; the run ends with `reason` as its stop reason."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
 
 
 @dataclass
@@ -25,6 +33,27 @@ class NodeEnv:
     counter: TokenCounter
     recorder: RunRecorder | None
     thread_id: str
+    billing: Billing
+
+    def failed_attempt(self, call: CallRecord) -> None:
+        """Book a failed attempt the provider billed (ledger and B_total). With a B_total cap, a retry
+        is allowed only while those tokens still fit beside the stage's reservation."""
+        self.record(call)
+        committed = self.billing.charge((call.role, call.round, call.index), call.total_tokens)
+        cap = self.config.max_b_total
+        if cap is not None and (committed is None or committed > cap):
+            raise BudgetStop("max_b_total")
+
+    def usage(self, *calls: CallRecord | None) -> dict[str, Any]:
+        """`usage_update(calls)` plus the tokens their failed attempts were billed."""
+        update = usage_update(*calls)
+        update["b_total"] += sum(self.billing.take((c.role, c.round, c.index)) for c in calls if c)
+        return update
+
+    def failed_usage(self, role: str, round: int, index: int) -> dict[str, Any]:
+        """The B_total update of a call that failed for good: what its attempts were billed."""
+        billed = self.billing.take((role, round, index))
+        return {"b_total": billed} if billed else {}
 
     def record(self, *records: Any) -> None:
         """Send records to the ledger, if the run has one."""
@@ -61,6 +90,7 @@ def call_fields(
             seed=derive_seed(env.config.seed, role, round, index),
         ),
         "counter": env.counter,
+        "on_failed": env.failed_attempt,
         "role": role,
         "round": round,
         "index": index,
@@ -102,6 +132,7 @@ def node_env(default_config: PDRConfig) -> NodeEnv:
         counter=ctx.token_counter or DEFAULT_COUNTER,
         recorder=ctx.recorder,
         thread_id=str(configurable.get("thread_id", "")),
+        billing=ctx.billing,
     )
 
 
@@ -110,8 +141,13 @@ def spent(state: dict[str, Any]) -> tuple[int, int]:
     return int(state.get("b_total") or 0), sum((state.get("stage_max") or {}).values())
 
 
-def over_cap(state: dict[str, Any], config: PDRConfig, costs: list[int]) -> str | None:
-    """Reserve a stage's worst case (`costs`, one per call): the cap it would break, or None."""
+def over_cap(state: dict[str, Any], config: PDRConfig, costs: list[int],
+             billing: Billing | None = None) -> str | None:
+    """Reserve a stage's worst case (`costs`, one per call): the cap it would break, or None.
+
+    When the stage fits, `billing` learns what it committed, so failed attempts can be checked
+    against what is left.
+    """
     if not costs:
         return None
     b_total, b_seq = spent(state)
@@ -119,6 +155,9 @@ def over_cap(state: dict[str, Any], config: PDRConfig, costs: list[int]) -> str 
         return "max_b_total"
     if config.max_b_seq is not None and b_seq + max(costs) > config.max_b_seq:
         return "max_b_seq"
+    if billing is not None:
+        with billing.lock:
+            billing.committed = b_total + sum(costs)
     return None
 
 

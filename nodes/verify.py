@@ -10,7 +10,7 @@ from langgraph.errors import NodeError
 from langgraph.types import Send
 
 from langgraph_pdr.nodes.llm import acall_model, call_model
-from langgraph_pdr.nodes.runtime import NodeEnv, call_fields, node_env, usage_update
+from langgraph_pdr.nodes.runtime import NodeEnv, call_fields, node_env
 from langgraph_pdr.nodes.tokens import prompt_bound
 from langgraph_pdr.state.config import PDRConfig
 from langgraph_pdr.state.graph_state import VerifyTask
@@ -80,7 +80,7 @@ def _verified(env: NodeEnv, d: Draft, text: str, call: CallRecord) -> dict[str, 
     env.record(call, v)
     env.emit("draft_verified", round=d.round, index=d.index, score=v.score, tokens=call.total_tokens)
     # the state keeps the score; the reply's text goes to the ledger only
-    return {"verifications": [v.model_copy(update={"text": ""})], **usage_update(call)}
+    return {"verifications": [v.model_copy(update={"text": ""})], **env.usage(call)}
 
 
 def verify(task: VerifyTask, default_config: PDRConfig) -> dict[str, Any]:
@@ -103,7 +103,7 @@ def verify_failed(task: VerifyTask, error: NodeError, default_config: PDRConfig)
     d = task["draft"]
     v = Verification(round=d.round, index=d.index, error=f"{type(error.error).__name__}: {error.error}")
     env.record(v)
-    return {"verifications": [v]}
+    return {"verifications": [v], **env.failed_usage("verify", d.round, d.index)}
 
 
 def scored(drafts: list[Draft], verifications: list[Verification]) -> list[Draft]:

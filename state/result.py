@@ -25,6 +25,8 @@ class PDRResult(BaseModel):
             `interrupted` (resumable).
         rounds: per round, its drafts, verifications and the workspaces built from it.
         calls: every model call, in the order the ledger received them.
+        failed_calls: attempts that failed after the provider billed them (an empty completion),
+            with `error` set; their tokens are in B_total (not in B_seq).
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -42,6 +44,7 @@ class PDRResult(BaseModel):
     error: str | None = None
     rounds: list[RoundRecord] = Field(default_factory=list)
     calls: list[CallRecord] = Field(default_factory=list)
+    failed_calls: list[CallRecord] = Field(default_factory=list)
 
     @property
     def workspaces(self) -> list[Workspace]:

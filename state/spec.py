@@ -14,6 +14,7 @@ class ModelSpec(BaseModel):
     id: str | None = None
     base_url: str | None = None
     local_model: str | None = None
+    timeout: float | None = None  # seconds a call may take before it is abandoned (and retried)
 
 
 class RunSpec(BaseModel):

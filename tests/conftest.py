@@ -27,3 +27,14 @@ def _default_db(tmp_path, monkeypatch):
 def db(request, tmp_path):
     """Where runs are stored: in memory, or a real SQLite file."""
     return ":memory:" if request.param == "memory" else str(tmp_path / "runs.sqlite")
+
+
+@pytest.fixture
+def fast_retries(monkeypatch):
+    """The default retry policy with short waits, for tests that inject faults."""
+    import langgraph_pdr.graphs.pdr as pdr_graph
+    from langgraph_pdr.nodes.retry import DEFAULT_RETRY
+
+    fast = DEFAULT_RETRY._replace(initial_interval=0.05, max_interval=0.1, jitter=False)
+    monkeypatch.setattr(pdr_graph, "DEFAULT_RETRY", fast)
+    return fast

@@ -4,6 +4,8 @@ per-request delays, and a log of every request."""
 from __future__ import annotations
 
 import json
+import socket
+import struct
 import threading
 import time
 from collections.abc import Callable
@@ -43,6 +45,7 @@ class Request:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     answered: bool = False
+    fault: str | None = None
     started: float = field(default_factory=time.monotonic)
 
 
@@ -55,6 +58,12 @@ def default_reply(req: Request) -> str:
         return "No mistakes."
     r, i = req.draft or (0, 0)
     return f"Draft of round {r}, number {i}: 6 * 7 = 42, so \\boxed{{42}}"
+
+
+#: The faults `FakeOpenAIServer(fault=...)` injects: HTTP errors (429 with `Retry-After`), a reset
+#: connection, a reply that never comes, an empty completion, a draft without `\boxed{}`, a reply cut by
+#: `finish_reason: length`, a verification without a score, and a body that is not JSON.
+FAULTS = ("429", "500", "503", "reset", "hang", "empty", "no_boxed", "length", "unparseable", "malformed")
 
 
 class _Server(ThreadingHTTPServer):
@@ -97,12 +106,17 @@ class FakeOpenAIServer(LoopbackServer):
     Args:
         reply: the completion text of a request.
         delay: seconds to wait before answering a request (interrupted by `stop`).
+        fault: the fault to inject for a request, or None to answer it (see `FAULTS`).
+        retry_after: the `Retry-After` seconds of a 429.
     """
 
     def __init__(self, reply: Callable[[Request], str] = default_reply,
-                 delay: Callable[[Request], float] | None = None) -> None:
+                 delay: Callable[[Request], float] | None = None,
+                 fault: Callable[[Request], str | None] | None = None, retry_after: float = 1) -> None:
         self.reply = reply
         self.delay = delay or (lambda req: 0.0)
+        self.fault = fault or (lambda req: None)
+        self.retry_after = retry_after
         self.requests: list[Request] = []
         self.lock = threading.Lock()
         self.stopping = threading.Event()
@@ -121,11 +135,20 @@ class FakeOpenAIServer(LoopbackServer):
                 req = Request(role_of(prompt), prompt, body, draft_identity(body.get("seed")))
                 with server.lock:
                     server.requests.append(req)
+                req.fault = server.fault(req)
                 server.stopping.wait(server.delay(req))
-                if server.stopping.is_set():
+                if server.stopping.is_set() or self._inject(req):
                     return
                 text = server.reply(req)
+                if req.fault == "empty":
+                    text = ""
+                elif req.fault == "no_boxed":
+                    text = "I think the answer is forty-two."
+                elif req.fault == "unparseable":
+                    text = "The solution looks plausible but I cannot say more."
                 limit = body.get("max_completion_tokens") or body.get("max_tokens") or 10**9
+                if req.fault == "length":
+                    limit = 3
                 words = text.split()
                 finish = "length" if len(words) > limit else "stop"
                 text = " ".join(words[:limit]) if finish == "length" else text
@@ -151,6 +174,29 @@ class FakeOpenAIServer(LoopbackServer):
 
             def _send(self, status: int, payload: dict) -> None:
                 send_json(self, status, json.dumps(payload).encode())
+
+            def _inject(self, req: Request) -> bool:
+                """Inject `req.fault`; True when the request got no normal reply."""
+                fault = req.fault
+                if fault in ("429", "500", "503"):
+                    self.send_response(int(fault))
+                    if fault == "429":
+                        self.send_header("Retry-After", str(server.retry_after))
+                    data = json.dumps({"error": {"message": f"injected {fault}", "type": "fault"}}).encode()
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                elif fault == "reset":
+                    self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                    self.connection.close()
+                elif fault == "hang":
+                    server.stopping.wait(3600)
+                elif fault == "malformed":
+                    send_json(self, 200, b'{"id": "chatcmpl-fake", "choices": [{"index": 0, "mess')
+                else:
+                    return False
+                return True
 
         self._serve(Handler)
 

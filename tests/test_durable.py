@@ -212,7 +212,7 @@ def test_resume_rebuilds_the_model_from_the_spec(tmp_path):
     row = sqlite3.connect(db).execute("SELECT spec FROM runs").fetchone()[0]
     spec = json.loads(row)
     assert spec["model"] == {"id": "openai:fake-model", "base_url": server.base_url,
-                             "local_model": None}
+                             "local_model": None, "timeout": None}
     assert result.model == "openai:fake-model"
 
 

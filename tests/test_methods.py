@@ -14,7 +14,7 @@ def test_sr_rewrites_its_previous_solution(db):
     for rnd in (2, 3):
         (call,) = fake.calls("draft", rnd)
         (previous,) = fake.calls("draft", rnd - 1)
-        assert call.prompt.endswith("Previous solution:\n" + previous.reply)
+        assert ("Previous solution:\n" + previous.reply + "\n\nNow write") in call.prompt
     assert result.answer == "30"
     assert result.b_seq == result.b_total == sum(c.total for c in fake.log)
 
@@ -41,7 +41,7 @@ def test_sr_error_critiques_each_round_before_the_rewrite(db):
     assert {c.kwargs["max_tokens"] for c in fake.calls("critique")} == {64}
     (rewrite,) = fake.calls("draft", 2)
     assert "solution 1 \\boxed{1}" in rewrite.prompt
-    assert rewrite.prompt.endswith("Review:\nreview of round 1: step 2 is wrong")
+    assert "Review:\nreview of round 1: step 2 is wrong\n\nNow write" in rewrite.prompt
     assert "Problem:\nq?" in fake.calls("critique", 1)[0].prompt
     assert result.rounds[0].critique == "review of round 1: step 2 is wrong"
     assert result.b_seq == result.b_total == sum(c.total for c in fake.log)

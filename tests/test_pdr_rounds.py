@@ -58,7 +58,7 @@ def run(distiller: str, db=None, **overrides):
 
 
 def workspace_of(prompt: str) -> str:
-    return prompt.split("Notes from earlier attempts:\n", 1)[1]
+    return prompt.split("Notes from earlier attempts:\n", 1)[1].rsplit("\n\nNow write", 1)[0]
 
 
 @pytest.mark.parametrize("distiller", DISTILLERS)

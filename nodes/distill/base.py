@@ -10,19 +10,11 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 from langchain_core.messages import BaseMessage
 
 from langgraph_pdr.nodes.llm import acall_model, call_model, derive_seed
-from langgraph_pdr.nodes.runtime import NodeEnv, call_fields, over_cap
+from langgraph_pdr.nodes.runtime import BudgetStop, NodeEnv, call_fields, over_cap
 from langgraph_pdr.nodes.tokens import cut_to_tokens, prompt_bound
 from langgraph_pdr.state.config import PDRConfig
 from langgraph_pdr.state.context import TokenCounter
 from langgraph_pdr.state.records import CallRecord, Draft, Workspace
-
-
-class BudgetStop(Exception):
-    """A distiller's call would break a cap; the run ends with `reason` as its stop reason."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 @dataclass
@@ -73,7 +65,7 @@ class DistillRequest:
             },
         }
         cost = prompt_bound(messages, self.counter) + max_tokens
-        reason = over_cap(spent, self.config, [cost])
+        reason = over_cap(spent, self.config, [cost], self.env.billing)
         if reason:
             raise BudgetStop(reason)
         index = len(self.calls)

@@ -6,7 +6,7 @@ from typing import Any
 
 from langgraph_pdr.nodes.distill import BudgetStop, Distiller, DistillRequest, get_distiller
 from langgraph_pdr.nodes.distill.previous_solution import PreviousSolution
-from langgraph_pdr.nodes.runtime import NodeEnv, node_env, usage_update
+from langgraph_pdr.nodes.runtime import NodeEnv, node_env
 from langgraph_pdr.nodes.verify import scored
 from langgraph_pdr.state.config import PDRConfig
 from langgraph_pdr.state.records import Workspace
@@ -44,13 +44,15 @@ def _done(env: NodeEnv, request: DistillRequest, workspaces: list[Workspace]) ->
         workspaces=[{"index": w.index, "tokens": w.tokens, "sources": w.sources} for w in workspaces],
         tokens=sum(c.total_tokens for c in request.calls),
     )
-    return {"workspaces": workspaces, **usage_update(*request.calls)}
+    return {"workspaces": workspaces, **env.usage(*request.calls)}
 
 
 def _stopped(env: NodeEnv, request: DistillRequest, stop: BudgetStop) -> dict[str, Any]:
     env.record(*request.calls)
     env.emit("run_stopping", reason=stop.reason, round=request.round)
-    return {"stop_reason": stop.reason, **usage_update(*request.calls)}
+    update = env.usage(*request.calls)  # and the failed attempts of the call that stopped it
+    update["b_total"] += env.billing.take(("distill", request.round, len(request.calls)))
+    return {"stop_reason": stop.reason, **update}
 
 
 def distill(state: dict[str, Any], default_config: PDRConfig) -> dict[str, Any]:

@@ -8,8 +8,6 @@ import os
 import signal
 import sys
 import threading
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -77,7 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     run = sub.add_parser("run", help="answer a question")
-    run.add_argument("question")
+    run.add_argument("question", help="the question, or - to read it from stdin")
     run.add_argument("--method", help="pdr (default), sr, sr_error, single, self_consistency, best_of_n")
     run.add_argument("--schedule", help="drafts per round, e.g. 4,2,1")
     run.add_argument("--distiller", help="global_summary (default), shared_top_k, per_sample_top_k, "
@@ -155,15 +153,12 @@ def _model_arg(args: argparse.Namespace, *, required: bool = True) -> tuple[str 
 
 def _probe(base_url: str) -> None:
     """Fail fast, before any run is stored, when an OpenAI-compatible server does not answer."""
-    url = base_url.rstrip("/") + "/models"
+    from langgraph_pdr.models import ServerUnreachable, check_reachable
+
     try:
-        with urllib.request.urlopen(url, timeout=5):
-            return
-    except urllib.error.HTTPError:
-        return  # it answered
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        reason = getattr(exc, "reason", exc)
-        raise RunFailed(f"cannot reach the model server at {base_url}: {reason}") from None
+        check_reachable(base_url)
+    except ServerUnreachable as exc:
+        raise RunFailed(str(exc)) from None
 
 
 def _prepare_local(model: str | None) -> None:
@@ -359,6 +354,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     from langgraph_pdr.runner import run_pdr
 
     config = _config(args)
+    if args.question == "-":
+        args.question = sys.stdin.read()
     if not args.question.strip():
         raise UsageError("question: must be a non-empty string")
     model, base_url = _model_arg(args)
@@ -377,12 +374,24 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_unfinished(thread_id: str, db: str) -> None:
+    """Resuming an unknown or a finished run is an error (exit 2) that touches nothing."""
+    from langgraph_pdr.checkpoints.ledger import FINISHED
+    from langgraph_pdr.runner import inspect_run
+
+    status = inspect_run(thread_id, db).status
+    if status in FINISHED:
+        raise UsageError(f"thread {thread_id!r} already finished ({status}); nothing to resume "
+                         f"(see: pdr inspect {thread_id} --db {db})")
+
+
 def cmd_resume(args: argparse.Namespace) -> int:
     from langgraph_pdr.checkpoints.store import resolve_db
     from langgraph_pdr.runner import resume_pdr
 
     model, base_url = _model_arg(args, required=False)
     db = resolve_db(args.db)
+    _check_unfinished(args.thread_id, db)
     if base_url:
         _probe(base_url)
     _prepare_local(model)
@@ -525,7 +534,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _report(exc: BaseException) -> int:
-    from langgraph_pdr.checkpoints.ledger import RunLockedError
+    from langgraph_pdr.checkpoints.ledger import DatabaseBusyError, RunLockedError
+    from langgraph_pdr.models import ServerUnreachable
 
     if isinstance(exc, KeyboardInterrupt):
         sys.stderr.write("pdr: interrupted\n")
@@ -535,7 +545,7 @@ def _report(exc: BaseException) -> int:
         code = EXIT_USAGE
     else:
         code = EXIT_FAILED
-        if not isinstance(exc, (RunFailed, RunLockedError)):
+        if not isinstance(exc, (RunFailed, RunLockedError, DatabaseBusyError, ServerUnreachable)):
             line = f"the run failed: {type(exc).__name__}: {line}"
     sys.stderr.write(f"pdr: error: {line}\n")
     return code

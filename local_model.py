@@ -45,6 +45,7 @@ class LocalModel:
     size: int
     sha256: str
     extra: str
+    context: int = 32_768  # tokens the model was trained for
 
     @property
     def install_command(self) -> str:
@@ -215,6 +216,22 @@ def ensure_model(name_or_path: str | None = None, *, progress: bool = False) -> 
     return target
 
 
+def _calls(config: PDRConfig, question_tokens: int) -> tuple[int, int, int]:
+    """Worst-case tokens of one draft, one verification and one summary call."""
+    width = max(config.schedule)
+    draft_out = config.max_tokens.draft
+    prompt = question_tokens + 256  # our template, the chat template
+    draft = prompt + config.kappa * (2 if config.method == "sr_error" else 1) + draft_out
+    verify = prompt + draft_out + config.max_tokens.verify
+    summary = prompt + width * draft_out + config.kappa
+    return draft, verify, summary
+
+
+def largest_call(config: PDRConfig, question_tokens: int) -> int:
+    """The most tokens (prompt and output) one call of a run can need."""
+    return max(_calls(config, question_tokens))
+
+
 def context_size(config: PDRConfig, question_tokens: int = 512) -> tuple[int, int]:
     """(slots, total context) so that every stage's calls decode together.
 
@@ -223,13 +240,23 @@ def context_size(config: PDRConfig, question_tokens: int = 512) -> tuple[int, in
     summary that reads all of a round's drafts.
     """
     width = max(config.schedule)
-    draft_out = config.max_tokens.draft
-    prompt = question_tokens + 256  # our template, the chat template
-    draft = prompt + config.kappa * (2 if config.method == "sr_error" else 1) + draft_out
-    verify = prompt + draft_out + config.max_tokens.verify
-    summary = prompt + width * draft_out + config.kappa
+    draft, verify, summary = _calls(config, max(question_tokens, 512))
     total = max(width * draft, width * verify, summary)
     return width, min(max(4096, 256 * -(-total // 256)), 262_144)
+
+
+def check_fits(name: str, config: PDRConfig, question_tokens: int) -> None:
+    """A clear error, before any model is loaded, for a question the model's context cannot hold."""
+    model = LOCAL_MODELS.get(name)
+    if model is None:
+        return
+    need = largest_call(config, question_tokens)
+    if need > model.context:
+        raise LocalModelError(
+            f"question: about {question_tokens:,} tokens; with this config one call needs up to "
+            f"{need:,} tokens, more than the {model.context:,} of {name}'s context (shorten the "
+            "question or lower max_tokens/kappa)"
+        )
 
 
 class LocalServer:

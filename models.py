@@ -32,6 +32,27 @@ class ModelError(ValueError):
     """The model cannot be built: unknown provider, missing key, bad id."""
 
 
+class ServerUnreachable(ConnectionError):
+    """An OpenAI-compatible `base_url` that does not answer."""
+
+
+def check_reachable(base_url: str, timeout: float = 5.0) -> None:
+    """Fail fast, before a run is stored, when an OpenAI-compatible server does not answer at all
+    (any HTTP answer, even an error status, counts as reachable)."""
+    import urllib.error
+    import urllib.request
+
+    url = base_url.rstrip("/") + "/models"
+    try:
+        with urllib.request.urlopen(url, timeout=timeout):
+            return
+    except urllib.error.HTTPError:
+        return
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise ServerUnreachable(f"cannot reach the model server at {base_url}: {reason}") from None
+
+
 def spec_of(model: BaseChatModel) -> ModelSpec:
     """The spec of a ready model, when its class is one we know how to rebuild."""
     kind = type(model).__name__
@@ -141,6 +162,7 @@ def open_model(
     progress: bool = False,
     runs: int = 1,
     timeout: float | None = None,
+    question_tokens: int | None = None,
 ) -> Iterator[OpenModel]:
     """A model ready for a run; the embedded local model is served for the duration of the block.
 
@@ -148,7 +170,9 @@ def open_model(
     or an `OpenModel` already open (returned as is, so many runs can share one served model).
     The local server gets one slot per draft of the widest round and a context sized from `config`
     (the largest of several configs), times `runs` for runs made at the same time. `timeout` (seconds
-    per call) applies to models built here, and overrides a stored spec's.
+    per call) applies to models built here, and overrides a stored spec's. `question_tokens` (the
+    longest question, estimated) sizes the local context; a question it cannot hold is an error.
+    A `base_url` that does not answer raises `ServerUnreachable` before anything else happens.
     """
     if isinstance(model, OpenModel):
         yield model
@@ -172,13 +196,23 @@ def open_model(
             f"model: expected a model string or a langchain BaseChatModel, got {type(model).__name__}"
         )
     if not spec.local_model:
+        if spec.base_url:
+            check_reachable(spec.base_url)
         yield OpenModel(build_model(spec), spec)
         return
-    from langgraph_pdr.local_model import LlamaCppTokenCounter, LocalServer, context_size, ensure_model
+    from langgraph_pdr.local_model import (
+        LlamaCppTokenCounter,
+        LocalServer,
+        check_fits,
+        context_size,
+        ensure_model,
+    )
 
-    path = ensure_model(spec.local_model, progress=progress)
     configs = [config] if isinstance(config, PDRConfig) else list(config or [PDRConfig()])
-    sizes = [context_size(c) for c in configs]
+    for c in configs:
+        check_fits(spec.local_model, c, question_tokens or 0)
+    path = ensure_model(spec.local_model, progress=progress)
+    sizes = [context_size(c, question_tokens or 512) for c in configs]
     slots = max(s for s, _ in sizes) * runs
     n_ctx = min(max(n for _, n in sizes) * runs, 262_144)
     alias = path.stem

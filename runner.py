@@ -24,6 +24,7 @@ from langgraph_pdr.graphs import create_pdr_graph, graph_config
 from langgraph_pdr.models import OpenModel, open_model
 from langgraph_pdr.nodes.distill import get_distiller
 from langgraph_pdr.nodes.llm import model_name
+from langgraph_pdr.nodes.tokens import DEFAULT_COUNTER
 from langgraph_pdr.state.config import PDRConfig
 from langgraph_pdr.state.context import PDRContext, TokenCounter
 from langgraph_pdr.state.records import RunOutcome
@@ -42,6 +43,11 @@ def _config(config: PDRConfig | dict | None) -> PDRConfig:
     if isinstance(config, PDRConfig):
         return config
     raise TypeError(f"config: expected a PDRConfig or a dict, got {type(config).__name__}")
+
+
+def _estimate(question: str) -> int:
+    """The question's tokens, estimated (UTF-8 bytes / 3) before any tokenizer is at hand."""
+    return DEFAULT_COUNTER.count(question)
 
 
 def _check_question(question: Any) -> str:
@@ -217,7 +223,8 @@ def run_pdr(
     with open_store(db) as store:
         if done := _finished_twin(store, thread_id, question, config):
             return done
-        with open_model(model, base_url=base_url, config=config, timeout=timeout) as om:
+        with open_model(model, base_url=base_url, config=config, timeout=timeout,
+                        question_tokens=_estimate(question)) as om:
             run, owner, inputs = _start(store, question, om, config, thread_id, gold, token_counter)
             with _running(store, run.thread_id, owner, acquire=False):
                 _invoke(run, inputs, on_event)
@@ -243,7 +250,8 @@ async def arun_pdr(
     async with aopen_store(db) as store:
         if done := _finished_twin(store, thread_id, question, config):
             return done
-        with open_model(model, base_url=base_url, config=config, timeout=timeout) as om:
+        with open_model(model, base_url=base_url, config=config, timeout=timeout,
+                        question_tokens=_estimate(question)) as om:
             run, owner, inputs = _start(store, question, om, config, thread_id, gold, token_counter)
             with _running(store, run.thread_id, owner, acquire=False):
                 await _ainvoke(run, inputs, on_event)
@@ -312,7 +320,7 @@ def resume_pdr(
         if row["status"] not in FINISHED:
             with _running(store, thread_id, new_lock_owner(), acquire=True), open_model(
                 model if model is not None else spec.model, base_url=base_url, config=config,
-                timeout=timeout,
+                timeout=timeout, question_tokens=_estimate(row["question"]),
             ) as om:
                 run = _compiled(store, config, om.model, thread_id, token_counter or om.token_counter)
                 snapshot = run.graph.get_state(run.config)
@@ -341,7 +349,7 @@ async def aresume_pdr(
         if row["status"] not in FINISHED:
             with _running(store, thread_id, new_lock_owner(), acquire=True), open_model(
                 model if model is not None else spec.model, base_url=base_url, config=config,
-                timeout=timeout,
+                timeout=timeout, question_tokens=_estimate(row["question"]),
             ) as om:
                 run = _compiled(store, config, om.model, thread_id, token_counter or om.token_counter)
                 snapshot = await run.graph.aget_state(run.config)

@@ -78,6 +78,18 @@ class RunExistsError(ValueError):
 class RunLockedError(RuntimeError):
     """Another process is running this thread right now."""
 
+
+class DatabaseBusyError(RuntimeError):
+    """Another process holds the database's write lock for longer than `PDR_DB_TIMEOUT` seconds."""
+
+
+def db_timeout() -> float:
+    """Seconds a write waits for another writer's lock: `$PDR_DB_TIMEOUT`, default 30."""
+    try:
+        return max(0.0, float(os.environ.get("PDR_DB_TIMEOUT", "30")))
+    except ValueError:
+        return 30.0
+
 def new_lock_owner() -> str:
     """`host:pid:nonce`, so a lock left by a dead process on this host can be recognised."""
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
@@ -226,7 +238,7 @@ class Ledger:
                 "sqlite://", poolclass=StaticPool, connect_args={"check_same_thread": False}
             )
         elif url_or_engine.startswith("sqlite"):
-            self.engine = create_engine(url_or_engine, connect_args={"timeout": 30})
+            self.engine = create_engine(url_or_engine, connect_args={"timeout": db_timeout()})
             event.listen(self.engine, "connect", _sqlite_pragmas)
         else:
             self.engine = create_engine(url_or_engine, pool_pre_ping=True)
@@ -269,7 +281,7 @@ class Ledger:
         Raises:
             RunExistsError: a run with this thread id is already in the database.
         """
-        from sqlalchemy.exc import IntegrityError
+        from sqlalchemy.exc import IntegrityError, OperationalError
 
         now = _now()
         values = {
@@ -291,6 +303,13 @@ class Ledger:
         except IntegrityError:
             raise RunExistsError(
                 f"thread_id: a run {thread_id!r} already exists; resume it or pick another id"
+            ) from None
+        except OperationalError as exc:
+            if "locked" not in str(exc.orig):
+                raise
+            raise DatabaseBusyError(
+                f"db: {self.engine.url.database} is locked by another writer (waited {db_timeout():g} s; "
+                "try again when it is done, or set PDR_DB_TIMEOUT)"
             ) from None
 
     # -- the per-thread lock ---------------------------------------------------------------------

@@ -11,10 +11,12 @@ from typing import Any
 
 from langgraph.checkpoint.memory import InMemorySaver
 
-from langgraph_pdr.checkpoints.ledger import Ledger
+from langgraph_pdr.checkpoints.ledger import Ledger, db_timeout
 from langgraph_pdr.checkpoints.savers import LeanAsyncSqliteSaver, LeanSqliteSaver, compressed_serde
 
 MEMORY = ":memory:"
+#: Below this much free space a run is refused before it starts (a run writes a few hundred KB).
+MIN_FREE_BYTES = 1 << 20
 DB_ENV = "PDR_DB"
 
 
@@ -50,8 +52,14 @@ def _sqlite_path(db: str | Path) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ValueError(f"db: cannot create the directory of {path}: {exc.strerror}") from None
+    fs = os.statvfs(path.parent)
+    if fs.f_flag & os.ST_RDONLY:
+        raise ValueError(f"db: {path.parent} is on a read-only file system")
     if not os.access(path.parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
         raise ValueError(f"db: {path} is not writable (check its directory's permissions)")
+    free = fs.f_bavail * fs.f_frsize
+    if free < MIN_FREE_BYTES:
+        raise ValueError(f"db: the disk holding {path} is full ({free:,} bytes free)")
     return path
 
 
@@ -88,7 +96,7 @@ def open_store(db: str | Path | None) -> Iterator[Store]:
 
     path = _sqlite_path(db)
     ledger = _ledger(path)
-    conn = sqlite3.connect(str(path), check_same_thread=False, timeout=30)
+    conn = sqlite3.connect(str(path), check_same_thread=False, timeout=db_timeout())
     conn.execute("PRAGMA synchronous=NORMAL")  # WAL (set by the saver): crash-safe, fewer fsyncs
     try:
         saver = LeanSqliteSaver(conn, serde=compressed_serde())
@@ -112,7 +120,7 @@ async def aopen_store(db: str | Path | None) -> AsyncIterator[Store]:
     path = _sqlite_path(db)
     ledger = _ledger(path)
     try:
-        async with aiosqlite.connect(str(path), timeout=30) as conn:
+        async with aiosqlite.connect(str(path), timeout=db_timeout()) as conn:
             await conn.execute("PRAGMA synchronous=NORMAL")
             saver = LeanAsyncSqliteSaver(conn, serde=compressed_serde())
             await saver.setup()

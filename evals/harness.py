@@ -24,6 +24,7 @@ from langgraph_pdr.evals.store import EvalStore, Item
 from langgraph_pdr.models import OpenModel, open_model
 from langgraph_pdr.nodes.grading import is_correct
 from langgraph_pdr.nodes.llm import call_options, model_name
+from langgraph_pdr.nodes.tokens import DEFAULT_COUNTER
 from langgraph_pdr.runner import inspect_run, resume_pdr, run_pdr
 
 #: Called after each (problem, method) with the problem's id, the method's label and how many of
@@ -143,9 +144,10 @@ class Evaluation:
             return
         configs = list({t.method.config for t in tasks})
         per_problem = defaultdict(int)
-        with open_model(self.model, base_url=self.base_url, config=configs, progress=True,
-                        runs=self.concurrency, timeout=self.timeout) as om, ThreadPoolExecutor(
-                            self.concurrency, thread_name_prefix="pdr-eval") as pool:
+        longest = max(DEFAULT_COUNTER.count(t.problem.problem) for t in tasks)
+        opened = open_model(self.model, base_url=self.base_url, config=configs, progress=True,
+                            runs=self.concurrency, timeout=self.timeout, question_tokens=longest)
+        with opened as om, ThreadPoolExecutor(self.concurrency, thread_name_prefix="pdr-eval") as pool:
             if self.share_drafts and takes_seed(om.model):
                 cache = SharedDrafts(self.store.ledger.engine, om.spec.id or model_name(om.model))
                 om = OpenModel(om.model.model_copy(update={"cache": cache}), om.spec, om.token_counter)

@@ -247,7 +247,7 @@ class Ledger:
 
     # -- writing ---------------------------------------------------------------------------------
 
-    def _upsert(self, table: Table, values: dict[str, Any], keys: list[str]) -> None:
+    def _upsert_stmt(self, table: Table, values: dict[str, Any], keys: list[str]) -> Any:
         dialect = self.engine.dialect.name
         if dialect == "postgresql":
             from sqlalchemy.dialects.postgresql import insert
@@ -255,16 +255,25 @@ class Ledger:
             from sqlalchemy.dialects.sqlite import insert
         stmt = insert(table).values(**values)
         changes = {k: v for k, v in values.items() if k not in keys}
-        stmt = stmt.on_conflict_do_update(index_elements=keys, set_=changes) if changes else (
+        return stmt.on_conflict_do_update(index_elements=keys, set_=changes) if changes else (
             stmt.on_conflict_do_nothing(index_elements=keys)
         )
+
+    @staticmethod
+    def _update_stmt(table: Table, where: dict[str, Any], values: dict[str, Any]) -> Any:
+        return update(table).where(*[table.c[k] == v for k, v in where.items()]).values(**values)
+
+    def _execute(self, *stmts: Any) -> None:
+        """One transaction for the statements (one commit per node, not per row)."""
         with self._lock, self.engine.begin() as conn:
-            conn.execute(stmt)
+            for stmt in stmts:
+                conn.execute(stmt)
+
+    def _upsert(self, table: Table, values: dict[str, Any], keys: list[str]) -> None:
+        self._execute(self._upsert_stmt(table, values, keys))
 
     def _update(self, table: Table, where: dict[str, Any], values: dict[str, Any]) -> None:
-        cond = [table.c[k] == v for k, v in where.items()]
-        with self._lock, self.engine.begin() as conn:
-            conn.execute(update(table).where(*cond).values(**values))
+        self._execute(self._update_stmt(table, where, values))
 
     def start_run(
         self,
@@ -384,16 +393,22 @@ class Ledger:
 
     def record(self, thread_id: str, record: Any) -> None:
         """Store one record (a `RunRecorder`)."""
+        self.record_many(thread_id, [record])
+
+    def record_many(self, thread_id: str, records: list[Any]) -> None:
+        """Store records in one transaction (what one node made)."""
+        self._execute(*(self._statement(thread_id, r) for r in records))
+
+    def _statement(self, thread_id: str, record: Any) -> Any:
         if isinstance(record, CallRecord):
             values = record.model_dump()
             values["idx"] = values.pop("index")
             if record.error:
-                with self._lock, self.engine.begin() as conn:
-                    conn.execute(failed_calls.insert().values(thread_id=thread_id, **values))
-                return
-            self._upsert(calls, {"thread_id": thread_id, **values}, ["thread_id", "role", "round", "idx"])
-        elif isinstance(record, Draft):
-            self._upsert(
+                return failed_calls.insert().values(thread_id=thread_id, **values)
+            return self._upsert_stmt(calls, {"thread_id": thread_id, **values},
+                                     ["thread_id", "role", "round", "idx"])
+        if isinstance(record, Draft):
+            return self._upsert_stmt(
                 drafts,
                 {
                     "thread_id": thread_id,
@@ -408,13 +423,13 @@ class Ledger:
                 ["thread_id", "round", "idx"],
             )
         elif isinstance(record, Verification):
-            self._update(
+            return self._update_stmt(
                 drafts,
                 {"thread_id": thread_id, "round": record.round, "idx": record.index},
                 {"score": record.score, "verification": record.text or record.error},
             )
         elif isinstance(record, Workspace):
-            self._upsert(
+            return self._upsert_stmt(
                 workspaces,
                 {
                     "thread_id": thread_id,
@@ -429,22 +444,22 @@ class Ledger:
                 ["thread_id", "round", "idx"],
             )
         elif isinstance(record, RoundSummary):
-            self._upsert(
+            return self._upsert_stmt(
                 rounds,
                 {"thread_id": thread_id, **record.model_dump()},
                 ["thread_id", "round"],
             )
         elif isinstance(record, Critique):
-            self._update(rounds, {"thread_id": thread_id, "round": record.round}, {"critique": record.text})
+            return self._update_stmt(rounds, {"thread_id": thread_id, "round": record.round},
+                                     {"critique": record.text})
         elif isinstance(record, RunOutcome):
             status = {"completed": "completed", NO_DRAFTS: "failed"}.get(record.stop_reason, "stopped")
-            self._update(
+            return self._update_stmt(
                 runs,
                 {"thread_id": thread_id},
                 {**record.model_dump(), "status": status, "updated_at": _now()},
             )
-        else:
-            raise TypeError(f"the ledger does not store {type(record).__name__}")
+        raise TypeError(f"the ledger does not store {type(record).__name__}")
 
     # -- reading ---------------------------------------------------------------------------------
 

@@ -57,7 +57,11 @@ class NodeEnv:
 
     def record(self, *records: Any) -> None:
         """Send records to the ledger, if the run has one."""
-        if self.recorder is not None:
+        if self.recorder is None or not records:
+            return
+        if hasattr(self.recorder, "record_many"):  # the ledger: one transaction
+            self.recorder.record_many(self.thread_id, list(records))
+        else:
             for r in records:
                 self.recorder.record(self.thread_id, r)
 

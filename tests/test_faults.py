@@ -184,3 +184,23 @@ def test_client_timeouts_come_from_the_run_and_are_stored_for_resume(tmp_path, f
     with sqlite3.connect(tmp_path / "runs.sqlite") as conn:
         spec = conn.execute("SELECT spec FROM runs").fetchone()[0]
     assert '"timeout": 0.5' in spec
+
+
+async def test_the_async_path_survives_the_same_faults(tmp_path, fast_retries):
+    from langgraph_pdr import arun_pdr
+
+    faults = {(1, 0): "429", (1, 1): "empty", (1, 2): "reset"}
+    seen: set = set()
+
+    def plan(req):
+        if req.draft in faults and req.draft not in seen:
+            seen.add(req.draft)
+            return faults[req.draft]
+        return None
+
+    with FakeOpenAIServer(fault=plan, retry_after=0.2) as server:
+        result = await arun_pdr("What is 6 * 7?", model="fake-model", base_url=server.base_url,
+                                db=tmp_path / "runs.sqlite", config=CONFIG)
+    assert result.status == "completed" and all(d.ok for d in result.rounds[0].drafts)
+    assert len(result.failed_calls) == 1
+    assert_books_balance(result)

@@ -12,6 +12,8 @@ from langgraph_pdr.nodes.tokens import Utf8TokenCounter
 from langgraph_pdr.checkpoints.ledger import RunExistsError, RunLockedError, RunNotFoundError
 from langgraph_pdr.models import ModelError
 from langgraph_pdr.runner import aresume_pdr, arun_pdr, inspect_run, list_runs, resume_pdr, run_pdr
+from langgraph_pdr.chat_model import PDRChatModel
+from langgraph_pdr.tool import create_pdr_tool
 from langgraph_pdr.state import (
     CallRecord,
     Draft,
@@ -35,6 +37,7 @@ __all__ = [
     "Draft",
     "MaxTokens",
     "ModelError",
+    "PDRChatModel",
     "PDRConfig",
     "PDRContext",
     "PDRResult",
@@ -51,6 +54,7 @@ __all__ = [
     "aresume_pdr",
     "arun_pdr",
     "create_pdr_graph",
+    "create_pdr_tool",
     "draw_graph",
     "get_distiller",
     "graph_config",

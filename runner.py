@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import BaseMessage
 from langgraph.types import Overwrite
 
 from langgraph_pdr.checkpoints.ledger import (
@@ -107,6 +108,27 @@ async def _acompact(store: Store, thread_id: str) -> None:
             pass
 
 
+ROLES = {"system": "system", "user": "user", "human": "user", "assistant": "assistant", "ai": "assistant"}
+
+
+def turns(history: Sequence[Any] | None) -> list[dict[str, str]]:
+    """Earlier turns (chat messages or `{"role", "content"}` dicts) as role/content dicts."""
+    out = []
+    for message in history or []:
+        if isinstance(message, BaseMessage):
+            role, content = message.type, message.text
+        elif isinstance(message, dict):
+            role, content = message.get("role"), message.get("content")
+        else:
+            raise ValueError(f"history: expected chat messages or role/content dicts, got "
+                             f"{type(message).__name__}")
+        if role not in ROLES or not isinstance(content, str):
+            raise ValueError(f"history: each turn needs a role ({', '.join(sorted(set(ROLES)))}) and "
+                             f"text content, got role {role!r}")
+        out.append({"role": ROLES[role], "content": content})
+    return out
+
+
 def _validate(question: Any, config: PDRConfig | dict | None, gold: str | None) -> PDRConfig:
     config = _config(config)
     _check_question(question)
@@ -116,7 +138,8 @@ def _validate(question: Any, config: PDRConfig | dict | None, gold: str | None) 
 
 
 def _start(store: Store, question: str, om: OpenModel, config: PDRConfig, thread_id: str | None,
-           gold: str | None, token_counter: TokenCounter | None) -> tuple[_Run, str, dict]:
+           gold: str | None, token_counter: TokenCounter | None,
+           history: list[dict[str, str]]) -> tuple[_Run, str, dict]:
     thread_id = thread_id or uuid.uuid4().hex
     owner = new_lock_owner()
     counter = token_counter or om.token_counter
@@ -125,12 +148,12 @@ def _start(store: Store, question: str, om: OpenModel, config: PDRConfig, thread
         question=question,
         config=config,
         model=om.spec.id or model_name(om.model),
-        spec=RunSpec(model=om.spec, gold=gold, token_counter=getattr(counter, "name", None)),
+        spec=RunSpec(model=om.spec, gold=gold, token_counter=getattr(counter, "name", None),
+                     history=history),
         lock_owner=owner,
     )
-    return _compiled(store, config, om.model, thread_id, counter), owner, {
-        "question": question, "gold": gold
-    }
+    inputs = {"question": question, "gold": gold, **({"history": history} if history else {})}
+    return _compiled(store, config, om.model, thread_id, counter), owner, inputs
 
 
 def _finished_twin(store: Store, thread_id: str | None, question: str,
@@ -178,6 +201,7 @@ def run_pdr(
     token_counter: TokenCounter | None = None,
     on_event: EventHandler | None = None,
     timeout: float | None = None,
+    history: Sequence[Any] | None = None,
 ) -> PDRResult:
     """Answer `question` with the method of `config`, checkpointing every step.
 
@@ -200,6 +224,8 @@ def run_pdr(
             `workspace_built`, `round_finished`, ...) as the run makes it.
         timeout: seconds a model call may take before it is abandoned and retried (model strings;
             stored with the run, so a resume keeps it). Default: the provider's own.
+        history: earlier turns of a conversation (a system message, past exchanges), as chat
+            messages or `{"role", "content"}` dicts; every draft sees them before the question.
 
     Returns:
         The `PDRResult`: answer, text, B_seq, B_total, stop reason, rounds and calls.
@@ -219,13 +245,14 @@ def run_pdr(
         assert result.answer == "391"
         ```
     """
-    config = _validate(question, config, gold)
+    config, history = _validate(question, config, gold), turns(history)
     with open_store(db) as store:
         if done := _finished_twin(store, thread_id, question, config):
             return done
         with open_model(model, base_url=base_url, config=config, timeout=timeout,
                         question_tokens=_estimate(question)) as om:
-            run, owner, inputs = _start(store, question, om, config, thread_id, gold, token_counter)
+            run, owner, inputs = _start(store, question, om, config, thread_id, gold, token_counter,
+                                        history)
             with _running(store, run.thread_id, owner, acquire=False):
                 _invoke(run, inputs, on_event)
                 _compact(store, run.thread_id)
@@ -244,15 +271,17 @@ async def arun_pdr(
     token_counter: TokenCounter | None = None,
     on_event: EventHandler | None = None,
     timeout: float | None = None,
+    history: Sequence[Any] | None = None,
 ) -> PDRResult:
     """Async twin of `run_pdr` (the model is called with `ainvoke`)."""
-    config = _validate(question, config, gold)
+    config, history = _validate(question, config, gold), turns(history)
     async with aopen_store(db) as store:
         if done := _finished_twin(store, thread_id, question, config):
             return done
         with open_model(model, base_url=base_url, config=config, timeout=timeout,
                         question_tokens=_estimate(question)) as om:
-            run, owner, inputs = _start(store, question, om, config, thread_id, gold, token_counter)
+            run, owner, inputs = _start(store, question, om, config, thread_id, gold, token_counter,
+                                        history)
             with _running(store, run.thread_id, owner, acquire=False):
                 await _ainvoke(run, inputs, on_event)
                 await _acompact(store, run.thread_id)
@@ -270,7 +299,8 @@ def _resume_input(snapshot: Any, row: dict, spec: RunSpec) -> dict | None:
     """None continues from the last checkpoint; a run that died before its first one restarts."""
     if snapshot.values:
         return None
-    return {"question": row["question"], "gold": spec.gold}
+    return {"question": row["question"], "gold": spec.gold,
+            **({"history": spec.history} if spec.history else {})}
 
 
 def _failed_round(snapshot: Any) -> bool:

@@ -208,6 +208,22 @@ workspaces = Table(
     Column("sources", JSON, nullable=False),
 )
 
+_CREATE_LOCK = threading.Lock()
+
+
+def create_tables(meta: MetaData, engine: Engine) -> None:
+    """`create_all`, safe when several threads or processes open a new database at once."""
+    from sqlalchemy.exc import OperationalError, ProgrammingError
+
+    with _CREATE_LOCK:
+        try:
+            meta.create_all(engine)
+        except (OperationalError, ProgrammingError) as exc:
+            if "already exists" not in str(exc.orig):
+                raise
+            meta.create_all(engine)  # another process created them between the check and the create
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     """WAL with `synchronous=NORMAL`: a commit survives a crashed or killed process without an
     fsync each (only a power cut may lose the last ones), as for the checkpoints."""
@@ -243,7 +259,7 @@ class Ledger:
         else:
             self.engine = create_engine(url_or_engine, pool_pre_ping=True)
         self._lock = threading.Lock()
-        metadata.create_all(self.engine)
+        create_tables(metadata, self.engine)
 
     # -- writing ---------------------------------------------------------------------------------
 

@@ -23,6 +23,8 @@ from langchain_core.outputs import ChatGeneration
 from sqlalchemy import Column, MetaData, String, Table, Text, delete, select
 from sqlalchemy.engine import Engine
 
+from langgraph_pdr.checkpoints.ledger import create_tables
+
 metadata = MetaData()
 
 eval_cache = Table(
@@ -41,7 +43,7 @@ class SharedDrafts(BaseCache):
     def __init__(self, engine: Engine, model: str) -> None:
         self.engine, self.model = engine, model
         self._lock = threading.Lock()
-        metadata.create_all(engine)
+        create_tables(metadata, engine)
 
     def _key(self, prompt: str, llm_string: str) -> str:
         options = llm_string.rpartition("---")[2]

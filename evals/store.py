@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import Boolean, Column, Float, Integer, MetaData, String, Table, Text, select
 
-from langgraph_pdr.checkpoints.ledger import Ledger, _now, runs
+from langgraph_pdr.checkpoints.ledger import Ledger, _now, create_tables, runs
 
 metadata = MetaData()
 
@@ -59,7 +59,7 @@ class EvalStore:
 
     def __init__(self, ledger: Ledger) -> None:
         self.ledger = ledger
-        metadata.create_all(ledger.engine)
+        create_tables(metadata, ledger.engine)
 
     def save(self, *, eval: str, dataset: str, problem_id: str, method: str, **values: Any) -> None:
         """Insert or update one item (`wall_s` given here is added to what it already has)."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from langchain_core.messages import BaseMessage, HumanMessage
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 from langgraph.errors import NodeError
 from langgraph.types import Overwrite, Send
 
@@ -82,7 +82,13 @@ def draft_messages(task: DraftTask, config: PDRConfig) -> list[BaseMessage]:
         text = IMPROVE_PROMPT.format(question=task["question"], workspace=workspace.text)
     else:
         text = REFINE_PROMPT.format(question=task["question"], workspace=workspace.text)
-    return [HumanMessage(text)]
+    return [*history_messages(task.get("history")), HumanMessage(text)]
+
+
+def history_messages(history: list[dict] | None) -> list[BaseMessage]:
+    """Earlier turns of a conversation as chat messages."""
+    kinds = {"system": SystemMessage, "user": HumanMessage, "assistant": AIMessage}
+    return [kinds[t["role"]](t["content"]) for t in history or []]
 
 
 def draft_tasks(state: dict[str, Any], config: PDRConfig, round: int) -> list[DraftTask]:
@@ -95,6 +101,7 @@ def draft_tasks(state: dict[str, Any], config: PDRConfig, round: int) -> list[Dr
             index=i,
             workspace=workspaces[i % len(workspaces)] if workspaces else None,
             critique=state.get("critique") if round > 1 else None,
+            **({"history": state["history"]} if state.get("history") else {}),
         )
         for i in range(config.width(round))
     ]

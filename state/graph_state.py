@@ -23,10 +23,20 @@ def merge_max(left: dict[str, int], right: dict[str, int]) -> dict[str, int]:
     return merged
 
 
+class Turn(TypedDict):
+    """One earlier message of a conversation: `role` is `system`, `user` or `assistant`."""
+
+    role: str
+    content: str
+
+
 class PDRInput(TypedDict):
-    """What a run is given: the question and, for the oracle distillers only, the gold answer."""
+    """What a run is given: the question; earlier turns of a conversation (a system message, past
+    exchanges), which every draft sees before the question; and, for the oracle distillers only, the
+    gold answer."""
 
     question: str
+    history: NotRequired[list[Turn]]
     gold: NotRequired[str | None]
 
 
@@ -64,6 +74,7 @@ class DraftTask(TypedDict):
     index: int
     workspace: Workspace | None
     critique: str | None
+    history: NotRequired[list[Turn]]
 
 
 class VerifyTask(TypedDict):

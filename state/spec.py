@@ -24,4 +24,5 @@ class RunSpec(BaseModel):
 
     model: ModelSpec = ModelSpec()
     gold: str | None = None
+    history: list[dict[str, str]] = []  # earlier turns of a conversation, as role/content
     token_counter: str | None = None

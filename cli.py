@@ -111,6 +111,13 @@ def build_parser() -> argparse.ArgumentParser:
     graph.add_argument("--output", help="write to this file (required for png)")
     graph.add_argument("--debug", action="store_true")
 
+    serving = sub.add_parser("serve", help="an OpenAI-compatible /v1/chat/completions answering through PDR")
+    serving.add_argument("--host", default="127.0.0.1")
+    serving.add_argument("--port", type=int, default=8000, help="0 picks a free port (printed on stdout)")
+    serving.add_argument("--slots", type=_positive, default=4, help="parallel slots of the local model")
+    _model_options(serving)
+    _common(serving, json_flag=False)
+
     from langgraph_pdr.evals.cli import add_parser as add_eval_parser
 
     add_eval_parser(sub, _positive, _model_options, _common)
@@ -490,6 +497,37 @@ def cmd_graph(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    from langgraph_pdr.checkpoints.store import open_store, resolve_db
+    from langgraph_pdr.serve import serve
+
+    try:
+        import starlette  # noqa: F401
+        import uvicorn  # noqa: F401
+    except ImportError:
+        raise UsageError("pdr serve needs Starlette and uvicorn: pip install 'langgraph-pdr[serve]'") \
+            from None
+
+    model, base_url = _model_arg(args)
+    db = resolve_db(args.db)
+    with open_store(db):  # a bad database is an error now, not at the first request
+        pass
+    if base_url:
+        _probe(base_url)
+    _prepare_local(model)
+
+    def ready(url: str) -> None:
+        sys.stdout.write(url + "\n")
+        sys.stdout.flush()
+        sys.stderr.write(f"pdr serve: OpenAI-compatible endpoint at {url} (models: pdr, "
+                         "pdr-4-2-1-global_summary, sr-3, single, ...); stop with Ctrl-C\n")
+
+    # uvicorn stops on Ctrl-C and SIGTERM, finishing the requests in flight
+    serve(model=model, base_url=base_url, db=db, timeout=args.timeout, host=args.host, port=args.port,
+          slots=args.slots, on_ready=ready)
+    return 0
+
+
 def cmd_serve_model(args: argparse.Namespace) -> int:
     from langgraph_pdr.local_model import DEFAULT_LOCAL_MODEL, LocalServer, ensure_model
 
@@ -514,7 +552,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
 COMMANDS = {
     "run": cmd_run, "resume": cmd_resume, "runs": cmd_runs, "inspect": cmd_inspect,
-    "graph": cmd_graph, "serve-model": cmd_serve_model, "eval": _cmd_eval,
+    "graph": cmd_graph, "serve-model": cmd_serve_model, "eval": _cmd_eval, "serve": cmd_serve,
 }
 
 

@@ -1,0 +1,261 @@
+"""`pdr serve`: an OpenAI-compatible `/v1/chat/completions` (and `/v1/models`) in front of any model,
+answering through PDR, so UIs and clients that speak OpenAI get it unchanged.
+
+The request's `model` names the method: `pdr` (the default configuration), `pdr-4-2-1-global_summary`,
+`pdr-8-4-1-per_sample_top_k`, `sr-3`, `sr_error-3`, `single`, `sc-8`, `bon-8`; an extra body field
+`"pdr": {...}` sets any `PDRConfig` field (`{"kappa": 512, "k": 2}`), and `max_tokens` / `temperature`
+set the drafts'. With `"stream": true`, progress is sent as it happens in `delta.reasoning_content`
+(the field reasoning UIs show as thinking; the raw event is in `delta.pdr_event`), then the answer as
+`delta.content`; `usage` sums every inner call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from langgraph_pdr.chat_model import metadata_of, split_messages, usage_of
+from langgraph_pdr.evals.methods import MethodError, parse_method
+from langgraph_pdr.models import OpenModel, open_model
+from langgraph_pdr.runner import arun_pdr
+from langgraph_pdr.state.config import PDRConfig
+from langgraph_pdr.state.result import PDRResult
+
+PRESETS = ("pdr", "pdr-4-2-1-global_summary", "pdr-8-4-1-per_sample_top_k", "pdr-4-2-1-random_k",
+           "sr-3", "sr_error-3", "single", "sc-8", "bon-8")
+
+
+class RequestError(ValueError):
+    """A request the server refuses (HTTP 400)."""
+
+
+def config_for(model: str, request: dict[str, Any]) -> PDRConfig:
+    """The run configuration a request asks for: its model name, then `pdr`, `max_tokens`, `temperature`."""
+    if not isinstance(model, str) or not model:
+        raise RequestError("model: name a method, e.g. pdr, pdr-4-2-1-global_summary, sr-3, single")
+    head, *rest = model.split("-")
+    numbers = [p for p in rest if p.isdigit()]
+    words = [p for p in rest if not p.isdigit()]
+    if len(words) > 1 or (rest and rest[: len(numbers)] != numbers):
+        raise RequestError(f"model: {model!r} is not METHOD[-SCHEDULE][-DISTILLER], e.g. pdr-4-2-1-random_k")
+    entry = ":".join([head, *(["-".join(numbers)] if numbers else []), *words])
+    if head == "pdr" and not numbers and words:
+        entry = f"pdr:4-2-1:{words[0]}"
+    fields: dict[str, Any] = {}
+    if isinstance(request.get("max_tokens") or request.get("max_completion_tokens"), int):
+        fields["max_tokens"] = request.get("max_tokens") or request.get("max_completion_tokens")
+    if isinstance(request.get("temperature"), (int, float)):
+        fields["temperature"] = request["temperature"]
+    try:
+        method = parse_method(entry, fields) if entry != "pdr" else None
+    except MethodError as exc:
+        raise RequestError(str(exc).replace("methods: ", "model: ", 1)) from None
+    data = method.config.model_dump() if method else PDRConfig.model_validate(fields).model_dump()
+    extra = request.get("pdr") or {}
+    if not isinstance(extra, dict):
+        raise RequestError("pdr: expected an object of PDRConfig fields")
+    try:
+        if extra:
+            data = {**data, **extra}
+            if "schedule" in extra or "method" in extra:
+                data["schedule"] = extra.get("schedule")
+        return PDRConfig.model_validate(data)
+    except ValueError as exc:
+        from langgraph_pdr.cli import _error_line
+
+        raise RequestError(_error_line(exc)) from None
+
+
+def describe(event: dict[str, Any]) -> str:
+    """One line of progress for people reading a stream."""
+    kind = event.get("event")
+    if kind == "round_started":
+        return f"Round {event['round']}/{event['rounds']}: writing {event['drafts']} draft(s).\n"
+    if kind == "draft_finished":
+        return (f"Draft {event['index'] + 1} of round {event['round']} done (answer {event.get('answer')}, "
+                f"{event.get('tokens', 0)} tokens).\n")
+    if kind == "draft_failed":
+        return f"Draft {event['index'] + 1} of round {event['round']} failed: {event.get('error')}.\n"
+    if kind == "draft_verified":
+        return f"Draft {event['index'] + 1} of round {event['round']} scored {event.get('score')}.\n"
+    if kind == "workspace_built":
+        sizes = ", ".join(str(w["tokens"]) for w in event.get("workspaces", []))
+        return f"Distilled round {event['round']} ({event.get('distiller')}): workspaces of {sizes} tokens.\n"
+    if kind == "critique_written":
+        return f"Reviewed round {event['round']} ({event.get('critique_tokens')} tokens).\n"
+    if kind == "round_finished":
+        return f"Round {event['round']} finished: {event['survivors']}/{event['drafts']} drafts.\n"
+    if kind == "run_stopping":
+        return f"Stopping: {event.get('reason')}.\n"
+    if kind == "run_finished":
+        return "Done.\n"
+    return f"{kind}\n"
+
+
+def _usage(result: PDRResult) -> dict[str, int]:
+    u = usage_of(result)
+    return {"prompt_tokens": u["input_tokens"], "completion_tokens": u["output_tokens"],
+            "total_tokens": u["total_tokens"]}
+
+
+def _error(message: str, status: int, kind: str = "invalid_request_error") -> Any:
+    from starlette.responses import JSONResponse
+
+    return JSONResponse({"error": {"message": message, "type": kind, "param": None, "code": None}},
+                        status_code=status)
+
+
+def create_app(*, model: Any, base_url: str | None = None, db: str | None = None,
+               timeout: float | None = None, slots: int = 4) -> Any:
+    """The Starlette app of `pdr serve` (serve it with any ASGI server).
+
+    Args:
+        model: the upstream chat model or model string (`"local"` serves the local model for the
+            app's lifetime, with `slots` parallel slots).
+        base_url: an OpenAI-compatible upstream for a model string.
+        db: where runs are checkpointed (default: `$PDR_DB`, else the user data directory).
+        timeout: seconds an upstream call may take (model strings).
+        slots: parallel slots of the local model.
+    """
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse, StreamingResponse
+    from starlette.routing import Route
+
+    state: dict[str, OpenModel] = {}
+
+    @asynccontextmanager
+    async def lifespan(app: Any) -> AsyncIterator[None]:
+        sizing = PDRConfig(schedule=(slots, 1))
+        with open_model(model, base_url=base_url, config=sizing, timeout=timeout, progress=False) as om:
+            state["model"] = om
+            yield
+
+    async def models(request: Request) -> Any:
+        now = int(time.time())
+        data = [{"id": name, "object": "model", "created": now, "owned_by": "langgraph-pdr"}
+                for name in PRESETS]
+        return JSONResponse({"object": "list", "data": data})
+
+    async def completions(request: Request) -> Any:
+        try:
+            body = await request.json()
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            return _error("the body is not JSON", 400)
+        if not isinstance(body, dict):
+            return _error("the body must be a JSON object", 400)
+        try:
+            config = config_for(body.get("model", "pdr"), body)
+            question, history = _conversation(body.get("messages"))
+            if body.get("n", 1) != 1:
+                raise RequestError("n: only one choice per request")
+            if body.get("tools"):
+                raise RequestError("tools: not supported; PDR answers the last user message")
+        except RequestError as exc:
+            return _error(str(exc), 400)
+        run = {"model": state["model"], "config": config, "db": db, "history": history}
+        name = body.get("model") or "pdr"
+        if body.get("stream"):
+            include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+            return StreamingResponse(_stream(question, run, name, include_usage),
+                                     media_type="text/event-stream")
+        try:
+            result = await arun_pdr(question, **run)
+        except ValueError as exc:
+            return _error(str(exc).splitlines()[0], 400)
+        except Exception as exc:  # the upstream failed past its retries
+            return _error(f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}", 502,
+                          "upstream_error")
+        return JSONResponse({
+            "id": f"chatcmpl-{result.thread_id}", "object": "chat.completion", "created": int(time.time()),
+            "model": name,
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": result.text},
+                         "finish_reason": _finish(result)}],
+            "usage": _usage(result), "pdr": metadata_of(result),
+        })
+
+    return Starlette(routes=[Route("/v1/models", models, methods=["GET"]),
+                             Route("/v1/chat/completions", completions, methods=["POST"])],
+                     lifespan=lifespan)
+
+
+def _finish(result: PDRResult) -> str:
+    return "stop" if result.stop_reason == "completed" else "length"
+
+
+def _conversation(messages: Any) -> tuple[str, list[dict[str, str]]]:
+    from langchain_core.messages import convert_to_messages
+
+    if not isinstance(messages, list) or not messages:
+        raise RequestError("messages: a non-empty list of chat messages is required")
+    try:
+        parsed = convert_to_messages(messages)
+    except (ValueError, TypeError, KeyError, NotImplementedError) as exc:
+        raise RequestError(f"messages: {str(exc).splitlines()[0]}") from None
+    try:
+        question, history = split_messages(parsed)
+    except ValueError as exc:
+        raise RequestError(str(exc)) from None
+    return question, [{"role": {"system": "system", "human": "user", "ai": "assistant"}.get(m.type, "user"),
+                       "content": m.text} for m in history if m.type in ("system", "human", "ai")]
+
+
+def _chunk(cid: str, name: str, delta: dict[str, Any], finish: str | None = None, **extra: Any) -> str:
+    data = {"id": cid, "object": "chat.completion.chunk", "created": int(time.time()), "model": name,
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}], **extra}
+    return f"data: {json.dumps(data, ensure_ascii=False)}\n\n"
+
+
+async def _stream(question: str, run: dict[str, Any], name: str, include_usage: bool) -> AsyncIterator[str]:
+    cid = f"chatcmpl-{uuid.uuid4().hex}"
+    events: asyncio.Queue = asyncio.Queue()
+    done = object()
+    task = asyncio.create_task(arun_pdr(question, on_event=events.put_nowait, **run))
+    task.add_done_callback(lambda _: events.put_nowait(done))
+    yield _chunk(cid, name, {"role": "assistant", "content": ""})
+    while (event := await events.get()) is not done:
+        yield _chunk(cid, name, {"reasoning_content": describe(event), "pdr_event": event})
+    try:
+        result = task.result()
+    except Exception as exc:
+        message = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        yield f"data: {json.dumps({'error': {'message': message, 'type': 'upstream_error'}})}\n\n"
+        yield "data: [DONE]\n\n"
+        return
+    yield _chunk(cid, name, {"content": result.text})
+    yield _chunk(cid, name, {}, _finish(result), pdr=metadata_of(result))
+    if include_usage:
+        usage = {"id": cid, "object": "chat.completion.chunk", "created": int(time.time()), "model": name,
+                 "choices": [], "usage": _usage(result)}
+        yield f"data: {json.dumps(usage)}\n\n"
+    yield "data: [DONE]\n\n"
+
+
+def serve(*, model: Any, base_url: str | None = None, db: str | None = None, timeout: float | None = None,
+          host: str = "127.0.0.1", port: int = 8000, slots: int = 4,
+          on_ready: Any = None) -> None:
+    """Serve `create_app(...)` with uvicorn until interrupted; `on_ready(base_url)` once it listens."""
+    import socket
+
+    import uvicorn
+
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    url = f"http://{host}:{sock.getsockname()[1]}/v1"
+    app = create_app(model=model, base_url=base_url, db=db, timeout=timeout, slots=slots)
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+    original = server.startup
+
+    async def startup(sockets: Any = None) -> None:
+        await original(sockets=sockets)
+        if on_ready is not None:
+            on_ready(url)
+
+    server.startup = startup  # type: ignore[method-assign]
+    server.run(sockets=[sock])

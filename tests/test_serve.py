@@ -1,0 +1,129 @@
+"""`pdr serve`: a real server process, a fake upstream on 127.0.0.1, the `openai` client and ChatOpenAI."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+
+import pytest
+from fake_openai import FakeOpenAIServer
+from test_cli import PDR
+
+CONVERSATION = [{"role": "system", "content": "Be a patient teacher."},
+                {"role": "user", "content": "What is 6 * 7?"}]
+
+
+def slow_last_round(req):
+    return 1.0 if req.draft and req.draft[0] == 2 else 0.05
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """One `pdr serve` process for the module, in front of a fake upstream."""
+    env = {**os.environ, "OPENAI_API_KEY": "sk-test"}
+    db = tmp_path_factory.mktemp("serve") / "runs.sqlite"
+    with FakeOpenAIServer(delay=slow_last_round) as upstream:
+        proc = subprocess.Popen([*PDR, "serve", "--model", "fake-model", "--base-url", upstream.base_url,
+                                 "--port", "0", "--db", str(db)],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        try:
+            url = proc.stdout.readline().strip()
+            assert url.startswith("http://127.0.0.1:"), proc.stderr.read() if proc.poll() is not None else url
+            yield url, upstream
+        finally:
+            proc.terminate()
+            proc.wait(timeout=15)
+
+
+@pytest.fixture
+def served(server):
+    """(base URL, upstream) with the upstream's request log cleared for this test."""
+    url, upstream = server
+    with upstream.lock:
+        upstream.requests.clear()
+    return url, upstream
+
+
+def test_models_and_a_completion_with_the_openai_client(served):
+    from openai import OpenAI
+
+    url, upstream = served
+    client = OpenAI(base_url=url, api_key="unused")
+    assert {"pdr", "sr-3", "single", "pdr-4-2-1-global_summary"} <= {m.id for m in client.models.list()}
+    reply = client.chat.completions.create(model="pdr-3-1-random_k", messages=CONVERSATION,
+                                           extra_body={"pdr": {"k": 1}})
+    billed_in = sum(r.prompt_tokens for r in upstream.requests)
+    billed_out = sum(r.completion_tokens for r in upstream.requests)
+    assert reply.choices[0].message.content.endswith("\\boxed{42}")
+    assert (reply.usage.prompt_tokens, reply.usage.completion_tokens) == (billed_in, billed_out)
+    meta = reply.model_extra["pdr"]
+    got = (meta["method"], meta["schedule"], meta["distiller"], meta["answer"])
+    assert got == ("pdr", [3, 1], "random_k", "42")
+    assert meta["b_total"] == billed_in + billed_out
+    drafts = [r for r in upstream.requests if r.role == "draft"]
+    assert len(drafts) == 4
+    assert all(r.body["messages"][0]["content"] == "Be a patient teacher." for r in drafts)
+
+
+def test_streaming_sends_progress_before_the_last_call_and_the_answer_as_content(served):
+    from openai import OpenAI
+
+    url, upstream = served
+    client = OpenAI(base_url=url, api_key="unused")
+    arrivals, contents, progress, usage = [], [], [], None
+    stream = client.chat.completions.create(
+        model="pdr-3-1-random_k", messages=CONVERSATION, stream=True, stream_options={"include_usage": True},
+        extra_body={"pdr": {"k": 1}})
+    for chunk in stream:
+        if chunk.usage:
+            usage = chunk.usage
+        if not chunk.choices:
+            continue
+        delta = chunk.choices[0].delta
+        if delta.content:
+            contents.append(delta.content)
+        if (delta.model_extra or {}).get("reasoning_content"):
+            progress.append((time.monotonic(), delta.model_extra["pdr_event"]["event"]))
+        arrivals.append(time.monotonic())
+    last_call = max(r.started for r in upstream.requests)
+    assert progress and progress[0][0] < last_call  # progress came while the run was still calling
+    assert [e for _, e in progress].count("draft_finished") == 4 and progress[-1][1] == "run_finished"
+    assert "".join(contents).endswith("\\boxed{42}")
+    assert usage.total_tokens == sum(r.prompt_tokens + r.completion_tokens for r in upstream.requests)
+
+
+def test_chat_openai_invoke_and_stream_against_pdr_serve(served):
+    from langchain_openai import ChatOpenAI
+
+    url, upstream = served
+    chat = ChatOpenAI(model="sr-2", base_url=url, api_key="unused", use_responses_api=False,
+                      stream_usage=True)
+    reply = chat.invoke("What is 6 * 7?")
+    assert reply.content.endswith("\\boxed{42}") and reply.usage_metadata["total_tokens"] > 0
+    streamed = None
+    for chunk in chat.stream("What is 6 * 7?"):
+        streamed = chunk if streamed is None else streamed + chunk
+    assert streamed.content == reply.content
+    assert streamed.usage_metadata["total_tokens"] == reply.usage_metadata["total_tokens"]
+
+
+@pytest.mark.parametrize("body, needle", [
+    ({"model": "magic-3"}, "unknown method 'magic'"),
+    ({"model": "pdr-4-2-1-nope"}, "unknown distiller 'nope'"),
+    ({"model": "pdr-4-2"}, "exactly 1 draft"),
+    ({"model": "pdr", "extra_body": {"pdr": {"kappa": 0}}}, "kappa"),
+    ({"model": "pdr", "messages": []}, "messages"),
+    ({"model": "pdr", "messages": [{"role": "system", "content": "only this"}]}, "no"),
+    ({"model": "pdr", "n": 2}, "one choice"),
+])
+def test_bad_requests_are_400_with_an_openai_error(served, body, needle):
+    import openai
+    from openai import OpenAI
+
+    url, upstream = served
+    client = OpenAI(base_url=url, api_key="unused", max_retries=0)
+    request = {"messages": CONVERSATION, **body}
+    with pytest.raises(openai.BadRequestError, match=needle):
+        client.chat.completions.create(**request)
+    assert upstream.requests == []

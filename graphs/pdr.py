@@ -41,6 +41,7 @@ def create_pdr_graph(
     config: PDRConfig | None = None,
     *,
     retry_policy: RetryPolicy | None = None,
+    context_schema: type = PDRContext,
 ) -> StateGraph:
     """Build the (uncompiled) graph of `config.method`.
 
@@ -54,6 +55,8 @@ def create_pdr_graph(
         config: the run configuration (default `PDRConfig()`: PDR, schedule 4,2,1, global summary).
         retry_policy: retries of model-calling nodes (default: transient errors, 4 attempts with
             exponential backoff). A draft whose retries are spent becomes a failure record.
+        context_schema: the runtime context's type: `PDRContext` (live objects), or `ServerContext`
+            (JSON: a model id, a base URL, a config) for servers such as `langgraph dev`.
 
     Returns:
         The `StateGraph`, with input `{question, gold?}` and output
@@ -85,7 +88,7 @@ def create_pdr_graph(
         return RunnableLambda(bind(fn), afunc=bind(afn), name=name)
 
     builder = StateGraph(
-        PDRState, context_schema=PDRContext, input_schema=PDRInput, output_schema=PDROutput
+        PDRState, context_schema=context_schema, input_schema=PDRInput, output_schema=PDROutput
     )
     builder.add_node("begin_round", bind(begin_round))
     builder.add_node(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -102,11 +103,34 @@ def call_fields(
     }
 
 
+@functools.lru_cache(maxsize=32)
+def _served_model(model: str, base_url: str | None, timeout: float | None) -> Any:
+    from langgraph_pdr.models import build_model, model_spec
+
+    spec = model_spec(model, base_url=base_url, timeout=timeout)
+    if spec.local_model:
+        raise ValueError("context: the local model cannot be built per call; serve it with "
+                         "`pdr serve-model` and pass its name and base_url")
+    return build_model(spec)
+
+
+def context_from_json(ctx: dict[str, Any]) -> PDRContext:
+    """A `PDRContext` from a JSON context (`ServerContext`), or from a dict of its own fields."""
+    model = ctx.get("model")
+    if isinstance(model, str):
+        config = ctx.get("config")
+        return PDRContext(
+            model=_served_model(model, ctx.get("base_url"), ctx.get("timeout")),
+            config=PDRConfig.model_validate(config) if config else None,
+        )
+    return PDRContext(**ctx)
+
+
 def _context() -> PDRContext | None:
     """The run's context; None outside a run (routers evaluated by `update_state`)."""
     runtime = get_runtime()
     ctx = runtime.context if runtime is not None else None
-    return PDRContext(**ctx) if isinstance(ctx, dict) else ctx
+    return context_from_json(ctx) if isinstance(ctx, dict) else ctx
 
 
 def current_config(default_config: PDRConfig) -> PDRConfig:

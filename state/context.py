@@ -6,6 +6,8 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
+from typing_extensions import NotRequired, TypedDict
+
 from langgraph_pdr.state.config import PDRConfig
 
 
@@ -74,3 +76,15 @@ class PDRContext:
     token_counter: TokenCounter | None = None
     recorder: RunRecorder | None = field(default=None)
     billing: Billing = field(default_factory=Billing)
+
+
+class ServerContext(TypedDict):
+    """The JSON context of a graph served by `langgraph dev` / LangGraph Server: what to call, not a
+    live object. `model` is an `init_chat_model` id (`openai:gpt-4.1-mini`) or, with `base_url`, the
+    name an OpenAI-compatible server serves; `config` holds `PDRConfig` fields for a method of the
+    graph's family; `timeout` is seconds per call."""
+
+    model: str
+    base_url: NotRequired[str | None]
+    timeout: NotRequired[float | None]
+    config: NotRequired[dict[str, Any] | None]

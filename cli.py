@@ -344,9 +344,9 @@ def _interruptible(run: Callable[[], Any], thread_id: str | None = None, db: str
 
 def _mark_interrupted(thread_id: str, db: str) -> None:
     try:
-        from langgraph_pdr.checkpoints.ledger import Ledger
+        from langgraph_pdr.checkpoints.store import open_ledger
 
-        ledger = Ledger(f"sqlite:///{db}")
+        ledger = open_ledger(db)
         if ledger.run_row(thread_id):
             ledger.set_status(thread_id, "interrupted", error="interrupted")
         ledger.dispose()

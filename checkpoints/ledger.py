@@ -213,13 +213,13 @@ _CREATE_LOCK = threading.Lock()
 
 def create_tables(meta: MetaData, engine: Engine) -> None:
     """`create_all`, safe when several threads or processes open a new database at once."""
-    from sqlalchemy.exc import OperationalError, ProgrammingError
+    from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
     with _CREATE_LOCK:
         try:
             meta.create_all(engine)
-        except (OperationalError, ProgrammingError) as exc:
-            if "already exists" not in str(exc.orig):
+        except (OperationalError, ProgrammingError, IntegrityError) as exc:
+            if "already exists" not in str(exc.orig) and "duplicate key" not in str(exc.orig):
                 raise
             meta.create_all(engine)  # another process created them between the check and the create
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,8 @@ from langgraph_pdr.checkpoints.savers import LeanAsyncSqliteSaver, LeanSqliteSav
 MEMORY = ":memory:"
 #: Below this much free space a run is refused before it starts (a run writes a few hundred KB).
 MIN_FREE_BYTES = 1 << 20
+#: Connections a PostgreSQL store keeps for one run's parallel calls.
+PG_POOL_SIZE = 16
 DB_ENV = "PDR_DB"
 
 
@@ -63,15 +66,123 @@ def _sqlite_path(db: str | Path) -> Path:
     return path
 
 
-def _ledger(path: Path) -> Ledger:
-    """The ledger of a SQLite file, with one clear error for a file that is not a usable database."""
-    from sqlalchemy.exc import DatabaseError, OperationalError
+def is_postgres(db: str | Path | None) -> bool:
+    """Whether `db` is a PostgreSQL URL (`postgresql://user@host:port/dbname`)."""
+    return str(db or "").startswith(("postgresql://", "postgres://", "postgresql+psycopg://"))
 
+
+def _postgres_urls(db: str) -> tuple[str, str, str]:
+    """(libpq conninfo, SQLAlchemy URL, the URL without its password for messages)."""
+    from sqlalchemy.engine import make_url
+
+    url = make_url(str(db).replace("postgres://", "postgresql://", 1))
+    plain = url.set(drivername="postgresql")
+    return (plain.render_as_string(hide_password=False), url.set(drivername="postgresql+psycopg")
+            .render_as_string(hide_password=False), plain.render_as_string(hide_password=True))
+
+
+def _ledger(target: Path | str) -> Ledger:
+    """The ledger of a SQLite file or a PostgreSQL URL, with one clear error for a database that
+    cannot be used."""
+    from sqlalchemy.exc import DatabaseError, InterfaceError, OperationalError
+
+    if isinstance(target, Path):
+        url, shown = f"sqlite:///{target}", str(target)
+    else:
+        _, url, shown = _postgres_urls(target)
     try:
-        return Ledger(f"sqlite:///{path}")
-    except (DatabaseError, OperationalError) as exc:
-        reason = str(getattr(exc, "orig", exc)) or type(exc).__name__
-        raise ValueError(f"db: cannot use {path} as a run database: {reason}") from None
+        return Ledger(url)
+    except (DatabaseError, OperationalError, InterfaceError) as exc:
+        reason = (str(getattr(exc, "orig", exc)) or type(exc).__name__).strip().splitlines()[0]
+        raise ValueError(f"db: cannot use {shown} as a run database: {reason}") from None
+    except ImportError:
+        raise ValueError("db: PostgreSQL needs psycopg: pip install 'langgraph-pdr[postgres]'") from None
+
+
+def open_ledger(db: str | Path | None) -> Ledger:
+    """The run ledger alone, of a SQLite file or a PostgreSQL URL (None: the default database)."""
+    db = resolve_db(db)
+    if db == MEMORY:
+        raise ValueError("db: ':memory:' holds no runs between calls; give a database file or URL")
+    return _ledger(db if is_postgres(db) else _sqlite_path(db))
+
+
+#: PostgreSQL databases whose checkpoint tables this process has set up.
+_PG_READY: set[str] = set()
+_PG_SETUP_LOCK = threading.Lock()
+#: The advisory lock that serializes `setup()` (its migrations) across processes.
+_PG_SETUP_KEY = 0x5044_5253  # "PDRS"
+
+
+def _setup_postgres(saver: Any, pool: Any, conninfo: str) -> None:
+    """Create the checkpoint tables once per process, one process at a time."""
+    with _PG_SETUP_LOCK:
+        if conninfo in _PG_READY:
+            return
+        with pool.connection() as conn:
+            conn.execute("SELECT pg_advisory_lock(%s)", (_PG_SETUP_KEY,))
+            try:
+                saver.setup()
+            finally:
+                conn.execute("SELECT pg_advisory_unlock(%s)", (_PG_SETUP_KEY,))
+        _PG_READY.add(conninfo)
+
+
+async def _asetup_postgres(saver: Any, pool: Any, conninfo: str) -> None:
+    if conninfo in _PG_READY:
+        return
+    async with pool.connection() as conn:
+        await conn.execute("SELECT pg_advisory_lock(%s)", (_PG_SETUP_KEY,))
+        try:
+            await saver.setup()
+        finally:
+            await conn.execute("SELECT pg_advisory_unlock(%s)", (_PG_SETUP_KEY,))
+    _PG_READY.add(conninfo)
+
+
+def _pool_kwargs() -> dict[str, Any]:
+    from psycopg.rows import dict_row
+
+    return {"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row}
+
+
+@contextmanager
+def _postgres_store(db: str) -> Iterator[Store]:
+    try:
+        from langgraph.checkpoint.postgres import PostgresSaver
+        from psycopg_pool import ConnectionPool
+    except ImportError:
+        raise ValueError("db: PostgreSQL needs: pip install 'langgraph-pdr[postgres]'") from None
+    conninfo, _, shown = _postgres_urls(db)
+    ledger = _ledger(db)
+    pool = ConnectionPool(conninfo, min_size=1, max_size=PG_POOL_SIZE, kwargs=_pool_kwargs(), open=True)
+    try:
+        saver = PostgresSaver(pool, serde=compressed_serde())
+        _setup_postgres(saver, pool, conninfo)
+        yield Store(saver, ledger, shown)
+    finally:
+        pool.close()
+        ledger.dispose()
+
+
+@asynccontextmanager
+async def _apostgres_store(db: str) -> AsyncIterator[Store]:
+    try:
+        from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+        from psycopg_pool import AsyncConnectionPool
+    except ImportError:
+        raise ValueError("db: PostgreSQL needs: pip install 'langgraph-pdr[postgres]'") from None
+    conninfo, _, shown = _postgres_urls(db)
+    ledger = _ledger(db)
+    pool = AsyncConnectionPool(conninfo, min_size=1, max_size=PG_POOL_SIZE, kwargs=_pool_kwargs(), open=False)
+    try:
+        await pool.open()
+        saver = AsyncPostgresSaver(pool, serde=compressed_serde())
+        await _asetup_postgres(saver, pool, conninfo)
+        yield Store(saver, ledger, shown)
+    finally:
+        await pool.close()
+        ledger.dispose()
 
 
 @contextmanager
@@ -90,6 +201,10 @@ def open_store(db: str | Path | None) -> Iterator[Store]:
     db = resolve_db(db)
     if db == MEMORY:
         with _memory_store() as store:
+            yield store
+        return
+    if is_postgres(db):
+        with _postgres_store(db) as store:
             yield store
         return
     import sqlite3
@@ -113,6 +228,10 @@ async def aopen_store(db: str | Path | None) -> AsyncIterator[Store]:
     db = resolve_db(db)
     if db == MEMORY:
         with _memory_store() as store:
+            yield store
+        return
+    if is_postgres(db):
+        async with _apostgres_store(db) as store:
             yield store
         return
     import aiosqlite

@@ -15,8 +15,8 @@ from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 
-from langgraph_pdr.checkpoints.ledger import FINISHED, Ledger
-from langgraph_pdr.checkpoints.store import MEMORY, _sqlite_path, resolve_db
+from langgraph_pdr.checkpoints.ledger import FINISHED
+from langgraph_pdr.checkpoints.store import MEMORY, is_postgres, open_ledger, resolve_db
 from langgraph_pdr.evals.cache import SharedDrafts
 from langgraph_pdr.evals.datasets import Problem
 from langgraph_pdr.evals.methods import EvalMethod, matched_single
@@ -63,18 +63,11 @@ def thread_id(problem: Problem, method: EvalMethod, model: str | None) -> str:
 
 
 def eval_store(db: str | Path | None) -> EvalStore:
-    """The evaluation tables of a SQLite file (an evaluation needs a file: it resumes from it)."""
-    db = resolve_db(db)
-    if db == MEMORY:
+    """The evaluation tables of a SQLite file or PostgreSQL database (an evaluation needs one that
+    lasts: it resumes from it)."""
+    if resolve_db(db) == MEMORY:
         raise ValueError("db: an evaluation needs a database file to resume from, not ':memory:'")
-    from sqlalchemy.exc import DatabaseError, OperationalError
-
-    path = _sqlite_path(db)
-    try:
-        return EvalStore(Ledger(f"sqlite:///{path}"))
-    except (DatabaseError, OperationalError) as exc:
-        reason = str(getattr(exc, "orig", exc)) or type(exc).__name__
-        raise ValueError(f"db: cannot use {path} as a run database: {reason}") from None
+    return EvalStore(open_ledger(db))
 
 
 def takes_seed(model: BaseChatModel) -> bool:
@@ -97,7 +90,7 @@ class Evaluation:
             raise ValueError(f"concurrency: must be at least 1, got {concurrency}")
         self.problems, self.methods = list(problems), list(methods)
         self.model, self.base_url, self.name = model, base_url, name
-        self.db = str(Path(resolve_db(db)).expanduser())
+        self.db = resolve_db(db) if is_postgres(db) else str(Path(resolve_db(db)).expanduser())
         self.store = eval_store(self.db)
         self.concurrency, self.share_drafts, self.timeout = concurrency, share_drafts, timeout
         self.on_progress = on_progress

@@ -34,7 +34,9 @@ def collect(state: dict[str, Any], default_config: PDRConfig) -> dict[str, Any]:
     drafts = [d for d in state.get("drafts") or [] if d.round == r]
     survivors = sum(d.ok for d in drafts)
     env.record(RoundSummary(round=r, width=cfg.width(r), survivors=survivors))
-    env.emit("round_finished", round=r, drafts=len(drafts), survivors=survivors)
+    round_tokens = sum(d.call.total_tokens for d in drafts if d.call is not None)
+    env.emit("round_finished", round=r, drafts=len(drafts), survivors=survivors, round_tokens=round_tokens,
+             b_total=int(state.get("b_total") or 0))
     if not survivors:
         # drafts refused because failed attempts spent the budget end the run at its cap, not as a
         # failure to resume (it would only hit the cap again)

@@ -120,7 +120,8 @@ def begin_round(state: dict[str, Any], default_config: PDRConfig) -> dict[str, A
     if reason:
         env.emit("run_stopping", reason=reason, round=round)
         return {"stop_reason": reason}
-    env.emit("round_started", round=round, rounds=cfg.rounds, drafts=len(tasks))
+    env.emit("round_started", round=round, rounds=cfg.rounds, drafts=len(tasks), reserved=sum(costs),
+             b_total=int(state.get("b_total") or 0))
     return {"round": round, "drafts": Overwrite([]), "verifications": Overwrite([])}
 
 

@@ -156,44 +156,33 @@ drafts = Table(
     Column("error", Text),
 )
 
+def _call_columns() -> list[Column]:
+    """The columns of one model call (fresh objects: a Column belongs to one table)."""
+    return [
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("thread_id", String(200), nullable=False, index=True),
+        Column("role", String(20), nullable=False),
+        Column("round", Integer, nullable=False),
+        Column("idx", Integer, nullable=False),
+        Column("stage", String(60), nullable=False),
+        Column("input_tokens", Integer, nullable=False),
+        Column("output_tokens", Integer, nullable=False),
+        Column("usage_source", String(20), nullable=False),
+        Column("latency_s", Float, nullable=False),
+        Column("finish_reason", String(40)),
+        Column("model", String(200)),
+        Column("error", Text),
+    ]
+
+
 calls = Table(
-    "calls",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("thread_id", String(200), nullable=False, index=True),
-    Column("role", String(20), nullable=False),
-    Column("round", Integer, nullable=False),
-    Column("idx", Integer, nullable=False),
-    Column("stage", String(60), nullable=False),
-    Column("input_tokens", Integer, nullable=False),
-    Column("output_tokens", Integer, nullable=False),
-    Column("usage_source", String(20), nullable=False),
-    Column("latency_s", Float, nullable=False),
-    Column("finish_reason", String(40)),
-    Column("model", String(200)),
-    Column("error", Text),
+    "calls", metadata, *_call_columns(),
     UniqueConstraint("thread_id", "role", "round", "idx", name="calls_key"),
 )
 
 #: Attempts that failed after the provider billed them (an empty completion): insert-only, kept apart
 #: from `calls` (one row per call) so that B_total = Σ calls + Σ failed_calls.
-failed_calls = Table(
-    "failed_calls",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("thread_id", String(200), nullable=False, index=True),
-    Column("role", String(20), nullable=False),
-    Column("round", Integer, nullable=False),
-    Column("idx", Integer, nullable=False),
-    Column("stage", String(60), nullable=False),
-    Column("input_tokens", Integer, nullable=False),
-    Column("output_tokens", Integer, nullable=False),
-    Column("usage_source", String(20), nullable=False),
-    Column("latency_s", Float, nullable=False),
-    Column("finish_reason", String(40)),
-    Column("model", String(200)),
-    Column("error", Text),
-)
+failed_calls = Table("failed_calls", metadata, *_call_columns())
 
 workspaces = Table(
     "workspaces",

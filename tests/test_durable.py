@@ -63,6 +63,14 @@ def finish(proc: subprocess.Popen, timeout: float = 60) -> dict:
 DELAYS = {0: 0.05, 1: 0.15, 2: 0.35, 3: 0.5}
 
 
+@pytest.fixture(params=["sqlite", "postgres"])
+def durable_db(request, tmp_path):
+    """A database that outlives a process: a SQLite file, or a database of a real PostgreSQL server."""
+    if request.param == "postgres":
+        return request.getfixturevalue("postgres_db")
+    return str(tmp_path / "runs.sqlite")
+
+
 def delays(hang: dict):
     def delay(req):
         if req.role == "draft" and req.draft and req.draft[0] == 1:
@@ -72,13 +80,13 @@ def delays(hang: dict):
     return delay
 
 
-def test_sigkill_mid_round_then_resume_rerequests_only_unfinished_drafts(tmp_path):
+def test_sigkill_mid_round_then_resume_rerequests_only_unfinished_drafts(tmp_path, durable_db):
     with FakeOpenAIServer(delay=delays({"on": False})) as ref_server:
         reference = finish(spawn("run", tmp_path / "ref.sqlite", ref_server.base_url, "ref"))
         reference_requests = len(ref_server.requests)
 
     hang = {"on": True}
-    db = tmp_path / "runs.sqlite"
+    db = durable_db
     with FakeOpenAIServer(delay=delays(hang)) as server:
         child = spawn("run", db, server.base_url, "t1")
         server.wait_for(lambda: len(server.answered("draft")) == 2 and len(server.requests) == 4)
@@ -103,8 +111,9 @@ def test_sigkill_mid_round_then_resume_rerequests_only_unfinished_drafts(tmp_pat
     assert resumed["b_seq"] == reference["b_seq"]
     assert resumed["status"] == "completed"
     # the ledger holds every call once
-    rows = sqlite3.connect(db).execute("SELECT COUNT(*) FROM calls WHERE thread_id='t1'").fetchone()
-    assert rows[0] == reference_requests == resumed["calls"]
+    calls = inspect_run("t1", db=db).calls
+    assert len({(c.role, c.round, c.index) for c in calls}) == len(calls) == reference_requests
+    assert resumed["calls"] == reference_requests
 
 
 def test_resuming_a_finished_run_calls_nothing(tmp_path):
@@ -141,9 +150,9 @@ def test_a_thread_id_cannot_be_reused_for_another_run(tmp_path):
     assert again.log == []  # the same finished run is not paid for twice
 
 
-def test_a_thread_run_by_one_process_cannot_be_run_by_another(tmp_path):
+def test_a_thread_run_by_one_process_cannot_be_run_by_another(durable_db):
     hang = {"on": True}
-    db = tmp_path / "runs.sqlite"
+    db = durable_db
     with FakeOpenAIServer(delay=delays(hang)) as server:
         child = spawn("run", db, server.base_url, "busy")
         server.wait_for(lambda: len(server.requests) == 4)

@@ -1,18 +1,19 @@
-"""PostgreSQL: checkpoints (langgraph-checkpoint-postgres) and the ledger in one real PostgreSQL server."""
+"""PostgreSQL: checkpoints (langgraph-checkpoint-postgres) and the ledger in one real PostgreSQL server.
+
+The SIGKILL-then-resume test and the cross-process lock test run on it too (`tests/test_durable.py`),
+as do all tests parametrized by the `db` fixture."""
 
 from __future__ import annotations
 
 import json
-import signal
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from fake_openai import FakeOpenAIServer
 from fakes import ScriptedChatModel
 from test_cli import pdr
-from test_durable import delays, finish, spawn
 
-from langgraph_pdr import PDRConfig, RunLockedError, inspect_run, list_runs, resume_pdr, run_pdr
+from langgraph_pdr import PDRConfig, inspect_run, list_runs, run_pdr
 
 CONFIG = PDRConfig(schedule="3,2,1", distiller="global_summary", max_tokens=64)
 
@@ -33,44 +34,6 @@ def test_sixteen_concurrent_runs_all_finish_with_correct_ledgers(postgres_db):
         assert len(stored.calls) == 3 + 1 + 2 + 1 + 1  # drafts and summaries, round by round
         assert stored.b_total == runs[r.thread_id].b_total == sum(c.total_tokens for c in stored.calls)
     assert len(model.log) == 16 * 8
-
-
-def test_sigkill_mid_round_then_resume_on_postgres(postgres_db, monkeypatch):
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
-    hang = {"on": True}
-    with FakeOpenAIServer(delay=delays(hang)) as server:
-        child = spawn("run", postgres_db, server.base_url, "killed")
-        server.wait_for(lambda: len(server.answered("draft")) == 2 and len(server.requests) == 4)
-        import time
-
-        time.sleep(0.5)
-        child.send_signal(signal.SIGKILL)
-        child.wait(timeout=10)
-        before = list(server.requests)
-        answered = {r.draft for r in before if r.answered}
-        hang["on"] = False
-        resumed = finish(spawn("resume", postgres_db, server.base_url, "killed"))
-        after = server.requests[len(before):]
-    assert not [r for r in after if r.role == "draft" and r.draft in answered]
-    assert resumed["status"] == "completed" and resumed["answer"] == "42"
-
-
-def test_the_per_thread_lock_holds_across_processes(postgres_db, monkeypatch):
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
-    hang = {"on": True}
-    with FakeOpenAIServer(delay=delays(hang)) as server:
-        child = spawn("run", postgres_db, server.base_url, "busy")
-        server.wait_for(lambda: len(server.requests) == 4)
-        with pytest.raises(RunLockedError, match="another process"):
-            resume_pdr("busy", db=postgres_db)
-        second = spawn("resume", postgres_db, server.base_url, "busy")
-        _, err = second.communicate(timeout=60)
-        assert second.returncode != 0 and "RunLockedError" in err
-        child.send_signal(signal.SIGKILL)
-        child.wait(timeout=10)
-        hang["on"] = False
-        result = resume_pdr("busy", db=postgres_db)
-    assert result.status == "completed" and result.answer == "42"
 
 
 def test_the_cli_takes_a_postgres_url(postgres_db):

@@ -33,7 +33,8 @@ def add_parser(sub: Any, positive: Any, model_options: Any, common: Any) -> None
     p.add_argument("--matched", action="store_true",
                    help="also run a single pass allowed each iterative method's mean B_seq")
     p.add_argument("--report", metavar="DIR",
-                   help="run nothing: redraw the report of --name (or the store's only evaluation) into DIR")
+                   help="write the report into DIR; without --dataset, run nothing and redraw the report of "
+                   "--name (or of the store's only evaluation) from the store")
     g = p.add_argument_group("run configuration, under each method's own options")
     g.add_argument("--max-tokens", type=positive, help="max tokens of each draft")
     g.add_argument("--verify-tokens", type=positive, help="max tokens of each self-verification")
@@ -124,7 +125,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     db = resolve_db(args.db)
     store = eval_store(db)
     name = _eval_name(args, store)
-    if args.report:
+    if args.report and not args.dataset:
         return _report(store, name, args.report, args)
     if args.offset < 0:
         raise UsageError(f"--offset: must be 0 or more, got {args.offset}")
@@ -151,4 +152,4 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     command = " ".join(sys.argv[1:]) if sys.argv[1:2] == ["eval"] else "eval ..."
     items = _interruptible(run, hint=f"run `pdr {command}` again to resume")
-    return _report(store, name, args.out or f"pdr-eval-{name}", args, items)
+    return _report(store, name, args.report or args.out or f"pdr-eval-{name}", args, items)

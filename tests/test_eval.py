@@ -317,3 +317,18 @@ def test_pdr_eval_runs_in_process_with_a_fake_server(tmp_path, monkeypatch, caps
     assert code == 0
     stats = json.loads(out)["stats"]
     assert [s["method"] for s in stats] == ["single", "sc:3"]  # nothing iterative: nothing to match
+
+
+def test_report_dir_with_a_dataset_runs_then_writes_there(tmp_path, monkeypatch, capsys):
+    from langgraph_pdr.cli import main
+
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    data = write_jsonl(tmp_path / "toy.jsonl", [{"id": "a", "problem": "What is 6 * 7?", "answer": "42"}])
+    with FakeOpenAIServer() as server:
+        code = main(["eval", "--dataset", str(data), "--methods", "single", "--model", "fake-model",
+                     "--base-url", server.base_url, "--db", str(tmp_path / "e.sqlite"),
+                     "--report", str(tmp_path / "rep"), "--json"])
+    assert code == 0
+    assert json.loads(capsys.readouterr().out)["stats"][0]["correct"] == 1
+    written = {p.name for p in (tmp_path / "rep").iterdir()}
+    assert {"summary.csv", "summary.jsonl", "accuracy_vs_budget.png"} <= written

@@ -117,6 +117,11 @@ def turns(history: Sequence[Any] | None) -> list[dict[str, str]]:
     for message in history or []:
         if isinstance(message, BaseMessage):
             role, content = message.type, message.text
+            if role == "tool":  # a tool's result, as the user would relay it
+                name = getattr(message, "name", None) or "call"
+                role, content = "user", f"[result of tool {name}] {content}"
+            if role == "ai" and not content.strip():  # a turn that only called tools
+                continue
         elif isinstance(message, dict):
             role, content = message.get("role"), message.get("content")
         else:

@@ -162,3 +162,14 @@ def test_pdr_graph_as_a_subgraph_node():
     assert out["notes"] == ["asked", "planned", "answer 20"]  # the parent's reducer saw no duplicate
     assert set(out) == {"question", "answer", "notes"}  # only the declared output came back
     assert len(fake.calls("draft")) == 4
+
+
+def test_tool_turns_in_the_history_reach_the_drafts_as_text():
+    fake = ScriptedChatModel()
+    chat = PDRChatModel(model=fake, config=PDRConfig(method="single"), db=":memory:")
+    chat.invoke([HumanMessage("look it up"),
+                 AIMessage("", tool_calls=[{"name": "search", "args": {}, "id": "t1", "type": "tool_call"}]),
+                 ToolMessage("6 * 7 is 42", tool_call_id="t1", name="search"),
+                 HumanMessage("So what is 6 * 7?")])
+    prompt = fake.calls("draft")[0].prompt
+    assert prompt.startswith("look it up\n[result of tool search] 6 * 7 is 42\n")

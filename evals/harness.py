@@ -25,7 +25,7 @@ from langgraph_pdr.models import OpenModel, open_model
 from langgraph_pdr.nodes.grading import is_correct
 from langgraph_pdr.nodes.llm import call_options, model_name
 from langgraph_pdr.nodes.tokens import DEFAULT_COUNTER
-from langgraph_pdr.runner import inspect_run, resume_pdr, run_pdr
+from langgraph_pdr.runner import resume_pdr, run_pdr
 
 #: Called after each (problem, method) with the problem's id, the method's label and how many of
 #: the problem's methods are done.
@@ -115,8 +115,8 @@ class Evaluation:
                                  gold=problem.answer)
             elif ran:
                 result = resume_pdr(tid, db=self.db, model=om)
-            else:
-                result = inspect_run(tid, self.db)
+            else:  # finished: read it back from the ledger this evaluation already holds open
+                result = self.store.ledger.load_result(tid)
         except Exception as exc:  # one failed run is a failure of the evaluation, not its end
             line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             self.store.save(**self._key(task), correct=None, error=f"{type(exc).__name__}: {line}",
@@ -178,10 +178,11 @@ class Evaluation:
         """
         pairs: dict[str, list[str]] = defaultdict(list)
         singles: dict[str, EvalMethod] = {}
+        items = self.items()
         for method in self.methods:
             if not method.iterative:
                 continue
-            tokens = self._matched_tokens(method)
+            tokens = self._matched_tokens(method, items)
             if tokens is None:
                 continue
             single = matched_single(method, tokens, base)
@@ -191,12 +192,12 @@ class Evaluation:
         self._run_all(self.tasks(list(singles.values()), matches, first_index=len(self.methods)))
         return self.items()
 
-    def _matched_tokens(self, method: EvalMethod) -> int | None:
+    def _matched_tokens(self, method: EvalMethod, items: list[Item]) -> int | None:
         spans = []
-        for item in self.items():
+        for item in items:
             if item.method != method.label or not item.finished:
                 continue
-            result = inspect_run(item.thread_id, self.db)
+            result = self.store.ledger.load_result(item.thread_id)
             first = next((c for c in result.calls if c.role == "draft" and c.round == 1), None)
             spans.append(result.b_seq - (first.input_tokens if first else 0))
         if not spans:

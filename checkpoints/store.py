@@ -20,6 +20,7 @@ MEMORY = ":memory:"
 MIN_FREE_BYTES = 1 << 20
 #: Connections a PostgreSQL store keeps for one run's parallel calls.
 PG_POOL_SIZE = 16
+PG_MISSING = "db: PostgreSQL needs: pip install 'langgraph-pdr[postgres]'"
 DB_ENV = "PDR_DB"
 
 
@@ -96,7 +97,7 @@ def _ledger(target: Path | str) -> Ledger:
         reason = (str(getattr(exc, "orig", exc)) or type(exc).__name__).strip().splitlines()[0]
         raise ValueError(f"db: cannot use {shown} as a run database: {reason}") from None
     except ImportError:
-        raise ValueError("db: PostgreSQL needs psycopg: pip install 'langgraph-pdr[postgres]'") from None
+        raise ValueError(PG_MISSING) from None
 
 
 def open_ledger(db: str | Path | None) -> Ledger:
@@ -152,7 +153,7 @@ def _postgres_store(db: str) -> Iterator[Store]:
         from langgraph.checkpoint.postgres import PostgresSaver
         from psycopg_pool import ConnectionPool
     except ImportError:
-        raise ValueError("db: PostgreSQL needs: pip install 'langgraph-pdr[postgres]'") from None
+        raise ValueError(PG_MISSING) from None
     conninfo, _, shown = _postgres_urls(db)
     ledger = _ledger(db)
     pool = ConnectionPool(conninfo, min_size=1, max_size=PG_POOL_SIZE, kwargs=_pool_kwargs(), open=True)
@@ -171,7 +172,7 @@ async def _apostgres_store(db: str) -> AsyncIterator[Store]:
         from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
         from psycopg_pool import AsyncConnectionPool
     except ImportError:
-        raise ValueError("db: PostgreSQL needs: pip install 'langgraph-pdr[postgres]'") from None
+        raise ValueError(PG_MISSING) from None
     conninfo, _, shown = _postgres_urls(db)
     ledger = _ledger(db)
     pool = AsyncConnectionPool(conninfo, min_size=1, max_size=PG_POOL_SIZE, kwargs=_pool_kwargs(), open=False)

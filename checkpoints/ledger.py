@@ -564,7 +564,7 @@ class Ledger:
                     counted_by=r.counted_by,
                     distiller=r.distiller,
                     sources=list(r.sources or []),
-                    call=by_key.get(("distill", r.round, 0)) if r.counted_by == "usage" else None,
+                    call=by_key.get(("distill", r.round, 0)) if r.counted_by.startswith("usage") else None,
                 )
             )
         return PDRResult(

@@ -182,7 +182,8 @@ def test_real_local_model_run_json(db):
     assert [(c["role"], c["round"]) for c in out["calls"]].count(("draft", 1)) == 2
     assert out["b_total"] == sum(c["input_tokens"] + c["output_tokens"] for c in out["calls"])
     assert all(c["usage_source"] == "provider" for c in out["calls"])
-    assert all(w["counted_by"] in ("usage", "llama.cpp:/tokenize") for w in out["workspaces"])
+    assert all(w["counted_by"] in ("usage", "usage+llama.cpp:/tokenize", "llama.cpp:/tokenize")
+               for w in out["workspaces"])
     assert all(w["tokens"] <= 128 for w in out["workspaces"])
     inspect = pdr("inspect", out["thread_id"], "--db", db)
     assert inspect.returncode == 0 and "calls (4)" in inspect.stdout

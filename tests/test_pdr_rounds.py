@@ -8,6 +8,9 @@ import pytest
 from fakes import FakeCall, ScriptedChatModel
 
 from langgraph_pdr import PDRConfig, Utf8TokenCounter, run_pdr
+from langgraph_pdr.nodes.distill import by_score
+from langgraph_pdr.nodes.distill.global_summary import answer_tally
+from langgraph_pdr.state.records import Draft
 
 SCHEDULE = (4, 2, 1)
 SCORES = {0: 2, 1: 9, 2: 7, 3: 1}  # round-1 verification scores by draft index
@@ -104,7 +107,7 @@ def test_every_workspace_fits_kappa(distiller, db):
     assert result.workspaces
     for w in result.workspaces:
         assert w.tokens <= kappa
-        if w.counted_by != "usage":
+        if not w.counted_by.startswith("usage"):
             assert counter.count(w.text) <= kappa
     for w in result.workspaces:
         if w.distiller != "global_summary" and w.sources:
@@ -114,12 +117,25 @@ def test_every_workspace_fits_kappa(distiller, db):
 
 def test_global_summary_is_shared_by_every_next_draft(db):
     fake, result = run("global_summary", db)
-    for rnd in (2, 3):
-        for call in fake.calls("draft", rnd):
-            assert workspace_of(call.prompt) == f"summary of round {rnd - 1}"
+    counter = Utf8TokenCounter()
+    for r in result.rounds[:2]:
+        header = f"Final answers of the earlier attempts: {answer_tally(r.drafts)}.\n\n"
+        for call in fake.calls("draft", r.round + 1):
+            assert workspace_of(call.prompt) == f"{header}summary of round {r.round}"
+        (w,) = r.workspaces
+        assert w.counted_by == f"usage+{counter.name}" and w.tokens == 30 + counter.count(header)
+        # the summary gets κ less the header, so the workspace stays within κ
+        (summary,) = fake.calls("distill", r.round)
+        assert summary.kwargs["max_tokens"] == result.config.kappa - counter.count(header)
+
+
+def test_global_summary_drops_the_tally_header_when_kappa_is_small(db):
+    fake, result = run("global_summary", db, kappa=40)
     for r in result.rounds[:2]:
         (w,) = r.workspaces
-        assert w.counted_by == "usage" and w.tokens == 30
+        assert not w.text.startswith("Final answers") and w.tokens <= 40
+        (summary,) = fake.calls("distill", r.round)
+        assert summary.kwargs["max_tokens"] == 40
 
 
 def test_shared_top_k_keeps_the_k_best_scored_drafts(db):
@@ -131,6 +147,43 @@ def test_shared_top_k_keeps_the_k_best_scored_drafts(db):
         assert "draft r1 i1 " in ws and "draft r1 i2 " in ws
         assert "draft r1 i0 " not in ws and "draft r1 i3 " not in ws
     assert [d.score for d in result.rounds[0].drafts] == [2, 9, 7, 1]
+
+
+def test_by_score_breaks_ties_by_answer_agreement_then_index():
+    def draft(index, answer, score):
+        text = f"work \\boxed{{{answer}}}" if answer is not None else "no box"
+        return Draft(round=1, index=index, text=text, score=score,
+                     answer=None if answer is None else str(answer))
+
+    drafts = [draft(0, 180, 10), draft(1, 180, 10), draft(2, 540, 10), draft(3, 540, 10),
+              draft(4, 540, 9), draft(5, None, 10), draft(6, 7, None)]
+    # 540 has three drafts behind it, 180 two: equal scores go to 540 first
+    assert [d.index for d in by_score(drafts)] == [2, 3, 0, 1, 5, 4, 6]
+    # agreement is counted over the whole round, not only over the drafts being ranked
+    pool = [drafts[0], drafts[1], drafts[2]]
+    assert [d.index for d in by_score(pool)] == [0, 1, 2]
+    assert [d.index for d in by_score(pool, round_drafts=drafts)] == [2, 0, 1]
+    # a higher score still wins over agreement
+    assert by_score([drafts[4], drafts[5]])[0].index == 5
+
+
+def test_tied_scores_keep_the_drafts_that_agree(db):
+    """Every draft scored 10 (what a 1.5B model does): top-k keeps the answer most drafts reached."""
+    answers = {0: 180, 1: 540, 2: 180, 3: 540, 4: 540}
+
+    def tied(call: FakeCall) -> str:
+        if call.role == "verify":
+            return "Checked. Score: 10"
+        answer = answers[call.index] if call.round == 1 else 540
+        return f"draft r{call.round} i{call.index} so \\boxed{{{answer}}}"
+
+    for distiller in ("shared_top_k", "per_sample_top_k"):
+        fake = ScriptedChatModel(script=tied, usage=usage)
+        config = PDRConfig(schedule=(5, 2, 1), distiller=distiller, k=1)
+        result = run_pdr("What is the answer?", model=fake, config=config, db=db)
+        # every pool of 3 holds a 540, and 540 has three drafts behind it against two
+        for w in result.rounds[0].workspaces:
+            assert [answers[i] for i in w.sources] == [540], (distiller, w.sources)
 
 
 def test_per_sample_top_k_gives_drafts_different_workspaces(db):
@@ -192,7 +245,9 @@ def test_draft_calls_get_per_draft_seeds_and_role_limits():
 def test_summary_prompt_carries_the_answer_tally():
     fake, _ = run("global_summary")
     (summary,) = fake.calls("distill", 1)
-    assert summary.prompt.endswith("Final answers, as read from the attempts: "
-                                   "7 (attempts 1, 2); 5 (attempt 3); 6 (attempt 4).")
+    tally = ("Final answers, as read from the attempts: "
+             "7 (attempts 1, 2); 5 (attempt 3); 6 (attempt 4).")
+    # the tally comes before the attempts, where the summarizer reads it first
+    assert tally in summary.prompt and summary.prompt.index(tally) < summary.prompt.index("Attempt 1:")
     for n in range(4):
         assert f"Attempt {n + 1}:\ndraft r1 i{n} " in summary.prompt

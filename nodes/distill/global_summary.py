@@ -1,8 +1,9 @@
 """`global_summary`: one model call summarizes the round's drafts; every next draft gets the summary.
 
-κ is the call's `max_tokens`, so the bound is exact in the provider's own tokens. The summarizer is
-also given the tally of the drafts' final answers, read by code from their last `\\boxed{}`: small
-models miscount answers and then anchor the next round on a wrong one.
+The summarizer is given the tally of the drafts' final answers, read by code from their last
+`\\boxed{}`, and the workspace opens with that tally: small models miscount answers (a 1.5B model
+wrote "they all reach $70,000" over four different answers) and then anchor the next round on a
+wrong one. The summary's `max_tokens` is κ less the tally's tokens, so the bound holds.
 """
 
 from __future__ import annotations
@@ -14,19 +15,24 @@ from langgraph_pdr.nodes.distill.base import BaseDistiller, DistillRequest
 from langgraph_pdr.nodes.tokens import cut_to_tokens
 from langgraph_pdr.state.records import CallRecord, Draft, Workspace
 
-SUMMARY_PROMPT = """Below are {n} attempted solutions to the same problem. Write a short summary for \
-someone who will solve the problem again from scratch. State: the final answers the attempts reached \
-and how many reached each; where the attempts agree and where they contradict each other; \
-intermediate results that look correct; mistakes to avoid; what is still open. Where the attempts \
-disagree, check the disputed steps yourself and say which answer they support: the most common \
-answer can be wrong. Do not write a new full solution.
+SUMMARY_PROMPT = """Below are {n} attempted solutions to the same problem, and the final answers \
+read from them by code. Write a short summary for someone who will solve the problem again from \
+scratch. State: where the attempts agree and where they contradict each other, and at which step \
+they part; intermediate results that look correct; mistakes to avoid; what is still open. Where the \
+attempts disagree, check the disputed steps yourself and say which answer they support: the most \
+common answer can be wrong. Take the count of each answer from the tally below and never claim an \
+agreement it does not show. Do not write a new full solution.
 
 Problem:
 {question}
 
-{attempts}
+Final answers, as read from the attempts: {tally}.
 
-Final answers, as read from the attempts: {tally}."""
+{attempts}"""
+
+#: The workspace opens with the tally, written by code, so the next round reads the true count even
+#: when the summary misstates it. Dropped when it would take more than half of κ.
+TALLY_HEADER = "Final answers of the earlier attempts: {tally}.\n\n"
 
 
 def answer_tally(drafts: list[Draft]) -> str:
@@ -45,29 +51,44 @@ def answer_tally(drafts: list[Draft]) -> str:
     )
 
 
-def summary_messages(request: DistillRequest) -> list[BaseMessage]:
+def summary_messages(request: DistillRequest, tally: str) -> list[BaseMessage]:
     attempts = "\n\n".join(f"Attempt {n + 1}:\n{d.text}" for n, d in enumerate(request.drafts))
     text = SUMMARY_PROMPT.format(n=len(request.drafts), question=request.question,
-                                 attempts=attempts, tally=answer_tally(request.drafts))
+                                 attempts=attempts, tally=tally)
     return [HumanMessage(text)]
 
 
 class GlobalSummary(BaseDistiller):
     name = "global_summary"
 
-    def _options(self, request: DistillRequest) -> dict:
-        cfg = request.config
-        return {"max_tokens": cfg.role_max_tokens("distill"), "temperature": cfg.temperature.distill}
+    def _plan(self, request: DistillRequest) -> tuple[list[BaseMessage], str, dict]:
+        """The call's messages, the workspace's tally header and the call's options: the summary
+        gets κ less the header's tokens."""
+        tally = answer_tally(request.drafts)
+        cfg, kappa = request.config, request.kappa
+        header = TALLY_HEADER.format(tally=tally)
+        if request.counter.count(header) > kappa // 2:
+            header = ""
+        room = kappa - request.counter.count(header) if header else kappa
+        options = {"max_tokens": min(cfg.role_max_tokens("distill"), room),
+                   "temperature": cfg.temperature.distill}
+        return summary_messages(request, tally), header, options
 
-    def _workspace(self, request: DistillRequest, text: str, call: CallRecord) -> list[Workspace]:
+    def _workspace(self, request: DistillRequest, header: str, text: str,
+                   call: CallRecord) -> list[Workspace]:
+        counter, kappa = request.counter, request.kappa
+        room = kappa - counter.count(header) if header else kappa
         tokens, counted_by = call.output_tokens, "usage"
-        if call.usage_source != "provider" or tokens > request.kappa:
-            text = cut_to_tokens(text, request.kappa, request.counter)
-            tokens, counted_by = request.counter.count(text), request.counter.name
+        if call.usage_source != "provider" or tokens > room:
+            text = cut_to_tokens(text, room, counter)
+            tokens, counted_by = counter.count(text), counter.name
+        if header:
+            tokens += counter.count(header)
+            counted_by = counter.name if counted_by == counter.name else f"usage+{counter.name}"
         return [
             Workspace(
                 round=request.round,
-                text=text,
+                text=header + text,
                 tokens=tokens,
                 counted_by=counted_by,
                 distiller=self.name,
@@ -77,9 +98,11 @@ class GlobalSummary(BaseDistiller):
         ]
 
     def distill(self, request: DistillRequest) -> list[Workspace]:
-        text, call = request.generate(summary_messages(request), **self._options(request))
-        return self._workspace(request, text, call)
+        messages, header, options = self._plan(request)
+        text, call = request.generate(messages, **options)
+        return self._workspace(request, header, text, call)
 
     async def adistill(self, request: DistillRequest) -> list[Workspace]:
-        text, call = await request.agenerate(summary_messages(request), **self._options(request))
-        return self._workspace(request, text, call)
+        messages, header, options = self._plan(request)
+        text, call = await request.agenerate(messages, **options)
+        return self._workspace(request, header, text, call)

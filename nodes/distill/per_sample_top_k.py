@@ -1,7 +1,8 @@
 """`per_sample_top_k`: each next draft gets the top k of its own random pool of this round's drafts.
 
 Pools hold `max(k + 1, ceil(M / 2))` of the M drafts (all of them when M is that small), drawn with the
-run's seed and ranked by the same self-verification scores, so next-round drafts see different but
+run's seed and ranked by the same self-verification scores (ties go to the answer more of the round's drafts
+reached, see `by_score`), so next-round drafts see different but
 high-quality evidence; a pool whose top k repeats another draft's selection is redrawn (see
 `distinct_selections`).
 """
@@ -29,7 +30,7 @@ class PerSampleTopK(BaseDistiller):
         drafts, k = request.drafts, min(request.k, len(request.drafts))
         pool_size = min(len(drafts), max(k + 1, math.ceil(len(drafts) / 2)))
         picks = distinct_selections(
-            request, self.name, lambda rng: by_score(rng.sample(drafts, pool_size))[:k]
+            request, self.name, lambda rng: by_score(rng.sample(drafts, pool_size), round_drafts=drafts)[:k]
         )
         return [
             extractive_workspace(request, chosen, index=j, distiller=self.name)

@@ -196,10 +196,17 @@ def _result_json(result: Any) -> dict:
     return data
 
 
+#: Width of tables written to a file or a pipe (rich's default of 80 cuts the method names).
+PIPE_WIDTH = 160
+
+
 def _console(stderr: bool = False) -> Any:
     from rich.console import Console
 
-    return Console(stderr=stderr, highlight=False, soft_wrap=True)
+    console = Console(stderr=stderr, highlight=False, soft_wrap=True)
+    if not console.is_terminal and "COLUMNS" not in os.environ:
+        console.width = PIPE_WIDTH
+    return console
 
 
 # -- progress -----------------------------------------------------------------------------------

@@ -332,3 +332,8 @@ def test_report_dir_with_a_dataset_runs_then_writes_there(tmp_path, monkeypatch,
     assert json.loads(capsys.readouterr().out)["stats"][0]["correct"] == 1
     written = {p.name for p in (tmp_path / "rep").iterdir()}
     assert {"summary.csv", "summary.jsonl", "accuracy_vs_budget.png"} <= written
+    # redrawn into a pipe, the table keeps whole method names (rich's 80 columns cut them)
+    monkeypatch.delenv("COLUMNS", raising=False)
+    assert main(["eval", "--report", str(tmp_path / "rep"), "--db", str(tmp_path / "e.sqlite")]) == 0
+    out = capsys.readouterr().out
+    assert "accuracy % [95% CI]" in out and "│ single " in out

@@ -69,18 +69,27 @@ def majority(drafts: Sequence[Draft]) -> Draft | None:
     return next(d for d in boxed if votes[normalize(d.answer)] == top)
 
 
+def answer_key(draft: Draft) -> str | None:
+    """The normalized last `\\boxed{}` answer of a draft; None when it has none or failed."""
+    boxed = last_boxed(draft.text)
+    return None if boxed is None or not draft.ok else normalize(boxed)
+
+
+def by_score(drafts: Sequence[Draft], *, round_drafts: Sequence[Draft] | None = None) -> list[Draft]:
+    """Drafts best first: higher score, known before unknown; among equal scores, the draft whose
+    boxed answer more drafts of the round (`round_drafts`, default `drafts`) reached, then the lower
+    index.
+
+    Small models score nearly every draft of theirs 10/10, so the tie-break often decides the
+    selection: agreement carries the self-consistency signal there, where the index carries none.
+    """
+    votes = Counter(answer_key(d) for d in (drafts if round_drafts is None else round_drafts))
+    votes.pop(None, None)
+    return sorted(drafts, key=lambda d: (d.score is None, -(d.score or 0.0),
+                                         -votes.get(answer_key(d), 0), d.index))
+
+
 def best_scored(drafts: Sequence[Draft]) -> Draft | None:
-    """The draft with the highest verification score; unknown scores rank last, ties go to the
-    majority answer, then to the lower index."""
-    ok = [d for d in drafts if d.ok]
-    if not ok:
-        return None
-    votes = Counter(normalize(d.answer) for d in ok)
-    return max(
-        ok,
-        key=lambda d: (
-            d.score if d.score is not None else float("-inf"),
-            votes[normalize(d.answer)],
-            -d.index,
-        ),
-    )
+    """The first of the successful drafts by `by_score`; None when none succeeded."""
+    ranked = by_score([d for d in drafts if d.ok])
+    return ranked[0] if ranked else None

@@ -26,12 +26,12 @@ from __future__ import annotations
 
 from typing import TypeVar
 
+from langgraph_pdr.nodes.answers import by_score
 from langgraph_pdr.nodes.distill.base import (
     BaseDistiller,
     BudgetStop,
     Distiller,
     DistillRequest,
-    by_score,
     extractive_workspace,
 )
 from langgraph_pdr.nodes.distill.global_summary import GlobalSummary

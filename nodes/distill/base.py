@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import random
-from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from langchain_core.messages import BaseMessage
 
-from langgraph_pdr.nodes.answers import last_boxed, normalize
 from langgraph_pdr.nodes.llm import acall_model, call_model, derive_seed
 from langgraph_pdr.nodes.runtime import BudgetStop, NodeEnv, call_fields, over_cap
 from langgraph_pdr.nodes.tokens import cut_to_tokens, prompt_bound
@@ -184,23 +182,3 @@ def distinct_selections(
         given.add(key)
         out.append(chosen)
     return out
-
-
-def by_score(drafts: Sequence[Draft], *, round_drafts: Sequence[Draft] | None = None) -> list[Draft]:
-    """Drafts best first: higher score, known before unknown; among equal scores, the draft whose
-    boxed answer more drafts of the round (`round_drafts`, default `drafts`) reached, then the lower
-    index.
-
-    Small models score nearly every draft of theirs 10/10, so the tie-break often decides the
-    selection: agreement carries the self-consistency signal there, where the index carries none.
-    """
-    votes = Counter(answer_key(d) for d in (drafts if round_drafts is None else round_drafts))
-    votes.pop(None, None)
-    return sorted(drafts, key=lambda d: (d.score is None, -(d.score or 0.0),
-                                         -votes.get(answer_key(d), 0), d.index))
-
-
-def answer_key(draft: Draft) -> str | None:
-    """The normalized last `\\boxed{}` answer of a draft; None when it has none."""
-    boxed = last_boxed(draft.text)
-    return None if boxed is None or not draft.ok else normalize(boxed)

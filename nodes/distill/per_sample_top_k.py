@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import math
 
+from langgraph_pdr.nodes.answers import by_score
 from langgraph_pdr.nodes.distill.base import (
     BaseDistiller,
     DistillRequest,
-    by_score,
     distinct_selections,
     extractive_workspace,
 )

@@ -84,7 +84,8 @@ def summarize(items: Sequence[Item]) -> list[MethodStats]:
 
 
 def write_report(items: Sequence[Item], out: str | Path, *, title: str = "") -> dict[str, Path]:
-    """Write `summary.csv`, `summary.jsonl`, `runs.csv`, `runs.jsonl` and `accuracy_vs_budget.png`.
+    """Write `summary.csv`, `summary.jsonl`, `summary.md`, `runs.csv`, `runs.jsonl` and
+    `accuracy_vs_budget.png`.
 
     Returns:
         The paths written, by kind.
@@ -93,9 +94,10 @@ def write_report(items: Sequence[Item], out: str | Path, *, title: str = "") -> 
     out.mkdir(parents=True, exist_ok=True)
     stats = summarize(items)
     paths = {"summary_csv": out / "summary.csv", "summary_jsonl": out / "summary.jsonl",
-             "runs_csv": out / "runs.csv", "runs_jsonl": out / "runs.jsonl",
+             "summary_md": out / "summary.md", "runs_csv": out / "runs.csv", "runs_jsonl": out / "runs.jsonl",
              "plot": out / "accuracy_vs_budget.png"}
     _write(paths["summary_csv"], paths["summary_jsonl"], [asdict(s) for s in stats])
+    paths["summary_md"].write_text(markdown(stats, title=title), encoding="utf-8")
     rows = [{**asdict(i), "finished": i.finished} for i in items]
     _write(paths["runs_csv"], paths["runs_jsonl"], rows)
     plot(stats, paths["plot"], title=title)
@@ -170,29 +172,54 @@ def _pct(s: MethodStats) -> str:
     return f"{100 * s.accuracy:.1f} [{100 * s.ci_low:.0f}–{100 * s.ci_high:.0f}]"
 
 
+COLUMNS = ("dataset", "method", "n", "accuracy % [95% CI]", "mean B_seq", "median B_seq",
+           "mean B_total", "mean wall s", "failures", "pending")
+MATCHED_TITLE = "at matched B_seq: each iterative method against a single pass allowed its B_seq"
+MATCHED_COLUMNS = ("dataset", "method", "accuracy %", "mean B_seq", "single pass", "accuracy %",
+                   "mean B_seq", "Δ accuracy (pts)")
+#: Columns of text, aligned left; the others are numbers.
+TEXT_COLUMNS = ("dataset", "method", "single pass")
+
+
+def _cells(s: MethodStats) -> list[str]:
+    return [s.dataset, s.method, str(s.n), _pct(s), f"{s.mean_b_seq:,.0f}", f"{s.median_b_seq:,.0f}",
+            f"{s.mean_b_total:,.0f}", "" if s.mean_wall_s is None else f"{s.mean_wall_s:.1f}",
+            str(s.failures), str(s.pending)]
+
+
+def _matched_cells(it: MethodStats, single: MethodStats) -> list[str]:
+    return [it.dataset, it.method, _pct(it), f"{it.mean_b_seq:,.0f}", single.method, _pct(single),
+            f"{single.mean_b_seq:,.0f}", f"{100 * (it.accuracy - single.accuracy):+.1f}"]
+
+
+def _tables(stats: Sequence[MethodStats], title: str) -> list[tuple[str, tuple[str, ...], list[list[str]]]]:
+    """The report's tables: (title, columns, rows); the matched one only when there are pairs."""
+    tables = [(title or "evaluation", COLUMNS, [_cells(s) for s in stats])]
+    pairs = matched_pairs(stats)
+    if pairs:
+        tables.append((MATCHED_TITLE, MATCHED_COLUMNS, [_matched_cells(it, sp) for it, sp in pairs]))
+    return tables
+
+
 def render(stats: Sequence[MethodStats], console: object, *, title: str = "") -> None:
     """Print the report's tables with rich."""
     from rich.table import Table
 
-    table = Table(title=title or "evaluation")
-    for col in ("dataset", "method", "n", "accuracy % [95% CI]", "mean B_seq", "median B_seq",
-                "mean B_total", "mean wall s", "failures", "pending"):
-        table.add_column(col, justify="left" if col in ("dataset", "method") else "right")
-    for s in stats:
-        table.add_row(s.dataset, s.method, str(s.n), _pct(s), f"{s.mean_b_seq:,.0f}",
-                      f"{s.median_b_seq:,.0f}", f"{s.mean_b_total:,.0f}",
-                      "" if s.mean_wall_s is None else f"{s.mean_wall_s:.1f}", str(s.failures),
-                      str(s.pending))
-    console.print(table)  # type: ignore[attr-defined]
-    pairs = matched_pairs(stats)
-    if not pairs:
-        return
-    matched = Table(title="at matched B_seq: each iterative method against a single pass allowed its B_seq")
-    for col in ("dataset", "method", "accuracy %", "mean B_seq", "single pass", "accuracy %",
-                "mean B_seq", "Δ accuracy (pts)"):
-        matched.add_column(col, justify="left" if col in ("dataset", "method", "single pass") else "right")
-    for it, single in pairs:
-        matched.add_row(it.dataset, it.method, _pct(it), f"{it.mean_b_seq:,.0f}", single.method,
-                        _pct(single), f"{single.mean_b_seq:,.0f}",
-                        f"{100 * (it.accuracy - single.accuracy):+.1f}")
-    console.print(matched)  # type: ignore[attr-defined]
+    for name, columns, rows in _tables(stats, title):
+        table = Table(title=name)
+        for col in columns:
+            table.add_column(col, justify="left" if col in TEXT_COLUMNS else "right")
+        for row in rows:
+            table.add_row(*row)
+        console.print(table)  # type: ignore[attr-defined]
+
+
+def markdown(stats: Sequence[MethodStats], *, title: str = "") -> str:
+    """The report's tables in Markdown, to paste into a README or a pull request."""
+    parts = []
+    for name, columns, rows in _tables(stats, title):
+        lines = [f"**{name}**", "", "| " + " | ".join(columns) + " |",
+                 "|" + "|".join(":---" if c in TEXT_COLUMNS else "---:" for c in columns) + "|"]
+        lines += ["| " + " | ".join(row) + " |" for row in rows]
+        parts.append("\n".join(lines))
+    return "\n\n".join(parts) + "\n"

@@ -27,6 +27,7 @@ from langgraph_pdr.evals import (
 from langgraph_pdr import inspect_run
 from langgraph_pdr.evals.datasets import Problem
 from langgraph_pdr.evals.harness import Evaluation
+from langgraph_pdr.evals.report import MATCHED_TITLE, markdown
 
 
 def problems(n: int, answer: str = "42") -> list[Problem]:
@@ -233,6 +234,10 @@ def test_matched_single_pass_gets_the_iterative_methods_b_seq(tmp_path, fake):
     assert all(i.matches == "sr:3" for i in matched) and len(matched) == 2
     draft = [c for c in fake.log if c.kwargs.get("max_tokens") == 832]
     assert len(draft) == 2
+    md = markdown(summarize(items)).split("\n\n")
+    assert md[-2] == f"**{MATCHED_TITLE}**"
+    assert md[-1].splitlines()[2] == ("| toy | sr:3 | 100.0 [34–100] | 900 | single:max_tokens=832 | "
+                                      "100.0 [34–100] | 300 | +0.0 |")
 
 
 def test_report_files_are_written(tmp_path, fake):
@@ -241,7 +246,7 @@ def test_report_files_are_written(tmp_path, fake):
                      parse_methods("single,sr:2"), model=fake, db=tmp_path / "e.sqlite")
     paths = write_report(items, tmp_path / "out", title="toy")
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
-        "accuracy_vs_budget.png", "runs.csv", "runs.jsonl", "summary.csv", "summary.jsonl"]
+        "accuracy_vs_budget.png", "runs.csv", "runs.jsonl", "summary.csv", "summary.jsonl", "summary.md"]
     assert paths["plot"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     summary = list(csv.DictReader(paths["summary_csv"].open()))
     assert [(r["dataset"], r["method"], r["n"], r["correct"]) for r in summary] == [
@@ -251,6 +256,10 @@ def test_report_files_are_written(tmp_path, fake):
     assert lines[1]["accuracy"] == pytest.approx(2 / 3) and lines[1]["ci_low"] < 2 / 3 < lines[1]["ci_high"]
     runs = [json.loads(x) for x in paths["runs_jsonl"].read_text().splitlines()]
     assert len(runs) == 6 and {r["thread_id"] for r in runs} == {i.thread_id for i in items}
+    md = paths["summary_md"].read_text().splitlines()
+    assert md[0] == "**toy**" and md[2].startswith("| dataset | method | n | accuracy % [95% CI] |")
+    assert md[3].startswith("|:---|:---|---:|") and md[4].startswith("| toy | single | 2 | 50.0 [")
+    assert len(md) == 4 + len(summary)
 
 
 # -- the command ----------------------------------------------------------------------------------

@@ -64,7 +64,8 @@ def _model_options(p: argparse.ArgumentParser) -> None:
 
 
 def _common(p: argparse.ArgumentParser, *, json_flag: bool = True) -> None:
-    p.add_argument("--db", help="SQLite file of runs (default: $PDR_DB, else the user data dir)")
+    p.add_argument("--db", help="SQLite file or postgresql:// URL of the runs "
+                                "(default: $PDR_DB, else the user data dir)")
     if json_flag:
         p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--debug", action="store_true", help="show tracebacks")

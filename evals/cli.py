@@ -26,7 +26,8 @@ def add_parser(sub: Any, positive: Any, model_options: Any, common: Any) -> None
     p.add_argument("--seed", type=int, default=0, help="seed of --sample")
     p.add_argument("--concurrency", type=positive, default=2, help="runs at the same time (default 2)")
     p.add_argument("--name", help="the evaluation's name in the store (default: the dataset's name)")
-    p.add_argument("--out", help="directory for the CSV, JSONL and plot (default: ./pdr-eval-NAME)")
+    p.add_argument("--out", help="directory for the report: CSV, JSONL, Markdown and plot "
+                                 "(default: ./pdr-eval-NAME)")
     p.add_argument("--no-share-drafts", dest="share_drafts", action="store_false",
                    help="do not answer identical requests of different methods once (by default a "
                    "single pass, SR's first draft and PDR's first round share their samples)")

@@ -350,16 +350,29 @@ def _interruptible(run: Callable[[], Any], thread_id: str | None = None, db: str
     return outcome["value"]
 
 
-def _mark_interrupted(thread_id: str, db: str) -> None:
-    try:
-        from langgraph_pdr.checkpoints.store import open_ledger
+#: Seconds Ctrl-C waits to mark the run interrupted before it exits anyway.
+MARK_WAIT = 5.0
 
-        ledger = open_ledger(db)
-        if ledger.run_row(thread_id):
-            ledger.set_status(thread_id, "interrupted", error="interrupted")
-        ledger.dispose()
-    except Exception:  # the hint matters more than the status
-        pass
+
+def _mark_interrupted(thread_id: str, db: str) -> None:
+    """Mark the run interrupted, waiting at most `MARK_WAIT` seconds: a database locked by another
+    writer must not hold up Ctrl-C. A run left `running` by the exited process is taken over by the
+    next `pdr resume` (its lock owner is dead)."""
+
+    def mark() -> None:
+        try:
+            from langgraph_pdr.checkpoints.store import open_ledger
+
+            ledger = open_ledger(db)
+            if ledger.run_row(thread_id):
+                ledger.set_status(thread_id, "interrupted", error="interrupted")
+            ledger.dispose()
+        except Exception:  # the hint matters more than the status
+            pass
+
+    marker = threading.Thread(target=mark, name="pdr-mark-interrupted", daemon=True)
+    marker.start()
+    marker.join(MARK_WAIT)
 
 
 def cmd_run(args: argparse.Namespace) -> int:

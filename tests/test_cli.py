@@ -22,6 +22,12 @@ def pdr(*args: str, env: dict | None = None, timeout: float = 600) -> subprocess
                           env={**os.environ, **(env or {})})
 
 
+def interruptible() -> None:
+    """Popen's preexec_fn: Ctrl-C's default disposition in the child, even when the suite itself
+    was started in the background by a shell (which makes its children ignore SIGINT)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def assert_one_line_error(proc: subprocess.CompletedProcess, code: int, *needles: str) -> None:
     assert proc.returncode == code, (proc.returncode, proc.stderr)
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
@@ -144,7 +150,8 @@ def test_ctrl_c_stops_cleanly_and_prints_the_resume_command(db):
     with FakeOpenAIServer(delay=lambda r: 60.0 if hang["on"] else 0.0) as server:
         proc = subprocess.Popen([*PDR, "run", "q?", "--model", "fake-model", "--base-url",
                                  server.base_url, "--schedule", "2,1", "--thread-id", "ctrlc",
-                                 "--db", db], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                                 "--db", db], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                preexec_fn=interruptible)
         server.wait_for(lambda: len(server.requests) == 2)
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=60)
@@ -152,6 +159,34 @@ def test_ctrl_c_stops_cleanly_and_prints_the_resume_command(db):
         assert f"pdr resume ctrlc --db {db}" in err and "Traceback" not in err
         hang["on"] = False
         resumed = pdr("resume", "ctrlc", "--db", db, "--json")
+    assert resumed.returncode == 0, resumed.stderr
+    assert json.loads(resumed.stdout)["stop_reason"] == "completed"
+
+
+def test_ctrl_c_exits_even_when_another_writer_holds_the_database(tmp_path):
+    """Marking the run interrupted waits a few seconds at most; the next resume takes the run over."""
+    import sqlite3
+
+    db = str(tmp_path / "runs.sqlite")
+    env = {**os.environ, "PDR_DB_TIMEOUT": "600"}  # a wait for the lock would outlast the test
+    hang = {"on": True}
+    with FakeOpenAIServer(delay=lambda r: 60.0 if hang["on"] else 0.0) as server:
+        proc = subprocess.Popen([*PDR, "run", "q?", "--model", "fake-model", "--base-url",
+                                 server.base_url, "--schedule", "2,1", "--thread-id", "locked",
+                                 "--db", db], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                env=env, preexec_fn=interruptible)
+        server.wait_for(lambda: len(server.requests) == 2)
+        other = sqlite3.connect(db, isolation_level=None)
+        other.execute("BEGIN EXCLUSIVE")
+        try:
+            proc.send_signal(signal.SIGINT)
+            _, err = proc.communicate(timeout=60)
+        finally:
+            other.execute("ROLLBACK")
+            other.close()
+        assert proc.returncode == 130 and f"pdr resume locked --db {db}" in err, err
+        hang["on"] = False
+        resumed = pdr("resume", "locked", "--db", db, "--json")
     assert resumed.returncode == 0, resumed.stderr
     assert json.loads(resumed.stdout)["stop_reason"] == "completed"
 

@@ -51,33 +51,32 @@ def answer_tally(drafts: list[Draft]) -> str:
     )
 
 
-def summary_messages(request: DistillRequest, tally: str) -> list[BaseMessage]:
+def summary_messages(request: DistillRequest) -> list[BaseMessage]:
     attempts = "\n\n".join(f"Attempt {n + 1}:\n{d.text}" for n, d in enumerate(request.drafts))
     text = SUMMARY_PROMPT.format(n=len(request.drafts), question=request.question,
-                                 attempts=attempts, tally=tally)
+                                 attempts=attempts, tally=answer_tally(request.drafts))
     return [HumanMessage(text)]
 
 
 class GlobalSummary(BaseDistiller):
     name = "global_summary"
 
-    def _plan(self, request: DistillRequest) -> tuple[list[BaseMessage], str, dict]:
-        """The call's messages, the workspace's tally header and the call's options: the summary
-        gets κ less the header's tokens."""
-        tally = answer_tally(request.drafts)
-        cfg, kappa = request.config, request.kappa
-        header = TALLY_HEADER.format(tally=tally)
-        if request.counter.count(header) > kappa // 2:
-            header = ""
-        room = kappa - request.counter.count(header) if header else kappa
-        options = {"max_tokens": min(cfg.role_max_tokens("distill"), room),
-                   "temperature": cfg.temperature.distill}
-        return summary_messages(request, tally), header, options
+    def _header(self, request: DistillRequest) -> tuple[str, int]:
+        """The workspace's tally header and the tokens κ leaves for the summary after it."""
+        header = TALLY_HEADER.format(tally=answer_tally(request.drafts))
+        used = request.counter.count(header)
+        if used > request.kappa // 2:
+            return "", request.kappa
+        return header, request.kappa - used
 
-    def _workspace(self, request: DistillRequest, header: str, text: str,
-                   call: CallRecord) -> list[Workspace]:
-        counter, kappa = request.counter, request.kappa
-        room = kappa - counter.count(header) if header else kappa
+    def _options(self, request: DistillRequest) -> dict:
+        cfg = request.config
+        return {"max_tokens": min(cfg.role_max_tokens("distill"), self._header(request)[1]),
+                "temperature": cfg.temperature.distill}
+
+    def _workspace(self, request: DistillRequest, text: str, call: CallRecord) -> list[Workspace]:
+        counter = request.counter
+        header, room = self._header(request)
         tokens, counted_by = call.output_tokens, "usage"
         if call.usage_source != "provider" or tokens > room:
             text = cut_to_tokens(text, room, counter)
@@ -98,11 +97,9 @@ class GlobalSummary(BaseDistiller):
         ]
 
     def distill(self, request: DistillRequest) -> list[Workspace]:
-        messages, header, options = self._plan(request)
-        text, call = request.generate(messages, **options)
-        return self._workspace(request, header, text, call)
+        text, call = request.generate(summary_messages(request), **self._options(request))
+        return self._workspace(request, text, call)
 
     async def adistill(self, request: DistillRequest) -> list[Workspace]:
-        messages, header, options = self._plan(request)
-        text, call = await request.agenerate(messages, **options)
-        return self._workspace(request, header, text, call)
+        text, call = await request.agenerate(summary_messages(request), **self._options(request))
+        return self._workspace(request, text, call)

@@ -28,10 +28,15 @@ class FakeCall:
     started: float = 0.0
     ended: float = 0.0
     thread: str = field(default="")
+    alone: bool = False  # with `together`: the others had not all started when its wait ran out
 
     @property
     def total(self) -> int:
         return self.input_tokens + self.output_tokens
+
+
+#: Seconds a `together` call waits for the others to start.
+TOGETHER_WAIT = 30.0
 
 
 def words(text: str) -> int:
@@ -52,12 +57,17 @@ class ScriptedChatModel(BaseChatModel):
     """Replies with `script(call)`; reports usage from `usage(call)` (default: words in and out).
 
     The call's role, round and index come from the run metadata every PDR call carries.
-    `delay` (seconds) is slept per call; `script` may raise to simulate failures.
+    `delay` (seconds) is slept per call; `script` may raise to simulate failures. With `together`
+    = N, each of the first N calls waits (up to `TOGETHER_WAIT` seconds) until all N have started:
+    calls made one after another then show as `alone`, whatever the machine's load, where a bound on
+    elapsed time would be a guess.
     """
 
     script: Callable[[FakeCall], str] = default_reply
     usage: Callable[[FakeCall], tuple[int, int]] | None = None
     delay: float = 0.0
+    together: int = 0
+    _started: int = PrivateAttr(default=0)
     _log: list[FakeCall] = PrivateAttr(default_factory=list)
     _lock: Any = PrivateAttr(default_factory=threading.Lock)
 
@@ -106,14 +116,32 @@ class ScriptedChatModel(BaseChatModel):
         )
         return ChatResult(generations=[ChatGeneration(message=message)])
 
+    def _arrive(self) -> tuple[bool, float]:
+        """Count this call's start; whether it must wait for the others, and until when."""
+        with self._lock:
+            self._started += 1
+            return self._started <= self.together, time.monotonic() + TOGETHER_WAIT
+
+    def _all_started(self) -> bool:
+        with self._lock:
+            return self._started >= self.together
+
     def _generate(self, messages, stop=None, run_manager=None, **kwargs):  # type: ignore[override]
         call = self._start(messages, run_manager, kwargs)
+        waits, deadline = self._arrive()
+        while waits and not self._all_started() and time.monotonic() < deadline:
+            time.sleep(0.005)
+        call.alone = waits and not self._all_started()
         if self.delay:
             time.sleep(self.delay)
         return self._finish(call)
 
     async def _agenerate(self, messages, stop=None, run_manager=None, **kwargs):  # type: ignore[override]
         call = self._start(messages, run_manager, kwargs)
+        waits, deadline = self._arrive()
+        while waits and not self._all_started() and time.monotonic() < deadline:
+            await asyncio.sleep(0.005)
+        call.alone = waits and not self._all_started()
         if self.delay:
             await asyncio.sleep(self.delay)
         return self._finish(call)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from langchain_core.messages import BaseMessage, HumanMessage
@@ -82,4 +83,4 @@ async def acritique(state: dict[str, Any], default_config: PDRConfig) -> dict[st
         text, record = await acall_model(env.model, messages, **call)
     except BudgetStop as stop:
         return _stop(env, state, stop.reason)
-    return _reviewed(env, state, text, record)
+    return await asyncio.to_thread(_reviewed, env, state, text, record)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
@@ -175,7 +176,7 @@ async def adraft(task: DraftTask, default_config: PDRConfig) -> dict[str, Any]:
     env = node_env(default_config)
     messages = draft_messages(task, env.config)
     text, call = await acall_model(env.model, messages, **_draft_call(env, task))
-    return _drafted(env, task, text, call)
+    return await asyncio.to_thread(_drafted, env, task, text, call)  # the ledger write, off the loop
 
 
 def draft_failed(task: DraftTask, error: NodeError, default_config: PDRConfig) -> dict[str, Any]:

@@ -164,4 +164,7 @@ async def acall_model(
     except Exception as exc:
         await asyncio.sleep(_wait_for(exc))
         raise
-    return _checked(reply, messages, on_failed, counter=counter, started=started, model=model, **fields)
+    # off the event loop: `on_failed` writes the ledger, which may wait for SQLite's write lock while
+    # the async checkpointer, on this loop, holds it until its commit runs
+    return await asyncio.to_thread(_checked, reply, messages, on_failed, counter=counter, started=started,
+                                   model=model, **fields)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from typing import Any
 
@@ -94,7 +95,7 @@ async def averify(task: VerifyTask, default_config: PDRConfig) -> dict[str, Any]
     """Async twin of `verify`."""
     env = node_env(default_config)
     text, call = await acall_model(env.model, verify_messages(task), **_verify_call(env, task["draft"]))
-    return _verified(env, task["draft"], text, call)
+    return await asyncio.to_thread(_verified, env, task["draft"], text, call)
 
 
 def verify_failed(task: VerifyTask, error: NodeError, default_config: PDRConfig) -> dict[str, Any]:

@@ -200,6 +200,41 @@ async def test_the_async_path_survives_the_same_faults(tmp_path, fast_retries):
     with FakeOpenAIServer(fault=plan, retry_after=0.2) as server:
         result = await arun_pdr("What is 6 * 7?", model="fake-model", base_url=server.base_url,
                                 db=tmp_path / "runs.sqlite", config=CONFIG)
-    assert result.status == "completed" and all(d.ok for d in result.rounds[0].drafts)
+    errors = [d.error for d in result.rounds[0].drafts]
+    assert result.status == "completed" and errors == [None] * len(errors), errors
     assert len(result.failed_calls) == 1
     assert_books_balance(result)
+
+
+@pytest.mark.parametrize(("role", "config"), [
+    ("distill", PDRConfig(schedule="3,1", distiller="global_summary", max_tokens=64)),
+    ("verify", PDRConfig(schedule="3,1", distiller="per_sample_top_k", k=2, max_tokens=64)),
+    ("critique", PDRConfig(method="sr_error", schedule="1,1", max_tokens=64)),
+])
+async def test_the_async_path_writes_the_ledger_off_the_event_loop(role, config, tmp_path, fast_retries,
+                                                                     monkeypatch):
+    """A ledger write on the loop waits for SQLite's write lock while the async checkpointer, on the
+    same loop, holds it until its commit runs: the write times out ("database is locked") and the
+    draft fails. Every record, a billed failed attempt's included, must be written from a thread."""
+    import asyncio
+
+    from langgraph_pdr import arun_pdr
+    from langgraph_pdr.checkpoints.ledger import Ledger
+
+    on_loop = []
+    original = Ledger.record_many
+
+    def record_many(self, thread_id, records):
+        try:
+            asyncio.get_running_loop()
+            on_loop.extend(type(r).__name__ for r in records)
+        except RuntimeError:
+            pass
+        return original(self, thread_id, records)
+
+    monkeypatch.setattr(Ledger, "record_many", record_many)
+    with FakeOpenAIServer(fault=once("empty", target=(1, 0))) as server:
+        result = await arun_pdr("What is 6 * 7?", model="fake-model", base_url=server.base_url,
+                                db=tmp_path / "runs.sqlite", config=config)
+    assert result.status == "completed" and len(result.failed_calls) == 1
+    assert on_loop == [] and role in {c.role for c in result.calls}

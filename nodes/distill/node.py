@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from langgraph_pdr.nodes.distill import BudgetStop, Distiller, DistillRequest, get_distiller
@@ -77,5 +78,5 @@ async def adistill(state: dict[str, Any], default_config: PDRConfig) -> dict[str
     try:
         workspaces = await distiller_for(env.config).adistill(request)
     except BudgetStop as stop:
-        return _stopped(env, request, stop)
-    return _done(env, request, workspaces)
+        return await asyncio.to_thread(_stopped, env, request, stop)
+    return await asyncio.to_thread(_done, env, request, workspaces)

@@ -62,27 +62,26 @@ class GlobalSummary(BaseDistiller):
     name = "global_summary"
 
     def _header(self, request: DistillRequest) -> tuple[str, int]:
-        """The workspace's tally header and the tokens κ leaves for the summary after it."""
+        """The workspace's tally header and its tokens (the summary gets κ less them); no header
+        when it would take more than half of κ."""
         header = TALLY_HEADER.format(tally=answer_tally(request.drafts))
         used = request.counter.count(header)
-        if used > request.kappa // 2:
-            return "", request.kappa
-        return header, request.kappa - used
+        return (header, used) if used <= request.kappa // 2 else ("", 0)
 
-    def _options(self, request: DistillRequest) -> dict:
+    def _options(self, request: DistillRequest, used: int) -> dict:
         cfg = request.config
-        return {"max_tokens": min(cfg.role_max_tokens("distill"), self._header(request)[1]),
+        return {"max_tokens": min(cfg.role_max_tokens("distill"), request.kappa - used),
                 "temperature": cfg.temperature.distill}
 
-    def _workspace(self, request: DistillRequest, text: str, call: CallRecord) -> list[Workspace]:
-        counter = request.counter
-        header, room = self._header(request)
+    def _workspace(self, request: DistillRequest, header: str, used: int, text: str,
+                   call: CallRecord) -> list[Workspace]:
+        counter, room = request.counter, request.kappa - used
         tokens, counted_by = call.output_tokens, "usage"
         if call.usage_source != "provider" or tokens > room:
             text = cut_to_tokens(text, room, counter)
             tokens, counted_by = counter.count(text), counter.name
         if header:
-            tokens += counter.count(header)
+            tokens += used
             counted_by = counter.name if counted_by == counter.name else f"usage+{counter.name}"
         return [
             Workspace(
@@ -97,9 +96,11 @@ class GlobalSummary(BaseDistiller):
         ]
 
     def distill(self, request: DistillRequest) -> list[Workspace]:
-        text, call = request.generate(summary_messages(request), **self._options(request))
-        return self._workspace(request, text, call)
+        header, used = self._header(request)
+        text, call = request.generate(summary_messages(request), **self._options(request, used))
+        return self._workspace(request, header, used, text, call)
 
     async def adistill(self, request: DistillRequest) -> list[Workspace]:
-        text, call = await request.agenerate(summary_messages(request), **self._options(request))
-        return self._workspace(request, text, call)
+        header, used = self._header(request)
+        text, call = await request.agenerate(summary_messages(request), **self._options(request, used))
+        return self._workspace(request, header, used, text, call)

@@ -7,7 +7,7 @@ import hashlib
 import time
 from collections.abc import Callable, Sequence
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, NoReturn
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage
@@ -113,14 +113,23 @@ def _wait_for(exc: BaseException) -> float:
     return wait if wait is not None and wait <= MAX_RETRY_AFTER_S else 0.0
 
 
+def _empty(text: str, reply: AIMessage) -> bool:
+    """A reply with neither text nor tool calls: a failed attempt the provider may still bill."""
+    return not text.strip() and not getattr(reply, "tool_calls", None)
+
+
+def _fail(call: CallRecord, on_failed: FailedHook | None) -> NoReturn:
+    failed = call.model_copy(update={"error": "EmptyCompletion: the model returned no text"})
+    if on_failed is not None:
+        on_failed(failed)  # books the billed tokens; may raise when no budget is left to retry
+    raise EmptyCompletion("the model returned no text")
+
+
 def _checked(reply: AIMessage, messages: Sequence[BaseMessage], on_failed: FailedHook | None,
              **record: Any) -> tuple[str, CallRecord]:
     text, call = _record(reply, messages, **record)
-    if not text.strip() and not getattr(reply, "tool_calls", None):
-        failed = call.model_copy(update={"error": "EmptyCompletion: the model returned no text"})
-        if on_failed is not None:
-            on_failed(failed)  # books the billed tokens; may raise when no budget is left to retry
-        raise EmptyCompletion("the model returned no text")
+    if _empty(text, reply):
+        _fail(call, on_failed)
     return text, call
 
 
@@ -164,7 +173,9 @@ async def acall_model(
     except Exception as exc:
         await asyncio.sleep(_wait_for(exc))
         raise
-    # off the event loop: `on_failed` writes the ledger, which may wait for SQLite's write lock while
-    # the async checkpointer, on this loop, holds it until its commit runs
-    return await asyncio.to_thread(_checked, reply, messages, on_failed, counter=counter, started=started,
-                                   model=model, **fields)
+    text, call = _record(reply, messages, counter=counter, started=started, model=model, **fields)
+    if _empty(text, reply):
+        # off the event loop: `on_failed` writes the ledger, which may wait for SQLite's write lock
+        # while the async checkpointer, on this loop, holds it until its commit runs
+        await asyncio.to_thread(_fail, call, on_failed)
+    return text, call

@@ -18,6 +18,7 @@ Example:
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import threading
@@ -403,6 +404,43 @@ class Ledger:
     def record_many(self, thread_id: str, records: list[Any]) -> None:
         """Store records in one transaction (what one node made)."""
         self._execute(*(self._statement(thread_id, r) for r in records))
+
+    async def arecord_many(self, thread_id: str, records: list[Any]) -> None:
+        """`record_many` for a node on the event loop.
+
+        A SQLite write is made at once when it needs no waiting; otherwise it waits for the lock in
+        a worker thread, since waiting on the loop would block the async checkpointer's commit,
+        which holds that lock. Other databases are written from a worker thread.
+        """
+        stmts = [self._statement(thread_id, r) for r in records]
+        if not self._execute_now(stmts):
+            await asyncio.to_thread(self._execute, *stmts)
+
+    def _execute_now(self, stmts: list[Any]) -> bool:
+        """One SQLite transaction for `stmts` if neither this ledger nor the database is busy."""
+        from sqlalchemy.exc import OperationalError
+
+        if self.engine.dialect.name != "sqlite" or not self._lock.acquire(blocking=False):
+            return False
+        try:
+            with self.engine.connect() as conn:
+                waited = conn.exec_driver_sql("PRAGMA busy_timeout").scalar()
+                conn.exec_driver_sql("PRAGMA busy_timeout = 0")
+                try:
+                    for stmt in stmts:
+                        conn.execute(stmt)
+                    conn.commit()
+                    return True
+                except OperationalError as exc:
+                    conn.rollback()
+                    if "locked" in str(exc.orig) or "busy" in str(exc.orig):
+                        return False
+                    raise
+                finally:
+                    conn.exec_driver_sql(f"PRAGMA busy_timeout = {int(waited)}")
+                    conn.commit()
+        finally:
+            self._lock.release()
 
     def _statement(self, thread_id: str, record: Any) -> Any:
         if isinstance(record, CallRecord):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from langchain_core.messages import BaseMessage, HumanMessage
@@ -43,16 +42,19 @@ def _prepare(
     return messages, call, None
 
 
-def _reviewed(env: NodeEnv, state: dict[str, Any], text: str, call: CallRecord) -> dict[str, Any]:
+def _review(env: NodeEnv, state: dict[str, Any], text: str, call: CallRecord) -> Critique:
     tokens = call.output_tokens
     if tokens > env.config.kappa:  # a provider that ignored max_tokens
         text = cut_to_tokens(text, env.config.kappa, env.counter)
         tokens = env.counter.count(text)
-    review = Critique(round=state["round"], text=text, tokens=tokens, call=call)
-    env.record(call, review)
+    return Critique(round=state["round"], text=text, tokens=tokens, call=call)
+
+
+def _reviewed(env: NodeEnv, review: Critique) -> dict[str, Any]:
+    """The state update of a recorded critique, and its event."""
     env.emit("critique_written", round=review.round, critique_tokens=review.tokens,
-             tokens=call.total_tokens)
-    return {"critique": text, **env.usage(call)}
+             tokens=review.call.total_tokens)
+    return {"critique": review.text, **env.usage(review.call)}
 
 
 def _stop(env: NodeEnv, state: dict[str, Any], reason: str) -> dict[str, Any]:
@@ -70,7 +72,9 @@ def critique(state: dict[str, Any], default_config: PDRConfig) -> dict[str, Any]
         text, record = call_model(env.model, messages, **call)
     except BudgetStop as stop:
         return _stop(env, state, stop.reason)
-    return _reviewed(env, state, text, record)
+    review = _review(env, state, text, record)
+    env.record(review.call, review)
+    return _reviewed(env, review)
 
 
 async def acritique(state: dict[str, Any], default_config: PDRConfig) -> dict[str, Any]:
@@ -83,4 +87,6 @@ async def acritique(state: dict[str, Any], default_config: PDRConfig) -> dict[st
         text, record = await acall_model(env.model, messages, **call)
     except BudgetStop as stop:
         return _stop(env, state, stop.reason)
-    return await asyncio.to_thread(_reviewed, env, state, text, record)
+    review = _review(env, state, text, record)
+    await env.arecord(review.call, review)
+    return _reviewed(env, review)

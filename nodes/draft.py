@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
@@ -140,9 +139,9 @@ def _draft_call(env: NodeEnv, task: DraftTask) -> dict[str, Any]:
                        max_tokens=cfg.max_tokens.draft, temperature=cfg.temperature.draft)
 
 
-def _drafted(env: NodeEnv, task: DraftTask, text: str, call: CallRecord) -> dict[str, Any]:
+def _draft_of(task: DraftTask, text: str, call: CallRecord) -> Draft:
     workspace = task.get("workspace")
-    draft = Draft(
+    return Draft(
         round=task["round"],
         index=task["index"],
         text=text,
@@ -150,7 +149,11 @@ def _drafted(env: NodeEnv, task: DraftTask, text: str, call: CallRecord) -> dict
         workspace_index=workspace.index if workspace is not None else None,
         call=call,
     )
-    env.record(call, draft)
+
+
+def _drafted(env: NodeEnv, draft: Draft) -> dict[str, Any]:
+    """The state update of a recorded draft, and its event."""
+    call = draft.call
     env.emit(
         "draft_finished",
         round=draft.round,
@@ -167,16 +170,18 @@ def draft(task: DraftTask, default_config: PDRConfig) -> dict[str, Any]:
     """Write one draft: one model call on the question and this draft's workspace."""
     env = node_env(default_config)
     messages = draft_messages(task, env.config)
-    text, call = call_model(env.model, messages, **_draft_call(env, task))
-    return _drafted(env, task, text, call)
+    d = _draft_of(task, *call_model(env.model, messages, **_draft_call(env, task)))
+    env.record(d.call, d)
+    return _drafted(env, d)
 
 
 async def adraft(task: DraftTask, default_config: PDRConfig) -> dict[str, Any]:
     """Async twin of `draft`."""
     env = node_env(default_config)
     messages = draft_messages(task, env.config)
-    text, call = await acall_model(env.model, messages, **_draft_call(env, task))
-    return await asyncio.to_thread(_drafted, env, task, text, call)  # the ledger write, off the loop
+    d = _draft_of(task, *await acall_model(env.model, messages, **_draft_call(env, task)))
+    await env.arecord(d.call, d)
+    return _drafted(env, d)
 
 
 def draft_failed(task: DraftTask, error: NodeError, default_config: PDRConfig) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 from dataclasses import dataclass
@@ -65,6 +66,15 @@ class NodeEnv:
         else:
             for r in records:
                 self.recorder.record(self.thread_id, r)
+
+    async def arecord(self, *records: Any) -> None:
+        """`record` for async nodes: it never blocks the event loop waiting for the database."""
+        if self.recorder is None or not records:
+            return
+        if hasattr(self.recorder, "arecord_many"):
+            await self.recorder.arecord_many(self.thread_id, list(records))
+        else:
+            await asyncio.to_thread(self.record, *records)
 
     def emit(self, event: str, **data: Any) -> None:
         """A custom stream event (`stream_mode="custom"`) for progress displays."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import re
 from typing import Any
 
@@ -76,26 +75,33 @@ def _verify_call(env: NodeEnv, d: Draft) -> dict[str, Any]:
                        max_tokens=cfg.max_tokens.verify, temperature=cfg.temperature.verify)
 
 
-def _verified(env: NodeEnv, d: Draft, text: str, call: CallRecord) -> dict[str, Any]:
-    v = Verification(round=d.round, index=d.index, score=parse_score(text), text=text, call=call)
-    env.record(call, v)
-    env.emit("draft_verified", round=d.round, index=d.index, score=v.score, tokens=call.total_tokens)
+def _verification(d: Draft, text: str, call: CallRecord) -> Verification:
+    return Verification(round=d.round, index=d.index, score=parse_score(text), text=text, call=call)
+
+
+def _verified(env: NodeEnv, v: Verification) -> dict[str, Any]:
+    """The state update of a recorded verification, and its event."""
+    env.emit("draft_verified", round=v.round, index=v.index, score=v.score, tokens=v.call.total_tokens)
     # the state keeps the score; the reply's text goes to the ledger only
-    return {"verifications": [v.model_copy(update={"text": ""})], **env.usage(call)}
+    return {"verifications": [v.model_copy(update={"text": ""})], **env.usage(v.call)}
 
 
 def verify(task: VerifyTask, default_config: PDRConfig) -> dict[str, Any]:
     """Score one draft with one model call; an unparseable reply scores None (unknown)."""
     env = node_env(default_config)
-    text, call = call_model(env.model, verify_messages(task), **_verify_call(env, task["draft"]))
-    return _verified(env, task["draft"], text, call)
+    d = task["draft"]
+    v = _verification(d, *call_model(env.model, verify_messages(task), **_verify_call(env, d)))
+    env.record(v.call, v)
+    return _verified(env, v)
 
 
 async def averify(task: VerifyTask, default_config: PDRConfig) -> dict[str, Any]:
     """Async twin of `verify`."""
     env = node_env(default_config)
-    text, call = await acall_model(env.model, verify_messages(task), **_verify_call(env, task["draft"]))
-    return await asyncio.to_thread(_verified, env, task["draft"], text, call)
+    d = task["draft"]
+    v = _verification(d, *await acall_model(env.model, verify_messages(task), **_verify_call(env, d)))
+    await env.arecord(v.call, v)
+    return _verified(env, v)
 
 
 def verify_failed(task: VerifyTask, error: NodeError, default_config: PDRConfig) -> dict[str, Any]:

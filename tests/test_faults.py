@@ -211,30 +211,75 @@ async def test_the_async_path_survives_the_same_faults(tmp_path, fast_retries):
     ("verify", PDRConfig(schedule="3,1", distiller="per_sample_top_k", k=2, max_tokens=64)),
     ("critique", PDRConfig(method="sr_error", schedule="1,1", max_tokens=64)),
 ])
-async def test_the_async_path_writes_the_ledger_off_the_event_loop(role, config, tmp_path, fast_retries,
-                                                                     monkeypatch):
-    """A ledger write on the loop waits for SQLite's write lock while the async checkpointer, on the
-    same loop, holds it until its commit runs: the write times out ("database is locked") and the
-    draft fails. Every record, a billed failed attempt's included, must be written from a thread."""
+async def test_the_async_path_never_waits_for_the_ledger_on_the_event_loop(role, config, tmp_path,
+                                                                          fast_retries, monkeypatch):
+    """A ledger write on the loop that waits for SQLite's write lock, while the async checkpointer on
+    the same loop holds it until its commit runs, times out ("database is locked") and the draft
+    fails. On the loop a record may only be written without waiting; every write that may wait, a
+    billed failed attempt's included, must run in a thread."""
     import asyncio
 
     from langgraph_pdr import arun_pdr
     from langgraph_pdr.checkpoints.ledger import Ledger
 
     on_loop = []
-    original = Ledger.record_many
+    original = Ledger._execute
 
-    def record_many(self, thread_id, records):
+    def execute(self, *stmts):  # a write that may wait for the lock; the run's status rows aside
         try:
             asyncio.get_running_loop()
-            on_loop.extend(type(r).__name__ for r in records)
+            on_loop.extend(s.table.name for s in stmts if s.table.name != "runs")
         except RuntimeError:
             pass
-        return original(self, thread_id, records)
+        return original(self, *stmts)
 
-    monkeypatch.setattr(Ledger, "record_many", record_many)
+    monkeypatch.setattr(Ledger, "_execute", execute)
     with FakeOpenAIServer(fault=once("empty", target=(1, 0))) as server:
         result = await arun_pdr("What is 6 * 7?", model="fake-model", base_url=server.base_url,
                                 db=tmp_path / "runs.sqlite", config=config)
     assert result.status == "completed" and len(result.failed_calls) == 1
     assert on_loop == [] and role in {c.role for c in result.calls}
+
+
+async def test_the_async_ledger_waits_for_a_locked_database_off_the_event_loop(tmp_path, monkeypatch):
+    """`arecord_many` writes at once when SQLite is free; while another connection holds the write
+    lock it waits in a thread: the loop still answers, and the record lands once the lock is free."""
+    import asyncio
+    import threading
+
+    from langgraph_pdr.checkpoints.ledger import Ledger
+    from langgraph_pdr.state.records import Draft
+
+    monkeypatch.setenv("PDR_DB_TIMEOUT", "20")
+    path = tmp_path / "runs.sqlite"
+    ledger = Ledger(f"sqlite:///{path}")
+    assert ledger._execute_now([ledger._statement("t", Draft(round=1, index=0, text="first"))])
+
+    holder = sqlite3.connect(path, check_same_thread=False)
+    holder.execute("BEGIN IMMEDIATE")  # another writer mid-transaction
+    loop = asyncio.get_running_loop()
+
+    started, answered = threading.Event(), []
+
+    def ping_then_release() -> None:
+        started.wait()
+        try:  # a loop blocked in SQLite's busy wait would not answer before the 20 s timeout
+            asyncio.run_coroutine_threadsafe(asyncio.sleep(0), loop).result(timeout=5)
+            answered.append(True)
+        except TimeoutError:
+            answered.append(False)
+        finally:
+            holder.rollback()
+
+    pinger = threading.Thread(target=ping_then_release)
+    pinger.start()
+    write = asyncio.create_task(ledger.arecord_many("t", [Draft(round=1, index=1, text="second")]))
+    started.set()  # the ping is queued on the loop behind the write's first step
+    await write
+    await asyncio.to_thread(pinger.join)
+    assert answered == [True]
+    holder.close()
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT idx, text FROM drafts ORDER BY idx").fetchall() == [
+            (0, "first"), (1, "second")]
+    ledger.dispose()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from langgraph_pdr.nodes.distill import BudgetStop, Distiller, DistillRequest, get_distiller
@@ -37,7 +36,7 @@ def _request(state: dict[str, Any], env: NodeEnv) -> DistillRequest:
 
 
 def _done(env: NodeEnv, request: DistillRequest, workspaces: list[Workspace]) -> dict[str, Any]:
-    env.record(*request.calls, *workspaces)
+    """The state update of recorded workspaces (and the calls that built them), and its event."""
     env.emit(
         "workspace_built",
         round=request.round,
@@ -49,7 +48,7 @@ def _done(env: NodeEnv, request: DistillRequest, workspaces: list[Workspace]) ->
 
 
 def _stopped(env: NodeEnv, request: DistillRequest, stop: BudgetStop) -> dict[str, Any]:
-    env.record(*request.calls)
+    """The state update of a distill stopped by a cap (its calls recorded), and its event."""
     env.emit("run_stopping", reason=stop.reason, round=request.round)
     update = env.usage(*request.calls)  # and the failed attempts of the call that stopped it
     update["b_total"] += env.billing.take(("distill", request.round, len(request.calls)))
@@ -65,7 +64,9 @@ def distill(state: dict[str, Any], default_config: PDRConfig) -> dict[str, Any]:
     try:
         workspaces = distiller_for(env.config).distill(request)
     except BudgetStop as stop:
+        env.record(*request.calls)
         return _stopped(env, request, stop)
+    env.record(*request.calls, *workspaces)
     return _done(env, request, workspaces)
 
 
@@ -78,5 +79,7 @@ async def adistill(state: dict[str, Any], default_config: PDRConfig) -> dict[str
     try:
         workspaces = await distiller_for(env.config).adistill(request)
     except BudgetStop as stop:
-        return await asyncio.to_thread(_stopped, env, request, stop)
-    return await asyncio.to_thread(_done, env, request, workspaces)
+        await env.arecord(*request.calls)
+        return _stopped(env, request, stop)
+    await env.arecord(*request.calls, *workspaces)
+    return _done(env, request, workspaces)

@@ -133,6 +133,7 @@ def plot(stats: Sequence[MethodStats], path: str | Path, *, title: str = "") -> 
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import LogLocator, NullFormatter, StrMethodFormatter
 
     rows = [s for s in stats if s.dataset == "all"] or list(stats)
     fig, axes = plt.subplots(1, 2, figsize=(12, 5), sharey=True)
@@ -147,6 +148,9 @@ def plot(stats: Sequence[MethodStats], path: str | Path, *, title: str = "") -> 
         front = pareto(list(zip(xs, ys, strict=True)))
         ax.plot([xs[i] for i in front], [ys[i] for i in front], "--", color="grey", label="Pareto frontier")
         ax.set_xscale("log")
+        ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))  # 500, 1,000, 2,000 ...
+        ax.xaxis.set_major_formatter(StrMethodFormatter("{x:,.0f}"))
+        ax.xaxis.set_minor_formatter(NullFormatter())  # matplotlib's minor labels overlap
         ax.set_xlabel(label)
         ax.grid(True, alpha=0.3)
     axes[0].set_ylabel("accuracy (%), 95% Wilson interval")

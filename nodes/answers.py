@@ -9,25 +9,39 @@ from collections.abc import Sequence
 from langgraph_pdr.state.records import Draft
 
 
+# The prompts ask for the final answer "written as \boxed{ANSWER}"; small models echo that line
+PLACEHOLDER = "ANSWER"
+
+
 def last_boxed(text: str) -> str | None:
-    """The content of the last `\\boxed{...}` (or `\\fbox{...}`) in `text`, braces balanced; else None."""
+    """The content of the last `\\boxed{...}` (or `\\fbox{...}`) in `text`, braces balanced; else None.
+
+    Empty boxes and the prompts' own `\\boxed{ANSWER}` (echoed back by a model) are not answers.
+    """
     for marker in ("\\boxed", "\\fbox"):
         start = text.rfind(marker)
         while start != -1:
-            i = start + len(marker)
-            while i < len(text) and text[i] == " ":
-                i += 1
-            if i < len(text) and text[i] == "{":
-                depth, j = 0, i
-                while j < len(text):
-                    if text[j] == "{":
-                        depth += 1
-                    elif text[j] == "}":
-                        depth -= 1
-                        if depth == 0:
-                            return text[i + 1 : j].strip()
-                    j += 1
+            content = _braced(text, start + len(marker))
+            if content is not None and content not in ("", PLACEHOLDER):
+                return content
             start = text.rfind(marker, 0, start)
+    return None
+
+
+def _braced(text: str, i: int) -> str | None:
+    """The stripped content of the balanced `{...}` at `i` (after spaces); None when there is none."""
+    while i < len(text) and text[i] == " ":
+        i += 1
+    if i >= len(text) or text[i] != "{":
+        return None
+    depth = 0
+    for j in range(i, len(text)):
+        if text[j] == "{":
+            depth += 1
+        elif text[j] == "}":
+            depth -= 1
+            if depth == 0:
+                return text[i + 1 : j].strip()
     return None
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from langgraph_pdr.nodes.answers import final_answer, last_boxed, normalize
+from langgraph_pdr.nodes.answers import PLACEHOLDER, final_answer, last_boxed, normalize
 from langgraph_pdr.nodes.verify import parse_score
 
 
@@ -19,10 +19,23 @@ from langgraph_pdr.nodes.verify import parse_score
         ("no box here", None),
         ("unclosed \\boxed{12", None),
         ("ok \\boxed{5} and unclosed \\boxed{6", "5"),
+        # a model that echoes the prompt's instruction after its answer (seen with the 1.5B model)
+        ("so \\(\\boxed{23}\\) jewels.\n\nNow write ... as \\boxed{ANSWER}.", "23"),
+        ("end it with \\boxed{ANSWER}.", None),
+        ("\\boxed{7} then \\boxed{ }", "7"),
+        ("\\boxed{ANSWERS}", "ANSWERS"),
     ],
 )
 def test_last_boxed(text, expected):
     assert last_boxed(text) == expected
+
+
+def test_the_placeholder_is_the_one_the_prompts_ask_for():
+    from langgraph_pdr.nodes import draft
+
+    for prompt in (draft.SOLVE_PROMPT, draft.REFINE_PROMPT, draft.IMPROVE_PROMPT,
+                   draft.IMPROVE_WITH_REVIEW_PROMPT):
+        assert "\\boxed{{" + PLACEHOLDER + "}}" in prompt
 
 
 def test_final_answer_falls_back_to_the_text():

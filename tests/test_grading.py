@@ -1,0 +1,29 @@
+"""Grading with math-verify: the hand-written tricky cases, from the main thread and from a worker."""
+
+from __future__ import annotations
+
+import json
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from langgraph_pdr.nodes.grading import is_correct
+
+# 30 cases written to test answer checkers (several boxes, units, thousands commas, no box ...)
+CASES = [json.loads(line) for line in (Path(__file__).parent / "data" / "answer_check_cases.jsonl").open()]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c["case"] for c in CASES])
+def test_tricky_answers_are_graded_as_expected(case):
+    assert is_correct(case["output"], case["gold"]) is case["expected_correct"]
+    with ThreadPoolExecutor(1) as pool:  # graph nodes grade in worker threads: no signal timeouts there
+        assert pool.submit(is_correct, case["output"], case["gold"]).result() is case["expected_correct"]
+
+
+def test_an_echoed_instruction_after_the_answer_is_not_the_answer():
+    # a 1.5B refinement ended with the prompt's last line, copied: its answer is still 23
+    text = ("Therefore, Siobhan has \\(\\boxed{23}\\) jewels.\n\nNow write your complete solution from "
+            "the start and end it with the final answer written as \\boxed{ANSWER}.")
+    assert is_correct(text, "23")
+    assert not is_correct(text, "25")

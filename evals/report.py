@@ -128,7 +128,7 @@ def pareto(points: Sequence[tuple[float, float]]) -> list[int]:
 
 def plot(stats: Sequence[MethodStats], path: str | Path, *, title: str = "") -> None:
     """Accuracy against mean B_seq and mean B_total, one point per method (all datasets pooled when
-    there are several), 95% intervals as error bars, the Pareto frontier as a line."""
+    there are several) with a finished run, 95% intervals as error bars, the Pareto frontier as a line."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -136,6 +136,7 @@ def plot(stats: Sequence[MethodStats], path: str | Path, *, title: str = "") -> 
     from matplotlib.ticker import LogLocator, NullFormatter, StrMethodFormatter
 
     rows = [s for s in stats if s.dataset == "all"] or list(stats)
+    rows = [s for s in rows if s.mean_b_seq > 0]  # methods with a finished run; log axes need x > 0
     fig, axes = plt.subplots(1, 2, figsize=(12, 5), sharey=True)
     for ax, field, label in ((axes[0], "mean_b_seq", "mean B_seq (tokens)"),
                              (axes[1], "mean_b_total", "mean B_total (tokens)")):
@@ -186,6 +187,8 @@ TEXT_COLUMNS = ("dataset", "method", "single pass")
 
 
 def _cells(s: MethodStats) -> list[str]:
+    if s.n == 0:  # nothing graded yet: no accuracy or budget to show
+        return [s.dataset, s.method, "0", "–", "–", "–", "–", "", str(s.failures), str(s.pending)]
     return [s.dataset, s.method, str(s.n), _pct(s), f"{s.mean_b_seq:,.0f}", f"{s.median_b_seq:,.0f}",
             f"{s.mean_b_total:,.0f}", "" if s.mean_wall_s is None else f"{s.mean_wall_s:.1f}",
             str(s.failures), str(s.pending)]

@@ -28,6 +28,7 @@ from langgraph_pdr import inspect_run
 from langgraph_pdr.evals.datasets import Problem
 from langgraph_pdr.evals.harness import Evaluation
 from langgraph_pdr.evals.report import MATCHED_TITLE, markdown
+from langgraph_pdr.evals.store import Item
 
 
 def problems(n: int, answer: str = "42") -> list[Problem]:
@@ -260,6 +261,31 @@ def test_report_files_are_written(tmp_path, fake):
     assert md[0] == "**toy**" and md[2].startswith("| dataset | method | n | accuracy % [95% CI] |")
     assert md[3].startswith("|:---|:---|---:|") and md[4].startswith("| toy | single | 2 | 50.0 [")
     assert len(md) == 4 + len(summary)
+
+
+def test_a_method_with_nothing_graded_shows_no_accuracy_and_is_not_plotted(tmp_path, monkeypatch):
+    from matplotlib.axes import Axes
+
+    plotted: list[list[float]] = []
+    errorbar = Axes.errorbar
+
+    def record(ax: Axes, xs: list[float], *args, **kwargs):
+        plotted.append(list(xs))
+        return errorbar(ax, xs, *args, **kwargs)
+
+    monkeypatch.setattr(Axes, "errorbar", record)
+
+    def item(method: str, correct: bool | None, b_seq: int) -> Item:
+        return Item(eval="e", dataset="toy", problem_id="p0", method=method, thread_id=method, gold="1",
+                    correct=correct, wall_s=1.0 if b_seq else 0.0, error=None, matches=None, status=None,
+                    answer=None, b_seq=b_seq, b_total=b_seq)
+
+    items = [item("single", True, 300), item("sr:2", None, 0)]
+    paths = write_report(items, tmp_path / "out")
+    assert plotted == [[300], [300]]  # B_seq and B_total axes; no point at 0 on a log axis
+    rows = paths["summary_md"].read_text().splitlines()[4:]
+    assert rows == ["| toy | single | 1 | 100.0 [21–100] | 300 | 300 | 300 | 1.0 | 0 | 0 |",
+                    "| toy | sr:2 | 0 | – | – | – | – |  | 0 | 1 |"]
 
 
 # -- the command ----------------------------------------------------------------------------------

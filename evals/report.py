@@ -74,13 +74,18 @@ def _stats(dataset: str, method: str, items: list[Item]) -> MethodStats:
 
 
 def summarize(items: Sequence[Item]) -> list[MethodStats]:
-    """Per dataset and method (and over all datasets when there are several), in the order listed."""
+    """Per dataset and method, then over all datasets when there are several: one block of rows per
+    dataset, datasets and methods in the order they first appear."""
+    datasets = list(dict.fromkeys(i.dataset for i in items))
+    methods = list(dict.fromkeys(i.method for i in items))
     groups: dict[tuple[str, str], list[Item]] = {}
     for item in items:
         groups.setdefault((item.dataset, item.method), []).append(item)
-        if len({i.dataset for i in items}) > 1:
+        if len(datasets) > 1:
             groups.setdefault(("all", item.method), []).append(item)
-    return [_stats(dataset, method, group) for (dataset, method), group in groups.items()]
+    order = {name: n for n, name in enumerate([*datasets, "all"])}
+    keys = sorted(groups, key=lambda key: (order[key[0]], methods.index(key[1])))
+    return [_stats(dataset, method, groups[(dataset, method)]) for dataset, method in keys]
 
 
 def write_report(items: Sequence[Item], out: str | Path, *, title: str = "") -> dict[str, Path]:

@@ -251,10 +251,10 @@ def test_report_files_are_written(tmp_path, fake):
     assert paths["plot"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     summary = list(csv.DictReader(paths["summary_csv"].open()))
     assert [(r["dataset"], r["method"], r["n"], r["correct"]) for r in summary] == [
-        ("toy", "single", "2", "1"), ("all", "single", "3", "2"), ("toy", "sr:2", "2", "1"),
-        ("all", "sr:2", "3", "2"), ("other", "single", "1", "1"), ("other", "sr:2", "1", "1")]
+        ("toy", "single", "2", "1"), ("toy", "sr:2", "2", "1"), ("other", "single", "1", "1"),
+        ("other", "sr:2", "1", "1"), ("all", "single", "3", "2"), ("all", "sr:2", "3", "2")]
     lines = [json.loads(x) for x in paths["summary_jsonl"].read_text().splitlines()]
-    assert lines[1]["accuracy"] == pytest.approx(2 / 3) and lines[1]["ci_low"] < 2 / 3 < lines[1]["ci_high"]
+    assert lines[4]["accuracy"] == pytest.approx(2 / 3) and lines[4]["ci_low"] < 2 / 3 < lines[4]["ci_high"]
     runs = [json.loads(x) for x in paths["runs_jsonl"].read_text().splitlines()]
     assert len(runs) == 6 and {r["thread_id"] for r in runs} == {i.thread_id for i in items}
     md = paths["summary_md"].read_text().splitlines()

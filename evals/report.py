@@ -10,6 +10,7 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from langgraph_pdr.evals.store import Item
 
@@ -132,39 +133,50 @@ def pareto(points: Sequence[tuple[float, float]]) -> list[int]:
 
 
 def plot(stats: Sequence[MethodStats], path: str | Path, *, title: str = "") -> None:
-    """Accuracy against mean B_seq and mean B_total, one point per method (all datasets pooled when
-    there are several) with a finished run, 95% intervals as error bars, the Pareto frontier as a line."""
+    """Accuracy against mean B_seq and mean B_total, one point per method with a finished run, 95%
+    intervals as error bars, the Pareto frontier as a line; one row of the two plots per dataset."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from matplotlib.ticker import LogLocator, NullFormatter, StrMethodFormatter
 
-    rows = [s for s in stats if s.dataset == "all"] or list(stats)
-    rows = [s for s in rows if s.mean_b_seq > 0]  # methods with a finished run; log axes need x > 0
-    fig, axes = plt.subplots(1, 2, figsize=(12, 5), sharey=True)
-    for ax, field, label in ((axes[0], "mean_b_seq", "mean B_seq (tokens)"),
-                             (axes[1], "mean_b_total", "mean B_total (tokens)")):
-        xs = [getattr(s, field) for s in rows]
-        ys = [100 * s.accuracy for s in rows]
-        err = [[100 * (s.accuracy - s.ci_low) for s in rows], [100 * (s.ci_high - s.accuracy) for s in rows]]
-        ax.errorbar(xs, ys, yerr=err, fmt="o", capsize=3, alpha=0.8)
-        for x, y, s in zip(xs, ys, rows, strict=True):
-            ax.annotate(s.method, (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7)
-        front = pareto(list(zip(xs, ys, strict=True)))
-        ax.plot([xs[i] for i in front], [ys[i] for i in front], "--", color="grey", label="Pareto frontier")
-        ax.set_xscale("log")
-        ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))  # 500, 1,000, 2,000 ...
-        ax.xaxis.set_major_formatter(StrMethodFormatter("{x:,.0f}"))
-        ax.xaxis.set_minor_formatter(NullFormatter())  # matplotlib's minor labels overlap
-        ax.set_xlabel(label)
-        ax.grid(True, alpha=0.3)
-    axes[0].set_ylabel("accuracy (%), 95% Wilson interval")
-    axes[0].legend(loc="lower right", fontsize=8)
+    datasets = list(dict.fromkeys(s.dataset for s in stats if s.dataset != "all")) or ["all"]
+    methods = list(dict.fromkeys(s.method for s in stats))
+    styles = {m: {"color": f"C{n % 10}", "marker": "osD^v<>ph*"[n % 10]} for n, m in enumerate(methods)}
+    fig, grid = plt.subplots(len(datasets), 2, figsize=(13, 4.5 * len(datasets) + 0.5), squeeze=False)
+    for dataset, axes in zip(datasets, grid, strict=True):
+        # methods with a finished run only: the log axes need a budget above 0
+        rows = [s for s in stats if s.dataset == dataset and s.mean_b_seq > 0]
+        _plot_budget(axes[0], rows, styles, "mean_b_seq", "mean B_seq (tokens)")
+        _plot_budget(axes[1], rows, styles, "mean_b_total", "mean B_total (tokens)")
+        axes[0].set_ylabel(f"{dataset}: accuracy (%), 95% CI")
+    handles = {label: h for ax in grid.flat for h, label in zip(*ax.get_legend_handles_labels(), strict=True)}
+    fig.legend(handles.values(), handles.keys(), loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8)
     fig.suptitle(title or "accuracy against budget")
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    fig.savefig(path, dpi=120, bbox_inches="tight")
     plt.close(fig)
+
+
+def _plot_budget(ax: Any, rows: Sequence[MethodStats], styles: dict[str, dict[str, str]], field: str,
+                 label: str) -> None:
+    """One point per method: accuracy against the budget `field` on a log axis, and the Pareto frontier."""
+    from matplotlib.ticker import LogLocator, NullFormatter, StrMethodFormatter
+
+    xs = [getattr(s, field) for s in rows]
+    ys = [100 * s.accuracy for s in rows]
+    for x, y, s in zip(xs, ys, rows, strict=True):
+        err = [[100 * (s.accuracy - s.ci_low)], [100 * (s.ci_high - s.accuracy)]]
+        ax.errorbar([x], [y], yerr=err, capsize=3, alpha=0.85, label=s.method, linestyle="none",
+                    **styles[s.method])
+    front = pareto(list(zip(xs, ys, strict=True)))
+    ax.plot([xs[i] for i in front], [ys[i] for i in front], "--", color="grey", label="Pareto frontier")
+    ax.set_xscale("log")
+    ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0), numticks=30))  # 500, 1,000, 2,000 ...
+    ax.xaxis.set_major_formatter(StrMethodFormatter("{x:,.0f}"))
+    ax.xaxis.set_minor_formatter(NullFormatter())  # matplotlib's minor labels overlap
+    ax.set_xlabel(label)
+    ax.grid(True, alpha=0.3)
 
 
 def matched_pairs(stats: Sequence[MethodStats]) -> list[tuple[MethodStats, MethodStats]]:

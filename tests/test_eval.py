@@ -263,29 +263,44 @@ def test_report_files_are_written(tmp_path, fake):
     assert len(md) == 4 + len(summary)
 
 
-def test_a_method_with_nothing_graded_shows_no_accuracy_and_is_not_plotted(tmp_path, monkeypatch):
+@pytest.fixture
+def plotted(monkeypatch) -> list[tuple[object, float]]:
+    """(axes, x) of every point the report's plot draws."""
     from matplotlib.axes import Axes
 
-    plotted: list[list[float]] = []
+    points: list[tuple[object, float]] = []
     errorbar = Axes.errorbar
 
     def record(ax: Axes, xs: list[float], *args, **kwargs):
-        plotted.append(list(xs))
+        points.extend((ax, x) for x in xs)
         return errorbar(ax, xs, *args, **kwargs)
 
     monkeypatch.setattr(Axes, "errorbar", record)
+    return points
 
-    def item(method: str, correct: bool | None, b_seq: int) -> Item:
-        return Item(eval="e", dataset="toy", problem_id="p0", method=method, thread_id=method, gold="1",
-                    correct=correct, wall_s=1.0 if b_seq else 0.0, error=None, matches=None, status=None,
-                    answer=None, b_seq=b_seq, b_total=b_seq)
 
-    items = [item("single", True, 300), item("sr:2", None, 0)]
-    paths = write_report(items, tmp_path / "out")
-    assert plotted == [[300], [300]]  # B_seq and B_total axes; no point at 0 on a log axis
+def item(method: str, correct: bool | None, b_seq: int, dataset: str = "toy") -> Item:
+    return Item(eval="e", dataset=dataset, problem_id="p0", method=method, thread_id=f"{dataset}/{method}",
+                gold="1", correct=correct, wall_s=1.0 if b_seq else 0.0, error=None, matches=None,
+                status=None, answer=None, b_seq=b_seq, b_total=b_seq)
+
+
+def test_a_method_with_nothing_graded_shows_no_accuracy_and_is_not_plotted(tmp_path, plotted):
+    paths = write_report([item("single", True, 300), item("sr:2", None, 0)], tmp_path / "out")
+    assert [x for _, x in plotted] == [300, 300]  # B_seq and B_total axes; no point at 0 on a log axis
     rows = paths["summary_md"].read_text().splitlines()[4:]
     assert rows == ["| toy | single | 1 | 100.0 [21–100] | 300 | 300 | 300 | 1.0 | 0 | 0 |",
                     "| toy | sr:2 | 0 | – | – | – | – |  | 0 | 1 |"]
+
+
+def test_the_plot_has_a_row_per_dataset_and_leaves_the_pooled_rows_out(tmp_path, plotted):
+    items = [item("single", True, 300, "gsm8k"), item("sr:2", True, 900, "gsm8k"),
+             item("single", False, 700, "math500"), item("sr:2", True, 2000, "math500")]
+    write_report(items, tmp_path / "out")
+    axes = list(dict.fromkeys(ax for ax, _ in plotted))
+    assert len(axes) == 4  # (B_seq, B_total) for gsm8k, then for math500
+    assert [[x for ax, x in plotted if ax is a] for a in axes] == [[300, 900], [300, 900], [700, 2000],
+                                                                    [700, 2000]]
 
 
 # -- the command ----------------------------------------------------------------------------------

@@ -204,7 +204,8 @@ PIPE_WIDTH = 160
 def _console(stderr: bool = False) -> Any:
     from rich.console import Console
 
-    console = Console(stderr=stderr, highlight=False, soft_wrap=True)
+    # markup off: model text such as "\[ x \]" or "[/]" is printed as written, never read as rich markup
+    console = Console(stderr=stderr, highlight=False, soft_wrap=True, markup=False)
     if not console.is_terminal and "COLUMNS" not in os.environ:
         console.width = PIPE_WIDTH
     return console
@@ -270,7 +271,8 @@ def _show_result(result: Any, args: argparse.Namespace, db: str) -> None:
         _print_json(_result_json(result))
         return
     out = _console()
-    out.print(f"[bold]Answer:[/bold] {result.answer if result.answer is not None else '(none)'}")
+    out.print("Answer:", style="bold", end=" ")
+    out.print(result.answer if result.answer is not None else "(none)")
     if result.text:
         from rich.panel import Panel
 
@@ -462,7 +464,8 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     out = _console()
-    out.print(f"[bold]{result.thread_id}[/bold]  {result.config.method} "
+    out.print(result.thread_id, style="bold", end="  ")
+    out.print(f"{result.config.method} "
               f"{','.join(map(str, result.config.schedule))}  distiller {result.config.distiller}  "
               f"k {result.config.k}  κ {result.config.kappa}  model {result.model}")
     out.print(f"status {result.status}  stop {result.stop_reason}  answer {result.answer}  "

@@ -173,7 +173,7 @@ def _progress(enabled: bool, model: LocalModel) -> Any:
     from rich.console import Console
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 
-    console = Console(stderr=True)
+    console = Console(stderr=True, markup=False)
     if not console.is_terminal:
         return _PlainBar(console)
     return Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(),

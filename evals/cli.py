@@ -64,7 +64,7 @@ def _progress(total: int, methods: int, enabled: bool) -> Any:
 
     console = _console(stderr=True)
     bar = Progress(TextColumn("problems"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                   TextColumn("{task.description}"), console=console, transient=True,
+                   TextColumn("{task.description}", markup=False), console=console, transient=True,
                    disable=not (enabled and console.is_terminal))
     task = bar.add_task("", total=total)
     done = [0]

@@ -145,6 +145,23 @@ def test_run_json_inspect_and_runs_against_a_server(db):
     assert "1 run(s)" in pdr("runs", "--db", db).stdout
 
 
+def test_model_text_is_printed_as_written_not_read_as_markup(db):
+    # LaTeX display math and bracketed text are everyday model output; rich markup would eat the
+    # backslash of "\\[" and stop on "[/]" with a MarkupError
+    text = "Let [/] and [bold] stand. \\[ 6 \\times 7 \\] so \\boxed{[/]42}"
+    with FakeOpenAIServer(reply=lambda req: "Score: 7" if req.role == "verify" else text) as server:
+        run = pdr("run", "What is [/b] 6 * 7?", "--model", "fake-model", "--base-url", server.base_url,
+                  "--schedule", "1", "--db", db)
+    assert run.returncode == 0, run.stderr
+    assert "Answer: [/]42" in run.stdout and "\\[ 6 \\times 7 \\]" in run.stdout, run.stdout
+    thread = json.loads(pdr("runs", "--db", db, "--json").stdout)["runs"][0]["thread_id"]
+    inspect = pdr("inspect", thread, "--db", db)
+    assert inspect.returncode == 0, inspect.stderr
+    assert "question: What is [/b] 6 * 7?" in inspect.stdout and "[/]42" in inspect.stdout
+    runs = pdr("runs", "--db", db)
+    assert runs.returncode == 0 and "[/b]" in runs.stdout, runs.stderr
+
+
 def test_ctrl_c_stops_cleanly_and_prints_the_resume_command(db):
     hang = {"on": True}
     with FakeOpenAIServer(delay=lambda r: 60.0 if hang["on"] else 0.0) as server:

@@ -20,7 +20,7 @@ from langgraph_pdr.checkpoints.ledger import (
     RunNotFoundError,
     new_lock_owner,
 )
-from langgraph_pdr.checkpoints.store import Store, aopen_store, open_store
+from langgraph_pdr.checkpoints.store import Store, aopen_store, db_exists, open_store, resolve_db
 from langgraph_pdr.graphs import create_pdr_graph, graph_config
 from langgraph_pdr.models import OpenModel, open_model
 from langgraph_pdr.nodes.distill import get_distiller
@@ -293,6 +293,12 @@ async def arun_pdr(
         return store.ledger.load_result(run.thread_id)
 
 
+def _require_db(db: str | Path | None, thread_id: str) -> None:
+    """Reading a run from a database file that does not exist is an error that creates nothing."""
+    if not db_exists(db):
+        raise RunNotFoundError(f"thread_id: no run {thread_id!r}: there is no database at {resolve_db(db)}")
+
+
 def _stored_run(store: Store, thread_id: str) -> tuple[dict, PDRConfig, RunSpec]:
     row = store.ledger.run_row(thread_id)
     if row is None:
@@ -350,6 +356,7 @@ def resume_pdr(
         RunNotFoundError: no run with this id in `db` (a `ValueError`).
         RunLockedError: another process is running this thread right now.
     """
+    _require_db(db, thread_id)
     with open_store(db) as store:
         row, config, spec = _stored_run(store, thread_id)
         if row["status"] not in FINISHED:
@@ -379,6 +386,7 @@ async def aresume_pdr(
     timeout: float | None = None,
 ) -> PDRResult:
     """Async twin of `resume_pdr`."""
+    _require_db(db, thread_id)
     async with aopen_store(db) as store:
         row, config, spec = _stored_run(store, thread_id)
         if row["status"] not in FINISHED:
@@ -398,7 +406,9 @@ async def aresume_pdr(
 
 
 def list_runs(db: str | Path | None = None, *, limit: int | None = None) -> list[RunSummary]:
-    """The runs stored in `db`, newest first."""
+    """The runs stored in `db`, newest first (none if the database file does not exist yet)."""
+    if not db_exists(db):
+        return []
     with open_store(db) as store:
         return store.ledger.list_runs(limit=limit)
 
@@ -409,5 +419,6 @@ def inspect_run(thread_id: str, db: str | Path | None = None) -> PDRResult:
     Raises:
         RunNotFoundError: no run with this id in `db` (a `ValueError`).
     """
+    _require_db(db, thread_id)
     with open_store(db) as store:
         return store.ledger.load_result(thread_id)

@@ -48,8 +48,21 @@ class Store:
     location: str
 
 
+def _file(db: str | Path) -> Path:
+    return Path(str(db).removeprefix("sqlite:///")).expanduser()
+
+
+def db_exists(db: str | Path | None) -> bool:
+    """Whether `db` can hold runs already: a SQLite file that exists, or any PostgreSQL URL.
+
+    Read-only commands check this first, so a mistyped path is reported, not created.
+    """
+    db = resolve_db(db)
+    return db == MEMORY or is_postgres(db) or _file(db).is_file()
+
+
 def _sqlite_path(db: str | Path) -> Path:
-    path = Path(str(db).removeprefix("sqlite:///")).expanduser()
+    path = _file(db)
     if path.exists() and path.is_dir():
         raise ValueError(f"db: {path} is a directory; give a database file path")
     try:

@@ -115,7 +115,7 @@ def _eval_name(args: argparse.Namespace, store: Any) -> str:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from langgraph_pdr.checkpoints.store import resolve_db
+    from langgraph_pdr.checkpoints.store import db_exists, resolve_db
     from langgraph_pdr.cli import UsageError, _interruptible, _model_arg, _prepare_local, _probe
     from langgraph_pdr.evals.datasets import load_dataset, select
     from langgraph_pdr.evals.harness import Evaluation, eval_store
@@ -124,10 +124,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if not args.dataset and not args.report:
         raise UsageError("--dataset is required (or --report DIR to redraw a stored evaluation)")
     db = resolve_db(args.db)
-    store = eval_store(db)
-    name = _eval_name(args, store)
     if args.report and not args.dataset:
-        return _report(store, name, args.report, args)
+        if not db_exists(db):
+            raise ValueError(f"--db: there is no database at {db}")
+        store = eval_store(db)
+        return _report(store, _eval_name(args, store), args.report, args)
     if args.offset < 0:
         raise UsageError(f"--offset: must be 0 or more, got {args.offset}")
     base = _base(args)
@@ -135,6 +136,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     problems = select(load_dataset(args.dataset), offset=args.offset, limit=args.limit,
                       sample=args.sample, seed=args.seed)
     model, base_url = _model_arg(args)
+    store = eval_store(db)  # opened (and created) once the input is known to be good
+    name = _eval_name(args, store)
     if base_url:
         _probe(base_url)
     _prepare_local(model)

@@ -26,7 +26,7 @@ from langgraph_pdr.evals import (
 )
 from langgraph_pdr import inspect_run
 from langgraph_pdr.evals.datasets import Problem
-from langgraph_pdr.evals.harness import Evaluation
+from langgraph_pdr.evals.harness import Evaluation, eval_store
 from langgraph_pdr.evals.report import MATCHED_TITLE, markdown
 from langgraph_pdr.evals.store import Item
 
@@ -315,6 +315,9 @@ def test_eval_command_bad_inputs_are_one_line_errors(tmp_path):
     assert_one_line_error(pdr("eval", "--dataset", "gsm8k", "--methods", "pdr:4-2-1:nope", "--db", db),
                           2, "unknown distiller")
     assert_one_line_error(pdr("eval", "--db", db), 2, "--dataset is required")
+    assert not Path(db).exists()  # bad input creates no store
+    assert_one_line_error(pdr("eval", "--report", str(tmp_path / "r"), "--db", db), 2, "there is no database")
+    eval_store(db).ledger.dispose()  # a store without evaluations
     assert_one_line_error(pdr("eval", "--report", str(tmp_path / "r"), "--db", db), 2, "no evaluation")
     assert_one_line_error(pdr("eval", "--dataset", "gsm8k", "--db", ":memory:"), 2, "needs a database file")
 

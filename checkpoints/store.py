@@ -36,7 +36,11 @@ def default_db() -> str:
 
 def resolve_db(db: str | Path | None) -> str:
     """Where a run goes: `db`, else the default; `":memory:"` keeps it in memory."""
-    return str(db) if db is not None else default_db()
+    if db is None:
+        return default_db()
+    if not str(db).strip():
+        raise ValueError("db: empty; give a database file path or a postgresql:// URL")
+    return str(db)
 
 
 @dataclass
@@ -58,7 +62,7 @@ def db_exists(db: str | Path | None) -> bool:
     Read-only commands check this first, so a mistyped path is reported, not created.
     """
     db = resolve_db(db)
-    return db == MEMORY or is_postgres(db) or _file(db).is_file()
+    return db == MEMORY or is_postgres(db) or _file(db).exists()  # a directory is refused on opening
 
 
 def _sqlite_path(db: str | Path) -> Path:

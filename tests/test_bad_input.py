@@ -159,6 +159,10 @@ def test_reading_a_database_that_does_not_exist_creates_none(tmp_path):
                                (["eval", "--report", str(tmp_path / "rep")], 2, "there is no database"),
                                (["eval", "--dataset", "nope"], 2, "unknown dataset 'nope'")]:
         assert_one_line_error(pdr(*args, "--db", str(typo)), code, needle)
+    with pytest.raises(ValueError, match="db: empty"):
+        list_runs(" ")
+    assert_one_line_error(pdr("runs", "--db", ""), 2, "db: empty")
+    assert_one_line_error(pdr("runs", "--db", str(tmp_path)), 2, "is a directory")
     listed = pdr("runs", "--json", "--db", str(typo))
     assert listed.returncode == 0 and listed.stdout.strip() == '{"runs": []}'
     assert list(tmp_path.iterdir()) == []  # no database file, no report directory

@@ -303,6 +303,16 @@ def test_the_plot_has_a_row_per_dataset_and_leaves_the_pooled_rows_out(tmp_path,
                                                                     [700, 2000]]
 
 
+@pytest.mark.parametrize("budgets, labels", [((600, 3800), ["1,000", "2,000", "3,000"]),
+                                             ((300, 30_000), ["500", "1,000", "2,000", "5,000", "10,000",
+                                                              "20,000"])])
+def test_the_budget_axis_is_labelled_in_plain_numbers(tmp_path, plotted, budgets, labels):
+    write_report([item("single", True, budgets[0]), item("sr:2", True, budgets[1])], tmp_path / "out")
+    ax = plotted[0][0]
+    low, high = ax.get_xlim()
+    shown = [t.get_text() for t in ax.get_xticklabels() if low <= t.get_position()[0] <= high]
+    assert shown == labels  # under a decade 3,000 fits between 2,000 and 5,000; over it, it would crowd
+
 # -- the command ----------------------------------------------------------------------------------
 
 

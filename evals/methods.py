@@ -19,7 +19,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from langgraph_pdr.state.config import PDRConfig
+from langgraph_pdr.state.config import PDRConfig, validation_message
 
 #: Short names and the PDRConfig method each stands for.
 ALIASES: dict[str, str] = {
@@ -146,9 +146,7 @@ def parse_method(entry: str, base: dict[str, Any] | None = None) -> EvalMethod:
     try:
         config = PDRConfig.model_validate(fields)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        msg = str(err.get("msg", exc)).removeprefix("Value error, ")
-        raise MethodError(f"methods: {entry!r}: {msg}") from None
+        raise MethodError(f"methods: {entry!r}: {validation_message(exc)}") from None
     return EvalMethod(":".join(head), config)
 
 

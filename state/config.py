@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from langgraph_pdr.state.registry import DISTILLERS
 
@@ -232,3 +232,11 @@ class PDRConfig(BaseModel):
     def concurrency(self) -> int:
         """Parallel calls allowed: `max_concurrency`, else the widest round."""
         return self.max_concurrency or max(self.schedule)
+
+
+def validation_message(exc: ValidationError) -> str:
+    """The first error of a `PDRConfig` validation as one line, led by the field it concerns."""
+    err = exc.errors()[0]
+    msg = str(err.get("msg", exc)).removeprefix("Value error, ")
+    loc = ".".join(str(x) for x in err.get("loc", ()))
+    return msg if not loc or msg.startswith(loc.split(".")[0]) else f"{loc}: {msg}"

@@ -126,6 +126,7 @@ def test_methods_syntax():
     ("single:max_tokens=lots", "needs a number"),
     ("pdr:4-1:random_k:k=9", "k="),
     ("single:kappa=64,single:kappa=64", "listed twice"),
+    ("single:temperature=-1", "temperature.draft: Input should be greater than or equal to 0"),
 ])
 def test_bad_methods_are_one_clear_error(text, needle):
     with pytest.raises(MethodError, match=needle):
@@ -361,6 +362,22 @@ def test_eval_command_bad_inputs_are_one_line_errors(tmp_path):
     eval_store(db).ledger.dispose()  # a store without evaluations
     assert_one_line_error(pdr("eval", "--report", str(tmp_path / "r"), "--db", db), 2, "no evaluation")
     assert_one_line_error(pdr("eval", "--dataset", "gsm8k", "--db", ":memory:"), 2, "needs a database file")
+
+
+def test_a_report_directory_that_cannot_be_written_is_refused_before_any_run(tmp_path):
+    db, afile = str(tmp_path / "e.sqlite"), tmp_path / "afile"
+    afile.write_text("keep me")
+    with FakeOpenAIServer() as server:
+        for flag, path, needle in [("--report", afile, "is a file, not a directory"),
+                                   ("--out", afile, "is a file, not a directory"),
+                                   ("--report", afile / "sub", "cannot make")]:
+            proc = pdr(*EVAL, "--base-url", server.base_url, "--dataset", "gsm8k", "--limit", "1",
+                       flag, str(path), "--db", db)
+            assert_one_line_error(proc, 2, flag, needle)
+        assert not server.requests  # refused before any run
+    assert afile.read_text() == "keep me" and not Path(db).exists()
+    eval_store(db).ledger.dispose()
+    assert_one_line_error(pdr("eval", "--report", str(afile), "--db", db), 2, "is a file, not a directory")
 
 
 EVAL = ["eval", "--methods", "single,sr:2", "--model", "fake-model", "--concurrency", "1", "--name", "toy"]

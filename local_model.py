@@ -325,32 +325,30 @@ class LocalServer:
                    "-c", str(self.n_ctx), "--kv-unified", "-t", str(self.threads), "-tb", str(self.threads),
                    "--no-warmup", "--host", "127.0.0.1", "--port", str(port),
                    *shlex.split(os.environ.get("PDR_LLAMA_SERVER_ARGS", ""))]
-        log = tempfile.TemporaryFile()  # its log, read only to say why it stopped while loading
-        try:
-            self._process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                                             preexec_fn=_die_with_parent)
-        except OSError as exc:
-            log.close()
-            raise LocalModelError(f"PDR_LLAMA_SERVER: cannot run {executable!r}: {exc.strerror}") from None
-        root, deadline = f"http://127.0.0.1:{port}", time.monotonic() + wait
-        while time.monotonic() < deadline:
-            if self._process.poll() is not None:
-                log.seek(0)
-                tail = log.read().decode(errors="replace").strip().splitlines()
-                log.close()
-                self._process = None
-                raise LocalModelError(f"PDR_LLAMA_SERVER: {executable} exited while loading {self.model_path}"
-                                      + (f": {tail[-1]}" if tail else ""))
+        with tempfile.TemporaryFile() as log:  # its log, read only to say why it stopped while loading
             try:
-                with urllib.request.urlopen(root + "/health", timeout=2):
-                    break
-            except (urllib.error.URLError, OSError):
-                time.sleep(0.2)
-        else:
-            self.stop()
-            log.close()
-            raise LocalModelError(f"PDR_LLAMA_SERVER: {executable} did not answer within {wait:.0f} s")
-        log.close()  # the child keeps writing to the unlinked file; nothing reads it
+                self._process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                                                 preexec_fn=_die_with_parent)
+            except OSError as exc:
+                raise LocalModelError(f"PDR_LLAMA_SERVER: cannot run {executable!r}: "
+                                      f"{exc.strerror}") from None
+            root, deadline = f"http://127.0.0.1:{port}", time.monotonic() + wait
+            while time.monotonic() < deadline:
+                if self._process.poll() is not None:
+                    self._process = None
+                    log.seek(0)
+                    tail = log.read().decode(errors="replace").strip().splitlines()
+                    raise LocalModelError(f"PDR_LLAMA_SERVER: {executable} exited while loading "
+                                          f"{self.model_path}" + (f": {tail[-1]}" if tail else ""))
+                try:
+                    with urllib.request.urlopen(root + "/health", timeout=2):
+                        break
+                except (urllib.error.URLError, OSError):
+                    time.sleep(0.2)
+            else:
+                self.stop()
+                raise LocalModelError(f"PDR_LLAMA_SERVER: {executable} did not answer within {wait:.0f} s")
+        # the child keeps writing its log to the unlinked file, which nothing reads
         self.base_url = root + "/v1"
         return self
 

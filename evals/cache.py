@@ -81,11 +81,11 @@ class SharedDrafts(BaseCache):
         return self._hash(prompt, repr(sorted(options.items()))), caps[0]
 
     def lookup(self, prompt: str, llm_string: str) -> RETURN_VAL_TYPE | None:
-        family = self._family(prompt, llm_string)
         with self.engine.connect() as conn:
             row = conn.execute(select(eval_cache.c.generations)
                                .where(eval_cache.c.key == self._key(prompt, llm_string))).first()
-            if row is None and family is not None:
+            family = self._family(prompt, llm_string) if row is None else None
+            if family is not None:
                 row = conn.execute(
                     select(eval_cache.c.generations)
                     .join(eval_cache_stops, eval_cache_stops.c.key == eval_cache.c.key)

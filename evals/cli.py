@@ -117,7 +117,8 @@ def check_out_dir(path: str, flag: str) -> None:
         raise UsageError(f"{flag}: cannot write in {existing} (permission denied)")
 
 
-def _eval_name(args: argparse.Namespace, store: Any) -> str:
+def _eval_name(args: argparse.Namespace, store: Any = None) -> str:
+    """--name, else the dataset's name, else the store's only evaluation (the store is read only then)."""
     if args.name:
         return args.name
     if args.dataset:
@@ -155,12 +156,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
     problems = select(load_dataset(args.dataset), offset=args.offset, limit=args.limit,
                       sample=args.sample, seed=args.seed)
     model, base_url = _model_arg(args)
-    if args.report or args.out:
-        check_out_dir(args.report or args.out, "--report" if args.report else "--out")
-    store = eval_store(db)  # opened (and created) once the input is known to be good
-    name = _eval_name(args, store)
+    name = _eval_name(args)
     out = args.report or args.out or f"pdr-eval-{name}"
     check_out_dir(out, "--report" if args.report else "--out")
+    store = eval_store(db)  # opened (and created) once the input is known to be good
     if base_url:
         _probe(base_url)
     _prepare_local(model)

@@ -16,6 +16,7 @@ from langgraph_pdr.evals.methods import EvalMethod, MethodError, parse_method, p
 from langgraph_pdr.evals.report import (
     MethodStats,
     matched_pairs,
+    paired,
     render,
     summarize,
     wilson_interval,
@@ -35,6 +36,7 @@ __all__ = [
     "Problem",
     "load_dataset",
     "matched_pairs",
+    "paired",
     "parse_method",
     "parse_methods",
     "render",

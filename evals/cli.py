@@ -36,6 +36,9 @@ def add_parser(sub: Any, positive: Any, model_options: Any, common: Any) -> None
     p.add_argument("--report", metavar="DIR",
                    help="write the report into DIR; without --dataset, run nothing and redraw the report of "
                    "--name (or of the store's only evaluation) from the store")
+    p.add_argument("--paired", action="store_true",
+                   help="report only the problems every method has finished (or failed), so that "
+                   "methods are compared on the same problems while the evaluation is still running")
     g = p.add_argument_group("run configuration, under each method's own options")
     g.add_argument("--max-tokens", type=positive, help="max tokens of each draft")
     g.add_argument("--verify-tokens", type=positive, help="max tokens of each self-verification")
@@ -82,19 +85,23 @@ def _progress(total: int, methods: int, enabled: bool) -> Any:
 
 def _report(store: Any, name: str, out: str, args: argparse.Namespace, items: list | None = None) -> int:
     from langgraph_pdr.cli import _console, _print_json
-    from langgraph_pdr.evals.report import render, summarize, write_report
+    from langgraph_pdr.evals.report import paired, render, summarize, write_report
 
     items = store.items(name) if items is None else items
     if not items:
         raise ValueError(f"--name: no evaluation {name!r} in the store")
-    datasets = sorted({i.dataset for i in items})
-    paths = write_report(items, out, title=f"{name} ({', '.join(datasets)})")
+    if args.paired:
+        items = paired(items)
+        if not items:
+            raise ValueError(f"--paired: no problem of {name!r} is finished by every method yet")
+    datasets = ", ".join(sorted({i.dataset for i in items})) + (", paired" if args.paired else "")
+    paths = write_report(items, out, title=f"{name} ({datasets})")
     stats = summarize(items)
     if args.json:
-        _print_json({"eval": name, "stats": [asdict(s) for s in stats],
+        _print_json({"eval": name, "paired": args.paired, "stats": [asdict(s) for s in stats],
                      "files": {k: str(v) for k, v in paths.items()}})
     else:
-        render(stats, _console(), title=f"evaluation {name!r}")
+        render(stats, _console(), title=f"evaluation {name!r}" + (" (paired)" if args.paired else ""))
         _console().print(f"written: {', '.join(str(p) for p in paths.values())}")
     return 0
 

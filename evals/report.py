@@ -89,6 +89,19 @@ def summarize(items: Sequence[Item]) -> list[MethodStats]:
     return [_stats(dataset, method, groups[(dataset, method)]) for dataset, method in keys]
 
 
+def paired(items: Sequence[Item]) -> list[Item]:
+    """The items of the problems that every method of their dataset has settled (finished, or failed:
+    a failure counts as wrong): while an evaluation is still running, methods compared on the same
+    problems rather than on whichever each has reached."""
+    methods: dict[str, set[str]] = {}
+    settled: dict[tuple[str, str], set[str]] = {}
+    for i in items:
+        methods.setdefault(i.dataset, set()).add(i.method)
+        if i.finished or i.error:
+            settled.setdefault((i.dataset, i.problem_id), set()).add(i.method)
+    return [i for i in items if settled.get((i.dataset, i.problem_id)) == methods[i.dataset]]
+
+
 def write_report(items: Sequence[Item], out: str | Path, *, title: str = "") -> dict[str, Path]:
     """Write `summary.csv`, `summary.jsonl`, `summary.md`, `runs.csv`, `runs.jsonl` and
     `accuracy_vs_budget.png`.
@@ -163,6 +176,10 @@ def _plot_budget(ax: Any, rows: Sequence[MethodStats], styles: dict[str, dict[st
     """One point per method: accuracy against the budget `field` on a log axis, and the Pareto frontier."""
     from matplotlib.ticker import LogLocator, NullFormatter, StrMethodFormatter
 
+    ax.set_xlabel(label)
+    if not rows:  # every run of the dataset failed or is pending: an empty, labelled plot
+        ax.text(0.5, 0.5, "no finished run", ha="center", va="center", transform=ax.transAxes)
+        return
     xs = [getattr(s, field) for s in rows]
     ys = [100 * s.accuracy for s in rows]
     for x, y, s in zip(xs, ys, rows, strict=True):
@@ -177,7 +194,6 @@ def _plot_budget(ax: Any, rows: Sequence[MethodStats], styles: dict[str, dict[st
                                           numticks=30))  # 500, 1,000, 2,000 ...
     ax.xaxis.set_major_formatter(StrMethodFormatter("{x:,.0f}"))
     ax.xaxis.set_minor_formatter(NullFormatter())  # matplotlib's minor labels overlap
-    ax.set_xlabel(label)
     ax.grid(True, alpha=0.3)
 
 

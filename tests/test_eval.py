@@ -18,6 +18,7 @@ from langgraph_pdr.evals import (
     DatasetError,
     MethodError,
     load_dataset,
+    paired,
     parse_methods,
     run_eval,
     select,
@@ -325,6 +326,15 @@ def test_a_method_with_nothing_graded_shows_no_accuracy_and_is_not_plotted(tmp_p
                     "| toy | sr:2 | 0 | – | – | – | – |  | 0 | 1 |"]
 
 
+def test_a_dataset_whose_every_run_failed_still_gets_its_report(tmp_path, plotted):
+    from dataclasses import replace
+
+    failed = replace(item("single", None, 0, "math500"), error="timed out")
+    paths = write_report([item("single", True, 300, "gsm8k"), failed], tmp_path / "out")
+    assert [x for _, x in plotted] == [300, 300] and paths["plot"].stat().st_size > 0
+    assert "| math500 | single | 1 | 0.0 [0–79] |" in paths["summary_md"].read_text()
+
+
 def test_the_plot_has_a_row_per_dataset_and_leaves_the_pooled_rows_out(tmp_path, plotted):
     items = [item("single", True, 300, "gsm8k"), item("sr:2", True, 900, "gsm8k"),
              item("single", False, 700, "math500"), item("sr:2", True, 2000, "math500")]
@@ -333,6 +343,50 @@ def test_the_plot_has_a_row_per_dataset_and_leaves_the_pooled_rows_out(tmp_path,
     assert len(axes) == 4  # (B_seq, B_total) for gsm8k, then for math500
     assert [[x for ax, x in plotted if ax is a] for a in axes] == [[300, 900], [300, 900], [700, 2000],
                                                                     [700, 2000]]
+
+
+def test_paired_keeps_the_problems_every_method_of_their_dataset_has_settled():
+    from dataclasses import replace
+
+    def at(problem: str, method: str, correct: bool | None, error: str | None = None, dataset="toy"):
+        return replace(item(method, correct, 100, dataset), problem_id=problem, error=error)
+
+    items = [at("p0", "single", True), at("p0", "sr:2", False),
+             at("p1", "single", True), at("p1", "sr:2", None),  # sr:2 still running on p1
+             at("p2", "single", False), at("p2", "sr:2", None, error="timed out"),  # a failure is settled
+             at("q0", "single", True, dataset="other")]  # "other" has one method only
+    kept = paired(items)
+    assert [(i.dataset, i.problem_id, i.method) for i in kept] == [
+        ("toy", "p0", "single"), ("toy", "p0", "sr:2"), ("toy", "p2", "single"), ("toy", "p2", "sr:2"),
+        ("other", "q0", "single")]
+    stats = summarize(kept)
+    assert [(s.dataset, s.method, s.n, s.correct, s.pending) for s in stats][:2] == [
+        ("toy", "single", 2, 1, 0), ("toy", "sr:2", 2, 0, 0)]
+
+
+def test_report_paired_from_the_store(tmp_path, capsys):
+    from langgraph_pdr.cli import main
+
+    db = str(tmp_path / "e.sqlite")
+    store = eval_store(db)
+    rows = [("p0", "single", True), ("p0", "sr:2", True), ("p1", "single", False), ("p1", "sr:2", None)]
+    for n, (problem, method, correct) in enumerate(rows):
+        store.save(eval="e", dataset="toy", problem_id=problem, method=method, position=n // 2,
+                   method_index=n % 2, thread_id=f"t{n}", gold="1", correct=correct)
+    store.ledger.dispose()
+    assert main(["eval", "--report", str(tmp_path / "r"), "--db", db, "--paired", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["paired"] is True
+    assert [(s["method"], s["n"], s["correct"], s["pending"]) for s in out["stats"]] == [
+        ("single", 1, 1, 0), ("sr:2", 1, 1, 0)]
+    assert (tmp_path / "r" / "summary.md").read_text().startswith("**e (toy, paired)**")
+    assert main(["eval", "--report", str(tmp_path / "r"), "--db", db, "--json"]) == 0  # unpaired: all
+    assert [s["n"] for s in json.loads(capsys.readouterr().out)["stats"]] == [2, 1]
+    store = eval_store(db)
+    store.save(eval="e", dataset="toy", problem_id="p0", method="sr:2", correct=None)
+    store.ledger.dispose()
+    assert_one_line_error(pdr("eval", "--report", str(tmp_path / "r"), "--db", db, "--paired"), 2,
+                          "--paired: no problem of 'e' is finished by every method yet")
 
 
 @pytest.mark.parametrize("budgets, labels", [((600, 3800), ["1,000", "2,000", "3,000"]),

@@ -58,7 +58,7 @@ def _mean(values: Sequence[float]) -> float:
 def _stats(dataset: str, method: str, items: list[Item]) -> MethodStats:
     done = [i for i in items if i.finished]
     failures = sum(1 for i in items if i.error)
-    graded = done + [i for i in items if i.error]  # a failed run counts as a wrong answer
+    graded = [i for i in items if i.settled]  # a failed run counts as a wrong answer
     correct = sum(1 for i in done if i.correct)
     low, high = wilson_interval(correct, len(graded))
     walls = [i.wall_s for i in done if i.wall_s > 0]
@@ -97,7 +97,7 @@ def paired(items: Sequence[Item]) -> list[Item]:
     settled: dict[tuple[str, str], set[str]] = {}
     for i in items:
         methods.setdefault(i.dataset, set()).add(i.method)
-        if i.finished or i.error:
+        if i.settled:
             settled.setdefault((i.dataset, i.problem_id), set()).add(i.method)
     return [i for i in items if settled.get((i.dataset, i.problem_id)) == methods[i.dataset]]
 

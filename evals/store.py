@@ -53,6 +53,11 @@ class Item:
     def finished(self) -> bool:
         return self.correct is not None
 
+    @property
+    def settled(self) -> bool:
+        """Finished, or failed (a failed run is graded as a wrong answer)."""
+        return self.finished or bool(self.error)
+
 
 class EvalStore:
     """Evaluation items in the run database (SQLite or PostgreSQL through the ledger's engine)."""

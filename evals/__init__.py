@@ -10,6 +10,7 @@ Example:
     ```
 """
 
+from langgraph_pdr.evals.compare import Comparison, compare, sign_test
 from langgraph_pdr.evals.datasets import DATASETS, DatasetError, Problem, load_dataset, select
 from langgraph_pdr.evals.harness import Evaluation, run_eval, thread_id
 from langgraph_pdr.evals.methods import EvalMethod, MethodError, parse_method, parse_methods
@@ -25,6 +26,7 @@ from langgraph_pdr.evals.report import (
 from langgraph_pdr.evals.store import EvalStore, Item
 
 __all__ = [
+    "Comparison",
     "DATASETS",
     "DatasetError",
     "EvalMethod",
@@ -34,6 +36,7 @@ __all__ = [
     "MethodError",
     "MethodStats",
     "Problem",
+    "compare",
     "load_dataset",
     "matched_pairs",
     "paired",
@@ -42,6 +45,7 @@ __all__ = [
     "render",
     "run_eval",
     "select",
+    "sign_test",
     "summarize",
     "thread_id",
     "wilson_interval",

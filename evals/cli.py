@@ -85,6 +85,7 @@ def _progress(total: int, methods: int, enabled: bool) -> Any:
 
 def _report(store: Any, name: str, out: str, args: argparse.Namespace, items: list | None = None) -> int:
     from langgraph_pdr.cli import _console, _print_json
+    from langgraph_pdr.evals.compare import compare
     from langgraph_pdr.evals.report import paired, render, summarize, write_report
 
     items = store.items(name) if items is None else items
@@ -96,12 +97,14 @@ def _report(store: Any, name: str, out: str, args: argparse.Namespace, items: li
             raise ValueError(f"--paired: no problem of {name!r} is finished by every method yet")
     datasets = ", ".join(sorted({i.dataset for i in items})) + (", paired" if args.paired else "")
     paths = write_report(items, out, title=f"{name} ({datasets})")
-    stats = summarize(items)
+    stats, comparisons = summarize(items), compare(items)
     if args.json:
         _print_json({"eval": name, "paired": args.paired, "stats": [asdict(s) for s in stats],
+                     "comparisons": [asdict(c) for c in comparisons],
                      "files": {k: str(v) for k, v in paths.items()}})
     else:
-        render(stats, _console(), title=f"evaluation {name!r}" + (" (paired)" if args.paired else ""))
+        render(stats, _console(), title=f"evaluation {name!r}" + (" (paired)" if args.paired else ""),
+               comparisons=comparisons)
         _console().print(f"written: {', '.join(str(p) for p in paths.values())}")
     return 0
 

@@ -1,5 +1,6 @@
 """The evaluation report: accuracy with a 95% interval, budgets and wall time per method; CSV, JSONL,
-a plot of accuracy against B_seq and B_total, and the B_seq-matched single-pass comparison."""
+a plot of accuracy against B_seq and B_total, the paired comparison against the single pass, and the
+B_seq-matched single-pass comparison."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from langgraph_pdr.evals.compare import Comparison, compare
 from langgraph_pdr.evals.store import Item
 
 Z95 = 1.959963984540054  # the standard normal's 97.5% quantile
@@ -116,7 +118,7 @@ def write_report(items: Sequence[Item], out: str | Path, *, title: str = "") -> 
              "summary_md": out / "summary.md", "runs_csv": out / "runs.csv", "runs_jsonl": out / "runs.jsonl",
              "plot": out / "accuracy_vs_budget.png"}
     _write(paths["summary_csv"], paths["summary_jsonl"], [asdict(s) for s in stats])
-    paths["summary_md"].write_text(markdown(stats, title=title), encoding="utf-8")
+    paths["summary_md"].write_text(markdown(stats, title=title, comparisons=compare(items)), encoding="utf-8")
     rows = [{**asdict(i), "finished": i.finished} for i in items]
     _write(paths["runs_csv"], paths["runs_jsonl"], rows)
     plot(stats, paths["plot"], title=title)
@@ -214,6 +216,8 @@ def _pct(s: MethodStats) -> str:
 
 COLUMNS = ("dataset", "method", "n", "accuracy % [95% CI]", "mean B_seq", "median B_seq",
            "mean B_total", "mean wall s", "failures", "pending")
+COMPARED_TITLE = "paired against the single pass: problems only one of the two got right"
+COMPARED_COLUMNS = ("dataset", "method", "n", "won", "lost", "sign test p")
 MATCHED_TITLE = "at matched B_seq: each iterative method against a single pass allowed its B_seq"
 MATCHED_COLUMNS = ("dataset", "method", "accuracy %", "mean B_seq", "single pass", "accuracy %",
                    "mean B_seq", "Δ accuracy (pts)")
@@ -234,20 +238,29 @@ def _matched_cells(it: MethodStats, single: MethodStats) -> list[str]:
             f"{single.mean_b_seq:,.0f}", f"{100 * (it.accuracy - single.accuracy):+.1f}"]
 
 
-def _tables(stats: Sequence[MethodStats], title: str) -> list[tuple[str, tuple[str, ...], list[list[str]]]]:
-    """The report's tables: (title, columns, rows); the matched one only when there are pairs."""
+def _compared_cells(c: Comparison) -> list[str]:
+    return [c.dataset, c.method, str(c.n), str(c.won), str(c.lost), f"{c.p_value:.3f}"]
+
+
+def _tables(stats: Sequence[MethodStats], title: str,
+            comparisons: Sequence[Comparison]) -> list[tuple[str, tuple[str, ...], list[list[str]]]]:
+    """The report's tables: (title, columns, rows); the paired and matched ones only when they have
+    rows."""
     tables = [(title or "evaluation", COLUMNS, [_cells(s) for s in stats])]
+    if comparisons:
+        tables.append((COMPARED_TITLE, COMPARED_COLUMNS, [_compared_cells(c) for c in comparisons]))
     pairs = matched_pairs(stats)
     if pairs:
         tables.append((MATCHED_TITLE, MATCHED_COLUMNS, [_matched_cells(it, sp) for it, sp in pairs]))
     return tables
 
 
-def render(stats: Sequence[MethodStats], console: object, *, title: str = "") -> None:
+def render(stats: Sequence[MethodStats], console: object, *, title: str = "",
+           comparisons: Sequence[Comparison] = ()) -> None:
     """Print the report's tables with rich."""
     from rich.table import Table
 
-    for name, columns, rows in _tables(stats, title):
+    for name, columns, rows in _tables(stats, title, comparisons):
         table = Table(title=name)
         for col in columns:
             table.add_column(col, justify="left" if col in TEXT_COLUMNS else "right")
@@ -256,10 +269,10 @@ def render(stats: Sequence[MethodStats], console: object, *, title: str = "") ->
         console.print(table)  # type: ignore[attr-defined]
 
 
-def markdown(stats: Sequence[MethodStats], *, title: str = "") -> str:
+def markdown(stats: Sequence[MethodStats], *, title: str = "", comparisons: Sequence[Comparison] = ()) -> str:
     """The report's tables in Markdown, to paste into a README or a pull request."""
     parts = []
-    for name, columns, rows in _tables(stats, title):
+    for name, columns, rows in _tables(stats, title, comparisons):
         lines = [f"**{name}**", "", "| " + " | ".join(columns) + " |",
                  "|" + "|".join(":---" if c in TEXT_COLUMNS else "---:" for c in columns) + "|"]
         lines += ["| " + " | ".join(row) + " |" for row in rows]

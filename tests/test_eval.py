@@ -17,11 +17,13 @@ from test_cli import PDR, assert_one_line_error, pdr
 from langgraph_pdr.evals import (
     DatasetError,
     MethodError,
+    compare,
     load_dataset,
     paired,
     parse_methods,
     run_eval,
     select,
+    sign_test,
     summarize,
     wilson_interval,
     write_report,
@@ -29,7 +31,7 @@ from langgraph_pdr.evals import (
 from langgraph_pdr import inspect_run
 from langgraph_pdr.evals.datasets import Problem
 from langgraph_pdr.evals.harness import Evaluation, eval_store
-from langgraph_pdr.evals.report import MATCHED_TITLE, markdown
+from langgraph_pdr.evals.report import COMPARED_TITLE, MATCHED_TITLE, markdown
 from langgraph_pdr.evals.store import Item
 
 
@@ -293,7 +295,10 @@ def test_report_files_are_written(tmp_path, fake):
     md = paths["summary_md"].read_text().splitlines()
     assert md[0] == "**toy**" and md[2].startswith("| dataset | method | n | accuracy % [95% CI] |")
     assert md[3].startswith("|:---|:---|---:|") and md[4].startswith("| toy | single | 2 | 50.0 [")
-    assert len(md) == 4 + len(summary)
+    assert md[4 + len(summary):] == ["", f"**{COMPARED_TITLE}**", "",
+                                     "| dataset | method | n | won | lost | sign test p |",
+                                     "|:---|:---|---:|---:|---:|---:|",
+                                     "| toy | sr:2 | 2 | 0 | 0 | 1.000 |", "| other | sr:2 | 1 | 0 | 0 | 1.000 |"]
 
 
 @pytest.fixture
@@ -345,6 +350,30 @@ def test_the_plot_has_a_row_per_dataset_and_leaves_the_pooled_rows_out(tmp_path,
                                                                     [700, 2000]]
 
 
+@pytest.mark.parametrize(("won", "lost", "p"), [(0, 0, 1.0), (13, 3, 0.021271), (3, 13, 0.021271),
+                                             (10, 2, 0.038574), (5, 5, 1.0), (6, 0, 0.03125), (1, 0, 1.0)])
+def test_sign_test_is_the_exact_two_sided_binomial(won, lost, p):
+    assert sign_test(won, lost) == pytest.approx(p, abs=1e-6)
+
+
+def test_compare_counts_the_problems_only_one_side_got_right():
+    from dataclasses import replace
+
+    def at(problem: str, method: str, correct: bool | None, error: str | None = None, dataset="toy"):
+        return replace(item(method, correct, 100, dataset), problem_id=problem, error=error)
+
+    items = [at("p0", "single", False), at("p0", "pdr", True), at("p0", "sr:2", False),
+             at("p1", "single", True), at("p1", "pdr", True), at("p1", "sr:2", False),
+             at("p2", "single", True), at("p2", "pdr", None, error="timed out"),  # a failure: wrong
+             at("p2", "sr:2", None),  # still running: left out of sr:2's pairs
+             at("p3", "single", None), at("p3", "pdr", True),  # the baseline unsettled: left out
+             at("q0", "pdr", True, dataset="no-baseline")]
+    rows = compare(items)
+    assert [(c.dataset, c.method, c.baseline, c.n, c.won, c.lost) for c in rows] == [
+        ("toy", "pdr", "single", 3, 1, 1), ("toy", "sr:2", "single", 2, 0, 1)]
+    assert rows[0].p_value == 1.0 and compare(items, baseline="pdr")[0].method == "single"
+
+
 def test_paired_keeps_the_problems_every_method_of_their_dataset_has_settled():
     from dataclasses import replace
 
@@ -379,6 +408,8 @@ def test_report_paired_from_the_store(tmp_path, capsys):
     assert out["paired"] is True
     assert [(s["method"], s["n"], s["correct"], s["pending"]) for s in out["stats"]] == [
         ("single", 1, 1, 0), ("sr:2", 1, 1, 0)]
+    assert out["comparisons"] == [{"dataset": "toy", "method": "sr:2", "baseline": "single", "n": 1, "won": 0,
+                                   "lost": 0, "p_value": 1.0}]
     assert (tmp_path / "r" / "summary.md").read_text().startswith("**e (toy, paired)**")
     assert main(["eval", "--report", str(tmp_path / "r"), "--db", db, "--json"]) == 0  # unpaired: all
     assert [s["n"] for s in json.loads(capsys.readouterr().out)["stats"]] == [2, 1]

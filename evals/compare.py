@@ -34,8 +34,11 @@ def sign_test(won: int, lost: int) -> float:
     """The exact two-sided sign test of `won` against `lost` (ties left out): 1.0 when both are 0.
 
     Example:
-        >>> round(sign_test(13, 3), 3)
-        0.021
+        ```python
+        from langgraph_pdr.evals import sign_test
+
+        assert round(sign_test(13, 3), 3) == 0.021  # won 13, lost 3
+        ```
     """
     n, k = won + lost, min(won, lost)
     if n == 0:
@@ -45,7 +48,18 @@ def sign_test(won: int, lost: int) -> float:
 
 def compare(items: Sequence[Item], *, baseline: str = BASELINE) -> list[Comparison]:
     """Every other method against `baseline`, per dataset, in the order the items list them; empty
-    when the baseline has no settled run."""
+    when the baseline has no settled run.
+
+    Example:
+        ```python
+        from langgraph_pdr.evals import compare
+        from langgraph_pdr.evals.harness import eval_store
+
+        store = eval_store("eval.sqlite")  # the store `pdr eval --db eval.sqlite` wrote
+        for c in compare(store.items("qwen1.5b-final")):
+            print(c.dataset, c.method, f"won {c.won}, lost {c.lost}, p = {c.p_value:.3f}")
+        ```
+    """
     right: dict[tuple[str, str], dict[str, bool]] = {}
     for i in items:
         if i.settled:

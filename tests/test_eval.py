@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import os
 import re
@@ -323,6 +324,10 @@ def item(method: str, correct: bool | None, b_seq: int, dataset: str = "toy") ->
                 status=None, answer=None, b_seq=b_seq, b_total=b_seq)
 
 
+def at(problem: str, method: str, correct: bool | None, error: str | None = None, dataset: str = "toy") -> Item:
+    return dataclasses.replace(item(method, correct, 100, dataset), problem_id=problem, error=error)
+
+
 def test_a_method_with_nothing_graded_shows_no_accuracy_and_is_not_plotted(tmp_path, plotted):
     paths = write_report([item("single", True, 300), item("sr:2", None, 0)], tmp_path / "out")
     assert [x for _, x in plotted] == [300, 300]  # B_seq and B_total axes; no point at 0 on a log axis
@@ -357,11 +362,6 @@ def test_sign_test_is_the_exact_two_sided_binomial(won, lost, p):
 
 
 def test_compare_counts_the_problems_only_one_side_got_right():
-    from dataclasses import replace
-
-    def at(problem: str, method: str, correct: bool | None, error: str | None = None, dataset="toy"):
-        return replace(item(method, correct, 100, dataset), problem_id=problem, error=error)
-
     items = [at("p0", "single", False), at("p0", "pdr", True), at("p0", "sr:2", False),
              at("p1", "single", True), at("p1", "pdr", True), at("p1", "sr:2", False),
              at("p2", "single", True), at("p2", "pdr", None, error="timed out"),  # a failure: wrong
@@ -375,11 +375,6 @@ def test_compare_counts_the_problems_only_one_side_got_right():
 
 
 def test_paired_keeps_the_problems_every_method_of_their_dataset_has_settled():
-    from dataclasses import replace
-
-    def at(problem: str, method: str, correct: bool | None, error: str | None = None, dataset="toy"):
-        return replace(item(method, correct, 100, dataset), problem_id=problem, error=error)
-
     items = [at("p0", "single", True), at("p0", "sr:2", False),
              at("p1", "single", True), at("p1", "sr:2", None),  # sr:2 still running on p1
              at("p2", "single", False), at("p2", "sr:2", None, error="timed out"),  # a failure is settled

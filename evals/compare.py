@@ -47,8 +47,8 @@ def sign_test(won: int, lost: int) -> float:
 
 
 def compare(items: Sequence[Item], *, baseline: str = BASELINE) -> list[Comparison]:
-    """Every other method against `baseline`, per dataset, in the order the items list them; empty
-    when the baseline has no settled run.
+    """Every other method against `baseline`, per dataset: datasets, then methods, in the order the
+    items first list them; empty when the baseline has no settled run.
 
     Example:
         ```python
@@ -64,8 +64,11 @@ def compare(items: Sequence[Item], *, baseline: str = BASELINE) -> list[Comparis
     for i in items:
         if i.settled:
             right.setdefault((i.dataset, i.method), {})[i.problem_id] = bool(i.correct)
+    datasets = list(dict.fromkeys(i.dataset for i in items))
+    methods = list(dict.fromkeys(i.method for i in items))
     rows = []
-    for (dataset, method), answers in right.items():
+    for dataset, method in sorted(right, key=lambda k: (datasets.index(k[0]), methods.index(k[1]))):
+        answers = right[(dataset, method)]
         base = right.get((dataset, baseline))
         if method == baseline or base is None:
             continue

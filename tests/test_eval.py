@@ -362,7 +362,9 @@ def test_sign_test_is_the_exact_two_sided_binomial(won, lost, p):
 
 
 def test_compare_counts_the_problems_only_one_side_got_right():
-    items = [at("p0", "single", False), at("p0", "pdr", True), at("p0", "sr:2", False),
+    items = [at("p0", "single", False), at("p0", "pdr", True),
+             at("r0", "sr:2", True, dataset="later"), at("r0", "single", False, dataset="later"),
+             at("p0", "sr:2", False),
              at("p1", "single", True), at("p1", "pdr", True), at("p1", "sr:2", False),
              at("p2", "single", True), at("p2", "pdr", None, error="timed out"),  # a failure: wrong
              at("p2", "sr:2", None),  # still running: left out of sr:2's pairs
@@ -370,7 +372,7 @@ def test_compare_counts_the_problems_only_one_side_got_right():
              at("q0", "pdr", True, dataset="no-baseline")]
     rows = compare(items)
     assert [(c.dataset, c.method, c.baseline, c.n, c.won, c.lost) for c in rows] == [
-        ("toy", "pdr", "single", 3, 1, 1), ("toy", "sr:2", "single", 2, 0, 1)]
+        ("toy", "pdr", "single", 3, 1, 1), ("toy", "sr:2", "single", 2, 0, 1), ("later", "sr:2", "single", 1, 1, 0)]
     assert rows[0].p_value == 1.0 and compare(items, baseline="pdr")[0].method == "single"
 
 

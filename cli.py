@@ -80,7 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--method", help="pdr (default), sr, sr_error, single, self_consistency, best_of_n")
     run.add_argument("--schedule", help="drafts per round, e.g. 4,2,1")
     run.add_argument("--distiller", help="global_summary (default), shared_top_k, per_sample_top_k, "
-                     "random_k, oracle_correct, oracle_incorrect")
+                     "majority_k, random_k, oracle_correct, oracle_incorrect")
     run.add_argument("--k", type=_positive, help="drafts an extractive distiller keeps")
     run.add_argument("--kappa", type=_positive, help="workspace bound, in tokens")
     run.add_argument("--max-tokens", type=_positive, help="max tokens of each draft")

@@ -4,8 +4,8 @@
     sc:8  bon:8                   self-consistency / best-of-N over 8 samples
     sr:3  sr_error:3              sequential refinement (with error analysis), 3 rounds
     pdr:4-2-1:global_summary      PDR with schedule 4,2,1 and a distiller
-                                  (global_summary, shared_top_k, per_sample_top_k, random_k,
-                                  oracle_correct, oracle_incorrect)
+                                  (global_summary, shared_top_k, per_sample_top_k, majority_k,
+                                  random_k, oracle_correct, oracle_incorrect)
 
 Any method takes `key=value` options after its arguments: `max_tokens` (drafts), `max_tokens.verify`,
 `kappa`, `k`, `temperature`, `seed`, `max_b_seq`, `max_b_total`, e.g.

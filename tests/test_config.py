@@ -46,7 +46,7 @@ BAD = [
     ({"kappa": 8}, "kappa", "allowed: kappa >= 16"),
     ({"distiller": "random_k", "k": 2, "kappa": 20}, "kappa", "allowed: kappa >= 32"),
     ({"method": "contemplate"}, "method", "allowed: pdr, sr, sr_error, single, self_consistency, best_of_n"),
-    ({"distiller": "magic"}, "distiller", "allowed: global_summary, oracle_correct"),
+    ({"distiller": "magic"}, "distiller", "allowed: global_summary, majority_k, oracle_correct"),
     ({"max_b_total": 0}, "max_b_total", "positive"),
     ({"max_b_seq": -5}, "max_b_seq", "positive"),
     ({"max_tokens": {"draft": 0}}, "draft", "greater than 0"),

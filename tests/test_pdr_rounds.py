@@ -8,7 +8,7 @@ import pytest
 from fakes import FakeCall, ScriptedChatModel
 
 from langgraph_pdr import PDRConfig, Utf8TokenCounter, run_pdr
-from langgraph_pdr.nodes.distill import by_score
+from langgraph_pdr.nodes.distill import by_agreement, by_score
 from langgraph_pdr.nodes.distill.global_summary import answer_tally
 from langgraph_pdr.state.records import Draft
 
@@ -46,6 +46,7 @@ EXPECTED = {
     "global_summary": (620 + 330 + 290 + 330 + 140, 170 + 330 + 150 + 330 + 140),
     "shared_top_k": (620 + 266 + 290 + 131 + 140, 170 + 68 + 150 + 66 + 140),
     "per_sample_top_k": (620 + 266 + 290 + 131 + 140, 170 + 68 + 150 + 66 + 140),
+    "majority_k": (620 + 290 + 140, 170 + 150 + 140),
     "random_k": (620 + 290 + 140, 170 + 150 + 140),
     "oracle_correct": (620 + 290 + 140, 170 + 150 + 140),
     "oracle_incorrect": (620 + 290 + 140, 170 + 150 + 140),
@@ -184,6 +185,28 @@ def test_tied_scores_keep_the_drafts_that_agree(db):
         # every pool of 3 holds a 540, and 540 has three drafts behind it against two
         for w in result.rounds[0].workspaces:
             assert [answers[i] for i in w.sources] == [540], (distiller, w.sources)
+
+
+def test_majority_k_keeps_the_answer_most_drafts_reached_without_calls(db):
+    fake, result = run("majority_k", db)
+    (w,) = result.rounds[0].workspaces
+    assert w.sources == [0, 1]  # both reached 7; 5 and 6 have one draft each
+    assert not fake.calls("verify", 1) and not fake.calls("distill", 1)
+    for call in fake.calls("draft", 2):
+        assert workspace_of(call.prompt) == w.text
+    assert all(d.score is None for d in result.rounds[0].drafts)
+
+
+def test_by_agreement_ranks_by_answer_count_then_index():
+    def draft(index, text, score=None):
+        return Draft(round=1, index=index, text=text, score=score)
+
+    drafts = [draft(0, "cut off before the end"), draft(1, "\\boxed{5}", score=1),
+              draft(2, "\\boxed{ 1,000 }"), draft(3, "\\boxed{1000}"), draft(4, "\\boxed{6}", score=10),
+              draft(5, "\\boxed{5}")]
+    # 1000 (written two ways) has two drafts, 5 two, 6 one; the draft with no answer comes last;
+    # scores play no part
+    assert [d.index for d in by_agreement(drafts)] == [1, 2, 3, 5, 4, 0]
 
 
 def test_per_sample_top_k_gives_drafts_different_workspaces(db):

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from typing import TypeVar
 
-from langgraph_pdr.nodes.answers import by_score
+from langgraph_pdr.nodes.answers import by_agreement, by_score
 from langgraph_pdr.nodes.distill.base import (
     BaseDistiller,
     BudgetStop,
@@ -35,6 +35,7 @@ from langgraph_pdr.nodes.distill.base import (
     extractive_workspace,
 )
 from langgraph_pdr.nodes.distill.global_summary import GlobalSummary
+from langgraph_pdr.nodes.distill.majority_k import MajorityK
 from langgraph_pdr.nodes.distill.oracle import OracleCorrect, OracleIncorrect
 from langgraph_pdr.nodes.distill.per_sample_top_k import PerSampleTopK
 from langgraph_pdr.nodes.distill.previous_solution import PreviousSolution
@@ -61,7 +62,8 @@ def get_distiller(name: str) -> Distiller:
     return DISTILLERS.get(name)()
 
 
-for _builtin in (GlobalSummary, SharedTopK, PerSampleTopK, RandomK, OracleCorrect, OracleIncorrect):
+for _builtin in (GlobalSummary, SharedTopK, PerSampleTopK, MajorityK, RandomK, OracleCorrect,
+                 OracleIncorrect):
     if _builtin.name not in DISTILLERS:
         register_distiller(_builtin)
 
@@ -71,12 +73,14 @@ __all__ = [
     "DistillRequest",
     "Distiller",
     "GlobalSummary",
+    "MajorityK",
     "OracleCorrect",
     "OracleIncorrect",
     "PerSampleTopK",
     "PreviousSolution",
     "RandomK",
     "SharedTopK",
+    "by_agreement",
     "by_score",
     "extractive_workspace",
     "get_distiller",

@@ -13,6 +13,11 @@ A seeded completion that stopped on its own (`finish_reason` "stop") after L tok
 to the same request with any other `max_tokens` of at least L: sampling the same seed writes the same
 tokens, and the cap never came into play. So the B_seq-matched single passes of `--matched`, which
 differ from the single pass only in `max_tokens`, pay only for the drafts the single pass had cut off.
+
+Two runs that send the same request before either answer is stored both reach the model (there is no
+waiting on another run's call), and a server batching parallel requests, as llama-server does, need
+not repeat itself for a seed: the first answer stored is the one every later lookup gets, and only it
+stands for its family.
 """
 
 from __future__ import annotations
@@ -104,8 +109,12 @@ class SharedDrafts(BaseCache):
                            for g in return_val])
         family, stopped = self._family(prompt, llm_string), _stopped_after(return_val)
         with self._lock, self.engine.begin() as conn:
-            if conn.execute(select(eval_cache.c.key).where(eval_cache.c.key == key)).first() is None:
-                conn.execute(eval_cache.insert().values(key=key, generations=data))
+            if conn.execute(select(eval_cache.c.key).where(eval_cache.c.key == key)).first() is not None:
+                # the same request, sent again before the first answer was stored: the first is
+                # what lookups return, so only it may stand for its family (a seeded server need not
+                # repeat itself under concurrent load)
+                return
+            conn.execute(eval_cache.insert().values(key=key, generations=data))
             if family is None or stopped is None:
                 return
             known = select(eval_cache_stops.c.key).where(eval_cache_stops.c.family == family[0])

@@ -215,6 +215,35 @@ def test_a_draft_that_stopped_on_its_own_answers_a_larger_cap_and_a_cut_one_does
     assert reused.b_seq == by["single:max_tokens=20", "p0"].b_seq  # booked as the call it reuses
 
 
+def test_a_request_answered_twice_keeps_the_first_answer_for_larger_caps(tmp_path):
+    """Two runs sent one request before either answer was stored, and the server (batching, not
+    repeating itself for a seed) cut one at the cap and stopped the other: a larger cap must not be
+    answered with the cut one."""
+    from langchain_core.messages import AIMessage
+    from langchain_core.outputs import ChatGeneration
+    from sqlalchemy import create_engine
+
+    from langgraph_pdr.evals.cache import SharedDrafts
+
+    def answer(text: str, tokens: int, reason: str) -> list[ChatGeneration]:
+        usage = {"input_tokens": 10, "output_tokens": tokens, "total_tokens": 10 + tokens}
+        return [ChatGeneration(message=AIMessage(text, usage_metadata=usage),
+                               generation_info={"finish_reason": reason})]
+
+    def options(cap: int, seed: int = 5) -> str:
+        return f"model---{sorted({'max_tokens': cap, 'seed': seed, 'temperature': 0.7}.items())!r}"
+
+    cache = SharedDrafts(create_engine(f"sqlite:///{tmp_path / 'c.sqlite'}"), "m")
+    cache.update("p", options(512), answer("cut", 512, "length"))
+    cache.update("p", options(512), answer("stopped", 368, "stop"))
+    assert cache.lookup("p", options(512))[0].message.content == "cut"
+    assert cache.lookup("p", options(1152)) is None  # was "cut", 512 tokens, for a 1152 cap
+    cache.update("q", options(512), answer("stopped", 368, "stop"))
+    cache.update("q", options(512), answer("cut", 512, "length"))
+    assert cache.lookup("q", options(1152))[0].message.content == "stopped"
+    assert cache.lookup("q", options(300)) is None and cache.lookup("q", options(1152, seed=6)) is None
+
+
 def test_models_without_a_per_call_seed_never_share(tmp_path, fake):
     run_eval(problems(1), parse_methods("single,pdr:3-1:random_k:k=1"), model=fake, db=tmp_path / "a.sqlite")
     assert len(fake.calls("draft", round=1)) == 4

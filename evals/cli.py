@@ -39,6 +39,9 @@ def add_parser(sub: Any, positive: Any, model_options: Any, common: Any) -> None
     p.add_argument("--paired", action="store_true",
                    help="report only the problems every method has finished (or failed), so that "
                    "methods are compared on the same problems while the evaluation is still running")
+    p.add_argument("--baseline", metavar="METHOD",
+                   help="the method the paired table sets every other method against, problem by problem "
+                   "(default: single)")
     g = p.add_argument_group("run configuration, under each method's own options")
     g.add_argument("--max-tokens", type=positive, help="max tokens of each draft")
     g.add_argument("--verify-tokens", type=positive, help="max tokens of each self-verification")
@@ -85,7 +88,7 @@ def _progress(total: int, methods: int, enabled: bool) -> Any:
 
 def _report(store: Any, name: str, out: str, args: argparse.Namespace, items: list | None = None) -> int:
     from langgraph_pdr.cli import _console, _print_json
-    from langgraph_pdr.evals.compare import compare
+    from langgraph_pdr.evals.compare import BASELINE, compare
     from langgraph_pdr.evals.report import paired, render, summarize, write_report
 
     items = store.items(name) if items is None else items
@@ -95,9 +98,13 @@ def _report(store: Any, name: str, out: str, args: argparse.Namespace, items: li
         items = paired(items)
         if not items:
             raise ValueError(f"--paired: no problem of {name!r} is finished by every method yet")
+    baseline = args.baseline or BASELINE
+    if args.baseline and all(i.method != baseline for i in items):
+        methods = ", ".join(dict.fromkeys(i.method for i in items))
+        raise ValueError(f"--baseline: no method {baseline!r} in evaluation {name!r}; its methods: {methods}")
     datasets = ", ".join(sorted({i.dataset for i in items})) + (", paired" if args.paired else "")
-    paths = write_report(items, out, title=f"{name} ({datasets})")
-    stats, comparisons = summarize(items), compare(items)
+    paths = write_report(items, out, title=f"{name} ({datasets})", baseline=baseline)
+    stats, comparisons = summarize(items), compare(items, baseline=baseline)
     if args.json:
         _print_json({"eval": name, "paired": args.paired, "stats": [asdict(s) for s in stats],
                      "comparisons": [asdict(c) for c in comparisons],
@@ -163,6 +170,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
         raise UsageError(f"--offset: must be 0 or more, got {args.offset}")
     base = _base(args)
     methods = parse_methods(args.methods, base)
+    if args.baseline and all(m.label != args.baseline for m in methods):
+        raise UsageError(f"--baseline: {args.baseline!r} is not one of --methods: "
+                         + ", ".join(m.label for m in methods))
     problems = select(load_dataset(args.dataset), offset=args.offset, limit=args.limit,
                       sample=args.sample, seed=args.seed)
     model, base_url = _model_arg(args)

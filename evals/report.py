@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from langgraph_pdr.evals.compare import Comparison, compare
+from langgraph_pdr.evals.compare import BASELINE, Comparison, compare
 from langgraph_pdr.evals.store import Item
 
 Z95 = 1.959963984540054  # the standard normal's 97.5% quantile
@@ -104,9 +104,10 @@ def paired(items: Sequence[Item]) -> list[Item]:
     return [i for i in items if settled.get((i.dataset, i.problem_id)) == methods[i.dataset]]
 
 
-def write_report(items: Sequence[Item], out: str | Path, *, title: str = "") -> dict[str, Path]:
+def write_report(items: Sequence[Item], out: str | Path, *, title: str = "",
+                 baseline: str = BASELINE) -> dict[str, Path]:
     """Write `summary.csv`, `summary.jsonl`, `summary.md`, `runs.csv`, `runs.jsonl` and
-    `accuracy_vs_budget.png`.
+    `accuracy_vs_budget.png`; `summary.md` pairs every method with `baseline` (see `compare`).
 
     Returns:
         The paths written, by kind.
@@ -118,7 +119,8 @@ def write_report(items: Sequence[Item], out: str | Path, *, title: str = "") -> 
              "summary_md": out / "summary.md", "runs_csv": out / "runs.csv", "runs_jsonl": out / "runs.jsonl",
              "plot": out / "accuracy_vs_budget.png"}
     _write(paths["summary_csv"], paths["summary_jsonl"], [asdict(s) for s in stats])
-    paths["summary_md"].write_text(markdown(stats, title=title, comparisons=compare(items)), encoding="utf-8")
+    paths["summary_md"].write_text(markdown(stats, title=title, comparisons=compare(items, baseline=baseline)),
+                                      encoding="utf-8")
     rows = [{**asdict(i), "finished": i.finished} for i in items]
     _write(paths["runs_csv"], paths["runs_jsonl"], rows)
     plot(stats, paths["plot"], title=title)
@@ -216,7 +218,15 @@ def _pct(s: MethodStats) -> str:
 
 COLUMNS = ("dataset", "method", "n", "accuracy % [95% CI]", "mean B_seq", "median B_seq",
            "mean B_total", "mean wall s", "failures", "pending")
-COMPARED_TITLE = "paired against the single pass: problems only one of the two got right"
+
+
+def compared_title(baseline: str) -> str:
+    """The title of the paired table against `baseline`."""
+    who = "the single pass" if baseline == BASELINE else baseline
+    return f"paired against {who}: problems only one of the two got right"
+
+
+COMPARED_TITLE = compared_title(BASELINE)
 COMPARED_COLUMNS = ("dataset", "method", "n", "won", "lost", "sign test p")
 MATCHED_TITLE = "at matched B_seq: each iterative method against a single pass allowed its B_seq"
 MATCHED_COLUMNS = ("dataset", "method", "accuracy %", "mean B_seq", "single pass", "accuracy %",
@@ -248,7 +258,7 @@ def _tables(stats: Sequence[MethodStats], title: str,
     rows."""
     tables = [(title or "evaluation", COLUMNS, [_cells(s) for s in stats])]
     if comparisons:
-        tables.append((COMPARED_TITLE, COMPARED_COLUMNS, [_compared_cells(c) for c in comparisons]))
+        tables.append((compared_title(comparisons[0].baseline), COMPARED_COLUMNS, [_compared_cells(c) for c in comparisons]))
     pairs = matched_pairs(stats)
     if pairs:
         tables.append((MATCHED_TITLE, MATCHED_COLUMNS, [_matched_cells(it, sp) for it, sp in pairs]))

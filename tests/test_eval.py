@@ -439,6 +439,15 @@ def test_report_paired_from_the_store(tmp_path, capsys):
     assert (tmp_path / "r" / "summary.md").read_text().startswith("**e (toy, paired)**")
     assert main(["eval", "--report", str(tmp_path / "r"), "--db", db, "--json"]) == 0  # unpaired: all
     assert [s["n"] for s in json.loads(capsys.readouterr().out)["stats"]] == [2, 1]
+    assert main(["eval", "--report", str(tmp_path / "r"), "--db", db, "--paired", "--baseline", "sr:2",
+                 "--json"]) == 0
+    assert [(c["method"], c["baseline"]) for c in json.loads(capsys.readouterr().out)["comparisons"]] == [
+        ("single", "sr:2")]
+    md = (tmp_path / "r" / "summary.md").read_text()
+    assert "**paired against sr:2: problems only one of the two got right**" in md
+    assert "| toy | single | 1 | 0 | 0 | 1.000 |" in md
+    assert_one_line_error(pdr("eval", "--report", str(tmp_path / "r"), "--db", db, "--baseline", "sc:4"), 2,
+                          "--baseline: no method 'sc:4' in evaluation 'e'; its methods: single, sr:2")
     store = eval_store(db)
     store.save(eval="e", dataset="toy", problem_id="p0", method="sr:2", correct=None)
     store.ledger.dispose()
@@ -467,6 +476,8 @@ def test_eval_command_bad_inputs_are_one_line_errors(tmp_path):
     assert_one_line_error(pdr("eval", "--dataset", str(bad), "--db", db), 2, "bad.jsonl:2: not valid JSON")
     assert_one_line_error(pdr("eval", "--dataset", "gsm8k", "--methods", "pdr:4-2-1:nope", "--db", db),
                           2, "unknown distiller")
+    assert_one_line_error(pdr("eval", "--dataset", "gsm8k", "--methods", "single,sr:2", "--baseline", "sc:4",
+                              "--db", db), 2, "--baseline: 'sc:4' is not one of --methods: single, sr:2")
     assert_one_line_error(pdr("eval", "--db", db), 2, "--dataset is required")
     assert not Path(db).exists()  # bad input creates no store
     assert_one_line_error(pdr("eval", "--report", str(tmp_path / "r"), "--db", db), 2, "there is no database")

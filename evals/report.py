@@ -202,13 +202,22 @@ def _plot_budget(ax: Any, rows: Sequence[MethodStats], styles: dict[str, dict[st
 
 
 def matched_pairs(stats: Sequence[MethodStats]) -> list[tuple[MethodStats, MethodStats]]:
-    """(iterative method, its B_seq-matched single pass), per dataset."""
+    """(iterative method, its B_seq-matched single pass), per dataset; in the pooled `all` block
+    only when the two cover the same datasets (a method matched on one dataset of two is not
+    matched on their pool)."""
     by_key = {(s.dataset, s.method): s for s in stats}
+    covers: dict[str, set[str]] = {}
+    for s in stats:
+        if s.dataset != "all":
+            covers.setdefault(s.method, set()).add(s.dataset)
     pairs = []
     for single in stats:
         for label in (single.matches or "").split(","):
-            if label and (single.dataset, label) in by_key:
-                pairs.append((by_key[(single.dataset, label)], single))
+            if not label or (single.dataset, label) not in by_key:
+                continue
+            if single.dataset == "all" and covers.get(label) != covers.get(single.method):
+                continue
+            pairs.append((by_key[(single.dataset, label)], single))
     return pairs
 
 

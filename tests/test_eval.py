@@ -32,7 +32,7 @@ from langgraph_pdr.evals import (
 from langgraph_pdr import inspect_run
 from langgraph_pdr.evals.datasets import Problem
 from langgraph_pdr.evals.harness import Evaluation, eval_store
-from langgraph_pdr.evals.report import COMPARED_TITLE, MATCHED_TITLE, markdown
+from langgraph_pdr.evals.report import COMPARED_TITLE, MATCHED_TITLE, markdown, matched_pairs
 from langgraph_pdr.evals.store import Item
 
 
@@ -304,6 +304,17 @@ def test_matched_single_pass_gets_the_iterative_methods_b_seq(tmp_path, fake):
     assert md[-2] == f"**{MATCHED_TITLE}**"
     assert md[-1].splitlines()[2] == ("| toy | sr:3 | 100.0 [34–100] | 900 | single:max_tokens=832 | "
                                       "100.0 [34–100] | 300 | +0.0 |")
+
+
+def test_the_pooled_block_pairs_a_matched_single_pass_only_over_the_same_datasets():
+    def matched(dataset: str) -> Item:
+        return dataclasses.replace(item("single:max_tokens=832", False, 300, dataset), matches="sr:3")
+
+    one = [item("sr:3", True, 900, "gsm8k"), matched("gsm8k"), item("sr:3", True, 900, "math500")]
+    pairs = [(it.dataset, it.method, sp.method) for it, sp in matched_pairs(summarize(one))]
+    assert pairs == [("gsm8k", "sr:3", "single:max_tokens=832")]  # not sr:3 over both against gsm8k alone
+    both = [*one, matched("math500")]
+    assert [it.dataset for it, _ in matched_pairs(summarize(both))] == ["gsm8k", "math500", "all"]
 
 
 def test_report_files_are_written(tmp_path, fake):

@@ -159,7 +159,8 @@ def plot(stats: Sequence[MethodStats], path: str | Path, *, title: str = "") -> 
 
     datasets = list(dict.fromkeys(s.dataset for s in stats if s.dataset != "all")) or ["all"]
     methods = list(dict.fromkeys(s.method for s in stats))
-    styles = {m: {"color": f"C{n % 10}", "marker": "osD^v<>ph*"[n % 10]} for n, m in enumerate(methods)}
+    # 10 colours and 11 markers: no two of the first 110 methods look alike
+    styles = {m: {"color": f"C{n % 10}", "marker": MARKERS[n % len(MARKERS)]} for n, m in enumerate(methods)}
     fig, grid = plt.subplots(len(datasets), 2, figsize=(13, 4.5 * len(datasets) + 0.5), squeeze=False)
     for dataset, axes in zip(datasets, grid, strict=True):
         # methods with a finished run only: the log axes need a budget above 0
@@ -199,6 +200,9 @@ def _plot_budget(ax: Any, rows: Sequence[MethodStats], styles: dict[str, dict[st
     ax.xaxis.set_major_formatter(StrMethodFormatter("{x:,.0f}"))
     ax.xaxis.set_minor_formatter(NullFormatter())  # matplotlib's minor labels overlap
     ax.grid(True, alpha=0.3)
+
+
+MARKERS = "osD^v<>ph*X"
 
 
 def matched_pairs(stats: Sequence[MethodStats]) -> list[tuple[MethodStats, MethodStats]]:

@@ -376,6 +376,22 @@ def test_a_method_with_nothing_graded_shows_no_accuracy_and_is_not_plotted(tmp_p
                     "| toy | sr:2 | 0 | – | – | – | – |  | 0 | 1 |"]
 
 
+def test_every_method_of_a_large_evaluation_gets_its_own_point_style(tmp_path, monkeypatch):
+    from matplotlib.axes import Axes
+
+    styles = {}
+    errorbar = Axes.errorbar
+
+    def record(ax, xs, ys, *args, **kwargs):
+        styles[kwargs["label"]] = (kwargs["color"], kwargs["marker"])
+        return errorbar(ax, xs, ys, *args, **kwargs)
+
+    monkeypatch.setattr(Axes, "errorbar", record)
+    methods = [f"single:max_tokens={64 * n}" for n in range(1, 14)]
+    write_report([item(m, True, 300 + n) for n, m in enumerate(methods)], tmp_path / "out")
+    assert len(styles) == 13 and len(set(styles.values())) == 13
+
+
 def test_a_dataset_whose_every_run_failed_still_gets_its_report(tmp_path, plotted):
     from dataclasses import replace
 

@@ -119,8 +119,8 @@ def write_report(items: Sequence[Item], out: str | Path, *, title: str = "",
              "summary_md": out / "summary.md", "runs_csv": out / "runs.csv", "runs_jsonl": out / "runs.jsonl",
              "plot": out / "accuracy_vs_budget.png"}
     _write(paths["summary_csv"], paths["summary_jsonl"], [asdict(s) for s in stats])
-    paths["summary_md"].write_text(markdown(stats, title=title, comparisons=compare(items, baseline=baseline)),
-                                      encoding="utf-8")
+    comparisons = compare(items, baseline=baseline)
+    paths["summary_md"].write_text(markdown(stats, title=title, comparisons=comparisons), encoding="utf-8")
     rows = [{**asdict(i), "finished": i.finished} for i in items]
     _write(paths["runs_csv"], paths["runs_jsonl"], rows)
     plot(stats, paths["plot"], title=title)
@@ -147,6 +147,10 @@ def pareto(points: Sequence[tuple[float, float]]) -> list[int]:
             front.append(i)
             best = points[i][1]
     return front
+
+
+#: Point markers of the plot, one more than matplotlib's 10 cycle colours.
+MARKERS = "osD^v<>ph*X"
 
 
 def plot(stats: Sequence[MethodStats], path: str | Path, *, title: str = "") -> None:
@@ -200,9 +204,6 @@ def _plot_budget(ax: Any, rows: Sequence[MethodStats], styles: dict[str, dict[st
     ax.xaxis.set_major_formatter(StrMethodFormatter("{x:,.0f}"))
     ax.xaxis.set_minor_formatter(NullFormatter())  # matplotlib's minor labels overlap
     ax.grid(True, alpha=0.3)
-
-
-MARKERS = "osD^v<>ph*X"
 
 
 def matched_pairs(stats: Sequence[MethodStats]) -> list[tuple[MethodStats, MethodStats]]:
@@ -271,7 +272,8 @@ def _tables(stats: Sequence[MethodStats], title: str,
     rows."""
     tables = [(title or "evaluation", COLUMNS, [_cells(s) for s in stats])]
     if comparisons:
-        tables.append((compared_title(comparisons[0].baseline), COMPARED_COLUMNS, [_compared_cells(c) for c in comparisons]))
+        tables.append((compared_title(comparisons[0].baseline), COMPARED_COLUMNS,
+                       [_compared_cells(c) for c in comparisons]))
     pairs = matched_pairs(stats)
     if pairs:
         tables.append((MATCHED_TITLE, MATCHED_COLUMNS, [_matched_cells(it, sp) for it, sp in pairs]))

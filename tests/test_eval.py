@@ -339,7 +339,8 @@ def test_report_files_are_written(tmp_path, fake):
     assert md[4 + len(summary):] == ["", f"**{COMPARED_TITLE}**", "",
                                      "| dataset | method | n | won | lost | sign test p |",
                                      "|:---|:---|---:|---:|---:|---:|",
-                                     "| toy | sr:2 | 2 | 0 | 0 | 1.000 |", "| other | sr:2 | 1 | 0 | 0 | 1.000 |"]
+                                     "| toy | sr:2 | 2 | 0 | 0 | 1.000 |",
+                                     "| other | sr:2 | 1 | 0 | 0 | 1.000 |"]
 
 
 @pytest.fixture
@@ -364,7 +365,8 @@ def item(method: str, correct: bool | None, b_seq: int, dataset: str = "toy") ->
                 status=None, answer=None, b_seq=b_seq, b_total=b_seq)
 
 
-def at(problem: str, method: str, correct: bool | None, error: str | None = None, dataset: str = "toy") -> Item:
+def at(problem: str, method: str, correct: bool | None, error: str | None = None,
+       dataset: str = "toy") -> Item:
     return dataclasses.replace(item(method, correct, 100, dataset), problem_id=problem, error=error)
 
 
@@ -428,7 +430,8 @@ def test_compare_counts_the_problems_only_one_side_got_right():
              at("q0", "pdr", True, dataset="no-baseline")]
     rows = compare(items)
     assert [(c.dataset, c.method, c.baseline, c.n, c.won, c.lost) for c in rows] == [
-        ("toy", "pdr", "single", 3, 1, 1), ("toy", "sr:2", "single", 2, 0, 1), ("later", "sr:2", "single", 1, 1, 0)]
+        ("toy", "pdr", "single", 3, 1, 1), ("toy", "sr:2", "single", 2, 0, 1),
+        ("later", "sr:2", "single", 1, 1, 0)]
     assert rows[0].p_value == 1.0 and compare(items, baseline="pdr")[0].method == "single"
 
 

@@ -8,6 +8,7 @@ from langgraph_pdr.nodes.distill import (
     get_distiller,
     register_distiller,
 )
+from langgraph_pdr.nodes.prompts import get_prompts, register_prompts
 from langgraph_pdr.nodes.tokens import Utf8TokenCounter
 from langgraph_pdr.checkpoints.ledger import RunExistsError, RunLockedError, RunNotFoundError
 from langgraph_pdr.models import ModelError
@@ -21,6 +22,7 @@ from langgraph_pdr.state import (
     PDRConfig,
     PDRContext,
     PDRResult,
+    PromptSet,
     RoundRecord,
     RunSummary,
     Temperatures,
@@ -41,6 +43,7 @@ __all__ = [
     "PDRConfig",
     "PDRContext",
     "PDRResult",
+    "PromptSet",
     "RoundRecord",
     "RunExistsError",
     "RunLockedError",
@@ -57,10 +60,12 @@ __all__ = [
     "create_pdr_tool",
     "draw_graph",
     "get_distiller",
+    "get_prompts",
     "graph_config",
     "inspect_run",
     "list_runs",
     "register_distiller",
+    "register_prompts",
     "resume_pdr",
     "run_pdr",
 ]

@@ -25,9 +25,12 @@ from langgraph_pdr.graphs import create_pdr_graph, graph_config
 from langgraph_pdr.models import OpenModel, open_model
 from langgraph_pdr.nodes.distill import get_distiller
 from langgraph_pdr.nodes.llm import model_name
+from langgraph_pdr.nodes.prompts import get_prompts, register_prompts
 from langgraph_pdr.nodes.tokens import DEFAULT_COUNTER
 from langgraph_pdr.state.config import PDRConfig
 from langgraph_pdr.state.context import PDRContext, TokenCounter
+from langgraph_pdr.state.prompts import PromptSet
+from langgraph_pdr.state.registry import PROMPT_SETS
 from langgraph_pdr.state.records import RunOutcome
 from langgraph_pdr.state.result import PDRResult, RunSummary
 from langgraph_pdr.state.spec import RunSpec
@@ -68,10 +71,16 @@ class _Run:
 
 
 def _compiled(store: Store, config: PDRConfig, model: BaseChatModel, thread_id: str,
-              token_counter: TokenCounter | None) -> _Run:
+              token_counter: TokenCounter | None, prompts: PromptSet | None = None) -> _Run:
     graph = create_pdr_graph(config).compile(checkpointer=store.saver)
-    context = PDRContext(model=model, config=config, token_counter=token_counter, recorder=store.ledger)
+    context = PDRContext(model=model, config=config, token_counter=token_counter, recorder=store.ledger,
+                         prompts=prompts or get_prompts(config.prompts))
     return _Run(graph, graph_config(config, thread_id=thread_id), context, thread_id)
+
+
+def _stored_prompts(config: PDRConfig, spec: RunSpec) -> PromptSet | None:
+    """The prompt set a run was started with, as stored with it (None for runs stored before)."""
+    return PromptSet(name=config.prompts, **spec.prompts) if spec.prompts else None
 
 
 @contextmanager
@@ -154,7 +163,7 @@ def _start(store: Store, question: str, om: OpenModel, config: PDRConfig, thread
         config=config,
         model=om.spec.id or model_name(om.model),
         spec=RunSpec(model=om.spec, gold=gold, token_counter=getattr(counter, "name", None),
-                     history=history),
+                     history=history, prompts=get_prompts(config.prompts).templates()),
         lock_owner=owner,
     )
     inputs = {"question": question, "gold": gold, **({"history": history} if history else {})}
@@ -303,7 +312,11 @@ def _stored_run(store: Store, thread_id: str) -> tuple[dict, PDRConfig, RunSpec]
     row = store.ledger.run_row(thread_id)
     if row is None:
         raise RunNotFoundError(f"thread_id: no run {thread_id!r} in {store.location}")
-    return row, PDRConfig.model_validate(row["config"]), RunSpec.model_validate(row["spec"] or {})
+    spec = RunSpec.model_validate(row["spec"] or {})
+    name = (row["config"] or {}).get("prompts")
+    if spec.prompts and name and name not in PROMPT_SETS:  # a user's set, registered in another process
+        register_prompts(PromptSet(name=name, **spec.prompts))
+    return row, PDRConfig.model_validate(row["config"]), spec
 
 
 def _resume_input(snapshot: Any, row: dict, spec: RunSpec) -> dict | None:
@@ -364,7 +377,8 @@ def resume_pdr(
                 model if model is not None else spec.model, base_url=base_url, config=config,
                 timeout=timeout, question_tokens=_estimate(row["question"]),
             ) as om:
-                run = _compiled(store, config, om.model, thread_id, token_counter or om.token_counter)
+                run = _compiled(store, config, om.model, thread_id, token_counter or om.token_counter,
+                                _stored_prompts(config, spec))
                 snapshot = run.graph.get_state(run.config)
                 if _failed_round(snapshot):
                     run.graph.update_state(run.config, _ROUND_AGAIN, as_node="begin_round")
@@ -394,7 +408,8 @@ async def aresume_pdr(
                 model if model is not None else spec.model, base_url=base_url, config=config,
                 timeout=timeout, question_tokens=_estimate(row["question"]),
             ) as om:
-                run = _compiled(store, config, om.model, thread_id, token_counter or om.token_counter)
+                run = _compiled(store, config, om.model, thread_id, token_counter or om.token_counter,
+                                _stored_prompts(config, spec))
                 snapshot = await run.graph.aget_state(run.config)
                 if _failed_round(snapshot):
                     await run.graph.aupdate_state(run.config, _ROUND_AGAIN, as_node="begin_round")

@@ -69,6 +69,9 @@ HEARTBEAT_S = 10.0
 FINISHED = ("completed", "stopped")
 #: The stop reason of a round whose every draft failed: the run is `failed` and resumable.
 NO_DRAFTS = "no_drafts"
+#: Stop reasons of runs that ended as planned: the schedule ran out, the drafts agreed early
+#: (`early_stop`), or the last round was cut off before any answer (the run answers with an earlier one).
+COMPLETED_REASONS = ("completed", "converged", "unfinished")
 
 class RunNotFoundError(ValueError):
     """No run with this thread id in this database."""
@@ -149,6 +152,7 @@ drafts = Table(
     Column("round", Integer, primary_key=True),
     Column("idx", Integer, primary_key=True),
     Column("ok", Boolean, nullable=False),
+    Column("unfinished", Boolean, nullable=False, default=False),
     Column("text", Text, nullable=False),
     Column("answer", Text),
     Column("score", Float),
@@ -458,6 +462,7 @@ class Ledger:
                     "round": record.round,
                     "idx": record.index,
                     "ok": record.ok,
+                    "unfinished": record.unfinished,
                     "text": record.text,
                     "answer": record.answer,
                     "workspace_idx": record.workspace_index,
@@ -496,7 +501,8 @@ class Ledger:
             return self._update_stmt(rounds, {"thread_id": thread_id, "round": record.round},
                                      {"critique": record.text})
         elif isinstance(record, RunOutcome):
-            status = {"completed": "completed", NO_DRAFTS: "failed"}.get(record.stop_reason, "stopped")
+            status = "failed" if record.stop_reason == NO_DRAFTS else (
+                "completed" if record.stop_reason in COMPLETED_REASONS else "stopped")
             return self._update_stmt(
                 runs,
                 {"thread_id": thread_id},
@@ -574,6 +580,7 @@ class Ledger:
                     round=r.round,
                     index=r.idx,
                     ok=bool(r.ok),
+                    unfinished=bool(r.unfinished),
                     text=r.text,
                     answer=r.answer,
                     score=r.score,

@@ -24,8 +24,10 @@ from langgraph_pdr.evals.store import EvalStore, Item
 from langgraph_pdr.models import OpenModel, open_model
 from langgraph_pdr.nodes.grading import is_correct
 from langgraph_pdr.nodes.llm import call_options, model_name
+from langgraph_pdr.nodes.prompts import get_prompts
 from langgraph_pdr.nodes.tokens import DEFAULT_COUNTER
 from langgraph_pdr.runner import resume_pdr, run_pdr
+from langgraph_pdr.state.config import PDRConfig
 
 #: Called after each (problem, method) with the problem's id, the method's label and how many of
 #: the problem's methods are done.
@@ -41,23 +43,19 @@ class Task:
     matches: str | None = None
 
 
-def prompts_digest() -> str:
-    """A digest of every prompt template: runs made with other prompts are other runs."""
-    from langgraph_pdr.nodes import critique, draft, verify
-    from langgraph_pdr.nodes.distill import global_summary
-
-    templates = [draft.SOLVE_PROMPT, draft.REFINE_PROMPT, draft.IMPROVE_PROMPT,
-                 draft.IMPROVE_WITH_REVIEW_PROMPT, verify.VERIFY_PROMPT, critique.CRITIQUE_PROMPT,
-                 global_summary.SUMMARY_PROMPT]
-    return hashlib.blake2b("\x00".join(templates).encode(), digest_size=4).hexdigest()
+def run_key(config: PDRConfig) -> dict[str, Any]:
+    """What decides a run besides its question and model: the config (fields left at None, which
+    mean "not used", are left out, so adding an optional field keeps earlier runs' ids) and a digest
+    of every template of its prompt set."""
+    return {"config": config.model_dump(mode="json", exclude_none=True),
+            "prompts": get_prompts(config.prompts).digest()}
 
 
 def thread_id(problem: Problem, method: EvalMethod, model: str | None) -> str:
     """The run's id: the problem and a digest of everything that decides the run (question, gold,
     config, model, prompts), so the same evaluation finds its runs again and a changed one makes
     new runs."""
-    key = json.dumps([problem.problem, problem.answer, method.config.model_dump(mode="json"), model,
-                      prompts_digest()], sort_keys=True)
+    key = json.dumps([problem.problem, problem.answer, run_key(method.config), model], sort_keys=True)
     digest = hashlib.blake2b(key.encode(), digest_size=8).hexdigest()
     return f"eval:{problem.dataset}:{problem.id}:{digest}"
 

@@ -7,9 +7,10 @@
                                   (global_summary, shared_top_k, per_sample_top_k, majority_k,
                                   random_k, oracle_correct, oracle_incorrect)
 
-Any method takes `key=value` options after its arguments: `max_tokens` (drafts), `max_tokens.verify`,
-`kappa`, `k`, `temperature`, `seed`, `max_b_seq`, `max_b_total`, e.g.
-`pdr:4-2-1:random_k:k=1:kappa=512` or `single:max_tokens=2048`.
+Any method takes `key=value` options after its arguments: `max_tokens` (first drafts),
+`max_tokens.refine` (later drafts), `max_tokens.verify`, `kappa`, `k`, `temperature`, `seed`,
+`max_b_seq`, `max_b_total`, `prompts` (a prompt set's name), `early_stop` (a fraction), e.g.
+`pdr:4-2-1:random_k:k=1:kappa=512`, `single:max_tokens=2048` or `pdr:4-4:majority_k:early_stop=1`.
 """
 
 from __future__ import annotations
@@ -33,10 +34,12 @@ ALIASES: dict[str, str] = {
     "pdr": "pdr",
 }
 SHORT = {"self_consistency": "sc", "best_of_n": "bon"}
-OPTIONS = ("max_tokens", "max_tokens.draft", "max_tokens.verify", "max_tokens.distill",
+OPTIONS = ("max_tokens", "max_tokens.draft", "max_tokens.refine", "max_tokens.verify", "max_tokens.distill",
            "max_tokens.critique", "kappa", "k", "temperature", "temperature.draft",
            "temperature.verify", "temperature.distill", "temperature.critique", "seed",
-           "max_b_seq", "max_b_total", "max_concurrency")
+           "max_b_seq", "max_b_total", "max_concurrency", "prompts", "early_stop")
+#: Options whose value is a name, not a number.
+NAMED_OPTIONS = ("prompts",)
 #: Methods that refine over several rounds: each can be paired with a single pass of equal B_seq.
 ITERATIVE = ("pdr", "sr", "sr_error")
 
@@ -64,7 +67,7 @@ def _number(text: str) -> int | float:
         return float(text)
 
 
-def _set(fields: dict[str, Any], key: str, value: int | float) -> None:
+def _set(fields: dict[str, Any], key: str, value: int | float | str) -> None:
     if "." in key:
         group, role = key.split(".", 1)
         current = fields.get(group)
@@ -139,7 +142,7 @@ def parse_method(entry: str, base: dict[str, Any] | None = None) -> EvalMethod:
         if key not in OPTIONS:
             raise MethodError(f"methods: {entry!r}: unknown option {key!r}; allowed: {', '.join(OPTIONS)}")
         try:
-            _set(fields, key, _number(value.strip()))
+            _set(fields, key, value.strip() if key in NAMED_OPTIONS else _number(value.strip()))
         except ValueError:
             raise MethodError(f"methods: {entry!r}: {key} needs a number, got {value!r}") from None
         head.append(f"{key}={value.strip()}")

@@ -2,8 +2,9 @@
 
 ```
 START → begin_round ─(Send × M_r)→ draft → collect ─(Send × M_r)→ verify → distill ─┐
-            ▲   └──────────→ finalize ←─────┘  (last round, or a cap reached)          │
-            └───────────────────────────────────────────────────────────────────────────┘
+            ▲   └──────────→ finalize ←─────┴──────────────────────────────┘         │
+            │        (last round, converged, or a stage refused by a cap)            │
+            └────────────────────────────────────────────────────────────────────────┘
 ```
 
 `begin_round` reserves the round's worst case against the caps and fans drafts out with `Send`;
@@ -121,13 +122,24 @@ def create_pdr_graph(
         builder.add_edge(_handler("verify"), after_verify)
     if family in ("pdr", "sr"):
         builder.add_node("distill", dual("distill", distill, adistill), retry_policy=retry)
-        builder.add_edge("distill", "begin_round")
+        builder.add_conditional_edges("distill", _unless_stopped("begin_round"), ["begin_round", "finalize"])
     if family == "sr":
         builder.add_node("critique", dual("critique", critique, acritique), retry_policy=retry)
-        builder.add_edge("critique", "distill")
+        builder.add_conditional_edges("critique", _unless_stopped("distill"), ["distill", "finalize"])
     paths = {"pdr": ["verify", "distill"], "sr": ["critique", "distill"], "sample": ["verify"]}
     builder.add_conditional_edges("collect", bind(after_collect), [*paths[family], "finalize"])
     return builder
+
+
+def _unless_stopped(node: str) -> Any:
+    """A router to `node`, or to `finalize` once a stage was refused (a cap): the run then ends with
+    the drafts it paid for, before a next round would clear them."""
+
+    def route(state: dict[str, Any]) -> str:
+        return "finalize" if state.get("stop_reason") else node
+
+    route.__name__ = f"to_{node}_unless_stopped"
+    return route
 
 
 def _handler(node: str) -> str:

@@ -69,24 +69,101 @@ def normalize(answer: str | None) -> str:
 _THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}(?!\d))")
 
 
-def majority(drafts: Sequence[Draft]) -> Draft | None:
-    """The first draft whose answer has the most votes among drafts with a boxed answer.
+#: Finish reasons that mean a reply was cut at its `max_tokens` (OpenAI, Anthropic, Gemini).
+CUT_OFF = ("length", "max_tokens")
 
-    Drafts without a `\\boxed{}` vote only when none has one.
+
+def is_unfinished(text: str, finish_reason: str | None) -> bool:
+    """A reply cut at its `max_tokens` before any `\\boxed{}` answer."""
+    return (finish_reason or "").lower() in CUT_OFF and last_boxed(text) is None
+
+
+def finished(drafts: Sequence[Draft]) -> list[Draft]:
+    """The drafts that count: successful and not cut off before their answer."""
+    return [d for d in drafts if d.ok and not d.unfinished]
+
+
+def vote(drafts: Sequence[Draft], *, previous: str | None = None) -> Draft | None:
+    """The draft that stands for a round's vote: its answer has the most votes among the finished
+    drafts with a boxed answer; equal counts go to the answer with the best verification score, then to
+    `previous` (the answer of the round before), then to the answer reached first. Within the winning
+    answer, the best-scored draft, then the lowest index.
+
+    Drafts without a `\\boxed{}` vote only when none has one; unfinished drafts never vote. None when
+    no draft counts.
+
+    Example:
+        ```python
+        from langgraph_pdr.nodes.answers import vote
+        from langgraph_pdr.state.records import Draft
+
+        drafts = [Draft(round=1, index=i, text=f"\\\\boxed{{{a}}}", answer=a) for i, a in enumerate("8788")]
+        assert vote(drafts).answer == "8"
+        assert vote(drafts[:2], previous="7").answer == "7"
+        ```
     """
-    ok = [d for d in drafts if d.ok]
+    ok = finished(drafts)
     boxed = [d for d in ok if last_boxed(d.text) is not None] or ok
     if not boxed:
         return None
-    votes = Counter(normalize(d.answer) for d in boxed)
-    top = max(votes.values())
-    return next(d for d in boxed if votes[normalize(d.answer)] == top)
+    groups: dict[str, list[Draft]] = {}
+    for d in sorted(boxed, key=lambda d: d.index):
+        groups.setdefault(normalize(d.answer), []).append(d)
+    prev = normalize(previous) if previous is not None else None
+
+    def best_score(members: list[Draft]) -> float:
+        return max((d.score for d in members if d.score is not None), default=-1.0)
+
+    order = sorted(groups, key=lambda k: (-len(groups[k]), -best_score(groups[k]), k != prev,
+                                          groups[k][0].index))
+    members = groups[order[0]]
+    return max(members, key=lambda d: (d.score if d.score is not None else -1.0, -d.index))
+
+
+def majority(drafts: Sequence[Draft]) -> Draft | None:
+    """The vote of `drafts` with no score or earlier answer to break ties (see `vote`)."""
+    return vote([d.model_copy(update={"score": None}) for d in drafts])
+
+
+def answer_tally(drafts: Sequence[Draft]) -> str:
+    """The code-written tally of a round: `391 (attempts 2, 4); 401 (attempt 1); no final answer
+    (attempt 3); unfinished, cut off before an answer (attempt 5)`, most common answer first.
+    Attempts are numbered by the draft's index in its round, from 1."""
+    groups: dict[str, list[int]] = {}
+    shown: dict[str, str] = {}
+    for d in sorted(drafts, key=lambda d: d.index):
+        if d.unfinished:
+            key, label = "\x00unfinished", "unfinished, cut off before an answer"
+        else:
+            boxed = last_boxed(d.text)
+            key = normalize(boxed) if boxed is not None else "\x00none"
+            label = boxed if boxed is not None else "no final answer"
+        groups.setdefault(key, []).append(d.index + 1)
+        shown.setdefault(key, label)
+    order = sorted(groups, key=lambda k: (k.startswith("\x00"), k == "\x00unfinished", -len(groups[k]),
+                                          groups[k][0]))
+    return "; ".join(
+        f"{shown[k]} (attempt{'s' if len(groups[k]) > 1 else ''} {', '.join(map(str, groups[k]))})"
+        for k in order
+    )
+
+
+def agreement_share(drafts: Sequence[Draft]) -> tuple[str | None, int, int]:
+    """(the most common boxed answer, how many finished drafts reached it, how many finished drafts
+    there are): what `early_stop` reads."""
+    votes = agreement(drafts)
+    total = len(finished(drafts))
+    if not votes:
+        return None, 0, total
+    answer, count = votes.most_common(1)[0]
+    return answer, count, total
 
 
 def answer_key(draft: Draft) -> str | None:
-    """The normalized last `\\boxed{}` answer of a draft; None when it has none or failed."""
+    """The normalized last `\\boxed{}` answer of a draft; None when it has none, failed or is
+    unfinished."""
     boxed = last_boxed(draft.text)
-    return None if boxed is None or not draft.ok else normalize(boxed)
+    return None if boxed is None or not draft.ok or draft.unfinished else normalize(boxed)
 
 
 def by_score(drafts: Sequence[Draft], *, round_drafts: Sequence[Draft] | None = None) -> list[Draft]:

@@ -6,14 +6,30 @@ from typing import Any
 
 from langgraph.types import Send
 
+from langgraph_pdr.nodes.answers import agreement_share, normalize, vote
 from langgraph_pdr.nodes.distill import get_distiller
 from langgraph_pdr.nodes.runtime import current_config, node_env, over_cap
 from langgraph_pdr.nodes.verify import send_verifications, verify_costs
 from langgraph_pdr.state.config import PDRConfig
-from langgraph_pdr.state.records import RoundSummary
+from langgraph_pdr.state.records import Draft, RoundSummary
 
 #: Every draft of a round failed; the run is resumable (it re-sends the round).
 NO_DRAFTS = "no_drafts"
+#: The drafts agreed enough (`early_stop`): the run ends with their answer, before its last round.
+CONVERGED = "converged"
+
+
+def converged(drafts: list[Draft], config: PDRConfig, round: int, best: Draft | None) -> bool:
+    """Whether a round ends the run early: PDR when at least `early_stop` of its finished drafts (two
+    or more) reached one answer; SR when its rewrite kept the previous round's answer."""
+    if config.early_stop is None or round >= config.rounds:
+        return False
+    if config.method in ("sr", "sr_error"):
+        leader = vote(drafts)
+        return (best is not None and leader is not None and best.answer is not None
+                and leader.answer is not None and normalize(leader.answer) == normalize(best.answer))
+    _, count, total = agreement_share(drafts)
+    return count >= 2 and count >= config.early_stop * total
 
 
 def needs_verification(state: dict[str, Any], config: PDRConfig) -> bool:
@@ -44,6 +60,9 @@ def collect(state: dict[str, Any], default_config: PDRConfig) -> dict[str, Any]:
         reason = stops.pop() if len(stops) == 1 and "" not in stops else NO_DRAFTS
         env.emit("run_stopping", reason=reason, round=r)
         return {"stop_reason": reason}
+    if converged(drafts, cfg, r, state.get("best")):
+        env.emit("run_stopping", reason=CONVERGED, round=r)
+        return {"stop_reason": CONVERGED}
     if needs_verification(state, cfg):
         reason = over_cap(state, cfg, verify_costs(state, env), env.billing)
         if reason:

@@ -10,29 +10,19 @@ from langgraph_pdr.nodes.llm import acall_model, call_model
 from langgraph_pdr.nodes.runtime import BudgetStop, NodeEnv, call_fields, node_env, over_cap
 from langgraph_pdr.nodes.tokens import cut_to_tokens, prompt_bound
 from langgraph_pdr.state.config import PDRConfig
+from langgraph_pdr.state.prompts import PromptSet
 from langgraph_pdr.state.records import CallRecord, Critique
 
-CRITIQUE_PROMPT = """Review the solution below for errors. Check each step and the final answer. \
-List the concrete mistakes and how to fix them; if you find none, say so. Do not write a new \
-solution. Be brief.
-
-Problem:
-{question}
-
-Solution:
-{solution}"""
-
-
-def critique_messages(state: dict[str, Any]) -> list[BaseMessage]:
+def critique_messages(state: dict[str, Any], prompts: PromptSet) -> list[BaseMessage]:
     solution = next(d for d in state["drafts"] if d.ok)
-    return [HumanMessage(CRITIQUE_PROMPT.format(question=state["question"], solution=solution.text))]
+    return [HumanMessage(prompts.critique.format(question=state["question"], solution=solution.text))]
 
 
 def _prepare(
     state: dict[str, Any], env: NodeEnv
 ) -> tuple[list[BaseMessage], dict[str, Any] | None, str | None]:
     cfg, r = env.config, state["round"]
-    messages = critique_messages(state)
+    messages = critique_messages(state, env.prompts)
     limit = cfg.role_max_tokens("critique")
     reason = over_cap(state, cfg, [prompt_bound(messages, env.counter) + limit], env.billing)
     if reason:

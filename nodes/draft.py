@@ -8,7 +8,7 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, System
 from langgraph.errors import NodeError
 from langgraph.types import Overwrite, Send
 
-from langgraph_pdr.nodes.answers import final_answer
+from langgraph_pdr.nodes.answers import final_answer, is_unfinished, vote
 from langgraph_pdr.nodes.llm import acall_model, call_model
 from langgraph_pdr.nodes.runtime import (
     NodeEnv,
@@ -18,70 +18,25 @@ from langgraph_pdr.nodes.runtime import (
     over_cap,
 )
 from langgraph_pdr.nodes.tokens import prompt_bound
+from langgraph_pdr.nodes.verify import scored
 from langgraph_pdr.state.config import PDRConfig
 from langgraph_pdr.state.graph_state import DraftTask
+from langgraph_pdr.state.prompts import PromptSet
 from langgraph_pdr.state.records import CallRecord, Draft
 
-SOLVE_PROMPT = """Solve the following problem. Reason step by step, and end your solution with the \
-final answer written as \\boxed{{ANSWER}}.
-
-Problem:
-{question}"""
-
-REFINE_PROMPT = """Solve the following problem. Below are notes distilled from earlier attempts at \
-it; they may contain mistakes. Check them, keep what is correct, fix what is wrong, and write a \
-complete, self-contained solution.
-
-Problem:
-{question}
-
-Notes from earlier attempts:
-{workspace}
-
-Now write your complete solution from the start and end it with the final answer written as \
-\\boxed{{ANSWER}}."""
-
-IMPROVE_PROMPT = """Solve the following problem. Below is a previous solution; it may contain \
-mistakes. Check every step, correct any error, and write an improved, complete solution.
-
-Problem:
-{question}
-
-Previous solution:
-{workspace}
-
-Now write your complete solution from the start and end it with the final answer written as \
-\\boxed{{ANSWER}}."""
-
-IMPROVE_WITH_REVIEW_PROMPT = """Solve the following problem. Below are a previous solution and a \
-review of it. Use the review to correct the solution and write an improved, complete solution.
-
-Problem:
-{question}
-
-Previous solution:
-{workspace}
-
-Review:
-{critique}
-
-Now write the complete solution from the start, even if the review found no mistake, and end it with \
-the final answer written as \\boxed{{ANSWER}}."""
-
-
-def draft_messages(task: DraftTask, config: PDRConfig) -> list[BaseMessage]:
+def draft_messages(task: DraftTask, config: PDRConfig, prompts: PromptSet) -> list[BaseMessage]:
     """The prompt of one draft: the question, plus the workspace from the round before."""
     workspace = task.get("workspace")
-    if workspace is None or task["round"] == 1:
-        text = SOLVE_PROMPT.format(question=task["question"])
+    if workspace is None or task["round"] == 1 or not workspace.text.strip():
+        text = prompts.solve.format(question=task["question"])
     elif config.method == "sr_error" and task.get("critique"):
-        text = IMPROVE_WITH_REVIEW_PROMPT.format(
+        text = prompts.improve_with_review.format(
             question=task["question"], workspace=workspace.text, critique=task["critique"]
         )
     elif config.method in ("sr", "sr_error"):
-        text = IMPROVE_PROMPT.format(question=task["question"], workspace=workspace.text)
+        text = prompts.improve.format(question=task["question"], workspace=workspace.text)
     else:
-        text = REFINE_PROMPT.format(question=task["question"], workspace=workspace.text)
+        text = prompts.refine.format(question=task["question"], workspace=workspace.text)
     return [*history_messages(task.get("history")), HumanMessage(text)]
 
 
@@ -115,14 +70,20 @@ def begin_round(state: dict[str, Any], default_config: PDRConfig) -> dict[str, A
     if round == 1 and not (state.get("question") or "").strip():
         raise ValueError("question: must be a non-empty string")
     tasks = draft_tasks(state, cfg, round)
-    costs = [prompt_bound(draft_messages(t, cfg), env.counter) + cfg.max_tokens.draft for t in tasks]
+    limit = cfg.draft_max_tokens(round)
+    costs = [prompt_bound(draft_messages(t, cfg, env.prompts), env.counter) + limit for t in tasks]
     reason = over_cap(state, cfg, costs, env.billing)
     if reason:
         env.emit("run_stopping", reason=reason, round=round)
         return {"stop_reason": reason}
     env.emit("round_started", round=round, rounds=cfg.rounds, drafts=len(tasks), reserved=sum(costs),
              b_total=int(state.get("b_total") or 0))
-    return {"round": round, "drafts": Overwrite([]), "verifications": Overwrite([])}
+    update: dict[str, Any] = {"round": round, "drafts": Overwrite([]), "verifications": Overwrite([])}
+    if round > 1:  # the vote of the round that ended is what the run answers if it stops from now on
+        best = state.get("best")
+        drafts = scored(state.get("drafts") or [], state.get("verifications") or [])
+        update["best"] = vote(drafts, previous=best.answer if best is not None else None) or best
+    return update
 
 
 def send_drafts(state: dict[str, Any], default_config: PDRConfig) -> list[Send] | str:
@@ -136,16 +97,18 @@ def send_drafts(state: dict[str, Any], default_config: PDRConfig) -> list[Send] 
 def _draft_call(env: NodeEnv, task: DraftTask) -> dict[str, Any]:
     cfg = env.config
     return call_fields(env, role="draft", round=task["round"], index=task["index"],
-                       max_tokens=cfg.max_tokens.draft, temperature=cfg.temperature.draft)
+                       max_tokens=cfg.draft_max_tokens(task["round"]), temperature=cfg.temperature.draft)
 
 
 def _draft_of(task: DraftTask, text: str, call: CallRecord) -> Draft:
     workspace = task.get("workspace")
+    unfinished = is_unfinished(text, call.finish_reason)
     return Draft(
         round=task["round"],
         index=task["index"],
+        unfinished=unfinished,
         text=text,
-        answer=final_answer(text),
+        answer=None if unfinished else final_answer(text),
         workspace_index=workspace.index if workspace is not None else None,
         call=call,
     )
@@ -169,7 +132,7 @@ def _drafted(env: NodeEnv, draft: Draft) -> dict[str, Any]:
 def draft(task: DraftTask, default_config: PDRConfig) -> dict[str, Any]:
     """Write one draft: one model call on the question and this draft's workspace."""
     env = node_env(default_config)
-    messages = draft_messages(task, env.config)
+    messages = draft_messages(task, env.config, env.prompts)
     d = _draft_of(task, *call_model(env.model, messages, **_draft_call(env, task)))
     env.record(d.call, d)
     return _drafted(env, d)
@@ -178,7 +141,7 @@ def draft(task: DraftTask, default_config: PDRConfig) -> dict[str, Any]:
 async def adraft(task: DraftTask, default_config: PDRConfig) -> dict[str, Any]:
     """Async twin of `draft`."""
     env = node_env(default_config)
-    messages = draft_messages(task, env.config)
+    messages = draft_messages(task, env.config, env.prompts)
     d = _draft_of(task, *await acall_model(env.model, messages, **_draft_call(env, task)))
     await env.arecord(d.call, d)
     return _drafted(env, d)

@@ -12,9 +12,11 @@ from langgraph.config import get_config, get_stream_writer
 from langgraph.runtime import get_runtime
 
 from langgraph_pdr.nodes.llm import call_options, derive_seed
+from langgraph_pdr.nodes.prompts import get_prompts
 from langgraph_pdr.nodes.tokens import DEFAULT_COUNTER
 from langgraph_pdr.state.config import FAMILIES, PDRConfig
 from langgraph_pdr.state.context import Billing, PDRContext, RunRecorder, TokenCounter
+from langgraph_pdr.state.prompts import PromptSet
 from langgraph_pdr.state.records import CallRecord
 
 log = logging.getLogger("langgraph_pdr")
@@ -36,6 +38,7 @@ class NodeEnv:
     recorder: RunRecorder | None
     thread_id: str
     billing: Billing
+    prompts: PromptSet
 
     def failed_attempt(self, call: CallRecord) -> None:
         """Book a failed attempt the provider billed (ledger and B_total). With a B_total cap, a retry
@@ -171,7 +174,16 @@ def node_env(default_config: PDRConfig) -> NodeEnv:
         recorder=ctx.recorder,
         thread_id=str(configurable.get("thread_id", "")),
         billing=ctx.billing,
+        prompts=prompts_of(ctx, config),
     )
+
+
+def prompts_of(ctx: PDRContext, config: PDRConfig) -> PromptSet:
+    """The context's prompt set when it is the one the config names (a resumed run's stored set),
+    else the registered set of that name."""
+    if ctx.prompts is not None and ctx.prompts.name == config.prompts:
+        return ctx.prompts
+    return get_prompts(config.prompts)
 
 
 def spent(state: dict[str, Any]) -> tuple[int, int]:

@@ -14,17 +14,8 @@ from langgraph_pdr.nodes.runtime import NodeEnv, call_fields, node_env
 from langgraph_pdr.nodes.tokens import prompt_bound
 from langgraph_pdr.state.config import PDRConfig
 from langgraph_pdr.state.graph_state import VerifyTask
+from langgraph_pdr.state.prompts import PromptSet
 from langgraph_pdr.state.records import CallRecord, Draft, Verification
-
-VERIFY_PROMPT = """Check the proposed solution to the problem below. Verify each step and the final \
-answer. Then rate how likely it is that the final answer is correct, from 0 (surely wrong) to 10 \
-(surely correct), and end your reply with a line of the form "Score: N".
-
-Problem:
-{question}
-
-Proposed solution:
-{solution}"""
 
 MAX_SCORE = 10.0
 _NUMBER = r"(-?\d+(?:\.\d+)?)"
@@ -49,20 +40,22 @@ def parse_score(text: str) -> float | None:
     return None
 
 
-def verify_messages(task: VerifyTask) -> list[BaseMessage]:
-    return [HumanMessage(VERIFY_PROMPT.format(question=task["question"], solution=task["draft"].text))]
+def verify_messages(task: VerifyTask, prompts: PromptSet) -> list[BaseMessage]:
+    return [HumanMessage(prompts.verify.format(question=task["question"], solution=task["draft"].text))]
 
 
 def verify_tasks(state: dict[str, Any]) -> list[VerifyTask]:
-    """One verification per surviving draft of the current round."""
+    """One verification per finished draft of the current round (a draft cut off before its answer
+    has nothing to verify)."""
     return [
-        VerifyTask(question=state["question"], draft=d) for d in state.get("drafts") or [] if d.ok
+        VerifyTask(question=state["question"], draft=d)
+        for d in state.get("drafts") or [] if d.ok and not d.unfinished
     ]
 
 
 def verify_costs(state: dict[str, Any], env: NodeEnv) -> list[int]:
     limit = env.config.max_tokens.verify
-    return [prompt_bound(verify_messages(t), env.counter) + limit for t in verify_tasks(state)]
+    return [prompt_bound(verify_messages(t, env.prompts), env.counter) + limit for t in verify_tasks(state)]
 
 
 def send_verifications(state: dict[str, Any]) -> list[Send]:
@@ -90,7 +83,7 @@ def verify(task: VerifyTask, default_config: PDRConfig) -> dict[str, Any]:
     """Score one draft with one model call; an unparseable reply scores None (unknown)."""
     env = node_env(default_config)
     d = task["draft"]
-    v = _verification(d, *call_model(env.model, verify_messages(task), **_verify_call(env, d)))
+    v = _verification(d, *call_model(env.model, verify_messages(task, env.prompts), **_verify_call(env, d)))
     env.record(v.call, v)
     return _verified(env, v)
 
@@ -99,7 +92,7 @@ async def averify(task: VerifyTask, default_config: PDRConfig) -> dict[str, Any]
     """Async twin of `verify`."""
     env = node_env(default_config)
     d = task["draft"]
-    v = _verification(d, *await acall_model(env.model, verify_messages(task), **_verify_call(env, d)))
+    v = _verification(d, *await acall_model(env.model, verify_messages(task, env.prompts), **_verify_call(env, d)))
     await env.arecord(v.call, v)
     return _verified(env, v)
 

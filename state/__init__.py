@@ -17,6 +17,7 @@ from langgraph_pdr.state.records import (
     Workspace,
 )
 from langgraph_pdr.state.registry import DISTILLERS, Registry
+from langgraph_pdr.state.prompts import PromptSet
 from langgraph_pdr.state.result import PDRResult, RunSummary
 from langgraph_pdr.state.spec import ModelSpec, RunSpec
 
@@ -35,6 +36,7 @@ __all__ = [
     "PDROutput",
     "PDRResult",
     "PDRState",
+    "PromptSet",
     "Registry",
     "RoundRecord",
     "RunSpec",

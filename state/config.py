@@ -7,13 +7,15 @@ from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from langgraph_pdr.state.registry import DISTILLERS
+from langgraph_pdr.state.registry import DISTILLERS, PROMPT_SETS
 
 Method = Literal["pdr", "sr", "sr_error", "single", "self_consistency", "best_of_n"]
 METHODS: tuple[str, ...] = get_args(Method)
 
-#: Methods whose schedule ends in one draft that is the answer.
+#: Methods whose schedule ends in one draft that is the answer (PDR may also end in a vote of several).
 REFINING_METHODS = ("pdr", "sr", "sr_error", "single")
+#: Methods that may stop early once their drafts agree (`early_stop`).
+ADAPTIVE_METHODS = ("pdr", "sr", "sr_error")
 #: Methods that sample N drafts once and select among them.
 SAMPLING_METHODS = ("self_consistency", "best_of_n")
 
@@ -38,17 +40,24 @@ DEFAULT_SCHEDULES: dict[str, tuple[int, ...]] = {
 
 #: The smallest share of a workspace, in tokens, that can still hold a draft's final answer.
 MIN_SHARE_TOKENS = 16
+#: The prompt set a run uses unless its config names another (see `langgraph_pdr.nodes.prompts`).
+DEFAULT_PROMPTS = "classic"
+#: A refine draft (a draft of round 2 or later) may write this many times a first draft's `max_tokens`
+#: unless `max_tokens.refine` says otherwise: it checks and finishes a workspace's derivation.
+REFINE_FACTOR = 2
 
 
 class MaxTokens(BaseModel):
     """`max_tokens` of each call, by role.
 
-    The summary (`distill`) and the critique are workspaces, so they default to κ and may not exceed it.
+    `draft` bounds a first-round draft, `refine` a draft of a later round (default: twice `draft`). The
+    summary (`distill`) and the critique are workspaces, so they default to κ and may not exceed it.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     draft: int = Field(1024, gt=0)
+    refine: int | None = Field(None, gt=0)
     verify: int = Field(256, gt=0)
     distill: int | None = Field(None, gt=0)
     critique: int | None = Field(None, gt=0)
@@ -70,9 +79,10 @@ class PDRConfig(BaseModel):
 
     Args:
         method: `pdr`, `sr`, `sr_error`, `single`, `self_consistency` or `best_of_n`.
-        schedule: drafts per round, e.g. `(4, 2, 1)` (also `"4,2,1"`); the last round of a refining method
-            has one draft, SR has one draft per round, the sampling baselines have one round of N drafts.
-            Defaults by method: pdr (4, 2, 1), sr and sr_error (1, 1, 1), single (1,), the baselines (8,).
+        schedule: drafts per round, e.g. `(4, 2, 1)` (also `"4,2,1"`). PDR's last round may have several
+            drafts, whose vote is the answer (e.g. `(4, 4)`); SR has one draft per round, a single pass
+            one, the sampling baselines one round of N drafts. Defaults by method: pdr (4, 2, 1), sr and
+            sr_error (1, 1, 1), single (1,), the baselines (8,).
         distiller: how a PDR round's drafts become the next round's workspaces (see
             `langgraph_pdr.nodes.distill`).
         k: drafts kept by the extractive distillers.
@@ -83,6 +93,10 @@ class PDRConfig(BaseModel):
         max_b_total: hard cap on B_total (the sum of every call's input and output tokens).
         max_b_seq: hard cap on B_seq (the critical path).
         max_concurrency: parallel calls at most (default: the widest round).
+        prompts: the prompt set every call uses (see `langgraph_pdr.nodes.prompts`).
+        early_stop: end the run after a round in which at least this fraction of the finished drafts
+            (and two or more) reached the same answer (`1.0`: unanimous), with `stop_reason`
+            `converged`; SR stops when a rewrite keeps the previous answer. None never stops early.
 
     Example:
         ```python
@@ -106,6 +120,8 @@ class PDRConfig(BaseModel):
     max_b_total: int | None = None
     max_b_seq: int | None = None
     max_concurrency: int | None = None
+    prompts: str = DEFAULT_PROMPTS
+    early_stop: float | None = None
 
     @field_validator("method", mode="before")
     @classmethod
@@ -121,6 +137,22 @@ class PDRConfig(BaseModel):
             raise ValueError(
                 f"distiller: unknown distiller {value!r}; allowed: {', '.join(DISTILLERS.names())}"
             )
+        return value
+
+    @field_validator("prompts", mode="before")
+    @classmethod
+    def _check_prompts(cls, value: Any) -> str:
+        if not isinstance(value, str) or value not in PROMPT_SETS:
+            raise ValueError(
+                f"prompts: unknown prompt set {value!r}; allowed: {', '.join(PROMPT_SETS.names())}"
+            )
+        return value
+
+    @field_validator("early_stop")
+    @classmethod
+    def _check_early_stop(cls, value: float | None) -> float | None:
+        if value is not None and not 0 < value <= 1:
+            raise ValueError(f"early_stop: a fraction of the drafts in (0, 1], e.g. 1.0; got {value}")
         return value
 
     @field_validator("schedule", mode="before")
@@ -177,7 +209,7 @@ class PDRConfig(BaseModel):
             raise ValueError("schedule: needs at least one round, e.g. 4,2,1")
         if any(n < 1 for n in s):
             raise ValueError(f"schedule: every round needs at least one draft, got {list(s)}")
-        if m in REFINING_METHODS and s[-1] != 1:
+        if m in REFINING_METHODS and m != "pdr" and s[-1] != 1:
             raise ValueError(
                 f"schedule: the last round of method {m!r} must have exactly 1 draft (its answer), "
                 f"got {list(s)}"
@@ -188,6 +220,10 @@ class PDRConfig(BaseModel):
             raise ValueError(f"schedule: method 'single' is one draft, schedule 1; got {list(s)}")
         if m in SAMPLING_METHODS and len(s) != 1:
             raise ValueError(f"schedule: method {m!r} samples one round of N drafts, e.g. 8; got {list(s)}")
+        if self.early_stop is not None and m not in ADAPTIVE_METHODS:
+            raise ValueError(
+                f"early_stop: applies to {', '.join(ADAPTIVE_METHODS)}; method {m!r} has one round"
+            )
 
     def _check_workspace(self) -> None:
         uses_k = getattr(DISTILLERS.get(self.distiller), "uses_k", False)
@@ -225,9 +261,16 @@ class PDRConfig(BaseModel):
         return self.schedule[round - 1]
 
     def role_max_tokens(self, role: str) -> int:
-        """`max_tokens` for a call of `role`; the summary and critique default to κ."""
+        """`max_tokens` for a call of `role`: the summary and critique default to κ, a refine draft to
+        `REFINE_FACTOR` times a first draft's."""
         value = getattr(self.max_tokens, role)
-        return self.kappa if value is None else value
+        if value is not None:
+            return value
+        return self.max_tokens.draft * REFINE_FACTOR if role == "refine" else self.kappa
+
+    def draft_max_tokens(self, round: int) -> int:
+        """`max_tokens` of a draft of round `round`: a first draft's, or a refine draft's after it."""
+        return self.max_tokens.draft if round == 1 else self.role_max_tokens("refine")
 
     def concurrency(self) -> int:
         """Parallel calls allowed: `max_concurrency`, else the widest round."""

@@ -9,6 +9,7 @@ from typing import Any, Protocol, runtime_checkable
 from typing_extensions import NotRequired, TypedDict
 
 from langgraph_pdr.state.config import PDRConfig
+from langgraph_pdr.state.prompts import PromptSet
 
 
 @runtime_checkable
@@ -68,6 +69,8 @@ class PDRContext:
         config: the run's configuration; None uses the one the graph was built with.
         token_counter: counts workspace tokens (default: a declared UTF-8 approximation).
         recorder: receives records as they are made (the run ledger), or None.
+        prompts: the run's prompt set; None uses the one `config.prompts` names (a resume passes the
+            set stored with the run).
         billing: failed attempts' tokens in flight (kept by the run; leave the default).
     """
 
@@ -75,6 +78,7 @@ class PDRContext:
     config: PDRConfig | None = None
     token_counter: TokenCounter | None = None
     recorder: RunRecorder | None = field(default=None)
+    prompts: PromptSet | None = None
     billing: Billing = field(default_factory=Billing)
 
 

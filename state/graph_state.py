@@ -58,6 +58,7 @@ class PDRState(PDRInput, total=False):
     verifications: Annotated[list[Verification], operator.add]
     workspaces: list[Workspace]
     critique: str | None
+    best: Draft | None  # the vote of the last finished round: what a run stopped before its end answers
     b_total: Annotated[int, operator.add]
     stage_max: Annotated[dict[str, int], merge_max]
     stop_reason: str | None

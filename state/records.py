@@ -40,11 +40,16 @@ class CallRecord(_Record):
 
 
 class Draft(_Record):
-    """A draft of round `round`: its text, the answer in its last `\\boxed{}`, and how it was made."""
+    """A draft of round `round`: its text, the answer in its last `\\boxed{}`, and how it was made.
+
+    `unfinished` marks a draft cut at `max_tokens` before any final answer: it has no answer, and it
+    never counts in a tally or a vote.
+    """
 
     round: int
     index: int
     ok: bool = True
+    unfinished: bool = False
     text: str = ""
     answer: str | None = None
     score: float | None = None

@@ -1,4 +1,4 @@
-"""A name → implementation table for pluggable parts (the distillers).
+"""A name → implementation table for pluggable parts (the distillers, the prompt sets).
 
 Declared here, beside the config that names its entries, so that `PDRConfig` can check a name when it is
 built; `nodes/distill` fills it with the built-in distillers and users add their own through
@@ -8,7 +8,7 @@ built; `nodes/distill` fills it with the built-in distillers and users add their
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
 
@@ -48,3 +48,6 @@ class Registry(Generic[T]):
 
 DISTILLERS: Registry[type] = Registry("distiller")
 """Distiller classes by name; see `langgraph_pdr.nodes.distill`."""
+
+PROMPT_SETS: Registry[Any] = Registry("prompt set")
+"""Prompt sets by name; see `langgraph_pdr.nodes.prompts`."""

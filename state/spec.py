@@ -26,3 +26,4 @@ class RunSpec(BaseModel):
     gold: str | None = None
     history: list[dict[str, str]] = []  # earlier turns of a conversation, as role/content
     token_counter: str | None = None
+    prompts: dict[str, str] | None = None  # the templates of the run's prompt set, as it ran

@@ -42,7 +42,7 @@ def snapshot(db):
 
 INVALID_CONFIGS = [
     ({"method": "magic"}, "method: unknown method 'magic'"),
-    ({"schedule": "4,2"}, "exactly 1 draft"),
+    ({"method": "sr", "schedule": "1,2"}, "exactly 1 draft"),
     ({"schedule": []}, "at least one round"),
     ({"schedule": "4,x,1"}, "not a list of draft counts"),
     ({"schedule": [4, 0, 1]}, "at least one draft"),

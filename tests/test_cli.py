@@ -47,7 +47,7 @@ ERRORS = [
     (["run", "--bogus", "q"], 2, "unrecognized arguments: --bogus"),
     (["run"], 2, "question"),
     (["run", "   "], 2, "question: must be a non-empty string"),
-    (["run", "q", "--schedule", "4,2"], 2, "exactly 1 draft"),
+    (["run", "q", "--method", "sr", "--schedule", "1,2"], 2, "exactly 1 draft"),
     (["run", "q", "--schedule", "0"], 2, "schedule"),
     (["run", "q", "--k", "0"], 2, "positive integer"),
     (["run", "q", "--k", "9", "--distiller", "random_k"], 2, "k: distiller"),

@@ -160,10 +160,12 @@ def test_failed_attempts_never_push_b_total_past_its_cap(tmp_path, fast_retries)
     assert_books_balance(result)
     # a cap that fits round 1's worst case and little more: a billed failure leaves no room to retry
     from langgraph_pdr.nodes.draft import draft_messages
+    from langgraph_pdr.nodes.prompts import get_prompts
     from langgraph_pdr.nodes.tokens import DEFAULT_COUNTER, prompt_bound
 
     task = {"question": "What is 6 * 7?", "round": 1, "index": 0, "workspace": None}
-    tight = 3 * (prompt_bound(draft_messages(task, config), DEFAULT_COUNTER) + 64) + 10
+    prompts = get_prompts(config.prompts)
+    tight = 3 * (prompt_bound(draft_messages(task, config, prompts), DEFAULT_COUNTER) + 64) + 10
     with FakeOpenAIServer(fault=lambda req: "empty" if req.draft and req.draft[0] == 1 else None) as server:
         starved = run(server, tmp_path / "runs2.sqlite",
                       config=config.model_copy(update={"max_b_total": tight}))

@@ -31,10 +31,9 @@ def test_last_boxed(text, expected):
 
 
 def test_the_placeholder_is_the_one_the_prompts_ask_for():
-    from langgraph_pdr.nodes import draft
+    from langgraph_pdr.nodes.prompts import CLASSIC
 
-    for prompt in (draft.SOLVE_PROMPT, draft.REFINE_PROMPT, draft.IMPROVE_PROMPT,
-                   draft.IMPROVE_WITH_REVIEW_PROMPT):
+    for prompt in (CLASSIC.solve, CLASSIC.refine, CLASSIC.improve, CLASSIC.improve_with_review):
         assert "\\boxed{{" + PLACEHOLDER + "}}" in prompt
 
 

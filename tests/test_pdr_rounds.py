@@ -262,7 +262,11 @@ def test_draft_calls_get_per_draft_seeds_and_role_limits():
     opts = call_options(ChatOpenAILike(), max_tokens=7, temperature=0.5, seed=1)
     assert opts == {"max_tokens": 7, "temperature": 0.5}
     fake, _ = run("random_k", max_tokens={"draft": 77, "verify": 11})
-    assert {c.kwargs["max_tokens"] for c in fake.calls("draft")} == {77}
+    assert {c.kwargs["max_tokens"] for c in fake.calls("draft", 1)} == {77}
+    # a refine draft (round 2 on) may write twice a first draft's, unless max_tokens.refine says
+    assert {c.kwargs["max_tokens"] for c in fake.calls("draft") if c.round > 1} == {154}
+    fake, _ = run("random_k", max_tokens={"draft": 77, "refine": 99})
+    assert {c.kwargs["max_tokens"] for c in fake.calls("draft") if c.round > 1} == {99}
 
 
 def test_summary_prompt_carries_the_answer_tally():

@@ -111,7 +111,7 @@ def test_chat_openai_invoke_and_stream_against_pdr_serve(served):
 @pytest.mark.parametrize("body, needle", [
     ({"model": "magic-3"}, "unknown method 'magic'"),
     ({"model": "pdr-4-2-1-nope"}, "unknown distiller 'nope'"),
-    ({"model": "pdr-4-2"}, "exactly 1 draft"),
+    ({"model": "sr-2", "extra_body": {"pdr": {"schedule": "1,2"}}}, "exactly 1 draft"),
     ({"model": "pdr", "extra_body": {"pdr": {"kappa": 0}}}, "kappa"),
     ({"model": "pdr", "messages": []}, "messages"),
     ({"model": "pdr", "messages": [{"role": "system", "content": "only this"}]}, "no"),

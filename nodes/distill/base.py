@@ -9,11 +9,14 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from langchain_core.messages import BaseMessage
 
+from langgraph_pdr.nodes.answers import answer_tally, finished
 from langgraph_pdr.nodes.llm import acall_model, call_model, derive_seed
+from langgraph_pdr.nodes.prompts import get_prompts
 from langgraph_pdr.nodes.runtime import BudgetStop, NodeEnv, call_fields, over_cap
 from langgraph_pdr.nodes.tokens import cut_to_tokens, prompt_bound
 from langgraph_pdr.state.config import PDRConfig
 from langgraph_pdr.state.context import TokenCounter
+from langgraph_pdr.state.prompts import PromptSet
 from langgraph_pdr.state.records import CallRecord, Draft, Workspace
 
 
@@ -45,6 +48,20 @@ class DistillRequest:
     @property
     def kappa(self) -> int:
         return self.config.kappa
+
+    @property
+    def prompts(self) -> PromptSet:
+        """The run's prompt set."""
+        return self.env.prompts if self.env is not None else get_prompts(self.config.prompts)
+
+    @property
+    def candidates(self) -> list[Draft]:
+        """The drafts worth showing: the finished ones, or every draft when none finished."""
+        return finished(self.drafts) or list(self.drafts)
+
+    def tally(self) -> str:
+        """The workspace's first line: the round's final answers, counted by code."""
+        return self.prompts.tally.format(tally=answer_tally(self.drafts))
 
     @property
     def k(self) -> int:
@@ -125,25 +142,36 @@ class BaseDistiller:
         return self.distill(request)
 
 
-def _header(n: int) -> str:
-    return f"Candidate solution {n}:\n"
+def attempt_text(prompts: PromptSet, draft: Draft, text: str | None = None) -> str:
+    """One draft as a workspace or a summary prompt shows it, labelled by its index in its round (and
+    as unfinished when it was cut off before its answer)."""
+    template = prompts.attempt_unfinished if draft.unfinished else prompts.attempt
+    return template.format(n=draft.index + 1, text=draft.text if text is None else text)
+
+
+SEPARATOR = "\n\n"
 
 
 def extractive_workspace(
     request: DistillRequest, selected: Sequence[Draft], *, index: int, distiller: str
 ) -> Workspace:
-    """The selected drafts verbatim, each cut to its share of κ (keeping its final answer)."""
-    counter, kappa = request.counter, request.kappa
+    """The round's tally, then the selected drafts verbatim, each cut to its share of κ (keeping its
+    final answer). The tally is left out only when it alone would take more than half of κ."""
+    counter, kappa, prompts = request.counter, request.kappa, request.prompts
     if not selected:
         return Workspace(round=request.round, index=index, counted_by=counter.name, distiller=distiller)
-    separator = "\n\n"
-    overhead = sum(counter.count(_header(n + 1)) for n in range(len(selected)))
-    overhead += counter.count(separator) * (len(selected) - 1)
+    header = request.tally()
+    if counter.count(header) > kappa // 2:
+        header = ""
+    heads = [header] if header else []
+    overhead = sum(counter.count(h) for h in heads)
+    overhead += sum(counter.count(attempt_text(prompts, d, "")) for d in selected)
+    overhead += counter.count(SEPARATOR) * (len(heads) + len(selected) - 1)
     share = max((kappa - overhead) // len(selected), 1)
     text = ""
     while share > 0:
-        parts = [_header(n + 1) + cut_to_tokens(d.text, share, counter) for n, d in enumerate(selected)]
-        text = separator.join(parts)
+        parts = [attempt_text(prompts, d, cut_to_tokens(d.text, share, counter)) for d in selected]
+        text = SEPARATOR.join([*heads, *parts])
         if counter.count(text) <= kappa:
             break
         share -= max(share // 10, 1)  # a counter that does not add up over parts

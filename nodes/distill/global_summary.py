@@ -1,70 +1,93 @@
 """`global_summary`: one model call summarizes the round's drafts; every next draft gets the summary.
 
-The summarizer is given the tally of the drafts' final answers, read by code from their last
-`\\boxed{}`, and the workspace opens with that tally: small models miscount answers (a 1.5B model
-wrote "they all reach $70,000" over four different answers) and then anchor the next round on a
-wrong one. The summary's `max_tokens` is κ less the tally's tokens, so the bound holds.
+The workspace opens with the tally of the drafts' final answers, written by code (unfinished drafts
+counted apart), and the summarizer is given the same tally: small models miscount answers (a 1.5B model
+wrote "they all reach $70,000" over four different answers, and "the attempts agree on (3, 3π/2)"
+right under a tally of three attempts against one) and then anchor the next round on a wrong one. So
+code also checks the summary: a sentence that claims the attempts all agree, where the tally shows they
+do not, is replaced by a note saying so, and a summary that starts repeating itself is cut at the
+first repeat. The summary's `max_tokens` is κ less the tally's tokens, so the bound holds.
 """
 
 from __future__ import annotations
 
+import re
+
 from langchain_core.messages import BaseMessage, HumanMessage
 
-from langgraph_pdr.nodes.answers import last_boxed, normalize
-from langgraph_pdr.nodes.distill.base import BaseDistiller, DistillRequest
+from langgraph_pdr.nodes.answers import agreement, answer_tally
+from langgraph_pdr.nodes.distill.base import SEPARATOR, BaseDistiller, DistillRequest, attempt_text
 from langgraph_pdr.nodes.tokens import cut_to_tokens
 from langgraph_pdr.state.records import CallRecord, Draft, Workspace
 
-SUMMARY_PROMPT = """Below are {n} attempted solutions to the same problem, and the final answers \
-read from them by code. Write a short summary for someone who will solve the problem again from \
-scratch. State: where the attempts agree and where they contradict each other, and at which step \
-they part; intermediate results that look correct; mistakes to avoid; what is still open. Where the \
-attempts disagree, check the disputed steps yourself and say which answer they support: the most \
-common answer can be wrong. Take the count of each answer from the tally below and never claim an \
-agreement it does not show. Do not write a new full solution.
+#: What replaces a sentence of the summary that claims an agreement the tally does not show.
+CORRECTION = "[Corrected by code: the attempts do not all agree; see the tally of final answers above.]"
 
-Problem:
-{question}
-
-Final answers, as read from the attempts: {tally}.
-
-{attempts}"""
-
-#: The workspace opens with the tally, written by code, so the next round reads the true count even
-#: when the summary misstates it. Dropped when it would take more than half of κ.
-TALLY_HEADER = "Final answers of the earlier attempts: {tally}.\n\n"
-
-
-def answer_tally(drafts: list[Draft]) -> str:
-    """`391 (attempts 2, 4); 401 (attempt 1); no final answer (attempt 3)`, most common first."""
-    groups: dict[str, list[int]] = {}
-    shown: dict[str, str] = {}
-    for n, d in enumerate(drafts, start=1):
-        boxed = last_boxed(d.text)
-        key = normalize(boxed) if boxed is not None else ""
-        groups.setdefault(key, []).append(n)
-        shown.setdefault(key, boxed if boxed is not None else "no final answer")
-    order = sorted(groups, key=lambda k: (k == "", -len(groups[k]), groups[k][0]))
-    return "; ".join(
-        f"{shown[k]} (attempt{'s' if len(groups[k]) > 1 else ''} {', '.join(map(str, groups[k]))})"
-        for k in order
-    )
+_SENTENCE = re.compile(r"[^.!?\n]+(?:[.!?]+|\n|$)")
+_AGREES = re.compile(r"\b(agree\w*|consensus|unanimous\w*|consistent\w*|same (?:final )?(?:answer|result))\b",
+                     re.IGNORECASE)
+_ALL = re.compile(r"\b(all|every|each|both|the (?:attempts|solutions|approaches|candidates))\b",
+                  re.IGNORECASE)
+_NAMED = re.compile(r"\b(?:attempts?|solutions?|candidates?)\s*#?\d", re.IGNORECASE)
+#: A repeated sentence this long (in characters) ends the summary.
+MIN_REPEAT_CHARS = 24
 
 
 def summary_messages(request: DistillRequest) -> list[BaseMessage]:
-    attempts = "\n\n".join(f"Attempt {n + 1}:\n{d.text}" for n, d in enumerate(request.drafts))
-    text = SUMMARY_PROMPT.format(n=len(request.drafts), question=request.question,
-                                 attempts=attempts, tally=answer_tally(request.drafts))
+    prompts = request.prompts
+    attempts = SEPARATOR.join(attempt_text(prompts, d) for d in request.drafts)
+    text = prompts.summary.format(n=len(request.drafts), question=request.question,
+                                  attempts=attempts, tally=answer_tally(request.drafts))
     return [HumanMessage(text)]
+
+
+def unanimous(drafts: list[Draft]) -> bool:
+    """Whether every draft finished with the same boxed answer."""
+    votes = agreement(drafts)
+    return len(votes) == 1 and sum(votes.values()) == len(drafts)
+
+
+def claims_agreement(sentence: str) -> bool:
+    """A sentence that says all the attempts agree (not one that names which attempts agree)."""
+    return bool(_AGREES.search(sentence) and _ALL.search(sentence) and not _NAMED.search(sentence)
+                and not re.search(r"\b(not|n't|disagree|differ)\w*", sentence, re.IGNORECASE))
+
+
+def cut_repeats(text: str) -> str:
+    """`text` up to the first sentence (or line) it repeats."""
+    seen: set[str] = set()
+    for match in _SENTENCE.finditer(text):
+        key = " ".join(match.group().lower().split())
+        if len(key) >= MIN_REPEAT_CHARS and key in seen:
+            return text[: match.start()].rstrip()
+        seen.add(key)
+    return text
+
+
+def checked_summary(text: str, drafts: list[Draft]) -> str:
+    """The summary cut at its first repeat, with claims of agreement the tally contradicts corrected."""
+    text = cut_repeats(text)
+    if unanimous(drafts) or sum(agreement(drafts).values()) == 0:
+        return text
+    out, corrected = [], False
+    for match in _SENTENCE.finditer(text):
+        sentence = match.group()
+        if claims_agreement(sentence):
+            if not corrected:
+                out.append(CORRECTION + ("\n" if sentence.endswith("\n") else ""))
+            corrected = True
+        else:
+            out.append(sentence)
+    return "".join(out).strip() if corrected else text
 
 
 class GlobalSummary(BaseDistiller):
     name = "global_summary"
 
     def _header(self, request: DistillRequest) -> tuple[str, int]:
-        """The workspace's tally header and its tokens (the summary gets κ less them); no header
-        when it would take more than half of κ."""
-        header = TALLY_HEADER.format(tally=answer_tally(request.drafts))
+        """The workspace's tally and its tokens with the separator (the summary gets κ less them);
+        no tally when it would take more than half of κ."""
+        header = request.tally() + SEPARATOR
         used = request.counter.count(header)
         return (header, used) if used <= request.kappa // 2 else ("", 0)
 
@@ -76,17 +99,18 @@ class GlobalSummary(BaseDistiller):
     def _workspace(self, request: DistillRequest, header: str, used: int, text: str,
                    call: CallRecord) -> list[Workspace]:
         counter, room = request.counter, request.kappa - used
+        checked = checked_summary(text, request.drafts)
         tokens, counted_by = call.output_tokens, "usage"
-        if call.usage_source != "provider" or tokens > room:
-            text = cut_to_tokens(text, room, counter)
-            tokens, counted_by = counter.count(text), counter.name
+        if checked != text or call.usage_source != "provider" or tokens > room:
+            checked = cut_to_tokens(checked, room, counter)
+            tokens, counted_by = counter.count(checked), counter.name
         if header:
             tokens += used
             counted_by = counter.name if counted_by == counter.name else f"usage+{counter.name}"
         return [
             Workspace(
                 round=request.round,
-                text=header + text,
+                text=header + checked,
                 tokens=tokens,
                 counted_by=counted_by,
                 distiller=self.name,

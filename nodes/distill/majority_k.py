@@ -18,5 +18,5 @@ class MajorityK(BaseDistiller):
     uses_k = True
 
     def distill(self, request: DistillRequest) -> list[Workspace]:
-        top = sorted(by_agreement(request.drafts)[: request.k], key=lambda d: d.index)
+        top = sorted(by_agreement(request.candidates)[: request.k], key=lambda d: d.index)
         return [extractive_workspace(request, top, index=0, distiller=self.name)]

@@ -28,7 +28,7 @@ class _Oracle(BaseDistiller):
     def distill(self, request: DistillRequest) -> list[Workspace]:
         if request.gold is None:
             raise ValueError(f"gold: distiller {self.name!r} needs the gold answer of the question")
-        kept = [d for d in request.drafts if is_correct(d.text, request.gold) == self.keep_correct]
+        kept = [d for d in request.candidates if is_correct(d.text, request.gold) == self.keep_correct]
         k = min(request.k, len(kept))
         picks = distinct_selections(request, self.name, lambda rng: rng.sample(kept, k))
         return [

@@ -27,7 +27,8 @@ class PerSampleTopK(BaseDistiller):
     needs_scores = True
 
     def distill(self, request: DistillRequest) -> list[Workspace]:
-        drafts, k = request.drafts, min(request.k, len(request.drafts))
+        drafts = request.candidates
+        k = min(request.k, len(drafts))
         pool_size = min(len(drafts), max(k + 1, math.ceil(len(drafts) / 2)))
         picks = distinct_selections(
             request, self.name, lambda rng: by_score(rng.sample(drafts, pool_size), round_drafts=drafts)[:k]

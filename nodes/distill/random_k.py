@@ -20,8 +20,9 @@ class RandomK(BaseDistiller):
     uses_k = True
 
     def distill(self, request: DistillRequest) -> list[Workspace]:
-        k = min(request.k, len(request.drafts))
-        picks = distinct_selections(request, self.name, lambda rng: rng.sample(request.drafts, k))
+        pool = request.candidates
+        k = min(request.k, len(pool))
+        picks = distinct_selections(request, self.name, lambda rng: rng.sample(pool, k))
         return [
             extractive_workspace(request, chosen, index=j, distiller=self.name)
             for j, chosen in enumerate(picks)

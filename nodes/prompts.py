@@ -1,0 +1,158 @@
+"""Every prompt template of a run, in named sets: the one place to read or change what the model is asked.
+
+A `PromptSet` holds one template per use:
+
+| field | used by | placeholders |
+|---|---|---|
+| `solve` | a first-round draft | `{question}` |
+| `refine` | a PDR draft of a later round, with its workspace | `{question}`, `{workspace}` |
+| `improve` | an SR rewrite of the previous solution | `{question}`, `{workspace}` |
+| `improve_with_review` | an SR rewrite with the critique (`sr_error`) | `{question}`, `{workspace}`, `{critique}` |
+| `critique` | the review of SR with error analysis | `{question}`, `{solution}` |
+| `verify` | self-verification (scores for top-k, best-of-N) | `{question}`, `{solution}` |
+| `summary` | the `global_summary` distiller's call | `{n}`, `{question}`, `{tally}`, `{attempts}` |
+| `tally` | the code-written first line of every workspace | `{tally}` |
+| `attempt` | one draft shown in a workspace or a summary prompt | `{n}`, `{text}` |
+| `attempt_unfinished` | the same, for a draft cut off before its final answer | `{n}`, `{text}` |
+
+Two sets are built in. `card` follows the convention of the default model's card (Qwen2.5:
+`{question}` then "Please reason step by step, and put your final answer within \\boxed{}."), and
+its refine prompt asks the model to check the workspace's leading answer and finish from it rather than
+start over; `classic` is the set the first evaluation (docs/eval) ran with. `PDRConfig(prompts=...)`
+names the set of a run; its templates are stored with the run, so a resume asks the same questions.
+Register your own set:
+
+```python
+from langgraph_pdr import PDRConfig
+from langgraph_pdr.nodes.prompts import get_prompts, register_prompts
+
+terse = get_prompts("card").model_copy(update={"name": "terse", "solve": "{question}\\n\\nAnswer in \\\\boxed{{}}."})
+register_prompts(terse, replace=True)
+assert PDRConfig(prompts="terse").prompts == "terse"
+```
+"""
+
+from __future__ import annotations
+
+from langgraph_pdr.state.config import DEFAULT_PROMPTS
+from langgraph_pdr.state.prompts import PLACEHOLDERS, PromptSet
+from langgraph_pdr.state.registry import PROMPT_SETS
+
+__all__ = ["CARD", "CLASSIC", "DEFAULT_PROMPTS", "PLACEHOLDERS", "PromptSet", "get_prompts", "register_prompts"]
+
+def register_prompts(prompts: PromptSet, *, replace: bool = False) -> PromptSet:
+    """Register a prompt set under its `name`, for `PDRConfig(prompts=name)`."""
+    if not isinstance(prompts, PromptSet):
+        raise TypeError(f"register_prompts: expected a PromptSet, got {type(prompts).__name__}")
+    PROMPT_SETS.register(prompts.name, prompts, replace=replace)
+    return prompts
+
+
+def get_prompts(name: str) -> PromptSet:
+    """The prompt set registered as `name` (ValueError lists the allowed names)."""
+    return PROMPT_SETS.get(name)
+
+
+# -- the built-in sets ------------------------------------------------------------------------------
+
+#: The closing instruction of the default model's card (Qwen2.5), which every `card` prompt ends with.
+CARD_INSTRUCTION = "Please reason step by step, and put your final answer within \\boxed{{}}."
+
+CARD = PromptSet(
+    name="card",
+    solve="{question}\n\n" + CARD_INSTRUCTION,
+    refine=(
+        "{question}\n\n"
+        "Earlier attempts at this problem are summarized below. They may contain mistakes; the tally of "
+        "their final answers comes first, most common first.\n\n"
+        "{workspace}\n\n"
+        "Take the leading answer and check its derivation step by step against the problem. If every "
+        "step holds, finish the solution from it without starting over; if a step is wrong, correct it "
+        "and finish from the corrected step. " + CARD_INSTRUCTION
+    ),
+    improve=(
+        "{question}\n\n"
+        "Here is a previous solution. It may contain mistakes.\n\n"
+        "{workspace}\n\n"
+        "Check it step by step against the problem. If every step holds, restate its result; if a step "
+        "is wrong, correct it and finish from there. " + CARD_INSTRUCTION
+    ),
+    improve_with_review=(
+        "{question}\n\n"
+        "Here is a previous solution and a review of it.\n\n"
+        "Previous solution:\n{workspace}\n\n"
+        "Review:\n{critique}\n\n"
+        "Check the points the review raises against the solution. Correct what is wrong and finish the "
+        "solution; if nothing is wrong, restate its result. " + CARD_INSTRUCTION
+    ),
+    critique=(
+        "Review the solution below for errors. Check each step and the final answer. List the concrete "
+        "mistakes and how to fix them; if you find none, say so. Do not write a new solution. Be brief.\n\n"
+        "Problem:\n{question}\n\nSolution:\n{solution}"
+    ),
+    verify=(
+        "Check the proposed solution to the problem below. Verify each step and the final answer. Then "
+        "rate how likely it is that the final answer is correct, from 0 (surely wrong) to 10 (surely "
+        'correct), and end your reply with a line of the form "Score: N".\n\n'
+        "Problem:\n{question}\n\nProposed solution:\n{solution}"
+    ),
+    summary=(
+        "Below are {n} attempted solutions to the same problem, and the tally of their final answers, "
+        "counted by code. Write a short summary for someone who will finish the problem from it. State "
+        "the leading answer and the steps that support it; where the attempts part, say at which step "
+        "and which side the problem supports; list intermediate results that look correct and mistakes "
+        "to avoid. Take every count from the tally and never claim an agreement it does not show. Do not "
+        "write a new full solution, and do not repeat yourself.\n\n"
+        "Problem:\n{question}\n\nTally: {tally}.\n\n{attempts}"
+    ),
+    tally="Final answers of the earlier attempts, counted by code: {tally}.",
+    attempt="Attempt {n}:\n{text}",
+    attempt_unfinished="Attempt {n} (unfinished: cut off before its final answer):\n{text}",
+)
+
+CLASSIC = PromptSet(
+    name="classic",
+    solve=(
+        "Solve the following problem. Reason step by step, and end your solution with the final answer "
+        "written as \\boxed{{ANSWER}}.\n\nProblem:\n{question}"
+    ),
+    refine=(
+        "Solve the following problem. Below are notes distilled from earlier attempts at it; they may "
+        "contain mistakes. Check them, keep what is correct, fix what is wrong, and write a complete, "
+        "self-contained solution.\n\nProblem:\n{question}\n\nNotes from earlier attempts:\n{workspace}\n\n"
+        "Now write your complete solution from the start and end it with the final answer written as "
+        "\\boxed{{ANSWER}}."
+    ),
+    improve=(
+        "Solve the following problem. Below is a previous solution; it may contain mistakes. Check every "
+        "step, correct any error, and write an improved, complete solution.\n\nProblem:\n{question}\n\n"
+        "Previous solution:\n{workspace}\n\nNow write your complete solution from the start and end it "
+        "with the final answer written as \\boxed{{ANSWER}}."
+    ),
+    improve_with_review=(
+        "Solve the following problem. Below are a previous solution and a review of it. Use the review to "
+        "correct the solution and write an improved, complete solution.\n\nProblem:\n{question}\n\n"
+        "Previous solution:\n{workspace}\n\nReview:\n{critique}\n\nNow write the complete solution from "
+        "the start, even if the review found no mistake, and end it with the final answer written as "
+        "\\boxed{{ANSWER}}."
+    ),
+    critique=CARD.critique,
+    verify=CARD.verify,
+    summary=(
+        "Below are {n} attempted solutions to the same problem, and the final answers read from them by "
+        "code. Write a short summary for someone who will solve the problem again from scratch. State: "
+        "where the attempts agree and where they contradict each other, and at which step they part; "
+        "intermediate results that look correct; mistakes to avoid; what is still open. Where the "
+        "attempts disagree, check the disputed steps yourself and say which answer they support: the "
+        "most common answer can be wrong. Take the count of each answer from the tally below and never "
+        "claim an agreement it does not show. Do not write a new full solution.\n\n"
+        "Problem:\n{question}\n\nFinal answers, as read from the attempts: {tally}.\n\n{attempts}"
+    ),
+    tally="Final answers of the earlier attempts: {tally}.",
+    attempt="Attempt {n}:\n{text}",
+    attempt_unfinished=CARD.attempt_unfinished,
+)
+
+for _builtin in (CARD, CLASSIC):
+    if _builtin.name not in PROMPT_SETS:
+        register_prompts(_builtin)

@@ -1,11 +1,16 @@
-"""Running, resuming, listing and inspecting runs, each checkpointed with its ledger in one database."""
+"""Running, resuming, listing and inspecting runs, each checkpointed with its ledger in one database.
+
+`run_pdr` / `arun_pdr` and `resume_pdr` / `aresume_pdr` are twins: every decision (what to store, what a
+resume continues from) is made by the same helpers here, and they differ only in how they wait for the
+database and the model (`await` in the async ones, which never block the event loop).
+"""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +21,7 @@ from langgraph.types import Overwrite
 from langgraph_pdr.checkpoints.ledger import (
     FINISHED,
     NO_DRAFTS,
+    Ledger,
     RunExistsError,
     RunNotFoundError,
     new_lock_owner,
@@ -23,6 +29,7 @@ from langgraph_pdr.checkpoints.ledger import (
 from langgraph_pdr.checkpoints.store import Store, aopen_store, db_exists, open_store, resolve_db
 from langgraph_pdr.graphs import create_pdr_graph, graph_config
 from langgraph_pdr.models import OpenModel, open_model
+from langgraph_pdr.nodes.budget import BILLING
 from langgraph_pdr.nodes.distill import get_distiller
 from langgraph_pdr.nodes.llm import model_name
 from langgraph_pdr.nodes.prompts import get_prompts, register_prompts
@@ -30,8 +37,8 @@ from langgraph_pdr.nodes.tokens import DEFAULT_COUNTER
 from langgraph_pdr.state.config import PDRConfig
 from langgraph_pdr.state.context import PDRContext, TokenCounter
 from langgraph_pdr.state.prompts import PromptSet
+from langgraph_pdr.state.records import CallRecord, RunOutcome
 from langgraph_pdr.state.registry import PROMPT_SETS
-from langgraph_pdr.state.records import RunOutcome
 from langgraph_pdr.state.result import PDRResult, RunSummary
 from langgraph_pdr.state.spec import RunSpec
 
@@ -58,63 +65,6 @@ def _check_question(question: Any) -> str:
     if not isinstance(question, str) or not question.strip():
         raise ValueError("question: must be a non-empty string")
     return question
-
-
-@dataclass
-class _Run:
-    """A compiled graph with everything one invocation needs."""
-
-    graph: Any
-    config: dict
-    context: PDRContext
-    thread_id: str
-
-
-def _compiled(store: Store, config: PDRConfig, model: BaseChatModel, thread_id: str,
-              token_counter: TokenCounter | None, prompts: PromptSet | None = None) -> _Run:
-    graph = create_pdr_graph(config).compile(checkpointer=store.saver)
-    context = PDRContext(model=model, config=config, token_counter=token_counter, recorder=store.ledger,
-                         prompts=prompts or get_prompts(config.prompts))
-    return _Run(graph, graph_config(config, thread_id=thread_id), context, thread_id)
-
-
-def _stored_prompts(config: PDRConfig, spec: RunSpec) -> PromptSet | None:
-    """The prompt set a run was started with, as stored with it (None for runs stored before)."""
-    return PromptSet(name=config.prompts, **spec.prompts) if spec.prompts else None
-
-
-@contextmanager
-def _running(store: Store, thread_id: str, owner: str, *, acquire: bool) -> Iterator[None]:
-    """Hold the run's lock; record how an invocation that raised ended (it stays resumable)."""
-    with store.ledger.holding(thread_id, owner, acquire=acquire):
-        store.ledger.set_status(thread_id, "running")
-        try:
-            yield
-        except (KeyboardInterrupt, SystemExit):
-            store.ledger.set_status(thread_id, "interrupted", error="interrupted")
-            raise
-        except BaseException as exc:
-            store.ledger.set_status(thread_id, "failed", error=f"{type(exc).__name__}: {exc}")
-            raise
-
-
-def _compact(store: Store, thread_id: str) -> None:
-    """A finished run keeps only its latest checkpoint; its history is in the ledger."""
-    row = store.ledger.run_row(thread_id)
-    if row and row["status"] in FINISHED:
-        try:
-            store.saver.prune([thread_id])
-        except NotImplementedError:  # savers without pruning (in memory) keep their history
-            pass
-
-
-async def _acompact(store: Store, thread_id: str) -> None:
-    row = store.ledger.run_row(thread_id)
-    if row and row["status"] in FINISHED:
-        try:
-            await store.saver.aprune([thread_id])
-        except NotImplementedError:
-            pass
 
 
 ROLES = {"system": "system", "user": "user", "human": "user", "assistant": "assistant", "ai": "assistant"}
@@ -151,36 +101,113 @@ def _validate(question: Any, config: PDRConfig | dict | None, gold: str | None) 
     return config
 
 
-def _start(store: Store, question: str, om: OpenModel, config: PDRConfig, thread_id: str | None,
-           gold: str | None, token_counter: TokenCounter | None,
-           history: list[dict[str, str]]) -> tuple[_Run, str, dict]:
-    thread_id = thread_id or uuid.uuid4().hex
-    owner = new_lock_owner()
+# -- what a run needs, decided once for both twins ------------------------------------------------
+
+
+@dataclass
+class _Run:
+    """A compiled graph with everything one invocation needs."""
+
+    graph: Any
+    config: dict
+    context: PDRContext
+    thread_id: str
+    owner: str = field(default_factory=new_lock_owner)
+
+
+def _compiled(store: Store, config: PDRConfig, model: BaseChatModel, thread_id: str,
+              token_counter: TokenCounter | None, prompts: PromptSet | None = None) -> _Run:
+    graph = create_pdr_graph(config).compile(checkpointer=store.saver)
+    context = PDRContext(model=model, config=config, token_counter=token_counter, recorder=store.ledger,
+                         prompts=prompts or get_prompts(config.prompts))
+    return _Run(graph, graph_config(config, thread_id=thread_id), context, thread_id)
+
+
+@dataclass
+class _NewRun:
+    """A run about to be stored: its row, its first input, and its compiled graph."""
+
+    run: _Run
+    row: dict[str, Any]
+    inputs: dict[str, Any]
+
+
+def _new_run(store: Store, question: str, om: OpenModel, config: PDRConfig, thread_id: str | None,
+             gold: str | None, token_counter: TokenCounter | None,
+             history: list[dict[str, str]]) -> _NewRun:
     counter = token_counter or om.token_counter
-    store.ledger.start_run(
-        thread_id,
-        question=question,
-        config=config,
-        model=om.spec.id or model_name(om.model),
-        spec=RunSpec(model=om.spec, gold=gold, token_counter=getattr(counter, "name", None),
-                     history=history, prompts=get_prompts(config.prompts).templates()),
-        lock_owner=owner,
-    )
+    run = _compiled(store, config, om.model, thread_id or uuid.uuid4().hex, counter)
+    spec = RunSpec(model=om.spec, gold=gold, token_counter=getattr(counter, "name", None), history=history,
+                   prompts=run.context.prompts.templates() if run.context.prompts else None)
+    row = {"question": question, "config": config, "model": om.spec.id or model_name(om.model),
+           "spec": spec, "lock_owner": run.owner}
     inputs = {"question": question, "gold": gold, **({"history": history} if history else {})}
-    return _compiled(store, config, om.model, thread_id, counter), owner, inputs
+    return _NewRun(run, row, inputs)
 
 
-def _finished_twin(store: Store, thread_id: str | None, question: str,
-                   config: PDRConfig) -> PDRResult | None:
-    """Running the same finished run again (same id, question and config) returns its result."""
-    row = store.ledger.run_row(thread_id) if thread_id else None
+def _twin_of(row: dict | None, thread_id: str | None, question: str, config: PDRConfig,
+             location: str) -> bool:
+    """Whether `thread_id` names the same run, finished (its stored result is the answer); any other
+    reuse of a thread id is an error."""
     if row is None:
-        return None
+        return False
     same = row["question"] == question and PDRConfig.model_validate(row["config"]) == config
     if same and row["status"] in FINISHED:
-        return store.ledger.load_result(thread_id)
+        return True
     hint = "resume it with resume_pdr" if same else "pick another thread id"
-    raise RunExistsError(f"thread_id: a run {thread_id!r} already exists in {store.location}; {hint}")
+    raise RunExistsError(f"thread_id: a run {thread_id!r} already exists in {location}; {hint}")
+
+
+def _failure(exc: BaseException) -> tuple[str, str]:
+    """(status, error) of an invocation that raised: interrupted runs and failed ones stay resumable."""
+    if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+        return "interrupted", "interrupted"
+    return "failed", f"{type(exc).__name__}: {exc}"
+
+
+@contextmanager
+def _running(ledger: Ledger, thread_id: str, owner: str, *, acquire: bool) -> Iterator[None]:
+    """Hold the run's lease; record how an invocation that raised ended (it stays resumable)."""
+    with ledger.holding(thread_id, owner, acquire=acquire):
+        ledger.set_status(thread_id, "running")
+        try:
+            yield
+        except BaseException as exc:
+            status, error = _failure(exc)
+            ledger.set_status(thread_id, status, error=error)
+            raise
+
+
+@asynccontextmanager
+async def _arunning(ledger: Ledger, thread_id: str, owner: str, *, acquire: bool) -> AsyncIterator[None]:
+    """Async twin of `_running`."""
+    async with ledger.aholding(thread_id, owner, acquire=acquire):
+        await ledger.aset_status(thread_id, "running")
+        try:
+            yield
+        except BaseException as exc:
+            status, error = _failure(exc)
+            await ledger.aset_status(thread_id, status, error=error)
+            raise
+
+
+def _compact(store: Store, thread_id: str) -> None:
+    """A finished run keeps only its latest checkpoint; its history is in the ledger."""
+    row = store.ledger.run_row(thread_id)
+    if row and row["status"] in FINISHED:
+        try:
+            store.saver.prune([thread_id])
+        except NotImplementedError:  # savers without pruning (in memory) keep their history
+            pass
+
+
+async def _acompact(store: Store, thread_id: str) -> None:
+    row = await store.ledger.arun_row(thread_id)
+    if row and row["status"] in FINISHED:
+        try:
+            await store.saver.aprune([thread_id])
+        except NotImplementedError:
+            pass
 
 
 def _invoke(run: _Run, inputs: dict | None, on_event: EventHandler | None) -> None:
@@ -201,6 +228,9 @@ async def _ainvoke(run: _Run, inputs: dict | None, on_event: EventHandler | None
     async for event in run.graph.astream(inputs, run.config, context=run.context,
                                          stream_mode="custom", durability="sync"):
         on_event(event)
+
+
+# -- running ----------------------------------------------------------------------------------------
 
 
 def run_pdr(
@@ -261,16 +291,16 @@ def run_pdr(
     """
     config, history = _validate(question, config, gold), turns(history)
     with open_store(db) as store:
-        if done := _finished_twin(store, thread_id, question, config):
-            return done
+        if thread_id and _twin_of(store.ledger.run_row(thread_id), thread_id, question, config, store.location):
+            return store.ledger.load_result(thread_id)
         with open_model(model, base_url=base_url, config=config, timeout=timeout,
                         question_tokens=_estimate(question)) as om:
-            run, owner, inputs = _start(store, question, om, config, thread_id, gold, token_counter,
-                                        history)
-            with _running(store, run.thread_id, owner, acquire=False):
-                _invoke(run, inputs, on_event)
-                _compact(store, run.thread_id)
-        return store.ledger.load_result(run.thread_id)
+            new = _new_run(store, question, om, config, thread_id, gold, token_counter, history)
+            store.ledger.start_run(new.run.thread_id, **new.row)
+            with _running(store.ledger, new.run.thread_id, new.run.owner, acquire=False):
+                _invoke(new.run, new.inputs, on_event)
+                _compact(store, new.run.thread_id)
+        return store.ledger.load_result(new.run.thread_id)
 
 
 async def arun_pdr(
@@ -287,19 +317,24 @@ async def arun_pdr(
     timeout: float | None = None,
     history: Sequence[Any] | None = None,
 ) -> PDRResult:
-    """Async twin of `run_pdr` (the model is called with `ainvoke`)."""
+    """Async twin of `run_pdr` (the model is called with `ainvoke`; the database is never waited for
+    on the event loop, so many runs can share one loop and one SQLite file)."""
     config, history = _validate(question, config, gold), turns(history)
     async with aopen_store(db) as store:
-        if done := _finished_twin(store, thread_id, question, config):
-            return done
+        if thread_id and _twin_of(await store.ledger.arun_row(thread_id), thread_id, question, config,
+                                  store.location):
+            return await store.ledger.aload_result(thread_id)
         with open_model(model, base_url=base_url, config=config, timeout=timeout,
                         question_tokens=_estimate(question)) as om:
-            run, owner, inputs = _start(store, question, om, config, thread_id, gold, token_counter,
-                                        history)
-            with _running(store, run.thread_id, owner, acquire=False):
-                await _ainvoke(run, inputs, on_event)
-                await _acompact(store, run.thread_id)
-        return store.ledger.load_result(run.thread_id)
+            new = _new_run(store, question, om, config, thread_id, gold, token_counter, history)
+            await store.ledger.astart_run(new.run.thread_id, **new.row)
+            async with _arunning(store.ledger, new.run.thread_id, new.run.owner, acquire=False):
+                await _ainvoke(new.run, new.inputs, on_event)
+                await _acompact(store, new.run.thread_id)
+        return await store.ledger.aload_result(new.run.thread_id)
+
+
+# -- resuming ---------------------------------------------------------------------------------------
 
 
 def _require_db(db: str | Path | None, thread_id: str) -> None:
@@ -308,10 +343,10 @@ def _require_db(db: str | Path | None, thread_id: str) -> None:
         raise RunNotFoundError(f"thread_id: no run {thread_id!r}: there is no database at {resolve_db(db)}")
 
 
-def _stored_run(store: Store, thread_id: str) -> tuple[dict, PDRConfig, RunSpec]:
-    row = store.ledger.run_row(thread_id)
+def _stored(row: dict | None, thread_id: str, location: str) -> tuple[dict, PDRConfig, RunSpec]:
+    """The run's row, config and spec; a user's prompt set it names is registered from its spec."""
     if row is None:
-        raise RunNotFoundError(f"thread_id: no run {thread_id!r} in {store.location}")
+        raise RunNotFoundError(f"thread_id: no run {thread_id!r} in {location}")
     spec = RunSpec.model_validate(row["spec"] or {})
     name = (row["config"] or {}).get("prompts")
     if spec.prompts and name and name not in PROMPT_SETS:  # a user's set, registered in another process
@@ -319,17 +354,9 @@ def _stored_run(store: Store, thread_id: str) -> tuple[dict, PDRConfig, RunSpec]
     return row, PDRConfig.model_validate(row["config"]), spec
 
 
-def _resume_input(snapshot: Any, row: dict, spec: RunSpec) -> dict | None:
-    """None continues from the last checkpoint; a run that died before its first one restarts."""
-    if snapshot.values:
-        return None
-    return {"question": row["question"], "gold": spec.gold,
-            **({"history": spec.history} if spec.history else {})}
-
-
-def _failed_round(snapshot: Any) -> bool:
-    """The run ended because every draft of a round failed."""
-    return not snapshot.next and (snapshot.values or {}).get("stop_reason") == NO_DRAFTS
+def _stored_prompts(config: PDRConfig, spec: RunSpec) -> PromptSet | None:
+    """The prompt set a run was started with, as stored with it (None for runs stored before)."""
+    return PromptSet(name=config.prompts, **spec.prompts) if spec.prompts else None
 
 
 #: Forks a failed run back to the start of its failed round, as if `begin_round` had just run, so
@@ -338,16 +365,36 @@ _ROUND_AGAIN = {"stop_reason": None, "answer": None, "text": "", "drafts": Overw
                 "verifications": Overwrite([])}
 
 
-def _finished_in_checkpoint(store: Store, run: _Run, snapshot: Any) -> bool:
-    """The graph reached its end but the process died before the ledger heard: book it now."""
-    values = snapshot.values
-    if snapshot.values and not snapshot.next and values.get("stop_reason"):
-        store.ledger.record(run.thread_id, RunOutcome(
+@dataclass
+class _Resume:
+    """How a resume continues: `again` (a round whose every draft failed, sent again), `book` (the
+    graph ended but the ledger never heard: `outcome` is written), or `invoke` with `inputs` (None:
+    from the last checkpoint; the question: a run that died before its first checkpoint)."""
+
+    how: str
+    inputs: dict | None = None
+    outcome: RunOutcome | None = None
+
+
+def _resume_step(snapshot: Any, row: dict, spec: RunSpec) -> _Resume:
+    values = snapshot.values or {}
+    if not snapshot.next and values.get("stop_reason") == NO_DRAFTS:
+        return _Resume("again")
+    if values and not snapshot.next and values.get("stop_reason"):
+        return _Resume("book", outcome=RunOutcome(
             answer=values.get("answer"), text=values.get("text") or "", b_seq=values.get("b_seq") or 0,
             b_total=values.get("b_total") or 0, stop_reason=values["stop_reason"],
         ))
-        return True
-    return False
+    if values:
+        return _Resume("invoke")
+    return _Resume("invoke", {"question": row["question"], "gold": spec.gold,
+                              **({"history": spec.history} if spec.history else {})})
+
+
+def _seed_billing(thread_id: str, failed: list[CallRecord], snapshot: Any) -> None:
+    """What failed attempts were billed and the state has not booked yet (a killed process's) counts
+    toward B_total and the B_total cap from here on."""
+    BILLING.seed(thread_id, failed, (snapshot.values or {}).get("billed") or {})
 
 
 def resume_pdr(
@@ -371,21 +418,26 @@ def resume_pdr(
     """
     _require_db(db, thread_id)
     with open_store(db) as store:
-        row, config, spec = _stored_run(store, thread_id)
-        if row["status"] not in FINISHED:
-            with _running(store, thread_id, new_lock_owner(), acquire=True), open_model(
-                model if model is not None else spec.model, base_url=base_url, config=config,
-                timeout=timeout, question_tokens=_estimate(row["question"]),
-            ) as om:
-                run = _compiled(store, config, om.model, thread_id, token_counter or om.token_counter,
-                                _stored_prompts(config, spec))
-                snapshot = run.graph.get_state(run.config)
-                if _failed_round(snapshot):
-                    run.graph.update_state(run.config, _ROUND_AGAIN, as_node="begin_round")
-                    _invoke(run, None, on_event)
-                elif not _finished_in_checkpoint(store, run, snapshot):
-                    _invoke(run, _resume_input(snapshot, row, spec), on_event)
-                _compact(store, thread_id)
+        row, config, spec = _stored(store.ledger.run_row(thread_id), thread_id, store.location)
+        if row["status"] in FINISHED:
+            return store.ledger.load_result(thread_id)
+        owner = new_lock_owner()
+        with _running(store.ledger, thread_id, owner, acquire=True), open_model(
+            model if model is not None else spec.model, base_url=base_url, config=config, timeout=timeout,
+            question_tokens=_estimate(row["question"]),
+        ) as om:
+            run = _compiled(store, config, om.model, thread_id, token_counter or om.token_counter,
+                            _stored_prompts(config, spec))
+            snapshot = run.graph.get_state(run.config)
+            _seed_billing(thread_id, store.ledger.failed_attempts(thread_id), snapshot)
+            step = _resume_step(snapshot, row, spec)
+            if step.how == "again":
+                run.graph.update_state(run.config, _ROUND_AGAIN, as_node="begin_round")
+            if step.how == "book":
+                store.ledger.record(thread_id, step.outcome)
+            else:
+                _invoke(run, step.inputs, on_event)
+            _compact(store, thread_id)
         return store.ledger.load_result(thread_id)
 
 
@@ -402,22 +454,29 @@ async def aresume_pdr(
     """Async twin of `resume_pdr`."""
     _require_db(db, thread_id)
     async with aopen_store(db) as store:
-        row, config, spec = _stored_run(store, thread_id)
-        if row["status"] not in FINISHED:
-            with _running(store, thread_id, new_lock_owner(), acquire=True), open_model(
-                model if model is not None else spec.model, base_url=base_url, config=config,
-                timeout=timeout, question_tokens=_estimate(row["question"]),
-            ) as om:
+        row, config, spec = _stored(await store.ledger.arun_row(thread_id), thread_id, store.location)
+        if row["status"] in FINISHED:
+            return await store.ledger.aload_result(thread_id)
+        owner = new_lock_owner()
+        async with _arunning(store.ledger, thread_id, owner, acquire=True):
+            with open_model(model if model is not None else spec.model, base_url=base_url, config=config,
+                            timeout=timeout, question_tokens=_estimate(row["question"])) as om:
                 run = _compiled(store, config, om.model, thread_id, token_counter or om.token_counter,
                                 _stored_prompts(config, spec))
                 snapshot = await run.graph.aget_state(run.config)
-                if _failed_round(snapshot):
+                _seed_billing(thread_id, await store.ledger.afailed_attempts(thread_id), snapshot)
+                step = _resume_step(snapshot, row, spec)
+                if step.how == "again":
                     await run.graph.aupdate_state(run.config, _ROUND_AGAIN, as_node="begin_round")
-                    await _ainvoke(run, None, on_event)
-                elif not _finished_in_checkpoint(store, run, snapshot):
-                    await _ainvoke(run, _resume_input(snapshot, row, spec), on_event)
+                if step.how == "book":
+                    await store.ledger.arecord_many(thread_id, [step.outcome])
+                else:
+                    await _ainvoke(run, step.inputs, on_event)
                 await _acompact(store, thread_id)
-        return store.ledger.load_result(thread_id)
+        return await store.ledger.aload_result(thread_id)
+
+
+# -- reading ----------------------------------------------------------------------------------------
 
 
 def list_runs(db: str | Path | None = None, *, limit: int | None = None) -> list[RunSummary]:

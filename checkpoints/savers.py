@@ -304,3 +304,46 @@ class LeanAsyncSqliteSaver(_Blobs, AsyncSqliteSaver):
         async with self.lock:
             await self.conn.execute("DELETE FROM checkpoint_blobs WHERE thread_id = ?", (str(thread_id),))
             await self.conn.commit()
+
+
+class Fenced:
+    """A checkpointer that checks, before each write, that its run's ledger still holds the run's lease
+    (`Ledger.check_lease`): a process whose run was taken over writes no more checkpoints."""
+
+    ledger: Any = None
+
+    def _thread(self, config: RunnableConfig) -> str:
+        return str(config["configurable"]["thread_id"])
+
+    def put(self, config: RunnableConfig, *args: Any, **kwargs: Any) -> RunnableConfig:
+        if self.ledger is not None:
+            self.ledger.check_lease(self._thread(config))
+        return super().put(config, *args, **kwargs)  # type: ignore[misc]
+
+    def put_writes(self, config: RunnableConfig, *args: Any, **kwargs: Any) -> None:
+        if self.ledger is not None:
+            self.ledger.check_lease(self._thread(config))
+        return super().put_writes(config, *args, **kwargs)  # type: ignore[misc]
+
+    async def aput(self, config: RunnableConfig, *args: Any, **kwargs: Any) -> RunnableConfig:
+        if self.ledger is not None:
+            await self.ledger.acheck_lease(self._thread(config))
+        return await super().aput(config, *args, **kwargs)  # type: ignore[misc]
+
+    async def aput_writes(self, config: RunnableConfig, *args: Any, **kwargs: Any) -> None:
+        if self.ledger is not None:
+            await self.ledger.acheck_lease(self._thread(config))
+        return await super().aput_writes(config, *args, **kwargs)  # type: ignore[misc]
+
+
+_FENCED: dict[type, type] = {}
+
+
+def fenced(saver_class: type, ledger: Any, *args: Any, **kwargs: Any) -> Any:
+    """An instance of `saver_class` that checks `ledger`'s lease before each write (see `Fenced`)."""
+    cls = _FENCED.get(saver_class)
+    if cls is None:
+        cls = _FENCED[saver_class] = type(f"Fenced{saver_class.__name__}", (Fenced, saver_class), {})
+    saver = cls(*args, **kwargs)
+    saver.ledger = ledger
+    return saver

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+import asyncio
 import os
 import threading
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,12 @@ from typing import Any
 from langgraph.checkpoint.memory import InMemorySaver
 
 from langgraph_pdr.checkpoints.ledger import Ledger, db_timeout
-from langgraph_pdr.checkpoints.savers import LeanAsyncSqliteSaver, LeanSqliteSaver, compressed_serde
+from langgraph_pdr.checkpoints.savers import (
+    LeanAsyncSqliteSaver,
+    LeanSqliteSaver,
+    compressed_serde,
+    fenced,
+)
 
 MEMORY = ":memory:"
 #: Below this much free space a run is refused before it starts (a run writes a few hundred KB).
@@ -175,7 +181,7 @@ def _postgres_store(db: str) -> Iterator[Store]:
     ledger = _ledger(db)
     pool = ConnectionPool(conninfo, min_size=1, max_size=PG_POOL_SIZE, kwargs=_pool_kwargs(), open=True)
     try:
-        saver = PostgresSaver(pool, serde=compressed_serde())
+        saver = fenced(PostgresSaver, ledger, pool, serde=compressed_serde())
         _setup_postgres(saver, pool, conninfo)
         yield Store(saver, ledger, shown)
     finally:
@@ -191,16 +197,16 @@ async def _apostgres_store(db: str) -> AsyncIterator[Store]:
     except ImportError:
         raise ValueError(PG_MISSING) from None
     conninfo, _, shown = _postgres_urls(db)
-    ledger = _ledger(db)
+    ledger = await asyncio.to_thread(_ledger, db)
     pool = AsyncConnectionPool(conninfo, min_size=1, max_size=PG_POOL_SIZE, kwargs=_pool_kwargs(), open=False)
     try:
         await pool.open()
-        saver = AsyncPostgresSaver(pool, serde=compressed_serde())
+        saver = fenced(AsyncPostgresSaver, ledger, pool, serde=compressed_serde())
         await _asetup_postgres(saver, pool, conninfo)
         yield Store(saver, ledger, shown)
     finally:
         await pool.close()
-        ledger.dispose()
+        await ledger.adispose()
 
 
 @contextmanager
@@ -232,7 +238,7 @@ def open_store(db: str | Path | None) -> Iterator[Store]:
     conn = sqlite3.connect(str(path), check_same_thread=False, timeout=db_timeout())
     conn.execute("PRAGMA synchronous=NORMAL")  # WAL (set by the saver): crash-safe, fewer fsyncs
     try:
-        saver = LeanSqliteSaver(conn, serde=compressed_serde())
+        saver = fenced(LeanSqliteSaver, ledger, conn, serde=compressed_serde())
         saver.setup()
         yield Store(saver, ledger, str(path))
     finally:
@@ -255,12 +261,12 @@ async def aopen_store(db: str | Path | None) -> AsyncIterator[Store]:
     import aiosqlite
 
     path = _sqlite_path(db)
-    ledger = _ledger(path)
+    ledger = await asyncio.to_thread(_ledger, path)  # it may create or migrate the tables
     try:
         async with aiosqlite.connect(str(path), timeout=db_timeout()) as conn:
             await conn.execute("PRAGMA synchronous=NORMAL")
-            saver = LeanAsyncSqliteSaver(conn, serde=compressed_serde())
+            saver = fenced(LeanAsyncSqliteSaver, ledger, conn, serde=compressed_serde())
             await saver.setup()
             yield Store(saver, ledger, str(path))
     finally:
-        ledger.dispose()
+        await ledger.adispose()

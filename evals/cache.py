@@ -34,7 +34,7 @@ from langchain_core.outputs import ChatGeneration
 from sqlalchemy import Column, Integer, MetaData, String, Table, Text, delete, select
 from sqlalchemy.engine import Engine
 
-from langgraph_pdr.checkpoints.ledger import create_tables
+from langgraph_pdr.checkpoints.schema import create_tables
 
 metadata = MetaData()
 

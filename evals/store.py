@@ -7,7 +7,8 @@ from typing import Any
 
 from sqlalchemy import Boolean, Column, Float, Integer, MetaData, String, Table, Text, select
 
-from langgraph_pdr.checkpoints.ledger import Ledger, _now, create_tables, runs
+from langgraph_pdr.checkpoints.ledger import Ledger
+from langgraph_pdr.checkpoints.schema import create_tables, now, runs
 
 metadata = MetaData()
 
@@ -72,7 +73,7 @@ class EvalStore:
         with self.ledger.engine.begin() as conn:
             where = [eval_items.c[k] == v for k, v in key.items()]
             row = conn.execute(select(eval_items).where(*where)).first()
-            values["updated_at"] = _now()
+            values["updated_at"] = now()
             if row is None:
                 values.setdefault("wall_s", 0.0)
                 conn.execute(eval_items.insert().values(**key, **values))

@@ -8,7 +8,8 @@ from langgraph.types import Send
 
 from langgraph_pdr.nodes.answers import agreement_share, normalize, vote
 from langgraph_pdr.nodes.distill import get_distiller
-from langgraph_pdr.nodes.runtime import current_config, node_env, over_cap
+from langgraph_pdr.nodes.budget import reserve
+from langgraph_pdr.nodes.runtime import current_config, node_env
 from langgraph_pdr.nodes.verify import send_verifications, verify_costs
 from langgraph_pdr.state.config import PDRConfig
 from langgraph_pdr.state.records import Draft, RoundSummary
@@ -64,10 +65,11 @@ def collect(state: dict[str, Any], default_config: PDRConfig) -> dict[str, Any]:
         env.emit("run_stopping", reason=CONVERGED, round=r)
         return {"stop_reason": CONVERGED}
     if needs_verification(state, cfg):
-        reason = over_cap(state, cfg, verify_costs(state, env), env.billing)
-        if reason:
-            env.emit("run_stopping", reason=reason, round=r)
-            return {"stop_reason": reason}
+        reserved = reserve(state, cfg, verify_costs(state, env))
+        if reserved.reason:
+            env.emit("run_stopping", reason=reserved.reason, round=r)
+            return {"stop_reason": reserved.reason}
+        return {"committed": reserved.committed}
     return {}
 
 
@@ -77,7 +79,7 @@ def after_collect(state: dict[str, Any], default_config: PDRConfig) -> list[Send
     if state.get("stop_reason"):
         return "finalize"
     if needs_verification(state, cfg):
-        return send_verifications(state)
+        return send_verifications(state, state.get("committed"))
     if state["round"] >= cfg.rounds:
         return "finalize"
     return "critique" if cfg.method == "sr_error" else "distill"

@@ -7,7 +7,8 @@ from typing import Any
 from langchain_core.messages import BaseMessage, HumanMessage
 
 from langgraph_pdr.nodes.llm import acall_model, call_model
-from langgraph_pdr.nodes.runtime import BudgetStop, NodeEnv, call_fields, node_env, over_cap
+from langgraph_pdr.nodes.budget import BudgetStop, reserve
+from langgraph_pdr.nodes.runtime import NodeEnv, call_fields, node_env
 from langgraph_pdr.nodes.tokens import cut_to_tokens, prompt_bound
 from langgraph_pdr.state.config import PDRConfig
 from langgraph_pdr.state.prompts import PromptSet
@@ -24,11 +25,11 @@ def _prepare(
     cfg, r = env.config, state["round"]
     messages = critique_messages(state, env.prompts)
     limit = cfg.role_max_tokens("critique")
-    reason = over_cap(state, cfg, [prompt_bound(messages, env.counter) + limit], env.billing)
-    if reason:
-        return messages, None, reason
+    reserved = reserve(state, cfg, [prompt_bound(messages, env.counter) + limit])
+    if reserved.reason:
+        return messages, None, reserved.reason
     call = call_fields(env, role="critique", round=r, index=0, max_tokens=limit,
-                       temperature=cfg.temperature.critique)
+                       temperature=cfg.temperature.critique, committed=reserved.committed)
     return messages, call, None
 
 

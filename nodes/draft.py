@@ -10,13 +10,8 @@ from langgraph.types import Overwrite, Send
 
 from langgraph_pdr.nodes.answers import final_answer, is_unfinished, vote
 from langgraph_pdr.nodes.llm import acall_model, call_model
-from langgraph_pdr.nodes.runtime import (
-    NodeEnv,
-    call_fields,
-    current_config,
-    node_env,
-    over_cap,
-)
+from langgraph_pdr.nodes.budget import reserve
+from langgraph_pdr.nodes.runtime import NodeEnv, call_fields, current_config, node_env
 from langgraph_pdr.nodes.tokens import prompt_bound
 from langgraph_pdr.nodes.verify import scored
 from langgraph_pdr.state.config import PDRConfig
@@ -46,8 +41,10 @@ def history_messages(history: list[dict] | None) -> list[BaseMessage]:
     return [kinds[t["role"]](t["content"]) for t in history or []]
 
 
-def draft_tasks(state: dict[str, Any], config: PDRConfig, round: int) -> list[DraftTask]:
-    """The payloads of round `round`'s drafts; draft i sees workspace i (or the one shared workspace)."""
+def draft_tasks(state: dict[str, Any], config: PDRConfig, round: int,
+                committed: int | None = None) -> list[DraftTask]:
+    """The payloads of round `round`'s drafts; draft i sees workspace i (or the one shared workspace).
+    `committed` is what the round reserved, the bound of its failed attempts."""
     workspaces = (state.get("workspaces") or []) if round > 1 else []
     return [
         DraftTask(
@@ -56,6 +53,7 @@ def draft_tasks(state: dict[str, Any], config: PDRConfig, round: int) -> list[Dr
             index=i,
             workspace=workspaces[i % len(workspaces)] if workspaces else None,
             critique=state.get("critique") if round > 1 else None,
+            committed=committed,
             **({"history": state["history"]} if state.get("history") else {}),
         )
         for i in range(config.width(round))
@@ -72,13 +70,14 @@ def begin_round(state: dict[str, Any], default_config: PDRConfig) -> dict[str, A
     tasks = draft_tasks(state, cfg, round)
     limit = cfg.draft_max_tokens(round)
     costs = [prompt_bound(draft_messages(t, cfg, env.prompts), env.counter) + limit for t in tasks]
-    reason = over_cap(state, cfg, costs, env.billing)
-    if reason:
-        env.emit("run_stopping", reason=reason, round=round)
-        return {"stop_reason": reason}
+    reserved = reserve(state, cfg, costs)
+    if reserved.reason:
+        env.emit("run_stopping", reason=reserved.reason, round=round)
+        return {"stop_reason": reserved.reason}
     env.emit("round_started", round=round, rounds=cfg.rounds, drafts=len(tasks), reserved=sum(costs),
              b_total=int(state.get("b_total") or 0))
-    update: dict[str, Any] = {"round": round, "drafts": Overwrite([]), "verifications": Overwrite([])}
+    update: dict[str, Any] = {"round": round, "drafts": Overwrite([]), "verifications": Overwrite([]),
+                              "committed": reserved.committed}
     if round > 1:  # the vote of the round that ended is what the run answers if it stops from now on
         best = state.get("best")
         drafts = scored(state.get("drafts") or [], state.get("verifications") or [])
@@ -91,13 +90,14 @@ def send_drafts(state: dict[str, Any], default_config: PDRConfig) -> list[Send] 
     if state.get("stop_reason"):
         return "finalize"
     cfg = current_config(default_config)
-    return [Send("draft", t) for t in draft_tasks(state, cfg, state["round"])]
+    return [Send("draft", t) for t in draft_tasks(state, cfg, state["round"], state.get("committed"))]
 
 
 def _draft_call(env: NodeEnv, task: DraftTask) -> dict[str, Any]:
     cfg = env.config
     return call_fields(env, role="draft", round=task["round"], index=task["index"],
-                       max_tokens=cfg.draft_max_tokens(task["round"]), temperature=cfg.temperature.draft)
+                       max_tokens=cfg.draft_max_tokens(task["round"]), temperature=cfg.temperature.draft,
+                       committed=task.get("committed"))
 
 
 def _draft_of(task: DraftTask, text: str, call: CallRecord) -> Draft:

@@ -13,7 +13,8 @@ from typing import Any
 
 from langgraph_pdr.nodes.answers import best_scored, finished, vote
 from langgraph_pdr.nodes.collect import NO_DRAFTS
-from langgraph_pdr.nodes.runtime import node_env, spent
+from langgraph_pdr.nodes.budget import BILLING, spent
+from langgraph_pdr.nodes.runtime import node_env
 from langgraph_pdr.nodes.verify import scored
 from langgraph_pdr.state.config import PDRConfig
 from langgraph_pdr.state.records import Draft, RunOutcome
@@ -54,6 +55,7 @@ def finalize(state: dict[str, Any], default_config: PDRConfig) -> dict[str, Any]
         stop_reason=stop_reason,
     )
     env.record(outcome)
+    BILLING.forget(env.thread_id)
     env.emit("run_finished", **outcome.model_dump(exclude={"text"}))
     return {
         "answer": outcome.answer,

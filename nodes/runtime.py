@@ -1,4 +1,4 @@
-"""What every node reads from the LangGraph runtime: model, config, counter, recorder, thread id."""
+"""What every node reads from the LangGraph runtime: model, config, counter, recorder, thread id, prompts."""
 
 from __future__ import annotations
 
@@ -11,23 +11,16 @@ from typing import Any
 from langgraph.config import get_config, get_stream_writer
 from langgraph.runtime import get_runtime
 
+from langgraph_pdr.nodes.budget import BILLING, BudgetStop, call_key, usage_update
 from langgraph_pdr.nodes.llm import call_options, derive_seed
 from langgraph_pdr.nodes.prompts import get_prompts
 from langgraph_pdr.nodes.tokens import DEFAULT_COUNTER
 from langgraph_pdr.state.config import FAMILIES, PDRConfig
-from langgraph_pdr.state.context import Billing, PDRContext, RunRecorder, TokenCounter
+from langgraph_pdr.state.context import PDRContext, RunRecorder, TokenCounter
 from langgraph_pdr.state.prompts import PromptSet
 from langgraph_pdr.state.records import CallRecord
 
 log = logging.getLogger("langgraph_pdr")
-
-
-class BudgetStop(Exception):
-    """A call would break a cap; the run ends with `reason` as its stop reason."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 @dataclass
@@ -37,28 +30,37 @@ class NodeEnv:
     counter: TokenCounter
     recorder: RunRecorder | None
     thread_id: str
-    billing: Billing
     prompts: PromptSet
 
-    def failed_attempt(self, call: CallRecord) -> None:
-        """Book a failed attempt the provider billed (ledger and B_total). With a B_total cap, a retry
-        is allowed only while those tokens still fit beside the stage's reservation."""
+    def failed_attempt(self, call: CallRecord, committed: int | None = None) -> None:
+        """Book a failed attempt the provider billed (ledger, and the run's billing). With a B_total cap,
+        a retry is allowed only while what the stage's failed attempts were billed still fits beside
+        the total the stage committed (`committed`: spent + the stage's reservation)."""
         self.record(call)
-        committed = self.billing.charge((call.role, call.round, call.index), call.total_tokens)
+        charged = BILLING.charge(self.thread_id, call)
         cap = self.config.max_b_total
-        if cap is not None and (committed is None or committed > cap):
+        if cap is not None and (committed is None or committed + charged > cap):
             raise BudgetStop("max_b_total")
 
     def usage(self, *calls: CallRecord | None) -> dict[str, Any]:
         """`usage_update(calls)` plus the tokens their failed attempts were billed."""
         update = usage_update(*calls)
-        update["b_total"] += sum(self.billing.take((c.role, c.round, c.index)) for c in calls if c)
+        for c in calls:
+            if c is not None:
+                update = self._book_failures(update, c.role, c.round, c.index)
         return update
 
     def failed_usage(self, role: str, round: int, index: int) -> dict[str, Any]:
         """The B_total update of a call that failed for good: what its attempts were billed."""
-        billed = self.billing.take((role, round, index))
-        return {"b_total": billed} if billed else {}
+        return self._book_failures({}, role, round, index)
+
+    def _book_failures(self, update: dict[str, Any], role: str, round: int, index: int) -> dict[str, Any]:
+        key = call_key(role, round, index)
+        billed = BILLING.take(self.thread_id, key)
+        if billed:
+            update["b_total"] = update.get("b_total", 0) + billed
+            update.setdefault("billed", {})[key] = billed
+        return update
 
     def record(self, *records: Any) -> None:
         """Send records to the ledger, if the run has one."""
@@ -97,9 +99,11 @@ def call_fields(
     max_tokens: int,
     temperature: float,
     stage: str | None = None,
+    committed: int | None = None,
 ) -> dict[str, Any]:
     """The keyword arguments of `call_model` for one call: provider options with a per-call seed,
-    the token counter, and the call's role, round, index and stage (default `r{round}.{role}`)."""
+    the token counter, what to do with a billed failed attempt (checked against `committed`, the total
+    the call's stage reserved), and the call's role, round, index and stage (default `r{round}.{role}`)."""
     return {
         "options": call_options(
             env.model,
@@ -108,7 +112,7 @@ def call_fields(
             seed=derive_seed(env.config.seed, role, round, index),
         ),
         "counter": env.counter,
-        "on_failed": env.failed_attempt,
+        "on_failed": functools.partial(env.failed_attempt, committed=committed),
         "role": role,
         "round": round,
         "index": index,
@@ -173,7 +177,6 @@ def node_env(default_config: PDRConfig) -> NodeEnv:
         counter=ctx.token_counter or DEFAULT_COUNTER,
         recorder=ctx.recorder,
         thread_id=str(configurable.get("thread_id", "")),
-        billing=ctx.billing,
         prompts=prompts_of(ctx, config),
     )
 
@@ -184,39 +187,3 @@ def prompts_of(ctx: PDRContext, config: PDRConfig) -> PromptSet:
     if ctx.prompts is not None and ctx.prompts.name == config.prompts:
         return ctx.prompts
     return get_prompts(config.prompts)
-
-
-def spent(state: dict[str, Any]) -> tuple[int, int]:
-    """(B_total, B_seq) so far."""
-    return int(state.get("b_total") or 0), sum((state.get("stage_max") or {}).values())
-
-
-def over_cap(state: dict[str, Any], config: PDRConfig, costs: list[int],
-             billing: Billing | None = None) -> str | None:
-    """Reserve a stage's worst case (`costs`, one per call): the cap it would break, or None.
-
-    When the stage fits, `billing` learns what it committed, so failed attempts can be checked
-    against what is left.
-    """
-    if not costs:
-        return None
-    b_total, b_seq = spent(state)
-    if config.max_b_total is not None and b_total + sum(costs) > config.max_b_total:
-        return "max_b_total"
-    if config.max_b_seq is not None and b_seq + max(costs) > config.max_b_seq:
-        return "max_b_seq"
-    if billing is not None:
-        with billing.lock:
-            billing.committed = b_total + sum(costs)
-    return None
-
-
-def usage_update(*calls: CallRecord | None) -> dict[str, Any]:
-    """The state update that books `calls` into B_total and their stages' maxima."""
-    b_total, stage_max = 0, {}
-    for c in calls:
-        if c is None:
-            continue
-        b_total += c.total_tokens
-        stage_max[c.stage] = max(stage_max.get(c.stage, 0), c.total_tokens)
-    return {"b_total": b_total, "stage_max": stage_max}

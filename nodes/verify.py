@@ -44,11 +44,11 @@ def verify_messages(task: VerifyTask, prompts: PromptSet) -> list[BaseMessage]:
     return [HumanMessage(prompts.verify.format(question=task["question"], solution=task["draft"].text))]
 
 
-def verify_tasks(state: dict[str, Any]) -> list[VerifyTask]:
+def verify_tasks(state: dict[str, Any], committed: int | None = None) -> list[VerifyTask]:
     """One verification per finished draft of the current round (a draft cut off before its answer
-    has nothing to verify)."""
+    has nothing to verify); `committed` is what the stage reserved."""
     return [
-        VerifyTask(question=state["question"], draft=d)
+        VerifyTask(question=state["question"], draft=d, committed=committed)
         for d in state.get("drafts") or [] if d.ok and not d.unfinished
     ]
 
@@ -58,14 +58,15 @@ def verify_costs(state: dict[str, Any], env: NodeEnv) -> list[int]:
     return [prompt_bound(verify_messages(t, env.prompts), env.counter) + limit for t in verify_tasks(state)]
 
 
-def send_verifications(state: dict[str, Any]) -> list[Send]:
-    return [Send("verify", t) for t in verify_tasks(state)]
+def send_verifications(state: dict[str, Any], committed: int | None = None) -> list[Send]:
+    return [Send("verify", t) for t in verify_tasks(state, committed)]
 
 
-def _verify_call(env: NodeEnv, d: Draft) -> dict[str, Any]:
-    cfg = env.config
+def _verify_call(env: NodeEnv, task: VerifyTask) -> dict[str, Any]:
+    cfg, d = env.config, task["draft"]
     return call_fields(env, role="verify", round=d.round, index=d.index,
-                       max_tokens=cfg.max_tokens.verify, temperature=cfg.temperature.verify)
+                       max_tokens=cfg.max_tokens.verify, temperature=cfg.temperature.verify,
+                       committed=task.get("committed"))
 
 
 def _verification(d: Draft, text: str, call: CallRecord) -> Verification:
@@ -83,7 +84,7 @@ def verify(task: VerifyTask, default_config: PDRConfig) -> dict[str, Any]:
     """Score one draft with one model call; an unparseable reply scores None (unknown)."""
     env = node_env(default_config)
     d = task["draft"]
-    v = _verification(d, *call_model(env.model, verify_messages(task, env.prompts), **_verify_call(env, d)))
+    v = _verification(d, *call_model(env.model, verify_messages(task, env.prompts), **_verify_call(env, task)))
     env.record(v.call, v)
     return _verified(env, v)
 
@@ -92,7 +93,7 @@ async def averify(task: VerifyTask, default_config: PDRConfig) -> dict[str, Any]
     """Async twin of `verify`."""
     env = node_env(default_config)
     d = task["draft"]
-    v = _verification(d, *await acall_model(env.model, verify_messages(task, env.prompts), **_verify_call(env, d)))
+    v = _verification(d, *await acall_model(env.model, verify_messages(task, env.prompts), **_verify_call(env, task)))
     await env.arecord(v.call, v)
     return _verified(env, v)
 

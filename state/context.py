@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -38,29 +37,6 @@ class RunRecorder(Protocol):
 
 
 @dataclass
-class Billing:
-    """Tokens billed for failed attempts of a run's calls (an empty completion, for one), which the
-    state books with the call's final outcome, and the budget committed by the stage in flight."""
-
-    failed: dict[tuple[str, int, int], int] = field(default_factory=dict)
-    committed: int | None = None  # B_total spent + the current stage's worst case (+ failed attempts)
-    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-
-    def charge(self, key: tuple[str, int, int], tokens: int) -> int | None:
-        """Book a failed attempt; returns the new committed total (None when no stage set one)."""
-        with self.lock:
-            self.failed[key] = self.failed.get(key, 0) + tokens
-            if self.committed is not None:
-                self.committed += tokens
-            return self.committed
-
-    def take(self, key: tuple[str, int, int]) -> int:
-        """The failed attempts' tokens of one call, once (they go into the state's B_total)."""
-        with self.lock:
-            return self.failed.pop(key, 0)
-
-
-@dataclass
 class PDRContext:
     """What nodes read from `Runtime.context`.
 
@@ -71,7 +47,6 @@ class PDRContext:
         recorder: receives records as they are made (the run ledger), or None.
         prompts: the run's prompt set; None uses the one `config.prompts` names (a resume passes the
             set stored with the run).
-        billing: failed attempts' tokens in flight (kept by the run; leave the default).
     """
 
     model: Any
@@ -79,7 +54,6 @@ class PDRContext:
     token_counter: TokenCounter | None = None
     recorder: RunRecorder | None = field(default=None)
     prompts: PromptSet | None = None
-    billing: Billing = field(default_factory=Billing)
 
 
 class ServerContext(TypedDict):

@@ -23,6 +23,14 @@ def merge_max(left: dict[str, int], right: dict[str, int]) -> dict[str, int]:
     return merged
 
 
+def merge_sum(left: dict[str, int], right: dict[str, int]) -> dict[str, int]:
+    """Add per-key counts: the tokens of failed attempts each call booked into B_total."""
+    merged = dict(left or {})
+    for key, value in (right or {}).items():
+        merged[key] = merged.get(key, 0) + value
+    return merged
+
+
 class Turn(TypedDict):
     """One earlier message of a conversation: `role` is `system`, `user` or `assistant`."""
 
@@ -61,6 +69,8 @@ class PDRState(PDRInput, total=False):
     best: Draft | None  # the vote of the last finished round: what a run stopped before its end answers
     b_total: Annotated[int, operator.add]
     stage_max: Annotated[dict[str, int], merge_max]
+    billed: Annotated[dict[str, int], merge_sum]  # failed attempts' tokens booked, by call (`draft:2:0`)
+    committed: int | None  # B_total spent + the worst case of the stage in flight (failed attempts' bound)
     stop_reason: str | None
     answer: str | None
     text: str
@@ -76,6 +86,7 @@ class DraftTask(TypedDict):
     workspace: Workspace | None
     critique: str | None
     history: NotRequired[list[Turn]]
+    committed: NotRequired[int | None]
 
 
 class VerifyTask(TypedDict):
@@ -83,3 +94,4 @@ class VerifyTask(TypedDict):
 
     question: str
     draft: Draft
+    committed: NotRequired[int | None]

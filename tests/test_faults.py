@@ -217,25 +217,27 @@ async def test_the_async_path_never_waits_for_the_ledger_on_the_event_loop(role,
                                                                           fast_retries, monkeypatch):
     """A ledger write on the loop that waits for SQLite's write lock, while the async checkpointer on
     the same loop holds it until its commit runs, times out ("database is locked") and the draft
-    fails. On the loop a record may only be written without waiting; every write that may wait, a
-    billed failed attempt's included, must run in a thread."""
+    fails. No ledger operation of an async run, the run's status and lease and a billed failed
+    attempt's included, may run on the sync engine in the loop's thread."""
     import asyncio
 
     from langgraph_pdr import arun_pdr
     from langgraph_pdr.checkpoints.ledger import Ledger
 
     on_loop = []
-    original = Ledger._execute
 
-    def execute(self, *stmts):  # a write that may wait for the lock; the run's status rows aside
-        try:
-            asyncio.get_running_loop()
-            on_loop.extend(s.table.name for s in stmts if s.table.name != "runs")
-        except RuntimeError:
-            pass
-        return original(self, *stmts)
+    def watched(original):
+        def run(self, work, *args):
+            try:
+                asyncio.get_running_loop()
+                on_loop.append(work.__name__)
+            except RuntimeError:  # another thread: the heartbeat's, say
+                pass
+            return original(self, work, *args)
+        return run
 
-    monkeypatch.setattr(Ledger, "_execute", execute)
+    monkeypatch.setattr(Ledger, "_run", watched(Ledger._run))
+    monkeypatch.setattr(Ledger, "_read", watched(Ledger._read))
     with FakeOpenAIServer(fault=once("empty", target=(1, 0))) as server:
         result = await arun_pdr("What is 6 * 7?", model="fake-model", base_url=server.base_url,
                                 db=tmp_path / "runs.sqlite", config=config)
@@ -244,8 +246,8 @@ async def test_the_async_path_never_waits_for_the_ledger_on_the_event_loop(role,
 
 
 async def test_the_async_ledger_waits_for_a_locked_database_off_the_event_loop(tmp_path, monkeypatch):
-    """`arecord_many` writes at once when SQLite is free; while another connection holds the write
-    lock it waits in a thread: the loop still answers, and the record lands once the lock is free."""
+    """While another connection holds SQLite's write lock, `arecord_many` waits off the event loop:
+    the loop still answers, and the record lands once the lock is free."""
     import asyncio
     import threading
 
@@ -255,7 +257,7 @@ async def test_the_async_ledger_waits_for_a_locked_database_off_the_event_loop(t
     monkeypatch.setenv("PDR_DB_TIMEOUT", "20")
     path = tmp_path / "runs.sqlite"
     ledger = Ledger(f"sqlite:///{path}")
-    assert ledger._execute_now([ledger._statement("t", Draft(round=1, index=0, text="first"))])
+    await ledger.arecord_many("t", [Draft(round=1, index=0, text="first")])
 
     holder = sqlite3.connect(path, check_same_thread=False)
     holder.execute("BEGIN IMMEDIATE")  # another writer mid-transaction
@@ -284,4 +286,4 @@ async def test_the_async_ledger_waits_for_a_locked_database_off_the_event_loop(t
     with sqlite3.connect(path) as conn:
         assert conn.execute("SELECT idx, text FROM drafts ORDER BY idx").fetchall() == [
             (0, "first"), (1, "second")]
-    ledger.dispose()
+    await ledger.adispose()

@@ -12,7 +12,8 @@ from langchain_core.messages import BaseMessage
 from langgraph_pdr.nodes.answers import answer_tally, finished
 from langgraph_pdr.nodes.llm import acall_model, call_model, derive_seed
 from langgraph_pdr.nodes.prompts import get_prompts
-from langgraph_pdr.nodes.runtime import BudgetStop, NodeEnv, call_fields, over_cap
+from langgraph_pdr.nodes.budget import BudgetStop, reserve
+from langgraph_pdr.nodes.runtime import NodeEnv, call_fields
 from langgraph_pdr.nodes.tokens import cut_to_tokens, prompt_bound
 from langgraph_pdr.state.config import PDRConfig
 from langgraph_pdr.state.context import TokenCounter
@@ -82,13 +83,13 @@ class DistillRequest:
             },
         }
         cost = prompt_bound(messages, self.counter) + max_tokens
-        reason = over_cap(spent, self.config, [cost], self.env.billing)
-        if reason:
-            raise BudgetStop(reason)
+        reserved = reserve(spent, self.config, [cost])
+        if reserved.reason:
+            raise BudgetStop(reserved.reason)
         index = len(self.calls)
         return call_fields(self.env, role="distill", round=self.round, index=index,
                            max_tokens=max_tokens, temperature=temperature,
-                           stage=f"r{self.round}.distill.{index}")
+                           stage=f"r{self.round}.distill.{index}", committed=reserved.committed)
 
     def generate(
         self, messages: Sequence[BaseMessage], *, max_tokens: int, temperature: float

@@ -1,0 +1,117 @@
+"""Reading the run ledger: a run's row, its whole `PDRResult`, the list of runs, its failed attempts.
+
+Each function takes a SQLAlchemy `Connection`; the `Ledger` runs it from sync code, or from async code
+through `AsyncConnection.run_sync`, so both read the same way.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.engine import Connection
+
+from langgraph_pdr.checkpoints.errors import RunNotFoundError
+from langgraph_pdr.checkpoints.schema import calls, drafts, failed_calls, rounds, runs, workspaces
+from langgraph_pdr.state.config import PDRConfig
+from langgraph_pdr.state.records import CallRecord, Draft, RoundRecord, Verification, Workspace
+from langgraph_pdr.state.result import PDRResult, RunSummary
+
+
+def _without(row: Any, *names: str) -> dict[str, Any]:
+    return {k: v for k, v in row._mapping.items() if k not in names}
+
+
+def _call(row: Any) -> CallRecord:
+    return CallRecord(index=row.idx, **_without(row, "id", "thread_id", "idx"))
+
+
+def run_row(conn: Connection, thread_id: str) -> dict[str, Any] | None:
+    """The run's row, or None."""
+    row = conn.execute(select(runs).where(runs.c.thread_id == thread_id)).first()
+    return dict(row._mapping) if row else None
+
+
+def list_runs(conn: Connection, limit: int | None = None) -> list[RunSummary]:
+    """Every run, newest first."""
+    query = select(runs).order_by(runs.c.created_at.desc(), runs.c.thread_id)
+    if limit:
+        query = query.limit(limit)
+    fields = set(RunSummary.model_fields)
+    return [
+        RunSummary.model_validate({**{k: v for k, v in r._mapping.items() if k in fields},
+                                   "b_seq": r.b_seq or 0, "b_total": r.b_total or 0})
+        for r in conn.execute(query).all()
+    ]
+
+
+def failed_attempts(conn: Connection, thread_id: str) -> list[CallRecord]:
+    """The run's billed failed attempts, in the order they were made."""
+    rows = conn.execute(select(failed_calls).where(failed_calls.c.thread_id == thread_id)
+                        .order_by(failed_calls.c.id)).all()
+    return [_call(r) for r in rows]
+
+
+def load_result(conn: Connection, thread_id: str) -> PDRResult:
+    """The run's `PDRResult`, rebuilt from its rows.
+
+    Raises:
+        RunNotFoundError: no run with this id.
+    """
+    run = run_row(conn, thread_id)
+    if run is None:
+        raise RunNotFoundError(f"thread_id: no run {thread_id!r} in this database")
+    call_list = [_call(r) for r in conn.execute(
+        select(calls).where(calls.c.thread_id == thread_id).order_by(calls.c.id)).all()]
+    round_rows = conn.execute(
+        select(rounds).where(rounds.c.thread_id == thread_id).order_by(rounds.c.round)).all()
+    draft_rows = conn.execute(
+        select(drafts).where(drafts.c.thread_id == thread_id).order_by(drafts.c.round, drafts.c.idx)).all()
+    ws_rows = conn.execute(
+        select(workspaces).where(workspaces.c.thread_id == thread_id)
+        .order_by(workspaces.c.round, workspaces.c.idx)).all()
+    by_key = {(c.role, c.round, c.index): c for c in call_list}
+    config = PDRConfig.model_validate(run["config"])
+    per_round: dict[int, RoundRecord] = {}
+
+    def round_of(n: int) -> RoundRecord:
+        if n not in per_round:
+            per_round[n] = RoundRecord(round=n, width=config.width(n) if n <= config.rounds else 0)
+        return per_round[n]
+
+    for r in round_rows:
+        rec = round_of(r.round)
+        rec.width, rec.critique = r.width, r.critique
+    for r in draft_rows:
+        round_of(r.round).drafts.append(Draft(
+            round=r.round, index=r.idx, ok=bool(r.ok), unfinished=bool(r.unfinished), text=r.text,
+            answer=r.answer, score=r.score, workspace_index=r.workspace_idx, error=r.error,
+            call=by_key.get(("draft", r.round, r.idx)),
+        ))
+        if r.verification is not None or ("verify", r.round, r.idx) in by_key:
+            round_of(r.round).verifications.append(Verification(
+                round=r.round, index=r.idx, score=r.score, text=r.verification or "",
+                call=by_key.get(("verify", r.round, r.idx)),
+            ))
+    for r in ws_rows:
+        round_of(r.round).workspaces.append(Workspace(
+            round=r.round, index=r.idx, text=r.text, tokens=r.tokens, counted_by=r.counted_by,
+            distiller=r.distiller, sources=list(r.sources or []),
+            call=by_key.get(("distill", r.round, 0)) if r.counted_by.startswith("usage") else None,
+        ))
+    return PDRResult(
+        thread_id=thread_id,
+        question=run["question"],
+        config=config,
+        answer=run["answer"],
+        text=run["text"] or "",
+        b_seq=run["b_seq"] or 0,
+        b_total=run["b_total"] or 0,
+        stop_reason=run["stop_reason"] or run["status"],
+        status=run["status"],
+        model=run["model"],
+        error=run["error"],
+        rounds=[per_round[n] for n in sorted(per_round)],
+        calls=call_list,
+        failed_calls=failed_attempts(conn, thread_id),
+    )

@@ -1,0 +1,243 @@
+"""The run ledger's tables, its schema version, and the migrations from earlier versions.
+
+Tables `runs`, `rounds`, `drafts`, `calls`, `failed_calls` and `workspaces` (SQLAlchemy Core, so the same
+code serves SQLite and PostgreSQL); `pdr_schema` records the version a database was written with. A
+database written by an earlier version is migrated when it is opened (the columns added since are
+added, with their defaults); one written by a later version is refused with one clear error.
+
+| version | change |
+|---|---|
+| 1 | the first schema (no `pdr_schema` table) |
+| 2 | `drafts.unfinished`: a draft cut off before its answer |
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime, timezone
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    Float,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    false,
+    inspect,
+    select,
+    text,
+)
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
+
+#: The version this code writes and reads.
+SCHEMA_VERSION = 2
+
+metadata = MetaData()
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("thread_id", String(200), primary_key=True),
+    Column("created_at", String(40), nullable=False),
+    Column("updated_at", String(40), nullable=False),
+    Column("question", Text, nullable=False),
+    Column("method", String(40), nullable=False),
+    Column("config", JSON, nullable=False),
+    Column("spec", JSON, nullable=False),
+    Column("model", String(200)),
+    Column("status", String(20), nullable=False),
+    Column("stop_reason", String(40)),
+    Column("answer", Text),
+    Column("text", Text),
+    Column("b_seq", Integer, nullable=False, default=0),
+    Column("b_total", Integer, nullable=False, default=0),
+    Column("error", Text),
+    Column("lock_owner", String(200)),  # the fencing token: unique to each holder of the run's lease
+    Column("lock_until", Float),
+)
+
+rounds = Table(
+    "rounds",
+    metadata,
+    Column("thread_id", String(200), primary_key=True),
+    Column("round", Integer, primary_key=True),
+    Column("width", Integer, nullable=False),
+    Column("survivors", Integer),
+    Column("critique", Text),
+)
+
+drafts = Table(
+    "drafts",
+    metadata,
+    Column("thread_id", String(200), primary_key=True),
+    Column("round", Integer, primary_key=True),
+    Column("idx", Integer, primary_key=True),
+    Column("ok", Boolean, nullable=False),
+    Column("unfinished", Boolean, nullable=False, default=False, server_default=false()),
+    Column("text", Text, nullable=False),
+    Column("answer", Text),
+    Column("score", Float),
+    Column("verification", Text),
+    Column("workspace_idx", Integer),
+    Column("error", Text),
+)
+
+
+def _call_columns() -> list[Column]:
+    """The columns of one model call (fresh objects: a Column belongs to one table)."""
+    return [
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("thread_id", String(200), nullable=False, index=True),
+        Column("role", String(20), nullable=False),
+        Column("round", Integer, nullable=False),
+        Column("idx", Integer, nullable=False),
+        Column("stage", String(60), nullable=False),
+        Column("input_tokens", Integer, nullable=False),
+        Column("output_tokens", Integer, nullable=False),
+        Column("usage_source", String(20), nullable=False),
+        Column("latency_s", Float, nullable=False),
+        Column("finish_reason", String(40)),
+        Column("model", String(200)),
+        Column("error", Text),
+    ]
+
+
+calls = Table(
+    "calls", metadata, *_call_columns(),
+    UniqueConstraint("thread_id", "role", "round", "idx", name="calls_key"),
+)
+
+#: Attempts that failed after the provider billed them (an empty completion): insert-only, kept apart
+#: from `calls` (one row per call) so that B_total = Σ calls + Σ failed_calls.
+failed_calls = Table("failed_calls", metadata, *_call_columns())
+
+workspaces = Table(
+    "workspaces",
+    metadata,
+    Column("thread_id", String(200), primary_key=True),
+    Column("round", Integer, primary_key=True),
+    Column("idx", Integer, primary_key=True),
+    Column("text", Text, nullable=False),
+    Column("tokens", Integer, nullable=False),
+    Column("counted_by", String(60), nullable=False),
+    Column("distiller", String(60), nullable=False),
+    Column("sources", JSON, nullable=False),
+)
+
+schema_version = Table(
+    "pdr_schema",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("version", Integer, nullable=False),
+)
+
+#: Columns added after version 1, by the version that added them: what a migration adds.
+ADDED_COLUMNS: list[tuple[int, Table, str]] = [
+    (2, drafts, "unfinished"),
+]
+
+
+class SchemaError(ValueError):
+    """A database this version of langgraph-pdr cannot use (written by a later version)."""
+
+
+def now() -> str:
+    """A timestamp as the ledger stores it (UTC, ISO 8601, milliseconds)."""
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+def _stored_version(conn: Connection) -> int | None:
+    """The database's schema version: None for an empty database, 1 for one that predates versions."""
+    names = set(inspect(conn).get_table_names())
+    if schema_version.name in names:
+        found = conn.execute(select(schema_version.c.version).where(schema_version.c.id == 1)).scalar()
+        if found is not None:
+            return int(found)
+    return 1 if runs.name in names else None
+
+
+def _add_column(conn: Connection, table: Table, name: str) -> None:
+    """`ALTER TABLE ... ADD COLUMN`, with the column's server default (which fills existing rows)."""
+    column = table.c[name]
+    ddl = f'ALTER TABLE {table.name} ADD COLUMN "{name}" {column.type.compile(dialect=conn.dialect)}'
+    if column.server_default is not None:
+        ddl += " DEFAULT " + str(column.server_default.arg.compile(dialect=conn.dialect))  # type: ignore[union-attr]
+        if not column.nullable:
+            ddl += " NOT NULL"
+    conn.execute(text(ddl))
+
+
+def migrate(conn: Connection) -> int:
+    """Bring the database on `conn` to `SCHEMA_VERSION` (creating the tables of an empty one); returns
+    the version it had.
+
+    Raises:
+        SchemaError: the database was written by a later version.
+    """
+    found = _stored_version(conn)
+    if found is not None and found > SCHEMA_VERSION:
+        raise SchemaError(
+            f"db: written by a newer langgraph-pdr (ledger schema {found}; this version reads up to "
+            f"{SCHEMA_VERSION}): upgrade langgraph-pdr to use it"
+        )
+    metadata.create_all(conn)
+    if found is not None and found < SCHEMA_VERSION:
+        inspector = inspect(conn)
+        for version, table, name in ADDED_COLUMNS:
+            have = {c["name"] for c in inspector.get_columns(table.name)}
+            if version > found and name not in have:
+                _add_column(conn, table, name)
+    if found != SCHEMA_VERSION:
+        conn.execute(schema_version.delete())
+        conn.execute(schema_version.insert().values(id=1, version=SCHEMA_VERSION))
+    return found if found is not None else SCHEMA_VERSION
+
+
+#: Databases this process has brought to the current version (checked once per process).
+_READY: set[str] = set()
+_READY_LOCK = threading.Lock()
+
+
+def _retrying(engine: Engine, work: object) -> None:
+    """Run `work(conn)` in a transaction, once more if another process did the same at once."""
+    for attempt in (1, 2):
+        try:
+            with engine.begin() as conn:
+                work(conn)  # type: ignore[operator]
+            return
+        except (OperationalError, ProgrammingError, IntegrityError) as exc:
+            message = str(exc.orig).lower()
+            racing = ("already exists", "duplicate", "unique constraint", "locked")
+            if attempt == 2 or not any(r in message for r in racing):
+                raise
+
+
+def ensure_schema(engine: Engine) -> None:
+    """Create or migrate the ledger's tables in `engine`'s database, once per process and database.
+
+    Raises:
+        SchemaError: the database was written by a later version.
+    """
+    key = engine.url.render_as_string(hide_password=False)
+    lasting = engine.url.database not in (None, "", ":memory:")
+    if lasting and key in _READY:
+        return
+    with _READY_LOCK:
+        with engine.connect() as conn:  # a current database needs no write (and no write lock)
+            current = _stored_version(conn) == SCHEMA_VERSION
+        if not current:
+            _retrying(engine, migrate)
+        if lasting:
+            _READY.add(key)
+
+
+def create_tables(meta: MetaData, engine: Engine) -> None:
+    """`create_all` of other tables in the ledger's database (the evaluation's), safe when several
+    threads or processes open a new database at once."""
+    _retrying(engine, meta.create_all)

@@ -1,0 +1,135 @@
+"""Budgets: B_seq and B_total from call records, reservations against the caps, and billed failures.
+
+- **B_total** is the sum over every call of its input and output tokens, plus what failed attempts were
+  billed (an empty completion still costs its prompt).
+- **B_seq** is the sum over sequential stages of the largest call of each stage (`stage_max`).
+- Before a stage starts, its worst case (prompt bound + `max_tokens`, per call) is **reserved**: a stage
+  that would break a cap is not started. The total it commits (B_total so far + its reservation) is kept
+  in the state, so a failed attempt in that stage is checked against it wherever and whenever the stage
+  runs: in a fresh process after a resume, or in a server that builds a fresh context for each node.
+- **Billed failures** are kept per run in a process-wide registry (not in a node's context, which a
+  server rebuilds for every node), seeded from the ledger on resume; a call's failed attempts go into
+  B_total with the call's final outcome, and `billed` in the state says which ones are booked.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from langgraph_pdr.state.config import PDRConfig
+from langgraph_pdr.state.records import CallRecord
+
+
+class BudgetStop(Exception):
+    """A call would break a cap; the run ends with `reason` as its stop reason."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def spent(state: Mapping[str, Any]) -> tuple[int, int]:
+    """(B_total, B_seq) so far."""
+    return int(state.get("b_total") or 0), sum((state.get("stage_max") or {}).values())
+
+
+@dataclass(frozen=True)
+class Reservation:
+    """The outcome of reserving a stage: the cap it would break (`reason`), or the B_total it commits
+    (what was spent plus the stage's worst case)."""
+
+    reason: str | None
+    committed: int
+
+
+def reserve(state: Mapping[str, Any], config: PDRConfig, costs: list[int]) -> Reservation:
+    """Reserve a stage's worst case (`costs`, one per call) against the caps.
+
+    Example:
+        ```python
+        from langgraph_pdr import PDRConfig
+        from langgraph_pdr.nodes.budget import reserve
+
+        config = PDRConfig(max_b_total=1000)
+        assert reserve({"b_total": 600}, config, [200, 200]).reason is None
+        assert reserve({"b_total": 600}, config, [200, 201]).reason == "max_b_total"
+        ```
+    """
+    b_total, b_seq = spent(state)
+    committed = b_total + sum(costs)
+    if costs and config.max_b_total is not None and committed > config.max_b_total:
+        return Reservation("max_b_total", committed)
+    if costs and config.max_b_seq is not None and b_seq + max(costs) > config.max_b_seq:
+        return Reservation("max_b_seq", committed)
+    return Reservation(None, committed)
+
+
+def usage_update(*calls: CallRecord | None) -> dict[str, Any]:
+    """The state update that books `calls` into B_total and their stages' maxima."""
+    b_total, stage_max = 0, {}
+    for c in calls:
+        if c is None:
+            continue
+        b_total += c.total_tokens
+        stage_max[c.stage] = max(stage_max.get(c.stage, 0), c.total_tokens)
+    return {"b_total": b_total, "stage_max": stage_max}
+
+
+def call_key(role: str, round: int, index: int) -> str:
+    """How the state's `billed` names a call: `draft:2:3`."""
+    return f"{role}:{round}:{index}"
+
+
+class Billing:
+    """Tokens billed for failed attempts, per run and call, in this process.
+
+    A failed attempt is charged here (and written to the ledger); the call's node books what its call
+    was charged into B_total when it finishes (`take`). A resume seeds the registry with what the
+    ledger holds and the state has not booked yet.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        # thread id -> call key -> [tokens charged, tokens booked, stage]
+        self._runs: dict[str, dict[str, list[Any]]] = {}
+
+    def charge(self, thread_id: str, call: CallRecord) -> int:
+        """Charge a failed attempt; returns what failed attempts of its stage were charged in all."""
+        key = call_key(call.role, call.round, call.index)
+        with self._lock:
+            entry = self._runs.setdefault(thread_id, {}).setdefault(key, [0, 0, call.stage])
+            entry[0] += call.total_tokens
+            return sum(e[0] for e in self._runs[thread_id].values() if e[2] == call.stage)
+
+    def take(self, thread_id: str, key: str) -> int:
+        """What the call's failed attempts were charged and its state has not booked yet, now booked."""
+        with self._lock:
+            entry = self._runs.get(thread_id, {}).get(key)
+            if entry is None:
+                return 0
+            unbooked = entry[0] - entry[1]
+            entry[1] = entry[0]
+            return unbooked
+
+    def seed(self, thread_id: str, failed: Iterable[CallRecord], booked: Mapping[str, int]) -> None:
+        """Start the run's record from the ledger's failed attempts and the state's booked tokens."""
+        entries: dict[str, list[Any]] = {}
+        for call in failed:
+            key = call_key(call.role, call.round, call.index)
+            entry = entries.setdefault(key, [0, 0, call.stage])
+            entry[0] += call.total_tokens
+        for key, entry in entries.items():
+            entry[1] = min(entry[0], int(booked.get(key, 0)))
+        with self._lock:
+            self._runs[thread_id] = entries
+
+    def forget(self, thread_id: str) -> None:
+        with self._lock:
+            self._runs.pop(thread_id, None)
+
+
+#: The process-wide record of billed failed attempts.
+BILLING = Billing()

@@ -10,7 +10,13 @@ from langgraph_pdr.nodes.distill import (
 )
 from langgraph_pdr.nodes.prompts import get_prompts, register_prompts
 from langgraph_pdr.nodes.tokens import Utf8TokenCounter
-from langgraph_pdr.checkpoints.ledger import RunExistsError, RunLockedError, RunNotFoundError
+from langgraph_pdr.checkpoints.ledger import (
+    LeaseLostError,
+    RunExistsError,
+    RunLockedError,
+    RunNotFoundError,
+    SchemaError,
+)
 from langgraph_pdr.models import ModelError
 from langgraph_pdr.runner import aresume_pdr, arun_pdr, inspect_run, list_runs, resume_pdr, run_pdr
 from langgraph_pdr.chat_model import PDRChatModel
@@ -37,6 +43,7 @@ __all__ = [
     "DistillRequest",
     "Distiller",
     "Draft",
+    "LeaseLostError",
     "MaxTokens",
     "ModelError",
     "PDRChatModel",
@@ -49,6 +56,7 @@ __all__ = [
     "RunLockedError",
     "RunNotFoundError",
     "RunSummary",
+    "SchemaError",
     "Temperatures",
     "TokenCounter",
     "Utf8TokenCounter",

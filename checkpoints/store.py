@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
+import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
@@ -13,7 +14,7 @@ from typing import Any
 
 from langgraph.checkpoint.memory import InMemorySaver
 
-from langgraph_pdr.checkpoints.ledger import Ledger, db_timeout
+from langgraph_pdr.checkpoints.ledger import DatabaseBusyError, Ledger, db_timeout
 from langgraph_pdr.checkpoints.savers import (
     LeanAsyncSqliteSaver,
     LeanSqliteSaver,
@@ -138,30 +139,30 @@ _PG_SETUP_LOCK = threading.Lock()
 _PG_SETUP_KEY = 0x5044_5253  # "PDRS"
 
 
-def _setup_postgres(saver: Any, pool: Any, conninfo: str) -> None:
-    """Create the checkpoint tables once per process, one process at a time."""
+def _setup_postgres(conninfo: str) -> None:
+    """Create the checkpoint tables once per process, one process at a time.
+
+    The cross-process lock is taken with `pg_try_advisory_lock` and polled: a session left waiting in
+    `pg_advisory_lock` keeps a statement open, which the setup's `CREATE INDEX CONCURRENTLY` would wait
+    for while that session waits for the lock (a deadlock PostgreSQL does not detect)."""
+    import psycopg
+    from langgraph.checkpoint.postgres import PostgresSaver
+
     with _PG_SETUP_LOCK:
         if conninfo in _PG_READY:
             return
-        with pool.connection() as conn:
-            conn.execute("SELECT pg_advisory_lock(%s)", (_PG_SETUP_KEY,))
+        with psycopg.connect(conninfo, **_pool_kwargs()) as conn:
+            deadline = time.monotonic() + max(db_timeout(), 1.0)
+            while not conn.execute("SELECT pg_try_advisory_lock(%s) AS ok", (_PG_SETUP_KEY,)).fetchone()["ok"]:
+                if time.monotonic() > deadline:
+                    raise DatabaseBusyError("db: another process is setting up this PostgreSQL database; "
+                                            "try again when it is done")
+                time.sleep(0.05)
             try:
-                saver.setup()
+                PostgresSaver(conn).setup()
             finally:
                 conn.execute("SELECT pg_advisory_unlock(%s)", (_PG_SETUP_KEY,))
         _PG_READY.add(conninfo)
-
-
-async def _asetup_postgres(saver: Any, pool: Any, conninfo: str) -> None:
-    if conninfo in _PG_READY:
-        return
-    async with pool.connection() as conn:
-        await conn.execute("SELECT pg_advisory_lock(%s)", (_PG_SETUP_KEY,))
-        try:
-            await saver.setup()
-        finally:
-            await conn.execute("SELECT pg_advisory_unlock(%s)", (_PG_SETUP_KEY,))
-    _PG_READY.add(conninfo)
 
 
 def _pool_kwargs() -> dict[str, Any]:
@@ -182,7 +183,7 @@ def _postgres_store(db: str) -> Iterator[Store]:
     pool = ConnectionPool(conninfo, min_size=1, max_size=PG_POOL_SIZE, kwargs=_pool_kwargs(), open=True)
     try:
         saver = fenced(PostgresSaver, ledger, pool, serde=compressed_serde())
-        _setup_postgres(saver, pool, conninfo)
+        _setup_postgres(conninfo)
         yield Store(saver, ledger, shown)
     finally:
         pool.close()
@@ -202,7 +203,7 @@ async def _apostgres_store(db: str) -> AsyncIterator[Store]:
     try:
         await pool.open()
         saver = fenced(AsyncPostgresSaver, ledger, pool, serde=compressed_serde())
-        await _asetup_postgres(saver, pool, conninfo)
+        await asyncio.to_thread(_setup_postgres, conninfo)
         yield Store(saver, ledger, shown)
     finally:
         await pool.close()

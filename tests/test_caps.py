@@ -21,25 +21,84 @@ def config(distiller="global_summary", kappa=64, **caps):
                      max_tokens={"draft": 80, "verify": 20}, **caps)
 
 
+def assert_paid_answer_kept(fake, result):
+    """A run that paid for a draft answers with one: the vote of the last round it paid for."""
+    drafts = fake.calls("draft")
+    if not drafts:
+        assert result.answer is None
+        return
+    last = max(c.round for c in drafts)
+    assert result.answer is not None
+    assert result.text in {c.reply for c in fake.calls("draft", last)}
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store(request, tmp_path):
+    """Cap sweeps run on a real SQLite file and a real PostgreSQL database."""
+    if request.param == "postgres":
+        return request.getfixturevalue("postgres_db")
+    return str(tmp_path / "runs.sqlite")
+
+
+#: Every cap the sweeps try, and what each run ended with: the closing table of the sweep.
+SWEEP: list[tuple[str, int, str, str | None]] = []
+
+
 @pytest.mark.parametrize("distiller", ["global_summary", "shared_top_k", "random_k"])
 @pytest.mark.parametrize("cap", range(200, 6000, 331))
-def test_b_total_cap_is_never_exceeded(distiller, cap):
+def test_b_total_cap_is_never_exceeded(distiller, cap, store):
     fake = ScriptedChatModel(script=script)
-    result = run_pdr("q?", model=fake, config=config(distiller, max_b_total=cap))
+    result = run_pdr("q?", model=fake, config=config(distiller, max_b_total=cap), db=store)
     assert result.b_total <= cap
     assert sum(c.total for c in fake.log) == result.b_total
     assert result.stop_reason in ("completed", "max_b_total")
     if result.stop_reason == "completed":
         assert len(fake.calls("draft")) == 7
+    assert_paid_answer_kept(fake, result)
 
 
 @pytest.mark.parametrize("distiller", ["global_summary", "per_sample_top_k"])
 @pytest.mark.parametrize("cap", range(150, 2500, 173))
-def test_b_seq_cap_is_never_exceeded(distiller, cap):
+def test_b_seq_cap_is_never_exceeded(distiller, cap, store):
     fake = ScriptedChatModel(script=script)
-    result = run_pdr("q?", model=fake, config=config(distiller, max_b_seq=cap))
+    result = run_pdr("q?", model=fake, config=config(distiller, max_b_seq=cap), db=store)
     assert result.b_seq <= cap
     assert result.stop_reason in ("completed", "max_b_seq")
+    assert_paid_answer_kept(fake, result)
+
+
+@pytest.mark.parametrize("method", ["sr", "sr_error"])
+@pytest.mark.parametrize("cap", range(100, 1500, 61))
+def test_sr_caps_keep_the_paid_answer(method, cap, store):
+    fake = ScriptedChatModel(script=script)
+    cfg = PDRConfig(method=method, schedule="1,1,1", kappa=64, max_tokens=80, max_b_total=cap)
+    result = run_pdr("q?", model=fake, config=cfg, db=store)
+    assert result.b_total <= cap and result.stop_reason in ("completed", "max_b_total")
+    assert_paid_answer_kept(fake, result)
+
+
+def test_a_cap_that_refuses_the_summary_keeps_the_drafts_it_paid_for():
+    # the summary reads all four drafts: a B_seq cap with room for the drafts but not the summary
+    fake = ScriptedChatModel(script=script)
+    run_pdr("q?", model=fake, config=config())
+    cap = max(reservation([c]) for c in fake.calls("draft", 1)) + 10  # round 1 fits, the summary not
+    fake = ScriptedChatModel(script=script)
+    result = run_pdr("q?", model=fake, config=config(max_b_seq=cap))
+    assert len(fake.calls("draft", 1)) == 4 and not fake.calls("distill") and not fake.calls("draft", 2)
+    assert (result.stop_reason, result.status) == ("max_b_seq", "stopped")
+    # every draft reached another answer: the vote goes to the first
+    assert result.answer == "10" and result.text == fake.calls("draft", 1)[0].reply
+
+
+def test_a_cap_that_refuses_the_critique_keeps_the_solution():
+    fake = ScriptedChatModel(script=script)
+    cfg = PDRConfig(method="sr_error", schedule="1,1", kappa=64, max_tokens=80)
+    run_pdr("q?", model=fake, config=cfg)
+    cap = reservation(fake.calls("draft", 1)) + 10  # the first solution fits, its review not
+    fake = ScriptedChatModel(script=script)
+    result = run_pdr("q?", model=fake, config=cfg.model_copy(update={"max_b_total": cap}))
+    assert not fake.calls("critique") and result.stop_reason == "max_b_total"
+    assert result.answer == "10" and result.text == fake.calls("draft", 1)[0].reply
 
 
 def reservation(calls, max_tokens=80):

@@ -47,11 +47,39 @@ def _key(monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", KEY)
 
 
-def spawn(mode: str, db: Path, url: str, tid: str) -> subprocess.Popen:
+def spawn(mode: str, db: Path, url: str, tid: str, config: PDRConfig = CONFIG) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-c", CHILD, mode, str(db), url, tid, CONFIG.model_dump_json()],
+        [sys.executable, "-c", CHILD, mode, str(db), url, tid, config.model_dump_json()],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ.copy(),
     )
+
+
+def durable_drafts(db: str | Path, thread_id: str) -> int:
+    """Draft tasks whose results are on disk in the checkpointer (what a resume will not re-run)."""
+    # the pending writes of the superstep in flight belong to the thread's latest checkpoint
+    latest = "(SELECT MAX(checkpoint_id) FROM checkpoints WHERE thread_id = {p})"
+    query = ("SELECT COUNT(DISTINCT task_id) FROM {writes} WHERE thread_id = {p} AND channel = 'drafts' "
+             "AND checkpoint_id = " + latest)
+    if str(db).startswith("postgresql"):
+        import psycopg
+
+        with psycopg.connect(str(db)) as conn:
+            sql = query.format(writes="checkpoint_writes", p="%s")
+            return conn.execute(sql, (thread_id, thread_id)).fetchone()[0]
+    with sqlite3.connect(db) as conn:
+        try:
+            return conn.execute(query.format(writes="writes", p="?"), (thread_id, thread_id)).fetchone()[0]
+        except sqlite3.OperationalError:  # the tables are not there yet
+            return 0
+
+
+def wait_until(predicate, timeout: float = 60.0) -> None:
+    """Wait for a condition the test can observe (a row on disk, a request seen), not for a time."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise TimeoutError("the condition never held")
+        time.sleep(0.01)
 
 
 def finish(proc: subprocess.Popen, timeout: float = 60) -> dict:
@@ -90,7 +118,7 @@ def test_sigkill_mid_round_then_resume_rerequests_only_unfinished_drafts(tmp_pat
     with FakeOpenAIServer(delay=delays(hang)) as server:
         child = spawn("run", db, server.base_url, "t1")
         server.wait_for(lambda: len(server.answered("draft")) == 2 and len(server.requests) == 4)
-        time.sleep(0.5)  # a finished Send task is on disk 10-15 ms after its reply
+        wait_until(lambda: durable_drafts(db, "t1") == 2)  # the answered drafts are on disk
         child.send_signal(signal.SIGKILL)
         child.wait(timeout=10)
         before = list(server.requests)
@@ -308,3 +336,92 @@ async def test_async_resume_of_a_failed_round(tmp_path):
     assert (failed.stop_reason, failed.status) == ("no_drafts", "failed")
     result = await aresume_pdr(failed.thread_id, db=db, model=ScriptedChatModel())
     assert (result.stop_reason, result.answer) == ("completed", "20")
+
+
+def test_billed_failures_of_a_killed_process_count_after_resume(durable_db):
+    """An empty completion is billed; its process is then killed before the draft finished. The resume,
+    in a fresh process, books that failure into B_total, and a retry under a generous B_total cap is
+    not refused (the stage's reservation is read from the run's state, not from the dead process)."""
+    from collections import Counter
+
+    seen: Counter = Counter()
+    phase = {"now": "kill"}
+
+    def fault(req):
+        if req.draft != (1, 0):
+            return None
+        seen[phase["now"]] += 1
+        if seen[phase["now"]] == 1:
+            return "empty"  # billed: the prompt's tokens
+        return "hang" if phase["now"] == "kill" else None
+
+    config = CONFIG.model_copy(update={"max_b_total": 50_000})
+    with FakeOpenAIServer(fault=fault) as server:
+        child = spawn("run", durable_db, server.base_url, "billed", config)
+        server.wait_for(lambda: seen["kill"] == 2 and len(server.answered("draft")) == 4)
+        wait_until(lambda: durable_drafts(durable_db, "billed") == 3)
+        child.send_signal(signal.SIGKILL)
+        child.wait(timeout=10)
+        phase["now"] = "resume"
+        result = resume_pdr("billed", db=durable_db)  # this process never saw the run: a fresh registry
+        billed = sum(r.prompt_tokens + r.completion_tokens for r in server.requests if r.answered)
+    assert (result.status, result.stop_reason, result.answer) == ("completed", "completed", "42")
+    assert len(result.failed_calls) == 2 and seen["resume"] == 2
+    assert result.b_total == billed
+    assert result.b_total == (sum(c.total_tokens for c in result.calls)
+                              + sum(c.total_tokens for c in result.failed_calls))
+
+
+def test_a_holder_whose_run_was_taken_over_writes_nothing_more(durable_db):
+    """A process paused past its lease (here: blocked in its drafts) finds the run taken over by another
+    when it wakes: its next write raises LeaseLostError, and the ledger and the checkpoints hold nothing
+    it wrote after the takeover."""
+    import threading
+
+    from fakes import ScriptedChatModel, default_reply
+    from sqlalchemy import text
+
+    from langgraph_pdr import LeaseLostError
+    from langgraph_pdr.checkpoints.ledger import Ledger
+    from langgraph_pdr.checkpoints.store import open_ledger
+
+    gate, started = threading.Event(), threading.Semaphore(0)
+
+    def paused(call):
+        if call.role == "draft":
+            started.release()
+            gate.wait(60)
+        return default_reply(call)
+
+    outcome: dict = {}
+
+    def first_holder():
+        try:
+            run_pdr("q?", model=ScriptedChatModel(script=paused), db=durable_db, thread_id="fenced",
+                    config=PDRConfig(schedule="2,1", distiller="random_k", k=1))
+        except Exception as exc:
+            outcome["error"] = exc
+
+    holder = threading.Thread(target=first_holder)
+    holder.start()
+    for _ in range(2):
+        assert started.acquire(timeout=60)
+    ledger: Ledger = open_ledger(durable_db)
+
+    def counts():
+        with ledger.engine.connect() as conn:
+            tables = ["drafts", "calls", "failed_calls", "workspaces", "rounds"]
+            return {t: conn.execute(text(f"SELECT COUNT(*) FROM {t}")).scalar() for t in tables}
+
+    with ledger.engine.begin() as conn:  # the lease ran out while the holder was paused ...
+        conn.execute(text("UPDATE runs SET lock_until = 0 WHERE thread_id = 'fenced'"))
+    ledger.acquire("fenced", "elsewhere:1:takeover")  # ... and another process took the run over
+    before, checkpoints = counts(), durable_drafts(durable_db, "fenced")
+    gate.set()
+    holder.join(60)
+    assert isinstance(outcome.get("error"), LeaseLostError), outcome
+    assert "taken over by another process (elsewhere:1:takeover)" in str(outcome["error"])
+    assert counts() == before and durable_drafts(durable_db, "fenced") == checkpoints == 0
+    row = ledger.run_row("fenced")
+    assert (row["lock_owner"], row["status"]) == ("elsewhere:1:takeover", "running")
+    ledger.dispose()

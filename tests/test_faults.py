@@ -287,3 +287,25 @@ async def test_the_async_ledger_waits_for_a_locked_database_off_the_event_loop(t
         assert conn.execute("SELECT idx, text FROM drafts ORDER BY idx").fetchall() == [
             (0, "first"), (1, "second")]
     await ledger.adispose()
+
+
+@pytest.mark.parametrize("cap", [None, 50_000])
+def test_billing_survives_a_fresh_context_for_every_node(cap, fast_retries):
+    """A server (`langgraph dev`, LangGraph Server) gives each node a fresh context built from JSON:
+    the billed failed attempt must still reach B_total, and its retry fit a generous cap."""
+    from langgraph.checkpoint.memory import InMemorySaver
+
+    from langgraph_pdr import create_pdr_graph, graph_config
+    from langgraph_pdr.state.context import ServerContext
+
+    config = PDRConfig(schedule="3,1", distiller="global_summary", max_tokens=64, max_b_total=cap)
+    graph = create_pdr_graph(config, context_schema=ServerContext).compile(checkpointer=InMemorySaver())
+    with FakeOpenAIServer(fault=once("empty", target=(1, 0))) as server:
+        context = {"model": "fake-model", "base_url": server.base_url,
+                   "config": config.model_dump(mode="json")}
+        out = graph.invoke({"question": "What is 6 * 7?"}, graph_config(config, thread_id=f"fresh-{cap}"),
+                           context=context)
+        billed = sum(r.prompt_tokens + r.completion_tokens for r in server.requests if r.answered)
+        empties = [r for r in server.requests if r.fault == "empty"]
+    assert (out["stop_reason"], out["answer"]) == ("completed", "42") and len(empties) == 1
+    assert out["b_total"] == billed

@@ -248,6 +248,17 @@ def test_oracle_workspaces_keep_only_correct_or_incorrect_drafts(distiller, kept
         assert "gold" not in call.prompt.lower()
 
 
+def test_an_oracle_that_keeps_no_draft_gives_the_next_round_a_fresh_solve():
+    from langgraph_pdr.nodes.prompts import get_prompts
+
+    fake = ScriptedChatModel(script=script, usage=usage)
+    config = PDRConfig(schedule=SCHEDULE, distiller="oracle_correct", k=2)
+    result = run_pdr("What is the answer?", model=fake, config=config, gold="999")  # no draft is right
+    solve = get_prompts(config.prompts).solve.format(question="What is the answer?")
+    assert [w.text for w in result.rounds[0].workspaces] == ["", ""]
+    assert [c.prompt for c in fake.calls("draft", 2)] == [solve, solve]
+
+
 def test_oracle_without_gold_is_a_clear_error():
     with pytest.raises(ValueError, match="gold"):
         run_pdr("q?", model=ScriptedChatModel(), config=PDRConfig(distiller="oracle_correct"))

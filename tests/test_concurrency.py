@@ -1,0 +1,80 @@
+"""Many runs at once on one database: a real `pdr serve` process under load, and concurrent `arun_pdr`
+calls on one SQLite file and one PostgreSQL database. Nothing is lost, nothing refused."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from fake_openai import FakeOpenAIServer
+from test_cli import PDR
+
+from langgraph_pdr import PDRConfig, arun_pdr, list_runs
+
+SMALL = PDRConfig(schedule="2,1", distiller="random_k", k=1, max_tokens=64)
+
+
+def spread(req):
+    """Replies come back over a few tens of milliseconds, as from a busy provider."""
+    return 0.01 * (1 + (req.draft or (0, 0))[1] % 4)
+
+
+@pytest.fixture(autouse=True)
+def _key(monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+
+
+@pytest.mark.parametrize("where", ["sqlite", "postgres"])
+async def test_64_concurrent_async_runs_on_one_database(where, tmp_path, request):
+    db = request.getfixturevalue("postgres_db") if where == "postgres" else str(tmp_path / "runs.sqlite")
+    with FakeOpenAIServer(delay=spread) as server:
+        results = await asyncio.gather(*[
+            arun_pdr(f"What is 6 * 7? (#{n})", model="fake-model", base_url=server.base_url, db=db,
+                     config=SMALL)
+            for n in range(64)
+        ])
+        asked = len(server.requests)
+    assert [(r.status, r.answer) for r in results] == [("completed", "42")] * 64
+    assert asked == 64 * 3
+    stored = list_runs(db)
+    assert len(stored) == 64 and {r.status for r in stored} == {"completed"}
+    assert sorted(r.b_total for r in stored) == sorted(r.b_total for r in results)
+
+
+def _complete(url: str, n: int) -> tuple[int, dict]:
+    body = json.dumps({"model": "pdr", "messages": [{"role": "user", "content": f"What is 6 * 7? (#{n})"}]})
+    request = urllib.request.Request(url + "/chat/completions", data=body.encode(),
+                                     headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=300) as response:
+            return response.status, json.load(response)
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"{}")
+
+
+@pytest.mark.parametrize("clients", [16, 64])
+def test_pdr_serve_answers_every_concurrent_completion_on_its_default_sqlite_store(clients, tmp_path):
+    env = {**os.environ, "PDR_DB": str(tmp_path / "default-store.sqlite")}
+    with FakeOpenAIServer(delay=spread) as upstream:
+        proc = subprocess.Popen([*PDR, "serve", "--model", "fake-model", "--base-url", upstream.base_url,
+                                 "--port", "0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                env=env)
+        try:
+            url = proc.stdout.readline().strip()
+            assert url.startswith("http://127.0.0.1:"), proc.stderr.read()
+            with ThreadPoolExecutor(clients) as pool:
+                replies = list(pool.map(lambda n: _complete(url, n), range(clients)))
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+    statuses = [status for status, _ in replies]
+    assert statuses == [200] * clients, [body for status, body in replies if status != 200][:3]
+    assert all(body["pdr"]["answer"] == "42" and body["pdr"]["status"] == "completed" for _, body in replies)
+    assert len({body["pdr"]["thread_id"] for _, body in replies}) == clients
+    stored = list_runs(tmp_path / "default-store.sqlite")
+    assert len(stored) == clients and {r.status for r in stored} == {"completed"}

@@ -123,9 +123,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_eval_parser(sub, _positive, _model_options, _common)
 
-    serve = sub.add_parser("serve-model", help="serve the local model (OpenAI-compatible) until stopped")
+    serve = sub.add_parser("serve-model", help="serve the local model (OpenAI-compatible) until stopped; "
+                           "pdr runs on this machine use it while it runs")
     serve.add_argument("--local-model",
                        help="qwen2.5-coder-1.5b (default), qwen2.5-coder-0.5b, or a .gguf path")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=0, help="port to listen on (default: a free one, printed)")
     serve.add_argument("--parallel", type=_positive, default=4, help="slots decoded together")
     serve.add_argument("--ctx", type=_positive, default=32768, help="total context, shared by the slots")
     serve.add_argument("--debug", action="store_true")
@@ -554,18 +557,23 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_serve_model(args: argparse.Namespace) -> int:
-    from langgraph_pdr.local_model import DEFAULT_LOCAL_MODEL, LocalServer, ensure_model
+    from langgraph_pdr.local_model import DEFAULT_LOCAL_MODEL, ensure_model
+    from langgraph_pdr.local_server import LocalServer, serve_registered
 
+    if not 0 <= args.port <= 65535:
+        raise UsageError(f"--port: expected 0..65535, got {args.port}")
     path = ensure_model(args.local_model or DEFAULT_LOCAL_MODEL, progress=True)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    with LocalServer(path, alias=path.stem, n_parallel=args.parallel, n_ctx=args.ctx) as server:
+    local = LocalServer(path, alias=path.stem, n_parallel=args.parallel, n_ctx=args.ctx, host=args.host,
+                        port=args.port)
+    with local as server:
         sys.stdout.write(f"{server.base_url}\n")
         sys.stdout.flush()
         sys.stderr.write(f"serving {path.stem} at {server.base_url} (model name {path.stem!r}); "
                          "stop with Ctrl-C\n")
-        stop.wait()
+        serve_registered(server, owner="serve-model", stop=stop)
     return 0
 
 

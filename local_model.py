@@ -6,34 +6,20 @@ OpenAI-compatible server inside this process, with one slot per parallel draft. 
 names a `llama-server` executable to run instead, as a child process (a build for your CPU or GPU;
 `$PDR_LLAMA_SERVER_ARGS` adds its options): same weights, slots, context and token counting.
 
-Example:
-    ```python
-    from langgraph_pdr.local_model import LocalServer, ensure_model
-
-    path = ensure_model("qwen2.5-coder-0.5b")
-    with LocalServer(path, alias="qwen2.5-coder-0.5b", n_parallel=2, n_ctx=8192) as server:
-        print(server.base_url)   # http://127.0.0.1:PORT/v1
-    ```
+Serving it is `langgraph_pdr.local_server`'s part: one server per machine and model, shared by every
+process that needs it.
 """
 
 from __future__ import annotations
 
-import gc
 import hashlib
 import importlib
-import json
 import os
-import shlex
-import socket
-import subprocess
-import tempfile
-import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from langgraph_pdr.nodes.budget import worst_calls
 from langgraph_pdr.state.config import PDRConfig
 
 
@@ -224,20 +210,9 @@ def ensure_model(name_or_path: str | None = None, *, progress: bool = False) -> 
     return target
 
 
-def _calls(config: PDRConfig, question_tokens: int) -> tuple[int, int, int]:
-    """Worst-case tokens of one draft, one verification and one summary call."""
-    width = max(config.schedule)
-    draft_out = config.max_tokens.draft
-    prompt = question_tokens + 256  # our template, the chat template
-    draft = prompt + config.kappa * (2 if config.method == "sr_error" else 1) + draft_out
-    verify = prompt + draft_out + config.max_tokens.verify
-    summary = prompt + width * draft_out + config.kappa
-    return draft, verify, summary
-
-
 def largest_call(config: PDRConfig, question_tokens: int) -> int:
-    """The most tokens (prompt and output) one call of a run can need."""
-    return max(_calls(config, question_tokens))
+    """The most tokens (prompt and output) one call of a run can need (see `nodes.budget`)."""
+    return max(worst_calls(config, question_tokens))
 
 
 def context_size(config: PDRConfig, question_tokens: int = 512) -> tuple[int, int]:
@@ -248,7 +223,7 @@ def context_size(config: PDRConfig, question_tokens: int = 512) -> tuple[int, in
     summary that reads all of a round's drafts.
     """
     width = max(config.schedule)
-    draft, verify, summary = _calls(config, max(question_tokens, 512))
+    draft, verify, summary = worst_calls(config, max(question_tokens, 512))
     total = max(width * draft, width * verify, summary)
     return width, min(max(4096, 256 * -(-total // 256)), 262_144)
 
@@ -265,137 +240,3 @@ def check_fits(name: str, config: PDRConfig, question_tokens: int) -> None:
             f"{need:,} tokens, more than the {model.context:,} of {name}'s context (shorten the "
             "question or lower max_tokens/kappa)"
         )
-
-
-class LocalServer:
-    """llama.cpp's OpenAI-compatible server, embedded in this process (xllamacpp), or the `llama-server`
-    executable `$PDR_LLAMA_SERVER` names, run as a child process (options added from
-    `$PDR_LLAMA_SERVER_ARGS`) and stopped by its PID.
-
-    Args:
-        model_path: the GGUF file.
-        alias: the model name the server answers to.
-        n_parallel: slots, i.e. requests decoded together.
-        n_ctx: total context, shared by the slots (unified KV cache).
-        threads: CPU threads (default: all cores).
-    """
-
-    def __init__(self, model_path: Path, *, alias: str, n_parallel: int = 4, n_ctx: int = 16384,
-                 threads: int | None = None) -> None:
-        self.model_path, self.alias = Path(model_path), alias
-        self.n_parallel, self.n_ctx = n_parallel, n_ctx
-        self.threads = threads or os.cpu_count() or 2
-        self._server: Any = None
-        self._process: subprocess.Popen | None = None
-        self.base_url = ""
-
-    def start(self) -> LocalServer:
-        if os.environ.get("PDR_LLAMA_SERVER"):
-            return self._start_process(os.environ["PDR_LLAMA_SERVER"])
-        try:
-            import xllamacpp as xlc
-        except ImportError:
-            raise LocalModelError(
-                "local model: the llama.cpp runtime (xllamacpp) is not installed; install it with: "
-                + LOCAL_MODELS[DEFAULT_LOCAL_MODEL].install_command
-            ) from None
-        p = xlc.CommonParams()
-        p.model.path = str(self.model_path)
-        p.model_alias = self.alias
-        p.n_parallel = self.n_parallel
-        p.n_ctx = self.n_ctx
-        p.kv_unified = True
-        p.cpuparams.n_threads = self.threads
-        p.cpuparams_batch.n_threads = self.threads
-        p.warmup = False
-        p.verbosity = 0  # llama.cpp logs nothing; our progress owns stderr
-        try:
-            self._server = xlc.Server(p)
-        except Exception as exc:
-            raise LocalModelError(f"local model: llama.cpp could not load {self.model_path}: {exc}") from None
-        self.base_url = self._server.listening_address.rstrip("/") + "/v1"
-        return self
-
-    def _start_process(self, executable: str, wait: float = 120.0) -> LocalServer:
-        """Run `executable` (a llama-server) with the same settings, on a free loopback port."""
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        command = [executable, "-m", str(self.model_path), "-a", self.alias, "-np", str(self.n_parallel),
-                   "-c", str(self.n_ctx), "--kv-unified", "-t", str(self.threads), "-tb", str(self.threads),
-                   "--no-warmup", "--host", "127.0.0.1", "--port", str(port),
-                   *shlex.split(os.environ.get("PDR_LLAMA_SERVER_ARGS", ""))]
-        with tempfile.TemporaryFile() as log:  # its log, read only to say why it stopped while loading
-            try:
-                self._process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                                                 preexec_fn=_die_with_parent)
-            except OSError as exc:
-                raise LocalModelError(f"PDR_LLAMA_SERVER: cannot run {executable!r}: "
-                                      f"{exc.strerror}") from None
-            root, deadline = f"http://127.0.0.1:{port}", time.monotonic() + wait
-            while time.monotonic() < deadline:
-                if self._process.poll() is not None:
-                    self._process = None
-                    log.seek(0)
-                    tail = log.read().decode(errors="replace").strip().splitlines()
-                    raise LocalModelError(f"PDR_LLAMA_SERVER: {executable} exited while loading "
-                                          f"{self.model_path}" + (f": {tail[-1]}" if tail else ""))
-                try:
-                    with urllib.request.urlopen(root + "/health", timeout=2):
-                        break
-                except (urllib.error.URLError, OSError):
-                    time.sleep(0.2)
-            else:
-                self.stop()
-                raise LocalModelError(f"PDR_LLAMA_SERVER: {executable} did not answer within {wait:.0f} s")
-        # the child keeps writing its log to the unlinked file, which nothing reads
-        self.base_url = root + "/v1"
-        return self
-
-    def stop(self) -> None:
-        if self._process is not None:
-            self._process.terminate()
-            try:
-                self._process.wait(10)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait()
-            self._process = None
-        if self._server is not None:
-            self._server = None
-            gc.collect()
-
-    def __enter__(self) -> LocalServer:
-        return self.start()
-
-    def __exit__(self, *exc: Any) -> None:
-        self.stop()
-
-
-def _die_with_parent() -> None:
-    """In the child: receive SIGTERM when the process that started it dies, even by SIGKILL (Linux)."""
-    try:
-        import ctypes
-        import signal
-
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):  # not Linux: the parent's stop() is the only way
-        pass
-
-
-@dataclass(frozen=True)
-class LlamaCppTokenCounter:
-    """Exact token counts from a llama.cpp server's `/tokenize` endpoint."""
-
-    base_url: str
-    exact: bool = True
-    name: str = "llama.cpp:/tokenize"
-
-    def count(self, text: str) -> int:
-        root = self.base_url.rstrip("/").removesuffix("/v1")
-        body = json.dumps({"content": text, "add_special": False}).encode()
-        request = urllib.request.Request(root + "/tokenize", data=body,
-                                         headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return len(json.load(response)["tokens"])
-

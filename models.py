@@ -168,8 +168,9 @@ def open_model(
 
     `model` is a chat model, a model string (`local` is the embedded default), a stored `ModelSpec`,
     or an `OpenModel` already open (returned as is, so many runs can share one served model).
-    The local server gets one slot per draft of the widest round and a context sized from `config`
-    (the largest of several configs), times `runs` for runs made at the same time. `timeout` (seconds
+    The local model is served by the machine's shared server of that model (started if none runs;
+    see `langgraph_pdr.local_server`), asked for one slot per draft of the widest round and a context
+    sized from `config` (the largest of several configs), times `runs` for runs made at the same time. `timeout` (seconds
     per call) applies to models built here, and overrides a stored spec's. `question_tokens` (the
     longest question, estimated) sizes the local context; a question it cannot hold is an error.
     A `base_url` that does not answer raises `ServerUnreachable` before anything else happens.
@@ -200,13 +201,8 @@ def open_model(
             check_reachable(spec.base_url)
         yield OpenModel(build_model(spec), spec)
         return
-    from langgraph_pdr.local_model import (
-        LlamaCppTokenCounter,
-        LocalServer,
-        check_fits,
-        context_size,
-        ensure_model,
-    )
+    from langgraph_pdr.local_model import check_fits, context_size, ensure_model
+    from langgraph_pdr.local_server import LlamaCppTokenCounter, shared_server
 
     configs = [config] if isinstance(config, PDRConfig) else list(config or [PDRConfig()])
     for c in configs:
@@ -216,7 +212,7 @@ def open_model(
     slots = max(s for s, _ in sizes) * runs
     n_ctx = min(max(n for _, n in sizes) * runs, 262_144)
     alias = path.stem
-    with LocalServer(path, alias=alias, n_parallel=slots, n_ctx=n_ctx) as server:
+    with shared_server(path, alias=alias, n_parallel=slots, n_ctx=n_ctx) as server:
         live = _openai_compatible(alias, server.base_url, timeout=spec.timeout or 600)
         yield OpenModel(live, spec, LlamaCppTokenCounter(server.base_url))
 

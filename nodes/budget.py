@@ -133,3 +133,30 @@ class Billing:
 
 #: The process-wide record of billed failed attempts.
 BILLING = Billing()
+
+
+#: Tokens our templates and a chat template add around a question, at most (a sizing margin).
+TEMPLATE_MARGIN = 256
+
+
+def worst_calls(config: PDRConfig, question_tokens: int) -> tuple[int, int, int]:
+    """Worst-case tokens (prompt and output) of one draft, one verification and one summary call:
+    what a server's context must hold for one call of each.
+
+    Example:
+        ```python
+        from langgraph_pdr import PDRConfig
+        from langgraph_pdr.nodes.budget import worst_calls
+
+        draft, verify, summary = worst_calls(PDRConfig(schedule="4,1", max_tokens=512, kappa=512), 100)
+        assert draft == 100 + 256 + 512 + 1024  # a refine draft reads κ and may write twice a draft's
+        ```
+    """
+    width = max(config.schedule)
+    first, later = config.max_tokens.draft, config.draft_max_tokens(2)
+    out = max(first, later) if config.rounds > 1 else first
+    prompt = question_tokens + TEMPLATE_MARGIN
+    draft = prompt + config.kappa * (2 if config.method == "sr_error" else 1) + out
+    verify = prompt + out + config.max_tokens.verify
+    summary = prompt + width * out + config.kappa
+    return draft, verify, summary

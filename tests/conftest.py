@@ -1,7 +1,12 @@
 from __future__ import annotations
 
+import json
 import os
+import shutil
+import signal
 import sys
+import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -9,12 +14,39 @@ import pytest
 os.environ.setdefault("LANGGRAPH_STRICT_MSGPACK", "true")
 sys.path.insert(0, str(Path(__file__).parent))
 
+# A cache of the session's own, empty at first, so the suite sees what a new machine sees (the local
+# model is assembled into it once); the shared model servers it starts stop soon after their last test.
+_CACHE = tempfile.mkdtemp(prefix="pdr-test-cache-")
+os.environ["PDR_CACHE_DIR"] = _CACHE
+os.environ["PDR_SERVER_IDLE_S"] = "2"
+
 from fakes import ScriptedChatModel  # noqa: E402
 
 
 @pytest.fixture
 def fake() -> ScriptedChatModel:
     return ScriptedChatModel()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _stop_shared_servers():
+    """At the end of the session, stop (by PID) every shared model server the session's cache lists,
+    and remove the cache."""
+    yield
+    for port_file in Path(_CACHE).glob("servers/*.json"):
+        try:
+            pid = json.loads(port_file.read_text())["pid"]
+            os.kill(pid, signal.SIGTERM)
+        except (OSError, ValueError, KeyError):
+            continue
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.05)
+    shutil.rmtree(_CACHE, ignore_errors=True)
 
 
 @pytest.fixture(autouse=True)

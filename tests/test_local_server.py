@@ -1,7 +1,9 @@
-"""`$PDR_LLAMA_SERVER`: the local model served by a `llama-server` executable run as a child process.
+"""Serving the local model: `$PDR_LLAMA_SERVER` (a `llama-server` executable run as a child process)
+and the shared server, one per machine and model, that every `pdr` process attaches to.
 
-A stand-in executable (a Python script answering `/health` and `/tokenize`) takes the place of a real
-build, so the tests check what pdr asks of it: its options, its start, its stop by PID, its errors.
+A stand-in executable (a Python script answering `/health`, `/tokenize` and chat completions) takes the
+place of a real build, so the tests check what pdr asks of it: its options, its start, its stop by PID,
+its errors, and that two processes share one.
 """
 
 from __future__ import annotations
@@ -17,16 +19,20 @@ from pathlib import Path
 
 import pytest
 
-from langgraph_pdr.local_model import LlamaCppTokenCounter, LocalModelError, LocalServer
+from langgraph_pdr.local_model import LocalModelError
+from langgraph_pdr.local_server import LlamaCppTokenCounter, LocalServer
 
 FAKE_SERVER = textwrap.dedent(f"""\
     #!{sys.executable}
-    import json, os, sys
-    from http.server import BaseHTTPRequestHandler, HTTPServer
+    import json, os, sys, time
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer as HTTPServer
 
     argv = sys.argv[1:]
     with open(os.environ["FAKE_LLAMA_ARGV"], "w") as f:
         json.dump(argv, f)
+    if os.environ.get("FAKE_LLAMA_STARTS"):
+        with open(os.environ["FAKE_LLAMA_STARTS"], "a") as f:
+            f.write(str(os.getpid()) + "\\n")
     if os.environ.get("FAKE_LLAMA_FAIL"):
         print("loading model", file=sys.stderr)
         print(os.environ["FAKE_LLAMA_FAIL"], file=sys.stderr)
@@ -48,7 +54,17 @@ FAKE_SERVER = textwrap.dedent(f"""\
 
         def do_POST(self):
             body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            self._send({{"tokens": list(range(len(body["content"].split())))}})
+            if self.path == "/tokenize":
+                self._send({{"tokens": list(range(len(body["content"].split())))}})
+                return
+            if os.environ.get("FAKE_LLAMA_HANG"):
+                open(os.environ["FAKE_LLAMA_HANG"], "a").close()  # the test sees the request arrive
+                time.sleep(3600)
+            text = "6 * 7 = 42, so \\\\boxed{{42}}"
+            self._send({{"choices": [{{"index": 0, "finish_reason": "stop",
+                                      "message": {{"role": "assistant", "content": text}}}}],
+                        "usage": {{"prompt_tokens": 10, "completion_tokens": 8, "total_tokens": 18}},
+                        "model": body.get("model"), "object": "chat.completion", "id": "x", "created": 0}})
 
     HTTPServer(("127.0.0.1", int(argv[argv.index("--port") + 1])), Handler).serve_forever()
     """)
@@ -107,7 +123,7 @@ def test_a_missing_executable_is_one_clear_error(tmp_path, monkeypatch):
 def test_the_server_goes_when_its_parent_is_killed(fake_server):
     parent = subprocess.Popen(
         [sys.executable, "-c", "import sys, time\nfrom pathlib import Path\n"
-         "from langgraph_pdr.local_model import LocalServer\n"
+         "from langgraph_pdr.local_server import LocalServer\n"
          "s = LocalServer(Path('/models/m.gguf'), alias='m').start()\n"
          "print(s._process.pid, flush=True)\ntime.sleep(600)\n"],
         stdout=subprocess.PIPE, text=True, env=os.environ.copy())
@@ -116,3 +132,105 @@ def test_the_server_goes_when_its_parent_is_killed(fake_server):
     parent.send_signal(signal.SIGKILL)
     parent.wait()
     assert wait_gone(child)
+
+
+# -- the shared server ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def shared(tmp_path, fake_server, monkeypatch):
+    """A cache directory of the test's own, a stand-in model file, and a record of server starts."""
+    monkeypatch.setenv("PDR_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("FAKE_LLAMA_STARTS", str(tmp_path / "starts"))
+    monkeypatch.setenv("PDR_SERVER_IDLE_S", "1")
+    model = tmp_path / "tiny.gguf"
+    model.write_bytes(b"GGUF" + bytes(64))
+    return model
+
+
+def starts(tmp_path: Path) -> list[int]:
+    path = tmp_path / "starts"
+    return [int(x) for x in path.read_text().split()] if path.exists() else []
+
+
+def port_file(tmp_path: Path) -> Path | None:
+    found = list((tmp_path / "cache" / "servers").glob("*.json"))
+    return found[0] if found else None
+
+
+def wait_for(predicate, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "the condition never held"
+        time.sleep(0.05)
+
+
+def pdr_run(model: Path, db: Path, *extra: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "langgraph_pdr.cli", "run", "What is 6 * 7?",
+                             "--local-model", str(model), "--schedule", "2,1", "--distiller", "random_k",
+                             "--k", "1", "--db", str(db), "--json", *extra],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ.copy())
+
+
+def test_two_pdr_processes_share_one_server_which_stops_after_the_last(shared, tmp_path, monkeypatch):
+    monkeypatch.setenv("PDR_SERVER_IDLE_S", "5")
+    runs = [pdr_run(shared, tmp_path / f"runs{n}.sqlite") for n in range(2)]
+    outs = [p.communicate(timeout=120) for p in runs]
+    assert [p.returncode for p in runs] == [0, 0], [err for _, err in outs]
+    assert [json.loads(out)["answer"] for out, _ in outs] == ["42", "42"]
+    (server,) = starts(tmp_path)  # one llama server for both
+    info = json.loads(port_file(tmp_path).read_text())
+    assert info["owner"] == "shared" and info["base_url"].startswith("http://127.0.0.1:")
+    assert wait_gone(info["pid"], 60) and wait_gone(server, 30)  # idle with no client: it stopped
+    assert port_file(tmp_path) is None
+
+
+def test_a_client_killed_with_sigkill_leaves_nothing_running(shared, tmp_path, monkeypatch):
+    monkeypatch.setenv("FAKE_LLAMA_HANG", str(tmp_path / "asked"))
+    client = pdr_run(shared, tmp_path / "runs.sqlite")
+    wait_for(lambda: (tmp_path / "asked").exists())  # attached, and its drafts are in flight
+    info = json.loads(port_file(tmp_path).read_text())
+    (server,) = starts(tmp_path)
+    client.send_signal(signal.SIGKILL)
+    client.wait()
+    assert wait_gone(info["pid"], 60) and wait_gone(server, 30)
+    assert port_file(tmp_path) is None
+
+
+def test_runs_attach_to_a_running_pdr_serve_model(shared, tmp_path):
+    served = subprocess.Popen([sys.executable, "-m", "langgraph_pdr.cli", "serve-model", "--local-model",
+                               str(shared), "--port", "0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True, env=os.environ.copy())
+    try:
+        url = served.stdout.readline().strip()
+        wait_for(lambda: port_file(tmp_path) is not None)
+        assert json.loads(port_file(tmp_path).read_text())["base_url"] == url
+        run = pdr_run(shared, tmp_path / "runs.sqlite")
+        out, err = run.communicate(timeout=120)
+        assert run.returncode == 0, err
+        assert json.loads(out)["answer"] == "42" and len(starts(tmp_path)) == 1  # no second server
+    finally:
+        served.send_signal(signal.SIGTERM)
+        served.wait(timeout=30)
+    assert port_file(tmp_path) is None
+
+
+def test_serve_model_listens_where_it_is_told(fake_server, tmp_path, monkeypatch):
+    import socket
+
+    monkeypatch.setenv("PDR_CACHE_DIR", str(tmp_path / "cache"))
+    model = tmp_path / "tiny.gguf"
+    model.write_bytes(b"GGUF" + bytes(64))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    served = subprocess.Popen([sys.executable, "-m", "langgraph_pdr.cli", "serve-model", "--local-model",
+                               str(model), "--host", "127.0.0.1", "--port", str(port)],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ.copy())
+    try:
+        assert served.stdout.readline().strip() == f"http://127.0.0.1:{port}/v1"
+        argv = json.loads(fake_server.read_text())
+        assert argv[argv.index("--port") + 1] == str(port) and argv[argv.index("-a") + 1] == "tiny"
+    finally:
+        served.send_signal(signal.SIGTERM)
+        served.wait(timeout=30)

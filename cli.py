@@ -85,11 +85,17 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--kappa", type=_positive, help="workspace bound, in tokens")
     run.add_argument("--max-tokens", type=_positive, help="max tokens of each draft")
     run.add_argument("--temperature", type=float, help="temperature of the drafts")
-    run.add_argument("--seed", type=int)
+    run.add_argument("--seed", type=int, help="seed of the random distillers and of each call (default 0)")
     run.add_argument("--max-b-total", type=_positive, help="hard cap on B_total")
     run.add_argument("--max-b-seq", type=_positive, help="hard cap on B_seq")
     run.add_argument("--gold", help="gold answer (oracle distillers only)")
-    run.add_argument("--thread-id")
+    run.add_argument("--thread-id", help="the run's id (default: a new one); "
+                     "pdr resume and pdr inspect take it")
+    run.add_argument("--prompts", help="the prompt set of every call: card (default) or classic, or one "
+                     "you registered")
+    run.add_argument("--early-stop", type=float, metavar="F",
+                     help="end after a round in which at least this fraction of the finished drafts "
+                     "agree, e.g. 1.0 (pdr, sr)")
     _model_options(run)
     _common(run)
 
@@ -99,7 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
     _common(resume)
 
     runs = sub.add_parser("runs", help="list stored runs")
-    runs.add_argument("--limit", type=_positive, default=None)
+    runs.add_argument("--limit", type=_positive, default=None, help="the newest N runs only")
     _common(runs)
 
     inspect = sub.add_parser("inspect", help="show what a run did")
@@ -107,7 +113,8 @@ def build_parser() -> argparse.ArgumentParser:
     _common(inspect)
 
     graph = sub.add_parser("graph", help="draw a method's graph (offline)")
-    graph.add_argument("--method", default="pdr")
+    graph.add_argument("--method", default="pdr", help="pdr (default), sr, sr_error, single, "
+                       "self_consistency, best_of_n")
     graph.add_argument("--format", choices=["mermaid", "ascii", "png"], default="mermaid")
     graph.add_argument("--output", help="write to this file (required for png)")
     graph.add_argument("--debug", action="store_true")
@@ -145,6 +152,7 @@ def _config(args: argparse.Namespace) -> Any:
         "method": args.method, "schedule": args.schedule, "distiller": args.distiller, "k": args.k,
         "kappa": args.kappa, "max_tokens": args.max_tokens, "temperature": args.temperature,
         "seed": args.seed, "max_b_total": args.max_b_total, "max_b_seq": args.max_b_seq,
+        "prompts": args.prompts, "early_stop": args.early_stop,
     }
     return PDRConfig.model_validate({k: v for k, v in fields.items() if v is not None})
 
@@ -172,12 +180,18 @@ def _probe(base_url: str) -> None:
         raise RunFailed(str(exc)) from None
 
 
-def _prepare_local(model: str | None) -> None:
-    """Assemble the local model up front, with a progress bar the first time."""
+def _prepare_local(model: str | None, configs: Sequence[Any] = (), questions: Sequence[str] = ()) -> None:
+    """For the local model: check that the longest question fits its context under every config
+    (before anything is assembled or loaded), then assemble it, with a progress bar the first time."""
     if model and (model == "local" or model.startswith("local:")):
-        from langgraph_pdr.local_model import ensure_model
+        from langgraph_pdr.local_model import DEFAULT_LOCAL_MODEL, check_fits, ensure_model
+        from langgraph_pdr.nodes.tokens import DEFAULT_COUNTER
 
-        ensure_model(model.partition(":")[2] or None, progress=True)
+        name = model.partition(":")[2] or DEFAULT_LOCAL_MODEL
+        longest = max((DEFAULT_COUNTER.count(q) for q in questions), default=0)
+        for config in configs:
+            check_fits(name, config, longest)
+        ensure_model(name, progress=True)
 
 
 def _error_line(exc: BaseException) -> str:
@@ -207,7 +221,7 @@ def _console(stderr: bool = False) -> Any:
     from rich.console import Console
 
     # markup off: model text such as "\[ x \]" or "[/]" is printed as written, never read as rich markup
-    console = Console(stderr=stderr, highlight=False, soft_wrap=True, markup=False)
+    console = Console(stderr=stderr, highlight=False, markup=False)
     if not console.is_terminal and "COLUMNS" not in os.environ:
         console.width = PIPE_WIDTH
     return console
@@ -235,8 +249,14 @@ class Progress:
         return self
 
     def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        """Take the live display off the terminal, and print no more (a last line goes below it)."""
+        self.enabled = False
         if self.live is not None:
-            self.live.__exit__(*exc)
+            self.live.stop()
+            self.live = None
 
     def _text(self) -> str:
         if not self.round:
@@ -268,17 +288,34 @@ class Progress:
 # -- commands -----------------------------------------------------------------------------------
 
 
+#: What `pdr run` says of a run whose last round was cut off before any answer.
+UNFINISHED_NOTE = ("the final draft was cut off at max_tokens before its answer: the answer is the vote of "
+                   "the drafts before it that finished (raise --max-tokens for a complete final text)")
+
+
+def _answer_line(result: Any) -> str:
+    """The answer as one line: the boxed answer, or a pointer to the text when the answer is the text."""
+    if result.answer is None:
+        return "(none)"
+    if "\n" in result.answer.strip() or result.answer.strip() == result.text.strip():
+        return "(the final text below)"
+    return result.answer
+
+
 def _show_result(result: Any, args: argparse.Namespace, db: str) -> None:
+    """The answer, the final text (printed whole: written as is, never wrapped or cut), the budgets."""
     if args.json:
         _print_json(_result_json(result))
         return
     out = _console()
     out.print("Answer:", style="bold", end=" ")
-    out.print(result.answer if result.answer is not None else "(none)")
+    out.print(_answer_line(result))
+    if result.stop_reason == "unfinished":
+        out.print(f"note: {UNFINISHED_NOTE}")
     if result.text:
-        from rich.panel import Panel
-
-        out.print(Panel(result.text, title="final text", expand=False))
+        out.rule("final text", align="left")
+        out.file.write(result.text.rstrip("\n") + "\n")
+        out.rule()
     out.print(f"B_seq: {result.b_seq:,}   B_total: {result.b_total:,}   stop: {result.stop_reason}")
     out.print(f"thread: {result.thread_id}   (pdr inspect {result.thread_id} --db {db})")
 
@@ -314,8 +351,9 @@ def _failures_resumable(thread_id: str, db: str) -> Iterator[None]:
 
 
 def _interruptible(run: Callable[[], Any], thread_id: str | None = None, db: str | None = None, *,
-                   hint: str | None = None) -> Any:
-    """Run in a worker thread; on Ctrl-C or SIGTERM, stop at once and print how to resume.
+                   hint: str | None = None, progress: Any = None) -> Any:
+    """Run in a worker thread; on Ctrl-C or SIGTERM, stop at once and print how to resume (below the
+    last progress line: `progress`, the live display, is taken down first).
 
     Calls in flight are abandoned, as after a crash: every finished call is already checkpointed,
     so `pdr resume` (or the same `pdr eval`) re-runs only those.
@@ -340,6 +378,8 @@ def _interruptible(run: Callable[[], Any], thread_id: str | None = None, db: str
         while worker.is_alive():
             worker.join(0.2)
     except KeyboardInterrupt:
+        if progress is not None:
+            progress.stop()
         if thread_id and db:
             _mark_interrupted(thread_id, db)
             hint = hint or f"continue with: pdr resume {thread_id} --db {db}"
@@ -382,7 +422,7 @@ def _mark_interrupted(thread_id: str, db: str) -> None:
 def cmd_run(args: argparse.Namespace) -> int:
     import uuid
 
-    from langgraph_pdr.checkpoints.store import resolve_db
+    from langgraph_pdr.checkpoints.store import check_db, resolve_db
     from langgraph_pdr.runner import run_pdr
 
     config = _config(args)
@@ -392,29 +432,36 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise UsageError("question: must be a non-empty string")
     model, base_url = _model_arg(args)
     db = resolve_db(args.db)
+    check_db(db)
     if base_url:
         _probe(base_url)
-    _prepare_local(model)
+    _prepare_local(model, [config], [args.question])
     thread_id = args.thread_id or uuid.uuid4().hex
     with Progress(enabled=not args.json) as progress, _failures_resumable(thread_id, db):
         result = _interruptible(
             lambda: run_pdr(args.question, model=model, base_url=base_url, config=config, db=db,
                             thread_id=thread_id, gold=args.gold, on_event=progress, timeout=args.timeout),
-            thread_id, db)
+            thread_id, db, progress=progress)
     _show_result(result, args, db)
     _check_outcome(result, db)
     return 0
 
 
-def _check_unfinished(thread_id: str, db: str) -> None:
-    """Resuming an unknown or a finished run is an error (exit 2) that touches nothing."""
+def _check_unfinished(thread_id: str, db: str) -> Any:
+    """The stored run; resuming an unknown or a finished run is an error (exit 2) that touches nothing."""
     from langgraph_pdr.checkpoints.ledger import FINISHED
     from langgraph_pdr.runner import inspect_run
 
-    status = inspect_run(thread_id, db).status
-    if status in FINISHED:
-        raise UsageError(f"thread {thread_id!r} already finished ({status}); nothing to resume "
+    stored = inspect_run(thread_id, db)
+    if stored.status in FINISHED:
+        raise UsageError(f"thread {thread_id!r} already finished ({stored.status}); nothing to resume "
                          f"(see: pdr inspect {thread_id} --db {db})")
+    return stored
+
+
+def _stored_model(stored: Any) -> str | None:
+    """The model string a stored run names (`local:...` for the local model)."""
+    return stored.model if isinstance(stored.model, str) and stored.model.startswith("local") else None
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
@@ -423,36 +470,62 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
     model, base_url = _model_arg(args, required=False)
     db = resolve_db(args.db)
-    _check_unfinished(args.thread_id, db)
+    stored = _check_unfinished(args.thread_id, db)
     if base_url:
         _probe(base_url)
-    _prepare_local(model)
+    _prepare_local(model or _stored_model(stored), [stored.config], [stored.question])
     with Progress(enabled=not args.json) as progress, _failures_resumable(args.thread_id, db):
         result = _interruptible(
             lambda: resume_pdr(args.thread_id, db=db, model=model, base_url=base_url, on_event=progress,
                                timeout=args.timeout),
-            args.thread_id, db)
+            args.thread_id, db, progress=progress)
     _show_result(result, args, db)
     _check_outcome(result, db)
     return 0
 
 
+def shorten(text: str | None, width: int) -> str:
+    """`text` on one line, at most `width` characters; a cut is marked with `…`."""
+    line = " ".join((text or "").split())
+    return line if len(line) <= width else line[: width - 1] + "…"
+
+
+#: The narrowest question column `pdr runs` shows in its table; narrower terminals get a list.
+MIN_QUESTION_WIDTH = 16
+
+
 def cmd_runs(args: argparse.Namespace) -> int:
+    """Every stored run; thread ids are printed whole (a table, or a list on narrow terminals), long
+    answers and questions are shortened, visibly."""
     from langgraph_pdr.runner import list_runs
 
     runs = list_runs(args.db, limit=args.limit)
     if args.json:
         _print_json({"runs": [r.model_dump(mode="json") for r in runs]})
         return 0
+    out = _console()
+    heads = ("thread", "created", "method", "status", "stop", "answer", "B_seq", "B_total")
+    rows = [[r.thread_id, r.created_at[:16].replace("T", " "), r.method, r.status, r.stop_reason or "",
+             shorten(r.answer, 24), f"{r.b_seq:,}", f"{r.b_total:,}"] for r in runs]
+    widths = [max([len(h), *(len(row[n]) for row in rows)]) for n, h in enumerate(heads)]
+    room = out.width - (sum(widths) + 3 * len(widths) + 1) - 3  # what the question column can have
+    if room < MIN_QUESTION_WIDTH:  # too narrow for a table that keeps every id whole: a list
+        out.print(f"{len(runs)} run(s)")
+        for r, row in zip(runs, rows, strict=True):
+            out.print(r.thread_id, style="bold")
+            out.print(f"  {row[1]}  {r.method}  {r.status}  stop {row[4] or '-'}  answer {row[5] or '-'}  "
+                      f"B_seq {row[6]}  B_total {row[7]}")
+            out.print(f"  {shorten(r.question, max(out.width - 2, MIN_QUESTION_WIDTH))}")
+        return 0
     from rich.table import Table
 
     table = Table(title=f"{len(runs)} run(s)")
-    for col in ("thread", "created", "method", "status", "stop", "answer", "B_seq", "B_total", "question"):
-        table.add_column(col, justify="right" if col.startswith("B_") else "left")
-    for r in runs:
-        table.add_row(r.thread_id, r.created_at[:19], r.method, r.status, r.stop_reason or "",
-                      (r.answer or "")[:20], f"{r.b_seq:,}", f"{r.b_total:,}", r.question[:40])
-    _console().print(table)
+    for head in heads:
+        table.add_column(head, no_wrap=True, justify="right" if head.startswith("B_") else "left")
+    table.add_column("question", no_wrap=True)
+    for r, row in zip(runs, rows, strict=True):
+        table.add_row(*row, shorten(r.question, room))
+    out.print(table)
     return 0
 
 
@@ -472,20 +545,21 @@ def cmd_inspect(args: argparse.Namespace) -> int:
              "sr": f"  κ {config.kappa}", "sr_error": f"  κ {config.kappa}"}  # what the method uses
     out.print(f"{config.method} {','.join(map(str, config.schedule))}{shown.get(config.method, '')}  "
               f"model {result.model}")
-    out.print(f"status {result.status}  stop {result.stop_reason}  answer {result.answer}  "
+    out.print(f"status {result.status}  stop {result.stop_reason}  answer {shorten(result.answer, 40)}  "
               f"B_seq {result.b_seq:,}  B_total {result.b_total:,}")
-    out.print(f"question: {result.question}")
+    out.print(f"question: {shorten(result.question, 200)}")
     drafts = Table(title="drafts")
     for col in ("round", "idx", "ok", "answer", "score", "workspace", "in", "out", "error"):
         drafts.add_column(col)
     for r in result.rounds:
         for d in r.drafts:
             c = d.call
-            drafts.add_row(str(d.round), str(d.index), "yes" if d.ok else "no", str(d.answer)[:30],
+            state = "yes" if d.ok and not d.unfinished else ("unfinished" if d.ok else "no")
+            drafts.add_row(str(d.round), str(d.index), state, shorten(d.answer, 30) if d.ok else "",
                            "" if d.score is None else f"{d.score:g}",
                            "" if d.workspace_index is None else str(d.workspace_index),
                            str(c.input_tokens) if c else "", str(c.output_tokens) if c else "",
-                           (d.error or "")[:40])
+                           shorten(d.error, 40))
     out.print(drafts)
     spaces = Table(title="workspaces")
     for col in ("round", "idx", "distiller", "tokens", "counted by", "sources"):

@@ -212,10 +212,11 @@ def _chunk(cid: str, name: str, delta: dict[str, Any], finish: str | None = None
 
 
 async def _stream(question: str, run: dict[str, Any], name: str, include_usage: bool) -> AsyncIterator[str]:
-    cid = f"chatcmpl-{uuid.uuid4().hex}"
+    thread_id = uuid.uuid4().hex
+    cid = f"chatcmpl-{thread_id}"  # as in a reply that is not streamed: the run's thread id
     events: asyncio.Queue = asyncio.Queue()
     done = object()
-    task = asyncio.create_task(arun_pdr(question, on_event=events.put_nowait, **run))
+    task = asyncio.create_task(arun_pdr(question, on_event=events.put_nowait, thread_id=thread_id, **run))
     task.add_done_callback(lambda _: events.put_nowait(done))
     yield _chunk(cid, name, {"role": "assistant", "content": ""})
     while (event := await events.get()) is not done:

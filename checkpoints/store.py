@@ -72,14 +72,27 @@ def db_exists(db: str | Path | None) -> bool:
     return db == MEMORY or is_postgres(db) or _file(db).exists()  # a directory is refused on opening
 
 
-def _sqlite_path(db: str | Path) -> Path:
+def _location(db: str | Path, *, create: bool) -> Path:
+    """The SQLite file of `db`: not a directory, in a directory that exists. Only the default
+    location's directory is created (with `create`); the directory of a path someone gave must exist,
+    so a mistyped `--db` is an error before anything runs, not a new directory tree."""
     path = _file(db)
-    if path.exists() and path.is_dir():
+    if path.is_dir():
         raise ValueError(f"db: {path} is a directory; give a database file path")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ValueError(f"db: cannot create the directory of {path}: {exc.strerror}") from None
+    if str(db) == default_db() and not os.environ.get(DB_ENV):
+        if create:
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise ValueError(f"db: cannot create the directory of {path}: {exc.strerror}") from None
+    elif not path.parent.is_dir():
+        raise ValueError(f"db: the directory {path.parent} does not exist (create it, or give another path)")
+    return path
+
+
+def _sqlite_path(db: str | Path) -> Path:
+    """The SQLite file of `db`, checked (see `_location`): writable, on a disk with room."""
+    path = _location(db, create=True)
     fs = os.statvfs(path.parent)
     if fs.f_flag & os.ST_RDONLY:
         raise ValueError(f"db: {path.parent} is on a read-only file system")
@@ -89,6 +102,14 @@ def _sqlite_path(db: str | Path) -> Path:
     if free < MIN_FREE_BYTES:
         raise ValueError(f"db: the disk holding {path} is full ({free:,} bytes free)")
     return path
+
+
+def check_db(db: str | Path | None) -> None:
+    """Before a run is prepared: a SQLite file someone named must be in a directory that exists (the
+    rest, room and permissions, is checked when the store is opened)."""
+    db = resolve_db(db)
+    if db != MEMORY and not is_postgres(db):
+        _location(db, create=False)
 
 
 def is_postgres(db: str | Path | None) -> bool:

@@ -89,7 +89,14 @@ def _progress(total: int, methods: int, enabled: bool) -> Any:
 def _report(store: Any, name: str, out: str, args: argparse.Namespace, items: list | None = None) -> int:
     from langgraph_pdr.cli import _console, _print_json
     from langgraph_pdr.evals.compare import BASELINE, compare
-    from langgraph_pdr.evals.report import paired, render, summarize, write_report
+    from langgraph_pdr.evals.report import (
+        early_stops,
+        paired,
+        render,
+        report_title,
+        summarize,
+        write_report,
+    )
 
     items = store.items(name) if items is None else items
     if not items:
@@ -102,16 +109,17 @@ def _report(store: Any, name: str, out: str, args: argparse.Namespace, items: li
     if args.baseline and all(i.method != baseline for i in items):
         methods = ", ".join(dict.fromkeys(i.method for i in items))
         raise ValueError(f"--baseline: no method {baseline!r} in evaluation {name!r}; its methods: {methods}")
-    datasets = ", ".join(sorted({i.dataset for i in items})) + (", paired" if args.paired else "")
-    paths = write_report(items, out, title=f"{name} ({datasets})", baseline=baseline)
-    stats, comparisons = summarize(items), compare(items, baseline=baseline)
+    title = report_title(name, sorted({i.dataset for i in items}), paired=args.paired)
+    paths = write_report(items, out, title=title, baseline=baseline)
+    stats, comparisons, adaptive = summarize(items), compare(items, baseline=baseline), early_stops(items)
     if args.json:
         _print_json({"eval": name, "paired": args.paired, "stats": [asdict(s) for s in stats],
                      "comparisons": [asdict(c) for c in comparisons],
+                     "early_stops": [{**asdict(e), "saved": e.saved} for e in adaptive],
                      "files": {k: str(v) for k, v in paths.items()}})
     else:
         render(stats, _console(), title=f"evaluation {name!r}" + (" (paired)" if args.paired else ""),
-               comparisons=comparisons)
+               comparisons=comparisons, adaptive=adaptive)
         _console().print(f"written: {', '.join(str(p) for p in paths.values())}")
     return 0
 
@@ -182,7 +190,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     store = eval_store(db)  # opened (and created) once the input is known to be good
     if base_url:
         _probe(base_url)
-    _prepare_local(model)
+    _prepare_local(model, [m.config for m in methods], [p.problem for p in problems])
     bar, update = _progress(len(problems), len(methods), enabled=not args.json)
     evaluation = Evaluation(problems, methods, model=model, base_url=base_url, db=db, name=name,
                             concurrency=args.concurrency, share_drafts=args.share_drafts,

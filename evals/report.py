@@ -120,7 +120,8 @@ def write_report(items: Sequence[Item], out: str | Path, *, title: str = "",
              "plot": out / "accuracy_vs_budget.png"}
     _write(paths["summary_csv"], paths["summary_jsonl"], [asdict(s) for s in stats])
     comparisons = compare(items, baseline=baseline)
-    paths["summary_md"].write_text(markdown(stats, title=title, comparisons=comparisons), encoding="utf-8")
+    paths["summary_md"].write_text(markdown(stats, title=title, comparisons=comparisons,
+                                            adaptive=early_stops(items)), encoding="utf-8")
     rows = [{**asdict(i), "finished": i.finished} for i in items]
     _write(paths["runs_csv"], paths["runs_jsonl"], rows)
     plot(stats, paths["plot"], title=title)
@@ -149,22 +150,39 @@ def pareto(points: Sequence[tuple[float, float]]) -> list[int]:
     return front
 
 
-#: Point markers of the plot, one more than matplotlib's 10 cycle colours.
-MARKERS = "osD^v<>ph*X"
+#: Point markers of the plot, a number prime to the 20 colours of `tab20`.
+MARKERS = "osD^v<>ph*XP8dH12340"[:19]
+
+
+def report_title(name: str, datasets: Sequence[str], *, paired: bool = False) -> str:
+    """`name`, and the datasets when they say more than the name (`gsm8k`, not `gsm8k (gsm8k)`)."""
+    shown = [d for d in dict.fromkeys(datasets) if d != name]
+    parts = shown + (["paired"] if paired else [])
+    return f"{name} ({', '.join(parts)})" if parts else name
+
+
+def method_styles(methods: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """A colour and a marker per method: 20 distinct colours, then the markers tell them apart; the
+    methods listed first are drawn on top (a single pass is not hidden under its matched twins)."""
+    import matplotlib
+
+    colours = matplotlib.colormaps["tab20"].colors
+    return {m: {"color": colours[n % len(colours)], "marker": MARKERS[n % len(MARKERS)],
+                "zorder": 100 - n}
+            for n, m in enumerate(dict.fromkeys(methods))}
 
 
 def plot(stats: Sequence[MethodStats], path: str | Path, *, title: str = "") -> None:
     """Accuracy against mean B_seq and mean B_total, one point per method with a finished run, 95%
-    intervals as error bars, the Pareto frontier as a line; one row of the two plots per dataset."""
+    intervals as error bars, the Pareto frontier as a line; one row of the two plots per dataset.
+    `title` is printed above the plots as given."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     datasets = list(dict.fromkeys(s.dataset for s in stats if s.dataset != "all")) or ["all"]
-    methods = list(dict.fromkeys(s.method for s in stats))
-    # 10 colours and 11 markers: no two of the first 110 methods look alike
-    styles = {m: {"color": f"C{n % 10}", "marker": MARKERS[n % len(MARKERS)]} for n, m in enumerate(methods)}
+    styles = method_styles([s.method for s in stats])
     fig, grid = plt.subplots(len(datasets), 2, figsize=(13, 4.5 * len(datasets) + 0.5), squeeze=False)
     for dataset, axes in zip(datasets, grid, strict=True):
         # methods with a finished run only: the log axes need a budget above 0
@@ -196,7 +214,9 @@ def _plot_budget(ax: Any, rows: Sequence[MethodStats], styles: dict[str, dict[st
         ax.errorbar([x], [y], yerr=err, capsize=3, alpha=0.85, label=s.method, linestyle="none",
                     **styles[s.method])
     front = pareto(list(zip(xs, ys, strict=True)))
-    ax.plot([xs[i] for i in front], [ys[i] for i in front], "--", color="grey", label="Pareto frontier")
+    if len(front) > 1:  # a frontier of one point draws no line: it gets no legend entry either
+        ax.plot([xs[i] for i in front], [ys[i] for i in front], "--", color="grey", label="Pareto frontier",
+                zorder=1)
     ax.set_xscale("log")
     narrow = max(xs) < 8 * min(xs)  # under a decade: room for 3,000 between 2,000 and 5,000
     ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 3.0, 5.0) if narrow else (1.0, 2.0, 5.0),
@@ -246,7 +266,7 @@ MATCHED_TITLE = "at matched B_seq: each iterative method against a single pass a
 MATCHED_COLUMNS = ("dataset", "method", "accuracy %", "mean B_seq", "single pass", "accuracy %",
                    "mean B_seq", "Δ accuracy (pts)")
 #: Columns of text, aligned left; the others are numbers.
-TEXT_COLUMNS = ("dataset", "method", "single pass")
+TEXT_COLUMNS = ("dataset", "method", "single pass", "without early_stop", "stopped early")
 
 
 def _cells(s: MethodStats) -> list[str]:
@@ -266,10 +286,71 @@ def _compared_cells(c: Comparison) -> list[str]:
     return [c.dataset, c.method, str(c.n), str(c.won), str(c.lost), f"{c.p_value:.3f}"]
 
 
-def _tables(stats: Sequence[MethodStats], title: str,
-            comparisons: Sequence[Comparison]) -> list[tuple[str, tuple[str, ...], list[list[str]]]]:
-    """The report's tables: (title, columns, rows); the paired and matched ones only when they have
-    rows."""
+ADAPTIVE_TITLE = "adaptive compute: each early-stopping method against the same schedule without it"
+ADAPTIVE_COLUMNS = ("dataset", "method", "n", "stopped early", "mean B_total", "without early_stop",
+                    "its mean B_total", "B_total saved", "won", "lost")
+
+
+@dataclass(frozen=True)
+class EarlyStops:
+    """How often a method with `early_stop` ended early, and what it saved against its twin without."""
+
+    dataset: str
+    method: str
+    twin: str
+    n: int
+    stopped: int
+    mean_b_total: float
+    twin_mean_b_total: float
+    won: int
+    lost: int
+
+    @property
+    def saved(self) -> float:
+        return 1 - self.mean_b_total / self.twin_mean_b_total if self.twin_mean_b_total else 0.0
+
+
+def _twin(label: str) -> str | None:
+    """`pdr:4-4:majority_k` for `pdr:4-4:majority_k:early_stop=1`; None for a label without it."""
+    parts = label.split(":")
+    kept = [p for p in parts if not p.startswith("early_stop=")]
+    return ":".join(kept) if len(kept) < len(parts) else None
+
+
+def early_stops(items: Sequence[Item]) -> list[EarlyStops]:
+    """Per dataset, each method run with `early_stop` against the same method without it, on the
+    problems both finished."""
+    by_key = {(i.dataset, i.method, i.problem_id): i for i in items if i.finished}
+    rows = []
+    for dataset, method in dict.fromkeys((i.dataset, i.method) for i in items):
+        twin = _twin(method)
+        if twin is None:
+            continue
+        pairs = [(i, by_key[(dataset, twin, i.problem_id)]) for (d, m, _), i in by_key.items()
+                 if d == dataset and m == method and (dataset, twin, i.problem_id) in by_key]
+        if not pairs:
+            continue
+        rows.append(EarlyStops(
+            dataset=dataset, method=method, twin=twin, n=len(pairs),
+            stopped=sum(1 for a, _ in pairs if a.stop_reason == "converged"),
+            mean_b_total=_mean([a.b_total for a, _ in pairs]),
+            twin_mean_b_total=_mean([b.b_total for _, b in pairs]),
+            won=sum(1 for a, b in pairs if a.correct and not b.correct),
+            lost=sum(1 for a, b in pairs if b.correct and not a.correct),
+        ))
+    return rows
+
+
+def _adaptive_cells(e: EarlyStops) -> list[str]:
+    return [e.dataset, e.method, str(e.n), f"{e.stopped} ({100 * e.stopped / e.n:.0f}%)",
+            f"{e.mean_b_total:,.0f}", e.twin, f"{e.twin_mean_b_total:,.0f}", f"{100 * e.saved:.0f}%",
+            str(e.won), str(e.lost)]
+
+
+def _tables(stats: Sequence[MethodStats], title: str, comparisons: Sequence[Comparison],
+            adaptive: Sequence[EarlyStops] = ()) -> list[tuple[str, tuple[str, ...], list[list[str]]]]:
+    """The report's tables: (title, columns, rows); the paired, matched and adaptive ones only when
+    they have rows."""
     tables = [(title or "evaluation", COLUMNS, [_cells(s) for s in stats])]
     if comparisons:
         tables.append((compared_title(comparisons[0].baseline), COMPARED_COLUMNS,
@@ -277,15 +358,17 @@ def _tables(stats: Sequence[MethodStats], title: str,
     pairs = matched_pairs(stats)
     if pairs:
         tables.append((MATCHED_TITLE, MATCHED_COLUMNS, [_matched_cells(it, sp) for it, sp in pairs]))
+    if adaptive:
+        tables.append((ADAPTIVE_TITLE, ADAPTIVE_COLUMNS, [_adaptive_cells(e) for e in adaptive]))
     return tables
 
 
 def render(stats: Sequence[MethodStats], console: object, *, title: str = "",
-           comparisons: Sequence[Comparison] = ()) -> None:
+           comparisons: Sequence[Comparison] = (), adaptive: Sequence[EarlyStops] = ()) -> None:
     """Print the report's tables with rich."""
     from rich.table import Table
 
-    for name, columns, rows in _tables(stats, title, comparisons):
+    for name, columns, rows in _tables(stats, title, comparisons, adaptive):
         table = Table(title=name)
         for col in columns:
             table.add_column(col, justify="left" if col in TEXT_COLUMNS else "right")
@@ -294,10 +377,11 @@ def render(stats: Sequence[MethodStats], console: object, *, title: str = "",
         console.print(table)  # type: ignore[attr-defined]
 
 
-def markdown(stats: Sequence[MethodStats], *, title: str = "", comparisons: Sequence[Comparison] = ()) -> str:
+def markdown(stats: Sequence[MethodStats], *, title: str = "", comparisons: Sequence[Comparison] = (),
+             adaptive: Sequence[EarlyStops] = ()) -> str:
     """The report's tables in Markdown, to paste into a README or a pull request."""
     parts = []
-    for name, columns, rows in _tables(stats, title, comparisons):
+    for name, columns, rows in _tables(stats, title, comparisons, adaptive):
         lines = [f"**{name}**", "", "| " + " | ".join(columns) + " |",
                  "|" + "|".join(":---" if c in TEXT_COLUMNS else "---:" for c in columns) + "|"]
         lines += ["| " + " | ".join(row) + " |" for row in rows]

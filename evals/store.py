@@ -49,6 +49,7 @@ class Item:
     answer: str | None
     b_seq: int
     b_total: int
+    stop_reason: str | None = None
 
     @property
     def finished(self) -> bool:
@@ -89,7 +90,7 @@ class EvalStore:
     def items(self, eval: str) -> list[Item]:
         """Every item of `eval`, in the order the evaluation listed them, joined with its run."""
         query = (
-            select(eval_items, runs.c.status, runs.c.answer, runs.c.b_seq, runs.c.b_total)
+            select(eval_items, runs.c.status, runs.c.answer, runs.c.b_seq, runs.c.b_total, runs.c.stop_reason)
             .select_from(eval_items.outerjoin(runs, runs.c.thread_id == eval_items.c.thread_id))
             .where(eval_items.c.eval == eval)
             .order_by(eval_items.c.position, eval_items.c.method_index, eval_items.c.method)
@@ -100,5 +101,5 @@ class EvalStore:
             eval=r.eval, dataset=r.dataset, problem_id=r.problem_id, method=r.method,
             thread_id=r.thread_id, gold=r.gold, correct=r.correct, wall_s=r.wall_s or 0.0,
             error=r.error, matches=r.matches, status=r.status, answer=r.answer,
-            b_seq=r.b_seq or 0, b_total=r.b_total or 0,
+            b_seq=r.b_seq or 0, b_total=r.b_total or 0, stop_reason=r.stop_reason,
         ) for r in rows]

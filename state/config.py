@@ -41,7 +41,7 @@ DEFAULT_SCHEDULES: dict[str, tuple[int, ...]] = {
 #: The smallest share of a workspace, in tokens, that can still hold a draft's final answer.
 MIN_SHARE_TOKENS = 16
 #: The prompt set a run uses unless its config names another (see `langgraph_pdr.nodes.prompts`).
-DEFAULT_PROMPTS = "classic"
+DEFAULT_PROMPTS = "card"
 #: A refine draft (a draft of round 2 or later) may write this many times a first draft's `max_tokens`
 #: unless `max_tokens.refine` says otherwise: it checks and finishes a workspace's derivation.
 REFINE_FACTOR = 2

@@ -145,3 +145,22 @@ class ScriptedChatModel(BaseChatModel):
         if self.delay:
             await asyncio.sleep(self.delay)
         return self._finish(call)
+
+
+def parts_of(prompt: str, field: str, prompts: Any = None) -> dict[str, str]:
+    """The values a prompt was made with from template `field` of a prompt set (default: the default
+    set), so tests read a prompt the way it was written whatever its wording."""
+    import re
+    import string
+
+    from langgraph_pdr import PDRConfig, get_prompts
+
+    template = getattr(prompts or get_prompts(PDRConfig().prompts), field)
+    pattern = ""
+    for literal, name, _, _ in string.Formatter().parse(template):
+        pattern += re.escape(literal)
+        if name is not None:
+            pattern += f"(?P<{name}>.*)"
+    match = re.fullmatch(pattern, prompt, re.DOTALL)
+    assert match is not None, f"not a {field!r} prompt: {prompt[:200]!r}"
+    return match.groupdict()

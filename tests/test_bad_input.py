@@ -183,12 +183,17 @@ CLI_ERRORS = [
 ]
 
 
-def test_a_question_longer_than_the_context_from_stdin(store):
+def test_a_question_longer_than_the_context_from_stdin(store, tmp_path):
+    """Checked before the model is assembled: on a new machine (an empty cache) the error is the one
+    line, with no assembly progress before it, and nothing is assembled."""
     before = snapshot(store)
+    cache = tmp_path / "empty-cache"
     proc = subprocess.run([*PDR, "run", "-", "--local-model", "qwen2.5-coder-0.5b", "--db", store],
-                          input=LONG, capture_output=True, text=True, timeout=120, env=os.environ.copy())
+                          input=LONG, capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PDR_CACHE_DIR": str(cache)})
     assert_one_line_error(proc, 2, "qwen2.5-coder-0.5b's context")
     assert snapshot(store) == before
+    assert not list(cache.glob("models/*"))
 
 
 @pytest.mark.parametrize("args, code, needle", CLI_ERRORS, ids=[" ".join(a)[:40] for a, _, _ in CLI_ERRORS])

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fakes import FakeCall, ScriptedChatModel
+from fakes import FakeCall, ScriptedChatModel, parts_of
 
 from langgraph_pdr import PDRConfig, run_pdr
 
@@ -14,7 +14,7 @@ def test_sr_rewrites_its_previous_solution(db):
     for rnd in (2, 3):
         (call,) = fake.calls("draft", rnd)
         (previous,) = fake.calls("draft", rnd - 1)
-        assert ("Previous solution:\n" + previous.reply + "\n\nNow write") in call.prompt
+        assert parts_of(call.prompt, "improve")["workspace"] == previous.reply
     assert result.answer == "30"
     assert result.b_seq == result.b_total == sum(c.total for c in fake.log)
 
@@ -41,8 +41,8 @@ def test_sr_error_critiques_each_round_before_the_rewrite(db):
     assert {c.kwargs["max_tokens"] for c in fake.calls("critique")} == {64}
     (rewrite,) = fake.calls("draft", 2)
     assert "solution 1 \\boxed{1}" in rewrite.prompt
-    assert "Review:\nreview of round 1: step 2 is wrong\n\nNow write" in rewrite.prompt
-    assert "Problem:\nq?" in fake.calls("critique", 1)[0].prompt
+    assert parts_of(rewrite.prompt, "improve_with_review")["critique"] == "review of round 1: step 2 is wrong"
+    assert parts_of(fake.calls("critique", 1)[0].prompt, "critique")["question"] == "q?"
     assert result.rounds[0].critique == "review of round 1: step 2 is wrong"
     assert result.b_seq == result.b_total == sum(c.total for c in fake.log)
     assert result.answer == "3"

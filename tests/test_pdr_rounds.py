@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 
 import pytest
-from fakes import FakeCall, ScriptedChatModel
+from fakes import FakeCall, ScriptedChatModel, parts_of
 
-from langgraph_pdr import PDRConfig, Utf8TokenCounter, run_pdr
+from langgraph_pdr import PDRConfig, Utf8TokenCounter, get_prompts, run_pdr
 from langgraph_pdr.nodes.distill import by_agreement, by_score
 from langgraph_pdr.nodes.distill.global_summary import answer_tally
 from langgraph_pdr.state.records import Draft
@@ -62,7 +62,7 @@ def run(distiller: str, db=None, **overrides):
 
 
 def workspace_of(prompt: str) -> str:
-    return prompt.split("Notes from earlier attempts:\n", 1)[1].rsplit("\n\nNow write", 1)[0]
+    return parts_of(prompt, "refine")["workspace"]
 
 
 @pytest.mark.parametrize("distiller", DISTILLERS)
@@ -120,7 +120,7 @@ def test_global_summary_is_shared_by_every_next_draft(db):
     fake, result = run("global_summary", db)
     counter = Utf8TokenCounter()
     for r in result.rounds[:2]:
-        header = f"Final answers of the earlier attempts: {answer_tally(r.drafts)}.\n\n"
+        header = get_prompts(result.config.prompts).tally.format(tally=answer_tally(r.drafts)) + "\n\n"
         for call in fake.calls("draft", r.round + 1):
             assert workspace_of(call.prompt) == f"{header}summary of round {r.round}"
         (w,) = r.workspaces
@@ -283,9 +283,9 @@ def test_draft_calls_get_per_draft_seeds_and_role_limits():
 def test_summary_prompt_carries_the_answer_tally():
     fake, _ = run("global_summary")
     (summary,) = fake.calls("distill", 1)
-    tally = ("Final answers, as read from the attempts: "
-             "7 (attempts 1, 2); 5 (attempt 3); 6 (attempt 4).")
+    parts = parts_of(summary.prompt, "summary")
+    assert parts["tally"] == "7 (attempts 1, 2); 5 (attempt 3); 6 (attempt 4)"
     # the tally comes before the attempts, where the summarizer reads it first
-    assert tally in summary.prompt and summary.prompt.index(tally) < summary.prompt.index("Attempt 1:")
+    assert summary.prompt.index(parts["tally"]) < summary.prompt.index(parts["attempts"])
     for n in range(4):
-        assert f"Attempt {n + 1}:\ndraft r1 i{n} " in summary.prompt
+        assert f"Attempt {n + 1}:\ndraft r1 i{n} " in parts["attempts"]

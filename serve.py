@@ -20,10 +20,10 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from langgraph_pdr.chat_model import metadata_of, split_messages, usage_of
-from langgraph_pdr.evals.methods import MethodError, parse_method
 from langgraph_pdr.models import OpenModel, open_model
 from langgraph_pdr.runner import arun_pdr
-from langgraph_pdr.state.config import PDRConfig
+from langgraph_pdr.state.config import PDRConfig, error_line
+from langgraph_pdr.state.methods import MethodError, from_model_name, parse_method
 from langgraph_pdr.state.result import PDRResult
 
 PRESETS = ("pdr", "pdr-4-2-1-global_summary", "pdr-8-4-1-per_sample_top_k", "pdr-4-2-1-random_k",
@@ -38,24 +38,19 @@ def config_for(model: str, request: dict[str, Any]) -> PDRConfig:
     """The run configuration a request asks for: its model name, then `pdr`, `max_tokens`, `temperature`."""
     if not isinstance(model, str) or not model:
         raise RequestError("model: name a method, e.g. pdr, pdr-4-2-1-global_summary, sr-3, single")
-    head, *rest = model.split("-")
-    numbers = [p for p in rest if p.isdigit()]
-    words = [p for p in rest if not p.isdigit()]
-    if len(words) > 1 or (rest and rest[: len(numbers)] != numbers):
-        raise RequestError(f"model: {model!r} is not METHOD[-SCHEDULE][-DISTILLER], e.g. pdr-4-2-1-random_k")
-    entry = ":".join([head, *(["-".join(numbers)] if numbers else []), *words])
-    if head == "pdr" and not numbers and words:
-        entry = f"pdr:4-2-1:{words[0]}"
     fields: dict[str, Any] = {}
     if isinstance(request.get("max_tokens") or request.get("max_completion_tokens"), int):
         fields["max_tokens"] = request.get("max_tokens") or request.get("max_completion_tokens")
     if isinstance(request.get("temperature"), (int, float)):
         fields["temperature"] = request["temperature"]
     try:
-        method = parse_method(entry, fields) if entry != "pdr" else None
+        entry = from_model_name(model)
+        data = parse_method(entry, fields).config.model_dump() if entry != "pdr" else (
+            PDRConfig.model_validate(fields).model_dump())
     except MethodError as exc:
         raise RequestError(str(exc).replace("methods: ", "model: ", 1)) from None
-    data = method.config.model_dump() if method else PDRConfig.model_validate(fields).model_dump()
+    except ValueError as exc:
+        raise RequestError(error_line(exc)) from None
     extra = request.get("pdr") or {}
     if not isinstance(extra, dict):
         raise RequestError("pdr: expected an object of PDRConfig fields")
@@ -66,9 +61,7 @@ def config_for(model: str, request: dict[str, Any]) -> PDRConfig:
                 data["schedule"] = extra.get("schedule")
         return PDRConfig.model_validate(data)
     except ValueError as exc:
-        from langgraph_pdr.cli import _error_line
-
-        raise RequestError(_error_line(exc)) from None
+        raise RequestError(error_line(exc)) from None
 
 
 def describe(event: dict[str, Any]) -> str:

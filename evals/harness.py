@@ -19,7 +19,7 @@ from langgraph_pdr.checkpoints.ledger import FINISHED
 from langgraph_pdr.checkpoints.store import MEMORY, is_postgres, open_ledger, resolve_db
 from langgraph_pdr.evals.cache import SharedDrafts
 from langgraph_pdr.evals.datasets import Problem
-from langgraph_pdr.evals.methods import EvalMethod, matched_single
+from langgraph_pdr.state.methods import EvalMethod, matched_single
 from langgraph_pdr.evals.store import EvalStore, Item
 from langgraph_pdr.models import OpenModel, open_model
 from langgraph_pdr.nodes.grading import is_correct

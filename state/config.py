@@ -283,3 +283,23 @@ def validation_message(exc: ValidationError) -> str:
     msg = str(err.get("msg", exc)).removeprefix("Value error, ")
     loc = ".".join(str(x) for x in err.get("loc", ()))
     return msg if not loc or msg.startswith(loc.split(".")[0]) else f"{loc}: {msg}"
+
+
+def error_line(exc: BaseException) -> str:
+    """An error as one line: a config error led by the field it concerns, else the error's first line.
+
+    Example:
+        ```python
+        from pydantic import ValidationError
+        from langgraph_pdr import PDRConfig
+        from langgraph_pdr.state.config import error_line
+
+        try:
+            PDRConfig(kappa=0)
+        except ValidationError as exc:
+            assert error_line(exc) == "kappa: must be at least 1, got 0"
+        ```
+    """
+    if isinstance(exc, ValidationError):
+        return validation_message(exc)
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

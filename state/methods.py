@@ -1,4 +1,8 @@
-"""The `--methods` syntax of `pdr eval`: a comma-separated list of methods, each a `PDRConfig`.
+"""The method grammar: a method and its options as one short string, each a `PDRConfig`.
+
+One parser (`parse_method`) and one printer (`method_label`), used by `pdr eval --methods`, the model
+names of `pdr serve` (`pdr-4-2-1-global_summary` is `pdr:4-2-1:global_summary`, see `from_model_name`)
+and wherever a run's method is shown.
 
     single                        one pass
     sc:8  bon:8                   self-consistency / best-of-N over 8 samples
@@ -20,7 +24,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from langgraph_pdr.state.config import PDRConfig, validation_message
+from langgraph_pdr.state.config import DEFAULT_SCHEDULES, PDRConfig, validation_message
 
 #: Short names and the PDRConfig method each stands for.
 ALIASES: dict[str, str] = {
@@ -92,7 +96,7 @@ def parse_method(entry: str, base: dict[str, Any] | None = None) -> EvalMethod:
 
     Example:
         ```python
-        from langgraph_pdr.evals import parse_method
+        from langgraph_pdr.state.methods import parse_method
 
         m = parse_method("pdr:8-4-1:per_sample_top_k:k=2")
         assert m.config.schedule == (8, 4, 1) and m.config.distiller == "per_sample_top_k"
@@ -176,3 +180,58 @@ def parse_methods(text: str, base: dict[str, Any] | None = None) -> list[EvalMet
 def matched_single(method: EvalMethod, max_tokens: int, base: dict[str, Any] | None = None) -> EvalMethod:
     """A single pass whose drafts may use `max_tokens`: the B_seq-matched partner of `method`."""
     return parse_method(f"single:max_tokens={max_tokens}", {**(base or {}), "max_tokens": None})
+
+
+def method_label(config: PDRConfig) -> str:
+    """The method string of `config`: the method, its schedule and distiller, then every option that
+    differs from its default (`parse_method(method_label(c)).config == c`).
+
+    Example:
+        ```python
+        from langgraph_pdr import PDRConfig
+        from langgraph_pdr.state.methods import method_label, parse_method
+
+        config = PDRConfig(schedule="4,4", distiller="majority_k", early_stop=1.0, max_tokens=512)
+        assert method_label(config) == "pdr:4-4:majority_k:max_tokens=512:early_stop=1.0"
+        assert parse_method(method_label(config)).config == config
+        ```
+    """
+    method = config.method
+    head = [SHORT.get(method, method)]
+    if method in ("self_consistency", "best_of_n"):
+        head.append(str(config.schedule[0]))
+    elif method in ("sr", "sr_error"):
+        head.append(str(config.rounds))
+    elif method == "pdr":
+        head += ["-".join(map(str, config.schedule)), config.distiller]
+    default = PDRConfig(method=method, schedule=config.schedule, distiller=config.distiller)
+    options = []
+    for key in OPTIONS:
+        if key in ("max_tokens", "temperature"):
+            continue  # written per role below
+        group, _, role = key.partition(".")
+        value = getattr(getattr(config, group), role) if role else getattr(config, group)
+        standard = getattr(getattr(default, group), role) if role else getattr(default, group)
+        if value != standard:
+            name = "max_tokens" if key == "max_tokens.draft" else (
+                "temperature" if key == "temperature.draft" else key)
+            options.append(f"{name}={value}")
+    return ":".join(head + options)
+
+
+def from_model_name(name: str) -> str:
+    """A method string from a model name as `pdr serve` takes it: `pdr-4-2-1-global_summary` is
+    `pdr:4-2-1:global_summary`, `sr-3` is `sr:3`, a bare distiller after `pdr` keeps PDR's default
+    schedule.
+
+    Raises:
+        MethodError: a name that is not METHOD[-SCHEDULE][-DISTILLER].
+    """
+    head, *rest = name.split("-")
+    numbers = [p for p in rest if p.isdigit()]
+    words = [p for p in rest if not p.isdigit()]
+    if len(words) > 1 or (rest and rest[: len(numbers)] != numbers):
+        raise MethodError(f"model: {name!r} is not METHOD[-SCHEDULE][-DISTILLER], e.g. pdr-4-2-1-random_k")
+    if head == "pdr" and not numbers and words:
+        return f"pdr:{'-'.join(map(str, DEFAULT_SCHEDULES['pdr']))}:{words[0]}"
+    return ":".join([head, *(["-".join(numbers)] if numbers else []), *words])

@@ -3,15 +3,38 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any
+
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from langgraph_pdr.checkpoints.store import db_exists, resolve_db
+from langgraph_pdr.cli.common import (
+    UsageError,
+    console,
+    interruptible,
+    model_arg,
+    model_options,
+    positive,
+    prepare_local,
+    print_json,
+    probe,
+    store_options,
+)
+from langgraph_pdr.evals.compare import BASELINE, compare
+from langgraph_pdr.evals.datasets import load_dataset, select
+from langgraph_pdr.evals.harness import Evaluation, eval_store
+from langgraph_pdr.evals.report import early_stops, paired, render, report_title, summarize, write_report
+from langgraph_pdr.state.methods import parse_methods
 
 DEFAULT_METHODS = ("single,sr:3,sr_error:3,pdr:4-2-1:global_summary,pdr:4-2-1:per_sample_top_k,"
                    "pdr:4-2-1:random_k")
 
 
-def add_parser(sub: Any, positive: Any, model_options: Any, common: Any) -> None:
+def add_parsers(sub: Any) -> None:
     p = sub.add_parser("eval", help="evaluate methods on a dataset (resumable) and report",
                        description="Run every method on every problem (one durable run each; run the "
                        "same command again to resume), then print and write the report.")
@@ -50,7 +73,8 @@ def add_parser(sub: Any, positive: Any, model_options: Any, common: Any) -> None
     g.add_argument("--temperature", type=float, help="temperature of the drafts")
     g.add_argument("--run-seed", type=int, help="seed of the runs (default 0)")
     model_options(p)
-    common(p)
+    store_options(p)
+    p.set_defaults(handler=cmd_eval)
 
 
 def _base(args: argparse.Namespace) -> dict[str, Any]:
@@ -64,14 +88,10 @@ def _base(args: argparse.Namespace) -> dict[str, Any]:
 
 def _progress(total: int, methods: int, enabled: bool) -> Any:
     """A bar over problems on a terminal; a line per finished problem otherwise."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from langgraph_pdr.cli import _console
-
-    console = _console(stderr=True)
+    err = console(stderr=True)
     bar = Progress(TextColumn("problems"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                   TextColumn("{task.description}", markup=False), console=console, transient=True,
-                   disable=not (enabled and console.is_terminal))
+                   TextColumn("{task.description}", markup=False), console=err, transient=True,
+                   disable=not (enabled and err.is_terminal))
     task = bar.add_task("", total=total)
     done = [0]
 
@@ -80,24 +100,13 @@ def _progress(total: int, methods: int, enabled: bool) -> Any:
         if finished == methods:
             done[0] += 1
             bar.advance(task)
-            if enabled and not console.is_terminal:
-                console.print(f"[{done[0]}/{total}] {problem_id}: {methods} method(s) done")
+            if enabled and not err.is_terminal:
+                err.print(f"[{done[0]}/{total}] {problem_id}: {methods} method(s) done")
 
     return bar, update
 
 
 def _report(store: Any, name: str, out: str, args: argparse.Namespace, items: list | None = None) -> int:
-    from langgraph_pdr.cli import _console, _print_json
-    from langgraph_pdr.evals.compare import BASELINE, compare
-    from langgraph_pdr.evals.report import (
-        early_stops,
-        paired,
-        render,
-        report_title,
-        summarize,
-        write_report,
-    )
-
     items = store.items(name) if items is None else items
     if not items:
         raise ValueError(f"--name: no evaluation {name!r} in the store")
@@ -113,25 +122,20 @@ def _report(store: Any, name: str, out: str, args: argparse.Namespace, items: li
     paths = write_report(items, out, title=title, baseline=baseline)
     stats, comparisons, adaptive = summarize(items), compare(items, baseline=baseline), early_stops(items)
     if args.json:
-        _print_json({"eval": name, "paired": args.paired, "stats": [asdict(s) for s in stats],
+        print_json({"eval": name, "paired": args.paired, "stats": [asdict(s) for s in stats],
                      "comparisons": [asdict(c) for c in comparisons],
                      "early_stops": [{**asdict(e), "saved": e.saved} for e in adaptive],
                      "files": {k: str(v) for k, v in paths.items()}})
     else:
-        render(stats, _console(), title=f"evaluation {name!r}" + (" (paired)" if args.paired else ""),
+        render(stats, console(), title=f"evaluation {name!r}" + (" (paired)" if args.paired else ""),
                comparisons=comparisons, adaptive=adaptive)
-        _console().print(f"written: {', '.join(str(p) for p in paths.values())}")
+        console().print(f"written: {', '.join(str(p) for p in paths.values())}")
     return 0
 
 
 def check_out_dir(path: str, flag: str) -> None:
     """Refuse, before any run, a report directory that cannot be written (a file, a missing parent
     that cannot be made, no write permission): the report comes after hours of runs."""
-    import os
-    from pathlib import Path
-
-    from langgraph_pdr.cli import UsageError
-
     target = Path(path).expanduser()
     if target.exists() and not target.is_dir():
         raise UsageError(f"{flag}: {path} is a file, not a directory")
@@ -147,8 +151,6 @@ def _eval_name(args: argparse.Namespace, store: Any = None) -> str:
     if args.name:
         return args.name
     if args.dataset:
-        from pathlib import Path
-
         return Path(args.dataset).stem if args.dataset.endswith(".jsonl") else args.dataset
     names = store.names()
     if len(names) == 1:
@@ -159,12 +161,6 @@ def _eval_name(args: argparse.Namespace, store: Any = None) -> str:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from langgraph_pdr.checkpoints.store import db_exists, resolve_db
-    from langgraph_pdr.cli import UsageError, _interruptible, _model_arg, _prepare_local, _probe
-    from langgraph_pdr.evals.datasets import load_dataset, select
-    from langgraph_pdr.evals.harness import Evaluation, eval_store
-    from langgraph_pdr.evals.methods import parse_methods
-
     if not args.dataset and not args.report:
         raise UsageError("--dataset is required (or --report DIR to redraw a stored evaluation)")
     db = resolve_db(args.db)
@@ -183,14 +179,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
                          + ", ".join(m.label for m in methods))
     problems = select(load_dataset(args.dataset), offset=args.offset, limit=args.limit,
                       sample=args.sample, seed=args.seed)
-    model, base_url = _model_arg(args)
+    model, base_url = model_arg(args)
     name = _eval_name(args)
     out = args.report or args.out or f"pdr-eval-{name}"
     check_out_dir(out, "--report" if args.report else "--out")
     store = eval_store(db)  # opened (and created) once the input is known to be good
     if base_url:
-        _probe(base_url)
-    _prepare_local(model, [m.config for m in methods], [p.problem for p in problems])
+        probe(base_url)
+    prepare_local(model, [m.config for m in methods], [p.problem for p in problems])
     bar, update = _progress(len(problems), len(methods), enabled=not args.json)
     evaluation = Evaluation(problems, methods, model=model, base_url=base_url, db=db, name=name,
                             concurrency=args.concurrency, share_drafts=args.share_drafts,
@@ -205,5 +201,5 @@ def cmd_eval(args: argparse.Namespace) -> int:
         return evaluation.items()
 
     command = " ".join(sys.argv[1:]) if sys.argv[1:2] == ["eval"] else "eval ..."
-    items = _interruptible(run, hint=f"run `pdr {command}` again to resume")
+    items = interruptible(run, hint=f"run `pdr {command}` again to resume")
     return _report(store, name, out, args, items)

@@ -1,0 +1,5 @@
+"""`python -m langgraph_pdr.cli`: the `pdr` command."""
+
+from langgraph_pdr.cli import entry
+
+entry()

@@ -1,0 +1,238 @@
+"""What the `pdr` commands share: exit codes and errors, option types and groups, the console,
+JSON output, the model options, the local model's preparation, and Ctrl-C handling."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any, NoReturn
+
+from rich.console import Console
+
+from langgraph_pdr.checkpoints.ledger import DatabaseBusyError, LeaseLostError, RunLockedError
+from langgraph_pdr.checkpoints.store import open_ledger
+from langgraph_pdr.local_model import DEFAULT_LOCAL_MODEL, check_fits, ensure_model
+from langgraph_pdr.models import ServerUnreachable, check_reachable
+from langgraph_pdr.nodes.tokens import DEFAULT_COUNTER
+from langgraph_pdr.state.config import PDRConfig, error_line
+
+__all__ = ["EXIT_FAILED", "EXIT_INTERRUPTED", "EXIT_USAGE", "Parser", "RunFailed", "UsageError", "console",
+           "error_line", "interruptible", "model_arg", "model_options", "positive", "prepare_local",
+           "print_json", "probe", "report", "result_json", "seconds", "shorten", "store_options"]
+
+EXIT_USAGE = 2
+EXIT_FAILED = 1
+EXIT_INTERRUPTED = 130
+
+
+class UsageError(Exception):
+    """Bad usage: exit 2."""
+
+
+class RunFailed(Exception):
+    """The run failed: exit 1."""
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, with its errors as one `UsageError` line (exit 2) instead of usage text."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{message} (see: {self.prog} --help)")
+
+
+def positive(text: str) -> int:
+    """An option type: a positive integer."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def seconds(text: str) -> float:
+    """An option type: a positive number of seconds."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text}")
+    return value
+
+
+def model_options(p: argparse.ArgumentParser) -> None:
+    """--model, --base-url, --local-model, --timeout."""
+    g = p.add_argument_group("model (default: the embedded local model)")
+    g.add_argument("--model", help="init_chat_model id, e.g. openai:gpt-4.1-mini, "
+                   "google_genai:gemini-2.5-flash; with --base-url, the served model's name")
+    g.add_argument("--base-url", help="an OpenAI-compatible server, e.g. http://127.0.0.1:8080/v1")
+    g.add_argument("--local-model", help="qwen2.5-coder-1.5b (default), qwen2.5-coder-0.5b, or a .gguf path")
+    g.add_argument("--timeout", type=seconds, help="seconds a model call may take before it is abandoned "
+                   "and retried (default: the provider's own; 600 for the local model)")
+
+
+def store_options(p: argparse.ArgumentParser, *, json_flag: bool = True) -> None:
+    """--db, --json, --debug."""
+    p.add_argument("--db", help="SQLite file or postgresql:// URL of the runs "
+                                "(default: $PDR_DB, else the user data dir)")
+    if json_flag:
+        p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--debug", action="store_true", help="show tracebacks")
+
+
+def model_arg(args: argparse.Namespace, *, required: bool = True) -> tuple[str | None, str | None]:
+    """(model, base_url) from --model/--base-url/--local-model; 'local' when none is given."""
+    if args.local_model and (args.model or args.base_url):
+        raise UsageError("--local-model cannot be combined with --model or --base-url")
+    if args.base_url and not args.model:
+        raise UsageError("--base-url needs --model NAME (the model the server serves)")
+    if args.model:
+        return args.model, args.base_url
+    if args.local_model:
+        return f"local:{args.local_model}", None
+    return ("local" if required else None), None
+
+
+def probe(base_url: str) -> None:
+    """Fail fast, before any run is stored, when an OpenAI-compatible server does not answer."""
+    try:
+        check_reachable(base_url)
+    except ServerUnreachable as exc:
+        raise RunFailed(str(exc)) from None
+
+
+def prepare_local(model: str | None, configs: Sequence[PDRConfig] = (), questions: Sequence[str] = ()) -> None:
+    """For the local model: check that the longest question fits its context under every config
+    (before anything is assembled or loaded), then assemble it, with a progress bar the first time."""
+    if model and (model == "local" or model.startswith("local:")):
+        name = model.partition(":")[2] or DEFAULT_LOCAL_MODEL
+        longest = max((DEFAULT_COUNTER.count(q) for q in questions), default=0)
+        for config in configs:
+            check_fits(name, config, longest)
+        ensure_model(name, progress=True)
+
+
+def print_json(obj: Any) -> None:
+    sys.stdout.write(json.dumps(obj, ensure_ascii=False) + "\n")
+
+
+def result_json(result: Any) -> dict:
+    """A `PDRResult` as `--json` prints it: its fields, and every workspace."""
+    data: dict = result.model_dump(mode="json")
+    data["workspaces"] = [w.model_dump(mode="json") for w in result.workspaces]
+    return data
+
+
+#: Width of tables written to a file or a pipe (rich's default of 80 cuts the method names).
+PIPE_WIDTH = 160
+
+
+def console(stderr: bool = False) -> Console:
+    """A rich console that prints text as written: no markup (model text such as `\\[ x \\]` or `[/]`
+    is not read as markup), no highlighting; lines longer than the width wrap, never get cut."""
+    out = Console(stderr=stderr, highlight=False, markup=False)
+    if not out.is_terminal and "COLUMNS" not in os.environ:
+        out.width = PIPE_WIDTH
+    return out
+
+
+def shorten(text: str | None, width: int) -> str:
+    """`text` on one line, at most `width` characters; a cut is marked with `…`."""
+    line = " ".join((text or "").split())
+    return line if len(line) <= width else line[: width - 1] + "…"
+
+
+def interruptible(run: Callable[[], Any], thread_id: str | None = None, db: str | None = None, *,
+                  hint: str | None = None, progress: Any = None) -> Any:
+    """Run in a worker thread; on Ctrl-C or SIGTERM, stop at once and print how to resume (below the
+    last progress line: `progress`, the live display, is taken down first).
+
+    Calls in flight are abandoned, as after a crash: every finished call is already checkpointed,
+    so `pdr resume` (or the same `pdr eval`) re-runs only those.
+    """
+    outcome: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            outcome["value"] = run()
+        except BaseException as exc:  # handed to the main thread
+            outcome["error"] = exc
+
+    previous = signal.getsignal(signal.SIGTERM)
+
+    def terminate(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, terminate)
+    worker = threading.Thread(target=target, name="pdr-run", daemon=True)
+    worker.start()
+    try:
+        while worker.is_alive():
+            worker.join(0.2)
+    except KeyboardInterrupt:
+        if progress is not None:
+            progress.stop()
+        if thread_id and db:
+            _mark_interrupted(thread_id, db)
+            hint = hint or f"continue with: pdr resume {thread_id} --db {db}"
+        sys.stderr.write(f"pdr: interrupted; {hint}\n")
+        sys.stderr.flush()
+        sys.stdout.flush()
+        os._exit(EXIT_INTERRUPTED)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
+
+
+#: Seconds Ctrl-C waits to mark the run interrupted before it exits anyway.
+MARK_WAIT = 5.0
+
+
+def _mark_interrupted(thread_id: str, db: str) -> None:
+    """Mark the run interrupted, waiting at most `MARK_WAIT` seconds: a database locked by another
+    writer must not hold up Ctrl-C. A run left `running` by the exited process is taken over by the
+    next `pdr resume` (its lock owner is dead)."""
+
+    def mark() -> None:
+        try:
+            ledger = open_ledger(db)
+            if ledger.run_row(thread_id):
+                ledger.set_status(thread_id, "interrupted", error="interrupted")
+            ledger.dispose()
+        except Exception:  # the hint matters more than the status
+            pass
+
+    marker = threading.Thread(target=mark, name="pdr-mark-interrupted", daemon=True)
+    marker.start()
+    marker.join(MARK_WAIT)
+
+
+#: Errors whose own line says it all (no "the run failed: Type:" before it).
+PLAIN_ERRORS = (RunFailed, RunLockedError, LeaseLostError, DatabaseBusyError, ServerUnreachable)
+
+
+def report(exc: BaseException) -> int:
+    """Print `exc` as one line on stderr; return the exit code (2 bad usage, 1 failed, 130 interrupted)."""
+    if isinstance(exc, KeyboardInterrupt):
+        sys.stderr.write("pdr: interrupted\n")
+        return EXIT_INTERRUPTED
+    line = error_line(exc)
+    if isinstance(exc, (UsageError, ValueError)):  # pydantic's ValidationError is a ValueError
+        code = EXIT_USAGE
+    else:
+        code = EXIT_FAILED
+        if isinstance(exc, OSError) and exc.filename:  # a file that cannot be read or written
+            line = f"{exc.strerror or exc}: {exc.filename}"
+        elif not isinstance(exc, PLAIN_ERRORS):
+            line = f"the run failed: {type(exc).__name__}: {line}"
+    sys.stderr.write(f"pdr: error: {line}\n")
+    return code

@@ -1,0 +1,186 @@
+"""`pdr run` and `pdr resume`: answer a question, or finish an interrupted run, and print the result."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from langgraph_pdr.checkpoints.ledger import FINISHED, RunLockedError
+from langgraph_pdr.checkpoints.store import check_db, resolve_db
+from langgraph_pdr.cli.common import (
+    RunFailed,
+    UsageError,
+    console,
+    error_line,
+    interruptible,
+    model_arg,
+    model_options,
+    positive,
+    prepare_local,
+    print_json,
+    probe,
+    result_json,
+    store_options,
+)
+from langgraph_pdr.cli.progress import Progress
+from langgraph_pdr.runner import inspect_run, list_runs, resume_pdr, run_pdr
+from langgraph_pdr.state.config import PDRConfig
+from langgraph_pdr.state.result import PDRResult
+
+#: What `pdr run` says of a run whose last round was cut off before any answer.
+UNFINISHED_NOTE = ("the final draft was cut off at max_tokens before its answer: the answer is the vote of "
+                   "the drafts before it that finished (raise --max-tokens for a complete final text)")
+
+
+def add_parsers(sub: Any) -> None:
+    run = sub.add_parser("run", help="answer a question")
+    run.add_argument("question", help="the question, or - to read it from stdin")
+    run.add_argument("--method", help="pdr (default), sr, sr_error, single, self_consistency, best_of_n")
+    run.add_argument("--schedule", help="drafts per round, e.g. 4,2,1")
+    run.add_argument("--distiller", help="global_summary (default), shared_top_k, per_sample_top_k, "
+                     "majority_k, random_k, oracle_correct, oracle_incorrect")
+    run.add_argument("--k", type=positive, help="drafts an extractive distiller keeps")
+    run.add_argument("--kappa", type=positive, help="workspace bound, in tokens")
+    run.add_argument("--max-tokens", type=positive, help="max tokens of each draft")
+    run.add_argument("--temperature", type=float, help="temperature of the drafts")
+    run.add_argument("--seed", type=int, help="seed of the random distillers and of each call (default 0)")
+    run.add_argument("--max-b-total", type=positive, help="hard cap on B_total")
+    run.add_argument("--max-b-seq", type=positive, help="hard cap on B_seq")
+    run.add_argument("--gold", help="gold answer (oracle distillers only)")
+    run.add_argument("--thread-id", help="the run's id (default: a new one); "
+                     "pdr resume and pdr inspect take it")
+    run.add_argument("--prompts", help="the prompt set of every call: card (default) or classic, or one "
+                     "you registered")
+    run.add_argument("--early-stop", type=float, metavar="F",
+                     help="end after a round in which at least this fraction of the finished drafts "
+                     "agree, e.g. 1.0 (pdr, sr)")
+    model_options(run)
+    store_options(run)
+    run.set_defaults(handler=cmd_run)
+
+    resume = sub.add_parser("resume", help="finish an interrupted run")
+    resume.add_argument("thread_id", help="the run's id (pdr runs lists them)")
+    model_options(resume)
+    store_options(resume)
+    resume.set_defaults(handler=cmd_resume)
+
+
+def config_of(args: argparse.Namespace) -> PDRConfig:
+    """The run's `PDRConfig` from `pdr run`'s options (the defaults where none is given)."""
+    fields = {
+        "method": args.method, "schedule": args.schedule, "distiller": args.distiller, "k": args.k,
+        "kappa": args.kappa, "max_tokens": args.max_tokens, "temperature": args.temperature,
+        "seed": args.seed, "max_b_total": args.max_b_total, "max_b_seq": args.max_b_seq,
+        "prompts": args.prompts, "early_stop": args.early_stop,
+    }
+    return PDRConfig.model_validate({k: v for k, v in fields.items() if v is not None})
+
+
+def _answer_line(result: PDRResult) -> str:
+    """The answer as one line: the boxed answer, or a pointer to the text when the answer is the text."""
+    if result.answer is None:
+        return "(none)"
+    if "\n" in result.answer.strip() or result.answer.strip() == result.text.strip():
+        return "(the final text below)"
+    return result.answer
+
+
+def show_result(result: PDRResult, args: argparse.Namespace, db: str) -> None:
+    """The answer, the final text (printed whole: written as is, never wrapped or cut), the budgets."""
+    if args.json:
+        print_json(result_json(result))
+        return
+    out = console()
+    out.print("Answer:", style="bold", end=" ")
+    out.print(_answer_line(result))
+    if result.stop_reason == "unfinished":
+        out.print(f"note: {UNFINISHED_NOTE}")
+    if result.text:
+        out.rule("final text", align="left")
+        out.file.write(result.text.rstrip("\n") + "\n")
+        out.rule()
+    out.print(f"B_seq: {result.b_seq:,}   B_total: {result.b_total:,}   stop: {result.stop_reason}")
+    out.print(f"thread: {result.thread_id}   (pdr inspect {result.thread_id} --db {db})")
+
+
+def _check_outcome(result: PDRResult, db: str) -> None:
+    if result.stop_reason == "no_drafts":
+        failed = [d for r in result.rounds for d in r.drafts if d.error]
+        detail = f" ({failed[-1].error})" if failed else ""
+        where = f" {failed[-1].round}" if failed else ""
+        raise RunFailed(f"every draft of round{where} failed{detail}; continue with: pdr resume "
+                        f"{result.thread_id} --db {db}")
+
+
+@contextmanager
+def _failures_resumable(thread_id: str, db: str) -> Iterator[None]:
+    """An error after the run was stored is a failed run (exit 1) that `pdr resume` continues."""
+    try:
+        yield
+    except (RunFailed, RunLockedError, KeyboardInterrupt, SystemExit):
+        raise
+    except Exception as exc:
+        started = any(r.thread_id == thread_id and r.status in ("failed", "interrupted")
+                      for r in list_runs(db))
+        if not started:
+            raise
+        raise RunFailed(f"{type(exc).__name__}: {error_line(exc)}; continue with: "
+                        f"pdr resume {thread_id} --db {db}") from exc
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    config = config_of(args)
+    if args.question == "-":
+        args.question = sys.stdin.read()
+    if not args.question.strip():
+        raise UsageError("question: must be a non-empty string")
+    model, base_url = model_arg(args)
+    db = resolve_db(args.db)
+    check_db(db)
+    if base_url:
+        probe(base_url)
+    prepare_local(model, [config], [args.question])
+    thread_id = args.thread_id or uuid.uuid4().hex
+    with Progress(enabled=not args.json) as progress, _failures_resumable(thread_id, db):
+        result = interruptible(
+            lambda: run_pdr(args.question, model=model, base_url=base_url, config=config, db=db,
+                            thread_id=thread_id, gold=args.gold, on_event=progress, timeout=args.timeout),
+            thread_id, db, progress=progress)
+    show_result(result, args, db)
+    _check_outcome(result, db)
+    return 0
+
+
+def _unfinished(thread_id: str, db: str) -> PDRResult:
+    """The stored run; resuming an unknown or a finished run is an error (exit 2) that touches nothing."""
+    stored = inspect_run(thread_id, db)
+    if stored.status in FINISHED:
+        raise UsageError(f"thread {thread_id!r} already finished ({stored.status}); nothing to resume "
+                         f"(see: pdr inspect {thread_id} --db {db})")
+    return stored
+
+
+def _stored_local_model(stored: PDRResult) -> str | None:
+    """The local model a stored run names (`local:...`), if it used one."""
+    return stored.model if isinstance(stored.model, str) and stored.model.startswith("local") else None
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    model, base_url = model_arg(args, required=False)
+    db = resolve_db(args.db)
+    stored = _unfinished(args.thread_id, db)
+    if base_url:
+        probe(base_url)
+    prepare_local(model or _stored_local_model(stored), [stored.config], [stored.question])
+    with Progress(enabled=not args.json) as progress, _failures_resumable(args.thread_id, db):
+        result = interruptible(
+            lambda: resume_pdr(args.thread_id, db=db, model=model, base_url=base_url, on_event=progress,
+                               timeout=args.timeout),
+            args.thread_id, db, progress=progress)
+    show_result(result, args, db)
+    _check_outcome(result, db)
+    return 0

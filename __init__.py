@@ -1,6 +1,15 @@
 """langgraph-pdr: Parallel-Distill-Refine and Sequential Refinement as LangGraph state machines."""
 
+from langgraph_pdr.chat_model import PDRChatModel
+from langgraph_pdr.checkpoints.ledger import (
+    LeaseLostError,
+    RunExistsError,
+    RunLockedError,
+    RunNotFoundError,
+    SchemaError,
+)
 from langgraph_pdr.graphs import create_pdr_graph, draw_graph, graph_config
+from langgraph_pdr.models import ModelError
 from langgraph_pdr.nodes.distill import (
     BaseDistiller,
     Distiller,
@@ -10,17 +19,7 @@ from langgraph_pdr.nodes.distill import (
 )
 from langgraph_pdr.nodes.prompts import get_prompts, register_prompts
 from langgraph_pdr.nodes.tokens import Utf8TokenCounter
-from langgraph_pdr.checkpoints.ledger import (
-    LeaseLostError,
-    RunExistsError,
-    RunLockedError,
-    RunNotFoundError,
-    SchemaError,
-)
-from langgraph_pdr.models import ModelError
 from langgraph_pdr.runner import aresume_pdr, arun_pdr, inspect_run, list_runs, resume_pdr, run_pdr
-from langgraph_pdr.chat_model import PDRChatModel
-from langgraph_pdr.tool import create_pdr_tool
 from langgraph_pdr.state import (
     CallRecord,
     Draft,
@@ -36,6 +35,7 @@ from langgraph_pdr.state import (
     Verification,
     Workspace,
 )
+from langgraph_pdr.tool import create_pdr_tool
 
 __all__ = [
     "BaseDistiller",

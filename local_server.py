@@ -81,8 +81,17 @@ class LocalServer:
         threads: CPU threads (default: all cores).
     """
 
-    def __init__(self, model_path: Path, *, alias: str, n_parallel: int = 4, n_ctx: int = 16384,
-                 threads: int | None = None, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self,
+        model_path: Path,
+        *,
+        alias: str,
+        n_parallel: int = 4,
+        n_ctx: int = 16384,
+        threads: int | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ) -> None:
         self.model_path, self.alias = Path(model_path), alias
         self.n_parallel, self.n_ctx = n_parallel, n_ctx
         self.threads = threads or os.cpu_count() or 2
@@ -127,25 +136,47 @@ class LocalServer:
             with socket.socket() as s:
                 s.bind((self.host, 0))
                 port = s.getsockname()[1]
-        command = [executable, "-m", str(self.model_path), "-a", self.alias, "-np", str(self.n_parallel),
-                   "-c", str(self.n_ctx), "--kv-unified", "-t", str(self.threads), "-tb", str(self.threads),
-                   "--no-warmup", "--host", self.host, "--port", str(port),
-                   *shlex.split(os.environ.get("PDR_LLAMA_SERVER_ARGS", ""))]
+        command = [
+            executable,
+            "-m",
+            str(self.model_path),
+            "-a",
+            self.alias,
+            "-np",
+            str(self.n_parallel),
+            "-c",
+            str(self.n_ctx),
+            "--kv-unified",
+            "-t",
+            str(self.threads),
+            "-tb",
+            str(self.threads),
+            "--no-warmup",
+            "--host",
+            self.host,
+            "--port",
+            str(port),
+            *shlex.split(os.environ.get("PDR_LLAMA_SERVER_ARGS", "")),
+        ]
         with tempfile.TemporaryFile() as log:  # its log, read only to say why it stopped while loading
             try:
-                self._process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                                                 preexec_fn=_die_with_parent)
+                self._process = subprocess.Popen(
+                    command, stdin=subprocess.DEVNULL, stdout=log, stderr=log, preexec_fn=_die_with_parent
+                )
             except OSError as exc:
-                raise LocalModelError(f"PDR_LLAMA_SERVER: cannot run {executable!r}: "
-                                      f"{exc.strerror}") from None
+                raise LocalModelError(
+                    f"PDR_LLAMA_SERVER: cannot run {executable!r}: {exc.strerror}"
+                ) from None
             root, deadline = f"http://{_url_host(self.host)}:{port}", time.monotonic() + wait
             while time.monotonic() < deadline:
                 if self._process.poll() is not None:
                     self._process = None
                     log.seek(0)
                     tail = log.read().decode(errors="replace").strip().splitlines()
-                    raise LocalModelError(f"PDR_LLAMA_SERVER: {executable} exited while loading "
-                                          f"{self.model_path}" + (f": {tail[-1]}" if tail else ""))
+                    raise LocalModelError(
+                        f"PDR_LLAMA_SERVER: {executable} exited while loading "
+                        f"{self.model_path}" + (f": {tail[-1]}" if tail else "")
+                    )
                 try:
                     with urllib.request.urlopen(root + "/health", timeout=2):
                         break
@@ -200,8 +231,9 @@ class LlamaCppTokenCounter:
     def count(self, text: str) -> int:
         root = self.base_url.rstrip("/").removesuffix("/v1")
         body = json.dumps({"content": text, "add_special": False}).encode()
-        request = urllib.request.Request(root + "/tokenize", data=body,
-                                         headers={"Content-Type": "application/json"})
+        request = urllib.request.Request(
+            root + "/tokenize", data=body, headers={"Content-Type": "application/json"}
+        )
         with urllib.request.urlopen(request, timeout=30) as response:
             return len(json.load(response)["tokens"])
 
@@ -328,10 +360,22 @@ def _start_daemon(model_path: Path, alias: str, n_parallel: int, n_ctx: int) -> 
     """Start the shared server process (in a session of its own: it outlives the process that started
     it while others use it) and wait until its port file answers."""
     with tempfile.TemporaryFile() as log:
-        command = [sys.executable, "-m", "langgraph_pdr.local_server", "--model", str(model_path),
-                   "--alias", alias, "--parallel", str(n_parallel), "--ctx", str(n_ctx)]
-        proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                                start_new_session=True)
+        command = [
+            sys.executable,
+            "-m",
+            "langgraph_pdr.local_server",
+            "--model",
+            str(model_path),
+            "--alias",
+            alias,
+            "--parallel",
+            str(n_parallel),
+            "--ctx",
+            str(n_ctx),
+        ]
+        proc = subprocess.Popen(
+            command, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True
+        )
         registry, deadline = _Registry(model_path), time.monotonic() + START_WAIT_S
         while time.monotonic() < deadline:
             if proc.poll() is not None:
@@ -365,8 +409,12 @@ def attach(model_path: Path, *, alias: str, n_parallel: int, n_ctx: int) -> Shar
     registry = _Registry(model_path)
     with registry.locked():
         info = registry.read()
-        if info is not None and not info.fits(n_parallel, n_ctx) and info.owner == "shared" \
-                and registry.live_clients() == 0:
+        if (
+            info is not None
+            and not info.fits(n_parallel, n_ctx)
+            and info.owner == "shared"
+            and registry.live_clients() == 0
+        ):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(info.pid, signal.SIGTERM)
             _wait_gone(info.pid)
@@ -404,14 +452,21 @@ def _wait_gone(pid: int, timeout: float = 30.0) -> None:
         time.sleep(0.05)
 
 
-def serve_registered(server: LocalServer, *, owner: str, stop: threading.Event,
-                     idle: float | None = None) -> None:
+def serve_registered(
+    server: LocalServer, *, owner: str, stop: threading.Event, idle: float | None = None
+) -> None:
     """Run `server` as the shared server of its model until `stop` is set or, with `idle`, until it had
     no client for `idle` seconds; it is registered (port file) while it runs."""
     registry = _Registry(server.model_path)
-    info = ServerInfo(pid=os.getpid(), base_url=server.base_url, alias=server.alias,
-                      model_path=str(server.model_path), n_parallel=server.n_parallel, n_ctx=server.n_ctx,
-                      owner=owner)
+    info = ServerInfo(
+        pid=os.getpid(),
+        base_url=server.base_url,
+        alias=server.alias,
+        model_path=str(server.model_path),
+        n_parallel=server.n_parallel,
+        n_ctx=server.n_ctx,
+        owner=owner,
+    )
     if owner == "shared":  # started by `attach`, which holds the lock until this port file answers
         registry.write(info)
     else:

@@ -98,8 +98,7 @@ def build_model(spec: ModelSpec, **kwargs: Any) -> BaseChatModel:
     if spec.base_url:
         if provider not in (None, "openai"):
             raise ModelError(
-                f"model: --base-url serves OpenAI-compatible servers; {spec.id!r} names provider "
-                f"{provider!r}"
+                f"model: --base-url serves OpenAI-compatible servers; {spec.id!r} names provider {provider!r}"
             )
         return _openai_compatible(name, spec.base_url, **kwargs)
     keys = KEY_VARIABLES.get(provider or "", ())
@@ -170,9 +169,10 @@ def open_model(
     or an `OpenModel` already open (returned as is, so many runs can share one served model).
     The local model is served by the machine's shared server of that model (started if none runs;
     see `langgraph_pdr.local_server`), asked for one slot per draft of the widest round and a context
-    sized from `config` (the largest of several configs), times `runs` for runs made at the same time. `timeout` (seconds
-    per call) applies to models built here, and overrides a stored spec's. `question_tokens` (the
-    longest question, estimated) sizes the local context; a question it cannot hold is an error.
+    sized from `config` (the largest of several configs), times `runs` for runs made at the same time.
+    `timeout` (seconds per call) applies to models built here, and overrides a stored spec's.
+    `question_tokens` (the longest question, estimated) sizes the local context; a question it cannot
+    hold is an error.
     A `base_url` that does not answer raises `ServerUnreachable` before anything else happens.
     """
     if isinstance(model, OpenModel):
@@ -185,9 +185,7 @@ def open_model(
         yield OpenModel(live, spec)
         return
     if model is None:
-        raise ModelError(
-            "model: give a model string ('local', 'openai:gpt-4.1-mini', ...) or a chat model"
-        )
+        raise ModelError("model: give a model string ('local', 'openai:gpt-4.1-mini', ...) or a chat model")
     if isinstance(model, ModelSpec):
         spec = model if timeout is None else model.model_copy(update={"timeout": timeout})
     elif isinstance(model, str) and model.strip():

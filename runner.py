@@ -84,11 +84,14 @@ def turns(history: Sequence[Any] | None) -> list[dict[str, str]]:
         elif isinstance(message, dict):
             role, content = message.get("role"), message.get("content")
         else:
-            raise ValueError(f"history: expected chat messages or role/content dicts, got "
-                             f"{type(message).__name__}")
+            raise ValueError(
+                f"history: expected chat messages or role/content dicts, got {type(message).__name__}"
+            )
         if role not in ROLES or not isinstance(content, str):
-            raise ValueError(f"history: each turn needs a role ({', '.join(sorted(set(ROLES)))}) and "
-                             f"text content, got role {role!r}")
+            raise ValueError(
+                f"history: each turn needs a role ({', '.join(sorted(set(ROLES)))}) and "
+                f"text content, got role {role!r}"
+            )
         out.append({"role": ROLES[role], "content": content})
     return out
 
@@ -115,11 +118,22 @@ class _Run:
     owner: str = field(default_factory=new_lock_owner)
 
 
-def _compiled(store: Store, config: PDRConfig, model: BaseChatModel, thread_id: str,
-              token_counter: TokenCounter | None, prompts: PromptSet | None = None) -> _Run:
+def _compiled(
+    store: Store,
+    config: PDRConfig,
+    model: BaseChatModel,
+    thread_id: str,
+    token_counter: TokenCounter | None,
+    prompts: PromptSet | None = None,
+) -> _Run:
     graph = create_pdr_graph(config).compile(checkpointer=store.saver)
-    context = PDRContext(model=model, config=config, token_counter=token_counter, recorder=store.ledger,
-                         prompts=prompts or get_prompts(config.prompts))
+    context = PDRContext(
+        model=model,
+        config=config,
+        token_counter=token_counter,
+        recorder=store.ledger,
+        prompts=prompts or get_prompts(config.prompts),
+    )
     return _Run(graph, graph_config(config, thread_id=thread_id), context, thread_id)
 
 
@@ -132,21 +146,39 @@ class _NewRun:
     inputs: dict[str, Any]
 
 
-def _new_run(store: Store, question: str, om: OpenModel, config: PDRConfig, thread_id: str | None,
-             gold: str | None, token_counter: TokenCounter | None,
-             history: list[dict[str, str]]) -> _NewRun:
+def _new_run(
+    store: Store,
+    question: str,
+    om: OpenModel,
+    config: PDRConfig,
+    thread_id: str | None,
+    gold: str | None,
+    token_counter: TokenCounter | None,
+    history: list[dict[str, str]],
+) -> _NewRun:
     counter = token_counter or om.token_counter
     run = _compiled(store, config, om.model, thread_id or uuid.uuid4().hex, counter)
-    spec = RunSpec(model=om.spec, gold=gold, token_counter=getattr(counter, "name", None), history=history,
-                   prompts=run.context.prompts.templates() if run.context.prompts else None)
-    row = {"question": question, "config": config, "model": om.spec.id or model_name(om.model),
-           "spec": spec, "lock_owner": run.owner}
+    spec = RunSpec(
+        model=om.spec,
+        gold=gold,
+        token_counter=getattr(counter, "name", None),
+        history=history,
+        prompts=run.context.prompts.templates() if run.context.prompts else None,
+    )
+    row = {
+        "question": question,
+        "config": config,
+        "model": om.spec.id or model_name(om.model),
+        "spec": spec,
+        "lock_owner": run.owner,
+    }
     inputs = {"question": question, "gold": gold, **({"history": history} if history else {})}
     return _NewRun(run, row, inputs)
 
 
-def _twin_of(row: dict | None, thread_id: str | None, question: str, config: PDRConfig,
-             location: str) -> bool:
+def _twin_of(
+    row: dict | None, thread_id: str | None, question: str, config: PDRConfig, location: str
+) -> bool:
     """Whether `thread_id` names the same run, finished (its stored result is the answer); any other
     reuse of a thread id is an error."""
     if row is None:
@@ -216,8 +248,9 @@ def _invoke(run: _Run, inputs: dict | None, on_event: EventHandler | None) -> No
         return
     # LangGraph's sync stream parks a waiter on one worker of the pool: give it its own
     config = {**run.config, "max_concurrency": run.config["max_concurrency"] + 1}
-    for event in run.graph.stream(inputs, config, context=run.context, stream_mode="custom",
-                                  durability="sync"):
+    for event in run.graph.stream(
+        inputs, config, context=run.context, stream_mode="custom", durability="sync"
+    ):
         on_event(event)
 
 
@@ -225,8 +258,9 @@ async def _ainvoke(run: _Run, inputs: dict | None, on_event: EventHandler | None
     if on_event is None:
         await run.graph.ainvoke(inputs, run.config, context=run.context, durability="sync")
         return
-    async for event in run.graph.astream(inputs, run.config, context=run.context,
-                                         stream_mode="custom", durability="sync"):
+    async for event in run.graph.astream(
+        inputs, run.config, context=run.context, stream_mode="custom", durability="sync"
+    ):
         on_event(event)
 
 
@@ -291,10 +325,13 @@ def run_pdr(
     """
     config, history = _validate(question, config, gold), turns(history)
     with open_store(db) as store:
-        if thread_id and _twin_of(store.ledger.run_row(thread_id), thread_id, question, config, store.location):
+        if thread_id and _twin_of(
+            store.ledger.run_row(thread_id), thread_id, question, config, store.location
+        ):
             return store.ledger.load_result(thread_id)
-        with open_model(model, base_url=base_url, config=config, timeout=timeout,
-                        question_tokens=_estimate(question)) as om:
+        with open_model(
+            model, base_url=base_url, config=config, timeout=timeout, question_tokens=_estimate(question)
+        ) as om:
             new = _new_run(store, question, om, config, thread_id, gold, token_counter, history)
             store.ledger.start_run(new.run.thread_id, **new.row)
             with _running(store.ledger, new.run.thread_id, new.run.owner, acquire=False):
@@ -321,11 +358,13 @@ async def arun_pdr(
     on the event loop, so many runs can share one loop and one SQLite file)."""
     config, history = _validate(question, config, gold), turns(history)
     async with aopen_store(db) as store:
-        if thread_id and _twin_of(await store.ledger.arun_row(thread_id), thread_id, question, config,
-                                  store.location):
+        if thread_id and _twin_of(
+            await store.ledger.arun_row(thread_id), thread_id, question, config, store.location
+        ):
             return await store.ledger.aload_result(thread_id)
-        with open_model(model, base_url=base_url, config=config, timeout=timeout,
-                        question_tokens=_estimate(question)) as om:
+        with open_model(
+            model, base_url=base_url, config=config, timeout=timeout, question_tokens=_estimate(question)
+        ) as om:
             new = _new_run(store, question, om, config, thread_id, gold, token_counter, history)
             await store.ledger.astart_run(new.run.thread_id, **new.row)
             async with _arunning(store.ledger, new.run.thread_id, new.run.owner, acquire=False):
@@ -361,8 +400,13 @@ def _stored_prompts(config: PDRConfig, spec: RunSpec) -> PromptSet | None:
 
 #: Forks a failed run back to the start of its failed round, as if `begin_round` had just run, so
 #: resuming sends the round's drafts again.
-_ROUND_AGAIN = {"stop_reason": None, "answer": None, "text": "", "drafts": Overwrite([]),
-                "verifications": Overwrite([])}
+_ROUND_AGAIN = {
+    "stop_reason": None,
+    "answer": None,
+    "text": "",
+    "drafts": Overwrite([]),
+    "verifications": Overwrite([]),
+}
 
 
 @dataclass
@@ -381,14 +425,26 @@ def _resume_step(snapshot: Any, row: dict, spec: RunSpec) -> _Resume:
     if not snapshot.next and values.get("stop_reason") == NO_DRAFTS:
         return _Resume("again")
     if values and not snapshot.next and values.get("stop_reason"):
-        return _Resume("book", outcome=RunOutcome(
-            answer=values.get("answer"), text=values.get("text") or "", b_seq=values.get("b_seq") or 0,
-            b_total=values.get("b_total") or 0, stop_reason=values["stop_reason"],
-        ))
+        return _Resume(
+            "book",
+            outcome=RunOutcome(
+                answer=values.get("answer"),
+                text=values.get("text") or "",
+                b_seq=values.get("b_seq") or 0,
+                b_total=values.get("b_total") or 0,
+                stop_reason=values["stop_reason"],
+            ),
+        )
     if values:
         return _Resume("invoke")
-    return _Resume("invoke", {"question": row["question"], "gold": spec.gold,
-                              **({"history": spec.history} if spec.history else {})})
+    return _Resume(
+        "invoke",
+        {
+            "question": row["question"],
+            "gold": spec.gold,
+            **({"history": spec.history} if spec.history else {}),
+        },
+    )
 
 
 def _seed_billing(thread_id: str, failed: list[CallRecord], snapshot: Any) -> None:
@@ -422,12 +478,24 @@ def resume_pdr(
         if row["status"] in FINISHED:
             return store.ledger.load_result(thread_id)
         owner = new_lock_owner()
-        with _running(store.ledger, thread_id, owner, acquire=True), open_model(
-            model if model is not None else spec.model, base_url=base_url, config=config, timeout=timeout,
-            question_tokens=_estimate(row["question"]),
-        ) as om:
-            run = _compiled(store, config, om.model, thread_id, token_counter or om.token_counter,
-                            _stored_prompts(config, spec))
+        with (
+            _running(store.ledger, thread_id, owner, acquire=True),
+            open_model(
+                model if model is not None else spec.model,
+                base_url=base_url,
+                config=config,
+                timeout=timeout,
+                question_tokens=_estimate(row["question"]),
+            ) as om,
+        ):
+            run = _compiled(
+                store,
+                config,
+                om.model,
+                thread_id,
+                token_counter or om.token_counter,
+                _stored_prompts(config, spec),
+            )
             snapshot = run.graph.get_state(run.config)
             _seed_billing(thread_id, store.ledger.failed_attempts(thread_id), snapshot)
             step = _resume_step(snapshot, row, spec)
@@ -459,10 +527,21 @@ async def aresume_pdr(
             return await store.ledger.aload_result(thread_id)
         owner = new_lock_owner()
         async with _arunning(store.ledger, thread_id, owner, acquire=True):
-            with open_model(model if model is not None else spec.model, base_url=base_url, config=config,
-                            timeout=timeout, question_tokens=_estimate(row["question"])) as om:
-                run = _compiled(store, config, om.model, thread_id, token_counter or om.token_counter,
-                                _stored_prompts(config, spec))
+            with open_model(
+                model if model is not None else spec.model,
+                base_url=base_url,
+                config=config,
+                timeout=timeout,
+                question_tokens=_estimate(row["question"]),
+            ) as om:
+                run = _compiled(
+                    store,
+                    config,
+                    om.model,
+                    thread_id,
+                    token_counter or om.token_counter,
+                    _stored_prompts(config, spec),
+                )
                 snapshot = await run.graph.aget_state(run.config)
                 _seed_billing(thread_id, await store.ledger.afailed_attempts(thread_id), snapshot)
                 step = _resume_step(snapshot, row, spec)

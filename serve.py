@@ -26,8 +26,17 @@ from langgraph_pdr.state.config import PDRConfig, error_line
 from langgraph_pdr.state.methods import MethodError, from_model_name, parse_method
 from langgraph_pdr.state.result import PDRResult
 
-PRESETS = ("pdr", "pdr-4-2-1-global_summary", "pdr-8-4-1-per_sample_top_k", "pdr-4-2-1-random_k",
-           "sr-3", "sr_error-3", "single", "sc-8", "bon-8")
+PRESETS = (
+    "pdr",
+    "pdr-4-2-1-global_summary",
+    "pdr-8-4-1-per_sample_top_k",
+    "pdr-4-2-1-random_k",
+    "sr-3",
+    "sr_error-3",
+    "single",
+    "sc-8",
+    "bon-8",
+)
 
 
 class RequestError(ValueError):
@@ -45,8 +54,11 @@ def config_for(model: str, request: dict[str, Any]) -> PDRConfig:
         fields["temperature"] = request["temperature"]
     try:
         entry = from_model_name(model)
-        data = parse_method(entry, fields).config.model_dump() if entry != "pdr" else (
-            PDRConfig.model_validate(fields).model_dump())
+        data = (
+            parse_method(entry, fields).config.model_dump()
+            if entry != "pdr"
+            else (PDRConfig.model_validate(fields).model_dump())
+        )
     except MethodError as exc:
         raise RequestError(str(exc).replace("methods: ", "model: ", 1)) from None
     except ValueError as exc:
@@ -70,8 +82,10 @@ def describe(event: dict[str, Any]) -> str:
     if kind == "round_started":
         return f"Round {event['round']}/{event['rounds']}: writing {event['drafts']} draft(s).\n"
     if kind == "draft_finished":
-        return (f"Draft {event['index'] + 1} of round {event['round']} done (answer {event.get('answer')}, "
-                f"{event.get('tokens', 0)} tokens).\n")
+        return (
+            f"Draft {event['index'] + 1} of round {event['round']} done (answer {event.get('answer')}, "
+            f"{event.get('tokens', 0)} tokens).\n"
+        )
     if kind == "draft_failed":
         return f"Draft {event['index'] + 1} of round {event['round']} failed: {event.get('error')}.\n"
     if kind == "draft_verified":
@@ -92,19 +106,29 @@ def describe(event: dict[str, Any]) -> str:
 
 def _usage(result: PDRResult) -> dict[str, int]:
     u = usage_of(result)
-    return {"prompt_tokens": u["input_tokens"], "completion_tokens": u["output_tokens"],
-            "total_tokens": u["total_tokens"]}
+    return {
+        "prompt_tokens": u["input_tokens"],
+        "completion_tokens": u["output_tokens"],
+        "total_tokens": u["total_tokens"],
+    }
 
 
 def _error(message: str, status: int, kind: str = "invalid_request_error") -> Any:
     from starlette.responses import JSONResponse
 
-    return JSONResponse({"error": {"message": message, "type": kind, "param": None, "code": None}},
-                        status_code=status)
+    return JSONResponse(
+        {"error": {"message": message, "type": kind, "param": None, "code": None}}, status_code=status
+    )
 
 
-def create_app(*, model: Any, base_url: str | None = None, db: str | None = None,
-               timeout: float | None = None, slots: int = 4) -> Any:
+def create_app(
+    *,
+    model: Any,
+    base_url: str | None = None,
+    db: str | None = None,
+    timeout: float | None = None,
+    slots: int = 4,
+) -> Any:
     """The Starlette app of `pdr serve` (serve it with any ASGI server).
 
     Args:
@@ -131,8 +155,9 @@ def create_app(*, model: Any, base_url: str | None = None, db: str | None = None
 
     async def models(request: Request) -> Any:
         now = int(time.time())
-        data = [{"id": name, "object": "model", "created": now, "owned_by": "langgraph-pdr"}
-                for name in PRESETS]
+        data = [
+            {"id": name, "object": "model", "created": now, "owned_by": "langgraph-pdr"} for name in PRESETS
+        ]
         return JSONResponse({"object": "list", "data": data})
 
     async def completions(request: Request) -> Any:
@@ -155,26 +180,42 @@ def create_app(*, model: Any, base_url: str | None = None, db: str | None = None
         name = body.get("model") or "pdr"
         if body.get("stream"):
             include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
-            return StreamingResponse(_stream(question, run, name, include_usage),
-                                     media_type="text/event-stream")
+            return StreamingResponse(
+                _stream(question, run, name, include_usage), media_type="text/event-stream"
+            )
         try:
             result = await arun_pdr(question, **run)
         except ValueError as exc:
             return _error(str(exc).splitlines()[0], 400)
         except Exception as exc:  # the upstream failed past its retries
-            return _error(f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}", 502,
-                          "upstream_error")
-        return JSONResponse({
-            "id": f"chatcmpl-{result.thread_id}", "object": "chat.completion", "created": int(time.time()),
-            "model": name,
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": result.text},
-                         "finish_reason": _finish(result)}],
-            "usage": _usage(result), "pdr": metadata_of(result),
-        })
+            return _error(
+                f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}", 502, "upstream_error"
+            )
+        return JSONResponse(
+            {
+                "id": f"chatcmpl-{result.thread_id}",
+                "object": "chat.completion",
+                "created": int(time.time()),
+                "model": name,
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": {"role": "assistant", "content": result.text},
+                        "finish_reason": _finish(result),
+                    }
+                ],
+                "usage": _usage(result),
+                "pdr": metadata_of(result),
+            }
+        )
 
-    return Starlette(routes=[Route("/v1/models", models, methods=["GET"]),
-                             Route("/v1/chat/completions", completions, methods=["POST"])],
-                     lifespan=lifespan)
+    return Starlette(
+        routes=[
+            Route("/v1/models", models, methods=["GET"]),
+            Route("/v1/chat/completions", completions, methods=["POST"]),
+        ],
+        lifespan=lifespan,
+    )
 
 
 def _finish(result: PDRResult) -> str:
@@ -194,13 +235,25 @@ def _conversation(messages: Any) -> tuple[str, list[dict[str, str]]]:
         question, history = split_messages(parsed)
     except ValueError as exc:
         raise RequestError(str(exc)) from None
-    return question, [{"role": {"system": "system", "human": "user", "ai": "assistant"}.get(m.type, "user"),
-                       "content": m.text} for m in history if m.type in ("system", "human", "ai")]
+    return question, [
+        {
+            "role": {"system": "system", "human": "user", "ai": "assistant"}.get(m.type, "user"),
+            "content": m.text,
+        }
+        for m in history
+        if m.type in ("system", "human", "ai")
+    ]
 
 
 def _chunk(cid: str, name: str, delta: dict[str, Any], finish: str | None = None, **extra: Any) -> str:
-    data = {"id": cid, "object": "chat.completion.chunk", "created": int(time.time()), "model": name,
-            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}], **extra}
+    data = {
+        "id": cid,
+        "object": "chat.completion.chunk",
+        "created": int(time.time()),
+        "model": name,
+        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+        **extra,
+    }
     return f"data: {json.dumps(data, ensure_ascii=False)}\n\n"
 
 
@@ -224,15 +277,29 @@ async def _stream(question: str, run: dict[str, Any], name: str, include_usage: 
     yield _chunk(cid, name, {"content": result.text})
     yield _chunk(cid, name, {}, _finish(result), pdr=metadata_of(result))
     if include_usage:
-        usage = {"id": cid, "object": "chat.completion.chunk", "created": int(time.time()), "model": name,
-                 "choices": [], "usage": _usage(result)}
+        usage = {
+            "id": cid,
+            "object": "chat.completion.chunk",
+            "created": int(time.time()),
+            "model": name,
+            "choices": [],
+            "usage": _usage(result),
+        }
         yield f"data: {json.dumps(usage)}\n\n"
     yield "data: [DONE]\n\n"
 
 
-def serve(*, model: Any, base_url: str | None = None, db: str | None = None, timeout: float | None = None,
-          host: str = "127.0.0.1", port: int = 8000, slots: int = 4,
-          on_ready: Any = None) -> None:
+def serve(
+    *,
+    model: Any,
+    base_url: str | None = None,
+    db: str | None = None,
+    timeout: float | None = None,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    slots: int = 4,
+    on_ready: Any = None,
+) -> None:
     """Serve `create_app(...)` with uvicorn until interrupted; `on_ready(base_url)` once it listens."""
     import socket
 

@@ -11,9 +11,11 @@ from langgraph_pdr.chat_model import metadata_of
 from langgraph_pdr.runner import arun_pdr, run_pdr
 from langgraph_pdr.state.config import PDRConfig
 
-DESCRIPTION = ("Solve a hard reasoning or math problem carefully: several drafts are written in parallel, "
-               "distilled and refined. Give the complete problem statement. Returns a worked solution "
-               "ending with the final answer in \\boxed{}.")
+DESCRIPTION = (
+    "Solve a hard reasoning or math problem carefully: several drafts are written in parallel, "
+    "distilled and refined. Give the complete problem statement. Returns a worked solution "
+    "ending with the final answer in \\boxed{}."
+)
 
 
 class PDRToolInput(BaseModel):
@@ -67,5 +69,11 @@ def create_pdr_tool(
         result = await arun_pdr(question, **options)
         return result.text, metadata_of(result)
 
-    return StructuredTool.from_function(func=solve, coroutine=asolve, name=name, description=description,
-                                        args_schema=PDRToolInput, response_format="content_and_artifact")
+    return StructuredTool.from_function(
+        func=solve,
+        coroutine=asolve,
+        name=name,
+        description=description,
+        args_schema=PDRToolInput,
+        response_format="content_and_artifact",
+    )

@@ -17,16 +17,18 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from fakes import FakeCall, ScriptedChatModel  # noqa: E402
-
 import uuid  # noqa: E402
+
+from fakes import FakeCall, ScriptedChatModel  # noqa: E402
 
 from langgraph_pdr import PDRConfig, PDRContext, PDRResult, create_pdr_graph, graph_config, run_pdr  # noqa: E402
 from langgraph_pdr.checkpoints.ledger import Ledger  # noqa: E402
 
-WORDS = ("let be the number so then check which holds therefore sum of roots is and by Vieta we get "
-         "substitute into equation both sides square factor since area triangle angle circle radius "
-         "integer prime divides modulo remainder probability case count ways choose").split()
+WORDS = (
+    "let be the number so then check which holds therefore sum of roots is and by Vieta we get "
+    "substitute into equation both sides square factor since area triangle angle circle radius "
+    "integer prime divides modulo remainder probability case count ways choose"
+).split()
 
 
 def _token(rng: random.Random) -> str:
@@ -35,10 +37,18 @@ def _token(rng: random.Random) -> str:
     if roll < 0.55:
         return rng.choice(WORDS)
     if roll < 0.8:
-        return str(rng.randint(0, 10**rng.randint(1, 5)))
-    return rng.choice(["\\frac{%d}{%d}" % (rng.randint(1, 99), rng.randint(2, 99)),
-                       "x^{%d}" % rng.randint(2, 9), "\\sqrt{%d}" % rng.randint(2, 999),
-                       "(%d, %d)" % (rng.randint(0, 99), rng.randint(0, 99)), "=", "+", "-"])
+        return str(rng.randint(0, 10 ** rng.randint(1, 5)))
+    return rng.choice(
+        [
+            f"\\frac{{{rng.randint(1, 99)}}}{{{rng.randint(2, 99)}}}",
+            f"x^{{{rng.randint(2, 9)}}}",
+            f"\\sqrt{{{rng.randint(2, 999)}}}",
+            f"({rng.randint(0, 99)}, {rng.randint(0, 99)})",
+            "=",
+            "+",
+            "-",
+        ]
+    )
 
 
 def script(call: FakeCall) -> str:
@@ -69,9 +79,12 @@ def _stock_run(db: Path, question: str, config: PDRConfig) -> PDRResult:
     ledger.start_run(tid, question=question, config=config)
     with SqliteSaver.from_conn_string(str(db)) as saver:
         graph = create_pdr_graph(config).compile(checkpointer=saver)
-        graph.invoke({"question": question}, graph_config(config, thread_id=tid),
-                     context=PDRContext(model=ScriptedChatModel(script=script), config=config,
-                                        recorder=ledger), durability="sync")
+        graph.invoke(
+            {"question": question},
+            graph_config(config, thread_id=tid),
+            context=PDRContext(model=ScriptedChatModel(script=script), config=config, recorder=ledger),
+            durability="sync",
+        )
     result = ledger.load_result(tid)
     ledger.dispose()
     return result
@@ -82,10 +95,17 @@ def measure(distiller: str, runs: int = 5, *, stock: bool = False) -> tuple[int,
     with tempfile.TemporaryDirectory() as tmp:
         db = Path(tmp) / "runs.sqlite"
         config = PDRConfig(schedule="8,4,2,1", distiller=distiller, k=2, kappa=1024)
-        run = (lambda q: _stock_run(db, q, config)) if stock else (
-            lambda q: run_pdr(q, model=ScriptedChatModel(script=script), config=config, db=db))
-        run_pdr("warm-up: create the schema", model=ScriptedChatModel(script=script),
-                config=PDRConfig(method="single"), db=db)
+        run = (
+            (lambda q: _stock_run(db, q, config))
+            if stock
+            else (lambda q: run_pdr(q, model=ScriptedChatModel(script=script), config=config, db=db))
+        )
+        run_pdr(
+            "warm-up: create the schema",
+            model=ScriptedChatModel(script=script),
+            config=PDRConfig(method="single"),
+            db=db,
+        )
         if stock:
             _stock_run(db, "warm-up", PDRConfig(method="single"))
         empty = db_bytes(db)
@@ -98,10 +118,14 @@ def measure(distiller: str, runs: int = 5, *, stock: bool = False) -> tuple[int,
 
 
 def main() -> None:
-    print("schedule 8,4,2,1; database bytes per run (checkpoints + ledger) / raw text of drafts and "
-          "workspaces; goal <= 3x")
-    print(f"{'distiller':<18}{'raw text/run':>14}{'db bytes/run':>14}{'ratio':>8}"
-          f"{'stock saver':>14}{'ratio':>8}")
+    print(
+        "schedule 8,4,2,1; database bytes per run (checkpoints + ledger) / raw text of drafts and "
+        "workspaces; goal <= 3x"
+    )
+    print(
+        f"{'distiller':<18}{'raw text/run':>14}{'db bytes/run':>14}{'ratio':>8}"
+        f"{'stock saver':>14}{'ratio':>8}"
+    )
     for distiller in ("global_summary", "shared_top_k", "per_sample_top_k", "random_k"):
         size, raw = measure(distiller)
         stock, _ = measure(distiller, stock=True)

@@ -46,18 +46,23 @@ def percentile(values: list[float], q: float) -> float:
 
 def line(name: str, wall: float, latencies: list[float], base: tuple[float, list[float]] | None) -> str:
     n = len(latencies)
-    text = (f"{name:<34} {n / wall:6.2f} req/s   p50 {percentile(latencies, 0.5):6.3f} s   "
-            f"p95 {percentile(latencies, 0.95):6.3f} s")
+    text = (
+        f"{name:<34} {n / wall:6.2f} req/s   p50 {percentile(latencies, 0.5):6.3f} s   "
+        f"p95 {percentile(latencies, 0.95):6.3f} s"
+    )
     if base is not None:
         base_wall, base_lat = base
-        text += (f"   vs direct: throughput {(n / wall) / (n / base_wall):.2f}x, p50 "
-                 f"{percentile(latencies, 0.5) / percentile(base_lat, 0.5):.2f}x, p95 "
-                 f"{percentile(latencies, 0.95) / percentile(base_lat, 0.95):.2f}x")
+        text += (
+            f"   vs direct: throughput {(n / wall) / (n / base_wall):.2f}x, p50 "
+            f"{percentile(latencies, 0.5) / percentile(base_lat, 0.5):.2f}x, p95 "
+            f"{percentile(latencies, 0.95) / percentile(base_lat, 0.95):.2f}x"
+        )
     return text
 
 
 async def timed_all(jobs: list[Callable[[], Awaitable[object]]]) -> tuple[float, list[float]]:
     """Run the jobs together; (wall time, each job's latency)."""
+
     async def one(job: Callable[[], Awaitable[object]]) -> float:
         started = time.perf_counter()
         await job()
@@ -81,16 +86,37 @@ def direct(base_url: str, clients: int, stages: list[int]) -> tuple[float, list[
 
 def through_serve(base_url: str, clients: int, method: str, tmp: Path) -> tuple[float, list[float]]:
     env = {**os.environ, "PDR_DB": str(tmp / f"serve-{method}.sqlite"), "OPENAI_API_KEY": "sk-bench"}
-    proc = subprocess.Popen([sys.executable, "-m", "langgraph_pdr.cli", "serve", "--model", "fake-model",
-                             "--base-url", base_url, "--port", "0"], stdout=subprocess.PIPE, text=True, env=env)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "langgraph_pdr.cli",
+            "serve",
+            "--model",
+            "fake-model",
+            "--base-url",
+            base_url,
+            "--port",
+            "0",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     try:
         url = proc.stdout.readline().strip()
 
         def complete(n: int) -> float:
-            body = json.dumps({"model": method, "max_tokens": 64,
-                               "messages": [{"role": "user", "content": f"What is 6 * 7? (#{n})"}]})
-            request = urllib.request.Request(url + "/chat/completions", data=body.encode(),
-                                             headers={"Content-Type": "application/json"})
+            body = json.dumps(
+                {
+                    "model": method,
+                    "max_tokens": 64,
+                    "messages": [{"role": "user", "content": f"What is 6 * 7? (#{n})"}],
+                }
+            )
+            request = urllib.request.Request(
+                url + "/chat/completions", data=body.encode(), headers={"Content-Type": "application/json"}
+            )
             started = time.perf_counter()
             with urllib.request.urlopen(request, timeout=600) as response:
                 assert response.status == 200 and json.load(response)["pdr"]["answer"] == "42"
@@ -112,10 +138,16 @@ def through_arun(base_url: str, clients: int, tmp: Path) -> tuple[float, list[fl
 
     async def main() -> tuple[float, list[float]]:
         await arun_pdr("warm", model="fake-model", base_url=base_url, db=db, config=config)
-        return await timed_all([
-            (lambda n=n: arun_pdr(f"What is 6 * 7? (#{n})", model="fake-model", base_url=base_url, db=db,
-                                  config=config))
-            for n in range(clients)])
+        return await timed_all(
+            [
+                (
+                    lambda n=n: arun_pdr(
+                        f"What is 6 * 7? (#{n})", model="fake-model", base_url=base_url, db=db, config=config
+                    )
+                )
+                for n in range(clients)
+            ]
+        )
 
     return asyncio.run(main())
 
@@ -134,8 +166,9 @@ def main() -> None:
         print(line("pdr serve, single", *through_serve(base_url, args.clients, "single", tmp), one))
         nine = direct(base_url, args.clients, PDR_STAGES)
         print(line("direct, PDR 4,2,1's 9 calls", *nine, None))
-        print(line("pdr serve, pdr (4,2,1 summary)", *through_serve(base_url, args.clients, "pdr", tmp),
-                   nine))
+        print(
+            line("pdr serve, pdr (4,2,1 summary)", *through_serve(base_url, args.clients, "pdr", tmp), nine)
+        )
         print(line("arun_pdr, 4,2,1 summary", *through_arun(base_url, args.clients, tmp), nine))
         print(f"(median of the direct 9-call latencies: {statistics.median(nine[1]):.3f} s)")
 

@@ -88,20 +88,28 @@ def main() -> None:
             pdr_times.append(orchestrated(base_url, config, Path(tmp) / f"r{n}.sqlite"))
             bare_times.append(bare(base_url, stages))
         t_pdr, t_bare = statistics.median(pdr_times), statistics.median(bare_times)
-        print(f"server delay {args.delay:.2f} s; schedule {','.join(map(str, SCHEDULE))} with global "
-              f"summary = {len(stages)} stages, {sum(stages)} calls")
-        print(f"overhead: run_pdr {t_pdr:.3f} s vs bare asyncio.gather {t_bare:.3f} s "
-              f"-> {100 * (t_pdr / t_bare - 1):+.1f}% (goal <= 3%)")
+        print(
+            f"server delay {args.delay:.2f} s; schedule {','.join(map(str, SCHEDULE))} with global "
+            f"summary = {len(stages)} stages, {sum(stages)} calls"
+        )
+        print(
+            f"overhead: run_pdr {t_pdr:.3f} s vs bare asyncio.gather {t_bare:.3f} s "
+            f"-> {100 * (t_pdr / t_bare - 1):+.1f}% (goal <= 3%)"
+        )
         one = statistics.median(bare(base_url, [1]) for _ in range(args.repeat))
         for use_async in (False, True):
             name = "arun_pdr" if use_async else "run_pdr"
             for width in (1, 4, 16, 64):
-                runs = [round_span(base_url, width, Path(tmp) / f"{name}{width}-{n}.sqlite", use_async)
-                        for n in range(args.repeat)]
+                runs = [
+                    round_span(base_url, width, Path(tmp) / f"{name}{width}-{n}.sqlite", use_async)
+                    for n in range(args.repeat)
+                ]
                 span, slowest, whole = (statistics.median(x) for x in zip(*runs, strict=True))
-                print(f"fan-out {name:>8} N={width:>2}: round {span:.3f} s vs its slowest call "
-                      f"{slowest:.3f} s -> {span / slowest:.2f}x (goal <= 1.1x); whole run {whole:.3f} s "
-                      f"vs one bare call {one:.3f} s -> {whole / one:.2f}x")
+                print(
+                    f"fan-out {name:>8} N={width:>2}: round {span:.3f} s vs its slowest call "
+                    f"{slowest:.3f} s -> {span / slowest:.2f}x (goal <= 1.1x); whole run {whole:.3f} s "
+                    f"vs one bare call {one:.3f} s -> {whole / one:.2f}x"
+                )
 
 
 if __name__ == "__main__":

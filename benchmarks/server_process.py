@@ -29,8 +29,12 @@ with FakeOpenAIServer(reply=lambda req: reply, delay=lambda req: delay) as serve
 @contextmanager
 def served(delay: float, words: int = 40) -> Iterator[str]:
     """A fake server answering every request after `delay` seconds with `words` words; its base URL."""
-    proc = subprocess.Popen([sys.executable, "-c", CHILD, str(delay), str(words)], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", CHILD, str(delay), str(words)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         yield proc.stdout.readline().strip()
     finally:

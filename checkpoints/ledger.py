@@ -124,25 +124,36 @@ _ASYNC_ENGINES = _Shared()
 
 def _sync_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": db_timeout(), "check_same_thread": False},
-                               pool_size=POOL_SIZE, max_overflow=POOL_SIZE, pool_timeout=db_timeout())
+        engine = create_engine(
+            url,
+            connect_args={"timeout": db_timeout(), "check_same_thread": False},
+            pool_size=POOL_SIZE,
+            max_overflow=POOL_SIZE,
+            pool_timeout=db_timeout(),
+        )
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=POOL_SIZE, max_overflow=POOL_SIZE,
-                         pool_timeout=db_timeout())
+    return create_engine(
+        url, pool_pre_ping=True, pool_size=POOL_SIZE, max_overflow=POOL_SIZE, pool_timeout=db_timeout()
+    )
 
 
 def _async_engine(url: str) -> Any:
     from sqlalchemy.ext.asyncio import create_async_engine
 
     if url.startswith("sqlite"):
-        engine = create_async_engine(url.replace("sqlite://", "sqlite+aiosqlite://", 1),
-                                     connect_args={"timeout": db_timeout()}, pool_size=POOL_SIZE,
-                                     max_overflow=POOL_SIZE, pool_timeout=db_timeout())
+        engine = create_async_engine(
+            url.replace("sqlite://", "sqlite+aiosqlite://", 1),
+            connect_args={"timeout": db_timeout()},
+            pool_size=POOL_SIZE,
+            max_overflow=POOL_SIZE,
+            pool_timeout=db_timeout(),
+        )
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
-    return create_async_engine(url, pool_pre_ping=True, pool_size=POOL_SIZE, max_overflow=POOL_SIZE,
-                               pool_timeout=db_timeout())
+    return create_async_engine(
+        url, pool_pre_ping=True, pool_size=POOL_SIZE, max_overflow=POOL_SIZE, pool_timeout=db_timeout()
+    )
 
 
 def _busy(exc: OperationalError, where: Any) -> DatabaseBusyError | None:
@@ -213,7 +224,9 @@ class Ledger:
         engine = self._async_engines.get(loop)
         if engine is None:
             url = self._url
-            engine = self._async_engines[loop] = _ASYNC_ENGINES.acquire((url, loop), lambda: _async_engine(url))
+            engine = self._async_engines[loop] = _ASYNC_ENGINES.acquire(
+                (url, loop), lambda: _async_engine(url)
+            )
         return engine
 
     async def _aread(self, work: Callable[..., T], *args: Any) -> T:
@@ -251,25 +264,51 @@ class Ledger:
         if lock_owner:
             self._fences[thread_id] = lock_owner
 
-    def start_run(self, thread_id: str, *, question: str, config: PDRConfig, model: str | None = None,
-                  spec: RunSpec | None = None, lock_owner: str | None = None) -> None:
+    def start_run(
+        self,
+        thread_id: str,
+        *,
+        question: str,
+        config: PDRConfig,
+        model: str | None = None,
+        spec: RunSpec | None = None,
+        lock_owner: str | None = None,
+    ) -> None:
         """Create the run's row (status `running`), leased to `lock_owner` when given.
 
         Raises:
             RunExistsError: a run with this thread id is already in the database.
             DatabaseBusyError: another writer held the database past `PDR_DB_TIMEOUT`.
         """
-        values = {"question": question, "config": config, "model": model, "spec": spec,
-                  "lock_owner": lock_owner}
+        values = {
+            "question": question,
+            "config": config,
+            "model": model,
+            "spec": spec,
+            "lock_owner": lock_owner,
+        }
         with self._start_errors(thread_id):
             self._run(self._start, thread_id, values)
         self._started(thread_id, lock_owner)
 
-    async def astart_run(self, thread_id: str, *, question: str, config: PDRConfig, model: str | None = None,
-                         spec: RunSpec | None = None, lock_owner: str | None = None) -> None:
+    async def astart_run(
+        self,
+        thread_id: str,
+        *,
+        question: str,
+        config: PDRConfig,
+        model: str | None = None,
+        spec: RunSpec | None = None,
+        lock_owner: str | None = None,
+    ) -> None:
         """Async twin of `start_run`."""
-        values = {"question": question, "config": config, "model": model, "spec": spec,
-                  "lock_owner": lock_owner}
+        values = {
+            "question": question,
+            "config": config,
+            "model": model,
+            "spec": spec,
+            "lock_owner": lock_owner,
+        }
         with self._start_errors(thread_id):
             await self._arun(self._start, thread_id, values)
         self._started(thread_id, lock_owner)

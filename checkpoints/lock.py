@@ -67,8 +67,10 @@ def acquire(conn: Connection, thread_id: str, owner: str) -> None:
         )
     taken = conn.execute(
         update(runs)
-        .where(runs.c.thread_id == thread_id,
-               runs.c.lock_owner.is_(None) if held is None else runs.c.lock_owner == held)
+        .where(
+            runs.c.thread_id == thread_id,
+            runs.c.lock_owner.is_(None) if held is None else runs.c.lock_owner == held,
+        )
         .values(lock_owner=owner, lock_until=now + LOCK_TTL_S)
     )
     if taken.rowcount != 1:
@@ -82,7 +84,8 @@ def fence(conn: Connection, thread_id: str, owner: str) -> None:
         LeaseLostError: another process took the run over.
     """
     held = conn.execute(
-        update(runs).where(runs.c.thread_id == thread_id, runs.c.lock_owner == owner)
+        update(runs)
+        .where(runs.c.thread_id == thread_id, runs.c.lock_owner == owner)
         .values(lock_until=time.time() + LOCK_TTL_S)
     )
     if held.rowcount != 1:
@@ -105,14 +108,20 @@ def check(conn: Connection, thread_id: str, owner: str) -> None:
 
 def release(conn: Connection, thread_id: str, owner: str) -> None:
     """Give the lease up (nothing happens when another process holds it now)."""
-    conn.execute(update(runs).where(runs.c.thread_id == thread_id, runs.c.lock_owner == owner)
-                 .values(lock_owner=None, lock_until=None))
+    conn.execute(
+        update(runs)
+        .where(runs.c.thread_id == thread_id, runs.c.lock_owner == owner)
+        .values(lock_owner=None, lock_until=None)
+    )
 
 
 def extend(conn: Connection, thread_id: str, owner: str) -> None:
     """Extend the lease while `owner` holds it (the heartbeat; a lost lease is left alone)."""
-    conn.execute(update(runs).where(runs.c.thread_id == thread_id, runs.c.lock_owner == owner)
-                 .values(lock_until=time.time() + LOCK_TTL_S))
+    conn.execute(
+        update(runs)
+        .where(runs.c.thread_id == thread_id, runs.c.lock_owner == owner)
+        .values(lock_until=time.time() + LOCK_TTL_S)
+    )
 
 
 @contextmanager

@@ -39,16 +39,22 @@ def list_runs(conn: Connection, limit: int | None = None) -> list[RunSummary]:
         query = query.limit(limit)
     fields = set(RunSummary.model_fields)
     return [
-        RunSummary.model_validate({**{k: v for k, v in r._mapping.items() if k in fields},
-                                   "b_seq": r.b_seq or 0, "b_total": r.b_total or 0})
+        RunSummary.model_validate(
+            {
+                **{k: v for k, v in r._mapping.items() if k in fields},
+                "b_seq": r.b_seq or 0,
+                "b_total": r.b_total or 0,
+            }
+        )
         for r in conn.execute(query).all()
     ]
 
 
 def failed_attempts(conn: Connection, thread_id: str) -> list[CallRecord]:
     """The run's billed failed attempts, in the order they were made."""
-    rows = conn.execute(select(failed_calls).where(failed_calls.c.thread_id == thread_id)
-                        .order_by(failed_calls.c.id)).all()
+    rows = conn.execute(
+        select(failed_calls).where(failed_calls.c.thread_id == thread_id).order_by(failed_calls.c.id)
+    ).all()
     return [_call(r) for r in rows]
 
 
@@ -61,15 +67,21 @@ def load_result(conn: Connection, thread_id: str) -> PDRResult:
     run = run_row(conn, thread_id)
     if run is None:
         raise RunNotFoundError(f"thread_id: no run {thread_id!r} in this database")
-    call_list = [_call(r) for r in conn.execute(
-        select(calls).where(calls.c.thread_id == thread_id).order_by(calls.c.id)).all()]
+    call_list = [
+        _call(r)
+        for r in conn.execute(select(calls).where(calls.c.thread_id == thread_id).order_by(calls.c.id)).all()
+    ]
     round_rows = conn.execute(
-        select(rounds).where(rounds.c.thread_id == thread_id).order_by(rounds.c.round)).all()
+        select(rounds).where(rounds.c.thread_id == thread_id).order_by(rounds.c.round)
+    ).all()
     draft_rows = conn.execute(
-        select(drafts).where(drafts.c.thread_id == thread_id).order_by(drafts.c.round, drafts.c.idx)).all()
+        select(drafts).where(drafts.c.thread_id == thread_id).order_by(drafts.c.round, drafts.c.idx)
+    ).all()
     ws_rows = conn.execute(
-        select(workspaces).where(workspaces.c.thread_id == thread_id)
-        .order_by(workspaces.c.round, workspaces.c.idx)).all()
+        select(workspaces)
+        .where(workspaces.c.thread_id == thread_id)
+        .order_by(workspaces.c.round, workspaces.c.idx)
+    ).all()
     by_key = {(c.role, c.round, c.index): c for c in call_list}
     config = PDRConfig.model_validate(run["config"])
     per_round: dict[int, RoundRecord] = {}
@@ -83,22 +95,43 @@ def load_result(conn: Connection, thread_id: str) -> PDRResult:
         rec = round_of(r.round)
         rec.width, rec.critique = r.width, r.critique
     for r in draft_rows:
-        round_of(r.round).drafts.append(Draft(
-            round=r.round, index=r.idx, ok=bool(r.ok), unfinished=bool(r.unfinished), text=r.text,
-            answer=r.answer, score=r.score, workspace_index=r.workspace_idx, error=r.error,
-            call=by_key.get(("draft", r.round, r.idx)),
-        ))
+        round_of(r.round).drafts.append(
+            Draft(
+                round=r.round,
+                index=r.idx,
+                ok=bool(r.ok),
+                unfinished=bool(r.unfinished),
+                text=r.text,
+                answer=r.answer,
+                score=r.score,
+                workspace_index=r.workspace_idx,
+                error=r.error,
+                call=by_key.get(("draft", r.round, r.idx)),
+            )
+        )
         if r.verification is not None or ("verify", r.round, r.idx) in by_key:
-            round_of(r.round).verifications.append(Verification(
-                round=r.round, index=r.idx, score=r.score, text=r.verification or "",
-                call=by_key.get(("verify", r.round, r.idx)),
-            ))
+            round_of(r.round).verifications.append(
+                Verification(
+                    round=r.round,
+                    index=r.idx,
+                    score=r.score,
+                    text=r.verification or "",
+                    call=by_key.get(("verify", r.round, r.idx)),
+                )
+            )
     for r in ws_rows:
-        round_of(r.round).workspaces.append(Workspace(
-            round=r.round, index=r.idx, text=r.text, tokens=r.tokens, counted_by=r.counted_by,
-            distiller=r.distiller, sources=list(r.sources or []),
-            call=by_key.get(("distill", r.round, 0)) if r.counted_by.startswith("usage") else None,
-        ))
+        round_of(r.round).workspaces.append(
+            Workspace(
+                round=r.round,
+                index=r.idx,
+                text=r.text,
+                tokens=r.tokens,
+                counted_by=r.counted_by,
+                distiller=r.distiller,
+                sources=list(r.sources or []),
+                call=by_key.get(("distill", r.round, 0)) if r.counted_by.startswith("usage") else None,
+            )
+        )
     return PDRResult(
         thread_id=thread_id,
         question=run["question"],

@@ -75,8 +75,7 @@ def _version_filter(versions: dict[str, Any]) -> tuple[str, list[Any]]:
 
 
 _LATEST = (
-    "SELECT checkpoint_ns, MAX(checkpoint_id) FROM checkpoints WHERE thread_id = ? "
-    "GROUP BY checkpoint_ns"
+    "SELECT checkpoint_ns, MAX(checkpoint_id) FROM checkpoints WHERE thread_id = ? GROUP BY checkpoint_ns"
 )
 
 
@@ -214,9 +213,15 @@ class LeanSqliteSaver(_Blobs, SqliteSaver):
             with self.cursor(transaction=False) as cur:
                 latest = cur.execute(_LATEST, (str(thread_id),)).fetchall()
             for ns, checkpoint_id in latest:
-                tup = self.get_tuple({"configurable": {"thread_id": str(thread_id),
-                                                       "checkpoint_ns": ns,
-                                                       "checkpoint_id": checkpoint_id}})
+                tup = self.get_tuple(
+                    {
+                        "configurable": {
+                            "thread_id": str(thread_id),
+                            "checkpoint_ns": ns,
+                            "checkpoint_id": checkpoint_id,
+                        }
+                    }
+                )
                 with self.cursor() as cur:
                     for sql, params in _prune_statements(str(thread_id), ns, checkpoint_id, tup):
                         cur.execute(sql, params)
@@ -247,11 +252,13 @@ class LeanAsyncSqliteSaver(_Blobs, AsyncSqliteSaver):
         await self.setup()
         thread_id, ns = _keys(config)
         clause, params = _version_filter(checkpoint["channel_versions"])
-        stored = set(await self._query(
-            f"SELECT channel, version FROM checkpoint_blobs WHERE thread_id = ? AND "
-            f"checkpoint_ns = ? AND ({clause})",
-            (thread_id, ns, *params),
-        ))
+        stored = set(
+            await self._query(
+                f"SELECT channel, version FROM checkpoint_blobs WHERE thread_id = ? AND "
+                f"checkpoint_ns = ? AND ({clause})",
+                (thread_id, ns, *params),
+            )
+        )
         rows = self._rows(thread_id, ns, checkpoint, new_versions, stored)
         async with self.lock:
             await self.conn.executemany(INSERT_BLOB, rows)
@@ -291,9 +298,15 @@ class LeanAsyncSqliteSaver(_Blobs, AsyncSqliteSaver):
         for thread_id in thread_ids:
             latest = await self._query(_LATEST, (str(thread_id),))
             for ns, checkpoint_id in latest:
-                tup = await self.aget_tuple({"configurable": {"thread_id": str(thread_id),
-                                                              "checkpoint_ns": ns,
-                                                              "checkpoint_id": checkpoint_id}})
+                tup = await self.aget_tuple(
+                    {
+                        "configurable": {
+                            "thread_id": str(thread_id),
+                            "checkpoint_ns": ns,
+                            "checkpoint_id": checkpoint_id,
+                        }
+                    }
+                )
                 async with self.lock:
                     for sql, params in _prune_statements(str(thread_id), ns, checkpoint_id, tup):
                         await self.conn.execute(sql, params)

@@ -14,7 +14,7 @@ added, with their defaults); one written by a later version is refused with one 
 from __future__ import annotations
 
 import threading
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sqlalchemy import (
     JSON,
@@ -109,7 +109,9 @@ def _call_columns() -> list[Column]:
 
 
 calls = Table(
-    "calls", metadata, *_call_columns(),
+    "calls",
+    metadata,
+    *_call_columns(),
     UniqueConstraint("thread_id", "role", "round", "idx", name="calls_key"),
 )
 
@@ -149,7 +151,7 @@ class SchemaError(ValueError):
 
 def now() -> str:
     """A timestamp as the ledger stores it (UTC, ISO 8601, milliseconds)."""
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
 def _stored_version(conn: Connection) -> int | None:

@@ -123,8 +123,11 @@ def _postgres_urls(db: str) -> tuple[str, str, str]:
 
     url = make_url(str(db).replace("postgres://", "postgresql://", 1))
     plain = url.set(drivername="postgresql")
-    return (plain.render_as_string(hide_password=False), url.set(drivername="postgresql+psycopg")
-            .render_as_string(hide_password=False), plain.render_as_string(hide_password=True))
+    return (
+        plain.render_as_string(hide_password=False),
+        url.set(drivername="postgresql+psycopg").render_as_string(hide_password=False),
+        plain.render_as_string(hide_password=True),
+    )
 
 
 def _ledger(target: Path | str) -> Ledger:
@@ -174,10 +177,14 @@ def _setup_postgres(conninfo: str) -> None:
             return
         with psycopg.connect(conninfo, **_pool_kwargs()) as conn:
             deadline = time.monotonic() + max(db_timeout(), 1.0)
-            while not conn.execute("SELECT pg_try_advisory_lock(%s) AS ok", (_PG_SETUP_KEY,)).fetchone()["ok"]:
+            while not conn.execute("SELECT pg_try_advisory_lock(%s) AS ok", (_PG_SETUP_KEY,)).fetchone()[
+                "ok"
+            ]:
                 if time.monotonic() > deadline:
-                    raise DatabaseBusyError("db: another process is setting up this PostgreSQL database; "
-                                            "try again when it is done")
+                    raise DatabaseBusyError(
+                        "db: another process is setting up this PostgreSQL database; "
+                        "try again when it is done"
+                    )
                 time.sleep(0.05)
             try:
                 PostgresSaver(conn).setup()

@@ -59,8 +59,15 @@ def update_where(table: Table, where: dict[str, Any], values: dict[str, Any]) ->
     return update(table).where(*[table.c[k] == v for k, v in where.items()]).values(**values)
 
 
-def new_run(thread_id: str, *, question: str, config: PDRConfig, model: str | None, spec: RunSpec | None,
-            lock_owner: str | None) -> Any:
+def new_run(
+    thread_id: str,
+    *,
+    question: str,
+    config: PDRConfig,
+    model: str | None,
+    spec: RunSpec | None,
+    lock_owner: str | None,
+) -> Any:
     """The INSERT of a new run's row (status `running`), leased to `lock_owner` when given."""
     stamp = now()
     return runs.insert().values(
@@ -98,7 +105,9 @@ def record_statement(dialect: Dialect, thread_id: str, record: Any) -> Any:
         values["idx"] = values.pop("index")
         if record.error:
             return failed_calls.insert().values(thread_id=thread_id, **values)
-        return upsert(dialect, calls, {"thread_id": thread_id, **values}, ["thread_id", "role", "round", "idx"])
+        return upsert(
+            dialect, calls, {"thread_id": thread_id, **values}, ["thread_id", "role", "round", "idx"]
+        )
     if isinstance(record, Draft):
         return upsert(
             dialect,
@@ -139,9 +148,13 @@ def record_statement(dialect: Dialect, thread_id: str, record: Any) -> Any:
             ["thread_id", "round", "idx"],
         )
     if isinstance(record, RoundSummary):
-        return upsert(dialect, rounds, {"thread_id": thread_id, **record.model_dump()}, ["thread_id", "round"])
+        return upsert(
+            dialect, rounds, {"thread_id": thread_id, **record.model_dump()}, ["thread_id", "round"]
+        )
     if isinstance(record, Critique):
-        return update_where(rounds, {"thread_id": thread_id, "round": record.round}, {"critique": record.text})
+        return update_where(
+            rounds, {"thread_id": thread_id, "round": record.round}, {"critique": record.text}
+        )
     if isinstance(record, RunOutcome):
         return update_where(
             runs,

@@ -21,9 +21,28 @@ from langgraph_pdr.models import ServerUnreachable, check_reachable
 from langgraph_pdr.nodes.tokens import DEFAULT_COUNTER
 from langgraph_pdr.state.config import PDRConfig, error_line
 
-__all__ = ["EXIT_FAILED", "EXIT_INTERRUPTED", "EXIT_USAGE", "Parser", "RunFailed", "UsageError", "console",
-           "error_line", "interruptible", "model_arg", "model_options", "positive", "prepare_local",
-           "print_json", "probe", "report", "result_json", "seconds", "shorten", "store_options"]
+__all__ = [
+    "EXIT_FAILED",
+    "EXIT_INTERRUPTED",
+    "EXIT_USAGE",
+    "Parser",
+    "RunFailed",
+    "UsageError",
+    "console",
+    "error_line",
+    "interruptible",
+    "model_arg",
+    "model_options",
+    "positive",
+    "prepare_local",
+    "print_json",
+    "probe",
+    "report",
+    "result_json",
+    "seconds",
+    "shorten",
+    "store_options",
+]
 
 EXIT_USAGE = 2
 EXIT_FAILED = 1
@@ -70,18 +89,26 @@ def seconds(text: str) -> float:
 def model_options(p: argparse.ArgumentParser) -> None:
     """--model, --base-url, --local-model, --timeout."""
     g = p.add_argument_group("model (default: the embedded local model)")
-    g.add_argument("--model", help="init_chat_model id, e.g. openai:gpt-4.1-mini, "
-                   "google_genai:gemini-2.5-flash; with --base-url, the served model's name")
+    g.add_argument(
+        "--model",
+        help="init_chat_model id, e.g. openai:gpt-4.1-mini, "
+        "google_genai:gemini-2.5-flash; with --base-url, the served model's name",
+    )
     g.add_argument("--base-url", help="an OpenAI-compatible server, e.g. http://127.0.0.1:8080/v1")
     g.add_argument("--local-model", help="qwen2.5-coder-1.5b (default), qwen2.5-coder-0.5b, or a .gguf path")
-    g.add_argument("--timeout", type=seconds, help="seconds a model call may take before it is abandoned "
-                   "and retried (default: the provider's own; 600 for the local model)")
+    g.add_argument(
+        "--timeout",
+        type=seconds,
+        help="seconds a model call may take before it is abandoned "
+        "and retried (default: the provider's own; 600 for the local model)",
+    )
 
 
 def store_options(p: argparse.ArgumentParser, *, json_flag: bool = True) -> None:
     """--db, --json, --debug."""
-    p.add_argument("--db", help="SQLite file or postgresql:// URL of the runs "
-                                "(default: $PDR_DB, else the user data dir)")
+    p.add_argument(
+        "--db", help="SQLite file or postgresql:// URL of the runs (default: $PDR_DB, else the user data dir)"
+    )
     if json_flag:
         p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--debug", action="store_true", help="show tracebacks")
@@ -108,7 +135,9 @@ def probe(base_url: str) -> None:
         raise RunFailed(str(exc)) from None
 
 
-def prepare_local(model: str | None, configs: Sequence[PDRConfig] = (), questions: Sequence[str] = ()) -> None:
+def prepare_local(
+    model: str | None, configs: Sequence[PDRConfig] = (), questions: Sequence[str] = ()
+) -> None:
     """For the local model: check that the longest question fits its context under every config
     (before anything is assembled or loaded), then assemble it, with a progress bar the first time."""
     if model and (model == "local" or model.startswith("local:")):
@@ -149,8 +178,14 @@ def shorten(text: str | None, width: int) -> str:
     return line if len(line) <= width else line[: width - 1] + "…"
 
 
-def interruptible(run: Callable[[], Any], thread_id: str | None = None, db: str | None = None, *,
-                  hint: str | None = None, progress: Any = None) -> Any:
+def interruptible(
+    run: Callable[[], Any],
+    thread_id: str | None = None,
+    db: str | None = None,
+    *,
+    hint: str | None = None,
+    progress: Any = None,
+) -> Any:
     """Run in a worker thread; on Ctrl-C or SIGTERM, stop at once and print how to resume (below the
     last progress line: `progress`, the live display, is taken down first).
 

@@ -30,41 +30,66 @@ from langgraph_pdr.evals.harness import Evaluation, eval_store
 from langgraph_pdr.evals.report import early_stops, paired, render, report_title, summarize, write_report
 from langgraph_pdr.state.methods import parse_methods
 
-DEFAULT_METHODS = ("single,sr:3,sr_error:3,pdr:4-2-1:global_summary,pdr:4-2-1:per_sample_top_k,"
-                   "pdr:4-2-1:random_k")
+DEFAULT_METHODS = (
+    "single,sr:3,sr_error:3,pdr:4-2-1:global_summary,pdr:4-2-1:per_sample_top_k,pdr:4-2-1:random_k"
+)
 
 
 def add_parsers(sub: Any) -> None:
-    p = sub.add_parser("eval", help="evaluate methods on a dataset (resumable) and report",
-                       description="Run every method on every problem (one durable run each; run the "
-                       "same command again to resume), then print and write the report.")
-    p.add_argument("--dataset", help="aime2024, aime2025, gsm8k, math500, or a .jsonl file with id, "
-                   "problem, answer")
-    p.add_argument("--methods", default=DEFAULT_METHODS,
-                   help="comma-separated: single, sc:N, bon:N, sr:R, sr_error:R, pdr:4-2-1:DISTILLER, "
-                   "each with :key=value options (e.g. single:max_tokens=2048); default: " + DEFAULT_METHODS)
+    p = sub.add_parser(
+        "eval",
+        help="evaluate methods on a dataset (resumable) and report",
+        description="Run every method on every problem (one durable run each; run the "
+        "same command again to resume), then print and write the report.",
+    )
+    p.add_argument(
+        "--dataset", help="aime2024, aime2025, gsm8k, math500, or a .jsonl file with id, problem, answer"
+    )
+    p.add_argument(
+        "--methods",
+        default=DEFAULT_METHODS,
+        help="comma-separated: single, sc:N, bon:N, sr:R, sr_error:R, pdr:4-2-1:DISTILLER, "
+        "each with :key=value options (e.g. single:max_tokens=2048); default: " + DEFAULT_METHODS,
+    )
     p.add_argument("--offset", type=int, default=0, help="skip the first N problems")
     p.add_argument("--limit", type=positive, help="at most N problems")
     p.add_argument("--sample", type=positive, help="N problems drawn at random (seeded by --seed)")
     p.add_argument("--seed", type=int, default=0, help="seed of --sample")
     p.add_argument("--concurrency", type=positive, default=2, help="runs at the same time (default 2)")
     p.add_argument("--name", help="the evaluation's name in the store (default: the dataset's name)")
-    p.add_argument("--out", help="directory for the report: CSV, JSONL, Markdown and plot "
-                                 "(default: ./pdr-eval-NAME)")
-    p.add_argument("--no-share-drafts", dest="share_drafts", action="store_false",
-                   help="do not answer identical requests of different methods once (by default a "
-                   "single pass, SR's first draft and PDR's first round share their samples)")
-    p.add_argument("--matched", action="store_true",
-                   help="also run a single pass allowed each iterative method's mean B_seq")
-    p.add_argument("--report", metavar="DIR",
-                   help="write the report into DIR; without --dataset, run nothing and redraw the report of "
-                   "--name (or of the store's only evaluation) from the store")
-    p.add_argument("--paired", action="store_true",
-                   help="report only the problems every method has finished (or failed), so that "
-                   "methods are compared on the same problems while the evaluation is still running")
-    p.add_argument("--baseline", metavar="METHOD",
-                   help="the method the paired table sets every other method against, problem by problem "
-                   "(default: single)")
+    p.add_argument(
+        "--out", help="directory for the report: CSV, JSONL, Markdown and plot (default: ./pdr-eval-NAME)"
+    )
+    p.add_argument(
+        "--no-share-drafts",
+        dest="share_drafts",
+        action="store_false",
+        help="do not answer identical requests of different methods once (by default a "
+        "single pass, SR's first draft and PDR's first round share their samples)",
+    )
+    p.add_argument(
+        "--matched",
+        action="store_true",
+        help="also run a single pass allowed each iterative method's mean B_seq",
+    )
+    p.add_argument(
+        "--report",
+        metavar="DIR",
+        help="write the report into DIR; without --dataset, run nothing and redraw the report of "
+        "--name (or of the store's only evaluation) from the store",
+    )
+    p.add_argument(
+        "--paired",
+        action="store_true",
+        help="report only the problems every method has finished (or failed), so that "
+        "methods are compared on the same problems while the evaluation is still running",
+    )
+    p.add_argument(
+        "--baseline",
+        metavar="METHOD",
+        help="the method the paired table sets every other method against, problem by problem "
+        "(default: single)",
+    )
     g = p.add_argument_group("run configuration, under each method's own options")
     g.add_argument("--max-tokens", type=positive, help="max tokens of each draft")
     g.add_argument("--verify-tokens", type=positive, help="max tokens of each self-verification")
@@ -81,17 +106,29 @@ def _base(args: argparse.Namespace) -> dict[str, Any]:
     max_tokens: Any = args.max_tokens
     if args.verify_tokens:
         max_tokens = {"verify": args.verify_tokens, **({"draft": args.max_tokens} if args.max_tokens else {})}
-    fields = {"max_tokens": max_tokens, "kappa": args.kappa, "k": args.k, "temperature": args.temperature,
-              "seed": args.run_seed}
+    fields = {
+        "max_tokens": max_tokens,
+        "kappa": args.kappa,
+        "k": args.k,
+        "temperature": args.temperature,
+        "seed": args.run_seed,
+    }
     return {k: v for k, v in fields.items() if v is not None}
 
 
 def _progress(total: int, methods: int, enabled: bool) -> Any:
     """A bar over problems on a terminal; a line per finished problem otherwise."""
     err = console(stderr=True)
-    bar = Progress(TextColumn("problems"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                   TextColumn("{task.description}", markup=False), console=err, transient=True,
-                   disable=not (enabled and err.is_terminal))
+    bar = Progress(
+        TextColumn("problems"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.description}", markup=False),
+        console=err,
+        transient=True,
+        disable=not (enabled and err.is_terminal),
+    )
     task = bar.add_task("", total=total)
     done = [0]
 
@@ -122,13 +159,24 @@ def _report(store: Any, name: str, out: str, args: argparse.Namespace, items: li
     paths = write_report(items, out, title=title, baseline=baseline)
     stats, comparisons, adaptive = summarize(items), compare(items, baseline=baseline), early_stops(items)
     if args.json:
-        print_json({"eval": name, "paired": args.paired, "stats": [asdict(s) for s in stats],
-                     "comparisons": [asdict(c) for c in comparisons],
-                     "early_stops": [{**asdict(e), "saved": e.saved} for e in adaptive],
-                     "files": {k: str(v) for k, v in paths.items()}})
+        print_json(
+            {
+                "eval": name,
+                "paired": args.paired,
+                "stats": [asdict(s) for s in stats],
+                "comparisons": [asdict(c) for c in comparisons],
+                "early_stops": [{**asdict(e), "saved": e.saved} for e in adaptive],
+                "files": {k: str(v) for k, v in paths.items()},
+            }
+        )
     else:
-        render(stats, console(), title=f"evaluation {name!r}" + (" (paired)" if args.paired else ""),
-               comparisons=comparisons, adaptive=adaptive)
+        render(
+            stats,
+            console(),
+            title=f"evaluation {name!r}" + (" (paired)" if args.paired else ""),
+            comparisons=comparisons,
+            adaptive=adaptive,
+        )
         console().print(f"written: {', '.join(str(p) for p in paths.values())}")
     return 0
 
@@ -175,10 +223,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
     base = _base(args)
     methods = parse_methods(args.methods, base)
     if args.baseline and all(m.label != args.baseline for m in methods):
-        raise UsageError(f"--baseline: {args.baseline!r} is not one of --methods: "
-                         + ", ".join(m.label for m in methods))
-    problems = select(load_dataset(args.dataset), offset=args.offset, limit=args.limit,
-                      sample=args.sample, seed=args.seed)
+        raise UsageError(
+            f"--baseline: {args.baseline!r} is not one of --methods: " + ", ".join(m.label for m in methods)
+        )
+    problems = select(
+        load_dataset(args.dataset), offset=args.offset, limit=args.limit, sample=args.sample, seed=args.seed
+    )
     model, base_url = model_arg(args)
     name = _eval_name(args)
     out = args.report or args.out or f"pdr-eval-{name}"
@@ -188,9 +238,18 @@ def cmd_eval(args: argparse.Namespace) -> int:
         probe(base_url)
     prepare_local(model, [m.config for m in methods], [p.problem for p in problems])
     bar, update = _progress(len(problems), len(methods), enabled=not args.json)
-    evaluation = Evaluation(problems, methods, model=model, base_url=base_url, db=db, name=name,
-                            concurrency=args.concurrency, share_drafts=args.share_drafts,
-                            timeout=args.timeout, on_progress=update)
+    evaluation = Evaluation(
+        problems,
+        methods,
+        model=model,
+        base_url=base_url,
+        db=db,
+        name=name,
+        concurrency=args.concurrency,
+        share_drafts=args.share_drafts,
+        timeout=args.timeout,
+        on_progress=update,
+    )
 
     def run() -> list:
         with bar:

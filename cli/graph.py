@@ -14,10 +14,15 @@ from langgraph_pdr.state.config import PDRConfig
 
 def add_parsers(sub: Any) -> None:
     graph = sub.add_parser("graph", help="draw a method's graph (offline)")
-    graph.add_argument("--method", default="pdr", help="pdr (default), sr, sr_error, single, "
-                       "self_consistency, best_of_n")
-    graph.add_argument("--format", choices=["mermaid", "ascii", "png"], default="mermaid",
-                       help="mermaid (default) or ascii text, or a png file (--output)")
+    graph.add_argument(
+        "--method", default="pdr", help="pdr (default), sr, sr_error, single, self_consistency, best_of_n"
+    )
+    graph.add_argument(
+        "--format",
+        choices=["mermaid", "ascii", "png"],
+        default="mermaid",
+        help="mermaid (default) or ascii text, or a png file (--output)",
+    )
     graph.add_argument("--output", help="write to this file (required for png)")
     graph.add_argument("--debug", action="store_true", help="show tracebacks")
     graph.set_defaults(handler=cmd_graph)
@@ -30,8 +35,14 @@ def cmd_graph(args: argparse.Namespace) -> int:
     try:
         text = draw_graph(config, format=args.format, output=args.output)
     except ImportError as exc:
-        need = ("pygraphviz and Graphviz: apt-get install graphviz libgraphviz-dev && pip install "
-                "pygraphviz (or use --format mermaid)") if args.format == "png" else "grandalf"
+        need = (
+            (
+                "pygraphviz and Graphviz: apt-get install graphviz libgraphviz-dev && pip install "
+                "pygraphviz (or use --format mermaid)"
+            )
+            if args.format == "png"
+            else "grandalf"
+        )
         raise UsageError(f"--format {args.format} needs {need} ({exc})") from None
     if text is None:
         return 0

@@ -42,8 +42,10 @@ class Progress:
         if not self.round:
             return "starting…"
         ws = f" · workspace {self.workspace}" if self.workspace else ""
-        return (f"round {self.round}/{self.rounds} · drafts {self.done}/{self.launched} · "
-                f"{self.tokens:,} tokens{ws}")
+        return (
+            f"round {self.round}/{self.rounds} · drafts {self.done}/{self.launched} · "
+            f"{self.tokens:,} tokens{ws}"
+        )
 
     def __call__(self, event: dict) -> None:
         kind = event.get("event")
@@ -61,5 +63,6 @@ class Progress:
         if self.live is not None:
             self.live.update(self._text())
         elif kind in ("round_finished", "workspace_built", "run_stopping"):
-            self.console.print(self._text() + ("" if kind != "run_stopping" else
-                                               f" · stopping: {event.get('reason')}"))
+            self.console.print(
+                self._text() + ("" if kind != "run_stopping" else f" · stopping: {event.get('reason')}")
+            )

@@ -32,8 +32,10 @@ from langgraph_pdr.state.config import PDRConfig
 from langgraph_pdr.state.result import PDRResult
 
 #: What `pdr run` says of a run whose last round was cut off before any answer.
-UNFINISHED_NOTE = ("the final draft was cut off at max_tokens before its answer: the answer is the vote of "
-                   "the drafts before it that finished (raise --max-tokens for a complete final text)")
+UNFINISHED_NOTE = (
+    "the final draft was cut off at max_tokens before its answer: the answer is the vote of "
+    "the drafts before it that finished (raise --max-tokens for a complete final text)"
+)
 
 
 def add_parsers(sub: Any) -> None:
@@ -41,8 +43,11 @@ def add_parsers(sub: Any) -> None:
     run.add_argument("question", help="the question, or - to read it from stdin")
     run.add_argument("--method", help="pdr (default), sr, sr_error, single, self_consistency, best_of_n")
     run.add_argument("--schedule", help="drafts per round, e.g. 4,2,1")
-    run.add_argument("--distiller", help="global_summary (default), shared_top_k, per_sample_top_k, "
-                     "majority_k, random_k, oracle_correct, oracle_incorrect")
+    run.add_argument(
+        "--distiller",
+        help="global_summary (default), shared_top_k, per_sample_top_k, "
+        "majority_k, random_k, oracle_correct, oracle_incorrect",
+    )
     run.add_argument("--k", type=positive, help="drafts an extractive distiller keeps")
     run.add_argument("--kappa", type=positive, help="workspace bound, in tokens")
     run.add_argument("--max-tokens", type=positive, help="max tokens of each draft")
@@ -51,13 +56,19 @@ def add_parsers(sub: Any) -> None:
     run.add_argument("--max-b-total", type=positive, help="hard cap on B_total")
     run.add_argument("--max-b-seq", type=positive, help="hard cap on B_seq")
     run.add_argument("--gold", help="gold answer (oracle distillers only)")
-    run.add_argument("--thread-id", help="the run's id (default: a new one); "
-                     "pdr resume and pdr inspect take it")
-    run.add_argument("--prompts", help="the prompt set of every call: card (default) or classic, or one "
-                     "you registered")
-    run.add_argument("--early-stop", type=float, metavar="F",
-                     help="end after a round in which at least this fraction of the finished drafts "
-                     "agree, e.g. 1.0 (pdr, sr)")
+    run.add_argument(
+        "--thread-id", help="the run's id (default: a new one); pdr resume and pdr inspect take it"
+    )
+    run.add_argument(
+        "--prompts", help="the prompt set of every call: card (default) or classic, or one you registered"
+    )
+    run.add_argument(
+        "--early-stop",
+        type=float,
+        metavar="F",
+        help="end after a round in which at least this fraction of the finished drafts "
+        "agree, e.g. 1.0 (pdr, sr)",
+    )
     model_options(run)
     store_options(run)
     run.set_defaults(handler=cmd_run)
@@ -72,10 +83,18 @@ def add_parsers(sub: Any) -> None:
 def config_of(args: argparse.Namespace) -> PDRConfig:
     """The run's `PDRConfig` from `pdr run`'s options (the defaults where none is given)."""
     fields = {
-        "method": args.method, "schedule": args.schedule, "distiller": args.distiller, "k": args.k,
-        "kappa": args.kappa, "max_tokens": args.max_tokens, "temperature": args.temperature,
-        "seed": args.seed, "max_b_total": args.max_b_total, "max_b_seq": args.max_b_seq,
-        "prompts": args.prompts, "early_stop": args.early_stop,
+        "method": args.method,
+        "schedule": args.schedule,
+        "distiller": args.distiller,
+        "k": args.k,
+        "kappa": args.kappa,
+        "max_tokens": args.max_tokens,
+        "temperature": args.temperature,
+        "seed": args.seed,
+        "max_b_total": args.max_b_total,
+        "max_b_seq": args.max_b_seq,
+        "prompts": args.prompts,
+        "early_stop": args.early_stop,
     }
     return PDRConfig.model_validate({k: v for k, v in fields.items() if v is not None})
 
@@ -112,8 +131,10 @@ def _check_outcome(result: PDRResult, db: str) -> None:
         failed = [d for r in result.rounds for d in r.drafts if d.error]
         detail = f" ({failed[-1].error})" if failed else ""
         where = f" {failed[-1].round}" if failed else ""
-        raise RunFailed(f"every draft of round{where} failed{detail}; continue with: pdr resume "
-                        f"{result.thread_id} --db {db}")
+        raise RunFailed(
+            f"every draft of round{where} failed{detail}; continue with: pdr resume "
+            f"{result.thread_id} --db {db}"
+        )
 
 
 @contextmanager
@@ -124,12 +145,14 @@ def _failures_resumable(thread_id: str, db: str) -> Iterator[None]:
     except (RunFailed, RunLockedError, KeyboardInterrupt, SystemExit):
         raise
     except Exception as exc:
-        started = any(r.thread_id == thread_id and r.status in ("failed", "interrupted")
-                      for r in list_runs(db))
+        started = any(
+            r.thread_id == thread_id and r.status in ("failed", "interrupted") for r in list_runs(db)
+        )
         if not started:
             raise
-        raise RunFailed(f"{type(exc).__name__}: {error_line(exc)}; continue with: "
-                        f"pdr resume {thread_id} --db {db}") from exc
+        raise RunFailed(
+            f"{type(exc).__name__}: {error_line(exc)}; continue with: pdr resume {thread_id} --db {db}"
+        ) from exc
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -147,9 +170,21 @@ def cmd_run(args: argparse.Namespace) -> int:
     thread_id = args.thread_id or uuid.uuid4().hex
     with Progress(enabled=not args.json) as progress, _failures_resumable(thread_id, db):
         result = interruptible(
-            lambda: run_pdr(args.question, model=model, base_url=base_url, config=config, db=db,
-                            thread_id=thread_id, gold=args.gold, on_event=progress, timeout=args.timeout),
-            thread_id, db, progress=progress)
+            lambda: run_pdr(
+                args.question,
+                model=model,
+                base_url=base_url,
+                config=config,
+                db=db,
+                thread_id=thread_id,
+                gold=args.gold,
+                on_event=progress,
+                timeout=args.timeout,
+            ),
+            thread_id,
+            db,
+            progress=progress,
+        )
     show_result(result, args, db)
     _check_outcome(result, db)
     return 0
@@ -159,8 +194,10 @@ def _unfinished(thread_id: str, db: str) -> PDRResult:
     """The stored run; resuming an unknown or a finished run is an error (exit 2) that touches nothing."""
     stored = inspect_run(thread_id, db)
     if stored.status in FINISHED:
-        raise UsageError(f"thread {thread_id!r} already finished ({stored.status}); nothing to resume "
-                         f"(see: pdr inspect {thread_id} --db {db})")
+        raise UsageError(
+            f"thread {thread_id!r} already finished ({stored.status}); nothing to resume "
+            f"(see: pdr inspect {thread_id} --db {db})"
+        )
     return stored
 
 
@@ -178,9 +215,13 @@ def cmd_resume(args: argparse.Namespace) -> int:
     prepare_local(model or _stored_local_model(stored), [stored.config], [stored.question])
     with Progress(enabled=not args.json) as progress, _failures_resumable(args.thread_id, db):
         result = interruptible(
-            lambda: resume_pdr(args.thread_id, db=db, model=model, base_url=base_url, on_event=progress,
-                               timeout=args.timeout),
-            args.thread_id, db, progress=progress)
+            lambda: resume_pdr(
+                args.thread_id, db=db, model=model, base_url=base_url, on_event=progress, timeout=args.timeout
+            ),
+            args.thread_id,
+            db,
+            progress=progress,
+        )
     show_result(result, args, db)
     _check_outcome(result, db)
     return 0

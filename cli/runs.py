@@ -30,16 +30,29 @@ def cmd_runs(args: argparse.Namespace) -> int:
         return 0
     out = console()
     heads = ("thread", "created", "method", "status", "stop", "answer", "B_seq", "B_total")
-    rows = [[r.thread_id, r.created_at[:16].replace("T", " "), r.method, r.status, r.stop_reason or "",
-             shorten(r.answer, 24), f"{r.b_seq:,}", f"{r.b_total:,}"] for r in runs]
+    rows = [
+        [
+            r.thread_id,
+            r.created_at[:16].replace("T", " "),
+            r.method,
+            r.status,
+            r.stop_reason or "",
+            shorten(r.answer, 24),
+            f"{r.b_seq:,}",
+            f"{r.b_total:,}",
+        ]
+        for r in runs
+    ]
     widths = [max([len(h), *(len(row[n]) for row in rows)]) for n, h in enumerate(heads)]
     room = out.width - (sum(widths) + 3 * len(widths) + 1) - 3  # what the question column can have
     if room < MIN_QUESTION_WIDTH:  # too narrow for a table that keeps every id whole: a list
         out.print(f"{len(runs)} run(s)")
         for r, row in zip(runs, rows, strict=True):
             out.print(r.thread_id, style="bold")
-            out.print(f"  {row[1]}  {r.method}  {r.status}  stop {row[4] or '-'}  answer {row[5] or '-'}  "
-                      f"B_seq {row[6]}  B_total {row[7]}")
+            out.print(
+                f"  {row[1]}  {r.method}  {r.status}  stop {row[4] or '-'}  answer {row[5] or '-'}  "
+                f"B_seq {row[6]}  B_total {row[7]}"
+            )
             out.print(f"  {shorten(r.question, max(out.width - 2, MIN_QUESTION_WIDTH))}")
         return 0
     table = Table(title=f"{len(runs)} run(s)")

@@ -44,10 +44,20 @@ def cmd_serve(args: argparse.Namespace) -> int:
     def ready(url: str) -> None:
         sys.stdout.write(url + "\n")
         sys.stdout.flush()
-        sys.stderr.write(f"pdr serve: OpenAI-compatible endpoint at {url} (models: pdr, "
-                         "pdr-4-2-1-global_summary, sr-3, single, ...); stop with Ctrl-C\n")
+        sys.stderr.write(
+            f"pdr serve: OpenAI-compatible endpoint at {url} (models: pdr, "
+            "pdr-4-2-1-global_summary, sr-3, single, ...); stop with Ctrl-C\n"
+        )
 
     # uvicorn stops on Ctrl-C and SIGTERM, finishing the requests in flight
-    serve(model=model, base_url=base_url, db=db, timeout=args.timeout, host=args.host, port=args.port,
-          slots=args.slots, on_ready=ready)
+    serve(
+        model=model,
+        base_url=base_url,
+        db=db,
+        timeout=args.timeout,
+        host=args.host,
+        port=args.port,
+        slots=args.slots,
+        on_ready=ready,
+    )
     return 0

@@ -14,10 +14,14 @@ from langgraph_pdr.local_server import LocalServer, serve_registered
 
 
 def add_parsers(sub: Any) -> None:
-    serve = sub.add_parser("serve-model", help="serve the local model (OpenAI-compatible) until stopped; "
-                           "pdr runs on this machine use it while it runs")
-    serve.add_argument("--local-model",
-                       help="qwen2.5-coder-1.5b (default), qwen2.5-coder-0.5b, or a .gguf path")
+    serve = sub.add_parser(
+        "serve-model",
+        help="serve the local model (OpenAI-compatible) until stopped; "
+        "pdr runs on this machine use it while it runs",
+    )
+    serve.add_argument(
+        "--local-model", help="qwen2.5-coder-1.5b (default), qwen2.5-coder-0.5b, or a .gguf path"
+    )
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=0, help="port to listen on (default: a free one, printed)")
     serve.add_argument("--parallel", type=positive, default=4, help="slots decoded together")
@@ -33,12 +37,14 @@ def cmd_serve_model(args: argparse.Namespace) -> int:
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    local = LocalServer(path, alias=path.stem, n_parallel=args.parallel, n_ctx=args.ctx, host=args.host,
-                        port=args.port)
+    local = LocalServer(
+        path, alias=path.stem, n_parallel=args.parallel, n_ctx=args.ctx, host=args.host, port=args.port
+    )
     with local as server:
         sys.stdout.write(f"{server.base_url}\n")
         sys.stdout.flush()
-        sys.stderr.write(f"serving {path.stem} at {server.base_url} (model name {path.stem!r}); "
-                         "stop with Ctrl-C\n")
+        sys.stderr.write(
+            f"serving {path.stem} at {server.base_url} (model name {path.stem!r}); stop with Ctrl-C\n"
+        )
         serve_registered(server, owner="serve-model", stop=stop)
     return 0

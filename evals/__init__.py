@@ -13,7 +13,6 @@ Example:
 from langgraph_pdr.evals.compare import Comparison, compare, sign_test
 from langgraph_pdr.evals.datasets import DATASETS, DatasetError, Problem, load_dataset, select
 from langgraph_pdr.evals.harness import Evaluation, run_eval, thread_id
-from langgraph_pdr.state.methods import EvalMethod, MethodError, parse_method, parse_methods
 from langgraph_pdr.evals.report import (
     MethodStats,
     matched_pairs,
@@ -24,6 +23,7 @@ from langgraph_pdr.evals.report import (
     write_report,
 )
 from langgraph_pdr.evals.store import EvalStore, Item
+from langgraph_pdr.state.methods import EvalMethod, MethodError, parse_method, parse_methods
 
 __all__ = [
     "Comparison",

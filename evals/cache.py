@@ -87,26 +87,32 @@ class SharedDrafts(BaseCache):
 
     def lookup(self, prompt: str, llm_string: str) -> RETURN_VAL_TYPE | None:
         with self.engine.connect() as conn:
-            row = conn.execute(select(eval_cache.c.generations)
-                               .where(eval_cache.c.key == self._key(prompt, llm_string))).first()
+            row = conn.execute(
+                select(eval_cache.c.generations).where(eval_cache.c.key == self._key(prompt, llm_string))
+            ).first()
             family = self._family(prompt, llm_string) if row is None else None
             if family is not None:
                 row = conn.execute(
                     select(eval_cache.c.generations)
                     .join(eval_cache_stops, eval_cache_stops.c.key == eval_cache.c.key)
-                    .where(eval_cache_stops.c.family == family[0],
-                           eval_cache_stops.c.output_tokens <= family[1])).first()
+                    .where(
+                        eval_cache_stops.c.family == family[0], eval_cache_stops.c.output_tokens <= family[1]
+                    )
+                ).first()
         if row is None:
             return None
-        return [ChatGeneration(message=messages_from_dict([g["message"]])[0], generation_info=g["info"])
-                for g in json.loads(row[0])]
+        return [
+            ChatGeneration(message=messages_from_dict([g["message"]])[0], generation_info=g["info"])
+            for g in json.loads(row[0])
+        ]
 
     def update(self, prompt: str, llm_string: str, return_val: RETURN_VAL_TYPE) -> None:
         key = self._key(prompt, llm_string)
         if not all(isinstance(g, ChatGeneration) for g in return_val):
             return
-        data = json.dumps([{"message": message_to_dict(g.message), "info": g.generation_info}
-                           for g in return_val])
+        data = json.dumps(
+            [{"message": message_to_dict(g.message), "info": g.generation_info} for g in return_val]
+        )
         family, stopped = self._family(prompt, llm_string), _stopped_after(return_val)
         with self._lock, self.engine.begin() as conn:
             if conn.execute(select(eval_cache.c.key).where(eval_cache.c.key == key)).first() is not None:
@@ -119,8 +125,9 @@ class SharedDrafts(BaseCache):
                 return
             known = select(eval_cache_stops.c.key).where(eval_cache_stops.c.family == family[0])
             if conn.execute(known).first() is None:
-                conn.execute(eval_cache_stops.insert().values(family=family[0], key=key,
-                                                              output_tokens=stopped))
+                conn.execute(
+                    eval_cache_stops.insert().values(family=family[0], key=key, output_tokens=stopped)
+                )
 
     def clear(self, **kwargs: Any) -> None:
         with self.engine.begin() as conn:

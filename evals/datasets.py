@@ -94,8 +94,14 @@ def load_dataset(name_or_path: str | Path) -> list[Problem]:
     return _rows(data, str(path), path.stem)
 
 
-def select(problems: list[Problem], *, offset: int = 0, limit: int | None = None,
-           sample: int | None = None, seed: int = 0) -> list[Problem]:
+def select(
+    problems: list[Problem],
+    *,
+    offset: int = 0,
+    limit: int | None = None,
+    sample: int | None = None,
+    seed: int = 0,
+) -> list[Problem]:
     """Skip `offset` problems, draw `sample` of the rest at random (seeded; file order kept), keep
     the first `limit`."""
     chosen = problems[offset:]

@@ -19,7 +19,6 @@ from langgraph_pdr.checkpoints.ledger import FINISHED
 from langgraph_pdr.checkpoints.store import MEMORY, is_postgres, open_ledger, resolve_db
 from langgraph_pdr.evals.cache import SharedDrafts
 from langgraph_pdr.evals.datasets import Problem
-from langgraph_pdr.state.methods import EvalMethod, matched_single
 from langgraph_pdr.evals.store import EvalStore, Item
 from langgraph_pdr.models import OpenModel, open_model
 from langgraph_pdr.nodes.grading import is_correct
@@ -28,6 +27,7 @@ from langgraph_pdr.nodes.prompts import get_prompts
 from langgraph_pdr.nodes.tokens import DEFAULT_COUNTER
 from langgraph_pdr.runner import resume_pdr, run_pdr
 from langgraph_pdr.state.config import PDRConfig
+from langgraph_pdr.state.methods import EvalMethod, matched_single
 
 #: Called after each (problem, method) with the problem's id, the method's label and how many of
 #: the problem's methods are done.
@@ -47,8 +47,10 @@ def run_key(config: PDRConfig) -> dict[str, Any]:
     """What decides a run besides its question and model: the config (fields left at None, which
     mean "not used", are left out, so adding an optional field keeps earlier runs' ids) and a digest
     of every template of its prompt set."""
-    return {"config": config.model_dump(mode="json", exclude_none=True),
-            "prompts": get_prompts(config.prompts).digest()}
+    return {
+        "config": config.model_dump(mode="json", exclude_none=True),
+        "prompts": get_prompts(config.prompts).digest(),
+    }
 
 
 def thread_id(problem: Problem, method: EvalMethod, model: str | None) -> str:
@@ -80,10 +82,20 @@ class Evaluation:
     finished runs are read back, unfinished ones resumed, none paid for twice.
     """
 
-    def __init__(self, problems: Sequence[Problem], methods: Sequence[EvalMethod], *, model: Any,
-                 db: str | Path | None, name: str, base_url: str | None = None,
-                 concurrency: int = 2, share_drafts: bool = True, timeout: float | None = None,
-                 on_progress: ProgressFn | None = None) -> None:
+    def __init__(
+        self,
+        problems: Sequence[Problem],
+        methods: Sequence[EvalMethod],
+        *,
+        model: Any,
+        db: str | Path | None,
+        name: str,
+        base_url: str | None = None,
+        concurrency: int = 2,
+        share_drafts: bool = True,
+        timeout: float | None = None,
+        on_progress: ProgressFn | None = None,
+    ) -> None:
         if concurrency < 1:
             raise ValueError(f"concurrency: must be at least 1, got {concurrency}")
         self.problems, self.methods = list(problems), list(methods)
@@ -96,29 +108,44 @@ class Evaluation:
     # -- one run ---------------------------------------------------------------------------------
 
     def _key(self, task: Task) -> dict[str, str]:
-        return {"eval": self.name, "dataset": task.problem.dataset, "problem_id": task.problem.id,
-                "method": task.method.label}
+        return {
+            "eval": self.name,
+            "dataset": task.problem.dataset,
+            "problem_id": task.problem.id,
+            "method": task.method.label,
+        }
 
     def _run(self, task: Task, om: OpenModel) -> None:
         problem, config = task.problem, task.method.config
         tid = thread_id(problem, task.method, om.spec.id or model_name(om.model))
-        self.store.save(**self._key(task), position=task.position, method_index=task.method_index,
-                        thread_id=tid, gold=problem.answer, matches=task.matches)
+        self.store.save(
+            **self._key(task),
+            position=task.position,
+            method_index=task.method_index,
+            thread_id=tid,
+            gold=problem.answer,
+            matches=task.matches,
+        )
         row = self.store.ledger.run_row(tid)
         started = time.monotonic()
         ran = row is None or row["status"] not in FINISHED
         try:
             if row is None:
-                result = run_pdr(problem.problem, model=om, config=config, db=self.db, thread_id=tid,
-                                 gold=problem.answer)
+                result = run_pdr(
+                    problem.problem, model=om, config=config, db=self.db, thread_id=tid, gold=problem.answer
+                )
             elif ran:
                 result = resume_pdr(tid, db=self.db, model=om)
             else:  # finished: read it back from the ledger this evaluation already holds open
                 result = self.store.ledger.load_result(tid)
         except Exception as exc:  # one failed run is a failure of the evaluation, not its end
             line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-            self.store.save(**self._key(task), correct=None, error=f"{type(exc).__name__}: {line}",
-                            wall_s=time.monotonic() - started)
+            self.store.save(
+                **self._key(task),
+                correct=None,
+                error=f"{type(exc).__name__}: {line}",
+                wall_s=time.monotonic() - started,
+            )
             return
         ok = result.status in FINISHED
         self.store.save(
@@ -136,8 +163,15 @@ class Evaluation:
         configs = list({t.method.config for t in tasks})
         per_problem = defaultdict(int)
         longest = max(DEFAULT_COUNTER.count(t.problem.problem) for t in tasks)
-        opened = open_model(self.model, base_url=self.base_url, config=configs, progress=True,
-                            runs=self.concurrency, timeout=self.timeout, question_tokens=longest)
+        opened = open_model(
+            self.model,
+            base_url=self.base_url,
+            config=configs,
+            progress=True,
+            runs=self.concurrency,
+            timeout=self.timeout,
+            question_tokens=longest,
+        )
         with opened as om, ThreadPoolExecutor(self.concurrency, thread_name_prefix="pdr-eval") as pool:
             if self.share_drafts and takes_seed(om.model):
                 cache = SharedDrafts(self.store.ledger.engine, om.spec.id or model_name(om.model))
@@ -150,17 +184,21 @@ class Evaluation:
                 if self.on_progress:
                     self.on_progress(task.problem.id, task.method.label, per_problem[task.problem.id])
 
-    def tasks(self, methods: Sequence[EvalMethod], matches: dict[str, str] | None = None,
-              first_index: int = 0) -> list[Task]:
+    def tasks(
+        self, methods: Sequence[EvalMethod], matches: dict[str, str] | None = None, first_index: int = 0
+    ) -> list[Task]:
         """Problems in groups of `concurrency`, every method on a group before the next group (an
         interrupted evaluation has all methods on the same problems), the group's problems side by
         side (runs in flight together are on different problems, so later methods find the drafts
         they share with earlier ones)."""
         tasks = []
         for start in range(0, len(self.problems), self.concurrency):
-            group = list(enumerate(self.problems))[start:start + self.concurrency]
-            tasks += [Task(p, m, i, first_index + j, (matches or {}).get(m.label))
-                      for j, m in enumerate(methods) for i, p in group]
+            group = list(enumerate(self.problems))[start : start + self.concurrency]
+            tasks += [
+                Task(p, m, i, first_index + j, (matches or {}).get(m.label))
+                for j, m in enumerate(methods)
+                for i, p in group
+            ]
         return tasks
 
     def run(self) -> list[Item]:
@@ -205,16 +243,27 @@ class Evaluation:
     def items(self) -> list[Item]:
         labels = {m.label for m in self.methods}
         ids = {(p.dataset, p.id) for p in self.problems}
-        return [i for i in self.store.items(self.name)
-                if (i.dataset, i.problem_id) in ids and (i.method in labels or i.matches)]
+        return [
+            i
+            for i in self.store.items(self.name)
+            if (i.dataset, i.problem_id) in ids and (i.method in labels or i.matches)
+        ]
 
 
-def run_eval(problems: Sequence[Problem], methods: Sequence[EvalMethod], *,
-             model: BaseChatModel | str, db: str | Path | None = None, name: str = "eval",
-             base_url: str | None = None, concurrency: int = 2, share_drafts: bool = True,
-             matched: bool = False,
-             matched_base: dict[str, Any] | None = None,
-             on_progress: ProgressFn | None = None) -> list[Item]:
+def run_eval(
+    problems: Sequence[Problem],
+    methods: Sequence[EvalMethod],
+    *,
+    model: BaseChatModel | str,
+    db: str | Path | None = None,
+    name: str = "eval",
+    base_url: str | None = None,
+    concurrency: int = 2,
+    share_drafts: bool = True,
+    matched: bool = False,
+    matched_base: dict[str, Any] | None = None,
+    on_progress: ProgressFn | None = None,
+) -> list[Item]:
     """Run `methods` on `problems`, one durable run each; run again to resume.
 
     Args:
@@ -246,8 +295,17 @@ def run_eval(problems: Sequence[Problem], methods: Sequence[EvalMethod], *,
         assert [(s.method, s.n) for s in summarize(items)] == [("single", 2), ("sr:2", 2)]
         ```
     """
-    evaluation = Evaluation(problems, methods, model=model, db=db, name=name, base_url=base_url,
-                            concurrency=concurrency, share_drafts=share_drafts, on_progress=on_progress)
+    evaluation = Evaluation(
+        problems,
+        methods,
+        model=model,
+        db=db,
+        name=name,
+        base_url=base_url,
+        concurrency=concurrency,
+        share_drafts=share_drafts,
+        on_progress=on_progress,
+    )
     evaluation.run()
     if matched:
         evaluation.run_matched(matched_base)

@@ -65,13 +65,19 @@ def _stats(dataset: str, method: str, items: list[Item]) -> MethodStats:
     low, high = wilson_interval(correct, len(graded))
     walls = [i.wall_s for i in done if i.wall_s > 0]
     return MethodStats(
-        dataset=dataset, method=method, n=len(graded), correct=correct,
-        accuracy=correct / len(graded) if graded else 0.0, ci_low=low, ci_high=high,
+        dataset=dataset,
+        method=method,
+        n=len(graded),
+        correct=correct,
+        accuracy=correct / len(graded) if graded else 0.0,
+        ci_low=low,
+        ci_high=high,
         mean_b_seq=_mean([i.b_seq for i in done]),
         median_b_seq=statistics.median([i.b_seq for i in done]) if done else 0.0,
         mean_b_total=_mean([i.b_total for i in done]),
         mean_wall_s=_mean(walls) if walls else None,
-        failures=failures, pending=len(items) - len(graded),
+        failures=failures,
+        pending=len(items) - len(graded),
         matches=next((i.matches for i in items if i.matches), None),
     )
 
@@ -104,8 +110,9 @@ def paired(items: Sequence[Item]) -> list[Item]:
     return [i for i in items if settled.get((i.dataset, i.problem_id)) == methods[i.dataset]]
 
 
-def write_report(items: Sequence[Item], out: str | Path, *, title: str = "",
-                 baseline: str = BASELINE) -> dict[str, Path]:
+def write_report(
+    items: Sequence[Item], out: str | Path, *, title: str = "", baseline: str = BASELINE
+) -> dict[str, Path]:
     """Write `summary.csv`, `summary.jsonl`, `summary.md`, `runs.csv`, `runs.jsonl` and
     `accuracy_vs_budget.png`; `summary.md` pairs every method with `baseline` (see `compare`).
 
@@ -115,13 +122,19 @@ def write_report(items: Sequence[Item], out: str | Path, *, title: str = "",
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     stats = summarize(items)
-    paths = {"summary_csv": out / "summary.csv", "summary_jsonl": out / "summary.jsonl",
-             "summary_md": out / "summary.md", "runs_csv": out / "runs.csv", "runs_jsonl": out / "runs.jsonl",
-             "plot": out / "accuracy_vs_budget.png"}
+    paths = {
+        "summary_csv": out / "summary.csv",
+        "summary_jsonl": out / "summary.jsonl",
+        "summary_md": out / "summary.md",
+        "runs_csv": out / "runs.csv",
+        "runs_jsonl": out / "runs.jsonl",
+        "plot": out / "accuracy_vs_budget.png",
+    }
     _write(paths["summary_csv"], paths["summary_jsonl"], [asdict(s) for s in stats])
     comparisons = compare(items, baseline=baseline)
-    paths["summary_md"].write_text(markdown(stats, title=title, comparisons=comparisons,
-                                            adaptive=early_stops(items)), encoding="utf-8")
+    paths["summary_md"].write_text(
+        markdown(stats, title=title, comparisons=comparisons, adaptive=early_stops(items)), encoding="utf-8"
+    )
     rows = [{**asdict(i), "finished": i.finished} for i in items]
     _write(paths["runs_csv"], paths["runs_jsonl"], rows)
     plot(stats, paths["plot"], title=title)
@@ -167,9 +180,10 @@ def method_styles(methods: Sequence[str]) -> dict[str, dict[str, Any]]:
     import matplotlib
 
     colours = matplotlib.colormaps["tab20"].colors
-    return {m: {"color": colours[n % len(colours)], "marker": MARKERS[n % len(MARKERS)],
-                "zorder": 100 - n}
-            for n, m in enumerate(dict.fromkeys(methods))}
+    return {
+        m: {"color": colours[n % len(colours)], "marker": MARKERS[n % len(MARKERS)], "zorder": 100 - n}
+        for n, m in enumerate(dict.fromkeys(methods))
+    }
 
 
 def plot(stats: Sequence[MethodStats], path: str | Path, *, title: str = "") -> None:
@@ -198,8 +212,9 @@ def plot(stats: Sequence[MethodStats], path: str | Path, *, title: str = "") -> 
     plt.close(fig)
 
 
-def _plot_budget(ax: Any, rows: Sequence[MethodStats], styles: dict[str, dict[str, str]], field: str,
-                 label: str) -> None:
+def _plot_budget(
+    ax: Any, rows: Sequence[MethodStats], styles: dict[str, dict[str, str]], field: str, label: str
+) -> None:
     """One point per method: accuracy against the budget `field` on a log axis, and the Pareto frontier."""
     from matplotlib.ticker import LogLocator, NullFormatter, StrMethodFormatter
 
@@ -211,16 +226,24 @@ def _plot_budget(ax: Any, rows: Sequence[MethodStats], styles: dict[str, dict[st
     ys = [100 * s.accuracy for s in rows]
     for x, y, s in zip(xs, ys, rows, strict=True):
         err = [[100 * (s.accuracy - s.ci_low)], [100 * (s.ci_high - s.accuracy)]]
-        ax.errorbar([x], [y], yerr=err, capsize=3, alpha=0.85, label=s.method, linestyle="none",
-                    **styles[s.method])
+        ax.errorbar(
+            [x], [y], yerr=err, capsize=3, alpha=0.85, label=s.method, linestyle="none", **styles[s.method]
+        )
     front = pareto(list(zip(xs, ys, strict=True)))
     if len(front) > 1:  # a frontier of one point draws no line: it gets no legend entry either
-        ax.plot([xs[i] for i in front], [ys[i] for i in front], "--", color="grey", label="Pareto frontier",
-                zorder=1)
+        ax.plot(
+            [xs[i] for i in front],
+            [ys[i] for i in front],
+            "--",
+            color="grey",
+            label="Pareto frontier",
+            zorder=1,
+        )
     ax.set_xscale("log")
     narrow = max(xs) < 8 * min(xs)  # under a decade: room for 3,000 between 2,000 and 5,000
-    ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 3.0, 5.0) if narrow else (1.0, 2.0, 5.0),
-                                          numticks=30))  # 500, 1,000, 2,000 ...
+    ax.xaxis.set_major_locator(
+        LogLocator(subs=(1.0, 2.0, 3.0, 5.0) if narrow else (1.0, 2.0, 5.0), numticks=30)
+    )  # 500, 1,000, 2,000 ...
     ax.xaxis.set_major_formatter(StrMethodFormatter("{x:,.0f}"))
     ax.xaxis.set_minor_formatter(NullFormatter())  # matplotlib's minor labels overlap
     ax.grid(True, alpha=0.3)
@@ -250,8 +273,18 @@ def _pct(s: MethodStats) -> str:
     return f"{100 * s.accuracy:.1f} [{100 * s.ci_low:.0f}–{100 * s.ci_high:.0f}]"
 
 
-COLUMNS = ("dataset", "method", "n", "accuracy % [95% CI]", "mean B_seq", "median B_seq",
-           "mean B_total", "mean wall s", "failures", "pending")
+COLUMNS = (
+    "dataset",
+    "method",
+    "n",
+    "accuracy % [95% CI]",
+    "mean B_seq",
+    "median B_seq",
+    "mean B_total",
+    "mean wall s",
+    "failures",
+    "pending",
+)
 
 
 def compared_title(baseline: str) -> str:
@@ -263,8 +296,16 @@ def compared_title(baseline: str) -> str:
 COMPARED_TITLE = compared_title(BASELINE)
 COMPARED_COLUMNS = ("dataset", "method", "n", "won", "lost", "sign test p")
 MATCHED_TITLE = "at matched B_seq: each iterative method against a single pass allowed its B_seq"
-MATCHED_COLUMNS = ("dataset", "method", "accuracy %", "mean B_seq", "single pass", "accuracy %",
-                   "mean B_seq", "Δ accuracy (pts)")
+MATCHED_COLUMNS = (
+    "dataset",
+    "method",
+    "accuracy %",
+    "mean B_seq",
+    "single pass",
+    "accuracy %",
+    "mean B_seq",
+    "Δ accuracy (pts)",
+)
 #: Columns of text, aligned left; the others are numbers.
 TEXT_COLUMNS = ("dataset", "method", "single pass", "without early_stop", "stopped early")
 
@@ -272,14 +313,31 @@ TEXT_COLUMNS = ("dataset", "method", "single pass", "without early_stop", "stopp
 def _cells(s: MethodStats) -> list[str]:
     if s.n == 0:  # nothing graded yet: no accuracy or budget to show
         return [s.dataset, s.method, "0", "–", "–", "–", "–", "", str(s.failures), str(s.pending)]
-    return [s.dataset, s.method, str(s.n), _pct(s), f"{s.mean_b_seq:,.0f}", f"{s.median_b_seq:,.0f}",
-            f"{s.mean_b_total:,.0f}", "" if s.mean_wall_s is None else f"{s.mean_wall_s:.1f}",
-            str(s.failures), str(s.pending)]
+    return [
+        s.dataset,
+        s.method,
+        str(s.n),
+        _pct(s),
+        f"{s.mean_b_seq:,.0f}",
+        f"{s.median_b_seq:,.0f}",
+        f"{s.mean_b_total:,.0f}",
+        "" if s.mean_wall_s is None else f"{s.mean_wall_s:.1f}",
+        str(s.failures),
+        str(s.pending),
+    ]
 
 
 def _matched_cells(it: MethodStats, single: MethodStats) -> list[str]:
-    return [it.dataset, it.method, _pct(it), f"{it.mean_b_seq:,.0f}", single.method, _pct(single),
-            f"{single.mean_b_seq:,.0f}", f"{100 * (it.accuracy - single.accuracy):+.1f}"]
+    return [
+        it.dataset,
+        it.method,
+        _pct(it),
+        f"{it.mean_b_seq:,.0f}",
+        single.method,
+        _pct(single),
+        f"{single.mean_b_seq:,.0f}",
+        f"{100 * (it.accuracy - single.accuracy):+.1f}",
+    ]
 
 
 def _compared_cells(c: Comparison) -> list[str]:
@@ -287,8 +345,18 @@ def _compared_cells(c: Comparison) -> list[str]:
 
 
 ADAPTIVE_TITLE = "adaptive compute: each early-stopping method against the same schedule without it"
-ADAPTIVE_COLUMNS = ("dataset", "method", "n", "stopped early", "mean B_total", "without early_stop",
-                    "its mean B_total", "B_total saved", "won", "lost")
+ADAPTIVE_COLUMNS = (
+    "dataset",
+    "method",
+    "n",
+    "stopped early",
+    "mean B_total",
+    "without early_stop",
+    "its mean B_total",
+    "B_total saved",
+    "won",
+    "lost",
+)
 
 
 @dataclass(frozen=True)
@@ -326,35 +394,61 @@ def early_stops(items: Sequence[Item]) -> list[EarlyStops]:
         twin = _twin(method)
         if twin is None:
             continue
-        pairs = [(i, by_key[(dataset, twin, i.problem_id)]) for (d, m, _), i in by_key.items()
-                 if d == dataset and m == method and (dataset, twin, i.problem_id) in by_key]
+        pairs = [
+            (i, by_key[(dataset, twin, i.problem_id)])
+            for (d, m, _), i in by_key.items()
+            if d == dataset and m == method and (dataset, twin, i.problem_id) in by_key
+        ]
         if not pairs:
             continue
-        rows.append(EarlyStops(
-            dataset=dataset, method=method, twin=twin, n=len(pairs),
-            stopped=sum(1 for a, _ in pairs if a.stop_reason == "converged"),
-            mean_b_total=_mean([a.b_total for a, _ in pairs]),
-            twin_mean_b_total=_mean([b.b_total for _, b in pairs]),
-            won=sum(1 for a, b in pairs if a.correct and not b.correct),
-            lost=sum(1 for a, b in pairs if b.correct and not a.correct),
-        ))
+        rows.append(
+            EarlyStops(
+                dataset=dataset,
+                method=method,
+                twin=twin,
+                n=len(pairs),
+                stopped=sum(1 for a, _ in pairs if a.stop_reason == "converged"),
+                mean_b_total=_mean([a.b_total for a, _ in pairs]),
+                twin_mean_b_total=_mean([b.b_total for _, b in pairs]),
+                won=sum(1 for a, b in pairs if a.correct and not b.correct),
+                lost=sum(1 for a, b in pairs if b.correct and not a.correct),
+            )
+        )
     return rows
 
 
 def _adaptive_cells(e: EarlyStops) -> list[str]:
-    return [e.dataset, e.method, str(e.n), f"{e.stopped} ({100 * e.stopped / e.n:.0f}%)",
-            f"{e.mean_b_total:,.0f}", e.twin, f"{e.twin_mean_b_total:,.0f}", f"{100 * e.saved:.0f}%",
-            str(e.won), str(e.lost)]
+    return [
+        e.dataset,
+        e.method,
+        str(e.n),
+        f"{e.stopped} ({100 * e.stopped / e.n:.0f}%)",
+        f"{e.mean_b_total:,.0f}",
+        e.twin,
+        f"{e.twin_mean_b_total:,.0f}",
+        f"{100 * e.saved:.0f}%",
+        str(e.won),
+        str(e.lost),
+    ]
 
 
-def _tables(stats: Sequence[MethodStats], title: str, comparisons: Sequence[Comparison],
-            adaptive: Sequence[EarlyStops] = ()) -> list[tuple[str, tuple[str, ...], list[list[str]]]]:
+def _tables(
+    stats: Sequence[MethodStats],
+    title: str,
+    comparisons: Sequence[Comparison],
+    adaptive: Sequence[EarlyStops] = (),
+) -> list[tuple[str, tuple[str, ...], list[list[str]]]]:
     """The report's tables: (title, columns, rows); the paired, matched and adaptive ones only when
     they have rows."""
     tables = [(title or "evaluation", COLUMNS, [_cells(s) for s in stats])]
     if comparisons:
-        tables.append((compared_title(comparisons[0].baseline), COMPARED_COLUMNS,
-                       [_compared_cells(c) for c in comparisons]))
+        tables.append(
+            (
+                compared_title(comparisons[0].baseline),
+                COMPARED_COLUMNS,
+                [_compared_cells(c) for c in comparisons],
+            )
+        )
     pairs = matched_pairs(stats)
     if pairs:
         tables.append((MATCHED_TITLE, MATCHED_COLUMNS, [_matched_cells(it, sp) for it, sp in pairs]))
@@ -363,8 +457,14 @@ def _tables(stats: Sequence[MethodStats], title: str, comparisons: Sequence[Comp
     return tables
 
 
-def render(stats: Sequence[MethodStats], console: object, *, title: str = "",
-           comparisons: Sequence[Comparison] = (), adaptive: Sequence[EarlyStops] = ()) -> None:
+def render(
+    stats: Sequence[MethodStats],
+    console: object,
+    *,
+    title: str = "",
+    comparisons: Sequence[Comparison] = (),
+    adaptive: Sequence[EarlyStops] = (),
+) -> None:
     """Print the report's tables with rich."""
     from rich.table import Table
 
@@ -377,13 +477,22 @@ def render(stats: Sequence[MethodStats], console: object, *, title: str = "",
         console.print(table)  # type: ignore[attr-defined]
 
 
-def markdown(stats: Sequence[MethodStats], *, title: str = "", comparisons: Sequence[Comparison] = (),
-             adaptive: Sequence[EarlyStops] = ()) -> str:
+def markdown(
+    stats: Sequence[MethodStats],
+    *,
+    title: str = "",
+    comparisons: Sequence[Comparison] = (),
+    adaptive: Sequence[EarlyStops] = (),
+) -> str:
     """The report's tables in Markdown, to paste into a README or a pull request."""
     parts = []
     for name, columns, rows in _tables(stats, title, comparisons, adaptive):
-        lines = [f"**{name}**", "", "| " + " | ".join(columns) + " |",
-                 "|" + "|".join(":---" if c in TEXT_COLUMNS else "---:" for c in columns) + "|"]
+        lines = [
+            f"**{name}**",
+            "",
+            "| " + " | ".join(columns) + " |",
+            "|" + "|".join(":---" if c in TEXT_COLUMNS else "---:" for c in columns) + "|",
+        ]
         lines += ["| " + " | ".join(row) + " |" for row in rows]
         parts.append("\n".join(lines))
     return "\n\n".join(parts) + "\n"

@@ -97,9 +97,23 @@ class EvalStore:
         )
         with self.ledger.engine.connect() as conn:
             rows = conn.execute(query).all()
-        return [Item(
-            eval=r.eval, dataset=r.dataset, problem_id=r.problem_id, method=r.method,
-            thread_id=r.thread_id, gold=r.gold, correct=r.correct, wall_s=r.wall_s or 0.0,
-            error=r.error, matches=r.matches, status=r.status, answer=r.answer,
-            b_seq=r.b_seq or 0, b_total=r.b_total or 0, stop_reason=r.stop_reason,
-        ) for r in rows]
+        return [
+            Item(
+                eval=r.eval,
+                dataset=r.dataset,
+                problem_id=r.problem_id,
+                method=r.method,
+                thread_id=r.thread_id,
+                gold=r.gold,
+                correct=r.correct,
+                wall_s=r.wall_s or 0.0,
+                error=r.error,
+                matches=r.matches,
+                status=r.status,
+                answer=r.answer,
+                b_seq=r.b_seq or 0,
+                b_total=r.b_total or 0,
+                stop_reason=r.stop_reason,
+            )
+            for r in rows
+        ]

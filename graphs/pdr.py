@@ -178,8 +178,9 @@ def graph_config(
     return out  # type: ignore[return-value]
 
 
-def draw_graph(config: PDRConfig | None = None, *, format: str = "mermaid",
-               output: str | None = None) -> str | None:
+def draw_graph(
+    config: PDRConfig | None = None, *, format: str = "mermaid", output: str | None = None
+) -> str | None:
     """Draw a method's graph offline: `mermaid` or `ascii` text (returned), or a `png` file.
 
     The error-handler nodes LangGraph adds beside `draft` and `verify` are left out: they have no

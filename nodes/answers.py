@@ -8,7 +8,6 @@ from collections.abc import Sequence
 
 from langgraph_pdr.state.records import Draft
 
-
 # The prompts ask for the final answer "written as \boxed{ANSWER}"; small models echo that line
 PLACEHOLDER = "ANSWER"
 
@@ -114,8 +113,9 @@ def vote(drafts: Sequence[Draft], *, previous: str | None = None) -> Draft | Non
     def best_score(members: list[Draft]) -> float:
         return max((d.score for d in members if d.score is not None), default=-1.0)
 
-    order = sorted(groups, key=lambda k: (-len(groups[k]), -best_score(groups[k]), k != prev,
-                                          groups[k][0].index))
+    order = sorted(
+        groups, key=lambda k: (-len(groups[k]), -best_score(groups[k]), k != prev, groups[k][0].index)
+    )
     members = groups[order[0]]
     return max(members, key=lambda d: (d.score if d.score is not None else -1.0, -d.index))
 
@@ -140,8 +140,9 @@ def answer_tally(drafts: Sequence[Draft]) -> str:
             label = boxed if boxed is not None else "no final answer"
         groups.setdefault(key, []).append(d.index + 1)
         shown.setdefault(key, label)
-    order = sorted(groups, key=lambda k: (k.startswith("\x00"), k == "\x00unfinished", -len(groups[k]),
-                                          groups[k][0]))
+    order = sorted(
+        groups, key=lambda k: (k.startswith("\x00"), k == "\x00unfinished", -len(groups[k]), groups[k][0])
+    )
     return "; ".join(
         f"{shown[k]} (attempt{'s' if len(groups[k]) > 1 else ''} {', '.join(map(str, groups[k]))})"
         for k in order
@@ -175,8 +176,9 @@ def by_score(drafts: Sequence[Draft], *, round_drafts: Sequence[Draft] | None = 
     selection: agreement carries the self-consistency signal there, where the index carries none.
     """
     votes = agreement(drafts if round_drafts is None else round_drafts)
-    return sorted(drafts, key=lambda d: (d.score is None, -(d.score or 0.0),
-                                         -votes.get(answer_key(d), 0), d.index))
+    return sorted(
+        drafts, key=lambda d: (d.score is None, -(d.score or 0.0), -votes.get(answer_key(d), 0), d.index)
+    )
 
 
 def agreement(drafts: Sequence[Draft]) -> Counter[str]:

@@ -7,8 +7,8 @@ from typing import Any
 from langgraph.types import Send
 
 from langgraph_pdr.nodes.answers import agreement_share, normalize, vote
-from langgraph_pdr.nodes.distill import get_distiller
 from langgraph_pdr.nodes.budget import reserve
+from langgraph_pdr.nodes.distill import get_distiller
 from langgraph_pdr.nodes.runtime import current_config, node_env
 from langgraph_pdr.nodes.verify import send_verifications, verify_costs
 from langgraph_pdr.state.config import PDRConfig
@@ -27,8 +27,13 @@ def converged(drafts: list[Draft], config: PDRConfig, round: int, best: Draft | 
         return False
     if config.method in ("sr", "sr_error"):
         leader = vote(drafts)
-        return (best is not None and leader is not None and best.answer is not None
-                and leader.answer is not None and normalize(leader.answer) == normalize(best.answer))
+        return (
+            best is not None
+            and leader is not None
+            and best.answer is not None
+            and leader.answer is not None
+            and normalize(leader.answer) == normalize(best.answer)
+        )
     _, count, total = agreement_share(drafts)
     return count >= 2 and count >= config.early_stop * total
 
@@ -52,8 +57,14 @@ def collect(state: dict[str, Any], default_config: PDRConfig) -> dict[str, Any]:
     survivors = sum(d.ok for d in drafts)
     env.record(RoundSummary(round=r, width=cfg.width(r), survivors=survivors))
     round_tokens = sum(d.call.total_tokens for d in drafts if d.call is not None)
-    env.emit("round_finished", round=r, drafts=len(drafts), survivors=survivors, round_tokens=round_tokens,
-             b_total=int(state.get("b_total") or 0))
+    env.emit(
+        "round_finished",
+        round=r,
+        drafts=len(drafts),
+        survivors=survivors,
+        round_tokens=round_tokens,
+        b_total=int(state.get("b_total") or 0),
+    )
     if not survivors:
         # drafts refused because failed attempts spent the budget end the run at its cap, not as a
         # failure to resume (it would only hit the cap again)

@@ -6,13 +6,14 @@ from typing import Any
 
 from langchain_core.messages import BaseMessage, HumanMessage
 
-from langgraph_pdr.nodes.llm import acall_model, call_model
 from langgraph_pdr.nodes.budget import BudgetStop, reserve
+from langgraph_pdr.nodes.llm import acall_model, call_model
 from langgraph_pdr.nodes.runtime import NodeEnv, call_fields, node_env
 from langgraph_pdr.nodes.tokens import cut_to_tokens, prompt_bound
 from langgraph_pdr.state.config import PDRConfig
 from langgraph_pdr.state.prompts import PromptSet
 from langgraph_pdr.state.records import CallRecord, Critique
+
 
 def critique_messages(state: dict[str, Any], prompts: PromptSet) -> list[BaseMessage]:
     solution = next(d for d in state["drafts"] if d.ok)
@@ -28,8 +29,15 @@ def _prepare(
     reserved = reserve(state, cfg, [prompt_bound(messages, env.counter) + limit])
     if reserved.reason:
         return messages, None, reserved.reason
-    call = call_fields(env, role="critique", round=r, index=0, max_tokens=limit,
-                       temperature=cfg.temperature.critique, committed=reserved.committed)
+    call = call_fields(
+        env,
+        role="critique",
+        round=r,
+        index=0,
+        max_tokens=limit,
+        temperature=cfg.temperature.critique,
+        committed=reserved.committed,
+    )
     return messages, call, None
 
 
@@ -43,8 +51,9 @@ def _review(env: NodeEnv, state: dict[str, Any], text: str, call: CallRecord) ->
 
 def _reviewed(env: NodeEnv, review: Critique) -> dict[str, Any]:
     """The state update of a recorded critique, and its event."""
-    env.emit("critique_written", round=review.round, critique_tokens=review.tokens,
-             tokens=review.call.total_tokens)
+    env.emit(
+        "critique_written", round=review.round, critique_tokens=review.tokens, tokens=review.call.total_tokens
+    )
     return {"critique": review.text, **env.usage(review.call)}
 
 

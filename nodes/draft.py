@@ -9,8 +9,8 @@ from langgraph.errors import NodeError
 from langgraph.types import Overwrite, Send
 
 from langgraph_pdr.nodes.answers import final_answer, is_unfinished, vote
-from langgraph_pdr.nodes.llm import acall_model, call_model
 from langgraph_pdr.nodes.budget import reserve
+from langgraph_pdr.nodes.llm import acall_model, call_model
 from langgraph_pdr.nodes.runtime import NodeEnv, call_fields, current_config, node_env
 from langgraph_pdr.nodes.tokens import prompt_bound
 from langgraph_pdr.nodes.verify import scored
@@ -18,6 +18,7 @@ from langgraph_pdr.state.config import PDRConfig
 from langgraph_pdr.state.graph_state import DraftTask
 from langgraph_pdr.state.prompts import PromptSet
 from langgraph_pdr.state.records import CallRecord, Draft
+
 
 def draft_messages(task: DraftTask, config: PDRConfig, prompts: PromptSet) -> list[BaseMessage]:
     """The prompt of one draft: the question, plus the workspace from the round before."""
@@ -41,8 +42,9 @@ def history_messages(history: list[dict] | None) -> list[BaseMessage]:
     return [kinds[t["role"]](t["content"]) for t in history or []]
 
 
-def draft_tasks(state: dict[str, Any], config: PDRConfig, round: int,
-                committed: int | None = None) -> list[DraftTask]:
+def draft_tasks(
+    state: dict[str, Any], config: PDRConfig, round: int, committed: int | None = None
+) -> list[DraftTask]:
     """The payloads of round `round`'s drafts; draft i sees workspace i (or the one shared workspace).
     `committed` is what the round reserved, the bound of its failed attempts."""
     workspaces = (state.get("workspaces") or []) if round > 1 else []
@@ -74,10 +76,20 @@ def begin_round(state: dict[str, Any], default_config: PDRConfig) -> dict[str, A
     if reserved.reason:
         env.emit("run_stopping", reason=reserved.reason, round=round)
         return {"stop_reason": reserved.reason}
-    env.emit("round_started", round=round, rounds=cfg.rounds, drafts=len(tasks), reserved=sum(costs),
-             b_total=int(state.get("b_total") or 0))
-    update: dict[str, Any] = {"round": round, "drafts": Overwrite([]), "verifications": Overwrite([]),
-                              "committed": reserved.committed}
+    env.emit(
+        "round_started",
+        round=round,
+        rounds=cfg.rounds,
+        drafts=len(tasks),
+        reserved=sum(costs),
+        b_total=int(state.get("b_total") or 0),
+    )
+    update: dict[str, Any] = {
+        "round": round,
+        "drafts": Overwrite([]),
+        "verifications": Overwrite([]),
+        "committed": reserved.committed,
+    }
     if round > 1:  # the vote of the round that ended is what the run answers if it stops from now on
         best = state.get("best")
         drafts = scored(state.get("drafts") or [], state.get("verifications") or [])
@@ -95,9 +107,15 @@ def send_drafts(state: dict[str, Any], default_config: PDRConfig) -> list[Send] 
 
 def _draft_call(env: NodeEnv, task: DraftTask) -> dict[str, Any]:
     cfg = env.config
-    return call_fields(env, role="draft", round=task["round"], index=task["index"],
-                       max_tokens=cfg.draft_max_tokens(task["round"]), temperature=cfg.temperature.draft,
-                       committed=task.get("committed"))
+    return call_fields(
+        env,
+        role="draft",
+        round=task["round"],
+        index=task["index"],
+        max_tokens=cfg.draft_max_tokens(task["round"]),
+        temperature=cfg.temperature.draft,
+        committed=task.get("committed"),
+    )
 
 
 def _draft_of(task: DraftTask, text: str, call: CallRecord) -> Draft:

@@ -12,8 +12,8 @@ from __future__ import annotations
 from typing import Any
 
 from langgraph_pdr.nodes.answers import best_scored, finished, vote
-from langgraph_pdr.nodes.collect import NO_DRAFTS
 from langgraph_pdr.nodes.budget import BILLING, spent
+from langgraph_pdr.nodes.collect import NO_DRAFTS
 from langgraph_pdr.nodes.runtime import node_env
 from langgraph_pdr.nodes.verify import scored
 from langgraph_pdr.state.config import PDRConfig

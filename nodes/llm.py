@@ -125,8 +125,9 @@ def _fail(call: CallRecord, on_failed: FailedHook | None) -> NoReturn:
     raise EmptyCompletion("the model returned no text")
 
 
-def _checked(reply: AIMessage, messages: Sequence[BaseMessage], on_failed: FailedHook | None,
-             **record: Any) -> tuple[str, CallRecord]:
+def _checked(
+    reply: AIMessage, messages: Sequence[BaseMessage], on_failed: FailedHook | None, **record: Any
+) -> tuple[str, CallRecord]:
     text, call = _record(reply, messages, **record)
     if _empty(text, reply):
         _fail(call, on_failed)

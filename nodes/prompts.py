@@ -7,7 +7,7 @@ A `PromptSet` holds one template per use:
 | `solve` | a first-round draft | `{question}` |
 | `refine` | a PDR draft of a later round, with its workspace | `{question}`, `{workspace}` |
 | `improve` | an SR rewrite of the previous solution | `{question}`, `{workspace}` |
-| `improve_with_review` | an SR rewrite with the critique (`sr_error`) | `{question}`, `{workspace}`, `{critique}` |
+| `improve_with_review` | an SR rewrite with the critique | `{question}`, `{workspace}`, `{critique}` |
 | `critique` | the review of SR with error analysis | `{question}`, `{solution}` |
 | `verify` | self-verification (scores for top-k, best-of-N) | `{question}`, `{solution}` |
 | `summary` | the `global_summary` distiller's call | `{n}`, `{question}`, `{tally}`, `{attempts}` |
@@ -26,7 +26,8 @@ Register your own set:
 from langgraph_pdr import PDRConfig
 from langgraph_pdr.nodes.prompts import get_prompts, register_prompts
 
-terse = get_prompts("card").model_copy(update={"name": "terse", "solve": "{question}\\n\\nAnswer in \\\\boxed{{}}."})
+solve = "{question}\\n\\nAnswer in \\\\boxed{{}}."
+terse = get_prompts("card").model_copy(update={"name": "terse", "solve": solve})
 register_prompts(terse, replace=True)
 assert PDRConfig(prompts="terse").prompts == "terse"
 ```
@@ -38,7 +39,16 @@ from langgraph_pdr.state.config import DEFAULT_PROMPTS
 from langgraph_pdr.state.prompts import PLACEHOLDERS, PromptSet
 from langgraph_pdr.state.registry import PROMPT_SETS
 
-__all__ = ["CARD", "CLASSIC", "DEFAULT_PROMPTS", "PLACEHOLDERS", "PromptSet", "get_prompts", "register_prompts"]
+__all__ = [
+    "CARD",
+    "CLASSIC",
+    "DEFAULT_PROMPTS",
+    "PLACEHOLDERS",
+    "PromptSet",
+    "get_prompts",
+    "register_prompts",
+]
+
 
 def register_prompts(prompts: PromptSet, *, replace: bool = False) -> PromptSet:
     """Register a prompt set under its `name`, for `PDRConfig(prompts=name)`."""

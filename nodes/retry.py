@@ -24,14 +24,29 @@ def is_transient(exc: BaseException) -> bool:
     if status is not None and status >= 400:
         return status in TRANSIENT_STATUS or 500 <= status < 600
     name = type(exc).__name__
-    transient_names = ("APIConnectionError", "APITimeoutError", "ConnectError", "ReadTimeout",
-                       "RemoteProtocolError", "ReadError", "WriteError", "PoolTimeout",
-                       "ConnectTimeout", "ServiceUnavailable", "DeadlineExceeded", "EmptyCompletion",
-                       "JSONDecodeError")
+    transient_names = (
+        "APIConnectionError",
+        "APITimeoutError",
+        "ConnectError",
+        "ReadTimeout",
+        "RemoteProtocolError",
+        "ReadError",
+        "WriteError",
+        "PoolTimeout",
+        "ConnectTimeout",
+        "ServiceUnavailable",
+        "DeadlineExceeded",
+        "EmptyCompletion",
+        "JSONDecodeError",
+    )
     return any(c.__name__ in transient_names for c in type(exc).__mro__) or name in transient_names
 
 
 DEFAULT_RETRY = RetryPolicy(
-    max_attempts=4, initial_interval=1.0, backoff_factor=2.0, max_interval=30.0, jitter=True,
+    max_attempts=4,
+    initial_interval=1.0,
+    backoff_factor=2.0,
+    max_interval=30.0,
+    jitter=True,
     retry_on=is_transient,
 )

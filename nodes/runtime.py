@@ -126,8 +126,10 @@ def _served_model(model: str, base_url: str | None, timeout: float | None) -> An
 
     spec = model_spec(model, base_url=base_url, timeout=timeout)
     if spec.local_model:
-        raise ValueError("context: the local model cannot be built per call; serve it with "
-                         "`pdr serve-model` and pass its name and base_url")
+        raise ValueError(
+            "context: the local model cannot be built per call; serve it with "
+            "`pdr serve-model` and pass its name and base_url"
+        )
     return build_model(spec)
 
 

@@ -64,7 +64,7 @@ def prompt_bound(messages: Sequence[BaseMessage], counter: TokenCounter) -> int:
     total = TEMPLATE_TOKENS_PER_PROMPT
     for m in messages:
         text = message_text(m)
-        total += (counter.count(text) if counter.exact else len(text.encode("utf-8")))
+        total += counter.count(text) if counter.exact else len(text.encode("utf-8"))
         total += TEMPLATE_TOKENS_PER_MESSAGE
     return total
 

@@ -49,7 +49,8 @@ def verify_tasks(state: dict[str, Any], committed: int | None = None) -> list[Ve
     has nothing to verify); `committed` is what the stage reserved."""
     return [
         VerifyTask(question=state["question"], draft=d, committed=committed)
-        for d in state.get("drafts") or [] if d.ok and not d.unfinished
+        for d in state.get("drafts") or []
+        if d.ok and not d.unfinished
     ]
 
 
@@ -64,9 +65,15 @@ def send_verifications(state: dict[str, Any], committed: int | None = None) -> l
 
 def _verify_call(env: NodeEnv, task: VerifyTask) -> dict[str, Any]:
     cfg, d = env.config, task["draft"]
-    return call_fields(env, role="verify", round=d.round, index=d.index,
-                       max_tokens=cfg.max_tokens.verify, temperature=cfg.temperature.verify,
-                       committed=task.get("committed"))
+    return call_fields(
+        env,
+        role="verify",
+        round=d.round,
+        index=d.index,
+        max_tokens=cfg.max_tokens.verify,
+        temperature=cfg.temperature.verify,
+        committed=task.get("committed"),
+    )
 
 
 def _verification(d: Draft, text: str, call: CallRecord) -> Verification:
@@ -84,7 +91,9 @@ def verify(task: VerifyTask, default_config: PDRConfig) -> dict[str, Any]:
     """Score one draft with one model call; an unparseable reply scores None (unknown)."""
     env = node_env(default_config)
     d = task["draft"]
-    v = _verification(d, *call_model(env.model, verify_messages(task, env.prompts), **_verify_call(env, task)))
+    v = _verification(
+        d, *call_model(env.model, verify_messages(task, env.prompts), **_verify_call(env, task))
+    )
     env.record(v.call, v)
     return _verified(env, v)
 
@@ -93,7 +102,9 @@ async def averify(task: VerifyTask, default_config: PDRConfig) -> dict[str, Any]
     """Async twin of `verify`."""
     env = node_env(default_config)
     d = task["draft"]
-    v = _verification(d, *await acall_model(env.model, verify_messages(task, env.prompts), **_verify_call(env, task)))
+    v = _verification(
+        d, *await acall_model(env.model, verify_messages(task, env.prompts), **_verify_call(env, task))
+    )
     await env.arecord(v.call, v)
     return _verified(env, v)
 
@@ -111,4 +122,3 @@ def scored(drafts: list[Draft], verifications: list[Verification]) -> list[Draft
     """`drafts` with their verification scores filled in."""
     scores = {(v.round, v.index): v.score for v in verifications}
     return [d.model_copy(update={"score": scores.get((d.round, d.index), d.score)}) for d in drafts]
-

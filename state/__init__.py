@@ -9,6 +9,7 @@ from langgraph_pdr.state.config import (
 )
 from langgraph_pdr.state.context import PDRContext, RunRecorder, TokenCounter
 from langgraph_pdr.state.graph_state import DraftTask, PDRInput, PDROutput, PDRState, VerifyTask
+from langgraph_pdr.state.prompts import PromptSet
 from langgraph_pdr.state.records import (
     CallRecord,
     Draft,
@@ -17,7 +18,6 @@ from langgraph_pdr.state.records import (
     Workspace,
 )
 from langgraph_pdr.state.registry import DISTILLERS, Registry
-from langgraph_pdr.state.prompts import PromptSet
 from langgraph_pdr.state.result import PDRResult, RunSummary
 from langgraph_pdr.state.spec import ModelSpec, RunSpec
 

@@ -8,9 +8,9 @@ a run goes to the run ledger as each node finishes.
 from __future__ import annotations
 
 import operator
-from typing import Annotated
+from typing import Annotated, NotRequired
 
-from typing_extensions import NotRequired, TypedDict
+from typing_extensions import TypedDict
 
 from langgraph_pdr.state.records import Draft, Verification, Workspace
 

@@ -38,10 +38,27 @@ ALIASES: dict[str, str] = {
     "pdr": "pdr",
 }
 SHORT = {"self_consistency": "sc", "best_of_n": "bon"}
-OPTIONS = ("max_tokens", "max_tokens.draft", "max_tokens.refine", "max_tokens.verify", "max_tokens.distill",
-           "max_tokens.critique", "kappa", "k", "temperature", "temperature.draft",
-           "temperature.verify", "temperature.distill", "temperature.critique", "seed",
-           "max_b_seq", "max_b_total", "max_concurrency", "prompts", "early_stop")
+OPTIONS = (
+    "max_tokens",
+    "max_tokens.draft",
+    "max_tokens.refine",
+    "max_tokens.verify",
+    "max_tokens.distill",
+    "max_tokens.critique",
+    "kappa",
+    "k",
+    "temperature",
+    "temperature.draft",
+    "temperature.verify",
+    "temperature.distill",
+    "temperature.critique",
+    "seed",
+    "max_b_seq",
+    "max_b_total",
+    "max_concurrency",
+    "prompts",
+    "early_stop",
+)
 #: Options whose value is a name, not a number.
 NAMED_OPTIONS = ("prompts",)
 #: Methods that refine over several rounds: each can be paired with a single pass of equal B_seq.
@@ -75,8 +92,11 @@ def _set(fields: dict[str, Any], key: str, value: int | float | str) -> None:
     if "." in key:
         group, role = key.split(".", 1)
         current = fields.get(group)
-        merged = dict(current) if isinstance(current, dict) else (
-            {"draft": current} if current is not None else {})
+        merged = (
+            dict(current)
+            if isinstance(current, dict)
+            else ({"draft": current} if current is not None else {})
+        )
         merged[role] = value
         fields[group] = merged
     elif key in ("max_tokens", "temperature") and isinstance(fields.get(key), dict):
@@ -110,7 +130,7 @@ def parse_method(entry: str, base: dict[str, Any] | None = None) -> EvalMethod:
     method = ALIASES[name]
     args = [p for p in parts[1:] if "=" not in p]
     options = [p for p in parts[1:] if "=" in p]
-    if any("=" in p for p in parts[1:1 + len(args)]) or parts[1:1 + len(args)] != args:
+    if any("=" in p for p in parts[1 : 1 + len(args)]) or parts[1 : 1 + len(args)] != args:
         raise MethodError(f"methods: {entry!r}: arguments come before key=value options")
     fields: dict[str, Any] = {k: v for k, v in (base or {}).items() if v is not None}
     fields["method"] = method
@@ -132,8 +152,9 @@ def parse_method(entry: str, base: dict[str, Any] | None = None) -> EvalMethod:
         head.append(str(rounds))
     else:
         if len(args) > 2:
-            raise MethodError(f"methods: {entry!r}: expected pdr:SCHEDULE:DISTILLER, "
-                              "e.g. pdr:4-2-1:global_summary")
+            raise MethodError(
+                f"methods: {entry!r}: expected pdr:SCHEDULE:DISTILLER, e.g. pdr:4-2-1:global_summary"
+            )
         schedule = args[0] if args else "4-2-1"
         if not all(p.isdigit() for p in schedule.split("-")):
             raise MethodError(f"methods: {entry!r}: schedule {schedule!r} is not like 4-2-1")
@@ -213,8 +234,11 @@ def method_label(config: PDRConfig) -> str:
         value = getattr(getattr(config, group), role) if role else getattr(config, group)
         standard = getattr(getattr(default, group), role) if role else getattr(default, group)
         if value != standard:
-            name = "max_tokens" if key == "max_tokens.draft" else (
-                "temperature" if key == "temperature.draft" else key)
+            name = (
+                "max_tokens"
+                if key == "max_tokens.draft"
+                else ("temperature" if key == "temperature.draft" else key)
+            )
             options.append(f"{name}={value}")
     return ":".join(head + options)
 

@@ -59,7 +59,9 @@ class PromptSet(BaseModel):
             try:
                 used = {name for _, name, _, _ in string.Formatter().parse(template) if name is not None}
             except ValueError as exc:
-                raise ValueError(f"prompts.{field}: not a format string ({exc}); write {{{{ }}}} for braces")
+                raise ValueError(
+                    f"prompts.{field}: not a format string ({exc}); write {{{{ }}}} for braces"
+                ) from None
             if "" in used or any(not n.isidentifier() for n in used):
                 raise ValueError(f"prompts.{field}: placeholders must be named, e.g. {{question}}")
             unknown, missing = used - set(needed), set(needed) - used

@@ -110,9 +110,13 @@ class FakeOpenAIServer(LoopbackServer):
         retry_after: the `Retry-After` seconds of a 429.
     """
 
-    def __init__(self, reply: Callable[[Request], str] = default_reply,
-                 delay: Callable[[Request], float] | None = None,
-                 fault: Callable[[Request], str | None] | None = None, retry_after: float = 1) -> None:
+    def __init__(
+        self,
+        reply: Callable[[Request], str] = default_reply,
+        delay: Callable[[Request], float] | None = None,
+        fault: Callable[[Request], str | None] | None = None,
+        retry_after: float = 1,
+    ) -> None:
         self.reply = reply
         self.delay = delay or (lambda req: 0.0)
         self.fault = fault or (lambda req: None)
@@ -160,11 +164,18 @@ class FakeOpenAIServer(LoopbackServer):
                     "object": "chat.completion",
                     "created": int(time.time()),
                     "model": body.get("model", "fake-model"),
-                    "choices": [{"index": 0, "finish_reason": finish,
-                                 "message": {"role": "assistant", "content": text}}],
-                    "usage": {"prompt_tokens": req.prompt_tokens,
-                              "completion_tokens": req.completion_tokens,
-                              "total_tokens": req.prompt_tokens + req.completion_tokens},
+                    "choices": [
+                        {
+                            "index": 0,
+                            "finish_reason": finish,
+                            "message": {"role": "assistant", "content": text},
+                        }
+                    ],
+                    "usage": {
+                        "prompt_tokens": req.prompt_tokens,
+                        "completion_tokens": req.completion_tokens,
+                        "total_tokens": req.prompt_tokens + req.completion_tokens,
+                    },
                 }
                 try:
                     self._send(200, payload)

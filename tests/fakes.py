@@ -82,9 +82,7 @@ class ScriptedChatModel(BaseChatModel):
 
     def calls(self, role: str | None = None, round: int | None = None) -> list[FakeCall]:
         return [
-            c
-            for c in self.log
-            if (role is None or c.role == role) and (round is None or c.round == round)
+            c for c in self.log if (role is None or c.role == role) and (round is None or c.round == round)
         ]
 
     def _start(self, messages: list[BaseMessage], run_manager: Any, kwargs: dict) -> FakeCall:

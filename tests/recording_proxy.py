@@ -26,8 +26,12 @@ class RecordingProxy(LoopbackServer):
             def _forward(self, method: str) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0))) or None
                 path = self.path.removeprefix("/v1")
-                req = urllib.request.Request(proxy.upstream + path, data=body, method=method,
-                                             headers={"Content-Type": "application/json"})
+                req = urllib.request.Request(
+                    proxy.upstream + path,
+                    data=body,
+                    method=method,
+                    headers={"Content-Type": "application/json"},
+                )
                 with urllib.request.urlopen(req, timeout=600) as resp:
                     data, status = resp.read(), resp.status
                 if path.startswith("/chat/completions"):

@@ -17,12 +17,14 @@ def _key(monkeypatch):
 
 def answers(by_draft: dict[tuple[int, int], str], default: str = "42"):
     """A script: draft (round, index) answers `by_draft[...]`, every other draft `default`."""
+
     def script(call: FakeCall) -> str:
         if call.role == "verify":
             return "Score: 5"
         if call.role in ("distill", "critique"):
             return "notes"
         return f"work \\boxed{{{by_draft.get((call.round, call.index), default)}}}"
+
     return script
 
 
@@ -32,8 +34,13 @@ def answers(by_draft: dict[tuple[int, int], str], default: str = "42"):
 def test_unanimous_drafts_end_a_pdr_run_after_its_first_round(tmp_path):
     config = PDRConfig(schedule="8,4,1", distiller="majority_k", early_stop=1.0, max_tokens=64)
     with FakeOpenAIServer() as server:
-        result = run_pdr("What is 6 * 7?", model="fake-model", base_url=server.base_url, config=config,
-                         db=tmp_path / "runs.sqlite")
+        result = run_pdr(
+            "What is 6 * 7?",
+            model="fake-model",
+            base_url=server.base_url,
+            config=config,
+            db=tmp_path / "runs.sqlite",
+        )
         sent = len(server.requests)
         billed = sum(r.prompt_tokens + r.completion_tokens for r in server.requests)
     assert sent == 8
@@ -42,12 +49,15 @@ def test_unanimous_drafts_end_a_pdr_run_after_its_first_round(tmp_path):
     assert [r.round for r in result.rounds] == [1]
 
 
-@pytest.mark.parametrize("fraction, answered, drafts, reason", [
-    (1.0, {(1, 3): "7"}, 4 + 2, "converged"),  # 3 of 4 agree: not unanimous; round 2's two do
-    (1.0, {(1, 3): "7", (2, 1): "9"}, 4 + 2 + 1, "completed"),  # round 2 disagrees too
-    (0.75, {(1, 3): "7"}, 4, "converged"),  # 3 of 4 is enough
-    (0.75, {(1, 2): "7", (1, 3): "7", (2, 1): "9"}, 4 + 2 + 1, "completed"),  # 2 of 4 is not
-])
+@pytest.mark.parametrize(
+    "fraction, answered, drafts, reason",
+    [
+        (1.0, {(1, 3): "7"}, 4 + 2, "converged"),  # 3 of 4 agree: not unanimous; round 2's two do
+        (1.0, {(1, 3): "7", (2, 1): "9"}, 4 + 2 + 1, "completed"),  # round 2 disagrees too
+        (0.75, {(1, 3): "7"}, 4, "converged"),  # 3 of 4 is enough
+        (0.75, {(1, 2): "7", (1, 3): "7", (2, 1): "9"}, 4 + 2 + 1, "completed"),  # 2 of 4 is not
+    ],
+)
 def test_early_stop_needs_the_fraction_of_finished_drafts(fraction, answered, drafts, reason):
     fake = ScriptedChatModel(script=answers(answered))
     config = PDRConfig(schedule="4,2,1", distiller="majority_k", early_stop=fraction)
@@ -62,8 +72,9 @@ def test_unfinished_drafts_do_not_count_toward_agreement():
         return "so \\boxed{42}"
 
     fake = CutOff(script=script)
-    result = run_pdr("q?", model=fake, config=PDRConfig(schedule="4,1", distiller="random_k", k=1,
-                                                        early_stop=1.0))
+    result = run_pdr(
+        "q?", model=fake, config=PDRConfig(schedule="4,1", distiller="random_k", k=1, early_stop=1.0)
+    )
     # one finished draft is not an agreement: the run goes on
     assert result.stop_reason == "completed" and len(fake.calls("draft")) == 5
     first = result.rounds[0].drafts
@@ -112,8 +123,9 @@ class CutOff(ScriptedChatModel):
         return result
 
 
-@pytest.mark.parametrize("distiller", ["global_summary", "shared_top_k", "per_sample_top_k", "majority_k",
-                                       "random_k"])
+@pytest.mark.parametrize(
+    "distiller", ["global_summary", "shared_top_k", "per_sample_top_k", "majority_k", "random_k"]
+)
 def test_every_workspace_opens_with_the_tally_and_marks_unfinished_drafts(distiller):
     def script(call: FakeCall) -> str:
         if call.role == "verify":
@@ -127,7 +139,8 @@ def test_every_workspace_opens_with_the_tally_and_marks_unfinished_drafts(distil
     fake = CutOff(script=script)
     result = run_pdr("q?", model=fake, config=PDRConfig(schedule="4,1", distiller=distiller, k=2))
     tally = get_prompts(result.config.prompts).tally.format(
-        tally="42 (attempts 1, 2); 7 (attempt 3); unfinished, cut off before an answer (attempt 4)")
+        tally="42 (attempts 1, 2); 7 (attempt 3); unfinished, cut off before an answer (attempt 4)"
+    )
     for w in result.rounds[0].workspaces:
         assert w.text.startswith(tally + "\n\n"), w.text
     assert [v.index for v in result.rounds[0].verifications] == ([0, 1, 2] if "top_k" in distiller else [])
@@ -139,11 +152,15 @@ def test_random_k_shows_an_unfinished_draft_only_when_none_finished():
     def script(call: FakeCall) -> str:
         return "endless " * 100 if call.round == 1 and call.index > 0 else "so \\boxed{42}"
 
-    result = run_pdr("q?", model=CutOff(script=script),
-                     config=PDRConfig(schedule="4,4", distiller="random_k", k=1))
+    result = run_pdr(
+        "q?", model=CutOff(script=script), config=PDRConfig(schedule="4,4", distiller="random_k", k=1)
+    )
     assert {tuple(w.sources) for w in result.rounds[0].workspaces} == {(0,)}
-    result = run_pdr("q?", model=CutOff(script=lambda c: "endless " * 100 if c.round == 1 else "\\boxed{1}"),
-                     config=PDRConfig(schedule="2,1", distiller="random_k", k=1))
+    result = run_pdr(
+        "q?",
+        model=CutOff(script=lambda c: "endless " * 100 if c.round == 1 else "\\boxed{1}"),
+        config=PDRConfig(schedule="2,1", distiller="random_k", k=1),
+    )
     (w,) = result.rounds[0].workspaces
     assert "unfinished: cut off before its final answer" in w.text
 
@@ -151,27 +168,36 @@ def test_random_k_shows_an_unfinished_draft_only_when_none_finished():
 def test_the_summary_is_checked_by_code():
     from langgraph_pdr.nodes.distill.global_summary import CORRECTION
 
-    summary = ("The attempts agree on the final answer 42. Attempts 1 and 2 reach 42 by adding. "
-               "Check step two carefully before you finish. Check step two carefully before you finish. "
-               "Check step two carefully before you finish.")
+    summary = (
+        "The attempts agree on the final answer 42. Attempts 1 and 2 reach 42 by adding. "
+        "Check step two carefully before you finish. Check step two carefully before you finish. "
+        "Check step two carefully before you finish."
+    )
 
     def script(call: FakeCall) -> str:
         if call.role == "distill":
             return summary
         return f"work \\boxed{{{7 if call.index == 3 else 42}}}"
 
-    result = run_pdr("q?", model=ScriptedChatModel(script=script),
-                     config=PDRConfig(schedule="4,1", distiller="global_summary"))
+    result = run_pdr(
+        "q?",
+        model=ScriptedChatModel(script=script),
+        config=PDRConfig(schedule="4,1", distiller="global_summary"),
+    )
     (w,) = result.rounds[0].workspaces
     body = w.text.split("\n\n", 1)[1]
-    assert body == (CORRECTION + " Attempts 1 and 2 reach 42 by adding. "
-                    "Check step two carefully before you finish.")
+    assert body == (
+        CORRECTION + " Attempts 1 and 2 reach 42 by adding. Check step two carefully before you finish."
+    )
 
 
 def test_a_true_consensus_is_left_alone():
     summary = "All attempts agree on 42."
-    result = run_pdr("q?", model=ScriptedChatModel(script=lambda c: summary if c.role == "distill" else "\\boxed{42}"),
-                     config=PDRConfig(schedule="2,1", distiller="global_summary"))
+    result = run_pdr(
+        "q?",
+        model=ScriptedChatModel(script=lambda c: summary if c.role == "distill" else "\\boxed{42}"),
+        config=PDRConfig(schedule="2,1", distiller="global_summary"),
+    )
     assert result.rounds[0].workspaces[0].text.endswith(summary)
 
 
@@ -190,8 +216,12 @@ def test_a_registered_prompt_set_is_used_stored_and_taken_again_on_resume(tmp_pa
             raise ValueError("the provider rejected the request")
         return "\\boxed{42}"
 
-    failed = run_pdr("What is 6 * 7?", model=ScriptedChatModel(script=broken), db=db,
-                     config=PDRConfig(schedule="2,1", distiller="random_k", k=1, prompts="terse_test"))
+    failed = run_pdr(
+        "What is 6 * 7?",
+        model=ScriptedChatModel(script=broken),
+        db=db,
+        config=PDRConfig(schedule="2,1", distiller="random_k", k=1, prompts="terse_test"),
+    )
     assert failed.status == "failed"
     # another process: the set is not registered there; the run's stored templates are
     PROMPT_SETS._items.pop("terse_test")

@@ -31,8 +31,13 @@ def store(tmp_path, monkeypatch):
     for key in ("OPENAI_API_KEY", "GOOGLE_API_KEY", "GEMINI_API_KEY"):
         monkeypatch.delenv(key, raising=False)
     db = str(tmp_path / "runs.sqlite")
-    run_pdr("What is 6 * 7?", model=ScriptedChatModel(), db=db, thread_id="kept",
-            config=PDRConfig(schedule="2,1", distiller="random_k", k=1))
+    run_pdr(
+        "What is 6 * 7?",
+        model=ScriptedChatModel(),
+        db=db,
+        thread_id="kept",
+        config=PDRConfig(schedule="2,1", distiller="random_k", k=1),
+    )
     return db
 
 
@@ -77,25 +82,61 @@ def test_every_invalid_config_field_over_the_api(fields, needle, store):
 
 
 API_ERRORS = [
-    ("empty question", lambda db: run_pdr("", model=ScriptedChatModel(), db=db), ValueError,
-     "question: must be a non-empty string"),
-    ("blank question", lambda db: run_pdr(" \n\t ", model=ScriptedChatModel(), db=db), ValueError,
-     "question: must be a non-empty string"),
-    ("question longer than the context", lambda db: run_pdr(LONG, model="local:qwen2.5-coder-0.5b", db=db),
-     ValueError, "more than the 32,768 of qwen2.5-coder-0.5b's context"),
-    ("unknown provider", lambda db: run_pdr("q?", model="nosuchprovider:thing", db=db), ModelError,
-     "model: cannot build"),
-    ("missing API key", lambda db: run_pdr("q?", model="openai:gpt-4.1-mini", db=db), ModelError,
-     "OPENAI_API_KEY"),
-    ("unreachable base URL", lambda db: run_pdr("q?", model="m", base_url=DEAD, db=db), ServerUnreachable,
-     "cannot reach the model server"),
+    (
+        "empty question",
+        lambda db: run_pdr("", model=ScriptedChatModel(), db=db),
+        ValueError,
+        "question: must be a non-empty string",
+    ),
+    (
+        "blank question",
+        lambda db: run_pdr(" \n\t ", model=ScriptedChatModel(), db=db),
+        ValueError,
+        "question: must be a non-empty string",
+    ),
+    (
+        "question longer than the context",
+        lambda db: run_pdr(LONG, model="local:qwen2.5-coder-0.5b", db=db),
+        ValueError,
+        "more than the 32,768 of qwen2.5-coder-0.5b's context",
+    ),
+    (
+        "unknown provider",
+        lambda db: run_pdr("q?", model="nosuchprovider:thing", db=db),
+        ModelError,
+        "model: cannot build",
+    ),
+    (
+        "missing API key",
+        lambda db: run_pdr("q?", model="openai:gpt-4.1-mini", db=db),
+        ModelError,
+        "OPENAI_API_KEY",
+    ),
+    (
+        "unreachable base URL",
+        lambda db: run_pdr("q?", model="m", base_url=DEAD, db=db),
+        ServerUnreachable,
+        "cannot reach the model server",
+    ),
     ("unknown thread", lambda db: resume_pdr("nope", db=db), RunNotFoundError, "no run 'nope'"),
-    ("thread id of another run", lambda db: run_pdr("other?", model=ScriptedChatModel(), db=db,
-                                                    thread_id="kept"), ValueError, "already exists"),
-    ("oracle without gold", lambda db: run_pdr("q?", model=ScriptedChatModel(), db=db,
-                                               config={"distiller": "oracle_correct"}), ValueError, "gold"),
-    ("model of the wrong type", lambda db: run_pdr("q?", model=42, db=db), ModelError,
-     "expected a model string"),
+    (
+        "thread id of another run",
+        lambda db: run_pdr("other?", model=ScriptedChatModel(), db=db, thread_id="kept"),
+        ValueError,
+        "already exists",
+    ),
+    (
+        "oracle without gold",
+        lambda db: run_pdr("q?", model=ScriptedChatModel(), db=db, config={"distiller": "oracle_correct"}),
+        ValueError,
+        "gold",
+    ),
+    (
+        "model of the wrong type",
+        lambda db: run_pdr("q?", model=42, db=db),
+        ModelError,
+        "expected a model string",
+    ),
 ]
 
 
@@ -122,8 +163,17 @@ def test_a_database_locked_by_another_writer(store, monkeypatch):
     try:
         with pytest.raises(DatabaseBusyError, match="locked by another writer"):
             run_pdr("q?", model=fake, db=store)
-        proc = pdr("run", "q?", "--model", "m", "--base-url", "http://127.0.0.1:9/v1", "--db", store,
-                   env={"PDR_DB_TIMEOUT": "0.5"})
+        proc = pdr(
+            "run",
+            "q?",
+            "--model",
+            "m",
+            "--base-url",
+            "http://127.0.0.1:9/v1",
+            "--db",
+            store,
+            env={"PDR_DB_TIMEOUT": "0.5"},
+        )
     finally:
         holder.execute("ROLLBACK")
         holder.close()
@@ -154,10 +204,12 @@ def test_reading_a_database_that_does_not_exist_creates_none(tmp_path):
         inspect_run("kept", typo)
     with pytest.raises(RunNotFoundError, match="there is no database"):
         resume_pdr("kept", db=typo, model=ScriptedChatModel())
-    for args, code, needle in [(["inspect", "kept"], 2, "there is no database"),
-                               (["resume", "kept"], 2, "there is no database"),
-                               (["eval", "--report", str(tmp_path / "rep")], 2, "there is no database"),
-                               (["eval", "--dataset", "nope"], 2, "unknown dataset 'nope'")]:
+    for args, code, needle in [
+        (["inspect", "kept"], 2, "there is no database"),
+        (["resume", "kept"], 2, "there is no database"),
+        (["eval", "--report", str(tmp_path / "rep")], 2, "there is no database"),
+        (["eval", "--dataset", "nope"], 2, "unknown dataset 'nope'"),
+    ]:
         assert_one_line_error(pdr(*args, "--db", str(typo)), code, needle)
     with pytest.raises(ValueError, match="db: empty"):
         list_runs(" ")
@@ -188,9 +240,14 @@ def test_a_question_longer_than_the_context_from_stdin(store, tmp_path):
     line, with no assembly progress before it, and nothing is assembled."""
     before = snapshot(store)
     cache = tmp_path / "empty-cache"
-    proc = subprocess.run([*PDR, "run", "-", "--local-model", "qwen2.5-coder-0.5b", "--db", store],
-                          input=LONG, capture_output=True, text=True, timeout=120,
-                          env={**os.environ, "PDR_CACHE_DIR": str(cache)})
+    proc = subprocess.run(
+        [*PDR, "run", "-", "--local-model", "qwen2.5-coder-0.5b", "--db", store],
+        input=LONG,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PDR_CACHE_DIR": str(cache)},
+    )
     assert_one_line_error(proc, 2, "qwen2.5-coder-0.5b's context")
     assert snapshot(store) == before
     assert not list(cache.glob("models/*"))
@@ -212,8 +269,13 @@ def mount(tmp_path):
     def do(name: str, options: str):
         point = tmp_path / name
         point.mkdir()
-        if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(point)],
-                                               capture_output=True).returncode != 0:
+        if (
+            os.geteuid() != 0
+            or subprocess.run(
+                ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(point)], capture_output=True
+            ).returncode
+            != 0
+        ):
             pytest.skip("needs root to mount a tmpfs")
         points.append(point)
         return point

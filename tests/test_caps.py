@@ -17,8 +17,9 @@ def script(call: FakeCall) -> str:
 
 
 def config(distiller="global_summary", kappa=64, **caps):
-    return PDRConfig(schedule="4,2,1", distiller=distiller, kappa=kappa,
-                     max_tokens={"draft": 80, "verify": 20}, **caps)
+    return PDRConfig(
+        schedule="4,2,1", distiller=distiller, kappa=kappa, max_tokens={"draft": 80, "verify": 20}, **caps
+    )
 
 
 def assert_paid_answer_kept(fake, result):

@@ -9,7 +9,6 @@ import subprocess
 import sys
 import time
 
-
 import pytest
 from fake_openai import FakeOpenAIServer
 
@@ -18,8 +17,9 @@ SMALL = "qwen2.5-coder-0.5b"
 
 
 def pdr(*args: str, env: dict | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
-    return subprocess.run([*PDR, *args], capture_output=True, text=True, timeout=timeout,
-                          env={**os.environ, **(env or {})})
+    return subprocess.run(
+        [*PDR, *args], capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})}
+    )
 
 
 def interruptible() -> None:
@@ -63,8 +63,11 @@ ERRORS = [
     (["run", "q", "--local-model", "nope"], 2, "local model: unknown model 'nope'"),
     (["run", "q", "--local-model", "/nonexistent/model.gguf"], 2, "no such file"),
     (["run", "q", "--local-model", SMALL, "--model", "m"], 2, "cannot be combined"),
-    (["run", "q", "--distiller", "oracle_correct", "--model", "m", "--base-url",
-      "http://127.0.0.1:9/v1"], 1, "cannot reach"),
+    (
+        ["run", "q", "--distiller", "oracle_correct", "--model", "m", "--base-url", "http://127.0.0.1:9/v1"],
+        1,
+        "cannot reach",
+    ),
     (["resume", "no-such-thread"], 2, "no run 'no-such-thread'"),
     (["inspect", "no-such-thread"], 2, "no run 'no-such-thread'"),
     (["graph", "--format", "png"], 2, "needs --output"),
@@ -104,8 +107,8 @@ def test_corrupt_parts_are_refused_and_leave_nothing_behind(tmp_path, monkeypatc
         pkg.mkdir()
         (pkg / "data.bin").write_bytes(b"x" * 100)
         (pkg / "__init__.py").write_text(
-            "from pathlib import Path\ndef get_part_path():\n"
-            "    return Path(__file__).parent / 'data.bin'\n")
+            "from pathlib import Path\ndef get_part_path():\n    return Path(__file__).parent / 'data.bin'\n"
+        )
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.setenv("PDR_CACHE_DIR", str(tmp_path / "cache"))
     model = lm.LocalModel("fake", "fakepart", "fakepart", 2, "1", 200, "0" * 64, "local")
@@ -124,8 +127,21 @@ def test_graph_draws_offline():
 
 def test_run_json_inspect_and_runs_against_a_server(db):
     with FakeOpenAIServer() as server:
-        proc = pdr("run", "What is 6 * 7?", "--model", "fake-model", "--base-url", server.base_url,
-                   "--schedule", "3,1", "--distiller", "random_k", "--json", "--db", db)
+        proc = pdr(
+            "run",
+            "What is 6 * 7?",
+            "--model",
+            "fake-model",
+            "--base-url",
+            server.base_url,
+            "--schedule",
+            "3,1",
+            "--distiller",
+            "random_k",
+            "--json",
+            "--db",
+            db,
+        )
         billed = sum(r.prompt_tokens + r.completion_tokens for r in server.requests)
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
@@ -134,7 +150,11 @@ def test_run_json_inspect_and_runs_against_a_server(db):
     assert out["answer"] == "42" and out["stop_reason"] == "completed"
     assert out["b_total"] == billed == sum(c["input_tokens"] + c["output_tokens"] for c in out["calls"])
     assert {(c["role"], c["round"], c["index"]) for c in out["calls"]} == {
-        ("draft", 1, 0), ("draft", 1, 1), ("draft", 1, 2), ("draft", 2, 0)}
+        ("draft", 1, 0),
+        ("draft", 1, 1),
+        ("draft", 1, 2),
+        ("draft", 2, 0),
+    }
     inspect = pdr("inspect", out["thread_id"], "--db", db)
     assert inspect.returncode == 0 and out["thread_id"] in inspect.stdout
     assert "drafts" in inspect.stdout and "workspaces" in inspect.stdout and "random_k" in inspect.stdout
@@ -145,8 +165,23 @@ def test_run_json_inspect_and_runs_against_a_server(db):
     assert [r["thread_id"] for r in runs] == [out["thread_id"]]
     assert "1 run(s)" in pdr("runs", "--db", db).stdout
     with FakeOpenAIServer() as server:  # the header names only what the method uses
-        sr = json.loads(pdr("run", "What is 6 * 7?", "--model", "fake-model", "--base-url", server.base_url,
-                            "--method", "sr", "--schedule", "1,1", "--json", "--db", db).stdout)
+        sr = json.loads(
+            pdr(
+                "run",
+                "What is 6 * 7?",
+                "--model",
+                "fake-model",
+                "--base-url",
+                server.base_url,
+                "--method",
+                "sr",
+                "--schedule",
+                "1,1",
+                "--json",
+                "--db",
+                db,
+            ).stdout
+        )
     header = pdr("inspect", sr["thread_id"], "--db", db).stdout.splitlines()[0]
     assert "sr 1,1  κ" in header and "distiller" not in header and " k " not in header
 
@@ -156,8 +191,18 @@ def test_model_text_is_printed_as_written_not_read_as_markup(db):
     # backslash of "\\[" and stop on "[/]" with a MarkupError
     text = "Let [/] and [bold] stand. \\[ 6 \\times 7 \\] so \\boxed{[/]42}"
     with FakeOpenAIServer(reply=lambda req: "Score: 7" if req.role == "verify" else text) as server:
-        run = pdr("run", "What is [/b] 6 * 7?", "--model", "fake-model", "--base-url", server.base_url,
-                  "--schedule", "1", "--db", db)
+        run = pdr(
+            "run",
+            "What is [/b] 6 * 7?",
+            "--model",
+            "fake-model",
+            "--base-url",
+            server.base_url,
+            "--schedule",
+            "1",
+            "--db",
+            db,
+        )
     assert run.returncode == 0, run.stderr
     assert "Answer: [/]42" in run.stdout and "\\[ 6 \\times 7 \\]" in run.stdout, run.stdout
     thread = json.loads(pdr("runs", "--db", db, "--json").stdout)["runs"][0]["thread_id"]
@@ -171,10 +216,27 @@ def test_model_text_is_printed_as_written_not_read_as_markup(db):
 def test_ctrl_c_stops_cleanly_and_prints_the_resume_command(db):
     hang = {"on": True}
     with FakeOpenAIServer(delay=lambda r: 60.0 if hang["on"] else 0.0) as server:
-        proc = subprocess.Popen([*PDR, "run", "q?", "--model", "fake-model", "--base-url",
-                                 server.base_url, "--schedule", "2,1", "--thread-id", "ctrlc",
-                                 "--db", db], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                preexec_fn=interruptible)
+        proc = subprocess.Popen(
+            [
+                *PDR,
+                "run",
+                "q?",
+                "--model",
+                "fake-model",
+                "--base-url",
+                server.base_url,
+                "--schedule",
+                "2,1",
+                "--thread-id",
+                "ctrlc",
+                "--db",
+                db,
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            preexec_fn=interruptible,
+        )
         server.wait_for(lambda: len(server.requests) == 2)
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=60)
@@ -194,10 +256,28 @@ def test_ctrl_c_exits_even_when_another_writer_holds_the_database(tmp_path):
     env = {**os.environ, "PDR_DB_TIMEOUT": "600"}  # a wait for the lock would outlast the test
     hang = {"on": True}
     with FakeOpenAIServer(delay=lambda r: 60.0 if hang["on"] else 0.0) as server:
-        proc = subprocess.Popen([*PDR, "run", "q?", "--model", "fake-model", "--base-url",
-                                 server.base_url, "--schedule", "2,1", "--thread-id", "locked",
-                                 "--db", db], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                env=env, preexec_fn=interruptible)
+        proc = subprocess.Popen(
+            [
+                *PDR,
+                "run",
+                "q?",
+                "--model",
+                "fake-model",
+                "--base-url",
+                server.base_url,
+                "--schedule",
+                "2,1",
+                "--thread-id",
+                "locked",
+                "--db",
+                db,
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+            preexec_fn=interruptible,
+        )
         server.wait_for(lambda: len(server.requests) == 2)
         other = sqlite3.connect(db, isolation_level=None)
         other.execute("BEGIN EXCLUSIVE")
@@ -216,9 +296,26 @@ def test_ctrl_c_exits_even_when_another_writer_holds_the_database(tmp_path):
 
 def test_sigterm_stops_cleanly_too(db):
     with FakeOpenAIServer(delay=lambda r: 60.0) as server:
-        proc = subprocess.Popen([*PDR, "run", "q?", "--model", "fake-model", "--base-url",
-                                 server.base_url, "--schedule", "2,1", "--thread-id", "term",
-                                 "--db", db], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(
+            [
+                *PDR,
+                "run",
+                "q?",
+                "--model",
+                "fake-model",
+                "--base-url",
+                server.base_url,
+                "--schedule",
+                "2,1",
+                "--thread-id",
+                "term",
+                "--db",
+                db,
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         server.wait_for(lambda: len(server.requests) == 2)
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=60)
@@ -240,8 +337,10 @@ def test_real_local_model_run_json(db):
     assert [(c["role"], c["round"]) for c in out["calls"]].count(("draft", 1)) == 2
     assert out["b_total"] == sum(c["input_tokens"] + c["output_tokens"] for c in out["calls"])
     assert all(c["usage_source"] == "provider" for c in out["calls"])
-    assert all(w["counted_by"] in ("usage", "usage+llama.cpp:/tokenize", "llama.cpp:/tokenize")
-               for w in out["workspaces"])
+    assert all(
+        w["counted_by"] in ("usage", "usage+llama.cpp:/tokenize", "llama.cpp:/tokenize")
+        for w in out["workspaces"]
+    )
     assert all(w["tokens"] <= 128 for w in out["workspaces"])
     inspect = pdr("inspect", out["thread_id"], "--db", db)
     assert inspect.returncode == 0 and "calls (4)" in inspect.stdout
@@ -252,15 +351,28 @@ def test_real_local_model_run_json(db):
 def test_serve_model_and_b_total_equals_what_the_server_billed(db):
     from recording_proxy import RecordingProxy
 
-    server = subprocess.Popen([*PDR, "serve-model", "--local-model", SMALL, "--parallel", "2",
-                               "--ctx", "8192"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              text=True)
+    server = subprocess.Popen(
+        [*PDR, "serve-model", "--local-model", SMALL, "--parallel", "2", "--ctx", "8192"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         base_url = server.stdout.readline().strip()
         assert base_url.startswith("http://127.0.0.1:"), server.stderr.read() if server.poll() else ""
         with RecordingProxy(base_url) as proxy:
-            proc = pdr("run", "What is 4 + 4?", "--model", SMALL, "--base-url", proxy.base_url,
-                       *REAL, "--json", "--db", db)
+            proc = pdr(
+                "run",
+                "What is 4 + 4?",
+                "--model",
+                SMALL,
+                "--base-url",
+                proxy.base_url,
+                *REAL,
+                "--json",
+                "--db",
+                db,
+            )
             assert proc.returncode == 0, proc.stderr
             out = json.loads(proc.stdout)
             assert len(proxy.usage) == len(out["calls"]) == 4

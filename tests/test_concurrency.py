@@ -33,11 +33,18 @@ def _key(monkeypatch):
 async def test_64_concurrent_async_runs_on_one_database(where, tmp_path, request):
     db = request.getfixturevalue("postgres_db") if where == "postgres" else str(tmp_path / "runs.sqlite")
     with FakeOpenAIServer(delay=spread) as server:
-        results = await asyncio.gather(*[
-            arun_pdr(f"What is 6 * 7? (#{n})", model="fake-model", base_url=server.base_url, db=db,
-                     config=SMALL)
-            for n in range(64)
-        ])
+        results = await asyncio.gather(
+            *[
+                arun_pdr(
+                    f"What is 6 * 7? (#{n})",
+                    model="fake-model",
+                    base_url=server.base_url,
+                    db=db,
+                    config=SMALL,
+                )
+                for n in range(64)
+            ]
+        )
         asked = len(server.requests)
     assert [(r.status, r.answer) for r in results] == [("completed", "42")] * 64
     assert asked == 64 * 3
@@ -48,8 +55,9 @@ async def test_64_concurrent_async_runs_on_one_database(where, tmp_path, request
 
 def _complete(url: str, n: int) -> tuple[int, dict]:
     body = json.dumps({"model": "pdr", "messages": [{"role": "user", "content": f"What is 6 * 7? (#{n})"}]})
-    request = urllib.request.Request(url + "/chat/completions", data=body.encode(),
-                                     headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(
+        url + "/chat/completions", data=body.encode(), headers={"Content-Type": "application/json"}
+    )
     try:
         with urllib.request.urlopen(request, timeout=300) as response:
             return response.status, json.load(response)
@@ -61,9 +69,13 @@ def _complete(url: str, n: int) -> tuple[int, dict]:
 def test_pdr_serve_answers_every_concurrent_completion_on_its_default_sqlite_store(clients, tmp_path):
     env = {**os.environ, "PDR_DB": str(tmp_path / "default-store.sqlite")}
     with FakeOpenAIServer(delay=spread) as upstream:
-        proc = subprocess.Popen([*PDR, "serve", "--model", "fake-model", "--base-url", upstream.base_url,
-                                 "--port", "0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                env=env)
+        proc = subprocess.Popen(
+            [*PDR, "serve", "--model", "fake-model", "--base-url", upstream.base_url, "--port", "0"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
         try:
             url = proc.stdout.readline().strip()
             assert url.startswith("http://127.0.0.1:"), proc.stderr.read()

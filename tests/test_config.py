@@ -23,8 +23,17 @@ def test_schedule_forms(text):
 
 
 def test_json_round_trip():
-    config = PDRConfig(schedule="8,4,1", distiller="per_sample_top_k", k=3, kappa=512, max_tokens=300,
-                       temperature=0.9, seed=7, max_b_total=10_000, max_b_seq=5_000)
+    config = PDRConfig(
+        schedule="8,4,1",
+        distiller="per_sample_top_k",
+        k=3,
+        kappa=512,
+        max_tokens=300,
+        temperature=0.9,
+        seed=7,
+        max_b_total=10_000,
+        max_b_seq=5_000,
+    )
     text = config.model_dump_json()
     assert PDRConfig.model_validate_json(text) == config
     assert json.loads(text)["max_tokens"]["draft"] == 300
@@ -86,8 +95,11 @@ def test_graph_refuses_a_method_of_another_family():
 
     graph = create_pdr_graph(PDRConfig(method="single")).compile()
     with pytest.raises(ValueError, match="cannot run on the graph"):
-        graph.invoke({"question": "q"}, graph_config(), context=PDRContext(
-            model=ScriptedChatModel(), config=PDRConfig(method="pdr")))
+        graph.invoke(
+            {"question": "q"},
+            graph_config(),
+            context=PDRContext(model=ScriptedChatModel(), config=PDRConfig(method="pdr")),
+        )
 
 
 def test_user_distiller_registers_and_validates():
@@ -100,7 +112,7 @@ def test_user_distiller_registers_and_validates():
         uses_k = True
 
         def distill(self, request):
-            longest = sorted(request.drafts, key=lambda d: len(d.text))[-request.k:]
+            longest = sorted(request.drafts, key=lambda d: len(d.text))[-request.k :]
             return [extractive_workspace(request, longest, index=0, distiller=self.name)]
 
     register_distiller(LongestK)

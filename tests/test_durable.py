@@ -50,7 +50,10 @@ def _key(monkeypatch):
 def spawn(mode: str, db: Path, url: str, tid: str, config: PDRConfig = CONFIG) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-c", CHILD, mode, str(db), url, tid, config.model_dump_json()],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ.copy(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=os.environ.copy(),
     )
 
 
@@ -58,8 +61,10 @@ def durable_drafts(db: str | Path, thread_id: str) -> int:
     """Draft tasks whose results are on disk in the checkpointer (what a resume will not re-run)."""
     # the pending writes of the superstep in flight belong to the thread's latest checkpoint
     latest = "(SELECT MAX(checkpoint_id) FROM checkpoints WHERE thread_id = {p})"
-    query = ("SELECT COUNT(DISTINCT task_id) FROM {writes} WHERE thread_id = {p} AND channel = 'drafts' "
-             "AND checkpoint_id = " + latest)
+    query = (
+        "SELECT COUNT(DISTINCT task_id) FROM {writes} WHERE thread_id = {p} AND channel = 'drafts' "
+        "AND checkpoint_id = " + latest
+    )
     if str(db).startswith("postgresql"):
         import psycopg
 
@@ -105,6 +110,7 @@ def delays(hang: dict):
             r, i = req.draft
             return 120.0 if hang["on"] and i >= 2 else DELAYS[i]
         return 0.02 * (1 + (req.draft or (0, 0))[1])
+
     return delay
 
 
@@ -129,7 +135,7 @@ def test_sigkill_mid_round_then_resume_rerequests_only_unfinished_drafts(tmp_pat
         assert inspect_run("t1", db=db).status == "running"  # died without a word
         hang["on"] = False
         resumed = finish(spawn("resume", db, server.base_url, "t1"))
-        after = server.requests[len(before):]
+        after = server.requests[len(before) :]
 
     assert not [r for r in after if r.role == "draft" and r.draft in answered]
     assert {r.draft for r in after if r.draft and r.draft[0] == 1} == {r.draft for r in in_flight}
@@ -147,8 +153,9 @@ def test_sigkill_mid_round_then_resume_rerequests_only_unfinished_drafts(tmp_pat
 def test_resuming_a_finished_run_calls_nothing(tmp_path):
     db = tmp_path / "runs.sqlite"
     with FakeOpenAIServer() as server:
-        first = run_pdr("What is 6 * 7?", model="openai:fake-model", base_url=server.base_url,
-                        db=db, config=CONFIG)
+        first = run_pdr(
+            "What is 6 * 7?", model="openai:fake-model", base_url=server.base_url, db=db, config=CONFIG
+        )
         n = len(server.requests)
         again = resume_pdr(first.thread_id, db=db)
         assert len(server.requests) == n
@@ -199,30 +206,44 @@ def test_a_thread_run_by_one_process_cannot_be_run_by_another(durable_db):
 def test_ledger_rows_match_the_result(tmp_path):
     db = tmp_path / "runs.sqlite"
     with FakeOpenAIServer() as server:
-        result = run_pdr("What is 6 * 7?", model="openai:fake-model", base_url=server.base_url, db=db,
-                         config=PDRConfig(schedule="4,2,1", distiller="per_sample_top_k"))
+        result = run_pdr(
+            "What is 6 * 7?",
+            model="openai:fake-model",
+            base_url=server.base_url,
+            db=db,
+            config=PDRConfig(schedule="4,2,1", distiller="per_sample_top_k"),
+        )
         served = sum(r.prompt_tokens + r.completion_tokens for r in server.requests)
     con = sqlite3.connect(db)
     calls = con.execute(
         "SELECT role, round, idx, input_tokens, output_tokens, usage_source FROM calls "
-        "WHERE thread_id=? ORDER BY id", (result.thread_id,)).fetchall()
+        "WHERE thread_id=? ORDER BY id",
+        (result.thread_id,),
+    ).fetchall()
     assert sorted(calls) == sorted(
         (c.role, c.round, c.index, c.input_tokens, c.output_tokens, "provider") for c in result.calls
     )
     assert sum(i + o for _, _, _, i, o, _ in calls) == result.b_total == served
-    ws = con.execute("SELECT round, idx, tokens, text, sources FROM workspaces WHERE thread_id=? "
-                     "ORDER BY round, idx", (result.thread_id,)).fetchall()
+    ws = con.execute(
+        "SELECT round, idx, tokens, text, sources FROM workspaces WHERE thread_id=? ORDER BY round, idx",
+        (result.thread_id,),
+    ).fetchall()
     assert ws == [(w.round, w.index, w.tokens, w.text, json.dumps(w.sources)) for w in result.workspaces]
-    run = con.execute("SELECT answer, b_seq, b_total, status, method FROM runs WHERE thread_id=?",
-                      (result.thread_id,)).fetchone()
+    run = con.execute(
+        "SELECT answer, b_seq, b_total, status, method FROM runs WHERE thread_id=?", (result.thread_id,)
+    ).fetchone()
     assert run == (result.answer, result.b_seq, result.b_total, "completed", "pdr")
-    drafts = con.execute("SELECT COUNT(*), COUNT(score) FROM drafts WHERE thread_id=?",
-                         (result.thread_id,)).fetchone()
+    drafts = con.execute(
+        "SELECT COUNT(*), COUNT(score) FROM drafts WHERE thread_id=?", (result.thread_id,)
+    ).fetchone()
     assert drafts == (7, 6)  # every draft; the first two rounds were scored
     assert inspect_run(result.thread_id, db=db) == result
     (summary,) = list_runs(db)
-    assert (summary.thread_id, summary.b_total, summary.status) == (result.thread_id, result.b_total,
-                                                                     "completed")
+    assert (summary.thread_id, summary.b_total, summary.status) == (
+        result.thread_id,
+        result.b_total,
+        "completed",
+    )
 
 
 def test_no_api_key_anywhere_in_the_database(tmp_path):
@@ -231,8 +252,9 @@ def test_no_api_key_anywhere_in_the_database(tmp_path):
     db = tmp_path / "runs.sqlite"
     with FakeOpenAIServer() as server:
         run_pdr("q?", model="openai:fake-model", base_url=server.base_url, db=db, config=CONFIG)
-        model = ChatOpenAI(model="fake-model", base_url=server.base_url, api_key=KEY + "-object",
-                           max_retries=0)
+        model = ChatOpenAI(
+            model="fake-model", base_url=server.base_url, api_key=KEY + "-object", max_retries=0
+        )
         result = run_pdr("q?", model=model, db=db, config=CONFIG)
     assert result.answer == "42"
     blob = b"".join(p.read_bytes() for p in tmp_path.iterdir() if p.name.startswith("runs.sqlite"))
@@ -244,12 +266,15 @@ def test_no_api_key_anywhere_in_the_database(tmp_path):
 def test_resume_rebuilds_the_model_from_the_spec(tmp_path):
     db = tmp_path / "runs.sqlite"
     with FakeOpenAIServer() as server:
-        result = run_pdr("q?", model="openai:fake-model", base_url=server.base_url, db=db,
-                         config=CONFIG)
+        result = run_pdr("q?", model="openai:fake-model", base_url=server.base_url, db=db, config=CONFIG)
     row = sqlite3.connect(db).execute("SELECT spec FROM runs").fetchone()[0]
     spec = json.loads(row)
-    assert spec["model"] == {"id": "openai:fake-model", "base_url": server.base_url,
-                             "local_model": None, "timeout": None}
+    assert spec["model"] == {
+        "id": "openai:fake-model",
+        "base_url": server.base_url,
+        "local_model": None,
+        "timeout": None,
+    }
     assert result.model == "openai:fake-model"
 
 
@@ -274,8 +299,7 @@ def test_a_round_with_no_survivor_fails_clearly_and_resumes(tmp_path):
     config = PDRConfig(schedule="3,2,1", distiller="random_k")
     failed = run_pdr("q?", model=ScriptedChatModel(script=broken), config=config, db=db)
     assert (failed.stop_reason, failed.status) == ("no_drafts", "failed")
-    assert [d.error for d in failed.rounds[1].drafts] == [
-        "ValueError: the provider rejected the request"] * 2
+    assert [d.error for d in failed.rounds[1].drafts] == ["ValueError: the provider rejected the request"] * 2
     assert failed.answer is None
     fixed = ScriptedChatModel()
     result = resume_pdr(failed.thread_id, db=db, model=fixed)
@@ -308,8 +332,12 @@ def test_transient_errors_are_retried_and_a_dead_draft_is_a_failure_record(tmp_p
         import langgraph_pdr.graphs.pdr as pdr_graph
 
         pdr_graph.DEFAULT_RETRY = fast
-        result = run_pdr("q?", model=ScriptedChatModel(script=flaky), db=tmp_path / "r.sqlite",
-                         config=PDRConfig(schedule="3,1", distiller="random_k"))
+        result = run_pdr(
+            "q?",
+            model=ScriptedChatModel(script=flaky),
+            db=tmp_path / "r.sqlite",
+            config=PDRConfig(schedule="3,1", distiller="random_k"),
+        )
     finally:
         retry.DEFAULT_RETRY = original
         pdr_graph.DEFAULT_RETRY = original
@@ -331,8 +359,12 @@ async def test_async_resume_of_a_failed_round(tmp_path):
         return default_reply(call)
 
     db = tmp_path / "runs.sqlite"
-    failed = await arun_pdr("q?", model=ScriptedChatModel(script=broken), db=db,
-                            config=PDRConfig(schedule="2,1", distiller="random_k"))
+    failed = await arun_pdr(
+        "q?",
+        model=ScriptedChatModel(script=broken),
+        db=db,
+        config=PDRConfig(schedule="2,1", distiller="random_k"),
+    )
     assert (failed.stop_reason, failed.status) == ("no_drafts", "failed")
     result = await aresume_pdr(failed.thread_id, db=db, model=ScriptedChatModel())
     assert (result.stop_reason, result.answer) == ("completed", "20")
@@ -368,8 +400,9 @@ def test_billed_failures_of_a_killed_process_count_after_resume(durable_db):
     assert (result.status, result.stop_reason, result.answer) == ("completed", "completed", "42")
     assert len(result.failed_calls) == 2 and seen["resume"] == 2
     assert result.b_total == billed
-    assert result.b_total == (sum(c.total_tokens for c in result.calls)
-                              + sum(c.total_tokens for c in result.failed_calls))
+    assert result.b_total == (
+        sum(c.total_tokens for c in result.calls) + sum(c.total_tokens for c in result.failed_calls)
+    )
 
 
 def test_a_holder_whose_run_was_taken_over_writes_nothing_more(durable_db):
@@ -397,8 +430,13 @@ def test_a_holder_whose_run_was_taken_over_writes_nothing_more(durable_db):
 
     def first_holder():
         try:
-            run_pdr("q?", model=ScriptedChatModel(script=paused), db=durable_db, thread_id="fenced",
-                    config=PDRConfig(schedule="2,1", distiller="random_k", k=1))
+            run_pdr(
+                "q?",
+                model=ScriptedChatModel(script=paused),
+                db=durable_db,
+                thread_id="fenced",
+                config=PDRConfig(schedule="2,1", distiller="random_k", k=1),
+            )
         except Exception as exc:
             outcome["error"] = exc
 

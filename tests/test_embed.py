@@ -15,8 +15,12 @@ from langgraph_pdr import PDRChatModel, PDRConfig, create_pdr_graph, create_pdr_
 from langgraph_pdr.state.context import PDRContext
 
 CONFIG = PDRConfig(schedule="3,1", distiller="random_k", k=1)
-CONVERSATION = [SystemMessage("Answer like a patient teacher."), HumanMessage("hi"),
-                AIMessage("Hello! What shall we solve?"), HumanMessage("What is 6 * 7?")]
+CONVERSATION = [
+    SystemMessage("Answer like a patient teacher."),
+    HumanMessage("hi"),
+    AIMessage("Hello! What shall we solve?"),
+    HumanMessage("What is 6 * 7?"),
+]
 
 
 def test_chat_model_invoke_passes_the_conversation_and_reports_the_run(tmp_path):
@@ -40,8 +44,9 @@ def test_chat_model_batch_makes_one_run_per_input(tmp_path):
     chat = PDRChatModel(model=ScriptedChatModel(), config=CONFIG, db=str(tmp_path / "runs.sqlite"))
     replies = chat.batch(["What is 6 * 7?", "What is 2 + 2?", [HumanMessage("What is 1 + 1?")]])
     assert len({r.response_metadata["thread_id"] for r in replies}) == 3
-    assert [inspect_run(r.response_metadata["thread_id"], tmp_path / "runs.sqlite").question
-            for r in replies] == ["What is 6 * 7?", "What is 2 + 2?", "What is 1 + 1?"]
+    assert [
+        inspect_run(r.response_metadata["thread_id"], tmp_path / "runs.sqlite").question for r in replies
+    ] == ["What is 6 * 7?", "What is 2 + 2?", "What is 1 + 1?"]
 
 
 def check_stream(chunks, invoked_content):
@@ -121,9 +126,14 @@ def test_tool_in_an_agent(tmp_path):
     def finish(call):
         result = original(call)
         if call.reply == "calling":
-            result.generations[0].message.tool_calls = [{
-                "name": "pdr_solve", "args": {"question": "What is 6 * 7?"}, "id": "call-1",
-                "type": "tool_call"}]
+            result.generations[0].message.tool_calls = [
+                {
+                    "name": "pdr_solve",
+                    "args": {"question": "What is 6 * 7?"},
+                    "id": "call-1",
+                    "type": "tool_call",
+                }
+            ]
         return result
 
     object.__setattr__(agent_model, "_finish", finish)
@@ -156,8 +166,9 @@ def test_pdr_graph_as_a_subgraph_node():
     parent.add_edge("pdr", "report")
     parent.add_edge("report", END)
     fake = ScriptedChatModel()
-    out = parent.compile().invoke({"question": "What is 6 * 7?", "notes": ["asked"]},
-                                  context=PDRContext(model=fake, config=CONFIG))
+    out = parent.compile().invoke(
+        {"question": "What is 6 * 7?", "notes": ["asked"]}, context=PDRContext(model=fake, config=CONFIG)
+    )
     assert out["answer"] == "20"
     assert out["notes"] == ["asked", "planned", "answer 20"]  # the parent's reducer saw no duplicate
     assert set(out) == {"question", "answer", "notes"}  # only the declared output came back
@@ -167,9 +178,13 @@ def test_pdr_graph_as_a_subgraph_node():
 def test_tool_turns_in_the_history_reach_the_drafts_as_text():
     fake = ScriptedChatModel()
     chat = PDRChatModel(model=fake, config=PDRConfig(method="single"), db=":memory:")
-    chat.invoke([HumanMessage("look it up"),
-                 AIMessage("", tool_calls=[{"name": "search", "args": {}, "id": "t1", "type": "tool_call"}]),
-                 ToolMessage("6 * 7 is 42", tool_call_id="t1", name="search"),
-                 HumanMessage("So what is 6 * 7?")])
+    chat.invoke(
+        [
+            HumanMessage("look it up"),
+            AIMessage("", tool_calls=[{"name": "search", "args": {}, "id": "t1", "type": "tool_call"}]),
+            ToolMessage("6 * 7 is 42", tool_call_id="t1", name="search"),
+            HumanMessage("So what is 6 * 7?"),
+        ]
+    )
     prompt = fake.calls("draft")[0].prompt
     assert prompt.startswith("look it up\n[result of tool search] 6 * 7 is 42\n")

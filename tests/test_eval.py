@@ -15,6 +15,7 @@ import pytest
 from fake_openai import FakeOpenAIServer
 from test_cli import PDR, assert_one_line_error, pdr
 
+from langgraph_pdr import inspect_run
 from langgraph_pdr.evals import (
     DatasetError,
     MethodError,
@@ -29,7 +30,6 @@ from langgraph_pdr.evals import (
     wilson_interval,
     write_report,
 )
-from langgraph_pdr import inspect_run
 from langgraph_pdr.evals.datasets import Problem
 from langgraph_pdr.evals.harness import Evaluation, eval_store
 from langgraph_pdr.evals.report import COMPARED_TITLE, MATCHED_TITLE, markdown, matched_pairs
@@ -48,8 +48,9 @@ def write_jsonl(path: Path, rows: list) -> Path:
 # -- datasets -------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name, rows", [("aime2024", 30), ("aime2025", 30), ("gsm8k", 1119),
-                                        ("math500", 400)])
+@pytest.mark.parametrize(
+    "name, rows", [("aime2024", 30), ("aime2025", 30), ("gsm8k", 1119), ("math500", 400)]
+)
 def test_shipped_datasets_load(name, rows):
     data = load_dataset(name)
     assert len(data) == rows and len({p.id for p in data}) == rows
@@ -66,15 +67,20 @@ def test_selection_offset_limit_and_seeded_sample():
         select(data, offset=5000)
 
 
-@pytest.mark.parametrize("lines, needle", [
-    (['{"id": "a", "problem": "x", "answer": "1"}', "{not json"], ":2: not valid JSON"),
-    (['{"id": "a", "problem": "x"}'], ":1: field 'answer' must be a non-empty string"),
-    (['{"id": "a", "problem": "  ", "answer": "1"}'], ":1: field 'problem'"),
-    (['["a", "x", "1"]'], ":1: expected a JSON object"),
-    (['{"id": "a", "problem": "x", "answer": "1"}', '{"id": "a", "problem": "y", "answer": "2"}'],
-     ":2: duplicate id 'a'"),
-    ([], "has no problems"),
-])
+@pytest.mark.parametrize(
+    "lines, needle",
+    [
+        (['{"id": "a", "problem": "x", "answer": "1"}', "{not json"], ":2: not valid JSON"),
+        (['{"id": "a", "problem": "x"}'], ":1: field 'answer' must be a non-empty string"),
+        (['{"id": "a", "problem": "  ", "answer": "1"}'], ":1: field 'problem'"),
+        (['["a", "x", "1"]'], ":1: expected a JSON object"),
+        (
+            ['{"id": "a", "problem": "x", "answer": "1"}', '{"id": "a", "problem": "y", "answer": "2"}'],
+            ":2: duplicate id 'a'",
+        ),
+        ([], "has no problems"),
+    ],
+)
 def test_malformed_rows_are_named_by_line(tmp_path, lines, needle):
     path = write_jsonl(tmp_path / "bad.jsonl", lines)
     with pytest.raises(DatasetError, match=needle.replace("(", r"\(").replace("[", r"\[")):
@@ -97,14 +103,25 @@ def test_unknown_dataset_and_missing_file(tmp_path):
 
 
 def test_methods_syntax():
-    methods = parse_methods("single, sc:8, bon:4, sr:3, sr_error:2, pdr:4-2-1:global_summary,"
-                            "pdr:8-4-1:per_sample_top_k:k=2, pdr:3-1:random_k:k=1:kappa=512,"
-                            "single:max_tokens=2048, pdr:4-2-1:oracle_correct:max_tokens.verify=64",
-                            {"max_tokens": 512, "kappa": 768})
+    methods = parse_methods(
+        "single, sc:8, bon:4, sr:3, sr_error:2, pdr:4-2-1:global_summary,"
+        "pdr:8-4-1:per_sample_top_k:k=2, pdr:3-1:random_k:k=1:kappa=512,"
+        "single:max_tokens=2048, pdr:4-2-1:oracle_correct:max_tokens.verify=64",
+        {"max_tokens": 512, "kappa": 768},
+    )
     got = {m.label: m.config for m in methods}
-    assert list(got) == ["single", "sc:8", "bon:4", "sr:3", "sr_error:2", "pdr:4-2-1:global_summary",
-                         "pdr:8-4-1:per_sample_top_k:k=2", "pdr:3-1:random_k:k=1:kappa=512",
-                         "single:max_tokens=2048", "pdr:4-2-1:oracle_correct:max_tokens.verify=64"]
+    assert list(got) == [
+        "single",
+        "sc:8",
+        "bon:4",
+        "sr:3",
+        "sr_error:2",
+        "pdr:4-2-1:global_summary",
+        "pdr:8-4-1:per_sample_top_k:k=2",
+        "pdr:3-1:random_k:k=1:kappa=512",
+        "single:max_tokens=2048",
+        "pdr:4-2-1:oracle_correct:max_tokens.verify=64",
+    ]
     assert got["sc:8"].method == "self_consistency" and got["sc:8"].schedule == (8,)
     assert got["bon:4"].method == "best_of_n"
     assert got["sr:3"].schedule == (1, 1, 1) and got["sr_error:2"].method == "sr_error"
@@ -116,24 +133,27 @@ def test_methods_syntax():
     assert [m.iterative for m in methods] == [False] * 3 + [True] * 5 + [False, True]
 
 
-@pytest.mark.parametrize("text, needle", [
-    ("", "at least one method"),
-    ("single,foo", "unknown method 'foo'"),
-    ("pdr:4,2,1", "with dashes"),
-    ("pdr:4-2-1:nope", "unknown distiller 'nope'"),
-    ("pdr:4-2:nope", "unknown distiller 'nope'"),
-    ("pdr:4-2:random_k:prompts=nope", "unknown prompt set 'nope'"),
-    ("pdr:4-2:random_k:early_stop=2", "early_stop"),
-    ("pdr:four:global_summary", "not like 4-2-1"),
-    ("sc:0", "positive integer"),
-    ("sr:x", "positive integer"),
-    ("single:3", "takes no arguments"),
-    ("single:colour=3", "unknown option 'colour'"),
-    ("single:max_tokens=lots", "needs a number"),
-    ("pdr:4-1:random_k:k=9", "k="),
-    ("single:kappa=64,single:kappa=64", "listed twice"),
-    ("single:temperature=-1", "temperature.draft: Input should be greater than or equal to 0"),
-])
+@pytest.mark.parametrize(
+    "text, needle",
+    [
+        ("", "at least one method"),
+        ("single,foo", "unknown method 'foo'"),
+        ("pdr:4,2,1", "with dashes"),
+        ("pdr:4-2-1:nope", "unknown distiller 'nope'"),
+        ("pdr:4-2:nope", "unknown distiller 'nope'"),
+        ("pdr:4-2:random_k:prompts=nope", "unknown prompt set 'nope'"),
+        ("pdr:4-2:random_k:early_stop=2", "early_stop"),
+        ("pdr:four:global_summary", "not like 4-2-1"),
+        ("sc:0", "positive integer"),
+        ("sr:x", "positive integer"),
+        ("single:3", "takes no arguments"),
+        ("single:colour=3", "unknown option 'colour'"),
+        ("single:max_tokens=lots", "needs a number"),
+        ("pdr:4-1:random_k:k=9", "k="),
+        ("single:kappa=64,single:kappa=64", "listed twice"),
+        ("single:temperature=-1", "temperature.draft: Input should be greater than or equal to 0"),
+    ],
+)
 def test_bad_methods_are_one_clear_error(text, needle):
     with pytest.raises(MethodError, match=needle):
         parse_methods(text)
@@ -142,9 +162,15 @@ def test_bad_methods_are_one_clear_error(text, needle):
 # -- statistics -----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("correct, n, low, high", [
-    (0, 10, 0.0, 0.2775), (5, 10, 0.2366, 0.7634), (10, 10, 0.7225, 1.0), (45, 60, 0.6277, 0.8422),
-])
+@pytest.mark.parametrize(
+    "correct, n, low, high",
+    [
+        (0, 10, 0.0, 0.2775),
+        (5, 10, 0.2366, 0.7634),
+        (10, 10, 0.7225, 1.0),
+        (45, 60, 0.6277, 0.8422),
+    ],
+)
 def test_wilson_interval_matches_published_values(correct, n, low, high):
     lo, hi = wilson_interval(correct, n)
     assert lo == pytest.approx(low, abs=1e-4) and hi == pytest.approx(high, abs=1e-4)
@@ -161,7 +187,10 @@ def test_every_method_on_every_problem_is_one_stored_run(tmp_path, fake):
     assert all(i.correct and i.status == "completed" and i.b_seq > 0 for i in items)
     stats = summarize(items)
     assert [(s.method, s.n, s.correct, s.failures) for s in stats] == [
-        ("single", 3, 3, 0), ("sr:2", 3, 3, 0), ("pdr:2-1:random_k:k=1", 3, 3, 0)]
+        ("single", 3, 3, 0),
+        ("sr:2", 3, 3, 0),
+        ("pdr:2-1:random_k:k=1", 3, 3, 0),
+    ]
     calls = len(fake.log)
     again = run_eval(problems(3), parse_methods("single,sr:2,pdr:2-1:random_k:k=1"), model=fake, db=db)
     assert len(fake.log) == calls  # nothing re-paid
@@ -204,8 +233,12 @@ def test_a_draft_that_stopped_on_its_own_answers_a_larger_cap_and_a_cut_one_does
         db = tmp_path / "e.sqlite"
         first = run_eval(problems(3), parse_methods("single:max_tokens=20"), model=model, db=db)
         assert [i.correct for i in first] == [True, False, True]
-        items = run_eval(problems(3), parse_methods("single:max_tokens=20,single:max_tokens=64,"
-                                                    "single:max_tokens=8"), model=model, db=db)
+        items = run_eval(
+            problems(3),
+            parse_methods("single:max_tokens=20,single:max_tokens=64,single:max_tokens=8"),
+            model=model,
+            db=db,
+        )
         capped = [(r.body["max_completion_tokens"], which(r)) for r in server.requests]
     # 64: only the draft cut at 20 is asked again; 8: p0 (6 tokens) is reused, p1 and p2 are not
     assert sorted(capped[3:]) == [(8, "p1"), (8, "p2"), (64, "p1")]
@@ -229,8 +262,11 @@ def test_a_request_answered_twice_keeps_the_first_answer_for_larger_caps(tmp_pat
 
     def answer(text: str, tokens: int, reason: str) -> list[ChatGeneration]:
         usage = {"input_tokens": 10, "output_tokens": tokens, "total_tokens": 10 + tokens}
-        return [ChatGeneration(message=AIMessage(text, usage_metadata=usage),
-                               generation_info={"finish_reason": reason})]
+        return [
+            ChatGeneration(
+                message=AIMessage(text, usage_metadata=usage), generation_info={"finish_reason": reason}
+            )
+        ]
 
     def options(cap: int, seed: int = 5) -> str:
         return f"model---{sorted({'max_tokens': cap, 'seed': seed, 'temperature': 0.7}.items())!r}"
@@ -292,8 +328,9 @@ def test_oracle_distillers_are_graded_against_the_gold(tmp_path, fake):
 def test_matched_single_pass_gets_the_iterative_methods_b_seq(tmp_path, fake):
     fake.script = lambda call: "\\boxed{42}"
     fake.usage = lambda call: (100, 200) if call.role == "draft" else (300, 50)
-    evaluation = Evaluation(problems(2), parse_methods("single,sr:3"), model=fake, db=tmp_path / "e.sqlite",
-                            name="m")
+    evaluation = Evaluation(
+        problems(2), parse_methods("single,sr:3"), model=fake, db=tmp_path / "e.sqlite", name="m"
+    )
     evaluation.run()
     items = evaluation.run_matched()
     matched = [i for i in items if i.matches]
@@ -304,8 +341,9 @@ def test_matched_single_pass_gets_the_iterative_methods_b_seq(tmp_path, fake):
     assert len(draft) == 2
     md = markdown(summarize(items)).split("\n\n")
     assert md[-2] == f"**{MATCHED_TITLE}**"
-    assert md[-1].splitlines()[2] == ("| toy | sr:3 | 100.0 [34–100] | 900 | single:max_tokens=832 | "
-                                      "100.0 [34–100] | 300 | +0.0 |")
+    assert md[-1].splitlines()[2] == (
+        "| toy | sr:3 | 100.0 [34–100] | 900 | single:max_tokens=832 | 100.0 [34–100] | 300 | +0.0 |"
+    )
 
 
 def test_the_pooled_block_pairs_a_matched_single_pass_only_over_the_same_datasets():
@@ -321,16 +359,31 @@ def test_the_pooled_block_pairs_a_matched_single_pass_only_over_the_same_dataset
 
 def test_report_files_are_written(tmp_path, fake):
     fake.script = lambda call: "\\boxed{42}" if "problem 0)" in call.prompt else "\\boxed{41}"
-    items = run_eval(problems(2) + [Problem("q0", "What is 6 * 7? (problem 0)", "42", "other")],
-                     parse_methods("single,sr:2"), model=fake, db=tmp_path / "e.sqlite")
+    items = run_eval(
+        problems(2) + [Problem("q0", "What is 6 * 7? (problem 0)", "42", "other")],
+        parse_methods("single,sr:2"),
+        model=fake,
+        db=tmp_path / "e.sqlite",
+    )
     paths = write_report(items, tmp_path / "out", title="toy")
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
-        "accuracy_vs_budget.png", "runs.csv", "runs.jsonl", "summary.csv", "summary.jsonl", "summary.md"]
+        "accuracy_vs_budget.png",
+        "runs.csv",
+        "runs.jsonl",
+        "summary.csv",
+        "summary.jsonl",
+        "summary.md",
+    ]
     assert paths["plot"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     summary = list(csv.DictReader(paths["summary_csv"].open()))
     assert [(r["dataset"], r["method"], r["n"], r["correct"]) for r in summary] == [
-        ("toy", "single", "2", "1"), ("toy", "sr:2", "2", "1"), ("other", "single", "1", "1"),
-        ("other", "sr:2", "1", "1"), ("all", "single", "3", "2"), ("all", "sr:2", "3", "2")]
+        ("toy", "single", "2", "1"),
+        ("toy", "sr:2", "2", "1"),
+        ("other", "single", "1", "1"),
+        ("other", "sr:2", "1", "1"),
+        ("all", "single", "3", "2"),
+        ("all", "sr:2", "3", "2"),
+    ]
     lines = [json.loads(x) for x in paths["summary_jsonl"].read_text().splitlines()]
     assert lines[4]["accuracy"] == pytest.approx(2 / 3) and lines[4]["ci_low"] < 2 / 3 < lines[4]["ci_high"]
     runs = [json.loads(x) for x in paths["runs_jsonl"].read_text().splitlines()]
@@ -338,11 +391,15 @@ def test_report_files_are_written(tmp_path, fake):
     md = paths["summary_md"].read_text().splitlines()
     assert md[0] == "**toy**" and md[2].startswith("| dataset | method | n | accuracy % [95% CI] |")
     assert md[3].startswith("|:---|:---|---:|") and md[4].startswith("| toy | single | 2 | 50.0 [")
-    assert md[4 + len(summary):] == ["", f"**{COMPARED_TITLE}**", "",
-                                     "| dataset | method | n | won | lost | sign test p |",
-                                     "|:---|:---|---:|---:|---:|---:|",
-                                     "| toy | sr:2 | 2 | 0 | 0 | 1.000 |",
-                                     "| other | sr:2 | 1 | 0 | 0 | 1.000 |"]
+    assert md[4 + len(summary) :] == [
+        "",
+        f"**{COMPARED_TITLE}**",
+        "",
+        "| dataset | method | n | won | lost | sign test p |",
+        "|:---|:---|---:|---:|---:|---:|",
+        "| toy | sr:2 | 2 | 0 | 0 | 1.000 |",
+        "| other | sr:2 | 1 | 0 | 0 | 1.000 |",
+    ]
 
 
 @pytest.fixture
@@ -362,13 +419,27 @@ def plotted(monkeypatch) -> list[tuple[object, float]]:
 
 
 def item(method: str, correct: bool | None, b_seq: int, dataset: str = "toy") -> Item:
-    return Item(eval="e", dataset=dataset, problem_id="p0", method=method, thread_id=f"{dataset}/{method}",
-                gold="1", correct=correct, wall_s=1.0 if b_seq else 0.0, error=None, matches=None,
-                status=None, answer=None, b_seq=b_seq, b_total=b_seq)
+    return Item(
+        eval="e",
+        dataset=dataset,
+        problem_id="p0",
+        method=method,
+        thread_id=f"{dataset}/{method}",
+        gold="1",
+        correct=correct,
+        wall_s=1.0 if b_seq else 0.0,
+        error=None,
+        matches=None,
+        status=None,
+        answer=None,
+        b_seq=b_seq,
+        b_total=b_seq,
+    )
 
 
-def at(problem: str, method: str, correct: bool | None, error: str | None = None,
-       dataset: str = "toy") -> Item:
+def at(
+    problem: str, method: str, correct: bool | None, error: str | None = None, dataset: str = "toy"
+) -> Item:
     return dataclasses.replace(item(method, correct, 100, dataset), problem_id=problem, error=error)
 
 
@@ -376,8 +447,10 @@ def test_a_method_with_nothing_graded_shows_no_accuracy_and_is_not_plotted(tmp_p
     paths = write_report([item("single", True, 300), item("sr:2", None, 0)], tmp_path / "out")
     assert [x for _, x in plotted] == [300, 300]  # B_seq and B_total axes; no point at 0 on a log axis
     rows = paths["summary_md"].read_text().splitlines()[4:]
-    assert rows == ["| toy | single | 1 | 100.0 [21–100] | 300 | 300 | 300 | 1.0 | 0 | 0 |",
-                    "| toy | sr:2 | 0 | – | – | – | – |  | 0 | 1 |"]
+    assert rows == [
+        "| toy | single | 1 | 100.0 [21–100] | 300 | 300 | 300 | 1.0 | 0 | 0 |",
+        "| toy | sr:2 | 0 | – | – | – | – |  | 0 | 1 |",
+    ]
 
 
 def test_every_method_of_a_large_evaluation_gets_its_own_point_style(tmp_path, monkeypatch):
@@ -406,49 +479,88 @@ def test_a_dataset_whose_every_run_failed_still_gets_its_report(tmp_path, plotte
 
 
 def test_the_plot_has_a_row_per_dataset_and_leaves_the_pooled_rows_out(tmp_path, plotted):
-    items = [item("single", True, 300, "gsm8k"), item("sr:2", True, 900, "gsm8k"),
-             item("single", False, 700, "math500"), item("sr:2", True, 2000, "math500")]
+    items = [
+        item("single", True, 300, "gsm8k"),
+        item("sr:2", True, 900, "gsm8k"),
+        item("single", False, 700, "math500"),
+        item("sr:2", True, 2000, "math500"),
+    ]
     write_report(items, tmp_path / "out")
     axes = list(dict.fromkeys(ax for ax, _ in plotted))
     assert len(axes) == 4  # (B_seq, B_total) for gsm8k, then for math500
-    assert [[x for ax, x in plotted if ax is a] for a in axes] == [[300, 900], [300, 900], [700, 2000],
-                                                                    [700, 2000]]
+    assert [[x for ax, x in plotted if ax is a] for a in axes] == [
+        [300, 900],
+        [300, 900],
+        [700, 2000],
+        [700, 2000],
+    ]
 
 
-@pytest.mark.parametrize(("won", "lost", "p"), [(0, 0, 1.0), (13, 3, 0.021271), (3, 13, 0.021271),
-                                             (10, 2, 0.038574), (5, 5, 1.0), (6, 0, 0.03125), (1, 0, 1.0)])
+@pytest.mark.parametrize(
+    ("won", "lost", "p"),
+    [
+        (0, 0, 1.0),
+        (13, 3, 0.021271),
+        (3, 13, 0.021271),
+        (10, 2, 0.038574),
+        (5, 5, 1.0),
+        (6, 0, 0.03125),
+        (1, 0, 1.0),
+    ],
+)
 def test_sign_test_is_the_exact_two_sided_binomial(won, lost, p):
     assert sign_test(won, lost) == pytest.approx(p, abs=1e-6)
 
 
 def test_compare_counts_the_problems_only_one_side_got_right():
-    items = [at("p0", "single", False), at("p0", "pdr", True),
-             at("r0", "sr:2", True, dataset="later"), at("r0", "single", False, dataset="later"),
-             at("p0", "sr:2", False),
-             at("p1", "single", True), at("p1", "pdr", True), at("p1", "sr:2", False),
-             at("p2", "single", True), at("p2", "pdr", None, error="timed out"),  # a failure: wrong
-             at("p2", "sr:2", None),  # still running: left out of sr:2's pairs
-             at("p3", "single", None), at("p3", "pdr", True),  # the baseline unsettled: left out
-             at("q0", "pdr", True, dataset="no-baseline")]
+    items = [
+        at("p0", "single", False),
+        at("p0", "pdr", True),
+        at("r0", "sr:2", True, dataset="later"),
+        at("r0", "single", False, dataset="later"),
+        at("p0", "sr:2", False),
+        at("p1", "single", True),
+        at("p1", "pdr", True),
+        at("p1", "sr:2", False),
+        at("p2", "single", True),
+        at("p2", "pdr", None, error="timed out"),  # a failure: wrong
+        at("p2", "sr:2", None),  # still running: left out of sr:2's pairs
+        at("p3", "single", None),
+        at("p3", "pdr", True),  # the baseline unsettled: left out
+        at("q0", "pdr", True, dataset="no-baseline"),
+    ]
     rows = compare(items)
     assert [(c.dataset, c.method, c.baseline, c.n, c.won, c.lost) for c in rows] == [
-        ("toy", "pdr", "single", 3, 1, 1), ("toy", "sr:2", "single", 2, 0, 1),
-        ("later", "sr:2", "single", 1, 1, 0)]
+        ("toy", "pdr", "single", 3, 1, 1),
+        ("toy", "sr:2", "single", 2, 0, 1),
+        ("later", "sr:2", "single", 1, 1, 0),
+    ]
     assert rows[0].p_value == 1.0 and compare(items, baseline="pdr")[0].method == "single"
 
 
 def test_paired_keeps_the_problems_every_method_of_their_dataset_has_settled():
-    items = [at("p0", "single", True), at("p0", "sr:2", False),
-             at("p1", "single", True), at("p1", "sr:2", None),  # sr:2 still running on p1
-             at("p2", "single", False), at("p2", "sr:2", None, error="timed out"),  # a failure is settled
-             at("q0", "single", True, dataset="other")]  # "other" has one method only
+    items = [
+        at("p0", "single", True),
+        at("p0", "sr:2", False),
+        at("p1", "single", True),
+        at("p1", "sr:2", None),  # sr:2 still running on p1
+        at("p2", "single", False),
+        at("p2", "sr:2", None, error="timed out"),  # a failure is settled
+        at("q0", "single", True, dataset="other"),
+    ]  # "other" has one method only
     kept = paired(items)
     assert [(i.dataset, i.problem_id, i.method) for i in kept] == [
-        ("toy", "p0", "single"), ("toy", "p0", "sr:2"), ("toy", "p2", "single"), ("toy", "p2", "sr:2"),
-        ("other", "q0", "single")]
+        ("toy", "p0", "single"),
+        ("toy", "p0", "sr:2"),
+        ("toy", "p2", "single"),
+        ("toy", "p2", "sr:2"),
+        ("other", "q0", "single"),
+    ]
     stats = summarize(kept)
     assert [(s.dataset, s.method, s.n, s.correct, s.pending) for s in stats][:2] == [
-        ("toy", "single", 2, 1, 0), ("toy", "sr:2", 2, 0, 0)]
+        ("toy", "single", 2, 1, 0),
+        ("toy", "sr:2", 2, 0, 0),
+    ]
 
 
 def test_report_paired_from_the_store(tmp_path, capsys):
@@ -458,44 +570,80 @@ def test_report_paired_from_the_store(tmp_path, capsys):
     store = eval_store(db)
     rows = [("p0", "single", True), ("p0", "sr:2", True), ("p1", "single", False), ("p1", "sr:2", None)]
     for n, (problem, method, correct) in enumerate(rows):
-        store.save(eval="e", dataset="toy", problem_id=problem, method=method, position=n // 2,
-                   method_index=n % 2, thread_id=f"t{n}", gold="1", correct=correct)
+        store.save(
+            eval="e",
+            dataset="toy",
+            problem_id=problem,
+            method=method,
+            position=n // 2,
+            method_index=n % 2,
+            thread_id=f"t{n}",
+            gold="1",
+            correct=correct,
+        )
     store.ledger.dispose()
     assert main(["eval", "--report", str(tmp_path / "r"), "--db", db, "--paired", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["paired"] is True
     assert [(s["method"], s["n"], s["correct"], s["pending"]) for s in out["stats"]] == [
-        ("single", 1, 1, 0), ("sr:2", 1, 1, 0)]
-    assert out["comparisons"] == [{"dataset": "toy", "method": "sr:2", "baseline": "single", "n": 1, "won": 0,
-                                   "lost": 0, "p_value": 1.0}]
+        ("single", 1, 1, 0),
+        ("sr:2", 1, 1, 0),
+    ]
+    assert out["comparisons"] == [
+        {
+            "dataset": "toy",
+            "method": "sr:2",
+            "baseline": "single",
+            "n": 1,
+            "won": 0,
+            "lost": 0,
+            "p_value": 1.0,
+        }
+    ]
     assert (tmp_path / "r" / "summary.md").read_text().startswith("**e (toy, paired)**")
     assert main(["eval", "--report", str(tmp_path / "r"), "--db", db, "--json"]) == 0  # unpaired: all
     assert [s["n"] for s in json.loads(capsys.readouterr().out)["stats"]] == [2, 1]
-    assert main(["eval", "--report", str(tmp_path / "r"), "--db", db, "--paired", "--baseline", "sr:2",
-                 "--json"]) == 0
+    assert (
+        main(
+            ["eval", "--report", str(tmp_path / "r"), "--db", db, "--paired", "--baseline", "sr:2", "--json"]
+        )
+        == 0
+    )
     assert [(c["method"], c["baseline"]) for c in json.loads(capsys.readouterr().out)["comparisons"]] == [
-        ("single", "sr:2")]
+        ("single", "sr:2")
+    ]
     md = (tmp_path / "r" / "summary.md").read_text()
     assert "**paired against sr:2: problems only one of the two got right**" in md
     assert "| toy | single | 1 | 0 | 0 | 1.000 |" in md
-    assert_one_line_error(pdr("eval", "--report", str(tmp_path / "r"), "--db", db, "--baseline", "sc:4"), 2,
-                          "--baseline: no method 'sc:4' in evaluation 'e'; its methods: single, sr:2")
+    assert_one_line_error(
+        pdr("eval", "--report", str(tmp_path / "r"), "--db", db, "--baseline", "sc:4"),
+        2,
+        "--baseline: no method 'sc:4' in evaluation 'e'; its methods: single, sr:2",
+    )
     store = eval_store(db)
     store.save(eval="e", dataset="toy", problem_id="p0", method="sr:2", correct=None)
     store.ledger.dispose()
-    assert_one_line_error(pdr("eval", "--report", str(tmp_path / "r"), "--db", db, "--paired"), 2,
-                          "--paired: no problem of 'e' is finished by every method yet")
+    assert_one_line_error(
+        pdr("eval", "--report", str(tmp_path / "r"), "--db", db, "--paired"),
+        2,
+        "--paired: no problem of 'e' is finished by every method yet",
+    )
 
 
-@pytest.mark.parametrize("budgets, labels", [((600, 3800), ["1,000", "2,000", "3,000"]),
-                                             ((300, 30_000), ["500", "1,000", "2,000", "5,000", "10,000",
-                                                              "20,000"])])
+@pytest.mark.parametrize(
+    "budgets, labels",
+    [
+        ((600, 3800), ["1,000", "2,000", "3,000"]),
+        ((300, 30_000), ["500", "1,000", "2,000", "5,000", "10,000", "20,000"]),
+    ],
+)
 def test_the_budget_axis_is_labelled_in_plain_numbers(tmp_path, plotted, budgets, labels):
     write_report([item("single", True, budgets[0]), item("sr:2", True, budgets[1])], tmp_path / "out")
     ax = plotted[0][0]
     low, high = ax.get_xlim()
     shown = [t.get_text() for t in ax.get_xticklabels() if low <= t.get_position()[0] <= high]
     assert shown == labels  # under a decade 3,000 fits between 2,000 and 5,000; over it, it would crowd
+
 
 # -- the command ----------------------------------------------------------------------------------
 
@@ -506,10 +654,14 @@ def test_eval_command_bad_inputs_are_one_line_errors(tmp_path):
     missing = str(tmp_path / "none.jsonl")
     assert_one_line_error(pdr("eval", "--dataset", missing, "--db", db), 2, "no such file")
     assert_one_line_error(pdr("eval", "--dataset", str(bad), "--db", db), 2, "bad.jsonl:2: not valid JSON")
-    assert_one_line_error(pdr("eval", "--dataset", "gsm8k", "--methods", "pdr:4-2-1:nope", "--db", db),
-                          2, "unknown distiller")
-    assert_one_line_error(pdr("eval", "--dataset", "gsm8k", "--methods", "single,sr:2", "--baseline", "sc:4",
-                              "--db", db), 2, "--baseline: 'sc:4' is not one of --methods: single, sr:2")
+    assert_one_line_error(
+        pdr("eval", "--dataset", "gsm8k", "--methods", "pdr:4-2-1:nope", "--db", db), 2, "unknown distiller"
+    )
+    assert_one_line_error(
+        pdr("eval", "--dataset", "gsm8k", "--methods", "single,sr:2", "--baseline", "sc:4", "--db", db),
+        2,
+        "--baseline: 'sc:4' is not one of --methods: single, sr:2",
+    )
     assert_one_line_error(pdr("eval", "--db", db), 2, "--dataset is required")
     assert not Path(db).exists()  # bad input creates no store
     assert_one_line_error(pdr("eval", "--report", str(tmp_path / "r"), "--db", db), 2, "there is no database")
@@ -522,11 +674,24 @@ def test_a_report_directory_that_cannot_be_written_is_refused_before_any_run(tmp
     db, afile = str(tmp_path / "e.sqlite"), tmp_path / "afile"
     afile.write_text("keep me")
     with FakeOpenAIServer() as server:
-        for flag, path, needle in [("--report", afile, "is a file, not a directory"),
-                                   ("--out", afile, "is a file, not a directory"),
-                                   ("--report", afile / "sub", "cannot make")]:
-            proc = pdr(*EVAL, "--base-url", server.base_url, "--dataset", "gsm8k", "--limit", "1",
-                       flag, str(path), "--db", db)
+        for flag, path, needle in [
+            ("--report", afile, "is a file, not a directory"),
+            ("--out", afile, "is a file, not a directory"),
+            ("--report", afile / "sub", "cannot make"),
+        ]:
+            proc = pdr(
+                *EVAL,
+                "--base-url",
+                server.base_url,
+                "--dataset",
+                "gsm8k",
+                "--limit",
+                "1",
+                flag,
+                str(path),
+                "--db",
+                db,
+            )
             assert_one_line_error(proc, 2, flag, needle)
         assert not server.requests  # refused before any run
     assert afile.read_text() == "keep me" and not Path(db).exists()
@@ -538,8 +703,10 @@ EVAL = ["eval", "--methods", "single,sr:2", "--model", "fake-model", "--concurre
 
 
 def test_interrupted_eval_resumes_without_repeating_a_run(tmp_path):
-    data = write_jsonl(tmp_path / "toy.jsonl", [
-        {"id": f"p{i}", "problem": f"What is 6 * 7? (problem {i})", "answer": "42"} for i in range(4)])
+    data = write_jsonl(
+        tmp_path / "toy.jsonl",
+        [{"id": f"p{i}", "problem": f"What is 6 * 7? (problem {i})", "answer": "42"} for i in range(4)],
+    )
     db, out = str(tmp_path / "e.sqlite"), str(tmp_path / "out")
     hang = {"on": True}
 
@@ -558,7 +725,7 @@ def test_interrupted_eval_resumes_without_repeating_a_run(tmp_path):
         hang["on"] = False
         done = subprocess.run([*PDR, *args, "--json"], capture_output=True, text=True, env=env, timeout=120)
         assert done.returncode == 0, done.stderr
-        after = server.requests[len(before):]
+        after = server.requests[len(before) :]
     # problems 0 and 1 are never asked again; problem 2 continues; 3 is new
     assert {r.prompt.split("(problem ")[1][0] for r in after} == {"2", "3"}
     report = json.loads(done.stdout)
@@ -575,9 +742,27 @@ def test_pdr_eval_runs_in_process_with_a_fake_server(tmp_path, monkeypatch, caps
 
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
     with FakeOpenAIServer() as server:
-        code = main(["eval", "--dataset", "gsm8k", "--limit", "2", "--methods", "single,sc:3",
-                     "--model", "fake-model", "--base-url", server.base_url,
-                     "--db", str(tmp_path / "e.sqlite"), "--out", str(tmp_path / "o"), "--json", "--matched"])
+        code = main(
+            [
+                "eval",
+                "--dataset",
+                "gsm8k",
+                "--limit",
+                "2",
+                "--methods",
+                "single,sc:3",
+                "--model",
+                "fake-model",
+                "--base-url",
+                server.base_url,
+                "--db",
+                str(tmp_path / "e.sqlite"),
+                "--out",
+                str(tmp_path / "o"),
+                "--json",
+                "--matched",
+            ]
+        )
     out = capsys.readouterr().out
     assert code == 0
     stats = json.loads(out)["stats"]
@@ -590,9 +775,24 @@ def test_report_dir_with_a_dataset_runs_then_writes_there(tmp_path, monkeypatch,
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
     data = write_jsonl(tmp_path / "toy.jsonl", [{"id": "a", "problem": "What is 6 * 7?", "answer": "42"}])
     with FakeOpenAIServer() as server:
-        code = main(["eval", "--dataset", str(data), "--methods", "single", "--model", "fake-model",
-                     "--base-url", server.base_url, "--db", str(tmp_path / "e.sqlite"),
-                     "--report", str(tmp_path / "rep"), "--json"])
+        code = main(
+            [
+                "eval",
+                "--dataset",
+                str(data),
+                "--methods",
+                "single",
+                "--model",
+                "fake-model",
+                "--base-url",
+                server.base_url,
+                "--db",
+                str(tmp_path / "e.sqlite"),
+                "--report",
+                str(tmp_path / "rep"),
+                "--json",
+            ]
+        )
     assert code == 0
     assert json.loads(capsys.readouterr().out)["stats"][0]["correct"] == 1
     written = {p.name for p in (tmp_path / "rep").iterdir()}

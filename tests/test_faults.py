@@ -32,8 +32,9 @@ def once(fault: str, target=(1, 1)):
 
 
 def run(server, db, config=CONFIG, **kwargs):
-    return run_pdr("What is 6 * 7?", model="fake-model", base_url=server.base_url, db=db, config=config,
-                   **kwargs)
+    return run_pdr(
+        "What is 6 * 7?", model="fake-model", base_url=server.base_url, db=db, config=config, **kwargs
+    )
 
 
 def ledger_rows(db, table):
@@ -43,8 +44,9 @@ def ledger_rows(db, table):
 
 def assert_books_balance(result):
     """B_total is every call plus every billed failed attempt; B_seq only counts calls."""
-    assert result.b_total == (sum(c.total_tokens for c in result.calls)
-                              + sum(c.total_tokens for c in result.failed_calls))
+    assert result.b_total == (
+        sum(c.total_tokens for c in result.calls) + sum(c.total_tokens for c in result.failed_calls)
+    )
     stages: dict[str, int] = {}
     for c in result.calls:
         stages[c.stage] = max(stages.get(c.stage, 0), c.total_tokens)
@@ -52,8 +54,18 @@ def assert_books_balance(result):
 
 
 def test_the_server_knows_every_fault_the_suite_uses():
-    assert set(FAULTS) == {"429", "500", "503", "reset", "hang", "empty", "no_boxed", "length",
-                           "unparseable", "malformed"}
+    assert set(FAULTS) == {
+        "429",
+        "500",
+        "503",
+        "reset",
+        "hang",
+        "empty",
+        "no_boxed",
+        "length",
+        "unparseable",
+        "malformed",
+    }
 
 
 @pytest.mark.parametrize("fault", ["429", "500", "503", "reset", "hang", "malformed", "empty"])
@@ -96,12 +108,14 @@ def test_a_draft_that_keeps_failing_is_a_failure_record_and_the_round_goes_on(tm
 def test_a_round_with_no_survivor_stops_clearly_and_resumes(tmp_path, fast_retries):
     db = tmp_path / "runs.sqlite"
     broken = {"on": True}
-    with FakeOpenAIServer(fault=lambda req: "500" if broken["on"] and req.draft and req.draft[0] == 2
-                          else None) as server:
+    with FakeOpenAIServer(
+        fault=lambda req: "500" if broken["on"] and req.draft and req.draft[0] == 2 else None
+    ) as server:
         failed = run(server, db)
         assert (failed.status, failed.stop_reason, failed.answer) == ("failed", "no_drafts", None)
         assert failed.rounds[1].drafts[0].error.startswith("OpenAIAPIError") or "500" in (
-            failed.rounds[1].drafts[0].error or "")
+            failed.rounds[1].drafts[0].error or ""
+        )
         before = len(server.requests)
         broken["on"] = False
         result = resume_pdr(failed.thread_id, db=db)
@@ -167,8 +181,9 @@ def test_failed_attempts_never_push_b_total_past_its_cap(tmp_path, fast_retries)
     prompts = get_prompts(config.prompts)
     tight = 3 * (prompt_bound(draft_messages(task, config, prompts), DEFAULT_COUNTER) + 64) + 10
     with FakeOpenAIServer(fault=lambda req: "empty" if req.draft and req.draft[0] == 1 else None) as server:
-        starved = run(server, tmp_path / "runs2.sqlite",
-                      config=config.model_copy(update={"max_b_total": tight}))
+        starved = run(
+            server, tmp_path / "runs2.sqlite", config=config.model_copy(update={"max_b_total": tight})
+        )
         asked = len(server.requests)
     assert starved.b_total <= tight and asked == 3  # no retry was affordable
     assert [d.error for d in starved.rounds[0].drafts] == ["BudgetStop: max_b_total"] * 3
@@ -200,21 +215,30 @@ async def test_the_async_path_survives_the_same_faults(tmp_path, fast_retries):
         return None
 
     with FakeOpenAIServer(fault=plan, retry_after=0.2) as server:
-        result = await arun_pdr("What is 6 * 7?", model="fake-model", base_url=server.base_url,
-                                db=tmp_path / "runs.sqlite", config=CONFIG)
+        result = await arun_pdr(
+            "What is 6 * 7?",
+            model="fake-model",
+            base_url=server.base_url,
+            db=tmp_path / "runs.sqlite",
+            config=CONFIG,
+        )
     errors = [d.error for d in result.rounds[0].drafts]
     assert result.status == "completed" and errors == [None] * len(errors), errors
     assert len(result.failed_calls) == 1
     assert_books_balance(result)
 
 
-@pytest.mark.parametrize(("role", "config"), [
-    ("distill", PDRConfig(schedule="3,1", distiller="global_summary", max_tokens=64)),
-    ("verify", PDRConfig(schedule="3,1", distiller="per_sample_top_k", k=2, max_tokens=64)),
-    ("critique", PDRConfig(method="sr_error", schedule="1,1", max_tokens=64)),
-])
-async def test_the_async_path_never_waits_for_the_ledger_on_the_event_loop(role, config, tmp_path,
-                                                                          fast_retries, monkeypatch):
+@pytest.mark.parametrize(
+    ("role", "config"),
+    [
+        ("distill", PDRConfig(schedule="3,1", distiller="global_summary", max_tokens=64)),
+        ("verify", PDRConfig(schedule="3,1", distiller="per_sample_top_k", k=2, max_tokens=64)),
+        ("critique", PDRConfig(method="sr_error", schedule="1,1", max_tokens=64)),
+    ],
+)
+async def test_the_async_path_never_waits_for_the_ledger_on_the_event_loop(
+    role, config, tmp_path, fast_retries, monkeypatch
+):
     """A ledger write on the loop that waits for SQLite's write lock, while the async checkpointer on
     the same loop holds it until its commit runs, times out ("database is locked") and the draft
     fails. No ledger operation of an async run, the run's status and lease and a billed failed
@@ -234,13 +258,19 @@ async def test_the_async_path_never_waits_for_the_ledger_on_the_event_loop(role,
             except RuntimeError:  # another thread: the heartbeat's, say
                 pass
             return original(self, work, *args)
+
         return run
 
     monkeypatch.setattr(Ledger, "_run", watched(Ledger._run))
     monkeypatch.setattr(Ledger, "_read", watched(Ledger._read))
     with FakeOpenAIServer(fault=once("empty", target=(1, 0))) as server:
-        result = await arun_pdr("What is 6 * 7?", model="fake-model", base_url=server.base_url,
-                                db=tmp_path / "runs.sqlite", config=config)
+        result = await arun_pdr(
+            "What is 6 * 7?",
+            model="fake-model",
+            base_url=server.base_url,
+            db=tmp_path / "runs.sqlite",
+            config=config,
+        )
     assert result.status == "completed" and len(result.failed_calls) == 1
     assert on_loop == [] and role in {c.role for c in result.calls}
 
@@ -285,7 +315,9 @@ async def test_the_async_ledger_waits_for_a_locked_database_off_the_event_loop(t
     holder.close()
     with sqlite3.connect(path) as conn:
         assert conn.execute("SELECT idx, text FROM drafts ORDER BY idx").fetchall() == [
-            (0, "first"), (1, "second")]
+            (0, "first"),
+            (1, "second"),
+        ]
     await ledger.adispose()
 
 
@@ -301,10 +333,14 @@ def test_billing_survives_a_fresh_context_for_every_node(cap, fast_retries):
     config = PDRConfig(schedule="3,1", distiller="global_summary", max_tokens=64, max_b_total=cap)
     graph = create_pdr_graph(config, context_schema=ServerContext).compile(checkpointer=InMemorySaver())
     with FakeOpenAIServer(fault=once("empty", target=(1, 0))) as server:
-        context = {"model": "fake-model", "base_url": server.base_url,
-                   "config": config.model_dump(mode="json")}
-        out = graph.invoke({"question": "What is 6 * 7?"}, graph_config(config, thread_id=f"fresh-{cap}"),
-                           context=context)
+        context = {
+            "model": "fake-model",
+            "base_url": server.base_url,
+            "config": config.model_dump(mode="json"),
+        }
+        out = graph.invoke(
+            {"question": "What is 6 * 7?"}, graph_config(config, thread_id=f"fresh-{cap}"), context=context
+        )
         billed = sum(r.prompt_tokens + r.completion_tokens for r in server.requests if r.answered)
         empties = [r for r in server.requests if r.fault == "empty"]
     assert (out["stop_reason"], out["answer"]) == ("completed", "42") and len(empties) == 1

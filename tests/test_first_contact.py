@@ -7,7 +7,6 @@ import json
 import os
 import re
 import subprocess
-from pathlib import Path
 
 import pytest
 from fake_openai import FakeOpenAIServer
@@ -26,8 +25,19 @@ def test_the_final_text_is_printed_whole_at_80_columns(narrow, tmp_path):
     assert len(LONG_LINE) >= 300
     text = f"First line.\n{LONG_LINE}\n{LONG_LINE.upper()} \\boxed{{42}}"
     with FakeOpenAIServer(reply=lambda req: text) as server:
-        run = pdr("run", "What is 6 * 7?", "--model", "fake-model", "--base-url", server.base_url,
-                  "--method", "single", "--db", str(tmp_path / "runs.sqlite"), env=narrow)
+        run = pdr(
+            "run",
+            "What is 6 * 7?",
+            "--model",
+            "fake-model",
+            "--base-url",
+            server.base_url,
+            "--method",
+            "single",
+            "--db",
+            str(tmp_path / "runs.sqlite"),
+            env=narrow,
+        )
     assert run.returncode == 0, run.stderr
     assert text in run.stdout  # every line whole: not wrapped, not cut at the terminal's width
     assert "Answer: 42" in run.stdout
@@ -42,8 +52,13 @@ def test_runs_never_cuts_a_thread_id(tmp_path):
     long_id = "eval:gsm8k:gsm8k-test-0001:0123456789abcdef"
     question = "A farmer has " + " ".join(f"{n} hens" for n in range(60)) + ". How many?"
     reply = lambda call: "The answer is " + "long " * 80  # noqa: E731 - a long answer with no box
-    run_pdr(question, model=ScriptedChatModel(script=reply), db=db, thread_id=long_id,
-            config=PDRConfig(method="single"))
+    run_pdr(
+        question,
+        model=ScriptedChatModel(script=reply),
+        db=db,
+        thread_id=long_id,
+        config=PDRConfig(method="single"),
+    )
     short = run_pdr("q?", model=ScriptedChatModel(), db=db, config=PDRConfig(method="single"))
     for columns in ("80", "120", "200"):
         out = pdr("runs", "--db", db, env={"COLUMNS": columns}).stdout
@@ -63,10 +78,35 @@ def test_a_final_draft_cut_at_max_tokens_is_reported_as_unfinished(tmp_path):
 
     db = str(tmp_path / "runs.sqlite")
     with FakeOpenAIServer(reply=reply) as server:
-        run = pdr("run", "What is 19 * 21?", "--model", "fake-model", "--base-url", server.base_url,
-                  "--schedule", "2,1", "--max-tokens", "64", "--db", db)
-        as_json = pdr("run", "What is 19 * 21?", "--model", "fake-model", "--base-url", server.base_url,
-                      "--schedule", "2,1", "--max-tokens", "64", "--db", db, "--json")
+        run = pdr(
+            "run",
+            "What is 19 * 21?",
+            "--model",
+            "fake-model",
+            "--base-url",
+            server.base_url,
+            "--schedule",
+            "2,1",
+            "--max-tokens",
+            "64",
+            "--db",
+            db,
+        )
+        as_json = pdr(
+            "run",
+            "What is 19 * 21?",
+            "--model",
+            "fake-model",
+            "--base-url",
+            server.base_url,
+            "--schedule",
+            "2,1",
+            "--max-tokens",
+            "64",
+            "--db",
+            db,
+            "--json",
+        )
     assert run.returncode == 0, run.stderr
     out = json.loads(as_json.stdout)
     assert (out["stop_reason"], out["status"], out["answer"]) == ("unfinished", "completed", "399")
@@ -88,10 +128,13 @@ def test_a_multi_line_answer_stays_out_of_the_inspect_header(tmp_path):
 
     db = str(tmp_path / "runs.sqlite")
     code = "def f(x):\n    return x * 2\n\nprint(f(21))"
-    done = run_pdr("Write f.", model=ScriptedChatModel(script=lambda c: code), db=db,
-                   config=PDRConfig(method="single"))
+    done = run_pdr(
+        "Write f.", model=ScriptedChatModel(script=lambda c: code), db=db, config=PDRConfig(method="single")
+    )
     lines = pdr("inspect", done.thread_id, "--db", db).stdout.splitlines()
-    assert lines[1].startswith("status completed") and "answer def f(x): return x * 2 print(f(21))" in lines[1]
+    assert (
+        lines[1].startswith("status completed") and "answer def f(x): return x * 2 print(f(21))" in lines[1]
+    )
     assert lines[2].startswith("question: Write f.")
     run = pdr("runs", "--db", db).stdout
     assert "return x * 2" in run and "\n    return" not in run
@@ -107,14 +150,29 @@ def test_a_mistyped_db_directory_is_one_error_before_anything_runs(tmp_path):
     default = tmp_path / "data"
     proc = pdr("runs", env={"PDR_DB": "", "XDG_DATA_HOME": str(default)})
     assert proc.returncode == 0  # the default location is still created when it is used
-    run = pdr("run", "q?", "--model", "fake-model", "--base-url", "http://127.0.0.1:9/v1",
-              env={"PDR_DB": "", "XDG_DATA_HOME": str(default)})
+    run = pdr(
+        "run",
+        "q?",
+        "--model",
+        "fake-model",
+        "--base-url",
+        "http://127.0.0.1:9/v1",
+        env={"PDR_DB": "", "XDG_DATA_HOME": str(default)},
+    )
     assert "db:" not in run.stderr
 
 
-@pytest.mark.parametrize("command, flag", [("run", "--seed"), ("run", "--thread-id"), ("graph", "--method"),
-                                           ("runs", "--limit"), ("serve-model", "--host"),
-                                           ("serve-model", "--port")])
+@pytest.mark.parametrize(
+    "command, flag",
+    [
+        ("run", "--seed"),
+        ("run", "--thread-id"),
+        ("graph", "--method"),
+        ("runs", "--limit"),
+        ("serve-model", "--host"),
+        ("serve-model", "--port"),
+    ],
+)
 def test_every_option_has_help(command, flag):
     text = pdr(command, "--help").stdout
     line = next(line for line in text.splitlines() if line.strip().startswith(flag))
@@ -127,14 +185,21 @@ def test_streamed_chunk_ids_are_the_runs_thread_id(tmp_path):
 
     env = {**os.environ, "OPENAI_API_KEY": "sk-test", "PDR_DB": str(tmp_path / "serve.sqlite")}
     with FakeOpenAIServer() as upstream:
-        proc = subprocess.Popen([*PDR, "serve", "--model", "fake-model", "--base-url", upstream.base_url,
-                                 "--port", "0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                env=env)
+        proc = subprocess.Popen(
+            [*PDR, "serve", "--model", "fake-model", "--base-url", upstream.base_url, "--port", "0"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
         try:
             url = proc.stdout.readline().strip()
             client = OpenAI(base_url=url, api_key="unused")
-            chunks = list(client.chat.completions.create(
-                model="single", messages=[{"role": "user", "content": "What is 6 * 7?"}], stream=True))
+            chunks = list(
+                client.chat.completions.create(
+                    model="single", messages=[{"role": "user", "content": "What is 6 * 7?"}], stream=True
+                )
+            )
         finally:
             proc.terminate()
             proc.wait(timeout=30)
@@ -163,9 +228,21 @@ def test_the_eval_plot_says_what_it_draws(tmp_path):
         captured["labels"] = list(labels)
         return original(self, handles, labels, **kwargs)
 
-    one = MethodStats(dataset="gsm8k", method="single", n=3, correct=2, accuracy=2 / 3, ci_low=0.2,
-                      ci_high=0.9, mean_b_seq=400, median_b_seq=400, mean_b_total=400, mean_wall_s=None,
-                      failures=0, pending=0)
+    one = MethodStats(
+        dataset="gsm8k",
+        method="single",
+        n=3,
+        correct=2,
+        accuracy=2 / 3,
+        ci_low=0.2,
+        ci_high=0.9,
+        mean_b_seq=400,
+        median_b_seq=400,
+        mean_b_total=400,
+        mean_wall_s=None,
+        failures=0,
+        pending=0,
+    )
     matplotlib.figure.Figure.legend = legend
     try:
         plot([one], tmp_path / "one.png", title="gsm8k")
@@ -186,8 +263,24 @@ def test_ctrl_c_prints_the_resume_line_below_the_last_progress_line(tmp_path):
         pid, fd = pty.fork()
         if pid == 0:  # the child: pdr in a terminal
             signal.signal(signal.SIGINT, signal.SIG_DFL)
-            os.execv(PDR[0], [*PDR, "run", "q?", "--model", "fake-model", "--base-url", server.base_url,
-                              "--schedule", "2,1", "--thread-id", "tty", "--db", db])
+            os.execv(
+                PDR[0],
+                [
+                    *PDR,
+                    "run",
+                    "q?",
+                    "--model",
+                    "fake-model",
+                    "--base-url",
+                    server.base_url,
+                    "--schedule",
+                    "2,1",
+                    "--thread-id",
+                    "tty",
+                    "--db",
+                    db,
+                ],
+            )
         server.wait_for(lambda: len(server.requests) == 2)
         os.kill(pid, signal.SIGINT)
         output = b""

@@ -23,7 +23,9 @@ def test_tricky_answers_are_graded_as_expected(case):
 
 def test_an_echoed_instruction_after_the_answer_is_not_the_answer():
     # a 1.5B refinement ended with the prompt's last line, copied: its answer is still 23
-    text = ("Therefore, Siobhan has \\(\\boxed{23}\\) jewels.\n\nNow write your complete solution from "
-            "the start and end it with the final answer written as \\boxed{ANSWER}.")
+    text = (
+        "Therefore, Siobhan has \\(\\boxed{23}\\) jewels.\n\nNow write your complete solution from "
+        "the start and end it with the final answer written as \\boxed{ANSWER}."
+    )
     assert is_correct(text, "23")
     assert not is_correct(text, "25")

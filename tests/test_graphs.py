@@ -22,5 +22,9 @@ def test_graph_is_uncompiled_and_has_io_schemas():
     graph = builder.compile()
     assert set(graph.get_input_jsonschema()["properties"]) == {"question", "history", "gold"}
     assert set(graph.get_output_jsonschema()["properties"]) == {
-        "answer", "text", "b_seq", "b_total", "stop_reason"
+        "answer",
+        "text",
+        "b_seq",
+        "b_total",
+        "stop_reason",
     }

@@ -32,8 +32,18 @@ def dev_server(tmp_path_factory):
     port = free_port()
     work = tmp_path_factory.mktemp("dev")
     log = (work / "server.log").open("w")
-    command = [cli, "dev", "--no-browser", "--no-reload", "--host", "127.0.0.1", "--port", str(port),
-               "--config", str(ROOT / "langgraph.json")]
+    command = [
+        cli,
+        "dev",
+        "--no-browser",
+        "--no-reload",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--config",
+        str(ROOT / "langgraph.json"),
+    ]
     env = {**os.environ, "OPENAI_API_KEY": "sk-test", "LANGSMITH_TRACING": "false"}
     proc = subprocess.Popen(command, cwd=work, stdout=log, stderr=subprocess.STDOUT, env=env)
     url = f"http://127.0.0.1:{port}"
@@ -58,10 +68,13 @@ def dev_server(tmp_path_factory):
         log.close()
 
 
-@pytest.mark.parametrize("graph, config, answer", [
-    ("pdr", {"schedule": [3, 1], "distiller": "random_k", "k": 1}, "42"),
-    ("sr", {"method": "sr_error", "schedule": [1, 1]}, "42"),
-])
+@pytest.mark.parametrize(
+    "graph, config, answer",
+    [
+        ("pdr", {"schedule": [3, 1], "distiller": "random_k", "k": 1}, "42"),
+        ("sr", {"method": "sr_error", "schedule": [1, 1]}, "42"),
+    ],
+)
 def test_a_thread_runs_through_langgraph_sdk_with_custom_events(dev_server, graph, config, answer):
     from langgraph_sdk import get_sync_client
 
@@ -71,7 +84,9 @@ def test_a_thread_runs_through_langgraph_sdk_with_custom_events(dev_server, grap
         thread = client.threads.create()
         events, values = [], None
         for part in client.runs.stream(
-            thread["thread_id"], graph, input={"question": "What is 6 * 7?"},
+            thread["thread_id"],
+            graph,
+            input={"question": "What is 6 * 7?"},
             context={"model": "fake-model", "base_url": upstream.base_url, "config": config},
             stream_mode=["custom", "values"],
         ):

@@ -104,7 +104,13 @@ def test_the_executable_gets_the_same_settings_and_is_stopped_by_its_pid(fake_se
     assert wait_gone(pid)
     assert argv[-3:] == ["--no-repack", "-fa", "on"]  # $PDR_LLAMA_SERVER_ARGS last, so they win
     assert {k: argv[argv.index(k) + 1] for k in ("-m", "-a", "-np", "-c", "-t", "-tb")} == {
-        "-m": "/models/m.gguf", "-a": "m", "-np": "6", "-c": "12288", "-t": "2", "-tb": "2"}
+        "-m": "/models/m.gguf",
+        "-a": "m",
+        "-np": "6",
+        "-c": "12288",
+        "-t": "2",
+        "-tb": "2",
+    }
     assert "--kv-unified" in argv and "--no-warmup" in argv and argv[argv.index("--host") + 1] == "127.0.0.1"
 
 
@@ -122,11 +128,18 @@ def test_a_missing_executable_is_one_clear_error(tmp_path, monkeypatch):
 
 def test_the_server_goes_when_its_parent_is_killed(fake_server):
     parent = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time\nfrom pathlib import Path\n"
-         "from langgraph_pdr.local_server import LocalServer\n"
-         "s = LocalServer(Path('/models/m.gguf'), alias='m').start()\n"
-         "print(s._process.pid, flush=True)\ntime.sleep(600)\n"],
-        stdout=subprocess.PIPE, text=True, env=os.environ.copy())
+        [
+            sys.executable,
+            "-c",
+            "import sys, time\nfrom pathlib import Path\n"
+            "from langgraph_pdr.local_server import LocalServer\n"
+            "s = LocalServer(Path('/models/m.gguf'), alias='m').start()\n"
+            "print(s._process.pid, flush=True)\ntime.sleep(600)\n",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=os.environ.copy(),
+    )
     child = int(parent.stdout.readline())
     assert not gone(child)
     parent.send_signal(signal.SIGKILL)
@@ -166,10 +179,31 @@ def wait_for(predicate, timeout: float = 60.0) -> None:
 
 
 def pdr_run(model: Path, db: Path, *extra: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "langgraph_pdr.cli", "run", "What is 6 * 7?",
-                             "--local-model", str(model), "--schedule", "2,1", "--distiller", "random_k",
-                             "--k", "1", "--db", str(db), "--json", *extra],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ.copy())
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "langgraph_pdr.cli",
+            "run",
+            "What is 6 * 7?",
+            "--local-model",
+            str(model),
+            "--schedule",
+            "2,1",
+            "--distiller",
+            "random_k",
+            "--k",
+            "1",
+            "--db",
+            str(db),
+            "--json",
+            *extra,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=os.environ.copy(),
+    )
 
 
 def test_two_pdr_processes_share_one_server_which_stops_after_the_last(shared, tmp_path, monkeypatch):
@@ -198,9 +232,22 @@ def test_a_client_killed_with_sigkill_leaves_nothing_running(shared, tmp_path, m
 
 
 def test_runs_attach_to_a_running_pdr_serve_model(shared, tmp_path):
-    served = subprocess.Popen([sys.executable, "-m", "langgraph_pdr.cli", "serve-model", "--local-model",
-                               str(shared), "--port", "0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              text=True, env=os.environ.copy())
+    served = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "langgraph_pdr.cli",
+            "serve-model",
+            "--local-model",
+            str(shared),
+            "--port",
+            "0",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=os.environ.copy(),
+    )
     try:
         url = served.stdout.readline().strip()
         wait_for(lambda: port_file(tmp_path) is not None)
@@ -224,9 +271,24 @@ def test_serve_model_listens_where_it_is_told(fake_server, tmp_path, monkeypatch
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    served = subprocess.Popen([sys.executable, "-m", "langgraph_pdr.cli", "serve-model", "--local-model",
-                               str(model), "--host", "127.0.0.1", "--port", str(port)],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ.copy())
+    served = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "langgraph_pdr.cli",
+            "serve-model",
+            "--local-model",
+            str(model),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=os.environ.copy(),
+    )
     try:
         assert served.stdout.readline().strip() == f"http://127.0.0.1:{port}/v1"
         argv = json.loads(fake_server.read_text())

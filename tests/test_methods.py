@@ -33,10 +33,13 @@ def test_sr_error_critiques_each_round_before_the_rewrite(db):
         return f"solution {call.round} \\boxed{{{call.round}}}"
 
     fake = ScriptedChatModel(script=script)
-    result = run_pdr("q?", model=fake, config=PDRConfig(method="sr_error", schedule="1,1,1",
-                                                        kappa=64), db=db)
+    result = run_pdr("q?", model=fake, config=PDRConfig(method="sr_error", schedule="1,1,1", kappa=64), db=db)
     assert [(c.role, c.round) for c in fake.log] == [
-        ("draft", 1), ("critique", 1), ("draft", 2), ("critique", 2), ("draft", 3)
+        ("draft", 1),
+        ("critique", 1),
+        ("draft", 2),
+        ("critique", 2),
+        ("draft", 3),
     ]
     assert {c.kwargs["max_tokens"] for c in fake.calls("critique")} == {64}
     (rewrite,) = fake.calls("draft", 2)
@@ -58,8 +61,7 @@ def test_single_pass_is_one_call(db):
 def test_self_consistency_takes_the_majority_answer(db):
     answers = ["5", "7", "7", "\\frac{1}{2}", "7", "5"]
     fake = ScriptedChatModel(script=lambda c: f"try {c.index} \\boxed{{{answers[c.index]}}}")
-    result = run_pdr("q?", model=fake, config=PDRConfig(method="self_consistency", schedule=6),
-                     db=db)
+    result = run_pdr("q?", model=fake, config=PDRConfig(method="self_consistency", schedule=6), db=db)
     assert result.answer == "7" and result.text == "try 1 \\boxed{7}"
     assert len(fake.log) == 6
     assert result.b_seq == max(c.total for c in fake.log)

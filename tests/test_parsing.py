@@ -61,7 +61,7 @@ def test_normalize_votes_equal_answers_together():
         ("Score: -2", None),
         ("It looks right.", None),
         ("", None),
-        ("{\"malformed\": json", None),
+        ('{"malformed": json', None),
     ],
 )
 def test_parse_score_is_robust(reply, score):

@@ -71,9 +71,13 @@ def test_calls_per_round_and_role(distiller, db):
     scored = distiller in ("shared_top_k", "per_sample_top_k")
     summary = distiller == "global_summary"
     expected = {
-        ("draft", 1): 4, ("draft", 2): 2, ("draft", 3): 1,
-        ("verify", 1): 4 if scored else 0, ("verify", 2): 2 if scored else 0,
-        ("distill", 1): 1 if summary else 0, ("distill", 2): 1 if summary else 0,
+        ("draft", 1): 4,
+        ("draft", 2): 2,
+        ("draft", 3): 1,
+        ("verify", 1): 4 if scored else 0,
+        ("verify", 2): 2 if scored else 0,
+        ("distill", 1): 1 if summary else 0,
+        ("distill", 2): 1 if summary else 0,
     }
     for (role, rnd), n in expected.items():
         assert len(fake.calls(role, rnd)) == n, (role, rnd)
@@ -153,11 +157,19 @@ def test_shared_top_k_keeps_the_k_best_scored_drafts(db):
 def test_by_score_breaks_ties_by_answer_agreement_then_index():
     def draft(index, answer, score):
         text = f"work \\boxed{{{answer}}}" if answer is not None else "no box"
-        return Draft(round=1, index=index, text=text, score=score,
-                     answer=None if answer is None else str(answer))
+        return Draft(
+            round=1, index=index, text=text, score=score, answer=None if answer is None else str(answer)
+        )
 
-    drafts = [draft(0, 180, 10), draft(1, 180, 10), draft(2, 540, 10), draft(3, 540, 10),
-              draft(4, 540, 9), draft(5, None, 10), draft(6, 7, None)]
+    drafts = [
+        draft(0, 180, 10),
+        draft(1, 180, 10),
+        draft(2, 540, 10),
+        draft(3, 540, 10),
+        draft(4, 540, 9),
+        draft(5, None, 10),
+        draft(6, 7, None),
+    ]
     # 540 has three drafts behind it, 180 two: equal scores go to 540 first
     assert [d.index for d in by_score(drafts)] == [2, 3, 0, 1, 5, 4, 6]
     # agreement is counted over the whole round, not only over the drafts being ranked
@@ -201,9 +213,14 @@ def test_by_agreement_ranks_by_answer_count_then_index():
     def draft(index, text, score=None):
         return Draft(round=1, index=index, text=text, score=score)
 
-    drafts = [draft(0, "cut off before the end"), draft(1, "\\boxed{5}", score=1),
-              draft(2, "\\boxed{ 1,000 }"), draft(3, "\\boxed{1000}"), draft(4, "\\boxed{6}", score=10),
-              draft(5, "\\boxed{5}")]
+    drafts = [
+        draft(0, "cut off before the end"),
+        draft(1, "\\boxed{5}", score=1),
+        draft(2, "\\boxed{ 1,000 }"),
+        draft(3, "\\boxed{1000}"),
+        draft(4, "\\boxed{6}", score=10),
+        draft(5, "\\boxed{5}"),
+    ]
     # 1000 (written two ways) has two drafts, 5 two, 6 one; the draft with no answer comes last;
     # scores play no part
     assert [d.index for d in by_agreement(drafts)] == [1, 2, 3, 5, 4, 0]

@@ -21,9 +21,14 @@ CONFIG = PDRConfig(schedule="3,2,1", distiller="global_summary", max_tokens=64)
 def test_sixteen_concurrent_runs_all_finish_with_correct_ledgers(postgres_db):
     model = ScriptedChatModel(delay=0.05)
     with ThreadPoolExecutor(16) as pool:
-        results = list(pool.map(
-            lambda i: run_pdr(f"What is {i} + {i}?", model=model, db=postgres_db, thread_id=f"pg-{i}",
-                              config=CONFIG), range(16)))
+        results = list(
+            pool.map(
+                lambda i: run_pdr(
+                    f"What is {i} + {i}?", model=model, db=postgres_db, thread_id=f"pg-{i}", config=CONFIG
+                ),
+                range(16),
+            )
+        )
     assert all(r.status == "completed" and r.answer == "30" for r in results)
     runs = {r.thread_id: r for r in list_runs(postgres_db)}
     assert set(runs) == {f"pg-{i}" for i in range(16)}
@@ -38,9 +43,24 @@ def test_sixteen_concurrent_runs_all_finish_with_correct_ledgers(postgres_db):
 
 def test_the_cli_takes_a_postgres_url(postgres_db):
     with FakeOpenAIServer() as server:
-        ran = pdr("run", "What is 6 * 7?", "--model", "fake-model", "--base-url", server.base_url,
-                  "--schedule", "2,1", "--distiller", "random_k", "--k", "1", "--db", postgres_db, "--json",
-                  env={"OPENAI_API_KEY": "sk-test"})
+        ran = pdr(
+            "run",
+            "What is 6 * 7?",
+            "--model",
+            "fake-model",
+            "--base-url",
+            server.base_url,
+            "--schedule",
+            "2,1",
+            "--distiller",
+            "random_k",
+            "--k",
+            "1",
+            "--db",
+            postgres_db,
+            "--json",
+            env={"OPENAI_API_KEY": "sk-test"},
+        )
     assert ran.returncode == 0, ran.stderr
     thread = json.loads(ran.stdout)["thread_id"]
     listed = pdr("runs", "--db", postgres_db, "--json")

@@ -10,8 +10,10 @@ import pytest
 from fake_openai import FakeOpenAIServer
 from test_cli import PDR
 
-CONVERSATION = [{"role": "system", "content": "Be a patient teacher."},
-                {"role": "user", "content": "What is 6 * 7?"}]
+CONVERSATION = [
+    {"role": "system", "content": "Be a patient teacher."},
+    {"role": "user", "content": "What is 6 * 7?"},
+]
 
 
 def slow_last_round(req):
@@ -24,9 +26,24 @@ def server(tmp_path_factory):
     env = {**os.environ, "OPENAI_API_KEY": "sk-test"}
     db = tmp_path_factory.mktemp("serve") / "runs.sqlite"
     with FakeOpenAIServer(delay=slow_last_round) as upstream:
-        proc = subprocess.Popen([*PDR, "serve", "--model", "fake-model", "--base-url", upstream.base_url,
-                                 "--port", "0", "--db", str(db)],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        proc = subprocess.Popen(
+            [
+                *PDR,
+                "serve",
+                "--model",
+                "fake-model",
+                "--base-url",
+                upstream.base_url,
+                "--port",
+                "0",
+                "--db",
+                str(db),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
         try:
             url = proc.stdout.readline().strip()
             assert url.startswith("http://127.0.0.1:"), proc.stderr.read() if proc.poll() is not None else url
@@ -51,8 +68,9 @@ def test_models_and_a_completion_with_the_openai_client(served):
     url, upstream = served
     client = OpenAI(base_url=url, api_key="unused")
     assert {"pdr", "sr-3", "single", "pdr-4-2-1-global_summary"} <= {m.id for m in client.models.list()}
-    reply = client.chat.completions.create(model="pdr-3-1-random_k", messages=CONVERSATION,
-                                           extra_body={"pdr": {"k": 1}})
+    reply = client.chat.completions.create(
+        model="pdr-3-1-random_k", messages=CONVERSATION, extra_body={"pdr": {"k": 1}}
+    )
     billed_in = sum(r.prompt_tokens for r in upstream.requests)
     billed_out = sum(r.completion_tokens for r in upstream.requests)
     assert reply.choices[0].message.content.endswith("\\boxed{42}")
@@ -73,8 +91,12 @@ def test_streaming_sends_progress_before_the_last_call_and_the_answer_as_content
     client = OpenAI(base_url=url, api_key="unused")
     arrivals, contents, progress, usage = [], [], [], None
     stream = client.chat.completions.create(
-        model="pdr-3-1-random_k", messages=CONVERSATION, stream=True, stream_options={"include_usage": True},
-        extra_body={"pdr": {"k": 1}})
+        model="pdr-3-1-random_k",
+        messages=CONVERSATION,
+        stream=True,
+        stream_options={"include_usage": True},
+        extra_body={"pdr": {"k": 1}},
+    )
     for chunk in stream:
         if chunk.usage:
             usage = chunk.usage
@@ -97,8 +119,9 @@ def test_chat_openai_invoke_and_stream_against_pdr_serve(served):
     from langchain_openai import ChatOpenAI
 
     url, upstream = served
-    chat = ChatOpenAI(model="sr-2", base_url=url, api_key="unused", use_responses_api=False,
-                      stream_usage=True)
+    chat = ChatOpenAI(
+        model="sr-2", base_url=url, api_key="unused", use_responses_api=False, stream_usage=True
+    )
     reply = chat.invoke("What is 6 * 7?")
     assert reply.content.endswith("\\boxed{42}") and reply.usage_metadata["total_tokens"] > 0
     streamed = None
@@ -108,15 +131,18 @@ def test_chat_openai_invoke_and_stream_against_pdr_serve(served):
     assert streamed.usage_metadata["total_tokens"] == reply.usage_metadata["total_tokens"]
 
 
-@pytest.mark.parametrize("body, needle", [
-    ({"model": "magic-3"}, "unknown method 'magic'"),
-    ({"model": "pdr-4-2-1-nope"}, "unknown distiller 'nope'"),
-    ({"model": "sr-2", "extra_body": {"pdr": {"schedule": "1,2"}}}, "exactly 1 draft"),
-    ({"model": "pdr", "extra_body": {"pdr": {"kappa": 0}}}, "kappa"),
-    ({"model": "pdr", "messages": []}, "messages"),
-    ({"model": "pdr", "messages": [{"role": "system", "content": "only this"}]}, "no"),
-    ({"model": "pdr", "n": 2}, "one choice"),
-])
+@pytest.mark.parametrize(
+    "body, needle",
+    [
+        ({"model": "magic-3"}, "unknown method 'magic'"),
+        ({"model": "pdr-4-2-1-nope"}, "unknown distiller 'nope'"),
+        ({"model": "sr-2", "extra_body": {"pdr": {"schedule": "1,2"}}}, "exactly 1 draft"),
+        ({"model": "pdr", "extra_body": {"pdr": {"kappa": 0}}}, "kappa"),
+        ({"model": "pdr", "messages": []}, "messages"),
+        ({"model": "pdr", "messages": [{"role": "system", "content": "only this"}]}, "no"),
+        ({"model": "pdr", "n": 2}, "one choice"),
+    ],
+)
 def test_bad_requests_are_400_with_an_openai_error(served, body, needle):
     import openai
     from openai import OpenAI

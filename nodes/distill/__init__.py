@@ -62,8 +62,15 @@ def get_distiller(name: str) -> Distiller:
     return DISTILLERS.get(name)()
 
 
-for _builtin in (GlobalSummary, SharedTopK, PerSampleTopK, MajorityK, RandomK, OracleCorrect,
-                 OracleIncorrect):
+for _builtin in (
+    GlobalSummary,
+    SharedTopK,
+    PerSampleTopK,
+    MajorityK,
+    RandomK,
+    OracleCorrect,
+    OracleIncorrect,
+):
     if _builtin.name not in DISTILLERS:
         register_distiller(_builtin)
 

@@ -10,9 +10,9 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 from langchain_core.messages import BaseMessage
 
 from langgraph_pdr.nodes.answers import answer_tally, finished
+from langgraph_pdr.nodes.budget import BudgetStop, reserve
 from langgraph_pdr.nodes.llm import acall_model, call_model, derive_seed
 from langgraph_pdr.nodes.prompts import get_prompts
-from langgraph_pdr.nodes.budget import BudgetStop, reserve
 from langgraph_pdr.nodes.runtime import NodeEnv, call_fields
 from langgraph_pdr.nodes.tokens import cut_to_tokens, prompt_bound
 from langgraph_pdr.state.config import PDRConfig
@@ -87,9 +87,16 @@ class DistillRequest:
         if reserved.reason:
             raise BudgetStop(reserved.reason)
         index = len(self.calls)
-        return call_fields(self.env, role="distill", round=self.round, index=index,
-                           max_tokens=max_tokens, temperature=temperature,
-                           stage=f"r{self.round}.distill.{index}", committed=reserved.committed)
+        return call_fields(
+            self.env,
+            role="distill",
+            round=self.round,
+            index=index,
+            max_tokens=max_tokens,
+            temperature=temperature,
+            stage=f"r{self.round}.distill.{index}",
+            committed=reserved.committed,
+        )
 
     def generate(
         self, messages: Sequence[BaseMessage], *, max_tokens: int, temperature: float

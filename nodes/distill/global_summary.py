@@ -24,10 +24,12 @@ from langgraph_pdr.state.records import CallRecord, Draft, Workspace
 CORRECTION = "[Corrected by code: the attempts do not all agree; see the tally of final answers above.]"
 
 _SENTENCE = re.compile(r"[^.!?\n]+(?:[.!?]+|\n|$)")
-_AGREES = re.compile(r"\b(agree\w*|consensus|unanimous\w*|consistent\w*|same (?:final )?(?:answer|result))\b",
-                     re.IGNORECASE)
-_ALL = re.compile(r"\b(all|every|each|both|the (?:attempts|solutions|approaches|candidates))\b",
-                  re.IGNORECASE)
+_AGREES = re.compile(
+    r"\b(agree\w*|consensus|unanimous\w*|consistent\w*|same (?:final )?(?:answer|result))\b", re.IGNORECASE
+)
+_ALL = re.compile(
+    r"\b(all|every|each|both|the (?:attempts|solutions|approaches|candidates))\b", re.IGNORECASE
+)
 _NAMED = re.compile(r"\b(?:attempts?|solutions?|candidates?)\s*#?\d", re.IGNORECASE)
 #: A repeated sentence this long (in characters) ends the summary.
 MIN_REPEAT_CHARS = 24
@@ -36,8 +38,12 @@ MIN_REPEAT_CHARS = 24
 def summary_messages(request: DistillRequest) -> list[BaseMessage]:
     prompts = request.prompts
     attempts = SEPARATOR.join(attempt_text(prompts, d) for d in request.drafts)
-    text = prompts.summary.format(n=len(request.drafts), question=request.question,
-                                  attempts=attempts, tally=answer_tally(request.drafts))
+    text = prompts.summary.format(
+        n=len(request.drafts),
+        question=request.question,
+        attempts=attempts,
+        tally=answer_tally(request.drafts),
+    )
     return [HumanMessage(text)]
 
 
@@ -49,8 +55,12 @@ def unanimous(drafts: list[Draft]) -> bool:
 
 def claims_agreement(sentence: str) -> bool:
     """A sentence that says all the attempts agree (not one that names which attempts agree)."""
-    return bool(_AGREES.search(sentence) and _ALL.search(sentence) and not _NAMED.search(sentence)
-                and not re.search(r"\b(not|n't|disagree|differ)\w*", sentence, re.IGNORECASE))
+    return bool(
+        _AGREES.search(sentence)
+        and _ALL.search(sentence)
+        and not _NAMED.search(sentence)
+        and not re.search(r"\b(not|n't|disagree|differ)\w*", sentence, re.IGNORECASE)
+    )
 
 
 def cut_repeats(text: str) -> str:
@@ -93,11 +103,14 @@ class GlobalSummary(BaseDistiller):
 
     def _options(self, request: DistillRequest, used: int) -> dict:
         cfg = request.config
-        return {"max_tokens": min(cfg.role_max_tokens("distill"), request.kappa - used),
-                "temperature": cfg.temperature.distill}
+        return {
+            "max_tokens": min(cfg.role_max_tokens("distill"), request.kappa - used),
+            "temperature": cfg.temperature.distill,
+        }
 
-    def _workspace(self, request: DistillRequest, header: str, used: int, text: str,
-                   call: CallRecord) -> list[Workspace]:
+    def _workspace(
+        self, request: DistillRequest, header: str, used: int, text: str, call: CallRecord
+    ) -> list[Workspace]:
         counter, room = request.counter, request.kappa - used
         checked = checked_summary(text, request.drafts)
         tokens, counted_by = call.output_tokens, "usage"

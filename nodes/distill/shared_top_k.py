@@ -13,6 +13,7 @@ class SharedTopK(BaseDistiller):
     needs_scores = True
 
     def distill(self, request: DistillRequest) -> list[Workspace]:
-        top = sorted(by_score(request.candidates, round_drafts=request.drafts)[: request.k],
-                     key=lambda d: d.index)
+        top = sorted(
+            by_score(request.candidates, round_drafts=request.drafts)[: request.k], key=lambda d: d.index
+        )
         return [extractive_workspace(request, top, index=0, distiller=self.name)]

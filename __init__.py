@@ -36,6 +36,7 @@ from langgraph_pdr.state import (
     Workspace,
 )
 from langgraph_pdr.tool import create_pdr_tool
+from langgraph_pdr.view import render_run_html
 
 __all__ = [
     "BaseDistiller",
@@ -74,6 +75,7 @@ __all__ = [
     "list_runs",
     "register_distiller",
     "register_prompts",
+    "render_run_html",
     "resume_pdr",
     "run_pdr",
 ]

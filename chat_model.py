@@ -136,16 +136,16 @@ class PDRChatModel(BaseChatModel):
         return ChatResult(generations=[ChatGeneration(message=self._reply(result))])
 
     @staticmethod
-    def _progress(event: dict) -> ChatGenerationChunk:
+    def _progress(event: dict[str, Any]) -> ChatGenerationChunk:
         # wrapped: LangChain merges list items that carry an "index" (draft events do) when chunks add
-        chunk = AIMessageChunk("", additional_kwargs={"pdr_progress": [{"pdr": event}]})
+        chunk = AIMessageChunk(content="", additional_kwargs={"pdr_progress": [{"pdr": event}]})
         return ChatGenerationChunk(message=chunk)
 
     def _final(self, result: PDRResult) -> ChatGenerationChunk:
         reply = self._reply(result)
         return ChatGenerationChunk(
             message=AIMessageChunk(
-                reply.content,
+                content=reply.content,
                 usage_metadata=reply.usage_metadata,
                 response_metadata=reply.response_metadata,
                 chunk_position="last",
@@ -160,7 +160,7 @@ class PDRChatModel(BaseChatModel):
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
         question, options = self._kwargs(messages)
-        events: queue.Queue = queue.Queue()
+        events: queue.Queue[Any] = queue.Queue()
         outcome: dict[str, Any] = {}
 
         def work() -> None:
@@ -186,7 +186,7 @@ class PDRChatModel(BaseChatModel):
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
         question, options = self._kwargs(messages)
-        events: asyncio.Queue = asyncio.Queue()
+        events: asyncio.Queue[Any] = asyncio.Queue()
         task = asyncio.create_task(arun_pdr(question, on_event=events.put_nowait, **options))
         task.add_done_callback(lambda _: events.put_nowait(_DONE))
         while (event := await events.get()) is not _DONE:

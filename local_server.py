@@ -436,14 +436,14 @@ def shared_server(model_path: Path, *, alias: str, n_parallel: int, n_ctx: int) 
     """The model's server for the duration of the block: the machine's shared one, or (with
     `$PDR_LOCAL_SERVER=private`) one of this process's own."""
     if os.environ.get(MODE_ENV, "").lower() == "private":
-        with LocalServer(model_path, alias=alias, n_parallel=n_parallel, n_ctx=n_ctx) as server:
-            yield server
+        with LocalServer(model_path, alias=alias, n_parallel=n_parallel, n_ctx=n_ctx) as private:
+            yield private
         return
-    server = attach(model_path, alias=alias, n_parallel=n_parallel, n_ctx=n_ctx)
+    shared = attach(model_path, alias=alias, n_parallel=n_parallel, n_ctx=n_ctx)
     try:
-        yield server
+        yield shared
     finally:
-        server.detach()
+        shared.detach()
 
 
 def _wait_gone(pid: int, timeout: float = 30.0) -> None:

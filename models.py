@@ -14,6 +14,7 @@ from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 
+from langgraph_pdr.nodes.runtime import use_model_builder
 from langgraph_pdr.state.config import PDRConfig
 from langgraph_pdr.state.context import TokenCounter
 from langgraph_pdr.state.spec import ModelSpec
@@ -29,7 +30,24 @@ KEY_VARIABLES = {
 
 
 class ModelError(ValueError):
-    """The model cannot be built: unknown provider, missing key, bad id."""
+    """The model cannot be built: unknown provider, missing key, bad id.
+
+    `run_pdr` and `arun_pdr` raise it before the run is stored, so a mistyped model string leaves no
+    run behind; `resume_pdr` raises it when the stored model cannot be rebuilt (a missing key, or a
+    run made with a model object: pass `model=`). A `ValueError`.
+
+    Example:
+        ```python
+        from langgraph_pdr import ModelError, list_runs, run_pdr
+
+        try:
+            run_pdr("What is 17 * 23?", model="nosuchprovider:some-model", db="unused.sqlite")
+        except ModelError as exc:
+            error = str(exc)
+        assert error.startswith("model: cannot build 'nosuchprovider:some-model'")
+        assert list_runs("unused.sqlite") == []
+        ```
+    """
 
 
 class ServerUnreachable(ConnectionError):
@@ -111,7 +129,8 @@ def build_model(spec: ModelSpec, **kwargs: Any) -> BaseChatModel:
     except ImportError as exc:  # pragma: no cover - langchain is a dependency
         raise ModelError("model: model strings need the 'langchain' package") from exc
     try:
-        return init_chat_model(spec.id, max_retries=0, **kwargs)
+        model: BaseChatModel = init_chat_model(spec.id, max_retries=0, **kwargs)
+        return model
     except (ValueError, ImportError) as exc:
         raise ModelError(f"model: cannot build {spec.id!r}: {exc}".split("\n")[0]) from None
     except Exception as exc:  # provider SDKs raise their own types for missing settings
@@ -233,3 +252,22 @@ def resolve_model(
     raise ModelError(
         f"model: expected a model string or a langchain BaseChatModel, got {type(model).__name__}"
     )
+
+
+def served_model(model: str, base_url: str | None, timeout: float | None) -> BaseChatModel:
+    """The model a JSON context names (`langgraph dev`, LangGraph Server): built per process and cached.
+
+    Raises:
+        ModelError: the local model (serve it with `pdr serve-model` and pass its name and base_url), or
+            a model that cannot be built.
+    """
+    spec = model_spec(model, base_url=base_url, timeout=timeout)
+    if spec.local_model:
+        raise ModelError(
+            "context: the local model cannot be built per call; serve it with "
+            "`pdr serve-model` and pass its name and base_url"
+        )
+    return build_model(spec)
+
+
+use_model_builder(served_model)

@@ -16,6 +16,7 @@ from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage
+from langchain_core.runnables import RunnableConfig
 from langgraph.types import Overwrite
 
 from langgraph_pdr.checkpoints.ledger import (
@@ -43,10 +44,10 @@ from langgraph_pdr.state.result import PDRResult, RunSummary
 from langgraph_pdr.state.spec import RunSpec
 
 ModelArg = BaseChatModel | str | OpenModel
-EventHandler = Callable[[dict], None]
+EventHandler = Callable[[dict[str, Any]], None]
 
 
-def _config(config: PDRConfig | dict | None) -> PDRConfig:
+def _config(config: PDRConfig | dict[str, Any] | None) -> PDRConfig:
     if config is None:
         return PDRConfig()
     if isinstance(config, dict):
@@ -74,8 +75,10 @@ def turns(history: Sequence[Any] | None) -> list[dict[str, str]]:
     """Earlier turns (chat messages or `{"role", "content"}` dicts) as role/content dicts."""
     out = []
     for message in history or []:
+        role: Any
+        content: Any
         if isinstance(message, BaseMessage):
-            role, content = message.type, message.text
+            role, content = message.type, str(message.text)
             if role == "tool":  # a tool's result, as the user would relay it
                 name = getattr(message, "name", None) or "call"
                 role, content = "user", f"[result of tool {name}] {content}"
@@ -96,7 +99,7 @@ def turns(history: Sequence[Any] | None) -> list[dict[str, str]]:
     return out
 
 
-def _validate(question: Any, config: PDRConfig | dict | None, gold: str | None) -> PDRConfig:
+def _validate(question: Any, config: PDRConfig | dict[str, Any] | None, gold: str | None) -> PDRConfig:
     config = _config(config)
     _check_question(question)
     if config.method == "pdr" and get_distiller(config.distiller).needs_gold and gold is None:
@@ -112,7 +115,7 @@ class _Run:
     """A compiled graph with everything one invocation needs."""
 
     graph: Any
-    config: dict
+    config: RunnableConfig
     context: PDRContext
     thread_id: str
     owner: str = field(default_factory=new_lock_owner)
@@ -177,7 +180,7 @@ def _new_run(
 
 
 def _twin_of(
-    row: dict | None, thread_id: str | None, question: str, config: PDRConfig, location: str
+    row: dict[str, Any] | None, thread_id: str | None, question: str, config: PDRConfig, location: str
 ) -> bool:
     """Whether `thread_id` names the same run, finished (its stored result is the answer); any other
     reuse of a thread id is an error."""
@@ -242,19 +245,19 @@ async def _acompact(store: Store, thread_id: str) -> None:
             pass
 
 
-def _invoke(run: _Run, inputs: dict | None, on_event: EventHandler | None) -> None:
+def _invoke(run: _Run, inputs: dict[str, Any] | None, on_event: EventHandler | None) -> None:
     if on_event is None:
         run.graph.invoke(inputs, run.config, context=run.context, durability="sync")
         return
     # LangGraph's sync stream parks a waiter on one worker of the pool: give it its own
-    config = {**run.config, "max_concurrency": run.config["max_concurrency"] + 1}
+    config = {**run.config, "max_concurrency": (run.config.get("max_concurrency") or 1) + 1}
     for event in run.graph.stream(
         inputs, config, context=run.context, stream_mode="custom", durability="sync"
     ):
         on_event(event)
 
 
-async def _ainvoke(run: _Run, inputs: dict | None, on_event: EventHandler | None) -> None:
+async def _ainvoke(run: _Run, inputs: dict[str, Any] | None, on_event: EventHandler | None) -> None:
     if on_event is None:
         await run.graph.ainvoke(inputs, run.config, context=run.context, durability="sync")
         return
@@ -271,7 +274,7 @@ def run_pdr(
     question: str,
     *,
     model: ModelArg,
-    config: PDRConfig | dict | None = None,
+    config: PDRConfig | dict[str, Any] | None = None,
     db: str | Path | None = None,
     thread_id: str | None = None,
     gold: str | None = None,
@@ -344,7 +347,7 @@ async def arun_pdr(
     question: str,
     *,
     model: ModelArg,
-    config: PDRConfig | dict | None = None,
+    config: PDRConfig | dict[str, Any] | None = None,
     db: str | Path | None = None,
     thread_id: str | None = None,
     gold: str | None = None,
@@ -355,7 +358,31 @@ async def arun_pdr(
     history: Sequence[Any] | None = None,
 ) -> PDRResult:
     """Async twin of `run_pdr` (the model is called with `ainvoke`; the database is never waited for
-    on the event loop, so many runs can share one loop and one SQLite file)."""
+    on the event loop, so many runs can share one loop and one SQLite file).
+
+    It takes the arguments of `run_pdr`, returns its `PDRResult` and raises its errors.
+
+    Example:
+        ```python
+        import asyncio
+        from langchain_core.language_models import GenericFakeChatModel
+        from langchain_core.messages import AIMessage
+        from langgraph_pdr import PDRConfig, arun_pdr, list_runs
+
+        model = GenericFakeChatModel(messages=iter([AIMessage("17 * 23 = \\\\boxed{391}")] * 6))
+        config = PDRConfig(schedule="2,1", distiller="majority_k", k=1)
+        events = []
+
+        async def two_runs():  # at once, on one event loop, in one SQLite file
+            return await asyncio.gather(*(arun_pdr("What is 17 * 23?", model=model, config=config,
+                                                   db="arun.sqlite", on_event=events.append)
+                                           for _ in range(2)))
+
+        assert [r.answer for r in asyncio.run(two_runs())] == ["391", "391"]
+        assert len(list_runs("arun.sqlite")) == 2
+        assert {"round_started", "run_finished"} <= {e["event"] for e in events}
+        ```
+    """
     config, history = _validate(question, config, gold), turns(history)
     async with aopen_store(db) as store:
         if thread_id and _twin_of(
@@ -382,7 +409,9 @@ def _require_db(db: str | Path | None, thread_id: str) -> None:
         raise RunNotFoundError(f"thread_id: no run {thread_id!r}: there is no database at {resolve_db(db)}")
 
 
-def _stored(row: dict | None, thread_id: str, location: str) -> tuple[dict, PDRConfig, RunSpec]:
+def _stored(
+    row: dict[str, Any] | None, thread_id: str, location: str
+) -> tuple[dict[str, Any], PDRConfig, RunSpec]:
     """The run's row, config and spec; a user's prompt set it names is registered from its spec."""
     if row is None:
         raise RunNotFoundError(f"thread_id: no run {thread_id!r} in {location}")
@@ -416,11 +445,11 @@ class _Resume:
     from the last checkpoint; the question: a run that died before its first checkpoint)."""
 
     how: str
-    inputs: dict | None = None
+    inputs: dict[str, Any] | None = None
     outcome: RunOutcome | None = None
 
 
-def _resume_step(snapshot: Any, row: dict, spec: RunSpec) -> _Resume:
+def _resume_step(snapshot: Any, row: dict[str, Any], spec: RunSpec) -> _Resume:
     values = snapshot.values or {}
     if not snapshot.next and values.get("stop_reason") == NO_DRAFTS:
         return _Resume("again")
@@ -468,9 +497,43 @@ def resume_pdr(
     The model is rebuilt from the stored spec (keys from the environment) unless `model` is given.
     Resuming a finished run returns its stored result without calling the model.
 
+    A run is resumable when it was interrupted (Ctrl-C, a killed process) or failed (every draft of a
+    round failed: `stop_reason` `no_drafts`): it continues from its last checkpoint, with the config,
+    prompts and token budget it was started with, and a failed round is sent again.
+
+    Args:
+        thread_id: the run's id (`PDRResult.thread_id`, or a row of `list_runs`).
+        db: the database the run is in (as for `run_pdr`).
+        model: a model to finish the run with, instead of the stored one (required for runs made
+            with a model object, which cannot be rebuilt).
+        base_url, token_counter, on_event, timeout: as for `run_pdr`.
+
+    Returns:
+        The finished run's `PDRResult`, every round of it, before and after the resume.
+
     Raises:
         RunNotFoundError: no run with this id in `db` (a `ValueError`).
         RunLockedError: another process is running this thread right now.
+
+    Example:
+        ```python
+        from langchain_core.language_models import GenericFakeChatModel
+        from langchain_core.messages import AIMessage
+        from langgraph_pdr import PDRConfig, resume_pdr, run_pdr
+
+        def replies():  # the first call answers; the second is rejected (an error that is not retried)
+            yield AIMessage("17 * 23 = \\\\boxed{391}")
+            raise ValueError("the provider rejected the request")
+
+        first = GenericFakeChatModel(messages=replies())
+        config = PDRConfig(method="sr", schedule="1,1")
+        failed = run_pdr("What is 17 * 23?", model=first, config=config, db="resume.sqlite")
+        assert (failed.status, failed.stop_reason, failed.answer) == ("failed", "no_drafts", None)
+        model = GenericFakeChatModel(messages=iter([AIMessage("Checked: 17 * 23 = \\\\boxed{391}")]))
+        result = resume_pdr(failed.thread_id, db="resume.sqlite", model=model)
+        assert (result.status, result.answer, [c.round for c in result.calls]) == ("completed", "391", [1, 2])
+        assert resume_pdr(failed.thread_id, db="resume.sqlite") == result  # finished: nothing is called
+        ```
     """
     _require_db(db, thread_id)
     with open_store(db) as store:
@@ -519,7 +582,28 @@ async def aresume_pdr(
     on_event: EventHandler | None = None,
     timeout: float | None = None,
 ) -> PDRResult:
-    """Async twin of `resume_pdr`."""
+    """Async twin of `resume_pdr` (the model is called with `ainvoke`; the database is never waited
+    for on the event loop). It takes the arguments of `resume_pdr` and raises its errors.
+
+    Example:
+        ```python
+        import asyncio
+        from langchain_core.language_models import GenericFakeChatModel
+        from langchain_core.messages import AIMessage
+        from langgraph_pdr import PDRConfig, aresume_pdr, arun_pdr
+
+        def rejected():  # a model whose first call fails with an error that is not retried
+            raise ValueError("the provider rejected the request")
+            yield
+
+        first = GenericFakeChatModel(messages=rejected())
+        failed = asyncio.run(arun_pdr("What is 17 * 23?", model=first, config=PDRConfig(method="single"),
+                                      db="aresume.sqlite"))
+        model = GenericFakeChatModel(messages=iter([AIMessage("17 * 23 = \\\\boxed{391}")]))
+        result = asyncio.run(aresume_pdr(failed.thread_id, db="aresume.sqlite", model=model))
+        assert (failed.status, result.status, result.answer) == ("failed", "completed", "391")
+        ```
+    """
     _require_db(db, thread_id)
     async with aopen_store(db) as store:
         row, config, spec = _stored(await store.ledger.arun_row(thread_id), thread_id, store.location)
@@ -559,7 +643,30 @@ async def aresume_pdr(
 
 
 def list_runs(db: str | Path | None = None, *, limit: int | None = None) -> list[RunSummary]:
-    """The runs stored in `db`, newest first (none if the database file does not exist yet)."""
+    """The runs stored in `db`, newest first (none if the database file does not exist yet).
+
+    Args:
+        db: the database (as for `run_pdr`; None is the default database).
+        limit: at most this many runs (the newest); None lists them all.
+
+    Returns:
+        One `RunSummary` per run: id, question, method, status, answer, B_seq and B_total.
+
+    Example:
+        ```python
+        from langchain_core.language_models import GenericFakeChatModel
+        from langchain_core.messages import AIMessage
+        from langgraph_pdr import PDRConfig, list_runs, run_pdr
+
+        model = GenericFakeChatModel(messages=iter([AIMessage("17 * 23 = \\\\boxed{391}")] * 2))
+        for thread_id in ("older", "newer"):
+            run_pdr("What is 17 * 23?", model=model, config=PDRConfig(method="single"), db="list.sqlite",
+                    thread_id=thread_id)
+        assert [r.thread_id for r in list_runs("list.sqlite")] == ["newer", "older"]
+        assert [r.thread_id for r in list_runs("list.sqlite", limit=1)] == ["newer"]
+        assert list_runs("no-such-file.sqlite") == []  # and no file is created
+        ```
+    """
     if not db_exists(db):
         return []
     with open_store(db) as store:
@@ -569,8 +676,32 @@ def list_runs(db: str | Path | None = None, *, limit: int | None = None) -> list
 def inspect_run(thread_id: str, db: str | Path | None = None) -> PDRResult:
     """Everything the ledger holds about one run: rounds, drafts, scores, workspaces, calls.
 
+    It reads the ledger only (it never calls a model), so it also shows a run that is still going,
+    or one that failed or was interrupted, as far as it got.
+
+    Args:
+        thread_id: the run's id.
+        db: the database the run is in (as for `run_pdr`).
+
+    Returns:
+        The run's `PDRResult`, as `run_pdr` returned it (or will).
+
     Raises:
         RunNotFoundError: no run with this id in `db` (a `ValueError`).
+
+    Example:
+        ```python
+        from langchain_core.language_models import GenericFakeChatModel
+        from langchain_core.messages import AIMessage
+        from langgraph_pdr import PDRConfig, inspect_run, run_pdr
+
+        model = GenericFakeChatModel(messages=iter([AIMessage("17 * 23 = \\\\boxed{391}")] * 3))
+        config = PDRConfig(schedule="2,1", distiller="majority_k", k=1)
+        result = run_pdr("What is 17 * 23?", model=model, config=config, db="inspect.sqlite", thread_id="t1")
+        stored = inspect_run("t1", db="inspect.sqlite")
+        assert stored == result and [len(r.drafts) for r in stored.rounds] == [2, 1]
+        assert stored.rounds[0].workspaces[0].sources == [0]
+        ```
     """
     _require_db(db, thread_id)
     with open_store(db) as store:

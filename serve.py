@@ -176,7 +176,7 @@ def create_app(
                 raise RequestError("tools: not supported; PDR answers the last user message")
         except RequestError as exc:
             return _error(str(exc), 400)
-        run = {"model": state["model"], "config": config, "db": db, "history": history}
+        run: dict[str, Any] = {"model": state["model"], "config": config, "db": db, "history": history}
         name = body.get("model") or "pdr"
         if body.get("stream"):
             include_usage = bool((body.get("stream_options") or {}).get("include_usage"))

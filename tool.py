@@ -25,7 +25,7 @@ class PDRToolInput(BaseModel):
 def create_pdr_tool(
     *,
     model: Any,
-    config: PDRConfig | dict | None = None,
+    config: PDRConfig | dict[str, Any] | None = None,
     db: str | None = None,
     base_url: str | None = None,
     timeout: float | None = None,
@@ -61,11 +61,11 @@ def create_pdr_tool(
     """
     options = {"model": model, "config": config, "db": db, "base_url": base_url, "timeout": timeout}
 
-    def solve(question: str) -> tuple[str, dict]:
+    def solve(question: str) -> tuple[str, dict[str, Any]]:
         result = run_pdr(question, **options)
         return result.text, metadata_of(result)
 
-    async def asolve(question: str) -> tuple[str, dict]:
+    async def asolve(question: str) -> tuple[str, dict[str, Any]]:
         result = await arun_pdr(question, **options)
         return result.text, metadata_of(result)
 

@@ -30,6 +30,7 @@ from typing import Any, TypeVar
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import StaticPool
 
 from langgraph_pdr.checkpoints import lock, reads, writes
@@ -138,9 +139,7 @@ def _sync_engine(url: str) -> Engine:
     )
 
 
-def _async_engine(url: str) -> Any:
-    from sqlalchemy.ext.asyncio import create_async_engine
-
+def _async_engine(url: str) -> AsyncEngine:
     if url.startswith("sqlite"):
         engine = create_async_engine(
             url.replace("sqlite://", "sqlite+aiosqlite://", 1),
@@ -188,7 +187,7 @@ class Ledger:
         self._lock = threading.Lock()
         self._fences: dict[str, str] = {}  # thread id -> the lease (fencing token) this ledger holds
         self._async_locks: dict[int, asyncio.Lock] = {}  # by event loop
-        self._async_engines: dict[int, Any] = {}  # by event loop
+        self._async_engines: dict[int, AsyncEngine] = {}  # by event loop
         try:
             ensure_schema(self.engine)
         except BaseException:
@@ -216,14 +215,17 @@ class Ledger:
             return self._run(work, *args)
         write_lock = self._async_locks.setdefault(id(asyncio.get_running_loop()), asyncio.Lock())
         async with write_lock, self._async_engine().begin() as conn:
-            return await conn.run_sync(work, *args)
+            result: T = await conn.run_sync(work, *args)
+            return result
 
-    def _async_engine(self) -> Any:
+    def _async_engine(self) -> AsyncEngine:
         """This database's async engine for the running event loop (shared in the process)."""
         loop = id(asyncio.get_running_loop())
         engine = self._async_engines.get(loop)
         if engine is None:
             url = self._url
+            if url is None:
+                raise RuntimeError("an in-memory ledger has no async engine")
             engine = self._async_engines[loop] = _ASYNC_ENGINES.acquire(
                 (url, loop), lambda: _async_engine(url)
             )
@@ -234,7 +236,8 @@ class Ledger:
         if self._in_memory:
             return self._read(work, *args)
         async with self._async_engine().connect() as conn:
-            return await conn.run_sync(work, *args)
+            result: T = await conn.run_sync(work, *args)
+            return result
 
     # -- writing ---------------------------------------------------------------------------------
 

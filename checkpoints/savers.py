@@ -81,7 +81,7 @@ _LATEST = (
 
 def _prune_statements(
     thread_id: str, ns: str, checkpoint_id: str, tup: CheckpointTuple | None
-) -> builtins.list[tuple[str, tuple]]:
+) -> builtins.list[tuple[str, tuple[Any, ...]]]:
     keep = tup.checkpoint["channel_versions"] if tup else {}
     clause, params = _version_filter(keep)
     where = "thread_id = ? AND checkpoint_ns = ?"
@@ -104,7 +104,7 @@ class _Blobs:
         checkpoint: Checkpoint,
         new_versions: ChannelVersions,
         stored: set[tuple[str, str]],
-    ) -> builtins.list[tuple]:
+    ) -> builtins.list[tuple[Any, ...]]:
         values, versions = checkpoint["channel_values"], checkpoint["channel_versions"]
         rows = []
         for channel, version in versions.items():
@@ -118,7 +118,7 @@ class _Blobs:
             rows.append((thread_id, ns, channel, str(version), type_, blob))
         return rows
 
-    def _assemble(self, tup: CheckpointTuple, rows: builtins.list[tuple]) -> CheckpointTuple:
+    def _assemble(self, tup: CheckpointTuple, rows: builtins.list[tuple[Any, ...]]) -> CheckpointTuple:
         checkpoint = tup.checkpoint
         values = {ch: self.serde.loads_typed((t, b)) for ch, t, b in rows if t != EMPTY}
         values.update(checkpoint.get("channel_values") or {})
@@ -145,7 +145,9 @@ class LeanSqliteSaver(_Blobs, SqliteSaver):
         self.conn.execute(BLOBS_DDL)
         self.conn.commit()
 
-    def _stored(self, cur: sqlite3.Cursor, thread_id: str, ns: str, versions: dict) -> set:
+    def _stored(
+        self, cur: sqlite3.Cursor, thread_id: str, ns: str, versions: dict[str, Any]
+    ) -> set[tuple[str, str]]:
         clause, params = _version_filter(versions)
         cur.execute(
             f"SELECT channel, version FROM checkpoint_blobs WHERE thread_id = ? AND "
@@ -238,9 +240,9 @@ class LeanAsyncSqliteSaver(_Blobs, AsyncSqliteSaver):
             await self.conn.execute(BLOBS_DDL)
             await self.conn.commit()
 
-    async def _query(self, sql: str, params: tuple) -> builtins.list[tuple]:
+    async def _query(self, sql: str, params: tuple[Any, ...]) -> builtins.list[tuple[Any, ...]]:
         async with self.lock, self.conn.execute(sql, params) as cur:
-            return builtins.list(await cur.fetchall())
+            return [tuple(row) for row in await cur.fetchall()]
 
     async def aput(
         self,
@@ -331,22 +333,24 @@ class Fenced:
     def put(self, config: RunnableConfig, *args: Any, **kwargs: Any) -> RunnableConfig:
         if self.ledger is not None:
             self.ledger.check_lease(self._thread(config))
-        return super().put(config, *args, **kwargs)  # type: ignore[misc]
+        saved: RunnableConfig = super().put(config, *args, **kwargs)  # type: ignore[misc]
+        return saved
 
     def put_writes(self, config: RunnableConfig, *args: Any, **kwargs: Any) -> None:
         if self.ledger is not None:
             self.ledger.check_lease(self._thread(config))
-        return super().put_writes(config, *args, **kwargs)  # type: ignore[misc]
+        super().put_writes(config, *args, **kwargs)  # type: ignore[misc]
 
     async def aput(self, config: RunnableConfig, *args: Any, **kwargs: Any) -> RunnableConfig:
         if self.ledger is not None:
             await self.ledger.acheck_lease(self._thread(config))
-        return await super().aput(config, *args, **kwargs)  # type: ignore[misc]
+        saved: RunnableConfig = await super().aput(config, *args, **kwargs)  # type: ignore[misc]
+        return saved
 
     async def aput_writes(self, config: RunnableConfig, *args: Any, **kwargs: Any) -> None:
         if self.ledger is not None:
             await self.ledger.acheck_lease(self._thread(config))
-        return await super().aput_writes(config, *args, **kwargs)  # type: ignore[misc]
+        await super().aput_writes(config, *args, **kwargs)  # type: ignore[misc]
 
 
 _FENCED: dict[type, type] = {}

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import threading
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import (
     JSON,
@@ -89,7 +90,7 @@ drafts = Table(
 )
 
 
-def _call_columns() -> list[Column]:
+def _call_columns() -> list[Column[Any]]:
     """The columns of one model call (fresh objects: a Column belongs to one table)."""
     return [
         Column("id", Integer, primary_key=True, autoincrement=True),
@@ -146,7 +147,27 @@ ADDED_COLUMNS: list[tuple[int, Table, str]] = [
 
 
 class SchemaError(ValueError):
-    """A database this version of langgraph-pdr cannot use (written by a later version)."""
+    """A database this version of langgraph-pdr cannot use (written by a later version).
+
+    Opening a database checks the ledger schema version it records in its `pdr_schema` table: an older
+    one is migrated in place, a newer one is refused with this error (its tables are left as they
+    are). A `ValueError`.
+
+    Example:
+        ```python
+        import sqlite3
+        from langgraph_pdr import SchemaError, list_runs
+
+        with sqlite3.connect("future.sqlite") as conn:  # as a later langgraph-pdr would leave it
+            conn.execute("CREATE TABLE pdr_schema (id INTEGER PRIMARY KEY, version INTEGER NOT NULL)")
+            conn.execute("INSERT INTO pdr_schema VALUES (1, 99)")
+        try:
+            list_runs("future.sqlite")
+        except SchemaError as exc:
+            error = str(exc)
+        assert "written by a newer langgraph-pdr (ledger schema 99" in error
+        ```
+    """
 
 
 def now() -> str:
@@ -168,8 +189,9 @@ def _add_column(conn: Connection, table: Table, name: str) -> None:
     """`ALTER TABLE ... ADD COLUMN`, with the column's server default (which fills existing rows)."""
     column = table.c[name]
     ddl = f'ALTER TABLE {table.name} ADD COLUMN "{name}" {column.type.compile(dialect=conn.dialect)}'
-    if column.server_default is not None:
-        ddl += " DEFAULT " + str(column.server_default.arg.compile(dialect=conn.dialect))  # type: ignore[union-attr]
+    default = getattr(column.server_default, "arg", None)
+    if default is not None:
+        ddl += " DEFAULT " + str(default.compile(dialect=conn.dialect))
         if not column.nullable:
             ddl += " NOT NULL"
     conn.execute(text(ddl))

@@ -60,7 +60,9 @@ class Store:
 
 
 def _file(db: str | Path) -> Path:
-    return Path(str(db).removeprefix("sqlite:///")).expanduser()
+    """The SQLite file of `db`, absolute: engines and schema checks are shared per file in a process,
+    so a relative path must not name another file after a change of directory."""
+    return Path(str(db).removeprefix("sqlite:///")).expanduser().absolute()
 
 
 def db_exists(db: str | Path | None) -> bool:
@@ -163,6 +165,12 @@ _PG_SETUP_LOCK = threading.Lock()
 _PG_SETUP_KEY = 0x5044_5253  # "PDRS"
 
 
+def _locked(conn: Any) -> bool:
+    """Take the setup's advisory lock if it is free (never wait for it inside a statement)."""
+    row = conn.execute("SELECT pg_try_advisory_lock(%s) AS ok", (_PG_SETUP_KEY,)).fetchone()
+    return bool(row and row["ok"])
+
+
 def _setup_postgres(conninfo: str) -> None:
     """Create the checkpoint tables once per process, one process at a time.
 
@@ -177,9 +185,7 @@ def _setup_postgres(conninfo: str) -> None:
             return
         with psycopg.connect(conninfo, **_pool_kwargs()) as conn:
             deadline = time.monotonic() + max(db_timeout(), 1.0)
-            while not conn.execute("SELECT pg_try_advisory_lock(%s) AS ok", (_PG_SETUP_KEY,)).fetchone()[
-                "ok"
-            ]:
+            while not _locked(conn):
                 if time.monotonic() > deadline:
                     raise DatabaseBusyError(
                         "db: another process is setting up this PostgreSQL database; "

@@ -10,6 +10,8 @@ import time
 from typing import Any
 
 from sqlalchemy import Table, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Dialect
 
 from langgraph_pdr.checkpoints.schema import (
@@ -44,10 +46,7 @@ COMPLETED_REASONS = ("completed", "converged", "unfinished")
 
 def upsert(dialect: Dialect, table: Table, values: dict[str, Any], keys: list[str]) -> Any:
     """INSERT ... ON CONFLICT (keys) DO UPDATE, in SQLite's or PostgreSQL's dialect."""
-    if dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
+    insert: Any = postgresql_insert if dialect.name == "postgresql" else sqlite_insert
     stmt = insert(table).values(**values)
     changes = {k: v for k, v in values.items() if k not in keys}
     if changes:

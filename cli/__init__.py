@@ -1,5 +1,5 @@
-"""The `pdr` command: run, resume, list, inspect and draw PDR runs, evaluate methods, serve PDR and the
-local model.
+"""The `pdr` command: run, resume, list, inspect, view and draw PDR runs, evaluate methods, serve PDR and
+the local model.
 
 One module per command (`run` holds `run` and `resume`), each adding its parser with `add_parsers` and
 its handler; `common` holds what they share.
@@ -12,10 +12,10 @@ import sys
 from collections.abc import Sequence
 
 from langgraph_pdr.cli import eval as eval_command
-from langgraph_pdr.cli import graph, inspect, run, runs, serve, serve_model
+from langgraph_pdr.cli import graph, inspect, run, runs, serve, serve_model, view
 from langgraph_pdr.cli.common import Parser, report
 
-COMMANDS = (run, runs, inspect, graph, serve, eval_command, serve_model)
+COMMANDS = (run, runs, inspect, view, graph, serve, eval_command, serve_model)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -156,7 +156,7 @@ def _report(store: Any, name: str, out: str, args: argparse.Namespace, items: li
         methods = ", ".join(dict.fromkeys(i.method for i in items))
         raise ValueError(f"--baseline: no method {baseline!r} in evaluation {name!r}; its methods: {methods}")
     title = report_title(name, sorted({i.dataset for i in items}), paired=args.paired)
-    paths = write_report(items, out, title=title, baseline=baseline)
+    paths = write_report(items, out, title=title, baseline=baseline, ledger=store.ledger)
     stats, comparisons, adaptive = summarize(items), compare(items, baseline=baseline), early_stops(items)
     if args.json:
         print_json(

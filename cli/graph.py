@@ -19,9 +19,10 @@ def add_parsers(sub: Any) -> None:
     )
     graph.add_argument(
         "--format",
-        choices=["mermaid", "ascii", "png"],
+        choices=["mermaid", "ascii", "png", "svg"],
         default="mermaid",
-        help="mermaid (default) or ascii text, or a png file (--output)",
+        help="mermaid (default) or ascii text, or a png or svg image (png needs --output); images "
+        "are drawn with matplotlib, no system package needed",
     )
     graph.add_argument("--output", help="write to this file (required for png)")
     graph.add_argument("--debug", action="store_true", help="show tracebacks")
@@ -32,17 +33,11 @@ def cmd_graph(args: argparse.Namespace) -> int:
     config = PDRConfig(method=args.method)
     if args.format == "png" and not args.output:
         raise UsageError("--format png needs --output FILE")
+    image = args.format in ("png", "svg")
     try:
-        text = draw_graph(config, format=args.format, output=args.output)
+        text = draw_graph(config, format=args.format, output=args.output if image else None)
     except ImportError as exc:
-        need = (
-            (
-                "pygraphviz and Graphviz: apt-get install graphviz libgraphviz-dev && pip install "
-                "pygraphviz (or use --format mermaid)"
-            )
-            if args.format == "png"
-            else "grandalf"
-        )
+        need = "grandalf and matplotlib" if image else "grandalf"
         raise UsageError(f"--format {args.format} needs {need} ({exc})") from None
     if text is None:
         return 0

@@ -172,7 +172,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         result = interruptible(
             lambda: run_pdr(
                 args.question,
-                model=model,
+                model=model or "local",
                 base_url=base_url,
                 config=config,
                 db=db,

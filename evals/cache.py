@@ -108,11 +108,10 @@ class SharedDrafts(BaseCache):
 
     def update(self, prompt: str, llm_string: str, return_val: RETURN_VAL_TYPE) -> None:
         key = self._key(prompt, llm_string)
-        if not all(isinstance(g, ChatGeneration) for g in return_val):
+        chats = [g for g in return_val if isinstance(g, ChatGeneration)]
+        if len(chats) != len(return_val):
             return
-        data = json.dumps(
-            [{"message": message_to_dict(g.message), "info": g.generation_info} for g in return_val]
-        )
+        data = json.dumps([{"message": message_to_dict(g.message), "info": g.generation_info} for g in chats])
         family, stopped = self._family(prompt, llm_string), _stopped_after(return_val)
         with self._lock, self.engine.begin() as conn:
             if conn.execute(select(eval_cache.c.key).where(eval_cache.c.key == key)).first() is not None:

@@ -161,7 +161,7 @@ class Evaluation:
         if not tasks:
             return
         configs = list({t.method.config for t in tasks})
-        per_problem = defaultdict(int)
+        per_problem: defaultdict[str, int] = defaultdict(int)
         longest = max(DEFAULT_COUNTER.count(t.problem.problem) for t in tasks)
         opened = open_model(
             self.model,
@@ -174,7 +174,7 @@ class Evaluation:
         )
         with opened as om, ThreadPoolExecutor(self.concurrency, thread_name_prefix="pdr-eval") as pool:
             if self.share_drafts and takes_seed(om.model):
-                cache = SharedDrafts(self.store.ledger.engine, om.spec.id or model_name(om.model))
+                cache = SharedDrafts(self.store.ledger.engine, om.spec.id or model_name(om.model) or "")
                 om = OpenModel(om.model.model_copy(update={"cache": cache}), om.spec, om.token_counter)
             futures = {pool.submit(self._run, t, om): t for t in tasks}
             for future in as_completed(futures):

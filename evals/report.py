@@ -13,7 +13,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from langgraph_pdr.checkpoints.ledger import Ledger
 from langgraph_pdr.evals.compare import BASELINE, Comparison, compare
+from langgraph_pdr.evals.html import write_index
 from langgraph_pdr.evals.store import Item
 
 Z95 = 1.959963984540054  # the standard normal's 97.5% quantile
@@ -111,10 +113,17 @@ def paired(items: Sequence[Item]) -> list[Item]:
 
 
 def write_report(
-    items: Sequence[Item], out: str | Path, *, title: str = "", baseline: str = BASELINE
+    items: Sequence[Item],
+    out: str | Path,
+    *,
+    title: str = "",
+    baseline: str = BASELINE,
+    ledger: Ledger | None = None,
 ) -> dict[str, Path]:
-    """Write `summary.csv`, `summary.jsonl`, `summary.md`, `runs.csv`, `runs.jsonl` and
-    `accuracy_vs_budget.png`; `summary.md` pairs every method with `baseline` (see `compare`).
+    """Write `summary.csv`, `summary.jsonl`, `summary.md`, `runs.csv`, `runs.jsonl`,
+    `accuracy_vs_budget.png` and `index.html`; `summary.md` pairs every method with `baseline` (see
+    `compare`). `index.html` shows the tables and the plot, and lists every item; with the `ledger` the
+    runs are in, each item links to its run's page, written under `runs/` (see `render_run_html`).
 
     Returns:
         The paths written, by kind.
@@ -138,6 +147,15 @@ def write_report(
     rows = [{**asdict(i), "finished": i.finished} for i in items]
     _write(paths["runs_csv"], paths["runs_jsonl"], rows)
     plot(stats, paths["plot"], title=title)
+    paths["html"] = write_index(
+        out,
+        items=items,
+        tables=_tables(stats, title, comparisons, early_stops(items)),
+        plot=paths["plot"],
+        ledger=ledger,
+        title=title,
+        text_columns=TEXT_COLUMNS,
+    )
     return paths
 
 
@@ -179,7 +197,8 @@ def method_styles(methods: Sequence[str]) -> dict[str, dict[str, Any]]:
     methods listed first are drawn on top (a single pass is not hidden under its matched twins)."""
     import matplotlib
 
-    colours = matplotlib.colormaps["tab20"].colors
+    cmap = matplotlib.colormaps["tab20"]
+    colours = [cmap(i) for i in range(cmap.N)]
     return {
         m: {"color": colours[n % len(colours)], "marker": MARKERS[n % len(MARKERS)], "zorder": 100 - n}
         for n, m in enumerate(dict.fromkeys(methods))
@@ -440,7 +459,9 @@ def _tables(
 ) -> list[tuple[str, tuple[str, ...], list[list[str]]]]:
     """The report's tables: (title, columns, rows); the paired, matched and adaptive ones only when
     they have rows."""
-    tables = [(title or "evaluation", COLUMNS, [_cells(s) for s in stats])]
+    tables: list[tuple[str, tuple[str, ...], list[list[str]]]] = [
+        (title or "evaluation", COLUMNS, [_cells(s) for s in stats])
+    ]
     if comparisons:
         tables.append(
             (

@@ -23,6 +23,7 @@ from langchain_core.runnables import RunnableConfig, RunnableLambda
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import RetryPolicy
 
+from langgraph_pdr.graphs.draw import draw_image, draw_png
 from langgraph_pdr.nodes.collect import after_collect, collect
 from langgraph_pdr.nodes.critique import acritique, critique
 from langgraph_pdr.nodes.distill.node import adistill, distill
@@ -43,7 +44,7 @@ def create_pdr_graph(
     *,
     retry_policy: RetryPolicy | None = None,
     context_schema: type = PDRContext,
-) -> StateGraph:
+) -> StateGraph[PDRState, Any, PDRInput, PDROutput]:
     """Build the (uncompiled) graph of `config.method`.
 
     Methods share graphs by family: `pdr`; `sr` and `sr_error`; `single`, `self_consistency` and
@@ -85,7 +86,7 @@ def create_pdr_graph(
     def bind(fn: Any) -> Any:
         return partial(fn, default_config=config)
 
-    def dual(name: str, fn: Any, afn: Any) -> RunnableLambda:
+    def dual(name: str, fn: Any, afn: Any) -> RunnableLambda[Any, Any]:
         return RunnableLambda(bind(fn), afunc=bind(afn), name=name)
 
     builder = StateGraph(
@@ -181,16 +182,36 @@ def graph_config(
 def draw_graph(
     config: PDRConfig | None = None, *, format: str = "mermaid", output: str | None = None
 ) -> str | None:
-    """Draw a method's graph offline: `mermaid` or `ascii` text (returned), or a `png` file.
+    """Draw a method's graph offline, with no system package needed.
 
     The error-handler nodes LangGraph adds beside `draft` and `verify` are left out: they have no
     edges and only clutter the drawing.
 
+    Args:
+        config: the run configuration whose method's graph is drawn (default: PDR).
+        format: `mermaid` or `ascii` text (returned); `png` or `svg`, an image written to `output`
+            (an `svg` without `output` is returned as text). Images are laid out with grandalf and
+            drawn with matplotlib, conditional edges dashed; a `png` comes from Graphviz instead when
+            pygraphviz is installed.
+        output: the file an image is written to (required for `png`).
+
+    Returns:
+        The text of a `mermaid`, `ascii` or `svg` drawing; None when a file was written.
+
+    Raises:
+        ValueError: an unknown format, or a `png` without `output`.
+
     Example:
         ```python
+        import tempfile
+        from pathlib import Path
+
         from langgraph_pdr import PDRConfig, draw_graph
 
-        print(draw_graph(PDRConfig(method="sr_error")))
+        assert "critique" in draw_graph(PDRConfig(method="sr_error"))
+        png = Path(tempfile.mkdtemp()) / "pdr.png"
+        assert draw_graph(PDRConfig(), format="png", output=str(png)) is None
+        assert png.read_bytes()[:8] == b"\\x89PNG\\r\\n\\x1a\\n"
         ```
     """
     graph = create_pdr_graph(config or PDRConfig()).compile().get_graph()
@@ -203,6 +224,9 @@ def draw_graph(
     if format == "png":
         if not output:
             raise ValueError("output: a png drawing needs a file path")
-        graph.draw_png(output)
+        draw_png(graph, output)
         return None
-    raise ValueError(f"format: unknown format {format!r}; allowed: mermaid, ascii, png")
+    if format == "svg":
+        svg = draw_image(graph, output, format="svg")
+        return None if svg is None else svg.decode("utf-8")
+    raise ValueError(f"format: unknown format {format!r}; allowed: mermaid, ascii, png, svg")

@@ -8,6 +8,8 @@ Progress comes as custom stream events (`stream_mode="custom"`).
 
 from __future__ import annotations
 
+from typing import Any
+
 from langgraph_pdr.graphs.pdr import create_pdr_graph
 from langgraph_pdr.state.config import PDRConfig
 from langgraph_pdr.state.context import ServerContext
@@ -16,7 +18,7 @@ from langgraph_pdr.state.context import ServerContext
 RECURSION_LIMIT = 1000
 
 
-def _served(config: PDRConfig):  # noqa: ANN202 - a compiled graph
+def _served(config: PDRConfig) -> Any:  # a compiled graph, with its recursion limit
     graph = create_pdr_graph(config, context_schema=ServerContext).compile(name=f"pdr-{config.method}")
     return graph.with_config(recursion_limit=RECURSION_LIMIT)
 

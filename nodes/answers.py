@@ -177,22 +177,21 @@ def by_score(drafts: Sequence[Draft], *, round_drafts: Sequence[Draft] | None = 
     """
     votes = agreement(drafts if round_drafts is None else round_drafts)
     return sorted(
-        drafts, key=lambda d: (d.score is None, -(d.score or 0.0), -votes.get(answer_key(d), 0), d.index)
+        drafts,
+        key=lambda d: (d.score is None, -(d.score or 0.0), -votes.get(answer_key(d) or "", 0), d.index),
     )
 
 
 def agreement(drafts: Sequence[Draft]) -> Counter[str]:
     """How many of `drafts` reached each normalized boxed answer (drafts without one are not counted)."""
-    votes = Counter(answer_key(d) for d in drafts)
-    votes.pop(None, None)
-    return votes
+    return Counter(key for d in drafts if (key := answer_key(d)) is not None)
 
 
 def by_agreement(drafts: Sequence[Draft]) -> list[Draft]:
     """Drafts best first by how many of `drafts` reached their boxed answer, then the lower index;
     drafts without a boxed answer come last. Scores play no part."""
     votes = agreement(drafts)
-    return sorted(drafts, key=lambda d: (-votes.get(answer_key(d), 0), d.index))
+    return sorted(drafts, key=lambda d: (-votes.get(answer_key(d) or "", 0), d.index))
 
 
 def best_scored(drafts: Sequence[Draft]) -> Draft | None:

@@ -69,7 +69,7 @@ def reserve(state: Mapping[str, Any], config: PDRConfig, costs: list[int]) -> Re
 
 def usage_update(*calls: CallRecord | None) -> dict[str, Any]:
     """The state update that books `calls` into B_total and their stages' maxima."""
-    b_total, stage_max = 0, {}
+    b_total, stage_max = 0, dict[str, int]()
     for c in calls:
         if c is None:
             continue

@@ -51,9 +51,8 @@ def _review(env: NodeEnv, state: dict[str, Any], text: str, call: CallRecord) ->
 
 def _reviewed(env: NodeEnv, review: Critique) -> dict[str, Any]:
     """The state update of a recorded critique, and its event."""
-    env.emit(
-        "critique_written", round=review.round, critique_tokens=review.tokens, tokens=review.call.total_tokens
-    )
+    tokens = review.call.total_tokens if review.call else 0
+    env.emit("critique_written", round=review.round, critique_tokens=review.tokens, tokens=tokens)
     return {"critique": review.text, **env.usage(review.call)}
 
 
@@ -66,8 +65,8 @@ def critique(state: dict[str, Any], default_config: PDRConfig) -> dict[str, Any]
     """Review the round's solution (at most κ tokens), or stop when the call cannot fit the caps."""
     env = node_env(default_config)
     messages, call, reason = _prepare(state, env)
-    if reason:
-        return _stop(env, state, reason)
+    if call is None:
+        return _stop(env, state, reason or "max_b_total")
     try:
         text, record = call_model(env.model, messages, **call)
     except BudgetStop as stop:
@@ -81,8 +80,8 @@ async def acritique(state: dict[str, Any], default_config: PDRConfig) -> dict[st
     """Async twin of `critique`."""
     env = node_env(default_config)
     messages, call, reason = _prepare(state, env)
-    if reason:
-        return _stop(env, state, reason)
+    if call is None:
+        return _stop(env, state, reason or "max_b_total")
     try:
         text, record = await acall_model(env.model, messages, **call)
     except BudgetStop as stop:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
@@ -36,7 +37,7 @@ def draft_messages(task: DraftTask, config: PDRConfig, prompts: PromptSet) -> li
     return [*history_messages(task.get("history")), HumanMessage(text)]
 
 
-def history_messages(history: list[dict] | None) -> list[BaseMessage]:
+def history_messages(history: Sequence[Mapping[str, Any]] | None) -> list[BaseMessage]:
     """Earlier turns of a conversation as chat messages."""
     kinds = {"system": SystemMessage, "user": HumanMessage, "assistant": AIMessage}
     return [kinds[t["role"]](t["content"]) for t in history or []]
@@ -56,7 +57,7 @@ def draft_tasks(
             workspace=workspaces[i % len(workspaces)] if workspaces else None,
             critique=state.get("critique") if round > 1 else None,
             committed=committed,
-            **({"history": state["history"]} if state.get("history") else {}),
+            history=list(state.get("history") or []),
         )
         for i in range(config.width(round))
     ]
@@ -134,7 +135,7 @@ def _draft_of(task: DraftTask, text: str, call: CallRecord) -> Draft:
 
 def _drafted(env: NodeEnv, draft: Draft) -> dict[str, Any]:
     """The state update of a recorded draft, and its event."""
-    call = draft.call
+    call = draft.call or CallRecord(role="draft", round=draft.round, index=draft.index, stage="")
     env.emit(
         "draft_finished",
         round=draft.round,

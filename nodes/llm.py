@@ -11,8 +11,10 @@ from typing import Any, NoReturn
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.runnables import RunnableConfig
 
 from langgraph_pdr.nodes.tokens import message_text
+from langgraph_pdr.nodes.tracing import call_run_config
 from langgraph_pdr.state.context import TokenCounter
 from langgraph_pdr.state.records import CallRecord
 
@@ -42,13 +44,12 @@ def model_name(model: Any) -> str | None:
     return type(model).__name__
 
 
-def _run_config(fields: dict[str, Any]) -> dict[str, Any]:
-    """Tags and metadata on each call, so callbacks and `messages` streams can tell calls apart."""
-    role = fields.get("role")
-    return {
-        "tags": [f"pdr:{role}"],
-        "metadata": {"pdr_role": role, "pdr_round": fields.get("round"), "pdr_index": fields.get("index")},
-    }
+def _run_config(
+    fields: dict[str, Any], model: Any = None, trace: dict[str, Any] | None = None
+) -> RunnableConfig:
+    """Run name, tags and metadata on each call, so tracers, callbacks and `messages` streams can tell
+    calls apart and group them (see `langgraph_pdr.nodes.tracing`)."""
+    return call_run_config(fields, model=model, trace=trace)
 
 
 def _record(
@@ -141,9 +142,11 @@ def call_model(
     options: dict[str, Any],
     counter: TokenCounter,
     on_failed: FailedHook | None = None,
+    trace: dict[str, Any] | None = None,
     **fields: Any,
 ) -> tuple[str, CallRecord]:
-    """Invoke `model` once; return its text and the call record (`fields`: role, round, index, stage).
+    """Invoke `model` once; return its text and the call record (`fields`: role, round, index, stage;
+    `trace`: the run's metadata for tracers, see `langgraph_pdr.nodes.tracing`).
 
     A rate limit that names its wait (`Retry-After`, up to a minute) is waited out here, then raised
     for the graph's retry policy; an empty completion is reported to `on_failed` (its billed tokens)
@@ -151,7 +154,7 @@ def call_model(
     """
     started = time.monotonic()
     try:
-        reply = model.invoke(list(messages), _run_config(fields), **options)
+        reply = model.invoke(list(messages), _run_config(fields, model, trace), **options)
     except Exception as exc:
         time.sleep(_wait_for(exc))
         raise
@@ -165,12 +168,13 @@ async def acall_model(
     options: dict[str, Any],
     counter: TokenCounter,
     on_failed: FailedHook | None = None,
+    trace: dict[str, Any] | None = None,
     **fields: Any,
 ) -> tuple[str, CallRecord]:
     """Async twin of `call_model`."""
     started = time.monotonic()
     try:
-        reply = await model.ainvoke(list(messages), _run_config(fields), **options)
+        reply = await model.ainvoke(list(messages), _run_config(fields, model, trace), **options)
     except Exception as exc:
         await asyncio.sleep(_wait_for(exc))
         raise

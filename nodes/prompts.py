@@ -51,7 +51,31 @@ __all__ = [
 
 
 def register_prompts(prompts: PromptSet, *, replace: bool = False) -> PromptSet:
-    """Register a prompt set under its `name`, for `PDRConfig(prompts=name)`."""
+    """Register a prompt set under its `name`, for `PDRConfig(prompts=name)`.
+
+    The set's templates are checked when the `PromptSet` is built (each must use exactly its
+    placeholders; see the table in `langgraph_pdr.nodes.prompts`). A run stores the templates it
+    used, so a resume asks the same questions even in a process that never registered the set.
+
+    Args:
+        prompts: the set to register.
+        replace: replace a set already registered under that name (else that is a ValueError).
+
+    Returns:
+        `prompts`.
+
+    Example:
+        ```python
+        from langgraph_pdr import PDRConfig, PromptSet, get_prompts, register_prompts
+
+        templates = get_prompts("card").templates()
+        templates["solve"] = "{question}\\n\\nGive only the result, as \\\\boxed{{N}}."
+        register_prompts(PromptSet(name="brief", **templates), replace=True)
+        assert PDRConfig(prompts="brief").prompts == "brief"
+        prompt = get_prompts("brief").solve.format(question="What is 17 * 23?")
+        assert prompt == "What is 17 * 23?\\n\\nGive only the result, as \\\\boxed{N}."
+        ```
+    """
     if not isinstance(prompts, PromptSet):
         raise TypeError(f"register_prompts: expected a PromptSet, got {type(prompts).__name__}")
     PROMPT_SETS.register(prompts.name, prompts, replace=replace)
@@ -59,8 +83,26 @@ def register_prompts(prompts: PromptSet, *, replace: bool = False) -> PromptSet:
 
 
 def get_prompts(name: str) -> PromptSet:
-    """The prompt set registered as `name` (ValueError lists the allowed names)."""
-    return PROMPT_SETS.get(name)
+    """The prompt set registered as `name` (ValueError lists the allowed names).
+
+    `card` (the default) and `classic` are built in; `register_prompts` adds others.
+
+    Example:
+        ```python
+        from langgraph_pdr import get_prompts
+
+        card = get_prompts("card")
+        prompt = card.solve.format(question="What is 17 * 23?")
+        assert prompt.startswith("What is 17 * 23?") and prompt.endswith("within \\\\boxed{}.")
+        try:
+            get_prompts("nope")
+        except ValueError as exc:
+            error = str(exc)
+        assert "unknown prompt set 'nope'" in error and "card" in error
+        ```
+    """
+    prompts: PromptSet = PROMPT_SETS.get(name)
+    return prompts
 
 
 # -- the built-in sets ------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,6 +16,7 @@ from langgraph_pdr.nodes.budget import BILLING, BudgetStop, call_key, usage_upda
 from langgraph_pdr.nodes.llm import call_options, derive_seed
 from langgraph_pdr.nodes.prompts import get_prompts
 from langgraph_pdr.nodes.tokens import DEFAULT_COUNTER
+from langgraph_pdr.nodes.tracing import run_metadata
 from langgraph_pdr.state.config import FAMILIES, PDRConfig
 from langgraph_pdr.state.context import PDRContext, RunRecorder, TokenCounter
 from langgraph_pdr.state.prompts import PromptSet
@@ -103,7 +105,8 @@ def call_fields(
 ) -> dict[str, Any]:
     """The keyword arguments of `call_model` for one call: provider options with a per-call seed,
     the token counter, what to do with a billed failed attempt (checked against `committed`, the total
-    the call's stage reserved), and the call's role, round, index and stage (default `r{round}.{role}`)."""
+    the call's stage reserved), the call's role, round, index and stage (default `r{round}.{role}`),
+    and what tracers get besides (`trace`: thread id, method, distiller)."""
     return {
         "options": call_options(
             env.model,
@@ -117,20 +120,25 @@ def call_fields(
         "round": round,
         "index": index,
         "stage": stage or f"r{round}.{role}",
+        "trace": run_metadata(thread_id=env.thread_id, config=env.config),
     }
 
 
-@functools.lru_cache(maxsize=32)
-def _served_model(model: str, base_url: str | None, timeout: float | None) -> Any:
-    from langgraph_pdr.models import build_model, model_spec
+#: Builds a live model from the model name of a JSON context, `(model, base_url, timeout) -> model`.
+#: Model resolution sits above the nodes: `langgraph_pdr.models` installs it (`use_model_builder`).
+_model_builder: Callable[[str, str | None, float | None], Any] | None = None
 
-    spec = model_spec(model, base_url=base_url, timeout=timeout)
-    if spec.local_model:
-        raise ValueError(
-            "context: the local model cannot be built per call; serve it with "
-            "`pdr serve-model` and pass its name and base_url"
-        )
-    return build_model(spec)
+
+def use_model_builder(builder: Callable[[str, str | None, float | None], Any]) -> None:
+    """Install what builds a JSON context's model (done by `langgraph_pdr.models` when imported)."""
+    global _model_builder
+    _model_builder = functools.lru_cache(maxsize=32)(builder)
+
+
+def _served_model(model: str, base_url: str | None, timeout: float | None) -> Any:
+    if _model_builder is None:
+        raise ValueError("context: a JSON context names its model; import langgraph_pdr to build it")
+    return _model_builder(model, base_url, timeout)
 
 
 def context_from_json(ctx: dict[str, Any]) -> PDRContext:

@@ -25,6 +25,20 @@ class Utf8TokenCounter:
     Byte-level BPE tokenizers average 3-4.5 bytes per token on English and math, so with the default of
     3 a text counted as n tokens is usually at most n real tokens. Use an exact counter (the model
     server's tokenizer) where exact bounds matter.
+
+    It is the `TokenCounter` a run uses when none is given and the model offers no tokenizer; its
+    `name` (stored as each workspace's `counted_by`) records the ratio.
+
+    Example:
+        ```python
+        from langgraph_pdr import TokenCounter, Utf8TokenCounter
+
+        counter = Utf8TokenCounter()
+        assert counter.count("17 * 23 = 391") == 5  # 13 bytes / 3, rounded up
+        assert counter.count("café") == 2  # "é" is 2 bytes in UTF-8
+        assert Utf8TokenCounter(bytes_per_token=4).name == "approx:utf8_bytes/4"
+        assert isinstance(counter, TokenCounter) and not counter.exact
+        ```
     """
 
     bytes_per_token: float = 3.0

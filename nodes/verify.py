@@ -82,7 +82,8 @@ def _verification(d: Draft, text: str, call: CallRecord) -> Verification:
 
 def _verified(env: NodeEnv, v: Verification) -> dict[str, Any]:
     """The state update of a recorded verification, and its event."""
-    env.emit("draft_verified", round=v.round, index=v.index, score=v.score, tokens=v.call.total_tokens)
+    tokens = v.call.total_tokens if v.call else 0
+    env.emit("draft_verified", round=v.round, index=v.index, score=v.score, tokens=tokens)
     # the state keeps the score; the reply's text goes to the ledger only
     return {"verifications": [v.model_copy(update={"text": ""})], **env.usage(v.call)}
 

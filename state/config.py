@@ -52,6 +52,18 @@ class MaxTokens(BaseModel):
 
     `draft` bounds a first-round draft, `refine` a draft of a later round (default: twice `draft`). The
     summary (`distill`) and the critique are workspaces, so they default to κ and may not exceed it.
+    `verify` bounds a self-verification. `PDRConfig(max_tokens=N)` is short for `MaxTokens(draft=N)`.
+
+    Example:
+        ```python
+        from langgraph_pdr import MaxTokens, PDRConfig
+
+        config = PDRConfig(kappa=1024, max_tokens=MaxTokens(draft=256, verify=64))
+        assert config.role_max_tokens("refine") == 512  # twice a first draft's
+        assert config.role_max_tokens("distill") == 1024  # a summary is a workspace: kappa
+        assert config.draft_max_tokens(1) == 256 and config.draft_max_tokens(2) == 512
+        assert PDRConfig(max_tokens=300).max_tokens == MaxTokens(draft=300)
+        ```
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -64,7 +76,27 @@ class MaxTokens(BaseModel):
 
 
 class Temperatures(BaseModel):
-    """Sampling temperature of each call, by role."""
+    """Sampling temperature of each call, by role, each in [0, 2].
+
+    Drafts sample (0.7) so that a round's drafts differ; self-verification is greedy (0.0); the summary
+    and the critique stay close to greedy (0.2). `PDRConfig(temperature=t)` is short for
+    `Temperatures(draft=t)`.
+
+    Example:
+        ```python
+        from pydantic import ValidationError
+        from langgraph_pdr import PDRConfig, Temperatures
+
+        config = PDRConfig(temperature=Temperatures(draft=1.0, distill=0.0))
+        assert (config.temperature.draft, config.temperature.verify) == (1.0, 0.0)
+        assert PDRConfig(temperature=0.3).temperature == Temperatures(draft=0.3)
+        try:
+            Temperatures(draft=3.0)
+        except ValidationError as exc:
+            error = exc
+        assert error.errors()[0]["loc"] == ("draft",)
+        ```
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -110,7 +142,7 @@ class PDRConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     method: str = "pdr"
-    schedule: tuple[int, ...] | None = None  # None: the method's default, filled in below
+    schedule: tuple[int, ...] = DEFAULT_SCHEDULES["pdr"]  # left out or None: the method's default
     distiller: str = "global_summary"
     k: int = 2
     kappa: int = 1024
@@ -128,7 +160,7 @@ class PDRConfig(BaseModel):
     def _check_method(cls, value: Any) -> str:
         if value not in METHODS:
             raise ValueError(f"method: unknown method {value!r}; allowed: {', '.join(METHODS)}")
-        return value
+        return str(value)
 
     @field_validator("distiller", mode="before")
     @classmethod
@@ -154,6 +186,17 @@ class PDRConfig(BaseModel):
         if value is not None and not 0 < value <= 1:
             raise ValueError(f"early_stop: a fraction of the drafts in (0, 1], e.g. 1.0; got {value}")
         return value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _method_schedule(cls, data: Any) -> Any:
+        """A schedule left out (or None) is the method's default."""
+        if isinstance(data, dict) and data.get("schedule") is None:
+            method = data.get("method", "pdr")
+            data = {k: v for k, v in data.items() if k != "schedule"}
+            if method in DEFAULT_SCHEDULES:
+                data["schedule"] = DEFAULT_SCHEDULES[method]
+        return data
 
     @field_validator("schedule", mode="before")
     @classmethod
@@ -197,8 +240,6 @@ class PDRConfig(BaseModel):
 
     @model_validator(mode="after")
     def _check_together(self) -> PDRConfig:
-        if self.schedule is None:
-            object.__setattr__(self, "schedule", DEFAULT_SCHEDULES[self.method])
         self._check_schedule()
         self._check_workspace()
         return self
@@ -263,7 +304,7 @@ class PDRConfig(BaseModel):
     def role_max_tokens(self, role: str) -> int:
         """`max_tokens` for a call of `role`: the summary and critique default to κ, a refine draft to
         `REFINE_FACTOR` times a first draft's."""
-        value = getattr(self.max_tokens, role)
+        value: int | None = getattr(self.max_tokens, role)
         if value is not None:
             return value
         return self.max_tokens.draft * REFINE_FACTOR if role == "refine" else self.kappa

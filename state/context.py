@@ -16,11 +16,35 @@ class TokenCounter(Protocol):
     """Counts tokens of a text, to bound workspaces by κ and to reserve budget.
 
     `exact` says whether `count` is the model's own tokenizer; when it is not, budget reservations use
-    a bound that cannot undercount (UTF-8 bytes).
+    a bound that cannot undercount (UTF-8 bytes). `name` is stored with each workspace (`counted_by`)
+    and with the run. Any object with these three members is one (`Utf8TokenCounter` is the default);
+    pass it as `run_pdr(token_counter=...)` or `PDRContext(token_counter=...)`.
+
+    Example:
+        ```python
+        from langchain_core.language_models import GenericFakeChatModel
+        from langchain_core.messages import AIMessage
+        from langgraph_pdr import PDRConfig, TokenCounter, run_pdr
+
+        class Words:  # one token per word: a crude approximation, declared as such
+            name, exact = "words", False
+
+            def count(self, text: str) -> int:
+                return len(text.split())
+
+        assert isinstance(Words(), TokenCounter)
+        model = GenericFakeChatModel(messages=iter([AIMessage("17 * 23 = \\\\boxed{391}")] * 3))
+        config = PDRConfig(schedule="2,1", distiller="majority_k", k=1, kappa=64)
+        result = run_pdr("What is 17 * 23?", model=model, config=config, token_counter=Words(), db=":memory:")
+        assert [(w.counted_by, w.tokens <= 64) for w in result.workspaces] == [("words", True)]
+        ```
     """
 
-    name: str
-    exact: bool
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def exact(self) -> bool: ...
 
     def count(self, text: str) -> int: ...
 
@@ -47,6 +71,32 @@ class PDRContext:
         recorder: receives records as they are made (the run ledger), or None.
         prompts: the run's prompt set; None uses the one `config.prompts` names (a resume passes the
             set stored with the run).
+
+    `run_pdr` builds it for you; pass one yourself when you compile and invoke a graph of
+    `create_pdr_graph` (`graph.invoke(..., context=PDRContext(model=...))`). It is not checkpointed:
+    give it again when you resume a thread.
+
+    Example:
+        ```python
+        from langchain_core.language_models import GenericFakeChatModel
+        from langchain_core.messages import AIMessage
+        from langgraph_pdr import PDRConfig, PDRContext, create_pdr_graph, graph_config
+
+        class Recorder:  # a RunRecorder: gets each record as the node that made it finishes
+            def __init__(self):
+                self.records = []
+
+            def record(self, thread_id, record):
+                self.records.append(record)
+
+        config = PDRConfig(schedule="2,1", distiller="majority_k", k=1)
+        model = GenericFakeChatModel(messages=iter([AIMessage("17 * 23 = \\\\boxed{391}")] * 3))
+        context = PDRContext(model=model, config=config, recorder=Recorder())
+        graph = create_pdr_graph(config).compile()
+        out = graph.invoke({"question": "What is 17 * 23?"}, graph_config(config), context=context)
+        assert out["answer"] == "391"
+        assert {"Draft", "Workspace", "CallRecord"} <= {type(r).__name__ for r in context.recorder.records}
+        ```
     """
 
     model: Any

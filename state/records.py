@@ -19,7 +19,22 @@ class CallRecord(_Record):
 
     `stage` names the sequential stage the call belongs to (e.g. `r2.draft`); B_seq adds the largest
     call of each stage. `usage_source` is `provider` when the provider reported usage, `estimated` when
-    it did not and the tokens were counted locally.
+    it did not and the tokens were counted locally. `role`, `round` and `index` say which call of the
+    run it was (draft `index` of round `round`, its verification, a summary or a critique).
+
+    Example:
+        ```python
+        from langchain_core.language_models import GenericFakeChatModel
+        from langchain_core.messages import AIMessage
+        from langgraph_pdr import PDRConfig, run_pdr
+
+        model = GenericFakeChatModel(messages=iter([AIMessage("17 * 23 = \\\\boxed{391}")]))
+        result = run_pdr("What is 17 * 23?", model=model, config=PDRConfig(method="single"), db=":memory:")
+        [call] = result.calls
+        assert (call.role, call.round, call.index, call.stage) == ("draft", 1, 0, "r1.draft")
+        assert call.usage_source == "estimated"  # the fake model reports no usage: counted locally
+        assert call.total_tokens == call.input_tokens + call.output_tokens == result.b_total
+        ```
     """
 
     role: Role
@@ -43,7 +58,24 @@ class Draft(_Record):
     """A draft of round `round`: its text, the answer in its last `\\boxed{}`, and how it was made.
 
     `unfinished` marks a draft cut at `max_tokens` before any final answer: it has no answer, and it
-    never counts in a tally or a vote.
+    never counts in a tally or a vote. `ok` is False (with `error` set) when its call failed for good;
+    `score` is its self-verification score, when the distiller asked for one; `workspace_index` is the
+    workspace a later-round draft was given; `call` is the model call that wrote it.
+
+    Example:
+        ```python
+        from langchain_core.language_models import GenericFakeChatModel
+        from langchain_core.messages import AIMessage
+        from langgraph_pdr import PDRConfig, run_pdr
+
+        model = GenericFakeChatModel(messages=iter([AIMessage("17 * 23 = \\\\boxed{391}")] * 3))
+        config = PDRConfig(schedule="2,1", distiller="majority_k", k=1)
+        result = run_pdr("What is 17 * 23?", model=model, config=config, db=":memory:")
+        first, last = result.rounds[0].drafts, result.rounds[-1].drafts[0]
+        assert [(d.round, d.index, d.answer) for d in first] == [(1, 0, "391"), (1, 1, "391")]
+        assert all(d.ok and not d.unfinished and d.call.role == "draft" for d in first)
+        assert (last.round, last.workspace_index, last.text) == (2, 0, result.text)
+        ```
     """
 
     round: int
@@ -59,7 +91,26 @@ class Draft(_Record):
 
 
 class Verification(_Record):
-    """A self-verification of draft (`round`, `index`): a 0-10 score, or None when unparseable."""
+    """A self-verification of draft (`round`, `index`): a 0-10 score, or None when unparseable.
+
+    The distillers that rank drafts by score (`shared_top_k`, `per_sample_top_k`) and best-of-N ask the
+    model to check each draft and end its reply with `Score: N`; `text` is that reply, `call` its call.
+
+    Example:
+        ```python
+        from langchain_core.language_models import GenericFakeChatModel
+        from langchain_core.messages import AIMessage
+        from langgraph_pdr import PDRConfig, run_pdr
+
+        reply = AIMessage("17 * 23 = \\\\boxed{391}. Score: 9")  # a fake model: every call gets this
+        model = GenericFakeChatModel(messages=iter([reply] * 6))
+        config = PDRConfig(schedule="2,1", distiller="shared_top_k", k=1)
+        result = run_pdr("What is 17 * 23?", model=model, config=config, db=":memory:")
+        checks = result.rounds[0].verifications
+        assert [(v.round, v.index, v.score) for v in checks] == [(1, 0, 9.0), (1, 1, 9.0)]
+        assert [d.score for d in result.rounds[0].drafts] == [9.0, 9.0]
+        ```
+    """
 
     round: int
     index: int
@@ -73,7 +124,24 @@ class Workspace(_Record):
     """A workspace built from round `round`'s drafts for the next round's draft `index`.
 
     A shared workspace has `index` 0 and serves every next-round draft. `tokens` is its size as
-    `counted_by` measured it (`usage` when the provider counted the summary it wrote).
+    `counted_by` measured it (`usage` when the provider counted the summary it wrote); it is at most κ.
+    `distiller` names the distiller that built it, `sources` the indices of the drafts it shows, and
+    `call` is the model call that wrote it (a summary), if any.
+
+    Example:
+        ```python
+        from langchain_core.language_models import GenericFakeChatModel
+        from langchain_core.messages import AIMessage
+        from langgraph_pdr import PDRConfig, run_pdr
+
+        model = GenericFakeChatModel(messages=iter([AIMessage("17 * 23 = \\\\boxed{391}")] * 3))
+        config = PDRConfig(schedule="2,1", distiller="majority_k", k=1, kappa=256)
+        result = run_pdr("What is 17 * 23?", model=model, config=config, db=":memory:")
+        [workspace] = result.rounds[0].workspaces  # majority_k: one workspace, shared
+        assert (workspace.round, workspace.index, workspace.sources) == (1, 0, [0])
+        assert workspace.distiller == "majority_k" and 0 < workspace.tokens <= config.kappa
+        assert "391 (attempts 1, 2)" in workspace.text  # the tally of the round's answers comes first
+        ```
     """
 
     round: int
@@ -87,7 +155,26 @@ class Workspace(_Record):
 
 
 class RoundRecord(_Record):
-    """Everything round `round` produced."""
+    """Everything round `round` produced.
+
+    `width` is the drafts the schedule launched in it; `drafts` holds every one of them (failed ones
+    with `ok` False), `verifications` their self-verifications (when scored), `workspaces` what was
+    built from them for the next round (none after the last round), and `critique` the review of its
+    solution that SR with error analysis (`sr_error`) wrote.
+
+    Example:
+        ```python
+        from langchain_core.language_models import GenericFakeChatModel
+        from langchain_core.messages import AIMessage
+        from langgraph_pdr import PDRConfig, run_pdr
+
+        model = GenericFakeChatModel(messages=iter([AIMessage("17 * 23 = \\\\boxed{391}")] * 4))
+        config = PDRConfig(schedule="3,1", distiller="random_k", k=1)
+        result = run_pdr("What is 17 * 23?", model=model, config=config, db=":memory:")
+        assert [(r.round, r.width, len(r.drafts)) for r in result.rounds] == [(1, 3, 3), (2, 1, 1)]
+        assert len(result.rounds[0].workspaces) == 1 and result.rounds[-1].workspaces == []
+        ```
+    """
 
     round: int
     width: int

@@ -27,6 +27,24 @@ class PDRResult(BaseModel):
         calls: every model call, in the order the ledger received them.
         failed_calls: attempts that failed after the provider billed them (an empty completion),
             with `error` set; their tokens are in B_total (not in B_seq).
+        question: the question, as asked.
+        config: the run's `PDRConfig`.
+        model: the model's id (or its class name, for a model object).
+        error: why a `failed` or `interrupted` run stopped.
+
+    Example:
+        ```python
+        from langchain_core.language_models import GenericFakeChatModel
+        from langchain_core.messages import AIMessage
+        from langgraph_pdr import PDRConfig, run_pdr
+
+        model = GenericFakeChatModel(messages=iter([AIMessage("17 * 23 = \\\\boxed{391}")] * 3))
+        config = PDRConfig(schedule="2,1", distiller="majority_k", k=1)
+        result = run_pdr("What is 17 * 23?", model=model, config=config, db=":memory:")
+        assert (result.answer, result.status, result.stop_reason) == ("391", "completed", "completed")
+        assert result.b_total == sum(c.total_tokens for c in result.calls) > result.b_seq
+        assert result.config == config and result.workspaces == result.rounds[0].workspaces
+        ```
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -53,7 +71,27 @@ class PDRResult(BaseModel):
 
 
 class RunSummary(BaseModel):
-    """One line of `list_runs`."""
+    """One line of `list_runs`: a stored run's id, question, method, status and outcome, without its
+    rounds (`inspect_run` reads those).
+
+    `created_at` and `updated_at` are UTC ISO 8601 timestamps; `status`, `stop_reason`, `answer`,
+    `b_seq` and `b_total` are as in `PDRResult` (a run still going has no answer yet).
+
+    Example:
+        ```python
+        from langchain_core.language_models import GenericFakeChatModel
+        from langchain_core.messages import AIMessage
+        from langgraph_pdr import PDRConfig, list_runs, run_pdr
+
+        model = GenericFakeChatModel(messages=iter([AIMessage("17 * 23 = \\\\boxed{391}")]))
+        result = run_pdr("What is 17 * 23?", model=model, config=PDRConfig(method="single"),
+                         db="summary.sqlite", thread_id="first")
+        [summary] = list_runs("summary.sqlite")
+        assert (summary.thread_id, summary.method, summary.status, summary.answer) == (
+            "first", "single", "completed", "391")
+        assert summary.b_total == result.b_total and summary.created_at <= summary.updated_at
+        ```
+    """
 
     thread_id: str
     created_at: str

@@ -72,7 +72,7 @@ ERRORS = [
     (["inspect", "no-such-thread"], 2, "no run 'no-such-thread'"),
     (["graph", "--format", "png"], 2, "needs --output"),
     (["graph", "--method", "magic"], 2, "method"),
-    (["graph", "--format", "svg"], 2, "invalid choice"),
+    (["graph", "--format", "pdf"], 2, "invalid choice"),
     (["runs", "--limit", "x"], 2, "positive integer"),
 ]
 

@@ -29,11 +29,12 @@ def _examples():
 @pytest.mark.parametrize("code", list(_examples()))
 def test_docstring_example_runs(code, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    from langgraph_pdr.state.registry import DISTILLERS
+    from langgraph_pdr.state.registry import DISTILLERS, PROMPT_SETS
 
-    before = set(DISTILLERS.names())
+    before = {registry: dict(registry._items) for registry in (DISTILLERS, PROMPT_SETS)}
     try:
         exec(compile(textwrap.dedent(code), "<docstring>", "exec"), {})
     finally:
-        for name in set(DISTILLERS.names()) - before:
-            DISTILLERS._items.pop(name)
+        for registry, items in before.items():  # an example registers what no other test expects
+            registry._items.clear()
+            registry._items.update(items)

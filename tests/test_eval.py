@@ -368,6 +368,7 @@ def test_report_files_are_written(tmp_path, fake):
     paths = write_report(items, tmp_path / "out", title="toy")
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
         "accuracy_vs_budget.png",
+        "index.html",
         "runs.csv",
         "runs.jsonl",
         "summary.csv",

@@ -47,19 +47,70 @@ D = TypeVar("D", bound=type)
 
 
 def register_distiller(cls: D, *, replace: bool = False) -> D:
-    """Register a distiller class under its `name` (usable as a decorator)."""
+    """Register a distiller class under its `name` (usable as a decorator).
+
+    Args:
+        cls: a class with the `Distiller` members (subclass `BaseDistiller` for the defaults).
+        replace: replace a distiller already registered under that name (else that is a ValueError).
+
+    Returns:
+        `cls`, unchanged.
+
+    Raises:
+        TypeError: `cls` lacks a class attribute of the Protocol or a `distill` method.
+
+    Example:
+        ```python
+        from langchain_core.language_models import GenericFakeChatModel
+        from langchain_core.messages import AIMessage
+        from langgraph_pdr import BaseDistiller, PDRConfig, register_distiller, run_pdr
+        from langgraph_pdr.nodes.distill import extractive_workspace
+
+        @register_distiller
+        class LastK(BaseDistiller):  # the round's last k drafts, verbatim, shared
+            name, uses_k = "last_k", True
+
+            def distill(self, request):
+                last = request.drafts[-request.k :]
+                return [extractive_workspace(request, last, index=0, distiller=self.name)]
+
+        model = GenericFakeChatModel(messages=iter([AIMessage("17 * 23 = \\\\boxed{391}")] * 4))
+        config = PDRConfig(schedule="3,1", distiller="last_k", k=2)
+        result = run_pdr("What is 17 * 23?", model=model, config=config, db=":memory:")
+        assert [(w.distiller, w.sources) for w in result.workspaces] == [("last_k", [1, 2])]
+        ```
+    """
     for attr in ("name", "uses_k", "needs_scores", "needs_gold"):
         if not hasattr(cls, attr):
             raise TypeError(f"a distiller needs the class attribute {attr!r}; subclass BaseDistiller")
     if not callable(getattr(cls, "distill", None)):
         raise TypeError("a distiller needs a distill(request) method")
-    DISTILLERS.register(cls.name, cls, replace=replace)
+    DISTILLERS.register(str(getattr(cls, "name")), cls, replace=replace)  # noqa: B009 - checked above
     return cls
 
 
 def get_distiller(name: str) -> Distiller:
-    """A new instance of the distiller registered as `name` (ValueError lists the allowed names)."""
-    return DISTILLERS.get(name)()
+    """A new instance of the distiller registered as `name` (ValueError lists the allowed names).
+
+    The built-ins are `global_summary`, `shared_top_k`, `per_sample_top_k`, `majority_k`, `random_k`,
+    `oracle_correct` and `oracle_incorrect`; `register_distiller` adds others.
+
+    Example:
+        ```python
+        from langgraph_pdr import Distiller, get_distiller
+
+        distiller = get_distiller("per_sample_top_k")
+        assert isinstance(distiller, Distiller) and distiller.name == "per_sample_top_k"
+        assert (distiller.uses_k, distiller.needs_scores, distiller.needs_gold) == (True, True, False)
+        try:
+            get_distiller("magic")
+        except ValueError as exc:
+            error = str(exc)
+        assert "unknown distiller 'magic'" in error and "majority_k" in error
+        ```
+    """
+    distiller: Distiller = DISTILLERS.get(name)()
+    return distiller
 
 
 for _builtin in (

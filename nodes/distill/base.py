@@ -33,6 +33,28 @@ class DistillRequest:
         next_width: drafts in the next round.
         config: the run configuration (k, κ, seed, ...).
         counter: the token counter that bounds workspaces.
+        env: the running node's environment (model, prompts, recorder); None outside a run, where
+            `generate` cannot call the model.
+        state: the graph state the request was made from (what the run has spent so far).
+        calls: the model calls this request made (`generate` appends them).
+
+    A distiller that writes its workspace with the model calls `generate` / `agenerate`, which reserve
+    the call against the run's caps first. `k`, `kappa`, `prompts`, `candidates`, `tally()` and
+    `rng()` are shorthands for what most distillers need.
+
+    Example:
+        ```python
+        from langgraph_pdr import DistillRequest, Draft, PDRConfig, Utf8TokenCounter, get_distiller
+
+        answers = ["4", "4", "5"]
+        drafts = [Draft(round=1, index=i, text=f"\\\\boxed{{{a}}}", answer=a) for i, a in enumerate(answers)]
+        request = DistillRequest(question="What is 2 + 2?", gold=None, round=1, drafts=drafts,
+                                 next_width=1, config=PDRConfig(distiller="majority_k", k=1),
+                                 counter=Utf8TokenCounter())
+        assert request.tally().endswith("4 (attempts 1, 2); 5 (attempt 3).")
+        [workspace] = get_distiller("majority_k").distill(request)
+        assert workspace.sources == [0] and workspace.tokens <= request.kappa
+        ```
     """
 
     question: str
@@ -72,9 +94,15 @@ class DistillRequest:
         """A random generator seeded by the run's seed, this round and `parts`."""
         return random.Random(derive_seed(self.config.seed, "distill", self.round, *parts))
 
-    def _prepare(self, messages: Sequence[BaseMessage], max_tokens: int, temperature: float) -> dict:
+    def _live_env(self) -> NodeEnv:
         if self.env is None:
             raise RuntimeError("this distill request cannot call the model")
+        return self.env
+
+    def _prepare(
+        self, messages: Sequence[BaseMessage], max_tokens: int, temperature: float
+    ) -> dict[str, Any]:
+        env = self._live_env()
         spent = {
             "b_total": int(self.state.get("b_total") or 0) + sum(c.total_tokens for c in self.calls),
             "stage_max": {
@@ -88,7 +116,7 @@ class DistillRequest:
             raise BudgetStop(reserved.reason)
         index = len(self.calls)
         return call_fields(
-            self.env,
+            env,
             role="distill",
             round=self.round,
             index=index,
@@ -102,7 +130,8 @@ class DistillRequest:
         self, messages: Sequence[BaseMessage], *, max_tokens: int, temperature: float
     ) -> tuple[str, CallRecord]:
         """One model call, reserved against the caps first; each call is its own stage."""
-        text, call = call_model(self.env.model, messages, **self._prepare(messages, max_tokens, temperature))
+        opts = self._prepare(messages, max_tokens, temperature)
+        text, call = call_model(self._live_env().model, messages, **opts)
         self.calls.append(call)
         return text, call
 
@@ -111,7 +140,7 @@ class DistillRequest:
     ) -> tuple[str, CallRecord]:
         """Async twin of `generate`."""
         opts = self._prepare(messages, max_tokens, temperature)
-        text, call = await acall_model(self.env.model, messages, **opts)
+        text, call = await acall_model(self._live_env().model, messages, **opts)
         self.calls.append(call)
         return text, call
 
@@ -123,6 +152,25 @@ class Distiller(Protocol):
     Return one workspace (shared by every next-round draft) or `next_width` workspaces (draft i gets
     workspace i). Class attributes declare what the distiller needs: `uses_k` (k must not exceed a
     round's drafts), `needs_scores` (run self-verification first), `needs_gold` (oracle only).
+    `name` is what `PDRConfig(distiller=...)` calls it. Subclass `BaseDistiller` for the defaults, or
+    write any class with these members, and register it with `register_distiller`.
+
+    Example:
+        ```python
+        from langgraph_pdr import Distiller, Workspace, get_distiller
+
+        class Blank:  # no base class needed: the Protocol is structural
+            name, uses_k, needs_scores, needs_gold = "blank", False, False, False
+
+            def distill(self, request):
+                return [Workspace(round=request.round, distiller=self.name)]
+
+            async def adistill(self, request):
+                return self.distill(request)
+
+        assert isinstance(Blank(), Distiller) and isinstance(get_distiller("shared_top_k"), Distiller)
+        assert get_distiller("shared_top_k").needs_scores and not get_distiller("majority_k").needs_scores
+        ```
     """
 
     name: ClassVar[str]
@@ -136,7 +184,31 @@ class Distiller(Protocol):
 
 
 class BaseDistiller:
-    """Defaults for the Protocol: no k, no scores, no gold; `adistill` runs `distill`."""
+    """Defaults for the Protocol: no k, no scores, no gold; `adistill` runs `distill`.
+
+    A subclass sets `name` (and the flags it needs) and implements `distill`; it overrides `adistill`
+    only when it calls the model (with `request.agenerate`) and should not block the event loop.
+
+    Example:
+        ```python
+        import asyncio
+        from langgraph_pdr import BaseDistiller, DistillRequest, Draft, PDRConfig, Utf8TokenCounter, Workspace
+
+        class FirstDraft(BaseDistiller):  # the round's first draft, whole
+            name = "first_draft"
+
+            def distill(self, request: DistillRequest) -> list[Workspace]:
+                text = request.drafts[0].text
+                return [Workspace(round=request.round, text=text, tokens=request.counter.count(text),
+                                  counted_by=request.counter.name, distiller=self.name, sources=[0])]
+
+        drafts = [Draft(round=1, index=0, text="17 * 23 = \\\\boxed{391}", answer="391")]
+        request = DistillRequest(question="What is 17 * 23?", gold=None, round=1, drafts=drafts,
+                                 next_width=1, config=PDRConfig(), counter=Utf8TokenCounter())
+        [workspace] = asyncio.run(FirstDraft().adistill(request))  # the default adistill runs distill
+        assert workspace.text == drafts[0].text and not (FirstDraft.uses_k or FirstDraft.needs_gold)
+        ```
+    """
 
     name: ClassVar[str] = ""
     uses_k: ClassVar[bool] = False

@@ -12,6 +12,7 @@ first repeat. The summary's `max_tokens` is κ less the tally's tokens, so the b
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from langchain_core.messages import BaseMessage, HumanMessage
 
@@ -101,7 +102,7 @@ class GlobalSummary(BaseDistiller):
         used = request.counter.count(header)
         return (header, used) if used <= request.kappa // 2 else ("", 0)
 
-    def _options(self, request: DistillRequest, used: int) -> dict:
+    def _options(self, request: DistillRequest, used: int) -> dict[str, Any]:
         cfg = request.config
         return {
             "max_tokens": min(cfg.role_max_tokens("distill"), request.kappa - used),

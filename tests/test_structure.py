@@ -1,0 +1,118 @@
+"""The package's map holds: sub-packages import only the layers below them, no cycle between them, no
+module imports another's private name, and every public name has a docstring example that asserts."""
+
+from __future__ import annotations
+
+import ast
+import inspect
+from pathlib import Path
+
+import langgraph_pdr
+
+ROOT = Path(langgraph_pdr.__file__).parent
+SKIP = {".venv", "tests", "benchmarks", "docs", "build", "dist"}
+
+#: What each part of the package may import (besides itself). Root modules (the runner, model
+#: resolution, the local model and its server, the chat model, the tool, `pdr serve`) sit on the layers;
+#: `evals` runs through the runner; `cli` sits on top and nothing imports it.
+ALLOWED = {
+    "state": set(),
+    "nodes": {"state"},
+    "graphs": {"state", "nodes"},
+    "checkpoints": {"state"},
+    "root": {"state", "nodes", "graphs", "checkpoints"},
+    "evals": {"state", "nodes", "graphs", "checkpoints", "root"},
+    "cli": {"state", "nodes", "graphs", "checkpoints", "root", "evals"},
+}
+
+
+def modules() -> dict[str, Path]:
+    found = {}
+    tops = [p for p in ROOT.iterdir() if p.suffix == ".py" or (p.is_dir() and (p / "__init__.py").exists())]
+    for top in tops:
+        if top.name in SKIP:
+            continue
+        for path in [top] if top.is_file() else top.rglob("*.py"):
+            rel = path.relative_to(ROOT)
+            name = ".".join(("langgraph_pdr", *rel.with_suffix("").parts)).removesuffix(".__init__")
+            found[name] = path
+    return found
+
+
+def part(module: str) -> str:
+    pieces = module.split(".")
+    return pieces[1] if len(pieces) > 2 or (len(pieces) == 2 and pieces[1] in ALLOWED) else "root"
+
+
+def imports(path: Path, module: str) -> list[tuple[str, list[str]]]:
+    """(imported module, names) for every import of ours, function-level ones included."""
+    out = []
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom):
+            target = node.module or ""
+            if node.level:
+                base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                target = ".".join([*base, *([target] if target else [])])
+            if target.startswith("langgraph_pdr"):
+                out.append((target, [a.name for a in node.names]))
+        elif isinstance(node, ast.Import):
+            out += [(a.name, []) for a in node.names if a.name.startswith("langgraph_pdr")]
+    return out
+
+
+def edges() -> set[tuple[str, str, str]]:
+    """(importing part, imported part, importing module)."""
+    found = set()
+    for module, path in modules().items():
+        for target, names in imports(path, module):
+            targets = [target] + [f"{target}.{n}" for n in names if f"{target}.{n}" in modules()]
+            for t in targets:
+                if t == "langgraph_pdr":
+                    continue  # the package's own __init__ re-exports; reached only from the top
+                found.add((part(module), part(t), module))
+    return found
+
+
+def test_each_part_imports_only_the_layers_below_it():
+    wrong = sorted(
+        f"{module} ({src}) imports {dst}"
+        for src, dst, module in edges()
+        if src != dst and dst not in ALLOWED[src]
+    )
+    assert wrong == []
+
+
+def test_no_cycle_between_parts():
+    graph: dict[str, set[str]] = {}
+    for src, dst, _ in edges():
+        if src != dst:
+            graph.setdefault(src, set()).add(dst)
+
+    def reaches(start: str, goal: str, seen: set[str]) -> bool:
+        return any(
+            n == goal or (n not in seen and reaches(n, goal, seen | {n})) for n in graph.get(start, ())
+        )
+
+    assert [p for p in graph if reaches(p, p, {p})] == []
+
+
+def test_no_module_imports_a_private_name_of_another():
+    found = []
+    for module, path in modules().items():
+        for target, names in imports(path, module):
+            found += [
+                f"{module}: from {target} import {n}"
+                for n in names
+                if n.startswith("_") and not n.startswith("__") and target != module
+            ]
+    assert found == []
+
+
+def test_every_public_name_has_a_docstring_example_that_asserts():
+    missing = []
+    for name in langgraph_pdr.__all__:
+        doc = inspect.getdoc(getattr(langgraph_pdr, name)) or ""
+        if "Example:" not in doc or "```python" not in doc or "assert " not in doc.split("Example:", 1)[1]:
+            missing.append(name)
+    assert missing == []

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from platformdirs import user_cache_dir
+
 from langgraph_pdr.nodes.budget import worst_calls
 from langgraph_pdr.state.config import PDRConfig
 
@@ -82,7 +84,6 @@ def cache_dir() -> Path:
     env = os.environ.get(CACHE_ENV)
     if env:
         return Path(env).expanduser()
-    from platformdirs import user_cache_dir
 
     return Path(user_cache_dir("langgraph-pdr", appauthor=False))
 

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import ctypes
 import fcntl
 import gc
 import hashlib
@@ -212,9 +213,6 @@ class LocalServer:
 def _die_with_parent() -> None:
     """In the child: receive SIGTERM when the process that started it dies, even by SIGKILL (Linux)."""
     try:
-        import ctypes
-        import signal
-
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):  # not Linux: the parent's stop() is the only way
         pass

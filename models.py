@@ -7,13 +7,18 @@ Models are built with their own retries off: the graph's `RetryPolicy` owns retr
 from __future__ import annotations
 
 import os
+import urllib.error
+import urllib.request
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
+from langchain_openai import ChatOpenAI
 
+from langgraph_pdr.local_model import DEFAULT_LOCAL_MODEL, check_fits, context_size, ensure_model
+from langgraph_pdr.local_server import LlamaCppTokenCounter, shared_server
 from langgraph_pdr.nodes.runtime import use_model_builder
 from langgraph_pdr.state.config import PDRConfig
 from langgraph_pdr.state.context import TokenCounter
@@ -57,8 +62,6 @@ class ServerUnreachable(ConnectionError):
 def check_reachable(base_url: str, timeout: float = 5.0) -> None:
     """Fail fast, before a run is stored, when an OpenAI-compatible server does not answer at all
     (any HTTP answer, even an error status, counts as reachable)."""
-    import urllib.error
-    import urllib.request
 
     url = base_url.rstrip("/") + "/models"
     try:
@@ -91,7 +94,6 @@ def _split(model_id: str) -> tuple[str | None, str]:
 
 
 def _openai_compatible(name: str, base_url: str, **kwargs: Any) -> BaseChatModel:
-    from langchain_openai import ChatOpenAI
 
     return ChatOpenAI(
         model=name,
@@ -141,8 +143,6 @@ def build_model(spec: ModelSpec, **kwargs: Any) -> BaseChatModel:
 def _local_name(model_id: str) -> str | None:
     """`local` → the default local model; `local:NAME` or `local:/path/model.gguf` → that one."""
     if model_id == LOCAL:
-        from langgraph_pdr.local_model import DEFAULT_LOCAL_MODEL
-
         return DEFAULT_LOCAL_MODEL
     if model_id.startswith(LOCAL + ":"):
         return model_id.split(":", 1)[1] or None
@@ -218,8 +218,6 @@ def open_model(
             check_reachable(spec.base_url)
         yield OpenModel(build_model(spec), spec)
         return
-    from langgraph_pdr.local_model import check_fits, context_size, ensure_model
-    from langgraph_pdr.local_server import LlamaCppTokenCounter, shared_server
 
     configs = [config] if isinstance(config, PDRConfig) else list(config or [PDRConfig()])
     for c in configs:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sqlite3
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -12,7 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import aiosqlite
 from langgraph.checkpoint.memory import InMemorySaver
+from platformdirs import user_data_dir
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DatabaseError, InterfaceError, OperationalError
 
 from langgraph_pdr.checkpoints.ledger import DatabaseBusyError, Ledger, db_timeout
 from langgraph_pdr.checkpoints.savers import (
@@ -36,7 +41,6 @@ def default_db() -> str:
     env = os.environ.get(DB_ENV)
     if env:
         return env
-    from platformdirs import user_data_dir
 
     return str(Path(user_data_dir("langgraph-pdr", appauthor=False)) / "runs.sqlite")
 
@@ -121,7 +125,6 @@ def is_postgres(db: str | Path | None) -> bool:
 
 def _postgres_urls(db: str) -> tuple[str, str, str]:
     """(libpq conninfo, SQLAlchemy URL, the URL without its password for messages)."""
-    from sqlalchemy.engine import make_url
 
     url = make_url(str(db).replace("postgres://", "postgresql://", 1))
     plain = url.set(drivername="postgresql")
@@ -135,7 +138,6 @@ def _postgres_urls(db: str) -> tuple[str, str, str]:
 def _ledger(target: Path | str) -> Ledger:
     """The ledger of a SQLite file or a PostgreSQL URL, with one clear error for a database that
     cannot be used."""
-    from sqlalchemy.exc import DatabaseError, InterfaceError, OperationalError
 
     if isinstance(target, Path):
         url, shown = f"sqlite:///{target}", str(target)
@@ -266,7 +268,6 @@ def open_store(db: str | Path | None) -> Iterator[Store]:
         with _postgres_store(db) as store:
             yield store
         return
-    import sqlite3
 
     path = _sqlite_path(db)
     ledger = _ledger(path)
@@ -293,7 +294,6 @@ async def aopen_store(db: str | Path | None) -> AsyncIterator[Store]:
         async with _apostgres_store(db) as store:
             yield store
         return
-    import aiosqlite
 
     path = _sqlite_path(db)
     ledger = await asyncio.to_thread(_ledger, path)  # it may create or migrate the tables

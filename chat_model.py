@@ -33,6 +33,17 @@ def split_messages(messages: Sequence[BaseMessage]) -> tuple[str, list[BaseMessa
     raise ValueError("messages: PDR answers the last user message, and there is none")
 
 
+def question_images(messages: Sequence[BaseMessage]) -> list[dict[str, Any]]:
+    """The image parts of the last user message (OpenAI `image_url` parts, LangChain image blocks)."""
+    for message in reversed(messages):
+        if isinstance(message, HumanMessage):
+            content = message.content
+            if isinstance(content, str):
+                return []
+            return [b for b in content if isinstance(b, dict) and b.get("type") in ("image", "image_url")]
+    return []
+
+
 def usage_of(result: PDRResult) -> UsageMetadata:
     """The summed usage of every call of the run (failed attempts the provider billed included)."""
     calls = [*result.calls, *result.failed_calls]
@@ -108,6 +119,7 @@ class PDRChatModel(BaseChatModel):
             "base_url": self.base_url,
             "timeout": self.timeout,
             "history": history,
+            "images": question_images(messages),
         }
 
     @staticmethod

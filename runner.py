@@ -29,14 +29,17 @@ from langgraph_pdr.checkpoints.ledger import (
 )
 from langgraph_pdr.checkpoints.store import Store, aopen_store, db_exists, open_store, resolve_db
 from langgraph_pdr.graphs import create_pdr_graph, graph_config
+from langgraph_pdr.images import load_images
 from langgraph_pdr.models import OpenModel, open_model
 from langgraph_pdr.nodes.budget import BILLING
 from langgraph_pdr.nodes.distill import get_distiller
+from langgraph_pdr.nodes.images import IMAGES, without_data
 from langgraph_pdr.nodes.llm import model_name
 from langgraph_pdr.nodes.prompts import get_prompts, register_prompts
 from langgraph_pdr.nodes.tokens import DEFAULT_COUNTER
 from langgraph_pdr.state.config import PDRConfig
 from langgraph_pdr.state.context import PDRContext, TokenCounter
+from langgraph_pdr.state.images import ImageRef
 from langgraph_pdr.state.prompts import PromptSet
 from langgraph_pdr.state.records import CallRecord, RunOutcome
 from langgraph_pdr.state.registry import PROMPT_SETS
@@ -158,6 +161,7 @@ def _new_run(
     gold: str | None,
     token_counter: TokenCounter | None,
     history: list[dict[str, str]],
+    loaded: Sequence[tuple[ImageRef, bytes | None]] = (),
 ) -> _NewRun:
     counter = token_counter or om.token_counter
     run = _compiled(store, config, om.model, thread_id or uuid.uuid4().hex, counter)
@@ -175,8 +179,20 @@ def _new_run(
         "spec": spec,
         "lock_owner": run.owner,
     }
-    inputs = {"question": question, "gold": gold, **({"history": history} if history else {})}
+    inputs: dict[str, Any] = {"question": question, "gold": gold, **({"history": history} if history else {})}
+    if loaded:  # references only: the bytes are in the ledger, and in IMAGES while the run runs
+        inputs["images"] = without_data([ref for ref, _ in loaded])
     return _NewRun(run, row, inputs)
+
+
+@contextmanager
+def _held(loaded: Sequence[tuple[ImageRef, bytes | None]]) -> Iterator[None]:
+    """The run's image bytes, where its calls find them, while the block runs."""
+    IMAGES.hold(loaded)
+    try:
+        yield
+    finally:
+        IMAGES.release(loaded)
 
 
 def _twin_of(
@@ -283,6 +299,7 @@ def run_pdr(
     on_event: EventHandler | None = None,
     timeout: float | None = None,
     history: Sequence[Any] | None = None,
+    images: Sequence[Any] | None = None,
 ) -> PDRResult:
     """Answer `question` with the method of `config`, checkpointing every step.
 
@@ -307,6 +324,11 @@ def run_pdr(
             stored with the run, so a resume keeps it). Default: the provider's own.
         history: earlier turns of a conversation (a system message, past exchanges), as chat
             messages or `{"role", "content"}` dicts; every draft sees them before the question.
+        images: the question's images, each a file path, an http(s) or data URL, raw bytes, or a LangChain
+            or OpenAI image content block. Every call that reads the question sees them; each is
+            stored once in `db` (by sha256) and a resume sends the same bytes. A file that is missing
+            or not an image (PNG, JPEG, GIF, WebP), an image over 20 MiB, or another URL scheme raises
+            `ImageError` before anything runs.
 
     Returns:
         The `PDRResult`: answer, text, B_seq, B_total, stop reason, rounds and calls.
@@ -326,7 +348,7 @@ def run_pdr(
         assert result.answer == "391"
         ```
     """
-    config, history = _validate(question, config, gold), turns(history)
+    config, history, loaded = _validate(question, config, gold), turns(history), load_images(images)
     with open_store(db) as store:
         if thread_id and _twin_of(
             store.ledger.run_row(thread_id), thread_id, question, config, store.location
@@ -335,9 +357,9 @@ def run_pdr(
         with open_model(
             model, base_url=base_url, config=config, timeout=timeout, question_tokens=_estimate(question)
         ) as om:
-            new = _new_run(store, question, om, config, thread_id, gold, token_counter, history)
-            store.ledger.start_run(new.run.thread_id, **new.row)
-            with _running(store.ledger, new.run.thread_id, new.run.owner, acquire=False):
+            new = _new_run(store, question, om, config, thread_id, gold, token_counter, history, loaded)
+            store.ledger.start_run(new.run.thread_id, **new.row, images=loaded)
+            with _running(store.ledger, new.run.thread_id, new.run.owner, acquire=False), _held(loaded):
                 _invoke(new.run, new.inputs, on_event)
                 _compact(store, new.run.thread_id)
         return store.ledger.load_result(new.run.thread_id)
@@ -356,6 +378,7 @@ async def arun_pdr(
     on_event: EventHandler | None = None,
     timeout: float | None = None,
     history: Sequence[Any] | None = None,
+    images: Sequence[Any] | None = None,
 ) -> PDRResult:
     """Async twin of `run_pdr` (the model is called with `ainvoke`; the database is never waited for
     on the event loop, so many runs can share one loop and one SQLite file).
@@ -383,7 +406,7 @@ async def arun_pdr(
         assert {"round_started", "run_finished"} <= {e["event"] for e in events}
         ```
     """
-    config, history = _validate(question, config, gold), turns(history)
+    config, history, loaded = _validate(question, config, gold), turns(history), load_images(images)
     async with aopen_store(db) as store:
         if thread_id and _twin_of(
             await store.ledger.arun_row(thread_id), thread_id, question, config, store.location
@@ -392,10 +415,11 @@ async def arun_pdr(
         with open_model(
             model, base_url=base_url, config=config, timeout=timeout, question_tokens=_estimate(question)
         ) as om:
-            new = _new_run(store, question, om, config, thread_id, gold, token_counter, history)
-            await store.ledger.astart_run(new.run.thread_id, **new.row)
+            new = _new_run(store, question, om, config, thread_id, gold, token_counter, history, loaded)
+            await store.ledger.astart_run(new.run.thread_id, **new.row, images=loaded)
             async with _arunning(store.ledger, new.run.thread_id, new.run.owner, acquire=False):
-                await _ainvoke(new.run, new.inputs, on_event)
+                with _held(loaded):
+                    await _ainvoke(new.run, new.inputs, on_event)
                 await _acompact(store, new.run.thread_id)
         return await store.ledger.aload_result(new.run.thread_id)
 
@@ -449,7 +473,9 @@ class _Resume:
     outcome: RunOutcome | None = None
 
 
-def _resume_step(snapshot: Any, row: dict[str, Any], spec: RunSpec) -> _Resume:
+def _resume_step(
+    snapshot: Any, row: dict[str, Any], spec: RunSpec, loaded: Sequence[tuple[ImageRef, bytes | None]] = ()
+) -> _Resume:
     values = snapshot.values or {}
     if not snapshot.next and values.get("stop_reason") == NO_DRAFTS:
         return _Resume("again")
@@ -469,6 +495,7 @@ def _resume_step(snapshot: Any, row: dict[str, Any], spec: RunSpec) -> _Resume:
     return _Resume(
         "invoke",
         {
+            **({"images": without_data([ref for ref, _ in loaded])} if loaded else {}),
             "question": row["question"],
             "gold": spec.gold,
             **({"history": spec.history} if spec.history else {}),
@@ -561,13 +588,14 @@ def resume_pdr(
             )
             snapshot = run.graph.get_state(run.config)
             _seed_billing(thread_id, store.ledger.failed_attempts(thread_id), snapshot)
-            step = _resume_step(snapshot, row, spec)
+            step = _resume_step(snapshot, row, spec, loaded := store.ledger.run_images(thread_id))
             if step.how == "again":
                 run.graph.update_state(run.config, _ROUND_AGAIN, as_node="begin_round")
             if step.how == "book":
                 store.ledger.record(thread_id, step.outcome)
             else:
-                _invoke(run, step.inputs, on_event)
+                with _held(loaded):  # the same bytes the run started with
+                    _invoke(run, step.inputs, on_event)
             _compact(store, thread_id)
         return store.ledger.load_result(thread_id)
 
@@ -628,13 +656,15 @@ async def aresume_pdr(
                 )
                 snapshot = await run.graph.aget_state(run.config)
                 _seed_billing(thread_id, await store.ledger.afailed_attempts(thread_id), snapshot)
-                step = _resume_step(snapshot, row, spec)
+                loaded = await store.ledger.arun_images(thread_id)
+                step = _resume_step(snapshot, row, spec, loaded)
                 if step.how == "again":
                     await run.graph.aupdate_state(run.config, _ROUND_AGAIN, as_node="begin_round")
                 if step.how == "book":
                     await store.ledger.arecord_many(thread_id, [step.outcome])
                 else:
-                    await _ainvoke(run, step.inputs, on_event)
+                    with _held(loaded):
+                        await _ainvoke(run, step.inputs, on_event)
                 await _acompact(store, thread_id)
         return await store.ledger.aload_result(thread_id)
 

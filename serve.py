@@ -19,7 +19,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from langgraph_pdr.chat_model import metadata_of, split_messages, usage_of
+from langchain_core.messages import convert_to_messages
+
+from langgraph_pdr.chat_model import metadata_of, question_images, split_messages, usage_of
+from langgraph_pdr.images import load_images
 from langgraph_pdr.models import OpenModel, open_model
 from langgraph_pdr.runner import arun_pdr
 from langgraph_pdr.state.config import PDRConfig, error_line
@@ -169,14 +172,20 @@ def create_app(
             return _error("the body must be a JSON object", 400)
         try:
             config = config_for(body.get("model", "pdr"), body)
-            question, history = _conversation(body.get("messages"))
+            question, history, images = _conversation(body.get("messages"))
             if body.get("n", 1) != 1:
                 raise RequestError("n: only one choice per request")
             if body.get("tools"):
                 raise RequestError("tools: not supported; PDR answers the last user message")
         except RequestError as exc:
             return _error(str(exc), 400)
-        run: dict[str, Any] = {"model": state["model"], "config": config, "db": db, "history": history}
+        run: dict[str, Any] = {
+            "model": state["model"],
+            "config": config,
+            "db": db,
+            "history": history,
+            "images": images,
+        }
         name = body.get("model") or "pdr"
         if body.get("stream"):
             include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
@@ -222,9 +231,8 @@ def _finish(result: PDRResult) -> str:
     return "stop" if result.stop_reason == "completed" else "length"
 
 
-def _conversation(messages: Any) -> tuple[str, list[dict[str, str]]]:
-    from langchain_core.messages import convert_to_messages
-
+def _conversation(messages: Any) -> tuple[str, list[dict[str, str]], list[dict[str, Any]]]:
+    """(question, earlier turns, the question's image parts) of a request's messages."""
     if not isinstance(messages, list) or not messages:
         raise RequestError("messages: a non-empty list of chat messages is required")
     try:
@@ -233,16 +241,22 @@ def _conversation(messages: Any) -> tuple[str, list[dict[str, str]]]:
         raise RequestError(f"messages: {str(exc).splitlines()[0]}") from None
     try:
         question, history = split_messages(parsed)
+        images = question_images(parsed)
+        load_images(images)  # a bad image is a bad request
     except ValueError as exc:
         raise RequestError(str(exc)) from None
-    return question, [
-        {
-            "role": {"system": "system", "human": "user", "ai": "assistant"}.get(m.type, "user"),
-            "content": m.text,
-        }
-        for m in history
-        if m.type in ("system", "human", "ai")
-    ]
+    return (
+        question,
+        [
+            {
+                "role": {"system": "system", "human": "user", "ai": "assistant"}.get(m.type, "user"),
+                "content": m.text,
+            }
+            for m in history
+            if m.type in ("system", "human", "ai")
+        ],
+        images,
+    )
 
 
 def _chunk(cid: str, name: str, delta: dict[str, Any], finish: str | None = None, **extra: Any) -> str:

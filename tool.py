@@ -20,6 +20,9 @@ DESCRIPTION = (
 
 class PDRToolInput(BaseModel):
     question: str = Field(description="the complete problem to solve, with every number and condition")
+    images: list[str] = Field(
+        default_factory=list, description="images of the problem: file paths or http(s) URLs (optional)"
+    )
 
 
 def create_pdr_tool(
@@ -61,12 +64,12 @@ def create_pdr_tool(
     """
     options = {"model": model, "config": config, "db": db, "base_url": base_url, "timeout": timeout}
 
-    def solve(question: str) -> tuple[str, dict[str, Any]]:
-        result = run_pdr(question, **options)
+    def solve(question: str, images: list[str] | None = None) -> tuple[str, dict[str, Any]]:
+        result = run_pdr(question, images=images or None, **options)
         return result.text, metadata_of(result)
 
-    async def asolve(question: str) -> tuple[str, dict[str, Any]]:
-        result = await arun_pdr(question, **options)
+    async def asolve(question: str, images: list[str] | None = None) -> tuple[str, dict[str, Any]]:
+        result = await arun_pdr(question, images=images or None, **options)
         return result.text, metadata_of(result)
 
     return StructuredTool.from_function(

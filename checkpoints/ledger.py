@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any, TypeVar
 
@@ -45,6 +45,7 @@ from langgraph_pdr.checkpoints.lock import new_lock_owner
 from langgraph_pdr.checkpoints.schema import SchemaError, create_tables, ensure_schema, now
 from langgraph_pdr.checkpoints.writes import COMPLETED_REASONS, NO_DRAFTS
 from langgraph_pdr.state.config import PDRConfig
+from langgraph_pdr.state.images import ImageRef
 from langgraph_pdr.state.records import CallRecord
 from langgraph_pdr.state.result import PDRResult, RunSummary
 from langgraph_pdr.state.spec import RunSpec
@@ -260,8 +261,16 @@ class Ledger:
         """`record_many` for a node on the event loop."""
         await self._arun(self._records, thread_id, records)
 
-    def _start(self, conn: Connection, thread_id: str, values: dict[str, Any]) -> None:
+    def _start(
+        self,
+        conn: Connection,
+        thread_id: str,
+        values: dict[str, Any],
+        loaded: Sequence[tuple[ImageRef, bytes | None]],
+    ) -> None:
         conn.execute(writes.new_run(thread_id, **values))
+        for statement in writes.image_statements(conn.dialect, thread_id, loaded):
+            conn.execute(statement)
 
     def _started(self, thread_id: str, lock_owner: str | None) -> None:
         if lock_owner:
@@ -276,6 +285,7 @@ class Ledger:
         model: str | None = None,
         spec: RunSpec | None = None,
         lock_owner: str | None = None,
+        images: Sequence[tuple[ImageRef, bytes | None]] = (),
     ) -> None:
         """Create the run's row (status `running`), leased to `lock_owner` when given.
 
@@ -291,7 +301,7 @@ class Ledger:
             "lock_owner": lock_owner,
         }
         with self._start_errors(thread_id):
-            self._run(self._start, thread_id, values)
+            self._run(self._start, thread_id, values, images)
         self._started(thread_id, lock_owner)
 
     async def astart_run(
@@ -303,6 +313,7 @@ class Ledger:
         model: str | None = None,
         spec: RunSpec | None = None,
         lock_owner: str | None = None,
+        images: Sequence[tuple[ImageRef, bytes | None]] = (),
     ) -> None:
         """Async twin of `start_run`."""
         values = {
@@ -313,7 +324,7 @@ class Ledger:
             "lock_owner": lock_owner,
         }
         with self._start_errors(thread_id):
-            await self._arun(self._start, thread_id, values)
+            await self._arun(self._start, thread_id, values, images)
         self._started(thread_id, lock_owner)
 
     @contextmanager
@@ -418,6 +429,13 @@ class Ledger:
 
     async def aload_result(self, thread_id: str) -> PDRResult:
         return await self._aread(reads.load_result, thread_id)
+
+    def run_images(self, thread_id: str) -> list[tuple[ImageRef, bytes | None]]:
+        """The run's images, in order, with their bytes (None for an http(s) image)."""
+        return self._read(reads.run_images, thread_id)
+
+    async def arun_images(self, thread_id: str) -> list[tuple[ImageRef, bytes | None]]:
+        return await self._aread(reads.run_images, thread_id)
 
     def failed_attempts(self, thread_id: str) -> list[CallRecord]:
         """The run's billed failed attempts."""

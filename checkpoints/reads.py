@@ -12,8 +12,10 @@ from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
 from langgraph_pdr.checkpoints.errors import RunNotFoundError
-from langgraph_pdr.checkpoints.schema import calls, drafts, failed_calls, rounds, runs, workspaces
+from langgraph_pdr.checkpoints.schema import calls, drafts, failed_calls, images, rounds, runs, workspaces
+from langgraph_pdr.checkpoints.schema import run_images as run_images_table
 from langgraph_pdr.state.config import PDRConfig
+from langgraph_pdr.state.images import ImageRef
 from langgraph_pdr.state.records import CallRecord, Draft, RoundRecord, Verification, Workspace
 from langgraph_pdr.state.result import PDRResult, RunSummary
 
@@ -47,6 +49,20 @@ def list_runs(conn: Connection, limit: int | None = None) -> list[RunSummary]:
             }
         )
         for r in conn.execute(query).all()
+    ]
+
+
+def run_images(conn: Connection, thread_id: str) -> list[tuple[ImageRef, bytes | None]]:
+    """The run's images, in order, with their bytes (None for an http(s) image)."""
+    rows = conn.execute(
+        select(run_images_table, images.c.data)
+        .select_from(run_images_table.outerjoin(images, images.c.sha256 == run_images_table.c.sha256))
+        .where(run_images_table.c.thread_id == thread_id)
+        .order_by(run_images_table.c.position)
+    ).all()
+    return [
+        (ImageRef(sha256=r.sha256, mime=r.mime, size=r.size, url=r.url), bytes(r.data) if r.data else None)
+        for r in rows
     ]
 
 
@@ -147,4 +163,5 @@ def load_result(conn: Connection, thread_id: str) -> PDRResult:
         rounds=[per_round[n] for n in sorted(per_round)],
         calls=call_list,
         failed_calls=failed_attempts(conn, thread_id),
+        images=[ref for ref, _ in run_images(conn, thread_id)],
     )

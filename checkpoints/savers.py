@@ -24,6 +24,7 @@ from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from langgraph.checkpoint.sqlite import SqliteSaver
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
+from langgraph_pdr.state.images import ImageRef
 from langgraph_pdr.state.records import CallRecord, Draft, Verification, Workspace
 
 BLOBS_DDL = """
@@ -55,7 +56,9 @@ class ZlibCompression:
 
 
 #: The record types a PDR graph keeps in its state and `Send` payloads.
-STATE_TYPES = [(Draft.__module__, t.__name__) for t in (CallRecord, Draft, Verification, Workspace)]
+STATE_TYPES = [(Draft.__module__, t.__name__) for t in (CallRecord, Draft, Verification, Workspace)] + [
+    (ImageRef.__module__, ImageRef.__name__)
+]
 
 
 def compressed_serde() -> EncryptedSerializer:

@@ -9,6 +9,7 @@ added, with their defaults); one written by a later version is refused with one 
 |---|---|
 | 1 | the first schema (no `pdr_schema` table) |
 | 2 | `drafts.unfinished`: a draft cut off before its answer |
+| 3 | `images` (each image's bytes once, by sha256) and `run_images` (a run's images, in order) |
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from sqlalchemy import (
     Column,
     Float,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -37,7 +39,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
 #: The version this code writes and reads.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 metadata = MetaData()
 
@@ -131,6 +133,28 @@ workspaces = Table(
     Column("counted_by", String(60), nullable=False),
     Column("distiller", String(60), nullable=False),
     Column("sources", JSON, nullable=False),
+)
+
+#: Image bytes, content-addressed: an image is stored once, however many runs and calls use it.
+images = Table(
+    "images",
+    metadata,
+    Column("sha256", String(64), primary_key=True),
+    Column("mime", String(40), nullable=False),
+    Column("size", Integer, nullable=False),
+    Column("data", LargeBinary, nullable=False),
+)
+
+#: A run's images, in the order it was given them (an http(s) image by its URL, with no bytes).
+run_images = Table(
+    "run_images",
+    metadata,
+    Column("thread_id", String(200), primary_key=True),
+    Column("position", Integer, primary_key=True),
+    Column("sha256", String(64), nullable=False),
+    Column("mime", String(40), nullable=False),
+    Column("size", Integer, nullable=False),
+    Column("url", Text),
 )
 
 schema_version = Table(

@@ -7,6 +7,7 @@ or from async code alike. A node that re-runs on resume replaces its rows instea
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Table, update
@@ -18,12 +19,15 @@ from langgraph_pdr.checkpoints.schema import (
     calls,
     drafts,
     failed_calls,
+    images,
     now,
     rounds,
+    run_images,
     runs,
     workspaces,
 )
 from langgraph_pdr.state.config import PDRConfig
+from langgraph_pdr.state.images import ImageRef
 from langgraph_pdr.state.records import (
     CallRecord,
     Critique,
@@ -82,6 +86,34 @@ def new_run(
         lock_owner=lock_owner,
         lock_until=time.time() + LOCK_TTL_S if lock_owner else None,
     )
+
+
+def image_statements(
+    dialect: Dialect, thread_id: str, loaded: Sequence[tuple[ImageRef, bytes | None]]
+) -> list[Any]:
+    """Store a run's images: each image's bytes once (content-addressed), and the run's list of them."""
+    statements: list[Any] = []
+    for position, (ref, data) in enumerate(loaded):
+        if data is not None:
+            row = {"sha256": ref.sha256, "mime": ref.mime, "size": ref.size, "data": data}
+            insert: Any = postgresql_insert if dialect.name == "postgresql" else sqlite_insert
+            statements.append(insert(images).values(**row).on_conflict_do_nothing(index_elements=["sha256"]))
+        statements.append(
+            upsert(
+                dialect,
+                run_images,
+                {
+                    "thread_id": thread_id,
+                    "position": position,
+                    "sha256": ref.sha256,
+                    "mime": ref.mime,
+                    "size": ref.size,
+                    "url": ref.url,
+                },
+                ["thread_id", "position"],
+            )
+        )
+    return statements
 
 
 def status_update(thread_id: str, status: str, error: str | None, owner: str | None) -> Any:

@@ -41,6 +41,13 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         f"B_seq {result.b_seq:,}  B_total {result.b_total:,}"
     )
     out.print(f"question: {shorten(result.question, 200)}")
+    if result.images:
+        pictures = Table(title=f"images ({len(result.images)})")
+        for col in ("sha256", "type", "bytes", "url"):
+            pictures.add_column(col)
+        for ref in result.images:
+            pictures.add_row(ref.sha256, ref.mime, f"{ref.size:,}" if ref.url is None else "", ref.url or "")
+        out.print(pictures)
     drafts = Table(title="drafts")
     for col in ("round", "idx", "ok", "answer", "score", "workspace", "in", "out", "error"):
         drafts.add_column(col)

@@ -27,6 +27,8 @@ from langgraph_pdr.cli.common import (
     store_options,
 )
 from langgraph_pdr.cli.progress import Progress
+from langgraph_pdr.images import load_images
+from langgraph_pdr.nodes.llm import ImagesNotSupported
 from langgraph_pdr.runner import inspect_run, list_runs, resume_pdr, run_pdr
 from langgraph_pdr.state.config import PDRConfig
 from langgraph_pdr.state.result import PDRResult
@@ -56,6 +58,13 @@ def add_parsers(sub: Any) -> None:
     run.add_argument("--max-b-total", type=positive, help="hard cap on B_total")
     run.add_argument("--max-b-seq", type=positive, help="hard cap on B_seq")
     run.add_argument("--gold", help="gold answer (oracle distillers only)")
+    run.add_argument(
+        "--image",
+        action="append",
+        metavar="FILE",
+        dest="images",
+        help="an image of the question: a file, or an http(s) URL (repeatable)",
+    )
     run.add_argument(
         "--thread-id", help="the run's id (default: a new one); pdr resume and pdr inspect take it"
     )
@@ -142,8 +151,8 @@ def _failures_resumable(thread_id: str, db: str) -> Iterator[None]:
     """An error after the run was stored is a failed run (exit 1) that `pdr resume` continues."""
     try:
         yield
-    except (RunFailed, RunLockedError, KeyboardInterrupt, SystemExit):
-        raise
+    except (RunFailed, RunLockedError, ImagesNotSupported, KeyboardInterrupt, SystemExit):
+        raise  # a model that refuses images is a wrong model, not a run to resume as it was
     except Exception as exc:
         started = any(
             r.thread_id == thread_id and r.status in ("failed", "interrupted") for r in list_runs(db)
@@ -166,6 +175,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     check_db(db)
     if base_url:
         probe(base_url)
+    load_images(args.images)  # every image is checked before anything runs
     prepare_local(model, [config], [args.question])
     thread_id = args.thread_id or uuid.uuid4().hex
     with Progress(enabled=not args.json) as progress, _failures_resumable(thread_id, db):
@@ -177,6 +187,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                 config=config,
                 db=db,
                 thread_id=thread_id,
+                images=args.images,
                 gold=args.gold,
                 on_event=progress,
                 timeout=args.timeout,

@@ -7,6 +7,7 @@ import random
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 #: Datasets shipped with the package (provenance in `langgraph_pdr/evals/data/PROVENANCE.md`).
 DATASETS: dict[str, str] = {
@@ -23,15 +24,36 @@ class DatasetError(ValueError):
 
 @dataclass(frozen=True)
 class Problem:
-    """One problem: its id, text and gold answer."""
+    """One problem: its id, text and gold answer, and its images (absolute file paths or URLs)."""
 
     id: str
     problem: str
     answer: str
     dataset: str
+    images: tuple[str, ...] = ()
 
 
-def _rows(text: str, where: str, dataset: str) -> list[Problem]:
+def _images(row: dict[str, Any], base: Path | None, where: str) -> tuple[str, ...]:
+    """A row's `images`: a list of file paths (relative to the dataset file) or http(s) URLs."""
+    value = row.get("images")
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+        raise DatasetError(f"dataset: {where}: field 'images' must be a list of file paths or URLs")
+    out = []
+    for item in value:
+        if item.startswith(("http://", "https://", "data:")) or base is None:
+            out.append(item)
+            continue
+        path = Path(item).expanduser()
+        path = path if path.is_absolute() else base / path
+        if not path.is_file():
+            raise DatasetError(f"dataset: {where}: no such image file: {path}")
+        out.append(str(path))
+    return tuple(out)
+
+
+def _rows(text: str, where: str, dataset: str, base: Path | None = None) -> list[Problem]:
     problems: list[Problem] = []
     seen: set[str] = set()
     for number, line in enumerate(text.splitlines(), start=1):
@@ -53,7 +75,8 @@ def _rows(text: str, where: str, dataset: str) -> list[Problem]:
         if row["id"] in seen:
             raise DatasetError(f"dataset: {where}:{number}: duplicate id {row['id']!r}")
         seen.add(row["id"])
-        problems.append(Problem(row["id"], row["problem"], row["answer"], dataset))
+        images = _images(row, base, f"{where}:{number}")
+        problems.append(Problem(row["id"], row["problem"], row["answer"], dataset, images))
     if not problems:
         raise DatasetError(f"dataset: {where} has no problems")
     return problems
@@ -62,8 +85,9 @@ def _rows(text: str, where: str, dataset: str) -> list[Problem]:
 def load_dataset(name_or_path: str | Path) -> list[Problem]:
     """The problems of a shipped dataset (`aime2024`, `aime2025`, `gsm8k`, `math500`) or a JSONL file.
 
-    Each line of a file is an object with string fields `id`, `problem` and `answer` (other fields
-    are ignored); ids must be unique.
+    Each line of a file is an object with string fields `id`, `problem` and `answer`, and optionally
+    `images`, a list of image files (relative to the file) or URLs; other fields are ignored; ids must be
+    unique.
 
     Raises:
         DatasetError: an unknown name, a missing file, or a malformed row (with its line number).
@@ -91,7 +115,7 @@ def load_dataset(name_or_path: str | Path) -> list[Problem]:
         raise DatasetError(f"dataset: no such file: {path}") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise DatasetError(f"dataset: cannot read {path}: {exc}") from None
-    return _rows(data, str(path), path.stem)
+    return _rows(data, str(path), path.stem, path.resolve().parent)
 
 
 def select(

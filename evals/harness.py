@@ -20,6 +20,7 @@ from langgraph_pdr.checkpoints.store import MEMORY, is_postgres, open_ledger, re
 from langgraph_pdr.evals.cache import SharedDrafts
 from langgraph_pdr.evals.datasets import Problem
 from langgraph_pdr.evals.store import EvalStore, Item
+from langgraph_pdr.images import load_images
 from langgraph_pdr.models import OpenModel, open_model
 from langgraph_pdr.nodes.grading import is_correct
 from langgraph_pdr.nodes.llm import call_options, model_name
@@ -57,7 +58,10 @@ def thread_id(problem: Problem, method: EvalMethod, model: str | None) -> str:
     """The run's id: the problem and a digest of everything that decides the run (question, gold,
     config, model, prompts), so the same evaluation finds its runs again and a changed one makes
     new runs."""
-    key = json.dumps([problem.problem, problem.answer, run_key(method.config), model], sort_keys=True)
+    parts: list[Any] = [problem.problem, problem.answer, run_key(method.config), model]
+    if problem.images:  # by content: a changed image file is another question
+        parts.append([ref.sha256 for ref, _ in load_images(problem.images)])
+    key = json.dumps(parts, sort_keys=True)
     digest = hashlib.blake2b(key.encode(), digest_size=8).hexdigest()
     return f"eval:{problem.dataset}:{problem.id}:{digest}"
 
@@ -132,7 +136,13 @@ class Evaluation:
         try:
             if row is None:
                 result = run_pdr(
-                    problem.problem, model=om, config=config, db=self.db, thread_id=tid, gold=problem.answer
+                    problem.problem,
+                    model=om,
+                    config=config,
+                    db=self.db,
+                    thread_id=tid,
+                    gold=problem.answer,
+                    images=problem.images or None,
                 )
             elif ran:
                 result = resume_pdr(tid, db=self.db, model=om)

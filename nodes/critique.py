@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from langchain_core.messages import BaseMessage, HumanMessage
+from langchain_core.messages import BaseMessage
 
 from langgraph_pdr.nodes.budget import BudgetStop, reserve
+from langgraph_pdr.nodes.images import question_message
 from langgraph_pdr.nodes.llm import acall_model, call_model
 from langgraph_pdr.nodes.runtime import NodeEnv, call_fields, node_env
 from langgraph_pdr.nodes.tokens import cut_to_tokens, prompt_bound
@@ -17,7 +18,8 @@ from langgraph_pdr.state.records import CallRecord, Critique
 
 def critique_messages(state: dict[str, Any], prompts: PromptSet) -> list[BaseMessage]:
     solution = next(d for d in state["drafts"] if d.ok)
-    return [HumanMessage(prompts.critique.format(question=state["question"], solution=solution.text))]
+    text = prompts.critique.format(question=state["question"], solution=solution.text)
+    return [question_message(text, state.get("images"))]
 
 
 def _prepare(

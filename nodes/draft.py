@@ -11,7 +11,8 @@ from langgraph.types import Overwrite, Send
 
 from langgraph_pdr.nodes.answers import final_answer, is_unfinished, vote
 from langgraph_pdr.nodes.budget import reserve
-from langgraph_pdr.nodes.llm import acall_model, call_model
+from langgraph_pdr.nodes.images import question_message
+from langgraph_pdr.nodes.llm import ImagesNotSupported, acall_model, call_model
 from langgraph_pdr.nodes.runtime import NodeEnv, call_fields, current_config, node_env
 from langgraph_pdr.nodes.tokens import prompt_bound
 from langgraph_pdr.nodes.verify import scored
@@ -34,7 +35,7 @@ def draft_messages(task: DraftTask, config: PDRConfig, prompts: PromptSet) -> li
         text = prompts.improve.format(question=task["question"], workspace=workspace.text)
     else:
         text = prompts.refine.format(question=task["question"], workspace=workspace.text)
-    return [*history_messages(task.get("history")), HumanMessage(text)]
+    return [*history_messages(task.get("history")), question_message(text, task.get("images"))]
 
 
 def history_messages(history: Sequence[Mapping[str, Any]] | None) -> list[BaseMessage]:
@@ -58,6 +59,7 @@ def draft_tasks(
             critique=state.get("critique") if round > 1 else None,
             committed=committed,
             history=list(state.get("history") or []),
+            images=list(state.get("images") or []),
         )
         for i in range(config.width(round))
     ]
@@ -167,7 +169,10 @@ async def adraft(task: DraftTask, default_config: PDRConfig) -> dict[str, Any]:
 
 
 def draft_failed(task: DraftTask, error: NodeError, default_config: PDRConfig) -> dict[str, Any]:
-    """A draft whose retries are spent becomes a failure record; the round goes on without it."""
+    """A draft whose retries are spent becomes a failure record; the round goes on without it. A model
+    that refuses images stops the run at once: every other draft would be refused too."""
+    if isinstance(error.error, ImagesNotSupported):
+        raise error.error
     env = node_env(default_config)
     failed = Draft(
         round=task["round"],

@@ -13,9 +13,10 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.runnables import RunnableConfig
 
-from langgraph_pdr.nodes.tokens import message_text
+from langgraph_pdr.nodes.tokens import image_count, message_text
 from langgraph_pdr.nodes.tracing import call_run_config
 from langgraph_pdr.state.context import TokenCounter
+from langgraph_pdr.state.images import IMAGE_TOKENS
 from langgraph_pdr.state.records import CallRecord
 
 
@@ -66,7 +67,7 @@ def _record(
     if usage:
         inp, out, source = int(usage.get("input_tokens", 0)), int(usage.get("output_tokens", 0)), "provider"
     else:
-        inp = sum(counter.count(message_text(m)) for m in messages)
+        inp = sum(counter.count(message_text(m)) + IMAGE_TOKENS * image_count(m) for m in messages)
         out, source = counter.count(text), "estimated"
     meta = getattr(reply, "response_metadata", None) or {}
     return text, CallRecord(
@@ -84,6 +85,23 @@ def _record(
 MAX_RETRY_AFTER_S = 60.0
 
 FailedHook = Callable[[CallRecord], None]
+
+
+class ImagesNotSupported(ValueError):
+    """The model refused a prompt because it holds images: a text-only model. The run stops at once."""
+
+
+def _refused_images(exc: BaseException, messages: Sequence[BaseMessage], model: Any) -> None:
+    """Raise `ImagesNotSupported` when a request with images was refused for them (HTTP 400/415/422
+    whose message names images)."""
+    if not any(image_count(m) for m in messages):
+        return
+    status = getattr(exc, "status_code", None) or getattr(getattr(exc, "response", None), "status_code", None)
+    text = str(exc).lower()
+    if status in (400, 415, 422) and ("image" in text or "multimodal" in text or "vision" in text):
+        raise ImagesNotSupported(
+            f"images: model {model_name(model)!r} does not take image input ({str(exc).splitlines()[0]})"
+        ) from None
 
 
 class EmptyCompletion(Exception):
@@ -156,6 +174,7 @@ def call_model(
     try:
         reply = model.invoke(list(messages), _run_config(fields, model, trace), **options)
     except Exception as exc:
+        _refused_images(exc, messages, model)
         time.sleep(_wait_for(exc))
         raise
     return _checked(reply, messages, on_failed, counter=counter, started=started, model=model, **fields)
@@ -176,6 +195,7 @@ async def acall_model(
     try:
         reply = await model.ainvoke(list(messages), _run_config(fields, model, trace), **options)
     except Exception as exc:
+        _refused_images(exc, messages, model)
         await asyncio.sleep(_wait_for(exc))
         raise
     text, call = _record(reply, messages, counter=counter, started=started, model=model, **fields)

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from langchain_core.messages import BaseMessage
 
 from langgraph_pdr.state.context import TokenCounter
+from langgraph_pdr.state.images import IMAGE_TOKENS
 
 #: Tokens a chat template may add around each message, and once per prompt, beyond its text.
 TEMPLATE_TOKENS_PER_MESSAGE = 8
@@ -73,14 +74,22 @@ def prompt_bound(messages: Sequence[BaseMessage], counter: TokenCounter) -> int:
     """An upper bound on the input tokens a provider will bill for `messages`.
 
     With an exact counter, its count; otherwise UTF-8 bytes, which no byte-level or byte-fallback
-    tokenizer exceeds. Both add a margin for the chat template.
+    tokenizer exceeds. Both add a margin for the chat template, and `IMAGE_TOKENS` per image.
     """
     total = TEMPLATE_TOKENS_PER_PROMPT
     for m in messages:
         text = message_text(m)
         total += counter.count(text) if counter.exact else len(text.encode("utf-8"))
-        total += TEMPLATE_TOKENS_PER_MESSAGE
+        total += TEMPLATE_TOKENS_PER_MESSAGE + IMAGE_TOKENS * image_count(m)
     return total
+
+
+def image_count(message: BaseMessage) -> int:
+    """How many images a message carries (content blocks of type `image` or `image_url`)."""
+    content = message.content
+    if isinstance(content, str):
+        return 0
+    return sum(1 for b in content if isinstance(b, dict) and b.get("type") in ("image", "image_url"))
 
 
 _BOXED_LINE = re.compile(r"[^\n]*\\boxed\s*\{")

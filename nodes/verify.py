@@ -5,11 +5,12 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from langchain_core.messages import BaseMessage, HumanMessage
+from langchain_core.messages import BaseMessage
 from langgraph.errors import NodeError
 from langgraph.types import Send
 
-from langgraph_pdr.nodes.llm import acall_model, call_model
+from langgraph_pdr.nodes.images import question_message
+from langgraph_pdr.nodes.llm import ImagesNotSupported, acall_model, call_model
 from langgraph_pdr.nodes.runtime import NodeEnv, call_fields, node_env
 from langgraph_pdr.nodes.tokens import prompt_bound
 from langgraph_pdr.state.config import PDRConfig
@@ -41,14 +42,17 @@ def parse_score(text: str) -> float | None:
 
 
 def verify_messages(task: VerifyTask, prompts: PromptSet) -> list[BaseMessage]:
-    return [HumanMessage(prompts.verify.format(question=task["question"], solution=task["draft"].text))]
+    text = prompts.verify.format(question=task["question"], solution=task["draft"].text)
+    return [question_message(text, task.get("images"))]
 
 
 def verify_tasks(state: dict[str, Any], committed: int | None = None) -> list[VerifyTask]:
     """One verification per finished draft of the current round (a draft cut off before its answer
     has nothing to verify); `committed` is what the stage reserved."""
     return [
-        VerifyTask(question=state["question"], draft=d, committed=committed)
+        VerifyTask(
+            question=state["question"], draft=d, committed=committed, images=list(state.get("images") or [])
+        )
         for d in state.get("drafts") or []
         if d.ok and not d.unfinished
     ]
@@ -112,6 +116,8 @@ async def averify(task: VerifyTask, default_config: PDRConfig) -> dict[str, Any]
 
 def verify_failed(task: VerifyTask, error: NodeError, default_config: PDRConfig) -> dict[str, Any]:
     """A verification whose retries are spent leaves the draft's score unknown."""
+    if isinstance(error.error, ImagesNotSupported):
+        raise error.error
     env = node_env(default_config)
     d = task["draft"]
     v = Verification(round=d.round, index=d.index, error=f"{type(error.error).__name__}: {error.error}")

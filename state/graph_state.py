@@ -12,6 +12,7 @@ from typing import Annotated, NotRequired
 
 from typing_extensions import TypedDict
 
+from langgraph_pdr.state.images import ImageRef
 from langgraph_pdr.state.records import Draft, Verification, Workspace
 
 
@@ -39,11 +40,12 @@ class Turn(TypedDict):
 
 
 class PDRInput(TypedDict):
-    """What a run is given: the question; earlier turns of a conversation (a system message, past
-    exchanges), which every draft sees before the question; and, for the oracle distillers only, the
-    gold answer."""
+    """What a run is given: the question and its images (references; see `ImageRef`); earlier turns of
+    a conversation (a system message, past exchanges), which every draft sees before the question; and,
+    for the oracle distillers only, the gold answer."""
 
     question: str
+    images: NotRequired[list[ImageRef]]
     history: NotRequired[list[Turn]]
     gold: NotRequired[str | None]
 
@@ -87,6 +89,7 @@ class DraftTask(TypedDict):
     critique: str | None
     history: NotRequired[list[Turn]]
     committed: NotRequired[int | None]
+    images: NotRequired[list[ImageRef]]
 
 
 class VerifyTask(TypedDict):
@@ -95,3 +98,4 @@ class VerifyTask(TypedDict):
     question: str
     draft: Draft
     committed: NotRequired[int | None]
+    images: NotRequired[list[ImageRef]]

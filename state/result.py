@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field
 
 from langgraph_pdr.state.config import PDRConfig
+from langgraph_pdr.state.images import ImageRef
 from langgraph_pdr.state.records import CallRecord, RoundRecord, Workspace
 
 
@@ -27,6 +28,7 @@ class PDRResult(BaseModel):
         calls: every model call, in the order the ledger received them.
         failed_calls: attempts that failed after the provider billed them (an empty completion),
             with `error` set; their tokens are in B_total (not in B_seq).
+        images: the question's images (references: sha256, type, bytes; the bytes are in the ledger).
         question: the question, as asked.
         config: the run's `PDRConfig`.
         model: the model's id (or its class name, for a model object).
@@ -63,6 +65,7 @@ class PDRResult(BaseModel):
     rounds: list[RoundRecord] = Field(default_factory=list)
     calls: list[CallRecord] = Field(default_factory=list)
     failed_calls: list[CallRecord] = Field(default_factory=list)
+    images: list[ImageRef] = Field(default_factory=list)
 
     @property
     def workspaces(self) -> list[Workspace]:

@@ -47,6 +47,21 @@ class Request:
     answered: bool = False
     fault: str | None = None
     started: float = field(default_factory=time.monotonic)
+    images: list[str] = field(default_factory=list)  # the image URLs (data: or http) the request carried
+
+
+def text_of(content: Any) -> str:
+    """A message's text: a string, or the text parts of a list of content parts."""
+    if isinstance(content, str):
+        return content
+    return "".join(p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") == "text")
+
+
+def images_of(content: Any) -> list[str]:
+    """The image URLs of a message's content parts (OpenAI's `image_url` format)."""
+    if isinstance(content, str):
+        return []
+    return [p["image_url"]["url"] for p in content if isinstance(p, dict) and p.get("type") == "image_url"]
 
 
 def default_reply(req: Request) -> str:
@@ -62,8 +77,21 @@ def default_reply(req: Request) -> str:
 
 #: The faults `FakeOpenAIServer(fault=...)` injects: HTTP errors (429 with `Retry-After`), a reset
 #: connection, a reply that never comes, an empty completion, a draft without `\boxed{}`, a reply cut by
-#: `finish_reason: length`, a verification without a score, and a body that is not JSON.
-FAULTS = ("429", "500", "503", "reset", "hang", "empty", "no_boxed", "length", "unparseable", "malformed")
+#: `finish_reason: length`, a verification without a score, a body that is not JSON, and a 400 refusing
+#: image input (a text-only model).
+FAULTS = (
+    "429",
+    "500",
+    "503",
+    "reset",
+    "hang",
+    "empty",
+    "no_boxed",
+    "length",
+    "unparseable",
+    "malformed",
+    "no_images",
+)
 
 
 class _Server(ThreadingHTTPServer):
@@ -135,8 +163,10 @@ class FakeOpenAIServer(LoopbackServer):
 
             def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
-                prompt = "\n".join(str(m.get("content", "")) for m in body.get("messages", []))
+                messages = body.get("messages", [])
+                prompt = "\n".join(text_of(m.get("content", "")) for m in messages)
                 req = Request(role_of(prompt), prompt, body, draft_identity(body.get("seed")))
+                req.images = [url for m in messages for url in images_of(m.get("content", ""))]
                 with server.lock:
                     server.requests.append(req)
                 req.fault = server.fault(req)
@@ -198,6 +228,16 @@ class FakeOpenAIServer(LoopbackServer):
                     self.send_header("Content-Length", str(len(data)))
                     self.end_headers()
                     self.wfile.write(data)
+                elif fault == "no_images":  # a text-only model, as vLLM and llama.cpp answer
+                    data = json.dumps(
+                        {
+                            "error": {
+                                "message": "image input is not supported by this model",
+                                "type": "invalid_request_error",
+                            }
+                        }
+                    ).encode()
+                    send_json(self, 400, data)
                 elif fault == "reset":
                     self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
                     self.connection.close()

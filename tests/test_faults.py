@@ -65,6 +65,7 @@ def test_the_server_knows_every_fault_the_suite_uses():
         "length",
         "unparseable",
         "malformed",
+        "no_images",
     }
 
 

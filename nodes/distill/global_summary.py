@@ -14,10 +14,11 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from langchain_core.messages import BaseMessage, HumanMessage
+from langchain_core.messages import BaseMessage
 
 from langgraph_pdr.nodes.answers import agreement, answer_tally
 from langgraph_pdr.nodes.distill.base import SEPARATOR, BaseDistiller, DistillRequest, attempt_text
+from langgraph_pdr.nodes.images import question_message
 from langgraph_pdr.nodes.tokens import cut_to_tokens
 from langgraph_pdr.state.records import CallRecord, Draft, Workspace
 
@@ -45,7 +46,7 @@ def summary_messages(request: DistillRequest) -> list[BaseMessage]:
         attempts=attempts,
         tally=answer_tally(request.drafts),
     )
-    return [HumanMessage(text)]
+    return [question_message(text, request.state.get("images"))]
 
 
 def unanimous(drafts: list[Draft]) -> bool:

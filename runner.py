@@ -265,6 +265,7 @@ def _invoke(run: _Run, inputs: dict[str, Any] | None, on_event: EventHandler | N
     if on_event is None:
         run.graph.invoke(inputs, run.config, context=run.context, durability="sync")
         return
+    run.context.stream_drafts = True  # someone watches: drafts stream as they are written
     # LangGraph's sync stream parks a waiter on one worker of the pool: give it its own
     config = {**run.config, "max_concurrency": (run.config.get("max_concurrency") or 1) + 1}
     for event in run.graph.stream(
@@ -277,6 +278,7 @@ async def _ainvoke(run: _Run, inputs: dict[str, Any] | None, on_event: EventHand
     if on_event is None:
         await run.graph.ainvoke(inputs, run.config, context=run.context, durability="sync")
         return
+    run.context.stream_drafts = True
     async for event in run.graph.astream(
         inputs, run.config, context=run.context, stream_mode="custom", durability="sync"
     ):

@@ -5,8 +5,9 @@ The request's `model` names the method: `pdr` (the default configuration), `pdr-
 `pdr-8-4-1-per_sample_top_k`, `sr-3`, `sr_error-3`, `single`, `sc-8`, `bon-8`; an extra body field
 `"pdr": {...}` sets any `PDRConfig` field (`{"kappa": 512, "k": 2}`), and `max_tokens` / `temperature`
 set the drafts'. With `"stream": true`, progress is sent as it happens in `delta.reasoning_content`
-(the field reasoning UIs show as thinking; the raw event is in `delta.pdr_event`), then the answer as
-`delta.content`; `usage` sums every inner call.
+(the field reasoning UIs show as thinking; the raw event is in `delta.pdr_event`): the drafts' tokens
+as they are written, each run of them headed `[draft r1.2]`, and a line per event between calls; then
+the answer as `delta.content`; `usage` sums every inner call.
 """
 
 from __future__ import annotations
@@ -279,8 +280,17 @@ async def _stream(question: str, run: dict[str, Any], name: str, include_usage: 
     task = asyncio.create_task(arun_pdr(question, on_event=events.put_nowait, thread_id=thread_id, **run))
     task.add_done_callback(lambda _: events.put_nowait(done))
     yield _chunk(cid, name, {"role": "assistant", "content": ""})
+    writing: tuple[int, int] | None = None  # the draft whose tokens were streamed last
     while (event := await events.get()) is not done:
-        yield _chunk(cid, name, {"reasoning_content": describe(event), "pdr_event": event})
+        if event.get("event") == "draft_delta":  # a draft's tokens as they arrive, tagged by draft
+            tag = (event["round"], event["index"])
+            head = "" if tag == writing else f"\n[draft r{tag[0]}.{tag[1]}] "
+            writing = tag
+            yield _chunk(cid, name, {"reasoning_content": head + event["text"], "pdr_event": event})
+            continue
+        line = describe(event) if writing is None else "\n" + describe(event)
+        writing = None
+        yield _chunk(cid, name, {"reasoning_content": line, "pdr_event": event})
     try:
         result = task.result()
     except Exception as exc:

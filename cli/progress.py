@@ -6,19 +6,21 @@ from typing import Any
 
 from rich.live import Live
 
-from langgraph_pdr.cli.common import console
+from langgraph_pdr.cli.common import console, shorten
 
 
 class Progress:
-    """Live progress on stderr: round r of R, drafts done / launched, tokens so far, workspace size.
+    """Live progress on stderr: round r of R, drafts done / launched, tokens so far, workspace size,
+    and under it each draft being written: its tokens so far and its latest line.
 
-    A terminal gets one live line; a file or a pipe gets a line per finished round and workspace.
+    A terminal gets the live lines; a file or a pipe gets a line per finished round and workspace.
     """
 
     def __init__(self, enabled: bool) -> None:
         self.enabled = enabled
         self.round = self.rounds = self.launched = self.done = self.tokens = 0
         self.workspace = ""
+        self.writing: dict[tuple[int, int], list[Any]] = {}  # (round, index) -> [tokens, text's tail]
         self.live: Any = None
         self.console = console(stderr=True)
 
@@ -42,10 +44,15 @@ class Progress:
         if not self.round:
             return "starting…"
         ws = f" · workspace {self.workspace}" if self.workspace else ""
-        return (
+        lines = [
             f"round {self.round}/{self.rounds} · drafts {self.done}/{self.launched} · "
             f"{self.tokens:,} tokens{ws}"
-        )
+        ]
+        width = max(self.console.width - 32, 20)
+        for (r, i), (written, tail) in sorted(self.writing.items()):
+            latest = tail.rstrip("\n").rsplit("\n", 1)[-1]
+            lines.append(f"  draft r{r}.{i} · {written:,} tokens · {shorten(latest, width)}")
+        return "\n".join(lines)
 
     def __call__(self, event: dict) -> None:
         kind = event.get("event")
@@ -53,8 +60,13 @@ class Progress:
         if kind == "round_started":
             self.round, self.rounds = event["round"], event["rounds"]
             self.launched, self.done = event["drafts"], 0
+        elif kind == "draft_delta":
+            entry = self.writing.setdefault((event["round"], event["index"]), [0, ""])
+            entry[0] = int(event.get("written") or 0)
+            entry[1] = (entry[1] + str(event.get("text") or ""))[-400:]
         elif kind in ("draft_finished", "draft_failed"):
             self.done += 1
+            self.writing.pop((event.get("round", 0), event.get("index", 0)), None)
         elif kind == "workspace_built":
             sizes = [w["tokens"] for w in event.get("workspaces", [])]
             self.workspace = f"{max(sizes)} tokens" if sizes else ""

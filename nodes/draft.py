@@ -118,6 +118,7 @@ def _draft_call(env: NodeEnv, task: DraftTask) -> dict[str, Any]:
         max_tokens=cfg.draft_max_tokens(task["round"]),
         temperature=cfg.temperature.draft,
         committed=task.get("committed"),
+        stream=True,
     )
 
 

@@ -85,6 +85,34 @@ def _record(
 MAX_RETRY_AFTER_S = 60.0
 
 FailedHook = Callable[[CallRecord], None]
+#: Called with each piece of a streamed reply and how many pieces came so far.
+DeltaHook = Callable[[str, int], None]
+
+
+def _chunk_text(chunk: Any) -> str:
+    text = getattr(chunk, "text", "")
+    return text if isinstance(text, str) else str(text)
+
+
+def _as_message(joined: Any) -> AIMessage:
+    """A streamed reply, its chunks added up, as the message `invoke` would have returned."""
+    if joined is None:
+        return AIMessage("")
+    return AIMessage(
+        content=joined.content,
+        usage_metadata=getattr(joined, "usage_metadata", None),
+        response_metadata=getattr(joined, "response_metadata", None) or {},
+        tool_calls=getattr(joined, "tool_calls", None) or [],
+    )
+
+
+def _joined(chunks: Any, on_delta: DeltaHook) -> AIMessage:
+    """Add a stream's chunks up, telling `on_delta` of each."""
+    reply = None
+    for pieces, chunk in enumerate(chunks, start=1):
+        reply = chunk if reply is None else reply + chunk
+        on_delta(_chunk_text(chunk), pieces)
+    return _as_message(reply)
 
 
 class ImagesNotSupported(ValueError):
@@ -161,10 +189,12 @@ def call_model(
     counter: TokenCounter,
     on_failed: FailedHook | None = None,
     trace: dict[str, Any] | None = None,
+    on_delta: DeltaHook | None = None,
     **fields: Any,
 ) -> tuple[str, CallRecord]:
     """Invoke `model` once; return its text and the call record (`fields`: role, round, index, stage;
-    `trace`: the run's metadata for tracers, see `langgraph_pdr.nodes.tracing`).
+    `trace`: the run's metadata for tracers, see `langgraph_pdr.nodes.tracing`). With `on_delta`, the
+    reply is streamed and `on_delta(text, pieces)` gets each piece as it arrives.
 
     A rate limit that names its wait (`Retry-After`, up to a minute) is waited out here, then raised
     for the graph's retry policy; an empty completion is reported to `on_failed` (its billed tokens)
@@ -172,7 +202,11 @@ def call_model(
     """
     started = time.monotonic()
     try:
-        reply = model.invoke(list(messages), _run_config(fields, model, trace), **options)
+        config = _run_config(fields, model, trace)
+        if on_delta is None:
+            reply = model.invoke(list(messages), config, **options)
+        else:
+            reply = _joined(model.stream(list(messages), config, **options), on_delta)
     except Exception as exc:
         _refused_images(exc, messages, model)
         time.sleep(_wait_for(exc))
@@ -188,12 +222,23 @@ async def acall_model(
     counter: TokenCounter,
     on_failed: FailedHook | None = None,
     trace: dict[str, Any] | None = None,
+    on_delta: DeltaHook | None = None,
     **fields: Any,
 ) -> tuple[str, CallRecord]:
     """Async twin of `call_model`."""
     started = time.monotonic()
     try:
-        reply = await model.ainvoke(list(messages), _run_config(fields, model, trace), **options)
+        config = _run_config(fields, model, trace)
+        if on_delta is None:
+            reply = await model.ainvoke(list(messages), config, **options)
+        else:
+            joined: Any = None
+            pieces = 0
+            async for chunk in model.astream(list(messages), config, **options):
+                joined = chunk if joined is None else joined + chunk
+                pieces += 1
+                on_delta(_chunk_text(chunk), pieces)
+            reply = _as_message(joined)
     except Exception as exc:
         _refused_images(exc, messages, model)
         await asyncio.sleep(_wait_for(exc))

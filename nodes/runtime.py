@@ -33,6 +33,7 @@ class NodeEnv:
     recorder: RunRecorder | None
     thread_id: str
     prompts: PromptSet
+    stream_drafts: bool = False
 
     def failed_attempt(self, call: CallRecord, committed: int | None = None) -> None:
         """Book a failed attempt the provider billed (ledger, and the run's billing). With a B_total cap,
@@ -83,6 +84,10 @@ class NodeEnv:
         else:
             await asyncio.to_thread(self.record, *records)
 
+    def delta(self, text: str, pieces: int, *, role: str, round: int, index: int) -> None:
+        """A piece of a reply being written, as a `draft_delta` event (`written`: pieces so far)."""
+        self.emit("draft_delta", role=role, round=round, index=index, text=text, written=pieces)
+
     def emit(self, event: str, **data: Any) -> None:
         """A custom stream event (`stream_mode="custom"`) for progress displays."""
         try:
@@ -102,12 +107,18 @@ def call_fields(
     temperature: float,
     stage: str | None = None,
     committed: int | None = None,
+    stream: bool = False,
 ) -> dict[str, Any]:
     """The keyword arguments of `call_model` for one call: provider options with a per-call seed,
     the token counter, what to do with a billed failed attempt (checked against `committed`, the total
     the call's stage reserved), the call's role, round, index and stage (default `r{round}.{role}`),
-    and what tracers get besides (`trace`: thread id, method, distiller)."""
+    and what tracers get besides (`trace`: thread id, method, distiller). With `stream` and a run that
+    streams (`PDRContext.stream_drafts`), the reply is streamed as `draft_delta` events."""
+    deltas = {}
+    if stream and env.stream_drafts:
+        deltas["on_delta"] = functools.partial(env.delta, role=role, round=round, index=index)
     return {
+        **deltas,
         "options": call_options(
             env.model,
             max_tokens=max_tokens,
@@ -188,6 +199,7 @@ def node_env(default_config: PDRConfig) -> NodeEnv:
         recorder=ctx.recorder,
         thread_id=str(configurable.get("thread_id", "")),
         prompts=prompts_of(ctx, config),
+        stream_drafts=ctx.stream_drafts,
     )
 
 

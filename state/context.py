@@ -71,6 +71,9 @@ class PDRContext:
         recorder: receives records as they are made (the run ledger), or None.
         prompts: the run's prompt set; None uses the one `config.prompts` names (a resume passes the
             set stored with the run).
+        stream_drafts: stream each draft as it is written, as `draft_delta` events (`round`,
+            `index`, `text`, `written`: pieces so far) on the custom stream; `run_pdr` turns it on
+            when it is given `on_event`.
 
     `run_pdr` builds it for you; pass one yourself when you compile and invoke a graph of
     `create_pdr_graph` (`graph.invoke(..., context=PDRContext(model=...))`). It is not checkpointed:
@@ -104,6 +107,7 @@ class PDRContext:
     token_counter: TokenCounter | None = None
     recorder: RunRecorder | None = field(default=None)
     prompts: PromptSet | None = None
+    stream_drafts: bool = False
 
 
 class ServerContext(TypedDict):

@@ -136,6 +136,8 @@ class FakeOpenAIServer(LoopbackServer):
         delay: seconds to wait before answering a request (interrupted by `stop`).
         fault: the fault to inject for a request, or None to answer it (see `FAULTS`).
         retry_after: the `Retry-After` seconds of a 429.
+        between: called before each word of a streamed reply (`"stream": true`), e.g. to hold a
+            stream until the test has seen its first words.
     """
 
     def __init__(
@@ -144,9 +146,11 @@ class FakeOpenAIServer(LoopbackServer):
         delay: Callable[[Request], float] | None = None,
         fault: Callable[[Request], str | None] | None = None,
         retry_after: float = 1,
+        between: Callable[[Request], None] | None = None,
     ) -> None:
         self.reply = reply
         self.delay = delay or (lambda req: 0.0)
+        self.between = between or (lambda req: None)  # called before each streamed word
         self.fault = fault or (lambda req: None)
         self.retry_after = retry_after
         self.requests: list[Request] = []
@@ -208,10 +212,42 @@ class FakeOpenAIServer(LoopbackServer):
                     },
                 }
                 try:
-                    self._send(200, payload)
+                    if body.get("stream"):
+                        self._stream(req, payload, body)
+                    else:
+                        self._send(200, payload)
                     req.answered = True
                 except (BrokenPipeError, ConnectionResetError):
                     pass
+
+            def _stream(self, req: Request, payload: dict, body: dict) -> None:
+                """Server-sent events: the reply a word at a time (each after `server.between(req)`),
+                then the finish reason, then the usage when the client asked for it."""
+                self.send_response(200)
+                self.send_header("Content-Type", "text/event-stream")
+                self.end_headers()
+                base = {k: payload[k] for k in ("id", "created", "model")} | {
+                    "object": "chat.completion.chunk"
+                }
+
+                def event(choices: list, **extra: Any) -> None:
+                    self.wfile.write(
+                        f"data: {json.dumps({**base, 'choices': choices, **extra})}\n\n".encode()
+                    )
+                    self.wfile.flush()
+
+                choice = payload["choices"][0]
+                words = choice["message"]["content"].split(" ")
+                for n, word in enumerate(words):
+                    server.between(req)
+                    piece = word if n == len(words) - 1 else word + " "
+                    delta = {"role": "assistant", "content": piece} if n == 0 else {"content": piece}
+                    event([{"index": 0, "delta": delta, "finish_reason": None}])
+                event([{"index": 0, "delta": {}, "finish_reason": choice["finish_reason"]}])
+                if (body.get("stream_options") or {}).get("include_usage"):
+                    event([], usage=payload["usage"])
+                self.wfile.write(b"data: [DONE]\n\n")
+                self.wfile.flush()
 
             def _send(self, status: int, payload: dict) -> None:
                 send_json(self, status, json.dumps(payload).encode())

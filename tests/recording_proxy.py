@@ -34,10 +34,17 @@ class RecordingProxy(LoopbackServer):
                 )
                 with urllib.request.urlopen(req, timeout=600) as resp:
                     data, status = resp.read(), resp.status
+                    streamed = resp.headers.get("Content-Type", "").startswith("text/event-stream")
                 if path.startswith("/chat/completions"):
-                    usage = json.loads(data).get("usage") or {}
                     with proxy.lock:
-                        proxy.usage.append(usage)
+                        proxy.usage.append(_usage(data, streamed))
+                if streamed:  # passed on whole: the client reads the same events, later
+                    self.send_response(status)
+                    self.send_header("Content-Type", "text/event-stream")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                    return
                 send_json(self, status, data)
 
             def do_GET(self) -> None:
@@ -52,3 +59,14 @@ class RecordingProxy(LoopbackServer):
     def billed(self) -> int:
         with self.lock:
             return sum(u.get("prompt_tokens", 0) + u.get("completion_tokens", 0) for u in self.usage)
+
+
+def _usage(data: bytes, streamed: bool) -> dict[str, int]:
+    """The usage a response reports: the JSON body's, or a streamed response's last usage event."""
+    if not streamed:
+        return json.loads(data).get("usage") or {}
+    usage: dict[str, int] = {}
+    for line in data.decode().splitlines():
+        if line.startswith("data: ") and line != "data: [DONE]":
+            usage = json.loads(line[6:]).get("usage") or usage
+    return usage

@@ -324,7 +324,14 @@ def test_sigterm_stops_cleanly_too(db):
 
 # -- the real local model (0.5B, small budgets) -------------------------------------------------
 
-REAL = ["--schedule", "2,1", "--max-tokens", "96", "--kappa", "128"]
+REAL = [
+    "--schedule",
+    "2,1",
+    "--max-tokens",
+    "160",
+    "--kappa",
+    "128",
+]  # room to finish: a cut final draft is "unfinished"
 
 
 @pytest.mark.real_model

@@ -61,9 +61,28 @@ FAKE_SERVER = textwrap.dedent(f"""\
                 open(os.environ["FAKE_LLAMA_HANG"], "a").close()  # the test sees the request arrive
                 time.sleep(3600)
             text = "6 * 7 = 42, so \\\\boxed{{42}}"
+            usage = {{"prompt_tokens": 10, "completion_tokens": 8, "total_tokens": 18}}
+            if body.get("stream"):  # as llama-server streams: chunks, then the usage, then [DONE]
+                base = {{"model": body.get("model"), "object": "chat.completion.chunk"}}
+                base |= {{"id": "x", "created": 0}}
+                self.send_response(200)
+                self.send_header("Content-Type", "text/event-stream")
+                self.end_headers()
+                for i, word in enumerate(text.split(" ")):
+                    delta = {{"content": (" " if i else "") + word}}
+                    chunk = {{**base, "choices": [{{"index": 0, "delta": delta, "finish_reason": None}}]}}
+                    self.wfile.write(("data: " + json.dumps(chunk) + "\\n\\n").encode())
+                end = {{**base, "choices": [{{"index": 0, "delta": {{}}, "finish_reason": "stop"}}]}}
+                self.wfile.write(("data: " + json.dumps(end) + "\\n\\n").encode())
+                last = {{**base, "choices": [], "usage": usage}}
+                self.wfile.write(("data: " + json.dumps(last) + "\\n\\n").encode())
+                self.wfile.write(b"data: [DONE]\\n\\n")
+                self.wfile.flush()
+                self.close_connection = True
+                return
             self._send({{"choices": [{{"index": 0, "finish_reason": "stop",
                                       "message": {{"role": "assistant", "content": text}}}}],
-                        "usage": {{"prompt_tokens": 10, "completion_tokens": 8, "total_tokens": 18}},
+                        "usage": usage,
                         "model": body.get("model"), "object": "chat.completion", "id": "x", "created": 0}})
 
     HTTPServer(("127.0.0.1", int(argv[argv.index("--port") + 1])), Handler).serve_forever()

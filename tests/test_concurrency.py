@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import subprocess
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from fake_openai import FakeOpenAIServer
-from test_cli import PDR
+from serve_process import pdr_serve
 
 from langgraph_pdr import PDRConfig, arun_pdr, list_runs
 
@@ -67,23 +65,10 @@ def _complete(url: str, n: int) -> tuple[int, dict]:
 
 @pytest.mark.parametrize("clients", [16, 64])
 def test_pdr_serve_answers_every_concurrent_completion_on_its_default_sqlite_store(clients, tmp_path):
-    env = {**os.environ, "PDR_DB": str(tmp_path / "default-store.sqlite")}
-    with FakeOpenAIServer(delay=spread) as upstream:
-        proc = subprocess.Popen(
-            [*PDR, "serve", "--model", "fake-model", "--base-url", upstream.base_url, "--port", "0"],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=env,
-        )
-        try:
-            url = proc.stdout.readline().strip()
-            assert url.startswith("http://127.0.0.1:"), proc.stderr.read()
-            with ThreadPoolExecutor(clients) as pool:
-                replies = list(pool.map(lambda n: _complete(url, n), range(clients)))
-        finally:
-            proc.terminate()
-            proc.wait(timeout=30)
+    env = {"PDR_DB": str(tmp_path / "default-store.sqlite")}
+    with FakeOpenAIServer(delay=spread) as upstream, pdr_serve(upstream.base_url, env=env) as url:
+        with ThreadPoolExecutor(clients) as pool:
+            replies = list(pool.map(lambda n: _complete(url, n), range(clients)))
     statuses = [status for status, _ in replies]
     assert statuses == [200] * clients, [body for status, body in replies if status != 200][:3]
     assert all(body["pdr"]["answer"] == "42" and body["pdr"]["status"] == "completed" for _, body in replies)

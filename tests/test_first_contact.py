@@ -6,10 +6,10 @@ from __future__ import annotations
 import json
 import os
 import re
-import subprocess
 
 import pytest
 from fake_openai import FakeOpenAIServer
+from serve_process import pdr_serve
 from test_cli import PDR, assert_one_line_error, pdr
 
 LONG_LINE = "Therefore " + " ".join(f"x{i} + y{i} = z{i}," for i in range(30)) + " so the sum is 42."
@@ -183,26 +183,14 @@ def test_every_option_has_help(command, flag):
 def test_streamed_chunk_ids_are_the_runs_thread_id(tmp_path):
     from openai import OpenAI
 
-    env = {**os.environ, "OPENAI_API_KEY": "sk-test", "PDR_DB": str(tmp_path / "serve.sqlite")}
-    with FakeOpenAIServer() as upstream:
-        proc = subprocess.Popen(
-            [*PDR, "serve", "--model", "fake-model", "--base-url", upstream.base_url, "--port", "0"],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=env,
-        )
-        try:
-            url = proc.stdout.readline().strip()
-            client = OpenAI(base_url=url, api_key="unused")
-            chunks = list(
-                client.chat.completions.create(
-                    model="single", messages=[{"role": "user", "content": "What is 6 * 7?"}], stream=True
-                )
+    env = {"PDR_DB": str(tmp_path / "serve.sqlite")}
+    with FakeOpenAIServer() as upstream, pdr_serve(upstream.base_url, env=env) as url:
+        client = OpenAI(base_url=url, api_key="unused")
+        chunks = list(
+            client.chat.completions.create(
+                model="single", messages=[{"role": "user", "content": "What is 6 * 7?"}], stream=True
             )
-        finally:
-            proc.terminate()
-            proc.wait(timeout=30)
+        )
     ids = {c.id for c in chunks}
     thread = next(c.model_extra["pdr"]["thread_id"] for c in chunks if (c.model_extra or {}).get("pdr"))
     assert ids == {f"chatcmpl-{thread}"}

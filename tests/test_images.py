@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 from pathlib import Path
 
 import pytest
 from fake_openai import FakeOpenAIServer
+from serve_process import pdr_serve
 from test_cli import assert_one_line_error, pdr
 
 from langgraph_pdr import PDRChatModel, PDRConfig, create_pdr_tool, resume_pdr, run_pdr
@@ -185,11 +185,9 @@ def test_a_bad_image_is_one_clear_error_over_the_api_and_the_cli(name, content, 
 
 
 def test_images_reach_pdr_through_the_chat_model_the_tool_and_pdr_serve(tmp_path):
-    import subprocess
 
     from langchain_core.messages import HumanMessage
     from openai import OpenAI
-    from test_cli import PDR
 
     image = png(3000, seed=2)
     data_url = "data:image/png;base64," + base64.b64encode(image).decode()
@@ -211,16 +209,7 @@ def test_images_reach_pdr_through_the_chat_model_the_tool_and_pdr_serve(tmp_path
         path = tmp_path / "p.png"
         path.write_bytes(image)
         assert tool.invoke({"question": "What is 6 * 7?", "images": [str(path)]}).endswith("\\boxed{42}")
-        env = {**os.environ, "PDR_DB": str(tmp_path / "serve.sqlite")}
-        proc = subprocess.Popen(
-            [*PDR, "serve", "--model", "fake-model", "--base-url", upstream.base_url, "--port", "0"],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=env,
-        )
-        try:
-            url = proc.stdout.readline().strip()
+        with pdr_serve(upstream.base_url, env={"PDR_DB": str(tmp_path / "serve.sqlite")}) as url:
             reply = OpenAI(base_url=url, api_key="unused").chat.completions.create(
                 model="pdr-2-1-random_k",
                 messages=[
@@ -234,9 +223,6 @@ def test_images_reach_pdr_through_the_chat_model_the_tool_and_pdr_serve(tmp_path
                 ],
                 extra_body={"pdr": {"k": 1}},
             )
-        finally:
-            proc.terminate()
-            proc.wait(timeout=30)
         assert reply.model_extra["pdr"]["answer"] == "42"
         assert len(upstream.requests) == 3 * 3 and all(r.images == [data_url] for r in upstream.requests)
 

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
 import time
 
 import pytest
 from fake_openai import FakeOpenAIServer
-from test_cli import PDR
+from serve_process import pdr_serve
 
 CONVERSATION = [
     {"role": "system", "content": "Be a patient teacher."},
@@ -23,34 +21,12 @@ def slow_last_round(req):
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """One `pdr serve` process for the module, in front of a fake upstream."""
-    env = {**os.environ, "OPENAI_API_KEY": "sk-test"}
     db = tmp_path_factory.mktemp("serve") / "runs.sqlite"
-    with FakeOpenAIServer(delay=slow_last_round) as upstream:
-        proc = subprocess.Popen(
-            [
-                *PDR,
-                "serve",
-                "--model",
-                "fake-model",
-                "--base-url",
-                upstream.base_url,
-                "--port",
-                "0",
-                "--db",
-                str(db),
-            ],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=env,
-        )
-        try:
-            url = proc.stdout.readline().strip()
-            assert url.startswith("http://127.0.0.1:"), proc.stderr.read() if proc.poll() is not None else url
-            yield url, upstream
-        finally:
-            proc.terminate()
-            proc.wait(timeout=15)
+    with (
+        FakeOpenAIServer(delay=slow_last_round) as upstream,
+        pdr_serve(upstream.base_url, "--db", str(db)) as url,
+    ):
+        yield url, upstream
 
 
 @pytest.fixture

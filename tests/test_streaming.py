@@ -4,12 +4,10 @@ streams them in `reasoning_content`, tagged by draft, before the draft is done."
 
 from __future__ import annotations
 
-import os
-import subprocess
 import threading
 
 from fake_openai import FakeOpenAIServer
-from test_cli import PDR
+from serve_process import pdr_serve
 
 from langgraph_pdr import PDRConfig, run_pdr
 
@@ -88,31 +86,22 @@ def test_pdr_serve_streams_draft_tokens_tagged_by_draft_as_they_arrive(tmp_path)
     from openai import OpenAI
 
     release = threading.Event()
-    env = {**os.environ, "OPENAI_API_KEY": "sk-test", "PDR_DB": str(tmp_path / "serve.sqlite")}
-    with FakeOpenAIServer(between=held_until(release)) as upstream:
-        proc = subprocess.Popen(
-            [*PDR, "serve", "--model", "fake-model", "--base-url", upstream.base_url, "--port", "0"],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=env,
+    env = {"PDR_DB": str(tmp_path / "serve.sqlite")}
+    with (
+        FakeOpenAIServer(between=held_until(release)) as upstream,
+        pdr_serve(upstream.base_url, env=env) as url,
+    ):
+        stream = OpenAI(base_url=url, api_key="unused").chat.completions.create(
+            model="single", messages=[{"role": "user", "content": "What is 6 * 7?"}], stream=True
         )
-        try:
-            url = proc.stdout.readline().strip()
-            stream = OpenAI(base_url=url, api_key="unused").chat.completions.create(
-                model="single", messages=[{"role": "user", "content": "What is 6 * 7?"}], stream=True
-            )
-            thinking = []
-            for chunk in stream:
-                delta = chunk.choices[0].delta if chunk.choices else None
-                text = (delta.model_extra or {}).get("reasoning_content") if delta else None
-                if text:
-                    thinking.append(text)
-                    if "".join(thinking).count(" ") >= 3:
-                        release.set()  # seen while the upstream still holds the draft's reply open
-        finally:
-            proc.terminate()
-            proc.wait(timeout=30)
+        thinking = []
+        for chunk in stream:
+            delta = chunk.choices[0].delta if chunk.choices else None
+            text = (delta.model_extra or {}).get("reasoning_content") if delta else None
+            if text:
+                thinking.append(text)
+                if "".join(thinking).count(" ") >= 3:
+                    release.set()  # seen while the upstream still holds the draft's reply open
     streamed = "".join(thinking)
     assert release.is_set()
     assert (

@@ -18,6 +18,7 @@ from langgraph_pdr.nodes.distill import (
     register_distiller,
 )
 from langgraph_pdr.nodes.prompts import get_prompts, register_prompts
+from langgraph_pdr.nodes.python_tool import PythonRun, python_tool, run_python
 from langgraph_pdr.nodes.tokens import Utf8TokenCounter
 from langgraph_pdr.runner import aresume_pdr, arun_pdr, inspect_run, list_runs, resume_pdr, run_pdr
 from langgraph_pdr.state import (
@@ -52,6 +53,7 @@ __all__ = [
     "PDRContext",
     "PDRResult",
     "PromptSet",
+    "PythonRun",
     "RoundRecord",
     "RunExistsError",
     "RunLockedError",
@@ -73,9 +75,11 @@ __all__ = [
     "graph_config",
     "inspect_run",
     "list_runs",
+    "python_tool",
     "register_distiller",
     "register_prompts",
     "render_run_html",
     "resume_pdr",
     "run_pdr",
+    "run_python",
 ]

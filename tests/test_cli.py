@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
+import urllib.request
 
 import pytest
 from fake_openai import FakeOpenAIServer
@@ -358,15 +360,22 @@ def test_real_local_model_run_json(db):
 def test_serve_model_and_b_total_equals_what_the_server_billed(db):
     from recording_proxy import RecordingProxy
 
+    with socket.socket() as probe:  # a free port for --port
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
     server = subprocess.Popen(
-        [*PDR, "serve-model", "--local-model", SMALL, "--parallel", "2", "--ctx", "8192"],
+        [*PDR, "serve-model", "--local-model", SMALL, "--parallel", "2", "--ctx", "8192"]
+        + ["--host", "127.0.0.1", "--port", str(port)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
     try:
         base_url = server.stdout.readline().strip()
-        assert base_url.startswith("http://127.0.0.1:"), server.stderr.read() if server.poll() else ""
+        assert base_url == f"http://127.0.0.1:{port}/v1", server.stderr.read() if server.poll() else base_url
+        with urllib.request.urlopen(base_url + "/models", timeout=30) as reply:
+            ids = [m["id"] for m in json.load(reply)["data"]]
+        assert ids and all(SMALL in i for i in ids), ids  # the alias whole, never split into characters
         with RecordingProxy(base_url) as proxy:
             proc = pdr(
                 "run",

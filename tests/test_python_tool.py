@@ -111,9 +111,11 @@ def test_no_socket_opens():
     assert run_python("import urllib.request\nurllib.request.urlopen('http://127.0.0.1:9')").exception
 
 
-def test_output_is_cut_to_its_bound():
+def test_output_is_cut_to_its_bound_and_a_flood_ends_at_the_file_size_limit():
     run = run_python("print('x' * 100_000)", output_chars=1000)
     assert run.stdout.startswith("x" * 1000) and run.stdout.endswith("[cut: 99001 more characters]")
+    run = run_python("while True:\n    print('y' * 1000)", file_mib=1, output_chars=100)
+    assert run.exception == "OSError: [Errno 27] File too large" and run.stdout.startswith("y" * 100)
 
 
 def test_the_tool_returns_the_result_as_text_for_any_code():

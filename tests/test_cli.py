@@ -342,7 +342,10 @@ def test_real_local_model_run_json(db):
     proc = pdr("run", "What is 2 + 3?", "--local-model", SMALL, *REAL, "--json", "--db", db)
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
-    assert out["stop_reason"] == "completed" and out["text"]
+    assert out["text"]
+    if out["stop_reason"] != "completed":  # the 0.5B model sometimes rambles past the refine's cap
+        last = [c for c in out["calls"] if (c["role"], c["round"]) == ("draft", 2)]
+        assert out["stop_reason"] == "unfinished" and [c["finish_reason"] for c in last] == ["length"]
     assert [(c["role"], c["round"]) for c in out["calls"]].count(("draft", 1)) == 2
     assert out["b_total"] == sum(c["input_tokens"] + c["output_tokens"] for c in out["calls"])
     assert all(c["usage_source"] == "provider" for c in out["calls"])

@@ -20,6 +20,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from langchain_core.tools import BaseTool, StructuredTool
 from pydantic import BaseModel, Field
@@ -137,9 +138,9 @@ def run_python(
                 except BaseException:
                     _kill_group(proc)
                     raise
-                lines = [json.loads(line) for line in report.read().decode().splitlines() if _json(line)]
+                lines = _reported(report.read())
         confinement = lines[0] if lines else {}
-        raised = next((x["exception"] for x in lines[1:] if isinstance(x, dict) and "exception" in x), None)
+        raised = next((x["exception"] for x in lines[1:] if "exception" in x), None)
         exception = killed or raised or _signal_reason(proc.returncode, cpu_s)
         if not lines and exception is None:  # it ended before running the code
             exception = f"the sandbox did not start (exit status {proc.returncode})"
@@ -149,18 +150,21 @@ def run_python(
             exception=exception,
             exit_code=proc.returncode,
             seconds=time.monotonic() - started,
-            confinement={str(k): str(v) for k, v in confinement.items()}
-            if isinstance(confinement, dict)
-            else {},
+            confinement={str(k): str(v) for k, v in confinement.items()},
         )
 
 
-def _json(line: str) -> bool:
-    try:
-        json.loads(line)
-    except ValueError:
-        return False
-    return True
+def _reported(data: bytes) -> list[dict[str, Any]]:
+    """The JSON objects the report pipe carried, one a line, each parsed once (other lines skipped)."""
+    found = []
+    for line in data.decode(errors="replace").splitlines():
+        try:
+            value = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(value, dict):
+            found.append(value)
+    return found
 
 
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:

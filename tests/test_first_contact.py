@@ -78,35 +78,10 @@ def test_a_final_draft_cut_at_max_tokens_is_reported_as_unfinished(tmp_path):
 
     db = str(tmp_path / "runs.sqlite")
     with FakeOpenAIServer(reply=reply) as server:
-        run = pdr(
-            "run",
-            "What is 19 * 21?",
-            "--model",
-            "fake-model",
-            "--base-url",
-            server.base_url,
-            "--schedule",
-            "2,1",
-            "--max-tokens",
-            "64",
-            "--db",
-            db,
-        )
-        as_json = pdr(
-            "run",
-            "What is 19 * 21?",
-            "--model",
-            "fake-model",
-            "--base-url",
-            server.base_url,
-            "--schedule",
-            "2,1",
-            "--max-tokens",
-            "64",
-            "--db",
-            db,
-            "--json",
-        )
+        args = ["run", "What is 19 * 21?", "--model", "fake-model", "--base-url", server.base_url]
+        args += ["--schedule", "2,1", "--max-tokens", "64", "--db", db]
+        run = pdr(*args)
+        as_json = pdr(*args, "--json")
     assert run.returncode == 0, run.stderr
     out = json.loads(as_json.stdout)
     assert (out["stop_reason"], out["status"], out["answer"]) == ("unfinished", "completed", "399")

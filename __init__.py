@@ -19,11 +19,13 @@ from langgraph_pdr.nodes.distill import (
 )
 from langgraph_pdr.nodes.prompts import get_prompts, register_prompts
 from langgraph_pdr.nodes.python_tool import PythonRun, python_tool, run_python
+from langgraph_pdr.nodes.tools import register_tool
 from langgraph_pdr.nodes.tokens import Utf8TokenCounter
 from langgraph_pdr.runner import aresume_pdr, arun_pdr, inspect_run, list_runs, resume_pdr, run_pdr
 from langgraph_pdr.state import (
     CallRecord,
     Draft,
+    DraftTurn,
     MaxTokens,
     PDRConfig,
     PDRContext,
@@ -33,6 +35,7 @@ from langgraph_pdr.state import (
     RunSummary,
     Temperatures,
     TokenCounter,
+    ToolCall,
     Verification,
     Workspace,
 )
@@ -45,6 +48,7 @@ __all__ = [
     "DistillRequest",
     "Distiller",
     "Draft",
+    "DraftTurn",
     "LeaseLostError",
     "MaxTokens",
     "ModelError",
@@ -62,6 +66,7 @@ __all__ = [
     "SchemaError",
     "Temperatures",
     "TokenCounter",
+    "ToolCall",
     "Utf8TokenCounter",
     "Verification",
     "Workspace",
@@ -78,6 +83,7 @@ __all__ = [
     "python_tool",
     "register_distiller",
     "register_prompts",
+    "register_tool",
     "render_run_html",
     "resume_pdr",
     "run_pdr",

@@ -18,6 +18,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage
 from langchain_core.runnables import RunnableConfig
 from langgraph.types import Overwrite
+from langchain_core.tools import BaseTool
 
 from langgraph_pdr.checkpoints.ledger import (
     FINISHED,
@@ -37,6 +38,7 @@ from langgraph_pdr.nodes.images import IMAGES, without_data
 from langgraph_pdr.nodes.llm import model_name
 from langgraph_pdr.nodes.prompts import get_prompts, register_prompts
 from langgraph_pdr.nodes.tokens import DEFAULT_COUNTER
+from langgraph_pdr.nodes.tools import tool_set
 from langgraph_pdr.state.config import PDRConfig
 from langgraph_pdr.state.context import PDRContext, TokenCounter
 from langgraph_pdr.state.images import ImageRef
@@ -131,6 +133,7 @@ def _compiled(
     thread_id: str,
     token_counter: TokenCounter | None,
     prompts: PromptSet | None = None,
+    tools: Sequence[BaseTool] = (),
 ) -> _Run:
     graph = create_pdr_graph(config).compile(checkpointer=store.saver)
     context = PDRContext(
@@ -139,6 +142,7 @@ def _compiled(
         token_counter=token_counter,
         recorder=store.ledger,
         prompts=prompts or get_prompts(config.prompts),
+        tools=list(tools),
     )
     return _Run(graph, graph_config(config, thread_id=thread_id), context, thread_id)
 
@@ -162,10 +166,12 @@ def _new_run(
     token_counter: TokenCounter | None,
     history: list[dict[str, str]],
     loaded: Sequence[tuple[ImageRef, bytes | None]] = (),
+    tools: Sequence[BaseTool] = (),
 ) -> _NewRun:
     counter = token_counter or om.token_counter
-    run = _compiled(store, config, om.model, thread_id or uuid.uuid4().hex, counter)
+    run = _compiled(store, config, om.model, thread_id or uuid.uuid4().hex, counter, tools=tools)
     spec = RunSpec(
+        tools=[t.name for t in tools],
         model=om.spec,
         gold=gold,
         token_counter=getattr(counter, "name", None),
@@ -302,6 +308,7 @@ def run_pdr(
     timeout: float | None = None,
     history: Sequence[Any] | None = None,
     images: Sequence[Any] | None = None,
+    tools: Sequence[BaseTool] | None = None,
 ) -> PDRResult:
     """Answer `question` with the method of `config`, checkpointing every step.
 
@@ -331,6 +338,9 @@ def run_pdr(
             stored once in `db` (by sha256) and a resume sends the same bytes. A file that is missing
             or not an image (PNG, JPEG, GIF, WebP), an image over 20 MiB, or another URL scheme raises
             `ImageError` before anything runs.
+        tools: LangChain tools every draft may call, besides the built-in ones `config.tools` names
+            (e.g. `PDRConfig(tools=["python"])`). Their names are stored with the run; a resume must
+            be given the same tools again (like a model object).
 
     Returns:
         The `PDRResult`: answer, text, B_seq, B_total, stop reason, rounds and calls.
@@ -351,6 +361,7 @@ def run_pdr(
         ```
     """
     config, history, loaded = _validate(question, config, gold), turns(history), load_images(images)
+    extra = _check_tools(config, tools)
     with open_store(db) as store:
         if thread_id and _twin_of(
             store.ledger.run_row(thread_id), thread_id, question, config, store.location
@@ -359,7 +370,9 @@ def run_pdr(
         with open_model(
             model, base_url=base_url, config=config, timeout=timeout, question_tokens=_estimate(question)
         ) as om:
-            new = _new_run(store, question, om, config, thread_id, gold, token_counter, history, loaded)
+            new = _new_run(
+                store, question, om, config, thread_id, gold, token_counter, history, loaded, extra
+            )
             store.ledger.start_run(new.run.thread_id, **new.row, images=loaded)
             with _running(store.ledger, new.run.thread_id, new.run.owner, acquire=False), _held(loaded):
                 _invoke(new.run, new.inputs, on_event)
@@ -381,6 +394,7 @@ async def arun_pdr(
     timeout: float | None = None,
     history: Sequence[Any] | None = None,
     images: Sequence[Any] | None = None,
+    tools: Sequence[BaseTool] | None = None,
 ) -> PDRResult:
     """Async twin of `run_pdr` (the model is called with `ainvoke`; the database is never waited for
     on the event loop, so many runs can share one loop and one SQLite file).
@@ -409,6 +423,7 @@ async def arun_pdr(
         ```
     """
     config, history, loaded = _validate(question, config, gold), turns(history), load_images(images)
+    extra = _check_tools(config, tools)
     async with aopen_store(db) as store:
         if thread_id and _twin_of(
             await store.ledger.arun_row(thread_id), thread_id, question, config, store.location
@@ -417,7 +432,9 @@ async def arun_pdr(
         with open_model(
             model, base_url=base_url, config=config, timeout=timeout, question_tokens=_estimate(question)
         ) as om:
-            new = _new_run(store, question, om, config, thread_id, gold, token_counter, history, loaded)
+            new = _new_run(
+                store, question, om, config, thread_id, gold, token_counter, history, loaded, extra
+            )
             await store.ledger.astart_run(new.run.thread_id, **new.row, images=loaded)
             async with _arunning(store.ledger, new.run.thread_id, new.run.owner, acquire=False):
                 with _held(loaded):
@@ -446,6 +463,27 @@ def _stored(
     if spec.prompts and name and name not in PROMPT_SETS:  # a user's set, registered in another process
         register_prompts(PromptSet(name=name, **spec.prompts))
     return row, PDRConfig.model_validate(row["config"]), spec
+
+
+def _check_tools(config: PDRConfig, tools: Sequence[BaseTool] | None) -> list[BaseTool]:
+    """The run's tool objects, checked: LangChain tools, no name twice (the config's built-in ones
+    included)."""
+    extra = list(tools or [])
+    tool_set(config, extra)  # raises ValueError on a bad tool
+    return extra
+
+
+def _resumed_tools(spec: RunSpec, config: PDRConfig, tools: Sequence[BaseTool] | None) -> list[BaseTool]:
+    """The tool objects a resume was given, checked against the names the run was started with."""
+    extra = _check_tools(config, tools)
+    given = sorted(t.name for t in extra)
+    if given != sorted(spec.tools):
+        need = ", ".join(spec.tools) or "none"
+        raise ValueError(
+            f"tools: this run was started with the tool objects [{need}]; resume it with the same "
+            f"tools=[...] (given: [{', '.join(given) or 'none'}])"
+        )
+    return extra
 
 
 def _stored_prompts(config: PDRConfig, spec: RunSpec) -> PromptSet | None:
@@ -520,6 +558,7 @@ def resume_pdr(
     token_counter: TokenCounter | None = None,
     on_event: EventHandler | None = None,
     timeout: float | None = None,
+    tools: Sequence[BaseTool] | None = None,
 ) -> PDRResult:
     """Finish an interrupted run, re-running only what did not finish.
 
@@ -536,6 +575,8 @@ def resume_pdr(
         model: a model to finish the run with, instead of the stored one (required for runs made
             with a model object, which cannot be rebuilt).
         base_url, token_counter, on_event, timeout: as for `run_pdr`.
+        tools: the tool objects the run was started with (`run_pdr(tools=...)`), by the same names;
+            the built-in tools its config names are rebuilt by themselves.
 
     Returns:
         The finished run's `PDRResult`, every round of it, before and after the resume.
@@ -587,6 +628,7 @@ def resume_pdr(
                 thread_id,
                 token_counter or om.token_counter,
                 _stored_prompts(config, spec),
+                _resumed_tools(spec, config, tools),
             )
             snapshot = run.graph.get_state(run.config)
             _seed_billing(thread_id, store.ledger.failed_attempts(thread_id), snapshot)
@@ -611,6 +653,7 @@ async def aresume_pdr(
     token_counter: TokenCounter | None = None,
     on_event: EventHandler | None = None,
     timeout: float | None = None,
+    tools: Sequence[BaseTool] | None = None,
 ) -> PDRResult:
     """Async twin of `resume_pdr` (the model is called with `ainvoke`; the database is never waited
     for on the event loop). It takes the arguments of `resume_pdr` and raises its errors.
@@ -655,6 +698,7 @@ async def aresume_pdr(
                     thread_id,
                     token_counter or om.token_counter,
                     _stored_prompts(config, spec),
+                    _resumed_tools(spec, config, tools),
                 )
                 snapshot = await run.graph.aget_state(run.config)
                 _seed_billing(thread_id, await store.ledger.afailed_attempts(thread_id), snapshot)

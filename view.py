@@ -22,6 +22,7 @@ from typing import Any
 from langgraph_pdr.checkpoints.ledger import Ledger
 from langgraph_pdr.checkpoints.store import open_ledger
 from langgraph_pdr.nodes.answers import last_boxed
+from langgraph_pdr.nodes.budget import call_sums
 from langgraph_pdr.nodes.grading import is_correct
 from langgraph_pdr.runner import inspect_run
 from langgraph_pdr.state.records import CallRecord, Draft, RoundRecord, Workspace
@@ -94,7 +95,8 @@ def grade(text: str, gold: str | None) -> bool | None:
 
 
 def stage_maxima(calls: Iterable[CallRecord]) -> list[tuple[str, int, CallRecord]]:
-    """B_seq's terms: per stage, in the order the stages ran, its largest call's tokens and that call.
+    """B_seq's terms: per stage, in the order the stages ran, its largest call's tokens and that call
+    (a tool-using draft's turns summed, with its last turn).
 
     Example:
         ```python
@@ -106,11 +108,14 @@ def stage_maxima(calls: Iterable[CallRecord]) -> list[tuple[str, int, CallRecord
         assert [(s, t) for s, t, _ in stage_maxima(calls)] == [("r1.draft", 20)]
         ```
     """
-    best: dict[str, CallRecord] = {}
-    for c in calls:
-        if c.error is None and (c.stage not in best or c.total_tokens > best[c.stage].total_tokens):
-            best[c.stage] = c
-    return [(stage, c.total_tokens, c) for stage, c in best.items()]
+    calls = list(calls)
+    sums = call_sums(calls)
+    last = {(c.stage, c.role, c.round, c.index): c for c in calls if c.error is None}
+    best: dict[str, tuple[int, CallRecord]] = {}
+    for key, tokens in sums.items():
+        if key[0] not in best or tokens > best[key[0]][0]:
+            best[key[0]] = (tokens, last[key])
+    return [(stage, tokens, c) for stage, (tokens, c) in best.items()]
 
 
 def totals_by_role_and_round(calls: Iterable[CallRecord]) -> dict[tuple[str, int], int]:

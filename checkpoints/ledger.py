@@ -46,7 +46,7 @@ from langgraph_pdr.checkpoints.schema import SchemaError, create_tables, ensure_
 from langgraph_pdr.checkpoints.writes import COMPLETED_REASONS, NO_DRAFTS
 from langgraph_pdr.state.config import PDRConfig
 from langgraph_pdr.state.images import ImageRef
-from langgraph_pdr.state.records import CallRecord
+from langgraph_pdr.state.records import CallRecord, DraftTurn
 from langgraph_pdr.state.result import PDRResult, RunSummary
 from langgraph_pdr.state.spec import RunSpec
 
@@ -436,6 +436,13 @@ class Ledger:
 
     async def arun_images(self, thread_id: str) -> list[tuple[ImageRef, bytes | None]]:
         return await self._aread(reads.run_images, thread_id)
+
+    def draft_turns(self, thread_id: str, round: int, index: int) -> list[DraftTurn]:
+        """The turns a tool-using draft recorded so far (a resumed draft goes on from them)."""
+        return self._read(reads.one_draft_turns, thread_id, round, index)
+
+    async def adraft_turns(self, thread_id: str, round: int, index: int) -> list[DraftTurn]:
+        return await self._aread(reads.one_draft_turns, thread_id, round, index)
 
     def failed_attempts(self, thread_id: str) -> list[CallRecord]:
         """The run's billed failed attempts."""

@@ -12,11 +12,28 @@ from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
 from langgraph_pdr.checkpoints.errors import RunNotFoundError
-from langgraph_pdr.checkpoints.schema import calls, drafts, failed_calls, images, rounds, runs, workspaces
+from langgraph_pdr.checkpoints.schema import (
+    calls,
+    drafts,
+    failed_calls,
+    images,
+    rounds,
+    runs,
+    turns,
+    workspaces,
+)
 from langgraph_pdr.checkpoints.schema import run_images as run_images_table
 from langgraph_pdr.state.config import PDRConfig
 from langgraph_pdr.state.images import ImageRef
-from langgraph_pdr.state.records import CallRecord, Draft, RoundRecord, Verification, Workspace
+from langgraph_pdr.state.records import (
+    CallRecord,
+    Draft,
+    DraftTurn,
+    RoundRecord,
+    ToolCall,
+    Verification,
+    Workspace,
+)
 from langgraph_pdr.state.result import PDRResult, RunSummary
 
 
@@ -74,6 +91,37 @@ def failed_attempts(conn: Connection, thread_id: str) -> list[CallRecord]:
     return [_call(r) for r in rows]
 
 
+def draft_turns(
+    conn: Connection, thread_id: str, round: int | None = None, index: int | None = None
+) -> dict[tuple[int, int], list[DraftTurn]]:
+    """The recorded turns of the run's tool-using drafts (of one draft, given `round` and `index`),
+    by (round, index), each with its call."""
+    query = select(turns).where(turns.c.thread_id == thread_id)
+    call_query = select(calls).where(calls.c.thread_id == thread_id, calls.c.role == "draft")
+    if round is not None and index is not None:
+        query = query.where(turns.c.round == round, turns.c.idx == index)
+        call_query = call_query.where(calls.c.round == round, calls.c.idx == index)
+    by_turn = {(r.round, r.idx, r.turn): _call(r) for r in conn.execute(call_query).all()}
+    out: dict[tuple[int, int], list[DraftTurn]] = {}
+    for r in conn.execute(query.order_by(turns.c.round, turns.c.idx, turns.c.turn)).all():
+        out.setdefault((r.round, r.idx), []).append(
+            DraftTurn(
+                round=r.round,
+                index=r.idx,
+                turn=r.turn,
+                text=r.text,
+                tool_calls=[ToolCall.model_validate(c) for c in r.tool_calls or []],
+                call=by_turn.get((r.round, r.idx, r.turn)),
+            )
+        )
+    return out
+
+
+def one_draft_turns(conn: Connection, thread_id: str, round: int, index: int) -> list[DraftTurn]:
+    """The recorded turns of draft (`round`, `index`), in order."""
+    return draft_turns(conn, thread_id, round, index).get((round, index), [])
+
+
 def load_result(conn: Connection, thread_id: str) -> PDRResult:
     """The run's `PDRResult`, rebuilt from its rows.
 
@@ -98,7 +146,8 @@ def load_result(conn: Connection, thread_id: str) -> PDRResult:
         .where(workspaces.c.thread_id == thread_id)
         .order_by(workspaces.c.round, workspaces.c.idx)
     ).all()
-    by_key = {(c.role, c.round, c.index): c for c in call_list}
+    by_key = {(c.role, c.round, c.index): c for c in call_list}  # a draft's last turn
+    turns_of = draft_turns(conn, thread_id)
     config = PDRConfig.model_validate(run["config"])
     per_round: dict[int, RoundRecord] = {}
 
@@ -123,6 +172,7 @@ def load_result(conn: Connection, thread_id: str) -> PDRResult:
                 workspace_index=r.workspace_idx,
                 error=r.error,
                 call=by_key.get(("draft", r.round, r.idx)),
+                turns=turns_of.get((r.round, r.idx), []),
             )
         )
         if r.verification is not None or ("verify", r.round, r.idx) in by_key:

@@ -1,6 +1,6 @@
 """The run ledger's tables, its schema version, and the migrations from earlier versions.
 
-Tables `runs`, `rounds`, `drafts`, `calls`, `failed_calls` and `workspaces` (SQLAlchemy Core, so the same
+Tables `runs`, `rounds`, `drafts`, `calls`, `failed_calls`, `turns` and `workspaces` (SQLAlchemy Core, so the same
 code serves SQLite and PostgreSQL); `pdr_schema` records the version a database was written with. A
 database written by an earlier version is migrated when it is opened (the columns added since are
 added, with their defaults); one written by a later version is refused with one clear error.
@@ -10,6 +10,7 @@ added, with their defaults); one written by a later version is refused with one 
 | 1 | the first schema (no `pdr_schema` table) |
 | 2 | `drafts.unfinished`: a draft cut off before its answer |
 | 3 | `images` (each image's bytes once, by sha256) and `run_images` (a run's images, in order) |
+| 4 | `calls.turn` (a tool-using draft makes one call per turn; the key is then role, round, index and turn), `failed_calls.turn`, and `turns` (each turn's text and tool calls) |
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
 #: The version this code writes and reads.
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 metadata = MetaData()
 
@@ -100,6 +101,7 @@ def _call_columns() -> list[Column[Any]]:
         Column("role", String(20), nullable=False),
         Column("round", Integer, nullable=False),
         Column("idx", Integer, nullable=False),
+        Column("turn", Integer, nullable=False, default=0, server_default=text("0")),
         Column("stage", String(60), nullable=False),
         Column("input_tokens", Integer, nullable=False),
         Column("output_tokens", Integer, nullable=False),
@@ -115,7 +117,20 @@ calls = Table(
     "calls",
     metadata,
     *_call_columns(),
-    UniqueConstraint("thread_id", "role", "round", "idx", name="calls_key"),
+    UniqueConstraint("thread_id", "role", "round", "idx", "turn", name="calls_key"),
+)
+
+#: The turns of tool-using drafts: what the model wrote in each, and its tool calls with their results
+#: (the turn's model call is the `calls` row of the same draft and turn).
+turns = Table(
+    "turns",
+    metadata,
+    Column("thread_id", String(200), primary_key=True),
+    Column("round", Integer, primary_key=True),
+    Column("idx", Integer, primary_key=True),
+    Column("turn", Integer, primary_key=True),
+    Column("text", Text, nullable=False),
+    Column("tool_calls", JSON, nullable=False),
 )
 
 #: Attempts that failed after the provider billed them (an empty completion): insert-only, kept apart
@@ -167,6 +182,7 @@ schema_version = Table(
 #: Columns added after version 1, by the version that added them: what a migration adds.
 ADDED_COLUMNS: list[tuple[int, Table, str]] = [
     (2, drafts, "unfinished"),
+    (4, failed_calls, "turn"),
 ]
 
 
@@ -221,6 +237,25 @@ def _add_column(conn: Connection, table: Table, name: str) -> None:
     conn.execute(text(ddl))
 
 
+def _key_calls_by_turn(conn: Connection) -> None:
+    """Version 4: `calls` gets its `turn` column, and its key (role, round, index) gains it too."""
+    if conn.dialect.name == "postgresql":
+        _add_column(conn, calls, "turn")
+        conn.execute(text("ALTER TABLE calls DROP CONSTRAINT IF EXISTS calls_key"))
+        conn.execute(
+            text("ALTER TABLE calls ADD CONSTRAINT calls_key UNIQUE (thread_id, role, round, idx, turn)")
+        )
+        return
+    # SQLite cannot change a table's constraints: the table is rebuilt, its rows copied
+    conn.execute(text("ALTER TABLE calls RENAME TO calls_v3"))
+    for index in calls.indexes:
+        conn.execute(text(f'DROP INDEX IF EXISTS "{index.name}"'))
+    calls.create(conn)
+    columns = ", ".join(f'"{c.name}"' for c in calls.columns if c.name != "turn")
+    conn.execute(text(f"INSERT INTO calls ({columns}, turn) SELECT {columns}, 0 FROM calls_v3"))
+    conn.execute(text("DROP TABLE calls_v3"))
+
+
 def migrate(conn: Connection) -> int:
     """Bring the database on `conn` to `SCHEMA_VERSION` (creating the tables of an empty one); returns
     the version it had.
@@ -241,6 +276,8 @@ def migrate(conn: Connection) -> int:
             have = {c["name"] for c in inspector.get_columns(table.name)}
             if version > found and name not in have:
                 _add_column(conn, table, name)
+        if found < 4 and "turn" not in {c["name"] for c in inspector.get_columns(calls.name)}:
+            _key_calls_by_turn(conn)
     if found != SCHEMA_VERSION:
         conn.execute(schema_version.delete())
         conn.execute(schema_version.insert().values(id=1, version=SCHEMA_VERSION))

@@ -24,6 +24,7 @@ from langgraph_pdr.checkpoints.schema import (
     rounds,
     run_images,
     runs,
+    turns,
     workspaces,
 )
 from langgraph_pdr.state.config import PDRConfig
@@ -32,6 +33,7 @@ from langgraph_pdr.state.records import (
     CallRecord,
     Critique,
     Draft,
+    DraftTurn,
     RoundSummary,
     RunOutcome,
     Verification,
@@ -137,7 +139,21 @@ def record_statement(dialect: Dialect, thread_id: str, record: Any) -> Any:
         if record.error:
             return failed_calls.insert().values(thread_id=thread_id, **values)
         return upsert(
-            dialect, calls, {"thread_id": thread_id, **values}, ["thread_id", "role", "round", "idx"]
+            dialect, calls, {"thread_id": thread_id, **values}, ["thread_id", "role", "round", "idx", "turn"]
+        )
+    if isinstance(record, DraftTurn):
+        return upsert(
+            dialect,
+            turns,
+            {
+                "thread_id": thread_id,
+                "round": record.round,
+                "idx": record.index,
+                "turn": record.turn,
+                "text": record.text,
+                "tool_calls": [c.model_dump(mode="json") for c in record.tool_calls],
+            },
+            ["thread_id", "round", "idx", "turn"],
         )
     if isinstance(record, Draft):
         return upsert(

@@ -16,10 +16,12 @@ the next round's workspaces; the loop ends when the schedule does. SR rewrites i
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import partial
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig, RunnableLambda
+from langchain_core.tools import BaseTool
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import RetryPolicy
 
@@ -44,6 +46,7 @@ def create_pdr_graph(
     *,
     retry_policy: RetryPolicy | None = None,
     context_schema: type = PDRContext,
+    tools: Sequence[BaseTool] | None = None,
 ) -> StateGraph[PDRState, Any, PDRInput, PDROutput]:
     """Build the (uncompiled) graph of `config.method`.
 
@@ -59,6 +62,9 @@ def create_pdr_graph(
             exponential backoff). A draft whose retries are spent becomes a failure record.
         context_schema: the runtime context's type: `PDRContext` (live objects), or `ServerContext`
             (JSON: a model id, a base URL, a config) for servers such as `langgraph dev`.
+        tools: LangChain tools every draft may call, besides the built-in ones `config.tools` names;
+            `PDRContext(tools=...)` replaces them for one invocation. With tools, a draft is a loop
+            of model turns and tool calls (see `langgraph_pdr.nodes.tool_loop`).
 
     Returns:
         The `StateGraph`, with input `{question, gold?}` and output
@@ -83,22 +89,27 @@ def create_pdr_graph(
     method = config.method
     retry = retry_policy or DEFAULT_RETRY
 
+    extra = list(tools or [])
+
     def bind(fn: Any) -> Any:
         return partial(fn, default_config=config)
 
-    def dual(name: str, fn: Any, afn: Any) -> RunnableLambda[Any, Any]:
-        return RunnableLambda(bind(fn), afunc=bind(afn), name=name)
+    def with_tools(fn: Any) -> Any:
+        return partial(fn, default_config=config, default_tools=extra)
+
+    def dual(name: str, fn: Any, afn: Any, binder: Any = bind) -> RunnableLambda[Any, Any]:
+        return RunnableLambda(binder(fn), afunc=binder(afn), name=name)
 
     builder = StateGraph(
         PDRState, context_schema=context_schema, input_schema=PDRInput, output_schema=PDROutput
     )
-    builder.add_node("begin_round", bind(begin_round))
+    builder.add_node("begin_round", with_tools(begin_round))
     builder.add_node(
         "draft",
-        dual("draft", draft, adraft),
+        dual("draft", draft, adraft, with_tools),
         input_schema=DraftTask,
         retry_policy=retry,
-        error_handler=bind(draft_failed),
+        error_handler=with_tools(draft_failed),
     )
     builder.add_node("collect", bind(collect))
     builder.add_node("finalize", bind(finalize))

@@ -2,7 +2,8 @@
 
 - **B_total** is the sum over every call of its input and output tokens, plus what failed attempts were
   billed (an empty completion still costs its prompt).
-- **B_seq** is the sum over sequential stages of the largest call of each stage (`stage_max`).
+- **B_seq** is the sum over sequential stages of the largest call of each stage (`stage_max`); the turns
+  of a tool-using draft are sequential, so a draft counts as the sum of its turns.
 - Before a stage starts, its worst case (prompt bound + `max_tokens`, per call) is **reserved**: a stage
   that would break a cap is not started. The total it commits (B_total so far + its reservation) is kept
   in the state, so a failed attempt in that stage is checked against it wherever and whenever the stage
@@ -67,15 +68,60 @@ def reserve(state: Mapping[str, Any], config: PDRConfig, costs: list[int]) -> Re
     return Reservation(None, committed)
 
 
-def usage_update(*calls: CallRecord | None) -> dict[str, Any]:
-    """The state update that books `calls` into B_total and their stages' maxima."""
-    b_total, stage_max = 0, dict[str, int]()
+def call_sums(calls: Iterable[CallRecord | None]) -> dict[tuple[str, str, int, int], int]:
+    """Tokens of each call, keyed by (stage, role, round, index): the turns of one draft add up."""
+    sums: dict[tuple[str, str, int, int], int] = {}
     for c in calls:
-        if c is None:
-            continue
-        b_total += c.total_tokens
-        stage_max[c.stage] = max(stage_max.get(c.stage, 0), c.total_tokens)
-    return {"b_total": b_total, "stage_max": stage_max}
+        if c is not None and c.error is None:
+            key = (c.stage, c.role, c.round, c.index)
+            sums[key] = sums.get(key, 0) + c.total_tokens
+    return sums
+
+
+def stage_costs(calls: Iterable[CallRecord | None]) -> dict[str, int]:
+    """The largest call of each stage, a tool-using draft's turns summed: B_seq is their sum.
+
+    Example:
+        ```python
+        from langgraph_pdr import CallRecord
+        from langgraph_pdr.nodes.budget import stage_costs
+
+        def call(index, turn, tokens):
+            return CallRecord(role="draft", round=1, index=index, turn=turn, stage="r1.draft",
+                              input_tokens=tokens)
+
+        # draft 0 took two turns (30 + 40), draft 1 one turn of 50: the stage costs 70
+        assert stage_costs([call(0, 0, 30), call(0, 1, 40), call(1, 0, 50)]) == {"r1.draft": 70}
+        ```
+    """
+    out: dict[str, int] = {}
+    for (stage, *_), tokens in call_sums(calls).items():
+        out[stage] = max(out.get(stage, 0), tokens)
+    return out
+
+
+def usage_update(*calls: CallRecord | None) -> dict[str, Any]:
+    """The state update that books `calls` into B_total and their stages' maxima (the calls of one
+    node: a draft's turns, a summary)."""
+    b_total = sum(c.total_tokens for c in calls if c is not None)
+    return {"b_total": b_total, "stage_max": stage_costs(calls)}
+
+
+def tool_draft_bound(prompt: int, limit: int, max_tool_calls: int, per_result: int) -> int:
+    """The worst case of a tool-using draft over its turns: up to `max_tool_calls` + 1 turns, each
+    reading the prompt (`prompt` tokens) and everything earlier turns wrote and their tools returned
+    (up to `limit` and `per_result` tokens a turn), and writing up to `limit`.
+
+    Example:
+        ```python
+        from langgraph_pdr.nodes.budget import tool_draft_bound
+
+        assert tool_draft_bound(100, 50, 0, 10) == 150  # no tool call: one turn
+        assert tool_draft_bound(100, 50, 1, 10) == 150 + (100 + 50 + 10 + 50)
+        ```
+    """
+    turns = max_tool_calls + 1
+    return turns * (prompt + limit) + (limit + per_result) * turns * (turns - 1) // 2
 
 
 def call_key(role: str, round: int, index: int) -> str:

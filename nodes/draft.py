@@ -2,28 +2,65 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
+from langchain_core.tools import BaseTool
+from langchain_core.utils.function_calling import convert_to_openai_tool
 from langgraph.errors import NodeError
 from langgraph.types import Overwrite, Send
 
 from langgraph_pdr.nodes.answers import final_answer, is_unfinished, vote
-from langgraph_pdr.nodes.budget import reserve
+from langgraph_pdr.nodes.budget import reserve, tool_draft_bound
 from langgraph_pdr.nodes.images import question_message
-from langgraph_pdr.nodes.llm import ImagesNotSupported, acall_model, call_model
+from langgraph_pdr.nodes.llm import (
+    ImagesNotSupported,
+    acall_model,
+    acall_model_reply,
+    call_model,
+    call_model_reply,
+)
+from langgraph_pdr.nodes.prompts import tool_template
 from langgraph_pdr.nodes.runtime import NodeEnv, call_fields, current_config, node_env
 from langgraph_pdr.nodes.tokens import prompt_bound
+from langgraph_pdr.nodes.tool_loop import ToolLoop
+from langgraph_pdr.nodes.tools import TOOL_RESULT_TOKENS, ToolSet, tool_set
 from langgraph_pdr.nodes.verify import scored
 from langgraph_pdr.state.config import PDRConfig
 from langgraph_pdr.state.graph_state import DraftTask
 from langgraph_pdr.state.prompts import PromptSet
-from langgraph_pdr.state.records import CallRecord, Draft
+from langgraph_pdr.state.records import CallRecord, Draft, DraftTurn
+
+#: What a tool result's framing (its message, its call id) may add to a prompt, in tokens, at most.
+TOOL_FRAMING_TOKENS = 64
 
 
-def draft_messages(task: DraftTask, config: PDRConfig, prompts: PromptSet) -> list[BaseMessage]:
-    """The prompt of one draft: the question, plus the workspace from the round before."""
+def draft_tools(env: NodeEnv, default_tools: Sequence[BaseTool] = ()) -> ToolSet:
+    """The tools a draft of this run may call (none when `max_tool_calls` is 0): the built-in ones its
+    config names, then the context's tool objects (else those the graph was built with)."""
+    if env.config.max_tool_calls == 0:
+        return ToolSet([])
+    return tool_set(env.config, list(env.tools) or list(default_tools))
+
+
+def tool_instruction(config: PDRConfig, prompts: PromptSet, tools: ToolSet) -> str:
+    """What a draft's prompt adds when it may call tools: the fenced-code instruction (`fenced`), or
+    the list of tools offered natively."""
+    if not tools:
+        return ""
+    if config.tool_format == "fenced":
+        return tool_template(prompts, "fenced").format() if "python" in tools.by_name else ""
+    return tool_template(prompts, "tools").format(tools=tools.describe())
+
+
+def draft_messages(
+    task: DraftTask, config: PDRConfig, prompts: PromptSet, tools: ToolSet | None = None
+) -> list[BaseMessage]:
+    """The prompt of one draft: the question, plus the workspace from the round before (and what it
+    may do with its tools)."""
     workspace = task.get("workspace")
     if workspace is None or task["round"] == 1 or not workspace.text.strip():
         text = prompts.solve.format(question=task["question"])
@@ -35,7 +72,30 @@ def draft_messages(task: DraftTask, config: PDRConfig, prompts: PromptSet) -> li
         text = prompts.improve.format(question=task["question"], workspace=workspace.text)
     else:
         text = prompts.refine.format(question=task["question"], workspace=workspace.text)
+    extra = tool_instruction(config, prompts, tools) if tools else ""
+    if extra:
+        text = f"{text}\n\n{extra}"
     return [*history_messages(task.get("history")), question_message(text, task.get("images"))]
+
+
+def tool_schema_tokens(config: PDRConfig, tools: ToolSet, env: NodeEnv) -> int:
+    """What offering `tools` natively adds to each request, in tokens (their JSON schemas)."""
+    if not tools or config.tool_format == "fenced":
+        return 0
+    return env.counter.count(json.dumps([convert_to_openai_tool(t) for t in tools.tools]))
+
+
+def draft_bound(task: DraftTask, env: NodeEnv, tools: ToolSet) -> int:
+    """A draft's worst case in tokens: its prompt and `max_tokens`, over every turn when it has tools."""
+    cfg = env.config
+    limit = cfg.draft_max_tokens(task["round"])
+    prompt = prompt_bound(draft_messages(task, cfg, env.prompts, tools), env.counter)
+    if not tools:
+        return prompt + limit
+    prompt += tool_schema_tokens(cfg, tools, env)
+    result = TOOL_RESULT_TOKENS + TOOL_FRAMING_TOKENS
+    done = env.counter.count(tool_template(env.prompts, "tools_done").format())
+    return tool_draft_bound(prompt + done, limit, cfg.max_tool_calls, result)
 
 
 def history_messages(history: Sequence[Mapping[str, Any]] | None) -> list[BaseMessage]:
@@ -65,7 +125,9 @@ def draft_tasks(
     ]
 
 
-def begin_round(state: dict[str, Any], default_config: PDRConfig) -> dict[str, Any]:
+def begin_round(
+    state: dict[str, Any], default_config: PDRConfig, default_tools: Sequence[BaseTool] = ()
+) -> dict[str, Any]:
     """Start the next round if its worst case fits the caps; otherwise stop the run."""
     env = node_env(default_config)
     cfg = env.config
@@ -73,8 +135,8 @@ def begin_round(state: dict[str, Any], default_config: PDRConfig) -> dict[str, A
     if round == 1 and not (state.get("question") or "").strip():
         raise ValueError("question: must be a non-empty string")
     tasks = draft_tasks(state, cfg, round)
-    limit = cfg.draft_max_tokens(round)
-    costs = [prompt_bound(draft_messages(t, cfg, env.prompts), env.counter) + limit for t in tasks]
+    tools = draft_tools(env, default_tools)
+    costs = [draft_bound(t, env, tools) for t in tasks]
     reserved = reserve(state, cfg, costs)
     if reserved.reason:
         env.emit("run_stopping", reason=reserved.reason, round=round)
@@ -108,9 +170,9 @@ def send_drafts(state: dict[str, Any], default_config: PDRConfig) -> list[Send] 
     return [Send("draft", t) for t in draft_tasks(state, cfg, state["round"], state.get("committed"))]
 
 
-def _draft_call(env: NodeEnv, task: DraftTask) -> dict[str, Any]:
+def _draft_call(env: NodeEnv, task: DraftTask, turn: int = 0) -> dict[str, Any]:
     cfg = env.config
-    return call_fields(
+    fields = call_fields(
         env,
         role="draft",
         round=task["round"],
@@ -120,6 +182,7 @@ def _draft_call(env: NodeEnv, task: DraftTask) -> dict[str, Any]:
         committed=task.get("committed"),
         stream=True,
     )
+    return {**fields, "turn": turn} if turn else fields
 
 
 def _draft_of(task: DraftTask, text: str, call: CallRecord) -> Draft:
@@ -137,50 +200,110 @@ def _draft_of(task: DraftTask, text: str, call: CallRecord) -> Draft:
 
 
 def _drafted(env: NodeEnv, draft: Draft) -> dict[str, Any]:
-    """The state update of a recorded draft, and its event."""
-    call = draft.call or CallRecord(role="draft", round=draft.round, index=draft.index, stage="")
+    """The state update of a recorded draft (all its turns), and its event."""
+    calls = draft.calls
+    inp, out = sum(c.input_tokens for c in calls), sum(c.output_tokens for c in calls)
     env.emit(
         "draft_finished",
         round=draft.round,
         index=draft.index,
         answer=draft.answer,
-        input_tokens=call.input_tokens,
-        output_tokens=call.output_tokens,
-        tokens=call.total_tokens,
+        input_tokens=inp,
+        output_tokens=out,
+        tokens=inp + out,
+        **({"turns": len(draft.turns)} if draft.turns else {}),
     )
-    return {"drafts": [draft], **env.usage(call)}
+    return {"drafts": [draft], **env.usage(*calls)}
 
 
-def draft(task: DraftTask, default_config: PDRConfig) -> dict[str, Any]:
-    """Write one draft: one model call on the question and this draft's workspace."""
+def _workspace_index(task: DraftTask) -> int | None:
+    workspace = task.get("workspace")
+    return workspace.index if workspace is not None else None
+
+
+def draft(
+    task: DraftTask, default_config: PDRConfig, default_tools: Sequence[BaseTool] = ()
+) -> dict[str, Any]:
+    """Write one draft: one model call on the question and this draft's workspace, or, with tools, a
+    loop of turns and tool calls (`langgraph_pdr.nodes.tool_loop`)."""
     env = node_env(default_config)
-    messages = draft_messages(task, env.config, env.prompts)
-    d = _draft_of(task, *call_model(env.model, messages, **_draft_call(env, task)))
-    env.record(d.call, d)
+    tools = draft_tools(env, default_tools)
+    messages = draft_messages(task, env.config, env.prompts, tools)
+    if not tools:
+        d = _draft_of(task, *call_model(env.model, messages, **_draft_call(env, task)))
+        env.record(d.call, d)
+        return _drafted(env, d)
+    done = env.recorded_turns(task["round"], task["index"])
+    loop = ToolLoop.start(env, task["round"], task["index"], tools, messages, done)
+    while not loop.done:
+        reply, text, call = call_model_reply(
+            loop.model(), loop.messages, **_draft_call(env, task, len(loop.turns))
+        )
+        turn = loop.take(reply, text, call)
+        env.record(call, turn)
+        _turn_event(env, turn)
+    d = loop.draft(_workspace_index(task))
+    env.record(d)
     return _drafted(env, d)
 
 
-async def adraft(task: DraftTask, default_config: PDRConfig) -> dict[str, Any]:
-    """Async twin of `draft`."""
+async def adraft(
+    task: DraftTask, default_config: PDRConfig, default_tools: Sequence[BaseTool] = ()
+) -> dict[str, Any]:
+    """Async twin of `draft` (tools run in a worker thread)."""
     env = node_env(default_config)
-    messages = draft_messages(task, env.config, env.prompts)
-    d = _draft_of(task, *await acall_model(env.model, messages, **_draft_call(env, task)))
-    await env.arecord(d.call, d)
+    tools = draft_tools(env, default_tools)
+    messages = draft_messages(task, env.config, env.prompts, tools)
+    if not tools:
+        d = _draft_of(task, *await acall_model(env.model, messages, **_draft_call(env, task)))
+        await env.arecord(d.call, d)
+        return _drafted(env, d)
+    done = await env.arecorded_turns(task["round"], task["index"])
+    loop = ToolLoop.start(env, task["round"], task["index"], tools, messages, done)
+    while not loop.done:
+        reply, text, call = await acall_model_reply(
+            loop.model(), loop.messages, **_draft_call(env, task, len(loop.turns))
+        )
+        turn = await asyncio.to_thread(loop.take, reply, text, call)
+        await env.arecord(call, turn)
+        _turn_event(env, turn)
+    d = loop.draft(_workspace_index(task))
+    await env.arecord(d)
     return _drafted(env, d)
 
 
-def draft_failed(task: DraftTask, error: NodeError, default_config: PDRConfig) -> dict[str, Any]:
+def _turn_event(env: NodeEnv, turn: DraftTurn) -> None:
+    """A `tool_called` event for each tool call of a turn."""
+    for c in turn.tool_calls:
+        env.emit(
+            "tool_called",
+            round=turn.round,
+            index=turn.index,
+            turn=turn.turn,
+            tool=c.name,
+            error=c.error,
+            output=c.output,
+        )
+
+
+def draft_failed(
+    task: DraftTask, error: NodeError, default_config: PDRConfig, default_tools: Sequence[BaseTool] = ()
+) -> dict[str, Any]:
     """A draft whose retries are spent becomes a failure record; the round goes on without it. A model
     that refuses images stops the run at once: every other draft would be refused too."""
     if isinstance(error.error, ImagesNotSupported):
         raise error.error
     env = node_env(default_config)
+    turns = env.recorded_turns(task["round"], task["index"]) if draft_tools(env, default_tools) else []
     failed = Draft(
         round=task["round"],
         index=task["index"],
         ok=False,
         error=f"{type(error.error).__name__}: {error.error}",
+        turns=turns,
     )
     env.record(failed)
     env.emit("draft_failed", round=failed.round, index=failed.index, error=failed.error)
+    if failed.calls:  # the turns it finished before it failed were paid for
+        return {"drafts": [failed], **env.usage(*failed.calls)}
     return {"drafts": [failed], **env.failed_usage("draft", failed.round, failed.index)}

@@ -181,7 +181,7 @@ def _checked(
     return text, call
 
 
-def call_model(
+def call_model_reply(
     model: BaseChatModel,
     messages: Sequence[BaseMessage],
     *,
@@ -191,8 +191,8 @@ def call_model(
     trace: dict[str, Any] | None = None,
     on_delta: DeltaHook | None = None,
     **fields: Any,
-) -> tuple[str, CallRecord]:
-    """Invoke `model` once; return its text and the call record (`fields`: role, round, index, stage;
+) -> tuple[AIMessage, str, CallRecord]:
+    """Invoke `model` once; return its reply, its text and the call record (`fields`: role, round, index, stage;
     `trace`: the run's metadata for tracers, see `langgraph_pdr.nodes.tracing`). With `on_delta`, the
     reply is streamed and `on_delta(text, pieces)` gets each piece as it arrives.
 
@@ -211,10 +211,11 @@ def call_model(
         _refused_images(exc, messages, model)
         time.sleep(_wait_for(exc))
         raise
-    return _checked(reply, messages, on_failed, counter=counter, started=started, model=model, **fields)
+    text, call = _checked(reply, messages, on_failed, counter=counter, started=started, model=model, **fields)
+    return reply, text, call
 
 
-async def acall_model(
+async def acall_model_reply(
     model: BaseChatModel,
     messages: Sequence[BaseMessage],
     *,
@@ -224,8 +225,8 @@ async def acall_model(
     trace: dict[str, Any] | None = None,
     on_delta: DeltaHook | None = None,
     **fields: Any,
-) -> tuple[str, CallRecord]:
-    """Async twin of `call_model`."""
+) -> tuple[AIMessage, str, CallRecord]:
+    """Async twin of `call_model_reply`."""
     started = time.monotonic()
     try:
         config = _run_config(fields, model, trace)
@@ -248,4 +249,20 @@ async def acall_model(
         # off the event loop: `on_failed` writes the ledger, which may wait for SQLite's write lock
         # while the async checkpointer, on this loop, holds it until its commit runs
         await asyncio.to_thread(_fail, call, on_failed)
+    return reply, text, call
+
+
+def call_model(
+    model: BaseChatModel, messages: Sequence[BaseMessage], **kwargs: Any
+) -> tuple[str, CallRecord]:
+    """`call_model_reply` without the reply: the text and the call record."""
+    _, text, call = call_model_reply(model, messages, **kwargs)
+    return text, call
+
+
+async def acall_model(
+    model: BaseChatModel, messages: Sequence[BaseMessage], **kwargs: Any
+) -> tuple[str, CallRecord]:
+    """Async twin of `call_model`."""
+    _, text, call = await acall_model_reply(model, messages, **kwargs)
     return text, call

@@ -15,6 +15,16 @@ A `PromptSet` holds one template per use:
 | `attempt` | one draft shown in a workspace or a summary prompt | `{n}`, `{text}` |
 | `attempt_unfinished` | the same, for a draft cut off before its final answer | `{n}`, `{text}` |
 
+Tool-using runs (`PDRConfig(tools=...)`) also read these (a set that leaves one out uses `card`'s):
+
+| field | used by | placeholders |
+|---|---|---|
+| `tools` | added to a draft's prompt when tools are offered natively | `{tools}` (names and uses) |
+| `fenced` | added to a draft's prompt when ```python blocks run (`tool_format` fenced) | none |
+| `fenced_output` | what a fenced block printed, as the next user message | `{output}` |
+| `tools_done` | the message after a draft's last allowed tool call | none |
+| `summary_tools` | `global_summary`'s call on tool-using drafts | `{n}`, `{question}`, `{tally}`, `{attempts}` |
+
 Two sets are built in. `card` follows the convention of the default model's card (Qwen2.5:
 `{question}` then "Please reason step by step, and put your final answer within \\boxed{}."), and
 its refine prompt asks the model to check the workspace's leading answer and finish from it rather than
@@ -36,7 +46,7 @@ assert PDRConfig(prompts="terse").prompts == "terse"
 from __future__ import annotations
 
 from langgraph_pdr.state.config import DEFAULT_PROMPTS
-from langgraph_pdr.state.prompts import PLACEHOLDERS, PromptSet
+from langgraph_pdr.state.prompts import PLACEHOLDERS, TOOL_PLACEHOLDERS, PromptSet
 from langgraph_pdr.state.registry import PROMPT_SETS
 
 __all__ = [
@@ -45,8 +55,10 @@ __all__ = [
     "DEFAULT_PROMPTS",
     "PLACEHOLDERS",
     "PromptSet",
+    "TOOL_PLACEHOLDERS",
     "get_prompts",
     "register_prompts",
+    "tool_template",
 ]
 
 
@@ -105,6 +117,27 @@ def get_prompts(name: str) -> PromptSet:
     return prompts
 
 
+def tool_template(prompts: PromptSet, field: str) -> str:
+    """A tool template of `prompts`, or the `card` set's when the set leaves it out.
+
+    Example:
+        ```python
+        from langgraph_pdr.nodes.prompts import get_prompts, tool_template
+
+        classic = get_prompts("classic")
+        assert tool_template(classic, "fenced") == get_prompts("card").fenced
+        ```
+    """
+    if field not in TOOL_PLACEHOLDERS:
+        raise ValueError(
+            f"prompts: {field!r} is not a tool template; allowed: {', '.join(TOOL_PLACEHOLDERS)}"
+        )
+    value = getattr(prompts, field)
+    if value is None:
+        value = getattr(CARD, field)
+    return str(value)
+
+
 # -- the built-in sets ------------------------------------------------------------------------------
 
 #: The closing instruction of the default model's card (Qwen2.5), which every `card` prompt ends with.
@@ -160,6 +193,27 @@ CARD = PromptSet(
     tally="Final answers of the earlier attempts, counted by code: {tally}.",
     attempt="Attempt {n}:\n{text}",
     attempt_unfinished="Attempt {n} (unfinished: cut off before its final answer):\n{text}",
+    tools=(
+        "You can call these tools: {tools}. Use them to compute and to check your steps instead of "
+        "doing long arithmetic by hand."
+    ),
+    fenced=(
+        "You can run Python code. To run some, write it in one ```python block and end your reply right "
+        "after the block; what it prints will be shown to you. Print every value you need. Use it to "
+        "compute and to check your steps instead of doing long arithmetic by hand."
+    ),
+    fenced_output="Output of your code:\n```\n{output}\n```",
+    tools_done=("You have used all your tool calls. Finish from the results you have. " + CARD_INSTRUCTION),
+    summary_tools=(
+        "Below are {n} attempted solutions to the same problem, each with the code it ran and what the "
+        "code printed, and the tally of their final answers, counted by code. Write a short structured "
+        "summary for someone who will finish the problem from it, under these headings: Approach (the "
+        "methods tried); Verified results (values that code output shows, with the code that gave "
+        "them); Failure modes (errors, wrong code, unfounded steps); Open goals (what is left to check). "
+        "Take every count from the tally and never claim an agreement it does not show. Do not write a "
+        "new full solution, and do not repeat yourself.\n\n"
+        "Problem:\n{question}\n\nTally: {tally}.\n\n{attempts}"
+    ),
 )
 
 CLASSIC = PromptSet(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,7 +20,7 @@ from langgraph_pdr.nodes.tracing import run_metadata
 from langgraph_pdr.state.config import FAMILIES, PDRConfig
 from langgraph_pdr.state.context import PDRContext, RunRecorder, TokenCounter
 from langgraph_pdr.state.prompts import PromptSet
-from langgraph_pdr.state.records import CallRecord
+from langgraph_pdr.state.records import CallRecord, DraftTurn
 
 log = logging.getLogger("langgraph_pdr")
 
@@ -34,6 +34,7 @@ class NodeEnv:
     thread_id: str
     prompts: PromptSet
     stream_drafts: bool = False
+    tools: Sequence[Any] = ()  # the context's tool objects (the config's built-in ones are by name)
 
     def failed_attempt(self, call: CallRecord, committed: int | None = None) -> None:
         """Book a failed attempt the provider billed (ledger, and the run's billing). With a B_total cap,
@@ -83,6 +84,19 @@ class NodeEnv:
             await self.recorder.arecord_many(self.thread_id, list(records))
         else:
             await asyncio.to_thread(self.record, *records)
+
+    def recorded_turns(self, round: int, index: int) -> list[DraftTurn]:
+        """The turns draft (`round`, `index`) recorded before (an attempt that was cut short), when the
+        recorder can read them back (the ledger can); else none, and the draft starts over."""
+        read = getattr(self.recorder, "draft_turns", None)
+        return list(read(self.thread_id, round, index)) if read is not None else []
+
+    async def arecorded_turns(self, round: int, index: int) -> list[DraftTurn]:
+        """`recorded_turns` for async nodes."""
+        read = getattr(self.recorder, "adraft_turns", None)
+        if read is not None:
+            return list(await read(self.thread_id, round, index))
+        return await asyncio.to_thread(self.recorded_turns, round, index)
 
     def delta(self, text: str, pieces: int, *, role: str, round: int, index: int) -> None:
         """A piece of a reply being written, as a `draft_delta` event (`written`: pieces so far)."""
@@ -200,6 +214,7 @@ def node_env(default_config: PDRConfig) -> NodeEnv:
         thread_id=str(configurable.get("thread_id", "")),
         prompts=prompts_of(ctx, config),
         stream_drafts=ctx.stream_drafts,
+        tools=ctx.tools,
     )
 
 

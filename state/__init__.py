@@ -13,7 +13,9 @@ from langgraph_pdr.state.prompts import PromptSet
 from langgraph_pdr.state.records import (
     CallRecord,
     Draft,
+    DraftTurn,
     RoundRecord,
+    ToolCall,
     Verification,
     Workspace,
 )
@@ -27,6 +29,7 @@ __all__ = [
     "METHODS",
     "CallRecord",
     "Draft",
+    "DraftTurn",
     "DraftTask",
     "MaxTokens",
     "ModelSpec",
@@ -44,6 +47,7 @@ __all__ = [
     "RunRecorder",
     "Temperatures",
     "TokenCounter",
+    "ToolCall",
     "Verification",
     "VerifyTask",
     "Workspace",

@@ -7,7 +7,7 @@ from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from langgraph_pdr.state.registry import DISTILLERS, PROMPT_SETS
+from langgraph_pdr.state.registry import DISTILLERS, PROMPT_SETS, TOOLS
 
 Method = Literal["pdr", "sr", "sr_error", "single", "self_consistency", "best_of_n"]
 METHODS: tuple[str, ...] = get_args(Method)
@@ -45,6 +45,15 @@ DEFAULT_PROMPTS = "card"
 #: A refine draft (a draft of round 2 or later) may write this many times a first draft's `max_tokens`
 #: unless `max_tokens.refine` says otherwise: it checks and finishes a workspace's derivation.
 REFINE_FACTOR = 2
+#: Tool calls a tool-using draft may make unless `max_tool_calls` says otherwise.
+DEFAULT_MAX_TOOL_CALLS = 8
+#: How a tool-using draft calls its tools: `native` offers them to the model in the request (its tool
+#: calls run); `fenced` asks for ```python blocks in the reply, which run as `python` calls (for models
+#: whose native tool calls are unreliable, such as the 1.5B default); `auto` does both.
+ToolFormat = Literal["auto", "native", "fenced"]
+#: How the answer of a last round with several drafts is chosen: their vote, or a tournament of
+#: pairwise comparisons judged by the model.
+Selector = Literal["vote", "tournament"]
 
 
 class MaxTokens(BaseModel):
@@ -129,6 +138,14 @@ class PDRConfig(BaseModel):
         early_stop: end the run after a round in which at least this fraction of the finished drafts
             (and two or more) reached the same answer (`1.0`: unanimous), with `stop_reason`
             `converged`; SR stops when a rewrite keeps the previous answer. None never stops early.
+        tools: built-in tools every draft may call, by name (`python`: a sandboxed interpreter; see
+            `langgraph_pdr.nodes.tools`). A draft with tools is a loop of model turns and tool calls.
+            `run_pdr(tools=[...])` adds LangChain tool objects besides.
+        max_tool_calls: tool calls one draft may make (default 8); the turn after the last one is
+            asked for the final answer without tools.
+        tool_format: `auto` (default), `native` or `fenced`: how drafts call tools (`ToolFormat`).
+        selector: how the answer of a last round with several drafts is chosen: `vote` (default) or
+            `tournament` (pairwise comparisons judged by the model, winners compared again).
 
     Example:
         ```python
@@ -154,6 +171,30 @@ class PDRConfig(BaseModel):
     max_concurrency: int | None = None
     prompts: str = DEFAULT_PROMPTS
     early_stop: float | None = None
+    tools: tuple[str, ...] = ()
+    max_tool_calls: int = DEFAULT_MAX_TOOL_CALLS
+    tool_format: ToolFormat = "auto"
+    selector: Selector = "vote"
+
+    @field_validator("tools", mode="before")
+    @classmethod
+    def _check_tools(cls, value: Any) -> tuple[str, ...]:
+        if value is None:
+            return ()
+        names = [p.strip() for p in value.split(",") if p.strip()] if isinstance(value, str) else value
+        if not isinstance(names, (list, tuple)) or not all(isinstance(n, str) for n in names):
+            raise ValueError(f"tools: a list of built-in tool names such as ['python'], got {value!r}")
+        for name in names:
+            if name not in TOOLS:
+                raise ValueError(f"tools: unknown tool {name!r}; built in: {', '.join(TOOLS.names())}")
+        return tuple(dict.fromkeys(names))
+
+    @field_validator("max_tool_calls")
+    @classmethod
+    def _check_max_tool_calls(cls, value: int) -> int:
+        if value < 0:
+            raise ValueError(f"max_tool_calls: must be 0 or more, got {value}")
+        return value
 
     @field_validator("method", mode="before")
     @classmethod
@@ -261,6 +302,11 @@ class PDRConfig(BaseModel):
             raise ValueError(f"schedule: method 'single' is one draft, schedule 1; got {list(s)}")
         if m in SAMPLING_METHODS and len(s) != 1:
             raise ValueError(f"schedule: method {m!r} samples one round of N drafts, e.g. 8; got {list(s)}")
+        if self.selector == "tournament" and (m != "pdr" or s[-1] < 2):
+            raise ValueError(
+                f"selector: 'tournament' chooses among the several drafts of a PDR run's last round; "
+                f"method {m!r} with schedule {list(s)} has {'one' if s[-1] == 1 else 'no such round'}"
+            )
         if self.early_stop is not None and m not in ADAPTIVE_METHODS:
             raise ValueError(
                 f"early_stop: applies to {', '.join(ADAPTIVE_METHODS)}; method {m!r} has one round"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, NotRequired, Protocol, runtime_checkable
 
@@ -74,6 +75,8 @@ class PDRContext:
         stream_drafts: stream each draft as it is written, as `draft_delta` events (`round`,
             `index`, `text`, `written`: pieces so far) on the custom stream; `run_pdr` turns it on
             when it is given `on_event`.
+        tools: LangChain tools every draft may call, besides the built-in ones `config.tools` names
+            (see `langgraph_pdr.nodes.tools`).
 
     `run_pdr` builds it for you; pass one yourself when you compile and invoke a graph of
     `create_pdr_graph` (`graph.invoke(..., context=PDRContext(model=...))`). It is not checkpointed:
@@ -108,6 +111,7 @@ class PDRContext:
     recorder: RunRecorder | None = field(default=None)
     prompts: PromptSet | None = None
     stream_drafts: bool = False
+    tools: Sequence[Any] = ()
 
 
 class ServerContext(TypedDict):

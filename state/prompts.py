@@ -24,6 +24,16 @@ PLACEHOLDERS: dict[str, tuple[str, ...]] = {
     "attempt_unfinished": ("n", "text"),
 }
 
+#: Templates of tool-using runs only (`PDRConfig(tools=...)`); a set that leaves one out (None) uses
+#: the `card` set's. They enter a run's digest only when the run uses tools.
+TOOL_PLACEHOLDERS: dict[str, tuple[str, ...]] = {
+    "tools": ("tools",),
+    "fenced": (),
+    "fenced_output": ("output",),
+    "tools_done": (),
+    "summary_tools": ("n", "question", "tally", "attempts"),
+}
+
 
 class PromptSet(BaseModel):
     """A named set of prompt templates (Python format strings; see `langgraph_pdr.nodes.prompts`).
@@ -51,11 +61,18 @@ class PromptSet(BaseModel):
     tally: str
     attempt: str
     attempt_unfinished: str
+    tools: str | None = None
+    fenced: str | None = None
+    fenced_output: str | None = None
+    tools_done: str | None = None
+    summary_tools: str | None = None
 
     @model_validator(mode="after")
     def _check_placeholders(self) -> PromptSet:
-        for field, needed in PLACEHOLDERS.items():
+        for field, needed in {**PLACEHOLDERS, **TOOL_PLACEHOLDERS}.items():
             template = getattr(self, field)
+            if template is None:
+                continue
             try:
                 used = {name for _, name, _, _ in string.Formatter().parse(template) if name is not None}
             except ValueError as exc:
@@ -72,11 +89,15 @@ class PromptSet(BaseModel):
                 )
         return self
 
-    def digest(self) -> str:
-        """A short digest of every template (not the name): runs asked other questions are other runs."""
+    def digest(self, *, tools: bool = False) -> str:
+        """A short digest of every template (not the name): runs asked other questions are other runs.
+        With `tools`, the tool templates count too (a run without tools never reads them)."""
         texts = [getattr(self, field) for field in PLACEHOLDERS]
+        if tools:
+            texts += [getattr(self, field) or "" for field in TOOL_PLACEHOLDERS]
         return hashlib.blake2b("\x00".join(texts).encode(), digest_size=4).hexdigest()
 
     def templates(self) -> dict[str, str]:
         """The templates by field, as stored with a run."""
-        return {field: getattr(self, field) for field in PLACEHOLDERS}
+        fields = [*PLACEHOLDERS, *(f for f in TOOL_PLACEHOLDERS if getattr(self, f) is not None)]
+        return {field: getattr(self, field) for field in fields}

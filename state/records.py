@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-Role = Literal["draft", "verify", "distill", "critique"]
-ROLES: tuple[str, ...] = ("draft", "verify", "distill", "critique")
+Role = Literal["draft", "verify", "distill", "critique", "judge"]
+ROLES: tuple[str, ...] = ("draft", "verify", "distill", "critique", "judge")
 
 
 class _Record(BaseModel):
@@ -18,7 +18,7 @@ class CallRecord(_Record):
     """One model call and the tokens the provider billed for it.
 
     `stage` names the sequential stage the call belongs to (e.g. `r2.draft`); B_seq adds the largest
-    call of each stage. `usage_source` is `provider` when the provider reported usage, `estimated` when
+    call of each stage, a tool-using draft's turns (`turn` 0, 1, ...) counting as one call, their sum. `usage_source` is `provider` when the provider reported usage, `estimated` when
     it did not and the tokens were counted locally. `role`, `round` and `index` say which call of the
     run it was (draft `index` of round `round`, its verification, a summary or a critique).
 
@@ -41,6 +41,7 @@ class CallRecord(_Record):
     round: int
     index: int
     stage: str
+    turn: int = 0
     input_tokens: int = 0
     output_tokens: int = 0
     usage_source: Literal["provider", "estimated", "none"] = "provider"
@@ -54,11 +55,51 @@ class CallRecord(_Record):
         return self.input_tokens + self.output_tokens
 
 
+class ToolCall(_Record):
+    """One tool call a draft made in one of its turns, and what the tool returned.
+
+    `fenced` marks code the model wrote in a fenced ```python block instead of calling the tool (the
+    form models without native tool calls use); it ran as a `python` call all the same. `error` says
+    the tool failed or the code raised.
+    """
+
+    id: str = ""
+    name: str
+    args: dict[str, Any] = Field(default_factory=dict)
+    output: str = ""
+    error: bool = False
+    fenced: bool = False
+
+
+class DraftTurn(_Record):
+    """One model turn of a tool-using draft: what the model wrote, the tools it called and their
+    results, and the call that wrote it. The last turn's text is the draft's text.
+
+    Example:
+        ```python
+        from langgraph_pdr.state.records import CallRecord, DraftTurn, ToolCall
+
+        call = CallRecord(role="draft", round=1, index=0, stage="r1.draft", turn=0)
+        code = ToolCall(name="python", args={"code": "print(17 * 23)"}, output="391\\n")
+        turn = DraftTurn(round=1, index=0, turn=0, text="Let me compute.", tool_calls=[code], call=call)
+        assert turn.tool_calls[0].output == "391\\n" and turn.call.turn == 0
+        ```
+    """
+
+    round: int
+    index: int
+    turn: int
+    text: str = ""
+    tool_calls: list[ToolCall] = Field(default_factory=list)
+    call: CallRecord | None = None
+
+
 class Draft(_Record):
     """A draft of round `round`: its text, the answer in its last `\\boxed{}`, and how it was made.
 
     `unfinished` marks a draft cut at `max_tokens` before any final answer: it has no answer, and it
-    never counts in a tally or a vote. `ok` is False (with `error` set) when its call failed for good;
+    never counts in a tally or a vote. A tool-using draft keeps its trajectory in `turns` (its `call`
+    is then its last turn's, and `calls` lists every turn's). `ok` is False (with `error` set) when its call failed for good;
     `score` is its self-verification score, when the distiller asked for one; `workspace_index` is the
     workspace a later-round draft was given; `call` is the model call that wrote it.
 
@@ -88,6 +129,14 @@ class Draft(_Record):
     workspace_index: int | None = None
     error: str | None = None
     call: CallRecord | None = None
+    turns: list[DraftTurn] = Field(default_factory=list)
+
+    @property
+    def calls(self) -> list[CallRecord]:
+        """Every model call that wrote the draft: each turn's of a tool-using draft, else its one call."""
+        if self.turns:
+            return [t.call for t in self.turns if t.call is not None]
+        return [self.call] if self.call is not None else []
 
 
 class Verification(_Record):

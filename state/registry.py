@@ -1,4 +1,4 @@
-"""A name → implementation table for pluggable parts (the distillers, the prompt sets).
+"""A name → implementation table for pluggable parts (the distillers, the prompt sets, the tools).
 
 Declared here, beside the config that names its entries, so that `PDRConfig` can check a name when it is
 built; `nodes/distill` fills it with the built-in distillers and users add their own through
@@ -51,3 +51,6 @@ DISTILLERS: Registry[type] = Registry("distiller")
 
 PROMPT_SETS: Registry[Any] = Registry("prompt set")
 """Prompt sets by name; see `langgraph_pdr.nodes.prompts`."""
+
+TOOLS: Registry[Any] = Registry("tool")
+"""Built-in tools by name (factories of LangChain tools); see `langgraph_pdr.nodes.tools`."""

@@ -27,3 +27,4 @@ class RunSpec(BaseModel):
     history: list[dict[str, str]] = []  # earlier turns of a conversation, as role/content
     token_counter: str | None = None
     prompts: dict[str, str] | None = None  # the templates of the run's prompt set, as it ran
+    tools: list[str] = []  # the names of the tool objects the run was given (`run_pdr(tools=...)`)

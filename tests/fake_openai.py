@@ -48,6 +48,20 @@ class Request:
     fault: str | None = None
     started: float = field(default_factory=time.monotonic)
     images: list[str] = field(default_factory=list)  # the image URLs (data: or http) the request carried
+    tool_calls: list[dict[str, Any]] = field(default_factory=list)  # the tool calls the reply made
+
+    @property
+    def messages(self) -> list[dict[str, Any]]:
+        return list(self.body.get("messages", []))
+
+    @property
+    def tools(self) -> list[str]:
+        """The names of the tools the request offered."""
+        return [t["function"]["name"] for t in self.body.get("tools") or []]
+
+    def tool_results(self) -> list[str]:
+        """The contents of the request's tool messages, in order."""
+        return [text_of(m.get("content", "")) for m in self.messages if m.get("role") == "tool"]
 
 
 def text_of(content: Any) -> str:
@@ -94,6 +108,14 @@ FAULTS = (
 )
 
 
+@dataclass
+class ToolCalls:
+    """A reply that calls tools: `calls` are (name, arguments) pairs; `content` any text beside them."""
+
+    calls: list[tuple[str, dict[str, Any]]]
+    content: str = ""
+
+
 class _Server(ThreadingHTTPServer):
     request_queue_size = 256  # bursts of parallel drafts connect at once
     daemon_threads = True
@@ -132,7 +154,7 @@ class FakeOpenAIServer(LoopbackServer):
     """`base_url` serves `/v1/chat/completions` and `/v1/models`.
 
     Args:
-        reply: the completion text of a request.
+        reply: the completion text of a request, or a `ToolCalls` to call tools.
         delay: seconds to wait before answering a request (interrupted by `stop`).
         fault: the fault to inject for a request, or None to answer it (see `FAULTS`).
         retry_after: the `Retry-After` seconds of a 429.
@@ -168,16 +190,29 @@ class FakeOpenAIServer(LoopbackServer):
             def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
                 messages = body.get("messages", [])
-                prompt = "\n".join(text_of(m.get("content", "")) for m in messages)
+                prompt = "\n".join(text_of(m.get("content") or "") for m in messages)
                 req = Request(role_of(prompt), prompt, body, draft_identity(body.get("seed")))
-                req.images = [url for m in messages for url in images_of(m.get("content", ""))]
+                req.images = [url for m in messages for url in images_of(m.get("content") or "")]
                 with server.lock:
                     server.requests.append(req)
                 req.fault = server.fault(req)
                 server.stopping.wait(server.delay(req))
                 if server.stopping.is_set() or self._inject(req):
                     return
-                text = server.reply(req)
+                out: Any = server.reply(req)
+                calls: list[dict[str, Any]] = []
+                if isinstance(out, ToolCalls):
+                    calls = [
+                        {
+                            "id": f"call_{len(server.requests)}_{n}",
+                            "type": "function",
+                            "function": {"name": name, "arguments": json.dumps(args)},
+                        }
+                        for n, (name, args) in enumerate(out.calls)
+                    ]
+                    out = out.content
+                req.tool_calls = calls
+                text = out
                 if req.fault == "empty":
                     text = ""
                 elif req.fault == "no_boxed":
@@ -188,11 +223,16 @@ class FakeOpenAIServer(LoopbackServer):
                 if req.fault == "length":
                     limit = 3
                 words = text.split()
-                finish = "length" if len(words) > limit else "stop"
+                finish = "length" if len(words) > limit else ("tool_calls" if calls else "stop")
                 text = " ".join(words[:limit]) if finish == "length" else text
                 req.reply = text
                 req.prompt_tokens = len(prompt.split())
-                req.completion_tokens = len(text.split())
+                req.completion_tokens = len(text.split()) + sum(
+                    len(c["function"]["arguments"].split()) + 1 for c in calls
+                )
+                message: dict[str, Any] = {"role": "assistant", "content": text}
+                if calls:
+                    message["tool_calls"] = calls
                 payload = {
                     "id": "chatcmpl-fake",
                     "object": "chat.completion",
@@ -202,7 +242,7 @@ class FakeOpenAIServer(LoopbackServer):
                         {
                             "index": 0,
                             "finish_reason": finish,
-                            "message": {"role": "assistant", "content": text},
+                            "message": message,
                         }
                     ],
                     "usage": {
@@ -243,6 +283,10 @@ class FakeOpenAIServer(LoopbackServer):
                     piece = word if n == len(words) - 1 else word + " "
                     delta = {"role": "assistant", "content": piece} if n == 0 else {"content": piece}
                     event([{"index": 0, "delta": delta, "finish_reason": None}])
+                calls = choice["message"].get("tool_calls") or []
+                if calls:
+                    deltas = [{**c, "index": n} for n, c in enumerate(calls)]
+                    event([{"index": 0, "delta": {"tool_calls": deltas}, "finish_reason": None}])
                 event([{"index": 0, "delta": {}, "finish_reason": choice["finish_reason"]}])
                 if (body.get("stream_options") or {}).get("include_usage"):
                     event([], usage=payload["usage"])

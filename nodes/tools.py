@@ -1,0 +1,180 @@
+"""The tools a draft may call: the built-in ones by name, the run's tool set, and how one tool call runs.
+
+`PDRConfig(tools=["python"])` names built-in tools (stored with the run; a resume builds them again);
+`run_pdr(tools=[...])` adds LangChain tool objects, which a resume must be given again, like a model
+object. A model offered the tools natively calls them (`tool_format` `native` or `auto`); a model
+without reliable tool calls writes a fenced ```python block and ends its reply, and the block runs as a
+`python` call (`fenced`, and `auto` when a reply calls no tool). A tool's failure is its result, cut to
+`TOOL_RESULT_TOKENS`, never an error of the run.
+
+(`langgraph_pdr.tool` is the other way round: a whole PDR run as a tool for an agent.)
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from langchain_core.tools import BaseTool
+
+from langgraph_pdr.nodes.answers import last_boxed
+from langgraph_pdr.nodes.python_tool import python_tool
+from langgraph_pdr.nodes.tokens import cut_to_tokens
+from langgraph_pdr.state.config import PDRConfig
+from langgraph_pdr.state.context import TokenCounter
+from langgraph_pdr.state.records import ToolCall
+from langgraph_pdr.state.registry import TOOLS
+
+__all__ = [
+    "TOOL_RESULT_TOKENS",
+    "ToolSet",
+    "fenced_code",
+    "register_tool",
+    "run_tool_call",
+    "tool_set",
+]
+
+#: A tool's result, as the model reads it, is cut to this many tokens (the bound caps reserve).
+TOOL_RESULT_TOKENS = 1024
+
+
+def register_tool(name: str, factory: Any, *, replace: bool = False) -> Any:
+    """Register a built-in tool: `factory()` returns a LangChain tool named `name`, which
+    `PDRConfig(tools=[name])` then names (and a resume rebuilds in any process that registered it).
+
+    Example:
+        ```python
+        from langchain_core.tools import tool
+        from langgraph_pdr import PDRConfig
+        from langgraph_pdr.nodes.tools import register_tool
+
+        @tool
+        def word_count(text: str) -> int:
+            \"\"\"Count the words of a text.\"\"\"
+            return len(text.split())
+
+        register_tool("word_count", lambda: word_count, replace=True)
+        assert PDRConfig(tools=["python", "word_count"]).tools == ("python", "word_count")
+        ```
+    """
+    return TOOLS.register(name, factory, replace=replace)
+
+
+if "python" not in TOOLS:
+    register_tool("python", python_tool)
+
+
+class ToolSet:
+    """The tools of one run, by name: the built-in ones its config names, then the objects it was given."""
+
+    def __init__(self, tools: Sequence[BaseTool]) -> None:
+        self.tools = list(tools)
+        self.by_name = {t.name: t for t in self.tools}
+
+    def __bool__(self) -> bool:
+        return bool(self.tools)
+
+    @property
+    def names(self) -> list[str]:
+        return [t.name for t in self.tools]
+
+    def describe(self) -> str:
+        """The tools as a draft's prompt lists them: `name (what it does)`, joined."""
+        return "; ".join(f"{t.name} ({(t.description or '').strip().splitlines()[0]})" for t in self.tools)
+
+
+def tool_set(config: PDRConfig, extra: Sequence[BaseTool] | None = None) -> ToolSet:
+    """The run's tools: each built-in tool `config.tools` names, then `extra` (LangChain tools).
+
+    Raises:
+        ValueError: an object that is not a LangChain tool, or two tools with one name.
+
+    Example:
+        ```python
+        from langgraph_pdr import PDRConfig
+        from langgraph_pdr.nodes.tools import tool_set
+
+        tools = tool_set(PDRConfig(tools=["python"]))
+        assert tools.names == ["python"] and not tool_set(PDRConfig())
+        ```
+    """
+    built = [TOOLS.get(name)() for name in config.tools]
+    for t in extra or []:
+        if not isinstance(t, BaseTool):
+            raise ValueError(
+                f"tools: {t!r} is not a LangChain tool (make one with langchain_core.tools.tool)"
+            )
+    tools = [*built, *(extra or [])]
+    seen: set[str] = set()
+    for t in tools:
+        if t.name in seen:
+            raise ValueError(f"tools: two tools are named {t.name!r}")
+        seen.add(t.name)
+    return ToolSet(tools)
+
+
+_FENCE = re.compile(r"```(?:python|py|python3)[ \t]*\n(.*?)```", re.S)
+
+
+def fenced_code(text: str) -> str | None:
+    """The code of a reply that asks to run Python: its last closed ```python block, when the reply
+    gives no final answer (a reply with `\\boxed{}` is done, whatever code it shows).
+
+    Example:
+        ```python
+        from langgraph_pdr.nodes.tools import fenced_code
+
+        assert fenced_code("Let me compute.\\n```python\\nprint(17 * 23)\\n```") == "print(17 * 23)\\n"
+        assert fenced_code("```python\\nprint(1)\\n```\\nSo the answer is \\\\boxed{1}.") is None
+        ```
+    """
+    if last_boxed(text) is not None:
+        return None
+    blocks = _FENCE.findall(text)
+    code = blocks[-1] if blocks else None
+    return code if code is not None and code.strip() else None
+
+
+def _result_text(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    content = getattr(value, "content", None)  # a ToolMessage
+    if isinstance(content, str):
+        return content
+    return str(value if content is None else content)
+
+
+def run_tool_call(
+    tools: ToolSet,
+    name: str,
+    args: dict[str, Any],
+    counter: TokenCounter,
+    *,
+    id: str = "",
+    fenced: bool = False,
+) -> ToolCall:
+    """Run one tool call; a failure (an unknown tool, bad arguments, an exception) is its result.
+
+    Example:
+        ```python
+        from langgraph_pdr import PDRConfig, Utf8TokenCounter
+        from langgraph_pdr.nodes.tools import run_tool_call, tool_set
+
+        tools = tool_set(PDRConfig(tools=["python"]))
+        call = run_tool_call(tools, "python", {"code": "print(17 * 23)"}, Utf8TokenCounter())
+        assert "391" in call.output and not call.error
+        assert run_tool_call(tools, "shell", {}, Utf8TokenCounter()).error
+        ```
+    """
+    tool = tools.by_name.get(name)
+    if tool is None:
+        output, error = f"error: no tool named {name!r}; the tools are: {', '.join(tools.names)}", True
+    else:
+        try:
+            output = _result_text(tool.invoke(args))
+            error = "\nexception: " in f"\n{output}" if name == "python" else False
+        except Exception as exc:  # the model reads what went wrong, the run goes on
+            output, error = f"error: {type(exc).__name__}: {exc}", True
+    output = cut_to_tokens(output, TOOL_RESULT_TOKENS, counter)
+    return ToolCall(id=id, name=name, args=dict(args), output=output, error=error, fenced=fenced)

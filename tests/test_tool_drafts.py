@@ -1,0 +1,199 @@
+"""Tool-using drafts: a real OpenAI-compatible server that calls the tools it is offered, real sandboxed
+code, every turn billed as the server reports it, B_seq over a draft's turns, and fenced code from
+models without native tool calls."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+
+import pytest
+from langchain_core.tools import tool
+
+from langgraph_pdr import PDRConfig, resume_pdr, run_pdr
+from langgraph_pdr.nodes.budget import tool_draft_bound
+from langgraph_pdr.nodes.tools import TOOL_RESULT_TOKENS, fenced_code
+from tests.fake_openai import FakeOpenAIServer, Request, ToolCalls
+
+QUESTION = "What is the sum of the squares of the whole numbers below n, for n = 20 + your draft's number?"
+
+
+def squares_below(n: int) -> int:
+    return sum(i * i for i in range(n))
+
+
+def n_of(req: Request) -> int:
+    r, i = req.draft or (1, 0)
+    return 20 + i
+
+
+def calls_python(req: Request) -> str | ToolCalls:
+    """A model that calls `python` when offered it, then answers with what the code printed."""
+    if req.role != "draft":
+        return "Summary."
+    results = req.tool_results()
+    if not results:
+        assert "python" in req.tools
+        return ToolCalls([("python", {"code": f"print(sum(i * i for i in range({n_of(req)})))"})])
+    printed = re.findall(r"\d+", results[-1].split("stdout:")[-1])
+    return f"The code printed {printed[0]}, so the answer is \\boxed{{{printed[0]}}}."
+
+
+def test_every_draft_calls_python_its_output_reaches_the_model_and_every_turn_is_billed(tmp_path):
+    with FakeOpenAIServer(reply=calls_python) as server:
+        config = PDRConfig(schedule="2,1", distiller="majority_k", k=1, tools=["python"], max_tokens=200)
+        result = run_pdr(
+            QUESTION,
+            model="fake-model",
+            base_url=server.base_url,
+            config=config,
+            db=str(tmp_path / "r.sqlite"),
+        )
+        requests = server.answered()
+    drafts = [d for r in result.rounds for d in r.drafts]
+    assert len(drafts) == 3 and all(len(d.turns) == 2 for d in drafts)
+    for d in drafts:
+        [code] = d.turns[0].tool_calls
+        expected = squares_below(20 + d.index)
+        assert code.name == "python" and not code.fenced and not code.error
+        assert f"{expected}\n" in code.output  # the code really ran
+        assert d.answer == str(expected) and d.text == d.turns[1].text
+        assert [c.turn for c in d.calls] == [0, 1] and d.call == d.calls[-1]
+    # the tool's output reached the model in the next turn
+    second = [r for r in requests if r.tool_results()]
+    assert len(second) == 3 and all(str(squares_below(n_of(r))) in r.tool_results()[0] for r in second)
+    # B_total is every turn's tokens as the server reported them
+    assert result.b_total == sum(r.prompt_tokens + r.completion_tokens for r in requests)
+    assert len(result.calls) == len(requests) == 6 and all(c.usage_source == "provider" for c in result.calls)
+    # B_seq: a round's stage costs its largest draft's summed turns
+    per_draft: dict[tuple[int, int], int] = {}
+    for r in requests:
+        per_draft[r.draft] = per_draft.get(r.draft, 0) + r.prompt_tokens + r.completion_tokens
+    expected_seq = max(v for (rnd, _), v in per_draft.items() if rnd == 1) + per_draft[(2, 0)]
+    assert result.b_seq == expected_seq
+    assert result.answer == str(squares_below(20))  # round 2's draft is number 0
+
+
+def test_turns_are_stored_and_read_back(tmp_path):
+    db = tmp_path / "r.sqlite"
+    with FakeOpenAIServer(reply=calls_python) as server:
+        config = PDRConfig(method="single", tools=["python"])
+        result = run_pdr(QUESTION, model="fake-model", base_url=server.base_url, config=config, db=str(db))
+    with sqlite3.connect(db) as conn:
+        rows = conn.execute("select turn, tool_calls from turns order by turn").fetchall()
+        calls = conn.execute("select role, turn from calls order by id").fetchall()
+    assert [r[0] for r in rows] == [0, 1] and '"python"' in rows[0][1] and rows[1][1] == "[]"
+    assert calls == [("draft", 0), ("draft", 1)]
+    again = resume_pdr(result.thread_id, db=str(db))  # a finished run reads back the same
+    assert again.rounds[0].drafts[0].turns == result.rounds[0].drafts[0].turns
+
+
+def test_a_draft_stops_calling_tools_at_max_tool_calls():
+    def always_calls(req: Request) -> str | ToolCalls:
+        if req.tools:
+            return ToolCalls([("python", {"code": "print(1)"}), ("python", {"code": "print(2)"})])
+        return "Out of calls; \\boxed{3}"
+
+    with FakeOpenAIServer(reply=always_calls) as server:
+        config = PDRConfig(method="single", tools=["python"], max_tool_calls=3)
+        result = run_pdr(QUESTION, model="fake-model", base_url=server.base_url, config=config, db=":memory:")
+        requests = server.answered()
+    [d] = result.rounds[0].drafts
+    ran = [c for t in d.turns for c in t.tool_calls if not c.error]
+    refused = [c for t in d.turns for c in t.tool_calls if c.error]
+    assert len(ran) == 3 and len(refused) == 1 and "used all 3" in refused[0].output
+    assert [bool(r.tools) for r in requests] == [True, True, False]  # the last turn is offered no tool
+    assert "used all your tool calls" in requests[-1].prompt
+    assert result.answer == "3"
+
+
+def test_fenced_python_runs_for_a_model_without_tool_calls():
+    def writes_code(req: Request) -> str:
+        assert not req.tools  # fenced: the tools are not offered natively
+        if "Output of your code" not in req.prompt:
+            assert "```python block" in req.prompt
+            return "Let me compute.\n```python\nprint(17 * 23)\n```"
+        printed = re.search(r"Output of your code:\n```\nstdout:\n(\d+)", req.prompt)
+        return f"So 17 * 23 = \\boxed{{{printed.group(1)}}}."
+
+    with FakeOpenAIServer(reply=writes_code) as server:
+        config = PDRConfig(method="single", tools=["python"], tool_format="fenced")
+        result = run_pdr(
+            "What is 17 * 23?", model="fake-model", base_url=server.base_url, config=config, db=":memory:"
+        )
+    [d] = result.rounds[0].drafts
+    assert [len(t.tool_calls) for t in d.turns] == [1, 0] and d.turns[0].tool_calls[0].fenced
+    assert result.answer == "391"
+
+
+def test_a_langchain_tool_object_is_offered_and_called():
+    @tool
+    def secret_number() -> int:
+        """The secret number."""
+        return 4242
+
+    def calls_secret(req: Request) -> str | ToolCalls:
+        if not req.tool_results():
+            assert req.tools == ["python", "secret_number"]
+            return ToolCalls([("secret_number", {})])
+        return f"\\boxed{{{req.tool_results()[0]}}}"
+
+    with FakeOpenAIServer(reply=calls_secret) as server:
+        config = PDRConfig(method="single", tools=["python"])
+        result = run_pdr(
+            "What is the secret number?",
+            model="fake-model",
+            base_url=server.base_url,
+            config=config,
+            tools=[secret_number],
+            db=":memory:",
+        )
+    assert result.answer == "4242"
+
+
+def test_a_tool_that_raises_is_the_models_result_not_a_crash():
+    @tool
+    def broken(x: int) -> int:
+        """Always fails."""
+        raise RuntimeError("disk on fire")
+
+    def calls_broken(req: Request) -> str | ToolCalls:
+        if not req.tool_results():
+            return ToolCalls([("broken", {"x": 1}), ("nope", {})])
+        return "\\boxed{0}"
+
+    with FakeOpenAIServer(reply=calls_broken) as server:
+        config = PDRConfig(method="single")
+        result = run_pdr(
+            "Q?", model="fake-model", base_url=server.base_url, config=config, tools=[broken], db=":memory:"
+        )
+        second = server.answered()[-1]
+    [broken_call, unknown] = result.rounds[0].drafts[0].turns[0].tool_calls
+    assert broken_call.error and "disk on fire" in broken_call.output
+    assert unknown.error and "no tool named 'nope'" in unknown.output
+    assert len(second.tool_results()) == 2 and result.answer == "0"
+
+
+def test_caps_reserve_a_tool_drafts_worst_case_over_its_turns():
+    with FakeOpenAIServer(reply=calls_python) as server:
+        config = PDRConfig(method="single", tools=["python"], max_tokens=100, max_tool_calls=2)
+        small = PDRConfig(**{**config.model_dump(), "max_b_total": 2_000})
+        refused = run_pdr(QUESTION, model="fake-model", base_url=server.base_url, config=small, db=":memory:")
+        assert refused.stop_reason == "max_b_total" and not server.answered()
+    bound = tool_draft_bound(0, 100, 2, TOOL_RESULT_TOKENS)
+    assert bound > 2_000  # three turns, each may read every earlier result
+
+
+def test_config_names_tools_and_refuses_unknown_ones():
+    assert PDRConfig(tools="python").tools == ("python",)
+    with pytest.raises(ValueError, match="tools: unknown tool 'shell'; built in: .*python"):
+        PDRConfig(tools=["shell"])
+    with pytest.raises(ValueError, match="max_tool_calls: must be 0 or more"):
+        PDRConfig(max_tool_calls=-1)
+
+
+def test_fenced_code_needs_a_closed_block_and_no_final_answer():
+    assert fenced_code("```python\nprint(1)\n```") == "print(1)\n"
+    assert fenced_code("```python\nprint(1)") is None  # cut off: not run
+    assert fenced_code("no code") is None
+    assert fenced_code("```python\nprint(1)\n```\n\\boxed{1}") is None

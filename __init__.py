@@ -19,8 +19,8 @@ from langgraph_pdr.nodes.distill import (
 )
 from langgraph_pdr.nodes.prompts import get_prompts, register_prompts
 from langgraph_pdr.nodes.python_tool import PythonRun, python_tool, run_python
-from langgraph_pdr.nodes.tools import register_tool
 from langgraph_pdr.nodes.tokens import Utf8TokenCounter
+from langgraph_pdr.nodes.tools import register_tool
 from langgraph_pdr.runner import aresume_pdr, arun_pdr, inspect_run, list_runs, resume_pdr, run_pdr
 from langgraph_pdr.state import (
     CallRecord,

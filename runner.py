@@ -17,8 +17,8 @@ from typing import Any
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage
 from langchain_core.runnables import RunnableConfig
-from langgraph.types import Overwrite
 from langchain_core.tools import BaseTool
+from langgraph.types import Overwrite
 
 from langgraph_pdr.checkpoints.ledger import (
     FINISHED,

@@ -1,16 +1,17 @@
 """The run ledger's tables, its schema version, and the migrations from earlier versions.
 
-Tables `runs`, `rounds`, `drafts`, `calls`, `failed_calls`, `turns` and `workspaces` (SQLAlchemy Core, so the same
-code serves SQLite and PostgreSQL); `pdr_schema` records the version a database was written with. A
-database written by an earlier version is migrated when it is opened (the columns added since are
-added, with their defaults); one written by a later version is refused with one clear error.
+Tables `runs`, `rounds`, `drafts`, `calls`, `failed_calls`, `turns` and `workspaces` (SQLAlchemy Core, so the
+same code serves SQLite and PostgreSQL); `pdr_schema` records the version a database was written with. A
+database written by an earlier version is migrated when it is opened (the columns added since are added, with
+their defaults); one written by a later version is refused with one clear error.
 
 | version | change |
 |---|---|
 | 1 | the first schema (no `pdr_schema` table) |
 | 2 | `drafts.unfinished`: a draft cut off before its answer |
 | 3 | `images` (each image's bytes once, by sha256) and `run_images` (a run's images, in order) |
-| 4 | `calls.turn` (a tool-using draft makes one call per turn; the key is then role, round, index and turn), `failed_calls.turn`, and `turns` (each turn's text and tool calls) |
+| 4 | `calls.turn` and `failed_calls.turn` (a tool-using draft calls once per turn; `calls` is keyed by
+  role, round, index and turn), and `turns` (each turn's text and tool calls) |
 """
 
 from __future__ import annotations

@@ -192,9 +192,9 @@ def call_model_reply(
     on_delta: DeltaHook | None = None,
     **fields: Any,
 ) -> tuple[AIMessage, str, CallRecord]:
-    """Invoke `model` once; return its reply, its text and the call record (`fields`: role, round, index, stage;
-    `trace`: the run's metadata for tracers, see `langgraph_pdr.nodes.tracing`). With `on_delta`, the
-    reply is streamed and `on_delta(text, pieces)` gets each piece as it arrives.
+    """Invoke `model` once; return its reply, its text and the call record (`fields`: role, round,
+    index, stage; `trace`: the run's metadata for tracers, see `langgraph_pdr.nodes.tracing`). With
+    `on_delta`, the reply is streamed and `on_delta(text, pieces)` gets each piece as it arrives.
 
     A rate limit that names its wait (`Retry-After`, up to a minute) is waited out here, then raised
     for the graph's retry policy; an empty completion is reported to `on_failed` (its billed tokens)

@@ -23,7 +23,7 @@ Tool-using runs (`PDRConfig(tools=...)`) also read these (a set that leaves one 
 | `fenced` | added to a draft's prompt when ```python blocks run (`tool_format` fenced) | none |
 | `fenced_output` | what a fenced block printed, as the next user message | `{output}` |
 | `tools_done` | the message after a draft's last allowed tool call | none |
-| `summary_tools` | `global_summary`'s call on tool-using drafts | `{n}`, `{question}`, `{tally}`, `{attempts}` |
+| `summary_tools` | `global_summary` on tool-using drafts | `{n}`, `{question}`, `{tally}`, `{attempts}` |
 
 Two sets are built in. `card` follows the convention of the default model's card (Qwen2.5:
 `{question}` then "Please reason step by step, and put your final answer within \\boxed{}."), and

@@ -17,10 +17,11 @@ class _Record(BaseModel):
 class CallRecord(_Record):
     """One model call and the tokens the provider billed for it.
 
-    `stage` names the sequential stage the call belongs to (e.g. `r2.draft`); B_seq adds the largest
-    call of each stage, a tool-using draft's turns (`turn` 0, 1, ...) counting as one call, their sum. `usage_source` is `provider` when the provider reported usage, `estimated` when
-    it did not and the tokens were counted locally. `role`, `round` and `index` say which call of the
-    run it was (draft `index` of round `round`, its verification, a summary or a critique).
+    `stage` names the sequential stage the call belongs to (e.g. `r2.draft`); B_seq adds the largest call of
+    each stage, a tool-using draft's turns (`turn` 0, 1, ...) counting as one call, their sum. `usage_source`
+    is `provider` when the provider reported usage, `estimated` when it did not and the tokens were counted
+    locally. `role`, `round` and `index` say which call of the run it was (draft `index` of round `round`, its
+    verification, a summary or a critique).
 
     Example:
         ```python
@@ -97,10 +98,10 @@ class DraftTurn(_Record):
 class Draft(_Record):
     """A draft of round `round`: its text, the answer in its last `\\boxed{}`, and how it was made.
 
-    `unfinished` marks a draft cut at `max_tokens` before any final answer: it has no answer, and it
-    never counts in a tally or a vote. A tool-using draft keeps its trajectory in `turns` (its `call`
-    is then its last turn's, and `calls` lists every turn's). `ok` is False (with `error` set) when its call failed for good;
-    `score` is its self-verification score, when the distiller asked for one; `workspace_index` is the
+    `unfinished` marks a draft cut at `max_tokens` before any final answer: it has no answer, and it never
+    counts in a tally or a vote. A tool-using draft keeps its trajectory in `turns` (its `call` is then its
+    last turn's, and `calls` lists every turn's). `ok` is False (with `error` set) when its call failed for
+    good; `score` is its self-verification score, when the distiller asked for one; `workspace_index` is the
     workspace a later-round draft was given; `call` is the model call that wrote it.
 
     Example:

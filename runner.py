@@ -610,6 +610,7 @@ def resume_pdr(
         row, config, spec = _stored(store.ledger.run_row(thread_id), thread_id, store.location)
         if row["status"] in FINISHED:
             return store.ledger.load_result(thread_id)
+        extra = _resumed_tools(spec, config, tools)
         owner = new_lock_owner()
         with (
             _running(store.ledger, thread_id, owner, acquire=True),
@@ -628,7 +629,7 @@ def resume_pdr(
                 thread_id,
                 token_counter or om.token_counter,
                 _stored_prompts(config, spec),
-                _resumed_tools(spec, config, tools),
+                extra,
             )
             snapshot = run.graph.get_state(run.config)
             _seed_billing(thread_id, store.ledger.failed_attempts(thread_id), snapshot)
@@ -682,6 +683,7 @@ async def aresume_pdr(
         row, config, spec = _stored(await store.ledger.arun_row(thread_id), thread_id, store.location)
         if row["status"] in FINISHED:
             return await store.ledger.aload_result(thread_id)
+        extra = _resumed_tools(spec, config, tools)
         owner = new_lock_owner()
         async with _arunning(store.ledger, thread_id, owner, acquire=True):
             with open_model(
@@ -698,7 +700,7 @@ async def aresume_pdr(
                     thread_id,
                     token_counter or om.token_counter,
                     _stored_prompts(config, spec),
-                    _resumed_tools(spec, config, tools),
+                    extra,
                 )
                 snapshot = await run.graph.aget_state(run.config)
                 _seed_billing(thread_id, await store.ledger.afailed_attempts(thread_id), snapshot)

@@ -11,6 +11,7 @@ from langgraph_pdr.nodes.images import question_message
 from langgraph_pdr.nodes.llm import acall_model, call_model
 from langgraph_pdr.nodes.runtime import NodeEnv, call_fields, node_env
 from langgraph_pdr.nodes.tokens import cut_to_tokens, prompt_bound
+from langgraph_pdr.nodes.trajectory import draft_body
 from langgraph_pdr.state.config import PDRConfig
 from langgraph_pdr.state.prompts import PromptSet
 from langgraph_pdr.state.records import CallRecord, Critique
@@ -18,7 +19,7 @@ from langgraph_pdr.state.records import CallRecord, Critique
 
 def critique_messages(state: dict[str, Any], prompts: PromptSet) -> list[BaseMessage]:
     solution = next(d for d in state["drafts"] if d.ok)
-    text = prompts.critique.format(question=state["question"], solution=solution.text)
+    text = prompts.critique.format(question=state["question"], solution=draft_body(solution))
     return [question_message(text, state.get("images"))]
 
 

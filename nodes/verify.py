@@ -13,6 +13,7 @@ from langgraph_pdr.nodes.images import question_message
 from langgraph_pdr.nodes.llm import ImagesNotSupported, acall_model, call_model
 from langgraph_pdr.nodes.runtime import NodeEnv, call_fields, node_env
 from langgraph_pdr.nodes.tokens import prompt_bound
+from langgraph_pdr.nodes.trajectory import draft_body
 from langgraph_pdr.state.config import PDRConfig
 from langgraph_pdr.state.graph_state import VerifyTask
 from langgraph_pdr.state.prompts import PromptSet
@@ -42,7 +43,7 @@ def parse_score(text: str) -> float | None:
 
 
 def verify_messages(task: VerifyTask, prompts: PromptSet) -> list[BaseMessage]:
-    text = prompts.verify.format(question=task["question"], solution=task["draft"].text)
+    text = prompts.verify.format(question=task["question"], solution=draft_body(task["draft"]))
     return [question_message(text, task.get("images"))]
 
 

@@ -197,3 +197,98 @@ def test_fenced_code_needs_a_closed_block_and_no_final_answer():
     assert fenced_code("```python\nprint(1)") is None  # cut off: not run
     assert fenced_code("no code") is None
     assert fenced_code("```python\nprint(1)\n```\n\\boxed{1}") is None
+
+
+def test_workspaces_show_the_code_that_ran_and_its_output():
+    with FakeOpenAIServer(reply=calls_python) as server:
+        config = PDRConfig(schedule="2,1", distiller="global_summary", tools=["python"], max_tokens=200)
+        result = run_pdr(QUESTION, model="fake-model", base_url=server.base_url, config=config, db=":memory:")
+        [summary] = [r for r in server.answered() if r.role == "distill"]
+    for n in (20, 21):  # both drafts' code and output, compactly
+        assert f"print(sum(i * i for i in range({n})))" in summary.prompt
+        assert f"Output:\n{squares_below(n)}" in summary.prompt
+    assert "Verified results" in summary.prompt  # the structured summary of tool-using drafts
+    with FakeOpenAIServer(reply=calls_python) as server:
+        config = PDRConfig(schedule="2,1", distiller="majority_k", k=1, tools=["python"], max_tokens=200)
+        result = run_pdr(QUESTION, model="fake-model", base_url=server.base_url, config=config, db=":memory:")
+    [workspace] = result.rounds[0].workspaces
+    assert "```python" in workspace.text and f"Output:\n{squares_below(20)}" in workspace.text
+    assert workspace.tokens <= config.kappa
+
+
+CHILD = """
+import sys
+from langgraph_pdr import PDRConfig, run_pdr
+db, url = sys.argv[1:3]
+config = PDRConfig(method="single", tools=["python"])
+run_pdr("What is 17 * 23?", model="openai:fake-model", base_url=url, db=db, thread_id="t1", config=config)
+"""
+
+
+def test_a_killed_run_resumes_a_draft_from_its_last_finished_turn(tmp_path, monkeypatch):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import threading
+
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    db = tmp_path / "r.sqlite"
+    release = threading.Event()
+
+    def two_turns(req: Request) -> str | ToolCalls:
+        if not req.tool_results():
+            return ToolCalls([("python", {"code": "print(17 * 23)"})])
+        release.wait(120)  # the second turn hangs until the first process is dead
+        return f"\\boxed{{{req.tool_results()[0].split()[-1]}}}"
+
+    with FakeOpenAIServer(reply=two_turns) as server:
+        child = subprocess.Popen(
+            [sys.executable, "-c", CHILD, str(db), server.base_url], env=os.environ.copy(), text=True
+        )
+        server.wait_for(lambda: len(server.requests) == 2)  # turn 0 is recorded, turn 1 was sent
+        child.send_signal(signal.SIGKILL)
+        child.wait(timeout=10)
+        release.set()
+        first = server.requests[0]
+        resumed = resume_pdr("t1", db=str(db))
+        after = server.requests[2:]
+    assert len(after) == 1 and after[0].tool_results()  # turn 0 was not asked again
+    [d] = resumed.rounds[0].drafts
+    assert [t.turn for t in d.turns] == [0, 1] and "391" in d.turns[0].tool_calls[0].output
+    assert resumed.answer == "391" and resumed.status == "completed"
+    paid = [first, after[0]]  # the hung request was never answered: nothing was billed for it
+    assert resumed.b_total == sum(r.prompt_tokens + r.completion_tokens for r in paid)
+
+
+async def test_async_tool_drafts_match_the_sync_ones():
+    from langgraph_pdr import arun_pdr
+
+    config = PDRConfig(schedule="2,1", distiller="majority_k", k=1, tools=["python"], max_tokens=200)
+    with FakeOpenAIServer(reply=calls_python) as server:
+        sync = run_pdr(QUESTION, model="fake-model", base_url=server.base_url, config=config, db=":memory:")
+    with FakeOpenAIServer(reply=calls_python) as server:
+        result = await arun_pdr(
+            QUESTION, model="fake-model", base_url=server.base_url, config=config, db=":memory:"
+        )
+    assert (result.answer, result.b_total, result.b_seq) == (sync.answer, sync.b_total, sync.b_seq)
+    assert [len(d.turns) for r in result.rounds for d in r.drafts] == [2, 2, 2]
+
+
+def test_a_resume_needs_the_tool_objects_the_run_was_given(tmp_path):
+    @tool
+    def secret_number() -> int:
+        """The secret number."""
+        return 4242
+
+    db = str(tmp_path / "r.sqlite")
+    with FakeOpenAIServer(reply=lambda req: "\\boxed{1}", fault=lambda req: "500") as server:
+        config = PDRConfig(method="single")
+        failed = run_pdr(
+            "Q?", model="fake-model", base_url=server.base_url, config=config, tools=[secret_number], db=db
+        )
+    assert failed.status == "failed"
+    with pytest.raises(
+        ValueError, match=r"tools: this run was started with the tool objects \[secret_number\]"
+    ):
+        resume_pdr(failed.thread_id, db=db)

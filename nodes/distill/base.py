@@ -15,6 +15,7 @@ from langgraph_pdr.nodes.llm import acall_model, call_model, derive_seed
 from langgraph_pdr.nodes.prompts import get_prompts
 from langgraph_pdr.nodes.runtime import NodeEnv, call_fields
 from langgraph_pdr.nodes.tokens import cut_to_tokens, prompt_bound
+from langgraph_pdr.nodes.trajectory import draft_body
 from langgraph_pdr.state.config import PDRConfig
 from langgraph_pdr.state.context import TokenCounter
 from langgraph_pdr.state.prompts import PromptSet
@@ -223,10 +224,11 @@ class BaseDistiller:
 
 
 def attempt_text(prompts: PromptSet, draft: Draft, text: str | None = None) -> str:
-    """One draft as a workspace or a summary prompt shows it, labelled by its index in its round (and
-    as unfinished when it was cut off before its answer)."""
+    """One draft as a workspace or a summary prompt shows it (with the code it ran and its output, see
+    `draft_body`), labelled by its index in its round (and as unfinished when it was cut off before its
+    answer)."""
     template = prompts.attempt_unfinished if draft.unfinished else prompts.attempt
-    return template.format(n=draft.index + 1, text=draft.text if text is None else text)
+    return template.format(n=draft.index + 1, text=draft_body(draft) if text is None else text)
 
 
 SEPARATOR = "\n\n"
@@ -250,7 +252,7 @@ def extractive_workspace(
     share = max((kappa - overhead) // len(selected), 1)
     text = ""
     while share > 0:
-        parts = [attempt_text(prompts, d, cut_to_tokens(d.text, share, counter)) for d in selected]
+        parts = [attempt_text(prompts, d, cut_to_tokens(draft_body(d), share, counter)) for d in selected]
         text = SEPARATOR.join([*heads, *parts])
         if counter.count(text) <= kappa:
             break

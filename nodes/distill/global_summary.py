@@ -19,7 +19,9 @@ from langchain_core.messages import BaseMessage
 from langgraph_pdr.nodes.answers import agreement, answer_tally
 from langgraph_pdr.nodes.distill.base import SEPARATOR, BaseDistiller, DistillRequest, attempt_text
 from langgraph_pdr.nodes.images import question_message
+from langgraph_pdr.nodes.prompts import tool_template
 from langgraph_pdr.nodes.tokens import cut_to_tokens
+from langgraph_pdr.nodes.trajectory import used_tools
 from langgraph_pdr.state.records import CallRecord, Draft, Workspace
 
 #: What replaces a sentence of the summary that claims an agreement the tally does not show.
@@ -40,7 +42,9 @@ MIN_REPEAT_CHARS = 24
 def summary_messages(request: DistillRequest) -> list[BaseMessage]:
     prompts = request.prompts
     attempts = SEPARATOR.join(attempt_text(prompts, d) for d in request.drafts)
-    text = prompts.summary.format(
+    # tool-using drafts: a structured summary of approach, verified results, failure modes, open goals
+    template = tool_template(prompts, "summary_tools") if used_tools(request.drafts) else prompts.summary
+    text = template.format(
         n=len(request.drafts),
         question=request.question,
         attempts=attempts,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from langgraph_pdr.nodes.distill.base import BaseDistiller, DistillRequest
 from langgraph_pdr.nodes.tokens import cut_to_tokens
+from langgraph_pdr.nodes.trajectory import draft_body
 from langgraph_pdr.state.records import Workspace
 
 
@@ -12,7 +13,7 @@ class PreviousSolution(BaseDistiller):
 
     def distill(self, request: DistillRequest) -> list[Workspace]:
         d = request.drafts[0]
-        text = cut_to_tokens(d.text, request.kappa, request.counter)
+        text = cut_to_tokens(draft_body(d), request.kappa, request.counter)
         return [
             Workspace(
                 round=request.round,

@@ -185,6 +185,14 @@ def _draft_call(env: NodeEnv, task: DraftTask, turn: int = 0) -> dict[str, Any]:
     return {**fields, "turn": turn} if turn else fields
 
 
+def _turn_call(env: NodeEnv, task: DraftTask, loop: ToolLoop) -> dict[str, Any]:
+    """`_draft_call` for the next turn of a tool-using draft, with the turn's stop sequences."""
+    fields = _draft_call(env, task, len(loop.turns))
+    if loop.stop:
+        fields["options"] = {**fields["options"], "stop": loop.stop}
+    return fields
+
+
 def _draft_of(task: DraftTask, text: str, call: CallRecord) -> Draft:
     workspace = task.get("workspace")
     unfinished = is_unfinished(text, call.finish_reason)
@@ -236,9 +244,7 @@ def draft(
     done = env.recorded_turns(task["round"], task["index"])
     loop = ToolLoop.start(env, task["round"], task["index"], tools, messages, done)
     while not loop.done:
-        reply, text, call = call_model_reply(
-            loop.model(), loop.messages, **_draft_call(env, task, len(loop.turns))
-        )
+        reply, text, call = call_model_reply(loop.model(), loop.messages, **_turn_call(env, task, loop))
         turn = loop.take(reply, text, call)
         env.record(call, turn)
         _turn_event(env, turn)
@@ -262,7 +268,7 @@ async def adraft(
     loop = ToolLoop.start(env, task["round"], task["index"], tools, messages, done)
     while not loop.done:
         reply, text, call = await acall_model_reply(
-            loop.model(), loop.messages, **_draft_call(env, task, len(loop.turns))
+            loop.model(), loop.messages, **_turn_call(env, task, loop)
         )
         turn = await asyncio.to_thread(loop.take, reply, text, call)
         await env.arecord(call, turn)

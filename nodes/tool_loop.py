@@ -18,7 +18,7 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMe
 from langgraph_pdr.nodes.answers import final_answer, is_unfinished
 from langgraph_pdr.nodes.prompts import tool_template
 from langgraph_pdr.nodes.runtime import NodeEnv
-from langgraph_pdr.nodes.tools import ToolSet, fenced_code, run_tool_call
+from langgraph_pdr.nodes.tools import FENCE_STOP, ToolSet, fenced_code, run_tool_call
 from langgraph_pdr.state.records import CallRecord, Draft, DraftTurn, ToolCall
 
 
@@ -75,6 +75,13 @@ class ToolLoop:
         return self.env.config.tool_format != "native" and "python" in self.tools.by_name
 
     @property
+    def stop(self) -> list[str] | None:
+        """The stop sequences of the next turn: with `fenced` tools only, the end of a code block."""
+        if self.env.config.tool_format == "fenced" and self.fenced and not self.closing:
+            return [FENCE_STOP]
+        return None
+
+    @property
     def done(self) -> bool:
         return bool(self.turns) and not self.turns[-1].tool_calls
 
@@ -94,7 +101,7 @@ class ToolLoop:
             if native:
                 calls = [self._run(tc, i) for i, tc in enumerate(native)]
             elif self.fenced and call.finish_reason != "length":
-                code = fenced_code(text)
+                code = fenced_code(text, stopped=self.stop is not None)
                 if code is not None:
                     calls = [self._python(code)]
         turn = DraftTurn(
@@ -125,7 +132,10 @@ class ToolLoop:
             self.messages.append(AIMessage(content=turn.text, tool_calls=requests))
             self.messages += [ToolMessage(c.output, tool_call_id=c.id, name=c.name) for c in native]
         else:
-            self.messages.append(AIMessage(turn.text))
+            text = turn.text
+            if self.stop and text.rstrip().count("```") % 2:  # the stop sequence closed its block
+                text = text.rstrip() + "\n```"
+            self.messages.append(AIMessage(text))
             outputs = "\n\n".join(c.output for c in turn.tool_calls)
             self.messages.append(
                 HumanMessage(tool_template(self.env.prompts, "fenced_output").format(output=outputs))

@@ -27,6 +27,7 @@ from langgraph_pdr.state.records import ToolCall
 from langgraph_pdr.state.registry import TOOLS
 
 __all__ = [
+    "FENCE_STOP",
     "TOOL_RESULT_TOKENS",
     "ToolSet",
     "fenced_code",
@@ -115,11 +116,18 @@ def tool_set(config: PDRConfig, extra: Sequence[BaseTool] | None = None) -> Tool
 
 
 _FENCE = re.compile(r"```(?:python|py|python3)[ \t]*\n(.*?)```", re.S)
+_OPEN_FENCE = re.compile(r"```(?:python|py|python3)[ \t]*\n(?!.*```)", re.S)
+
+#: The stop sequence of a fenced-code turn: the reply ends where its code block closes, so the model
+#: reads what the code printed instead of guessing it.
+FENCE_STOP = "\n```\n"
 
 
-def fenced_code(text: str) -> str | None:
+def fenced_code(text: str, *, stopped: bool = False) -> str | None:
     """The code of a reply that asks to run Python: its last closed ```python block, when the reply
-    gives no final answer (a reply with `\\boxed{}` is done, whatever code it shows).
+    gives no final answer (a reply with `\\boxed{}` is done, whatever code it shows). With `stopped`
+    (the reply ended on `FENCE_STOP`, which the provider leaves out), a block left open at the end of
+    the reply counts as closed.
 
     Example:
         ```python
@@ -127,10 +135,13 @@ def fenced_code(text: str) -> str | None:
 
         assert fenced_code("Let me compute.\\n```python\\nprint(17 * 23)\\n```") == "print(17 * 23)\\n"
         assert fenced_code("```python\\nprint(1)\\n```\\nSo the answer is \\\\boxed{1}.") is None
+        assert fenced_code("Let me compute.\\n```python\\nprint(2)", stopped=True) == "print(2)\\n"
         ```
     """
     if last_boxed(text) is not None:
         return None
+    if stopped and _OPEN_FENCE.search(text):
+        text = text.rstrip() + "\n```"
     blocks = _FENCE.findall(text)
     code = blocks[-1] if blocks else None
     return code if code is not None and code.strip() else None

@@ -222,6 +222,8 @@ class FakeOpenAIServer(LoopbackServer):
                 limit = body.get("max_completion_tokens") or body.get("max_tokens") or 10**9
                 if req.fault == "length":
                     limit = 3
+                for stop in body.get("stop") or []:  # as OpenAI does: the stop sequence is left out
+                    text = text.split(stop)[0]
                 words = text.split()
                 finish = "length" if len(words) > limit else ("tool_calls" if calls else "stop")
                 text = " ".join(words[:limit]) if finish == "length" else text

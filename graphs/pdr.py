@@ -30,7 +30,7 @@ from langgraph_pdr.nodes.collect import after_collect, collect
 from langgraph_pdr.nodes.critique import acritique, critique
 from langgraph_pdr.nodes.distill.node import adistill, distill
 from langgraph_pdr.nodes.draft import adraft, begin_round, draft, draft_failed, send_drafts
-from langgraph_pdr.nodes.finalize import finalize
+from langgraph_pdr.nodes.finalize import afinalize, finalize
 from langgraph_pdr.nodes.retry import DEFAULT_RETRY
 from langgraph_pdr.nodes.verify import averify, verify, verify_failed
 from langgraph_pdr.state.config import FAMILIES, PDRConfig
@@ -112,7 +112,8 @@ def create_pdr_graph(
         error_handler=with_tools(draft_failed),
     )
     builder.add_node("collect", bind(collect))
-    builder.add_node("finalize", bind(finalize))
+    # finalize calls the model when a tournament picks the answer (`selector="tournament"`)
+    builder.add_node("finalize", dual("finalize", finalize, afinalize), retry_policy=retry)
     builder.add_edge(START, "begin_round")
     builder.add_conditional_edges("begin_round", bind(send_drafts), ["draft", "finalize"])
     builder.add_edge("draft", "collect")

@@ -5,6 +5,11 @@ self-consistency with its vote; best-of-N with its best-scored draft. A run that
 `converged`) answers with the best it paid for: the vote of its last round, or, when that round has no
 finished draft, the vote of the round before (`state["best"]`); a completed run whose last round was
 cut off before any answer says so with `stop_reason` `unfinished`.
+
+With `PDRConfig(selector="tournament")`, a PDR run that completed its schedule answers with the winner of
+a tournament among its last round's finished drafts instead of their vote: pairwise comparisons judged by
+the model (role `judge`, one stage per bracket level; see `langgraph_pdr.nodes.tournament`). A cap that
+refuses a level ends the tournament: the run answers with the vote and stops with the cap's reason.
 """
 
 from __future__ import annotations
@@ -14,9 +19,11 @@ from typing import Any
 from langgraph_pdr.nodes.answers import best_scored, finished, vote
 from langgraph_pdr.nodes.budget import BILLING, spent
 from langgraph_pdr.nodes.collect import NO_DRAFTS
-from langgraph_pdr.nodes.runtime import node_env
+from langgraph_pdr.nodes.runtime import NodeEnv, node_env
+from langgraph_pdr.nodes.tournament import Selection, aselect_final, select_final
 from langgraph_pdr.nodes.verify import scored
 from langgraph_pdr.state.config import PDRConfig
+from langgraph_pdr.state.graph_state import merge_max
 from langgraph_pdr.state.records import Draft, RunOutcome
 
 #: A completed run whose last round finished no draft: it answers with an earlier round's vote.
@@ -37,16 +44,21 @@ def last_resort(drafts: list[Draft]) -> Draft | None:
     return ok[-1] if ok else None
 
 
-def finalize(state: dict[str, Any], default_config: PDRConfig) -> dict[str, Any]:
-    env = node_env(default_config)
-    stop_reason = state.get("stop_reason") or "completed"
+def _outcome(state: dict[str, Any], env: NodeEnv, selection: Selection) -> tuple[RunOutcome, dict[str, Any]]:
+    """The run's outcome and the state update that ends it (the tournament's calls booked)."""
+    stop_reason = state.get("stop_reason") or selection.stop or "completed"
     drafts = scored(state.get("drafts") or [], state.get("verifications") or [])
     # a failed round ends the run as failed (resumable), not with an answer
-    chosen = None if stop_reason == NO_DRAFTS else pick(drafts, env.config, state.get("best"))
+    chosen = (
+        None if stop_reason == NO_DRAFTS else selection.winner or pick(drafts, env.config, state.get("best"))
+    )
     if stop_reason == "completed" and drafts and not finished(drafts):
         stop_reason = UNFINISHED
     shown = chosen or last_resort(drafts)
-    b_total, b_seq = spent(state)
+    usage = selection.usage(env, int(state.get("round") or 0)) if selection.calls or selection.stop else {}
+    b_total, _ = spent(state)
+    b_total += usage.get("b_total", 0)
+    b_seq = sum(merge_max(state.get("stage_max") or {}, usage.get("stage_max") or {}).values())
     outcome = RunOutcome(
         answer=chosen.answer if chosen else None,
         text=shown.text if shown else "",
@@ -54,12 +66,35 @@ def finalize(state: dict[str, Any], default_config: PDRConfig) -> dict[str, Any]
         b_total=b_total,
         stop_reason=stop_reason,
     )
-    env.record(outcome)
-    BILLING.forget(env.thread_id)
-    env.emit("run_finished", **outcome.model_dump(exclude={"text"}))
-    return {
+    update = {
+        **usage,
         "answer": outcome.answer,
         "text": outcome.text,
         "b_seq": b_seq,
         "stop_reason": stop_reason,
     }
+    return outcome, update
+
+
+def _ended(env: NodeEnv, outcome: RunOutcome, update: dict[str, Any]) -> dict[str, Any]:
+    BILLING.forget(env.thread_id)
+    env.emit("run_finished", **outcome.model_dump(exclude={"text"}))
+    return update
+
+
+def finalize(state: dict[str, Any], default_config: PDRConfig) -> dict[str, Any]:
+    """End the run: its answer (the vote, or the tournament's winner), its budgets, its stop reason."""
+    env = node_env(default_config)
+    selection = select_final(state, env)
+    outcome, update = _outcome(state, env, selection)
+    env.record(*selection.calls, outcome)
+    return _ended(env, outcome, update)
+
+
+async def afinalize(state: dict[str, Any], default_config: PDRConfig) -> dict[str, Any]:
+    """Async twin of `finalize`."""
+    env = node_env(default_config)
+    selection = await aselect_final(state, env)
+    outcome, update = _outcome(state, env, selection)
+    await env.arecord(*selection.calls, outcome)
+    return _ended(env, outcome, update)

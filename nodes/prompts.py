@@ -25,6 +25,13 @@ Tool-using runs (`PDRConfig(tools=...)`) also read these (a set that leaves one 
 | `tools_done` | the message after a draft's last allowed tool call | none |
 | `summary_tools` | `global_summary` on tool-using drafts | `{n}`, `{question}`, `{tally}`, `{attempts}` |
 
+The tournament selector (`PDRConfig(selector="tournament")`, the `tournament` distiller) also reads
+this one (a set that leaves it out uses `card`'s; it enters a run's digest only when the run uses it):
+
+| field | used by | placeholders |
+|---|---|---|
+| `judge` | a tournament's pairwise comparison (ends `Better: N`) | `{question}`, `{first}`, `{second}` |
+
 Two sets are built in. `card` follows the convention of the default model's card (Qwen2.5:
 `{question}` then "Please reason step by step, and put your final answer within \\boxed{}."), and
 its refine prompt asks the model to check the workspace's leading answer and finish from it rather than
@@ -46,7 +53,7 @@ assert PDRConfig(prompts="terse").prompts == "terse"
 from __future__ import annotations
 
 from langgraph_pdr.state.config import DEFAULT_PROMPTS
-from langgraph_pdr.state.prompts import PLACEHOLDERS, TOOL_PLACEHOLDERS, PromptSet
+from langgraph_pdr.state.prompts import PLACEHOLDERS, SELECTOR_PLACEHOLDERS, TOOL_PLACEHOLDERS, PromptSet
 from langgraph_pdr.state.registry import PROMPT_SETS
 
 __all__ = [
@@ -55,8 +62,10 @@ __all__ = [
     "DEFAULT_PROMPTS",
     "PLACEHOLDERS",
     "PromptSet",
+    "SELECTOR_PLACEHOLDERS",
     "TOOL_PLACEHOLDERS",
     "get_prompts",
+    "judge_template",
     "register_prompts",
     "tool_template",
 ]
@@ -132,6 +141,28 @@ def tool_template(prompts: PromptSet, field: str) -> str:
         raise ValueError(
             f"prompts: {field!r} is not a tool template; allowed: {', '.join(TOOL_PLACEHOLDERS)}"
         )
+    return _or_card(prompts, field)
+
+
+def judge_template(prompts: PromptSet) -> str:
+    """The judge template of `prompts` (one pairwise comparison of the tournament selector), or the
+    `card` set's when the set leaves it out.
+
+    Example:
+        ```python
+        from langgraph_pdr.nodes.prompts import get_prompts, judge_template
+
+        classic = get_prompts("classic")
+        assert classic.judge is None and judge_template(classic) == get_prompts("card").judge
+        prompt = judge_template(classic).format(question="What is 2 + 2?", first="4", second="5")
+        assert "Better: 1" in prompt and prompt.endswith("Solution 2:\\n5")
+        ```
+    """
+    return _or_card(prompts, "judge")
+
+
+def _or_card(prompts: PromptSet, field: str) -> str:
+    """An optional template of `prompts`, or the `card` set's when the set leaves it out."""
     value = getattr(prompts, field)
     if value is None:
         value = getattr(CARD, field)
@@ -198,9 +229,9 @@ CARD = PromptSet(
         "doing long arithmetic by hand."
     ),
     fenced=(
-        "You can run Python code. To run some, write it in one ```python block and end your reply right "
-        "after the block; what it prints will be shown to you. Print every value you need. Use it to "
-        "compute and to check your steps instead of doing long arithmetic by hand."
+        "Solve it with Python: first write a program that computes the answer and prints it, in one "
+        "```python block, and end your reply right after the block. You will be shown what it prints; "
+        "then check it against the problem and put your final answer within \\boxed{{}}."
     ),
     fenced_output="Output of your code:\n```\n{output}\n```",
     tools_done=("You have used all your tool calls. Finish from the results you have. " + CARD_INSTRUCTION),
@@ -213,6 +244,13 @@ CARD = PromptSet(
         "Take every count from the tally and never claim an agreement it does not show. Do not write a "
         "new full solution, and do not repeat yourself.\n\n"
         "Problem:\n{question}\n\nTally: {tally}.\n\n{attempts}"
+    ),
+    judge=(
+        "Below are a problem and two proposed solutions to it. Check each step of both and decide which "
+        "one reaches the correct final answer; if both or neither do, choose the one whose reasoning "
+        'holds up better. Be brief, and end your reply with a line of the form "Better: 1" or '
+        '"Better: 2".\n\n'
+        "Problem:\n{question}\n\nSolution 1:\n{first}\n\nSolution 2:\n{second}"
     ),
 )
 

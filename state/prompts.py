@@ -34,6 +34,16 @@ TOOL_PLACEHOLDERS: dict[str, tuple[str, ...]] = {
     "summary_tools": ("n", "question", "tally", "attempts"),
 }
 
+#: Templates of the tournament selector only (`PDRConfig(selector="tournament")`, the `tournament`
+#: distiller); a set that leaves one out (None) uses the `card` set's. They enter a run's digest only
+#: when the run uses them.
+SELECTOR_PLACEHOLDERS: dict[str, tuple[str, ...]] = {
+    "judge": ("question", "first", "second"),
+}
+
+#: Every optional template: the tool-using and the selector ones.
+OPTIONAL_PLACEHOLDERS: dict[str, tuple[str, ...]] = {**TOOL_PLACEHOLDERS, **SELECTOR_PLACEHOLDERS}
+
 
 class PromptSet(BaseModel):
     """A named set of prompt templates (Python format strings; see `langgraph_pdr.nodes.prompts`).
@@ -66,10 +76,11 @@ class PromptSet(BaseModel):
     fenced_output: str | None = None
     tools_done: str | None = None
     summary_tools: str | None = None
+    judge: str | None = None
 
     @model_validator(mode="after")
     def _check_placeholders(self) -> PromptSet:
-        for field, needed in {**PLACEHOLDERS, **TOOL_PLACEHOLDERS}.items():
+        for field, needed in {**PLACEHOLDERS, **OPTIONAL_PLACEHOLDERS}.items():
             template = getattr(self, field)
             if template is None:
                 continue
@@ -89,15 +100,18 @@ class PromptSet(BaseModel):
                 )
         return self
 
-    def digest(self, *, tools: bool = False) -> str:
+    def digest(self, *, tools: bool = False, judge: bool = False) -> str:
         """A short digest of every template (not the name): runs asked other questions are other runs.
-        With `tools`, the tool templates count too (a run without tools never reads them)."""
+        With `tools`, the tool templates count too (a run without tools never reads them); with
+        `judge`, the selector's (a run without a tournament never reads them)."""
         texts = [getattr(self, field) for field in PLACEHOLDERS]
         if tools:
             texts += [getattr(self, field) or "" for field in TOOL_PLACEHOLDERS]
+        if judge:
+            texts += [getattr(self, field) or "" for field in SELECTOR_PLACEHOLDERS]
         return hashlib.blake2b("\x00".join(texts).encode(), digest_size=4).hexdigest()
 
     def templates(self) -> dict[str, str]:
         """The templates by field, as stored with a run."""
-        fields = [*PLACEHOLDERS, *(f for f in TOOL_PLACEHOLDERS if getattr(self, f) is not None)]
+        fields = [*PLACEHOLDERS, *(f for f in OPTIONAL_PLACEHOLDERS if getattr(self, f) is not None)]
         return {field: getattr(self, field) for field in fields}

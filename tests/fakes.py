@@ -34,6 +34,12 @@ class FakeCall:
     def total(self) -> int:
         return self.input_tokens + self.output_tokens
 
+    @property
+    def judging(self) -> bool:
+        """A tournament's comparison: role `judge` (the final selection), or a judge prompt sent by the
+        `tournament` distiller (role `distill`)."""
+        return self.role == "judge" or judge_parts(self.prompt) is not None
+
 
 #: Seconds a `together` call waits for the others to start.
 TOGETHER_WAIT = 30.0
@@ -44,6 +50,8 @@ def words(text: str) -> int:
 
 
 def default_reply(call: FakeCall) -> str:
+    if call.judging:
+        return "Both look fine. Better: 1"
     if call.role == "verify":
         return "Looks fine. Score: 5"
     if call.role == "distill":
@@ -145,20 +153,34 @@ class ScriptedChatModel(BaseChatModel):
         return self._finish(call)
 
 
-def parts_of(prompt: str, field: str, prompts: Any = None) -> dict[str, str]:
+def match_parts(prompt: str, field: str, prompts: Any = None) -> dict[str, str] | None:
     """The values a prompt was made with from template `field` of a prompt set (default: the default
-    set), so tests read a prompt the way it was written whatever its wording."""
+    set; an optional template the set leaves out: `card`'s); None when it was made from another."""
     import re
     import string
 
     from langgraph_pdr import PDRConfig, get_prompts
 
     template = getattr(prompts or get_prompts(PDRConfig().prompts), field)
+    template = template if template is not None else getattr(get_prompts("card"), field)
     pattern = ""
     for literal, name, _, _ in string.Formatter().parse(template):
         pattern += re.escape(literal)
         if name is not None:
             pattern += f"(?P<{name}>.*)"
     match = re.fullmatch(pattern, prompt, re.DOTALL)
-    assert match is not None, f"not a {field!r} prompt: {prompt[:200]!r}"
-    return match.groupdict()
+    return match.groupdict() if match is not None else None
+
+
+def parts_of(prompt: str, field: str, prompts: Any = None) -> dict[str, str]:
+    """The values a prompt was made with from template `field` of a prompt set (default: the default
+    set), so tests read a prompt the way it was written whatever its wording."""
+    parts = match_parts(prompt, field, prompts)
+    assert parts is not None, f"not a {field!r} prompt: {prompt[:200]!r}"
+    return parts
+
+
+def judge_parts(prompt: str) -> dict[str, str] | None:
+    """The question and the two solutions (`first`, `second`) of a tournament's judge prompt; None
+    for another prompt."""
+    return match_parts(prompt, "judge")

@@ -41,6 +41,7 @@ from langgraph_pdr.nodes.distill.per_sample_top_k import PerSampleTopK
 from langgraph_pdr.nodes.distill.previous_solution import PreviousSolution
 from langgraph_pdr.nodes.distill.random_k import RandomK
 from langgraph_pdr.nodes.distill.shared_top_k import SharedTopK
+from langgraph_pdr.nodes.distill.tournament import TournamentDistiller
 from langgraph_pdr.state.registry import DISTILLERS
 
 D = TypeVar("D", bound=type)
@@ -93,7 +94,7 @@ def get_distiller(name: str) -> Distiller:
     """A new instance of the distiller registered as `name` (ValueError lists the allowed names).
 
     The built-ins are `global_summary`, `shared_top_k`, `per_sample_top_k`, `majority_k`, `random_k`,
-    `oracle_correct` and `oracle_incorrect`; `register_distiller` adds others.
+    `tournament`, `oracle_correct` and `oracle_incorrect`; `register_distiller` adds others.
 
     Example:
         ```python
@@ -119,6 +120,7 @@ for _builtin in (
     PerSampleTopK,
     MajorityK,
     RandomK,
+    TournamentDistiller,
     OracleCorrect,
     OracleIncorrect,
 ):
@@ -138,6 +140,7 @@ __all__ = [
     "PreviousSolution",
     "RandomK",
     "SharedTopK",
+    "TournamentDistiller",
     "by_agreement",
     "by_score",
     "extractive_workspace",

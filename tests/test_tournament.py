@@ -1,0 +1,430 @@
+"""The tournament selector: the `tournament` distiller and the final selection of a PDR run's last round
+(`PDRConfig(selector="tournament")`), judged by a scripted model; calls, budgets, caps, async, digest."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import random
+import re
+import textwrap
+from collections import defaultdict
+
+import pytest
+from fakes import FakeCall, ScriptedChatModel, judge_parts, parts_of
+
+from langgraph_pdr import PDRConfig, Utf8TokenCounter, arun_pdr, get_prompts, run_pdr
+from langgraph_pdr.nodes import tournament
+from langgraph_pdr.nodes.answers import last_boxed
+from langgraph_pdr.nodes.distill import DistillRequest, get_distiller
+from langgraph_pdr.nodes.distill import tournament as distill_tournament
+from langgraph_pdr.nodes.prompts import judge_template
+from langgraph_pdr.nodes.tokens import DEFAULT_COUNTER, prompt_bound
+from langgraph_pdr.nodes.tournament import VOTES, Comparison, judge_messages, knockout, play, verdict
+from langgraph_pdr.state.prompts import PromptSet
+from langgraph_pdr.state.records import Draft
+
+QUESTION = "What is the answer?"
+#: What the scripted judge believes, best first: it prefers the solution whose answer comes first here.
+PREFERRED = ["7", "8", "6", "5", "4"]
+
+
+def rank(answer: str | None) -> int:
+    return PREFERRED.index(answer) if answer in PREFERRED else len(PREFERRED)
+
+
+def judged(call: FakeCall) -> str:
+    parts = judge_parts(call.prompt)
+    assert parts is not None and parts["question"] == QUESTION
+    better = 1 if rank(last_boxed(parts["first"])) <= rank(last_boxed(parts["second"])) else 2
+    return f"Solution {better} holds up.\nBetter: {better}"
+
+
+def draft_text(round: int, index: int, answer: str) -> str:
+    return f"draft r{round} i{index} so \\boxed{{{answer}}}"
+
+
+def model(answers: dict[int, dict[int, str]], judge=judged) -> ScriptedChatModel:
+    """Drafts answer `answers[round][index]` (round 2 on: 100 + index when not given); the judge prefers
+    by `PREFERRED`. Usage: a draft 100 in and 40 + 10 * index out, a comparison 60 in and 10 + index out."""
+
+    def script(call: FakeCall) -> str:
+        if call.judging:
+            return judge(call)
+        if call.role == "draft":
+            answer = answers.get(call.round, {}).get(call.index, str(100 + call.index))
+            return draft_text(call.round, call.index, answer)
+        return "summary"
+
+    def usage(call: FakeCall) -> tuple[int, int]:
+        if call.judging:
+            return 60, 10 + call.index
+        return 100, 40 + 10 * call.index
+
+    return ScriptedChatModel(script=script, usage=usage)
+
+
+def stage_maxima(calls) -> dict[str, int]:
+    out: dict[str, int] = defaultdict(int)
+    for c in calls:
+        out[c.stage] = max(out[c.stage], c.total_tokens)
+    return dict(out)
+
+
+# -- the bracket -------------------------------------------------------------------------------------
+
+
+def drafts_of(answers: str) -> list[Draft]:
+    return [Draft(round=1, index=i, text=draft_text(1, i, a), answer=a) for i, a in enumerate(answers)]
+
+
+def by_preference(comparisons: list[Comparison]) -> list[int | None]:
+    return [1 if rank(c.first.answer) <= rank(c.second.answer) else 2 for c in comparisons]
+
+
+@pytest.mark.parametrize("n", range(1, 9))
+def test_knockout_keeps_exactly_k_and_calls_only_for_different_answers(n):
+    for keep in range(1, n + 1):
+        for seed in range(3):
+            drafts = drafts_of("".join(random.Random(seed).choice("5678") for _ in range(n)))
+            asked: list[Comparison] = []
+
+            def judge(comparisons, asked=asked):
+                asked.extend(comparisons)
+                return by_preference(comparisons)
+
+            bracket = play(knockout(drafts, keep=keep, rng=random.Random(seed)), judge)
+            assert len(bracket.winners) == keep
+            assert [d.index for d in bracket.winners] == sorted(d.index for d in bracket.winners)
+            played = [m for m in bracket.matches if m.how != "same answer"]
+            assert len(asked) == VOTES * len(played) == sum(len(m.votes) for m in bracket.matches)
+            assert [c.number for c in asked] == list(range(len(asked)))
+            for m in bracket.matches:
+                a, b = m.drafts
+                assert (a.answer == b.answer) == (m.how == "same answer")
+                if m.how == "same answer":
+                    assert m.winner.index == min(a.index, b.index)
+                else:  # the judge's preference always wins a pair
+                    assert rank(m.winner.answer) == min(rank(a.answer), rank(b.answer))
+
+
+def test_knockout_swaps_the_order_on_alternate_votes_and_ignores_the_order_drafts_come_in():
+    drafts = drafts_of("57")
+    bracket = knockout(drafts, keep=1, rng=random.Random(1))
+    comparisons = next(bracket)
+    assert len(comparisons) == VOTES == 3
+    first, second = comparisons[0].first, comparisons[0].second
+    assert [(c.first, c.second) for c in comparisons] == [(first, second), (second, first), (first, second)]
+    assert {c.level for c in comparisons} == {1}
+    one = play(knockout(drafts_of("5746"), keep=2, rng=random.Random(3)), by_preference)
+    other = play(knockout(drafts_of("5746")[::-1], keep=2, rng=random.Random(3)), by_preference)
+    assert one.lines() == other.lines()
+
+
+def test_void_votes_go_to_the_more_common_answer_then_the_lower_index():
+    drafts = drafts_of("5575")
+    void = play(knockout(drafts, keep=1, rng=random.Random(0)), lambda cs: [None] * len(cs))
+    assert void.winners[0].answer == "5"
+    assert all(m.how in ("agreement", "same answer") for m in void.matches)
+    # a tie of valid votes (one void) is no majority either
+    tie = play(knockout(drafts_of("75"), keep=1, rng=random.Random(0)), lambda cs: [1, 1, None])
+    [match] = tie.matches
+    assert match.how == "agreement" and match.winner.index == 0  # equally common: the lower index
+    # the tie-break counts the whole round's answers, not only the drafts in the tournament
+    pool = drafts_of("7555")[:2]
+    leaning = play(
+        knockout(pool, keep=1, rng=random.Random(0), round_drafts=drafts_of("7555")), lambda cs: [None] * 3
+    )
+    assert leaning.winners[0].answer == "5"
+
+
+@pytest.mark.parametrize(
+    "reply,expected",
+    [
+        ("Better: 1", 1),
+        ("better: 2", 2),
+        ("**Better:** 2", 2),
+        ("Better: Solution 1.", 1),
+        ("Better = 2", 2),
+        ("Better: 1\nOn reflection... Better: 2", 2),
+        ("Better: 3", None),
+        ("Better: 12", None),
+        ("Better: 1.5", None),
+        ("Solution 2 is better.", None),
+        ("", None),
+    ],
+)
+def test_verdict_reads_the_last_better_line(reply, expected):
+    assert verdict(reply) == expected
+
+
+def test_judge_prompt_shows_both_solutions_in_order():
+    a, b = drafts_of("57")
+    [message] = judge_messages(QUESTION, Comparison(0, 1, b, a), get_prompts("card"))
+    parts = parts_of(message.content, "judge")
+    assert parts == {"question": QUESTION, "first": b.text, "second": a.text}
+
+
+# -- the distiller -----------------------------------------------------------------------------------
+
+
+def test_distiller_keeps_the_draft_the_judge_prefers_with_three_votes_per_pair():
+    fake = model({1: {0: "5", 1: "6", 2: "7", 3: "4"}})
+    config = PDRConfig(schedule=(4, 1), distiller="tournament", k=1)
+    events: list[dict] = []
+    result = run_pdr(QUESTION, model=fake, config=config, on_event=events.append)
+    [workspace] = result.rounds[0].workspaces
+    assert (workspace.distiller, workspace.sources) == ("tournament", [2])
+    # four different answers: three pairs, three votes each, every one a call of role distill
+    judges = [c for c in fake.log if c.judging]
+    assert len(judges) == 3 * VOTES and {c.role for c in judges} == {"distill"}
+    assert {c.kwargs["max_tokens"] for c in judges} == {config.max_tokens.verify}
+    # per pair: two greedy votes (one per order), then one sampled at the drafts' temperature
+    temperatures = [c.kwargs["temperature"] for c in judges]
+    assert sorted(temperatures) == sorted([config.temperature.verify] * 6 + [config.temperature.draft] * 3)
+    assert sorted(c.stage for c in result.calls if c.role == "distill") == sorted(
+        f"r1.distill.{i}" for i in range(9)
+    )
+    # the next draft sees the winner
+    [refine] = fake.calls("draft", 2)
+    assert parts_of(refine.prompt, "refine")["workspace"] == workspace.text
+    assert "draft r1 i2 " in workspace.text and "draft r1 i0 " not in workspace.text
+    # each distill call is its own stage: the calls of the distiller run one after another
+    assert result.b_total == sum(c.total for c in fake.log)
+    draft_max = max(c.total for c in fake.calls("draft", 1))
+    assert result.b_seq == draft_max + sum(c.total for c in judges) + fake.calls("draft", 2)[0].total
+    [event] = [e for e in events if e["event"] == "tournament"]
+    assert event["round"] == 1 and event["winners"] == [2] and len(event["pairs"]) == 3
+    assert all(re.fullmatch(r"level \d: \d v \d -> \d \(votes [\d,]+\)", p) for p in event["pairs"])
+
+
+@pytest.mark.parametrize("k,kept", [(1, ["7"]), (2, ["7", "7"])])
+def test_a_pair_with_the_same_answer_costs_no_call(k, kept):
+    # three 7s and a 5: whatever the pairing, one pair is two 7s (no call) and one is a 7 against
+    # the 5 (three calls); down to one, the last pair is two 7s again
+    fake = model({1: {0: "7", 1: "7", 2: "7", 3: "5"}})
+    config = PDRConfig(schedule=(4, 1), distiller="tournament", k=k)
+    result = run_pdr(QUESTION, model=fake, config=config)
+    [workspace] = result.rounds[0].workspaces
+    assert [result.rounds[0].drafts[i].answer for i in workspace.sources] == kept
+    assert len([c for c in fake.log if c.judging]) == VOTES
+    if k == 1:
+        assert workspace.sources == [0]  # every same-answer pair advances its lower index
+
+
+def direct_request(answers: str, k: int, fake: ScriptedChatModel, seed: int = 0) -> DistillRequest:
+    from langgraph_pdr.nodes.runtime import NodeEnv
+
+    config = PDRConfig(schedule=(len(answers), 1), distiller="tournament", k=k, seed=seed)
+    env = NodeEnv(
+        model=fake,
+        config=config,
+        counter=Utf8TokenCounter(),
+        recorder=None,
+        thread_id="t",
+        prompts=get_prompts("card"),
+    )
+    return DistillRequest(
+        question=QUESTION,
+        gold=None,
+        round=1,
+        drafts=drafts_of(answers),
+        next_width=1,
+        config=config,
+        counter=env.counter,
+        env=env,
+    )
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_distiller_keeps_the_brackets_k_winners(seed):
+    answers = "564783"
+    fake = model({})
+    request = direct_request(answers, 3, fake, seed)
+    [workspace] = get_distiller("tournament").distill(request)
+    expected = play(knockout(request.candidates, keep=3, rng=request.rng("tournament")), by_preference)
+    assert workspace.sources == [d.index for d in expected.winners]
+    played = [m for m in expected.matches if m.how != "same answer"]
+    assert len(request.calls) == len(fake.log) == VOTES * len(played)
+    assert [c.index for c in request.calls] == list(range(len(request.calls)))
+    # the async twin makes the same choice with the same calls
+    again = model({})
+    arequest = direct_request(answers, 3, again, seed)
+    [aworkspace] = asyncio.run(get_distiller("tournament").adistill(arequest))
+    assert aworkspace == workspace and [c.prompt for c in again.log] == [c.prompt for c in fake.log]
+
+
+def test_async_distiller_run_matches_the_sync_one():
+    answers = {1: {0: "5", 1: "6", 2: "7", 3: "4"}}
+    config = PDRConfig(schedule=(4, 2), distiller="tournament", k=2)
+    sync = run_pdr(QUESTION, model=model(answers), config=config)
+    fake = model(answers)
+    result = asyncio.run(arun_pdr(QUESTION, model=fake, config=config))
+    assert [w.sources for w in result.workspaces] == [w.sources for w in sync.workspaces]
+    assert (result.b_total, result.b_seq) == (sync.b_total, sync.b_seq)
+    assert len([c for c in fake.log if c.judging]) == len([c for c in sync.calls if c.role == "distill"])
+
+
+# -- the final selection -----------------------------------------------------------------------------
+
+#: The last round: three drafts answer 5, one answers 7, which the judge prefers.
+FINAL = {1: {i: "5" for i in range(4)}, 2: {0: "5", 1: "5", 2: "7", 3: "5"}}
+TOURNAMENT = PDRConfig(schedule="4,4", distiller="majority_k", k=1, selector="tournament")
+
+
+def test_final_selection_answers_with_the_judged_winner_not_the_majority():
+    fake = model(FINAL)
+    events: list[dict] = []
+    result = run_pdr(QUESTION, model=fake, config=TOURNAMENT, on_event=events.append)
+    assert result.answer == "7" and result.stop_reason == "completed"
+    assert result.text == draft_text(2, 2, "7")
+    voted = run_pdr(QUESTION, model=model(FINAL), config=TOURNAMENT.model_copy(update={"selector": "vote"}))
+    assert voted.answer == "5" and not [c for c in voted.calls if c.role == "judge"]
+    # level 1: the pair of two 5s costs nothing, the 7 against a 5 three votes; level 2: 7 against 5
+    judges = [c for c in result.calls if c.role == "judge"]
+    assert [(c.round, c.index) for c in judges] == [(2, i) for i in range(6)]
+    assert {c.index: c.stage for c in judges} == {i: f"r2.judge.{1 + i // 3}" for i in range(6)}
+    assert len(fake.calls("judge")) == 6 and all(c.judging for c in fake.calls("judge"))
+    # the two solutions swap places on alternate votes
+    for level in (0, 3):
+        shown = [judge_parts(c.prompt) for c in sorted(fake.calls("judge"), key=lambda c: c.index)]
+        a, b, c = shown[level : level + 3]
+        assert (a["first"], a["second"]) == (b["second"], b["first"]) == (c["first"], c["second"])
+    # B_total: every call; B_seq: each round's largest draft, then each level's largest comparison
+    assert result.b_total == sum(c.total for c in fake.log) == 620 + 620 + 6 * 70 + sum(range(6))
+    assert result.b_seq == 170 + 170 + (70 + 2) + (70 + 5)
+    assert stage_maxima(result.calls)["r2.judge.2"] == 75
+    [event] = [e for e in events if e["event"] == "tournament"]
+    assert event["round"] == 2 and event["winners"] == [2] and len(event["pairs"]) == 3
+    [finished] = [e for e in events if e["event"] == "run_finished"]
+    assert (finished["answer"], finished["b_total"], finished["b_seq"]) == ("7", result.b_total, result.b_seq)
+
+
+def test_final_selection_with_void_votes_goes_to_the_more_common_answer():
+    fake = model(FINAL, judge=lambda call: "I cannot tell.")
+    result = run_pdr(QUESTION, model=fake, config=TOURNAMENT)
+    assert result.answer == "5" and result.stop_reason == "completed"
+    assert len(fake.calls("judge")) == VOTES  # only the 7 against a 5 needed the judge
+    assert result.b_total == sum(c.total for c in fake.log)
+
+
+def test_final_selection_is_the_same_async():
+    sync = run_pdr(QUESTION, model=model(FINAL), config=TOURNAMENT)
+    fake = model(FINAL)
+    result = asyncio.run(arun_pdr(QUESTION, model=fake, config=TOURNAMENT))
+    assert (result.answer, result.text, result.stop_reason) == (sync.answer, sync.text, sync.stop_reason)
+    assert (result.b_total, result.b_seq) == (sync.b_total, sync.b_seq)
+    key = lambda c: (c.role, c.round, c.index, c.stage, c.total_tokens)  # noqa: E731
+    assert sorted(map(key, result.calls)) == sorted(map(key, sync.calls))
+
+
+def test_a_cap_that_refuses_the_comparisons_falls_back_to_the_vote():
+    # a comparison may write 100k tokens: its reservation breaks the cap, the drafts' do not
+    config = PDRConfig(
+        schedule="4,4",
+        distiller="majority_k",
+        k=1,
+        selector="tournament",
+        max_tokens={"draft": 64, "verify": 100_000},
+        max_b_total=50_000,
+    )
+    fake = model(FINAL)
+    events: list[dict] = []
+    result = run_pdr(QUESTION, model=fake, config=config, on_event=events.append)
+    assert result.answer == "5" and result.text  # the vote of the last round
+    assert result.stop_reason == "max_b_total"
+    assert not fake.calls("judge") and not [c for c in result.calls if c.role == "judge"]
+    assert result.b_total == sum(c.total for c in fake.log) == 620 + 620
+    assert {"event": "run_stopping", "reason": "max_b_total", "round": 2}.items() <= next(
+        e for e in events if e["event"] == "run_stopping"
+    ).items()
+    # async: the same
+    again = asyncio.run(arun_pdr(QUESTION, model=model(FINAL), config=config))
+    assert (again.answer, again.stop_reason, again.b_total) == ("5", "max_b_total", 620 + 620)
+
+
+def test_a_cap_that_refuses_the_second_level_keeps_the_first_levels_calls():
+    # every comparison prompt has the same length here, so each level reserves the same worst case:
+    # a B_seq cap that lets level 1 in, and not level 1's largest call on top of it again
+    a, b = (Draft(round=2, index=i, text=draft_text(2, i, x)) for i, x in ((0, "5"), (2, "7")))
+    verify = 4000
+    bound = prompt_bound(
+        judge_messages(QUESTION, Comparison(0, 1, a, b), get_prompts("card")), DEFAULT_COUNTER
+    )
+    cap = 170 + 170 + bound + verify + 71
+    config = PDRConfig(
+        schedule="4,4",
+        distiller="majority_k",
+        k=1,
+        selector="tournament",
+        max_tokens={"draft": 32, "verify": verify},
+        max_b_seq=cap,
+    )
+    fake = model(FINAL)
+    result = run_pdr(QUESTION, model=fake, config=config)
+    assert result.answer == "5" and result.stop_reason == "max_b_seq"
+    judges = [c for c in result.calls if c.role == "judge"]
+    assert [(c.index, c.stage) for c in judges] == [(i, "r2.judge.1") for i in range(3)]
+    assert result.b_total == sum(c.total for c in fake.log) == 620 + 620 + 70 + 71 + 72
+    assert result.b_seq == 170 + 170 + 72
+
+
+def test_the_final_selection_needs_several_finished_drafts_and_a_completed_run():
+    # all four last drafts agree: the tournament costs no call, and answers as the vote would
+    fake = model({1: {i: "5" for i in range(4)}, 2: {i: "5" for i in range(4)}})
+    result = run_pdr(QUESTION, model=fake, config=TOURNAMENT)
+    assert result.answer == "5" and not fake.calls("judge")
+    # a run that stopped early (converged) answers with its vote, no comparison
+    converged = TOURNAMENT.model_copy(update={"early_stop": 0.5})
+    fake = model({1: {0: "5", 1: "5", 2: "6", 3: "7"}})
+    result = run_pdr(QUESTION, model=fake, config=converged)
+    assert result.stop_reason == "converged" and not fake.calls("judge")
+
+
+# -- prompts -----------------------------------------------------------------------------------------
+
+
+def test_the_digest_of_a_run_without_the_judge_is_unchanged():
+    # computed before the judge template existed: run ids of evaluations depend on them
+    assert get_prompts("card").digest() == "18977e7b"
+    assert get_prompts("classic").digest() == "4e844acc"
+    card = get_prompts("card")
+    assert card.digest(judge=True) != card.digest()
+    other = card.model_copy(update={"judge": card.judge + " Be careful."})
+    assert other.digest() == card.digest() and other.digest(judge=True) != card.digest(judge=True)
+
+
+def test_a_set_without_a_judge_template_uses_the_cards():
+    templates = {k: v for k, v in get_prompts("classic").templates().items() if k != "judge"}
+    plain = PromptSet(name="plain", **templates)
+    assert plain.judge is None and "judge" not in plain.templates()
+    assert judge_template(plain) == get_prompts("card").judge
+    assert "judge" in get_prompts("card").templates()
+    with pytest.raises(ValueError, match="prompts.judge"):
+        PromptSet(name="bad", **templates, judge="Which is better? {first}")
+
+
+# -- docstring examples ------------------------------------------------------------------------------
+
+BLOCK = re.compile(r"```python\n(.*?)```", re.DOTALL)
+DOCUMENTED = [
+    tournament.verdict,
+    tournament.knockout,
+    tournament.play,
+    tournament.aplay,
+    tournament.judge_messages,
+    tournament.reads_judge,
+    tournament.selects_by_tournament,
+    tournament.select_final,
+    distill_tournament.TournamentDistiller,
+    judge_template,
+]
+
+
+@pytest.mark.parametrize("obj", DOCUMENTED, ids=lambda o: o.__name__)
+def test_docstring_examples_run(obj, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    blocks = BLOCK.findall(inspect.getdoc(obj) or "")
+    assert blocks and all("assert " in b for b in blocks)
+    for block in blocks:
+        exec(compile(textwrap.dedent(block), "<docstring>", "exec"), {})

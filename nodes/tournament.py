@@ -5,8 +5,9 @@ model judges each pair `VOTES` times, the majority wins, and the winners are pai
 level, until k remain (an odd one out, or any draft beyond what the level needs to reach k, gets a
 bye). Two drafts with the same final answer are not compared: the lower-indexed one advances. Votes
 alternate which draft is shown first, which cancels position bias; the first two are greedy, the third
-samples (a greedy third vote would repeat the first). A reply without a `Better: 1` / `Better: 2` line is a void vote; a pair with no majority of
-valid votes goes to the draft whose answer more drafts of the round reached, then to the lower index.
+samples (a greedy third vote would repeat the first). A reply without a `Better: 1` / `Better: 2`
+line is a void vote; a pair with no majority of valid votes goes to the draft whose answer more drafts
+of the round reached, then to the lower index.
 
 `knockout` is the bracket, written once: a generator that yields each level's comparisons and is sent
 their verdicts, so the same bracket runs with a sync judge (`play`) or an async one (`aplay`). Two

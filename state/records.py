@@ -62,6 +62,16 @@ class ToolCall(_Record):
     `fenced` marks code the model wrote in a fenced ```python block instead of calling the tool (the
     form models without native tool calls use); it ran as a `python` call all the same. `error` says
     the tool failed or the code raised.
+
+    Example:
+        ```python
+        from langgraph_pdr import PDRConfig, ToolCall, Utf8TokenCounter
+        from langgraph_pdr.nodes.tools import run_tool_call, tool_set
+
+        call = run_tool_call(tool_set(PDRConfig(tools=["python"])), "python", {"code": "1 / 0"},
+                             Utf8TokenCounter())
+        assert isinstance(call, ToolCall) and call.error and "ZeroDivisionError" in call.output
+        ```
     """
 
     id: str = ""

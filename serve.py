@@ -3,10 +3,12 @@ answering through PDR, so UIs and clients that speak OpenAI get it unchanged.
 
 The request's `model` names the method: `pdr` (the default configuration), `pdr-4-2-1-global_summary`,
 `pdr-8-4-1-per_sample_top_k`, `sr-3`, `sr_error-3`, `single`, `sc-8`, `bon-8`; an extra body field
-`"pdr": {...}` sets any `PDRConfig` field (`{"kappa": 512, "k": 2}`), and `max_tokens` / `temperature`
-set the drafts'. With `"stream": true`, progress is sent as it happens in `delta.reasoning_content`
-(the field reasoning UIs show as thinking; the raw event is in `delta.pdr_event`): the drafts' tokens
-as they are written, each run of them headed `[draft r1.2]`, and a line per event between calls; then
+`"pdr": {...}` sets any `PDRConfig` field (`{"kappa": 512, "k": 2}`; `{"tools": ["python"]}` lets the
+drafts call the sandboxed `python` tool, in fenced blocks on the embedded local model unless
+`tool_format` says otherwise), and `max_tokens` / `temperature` set the drafts'. With
+`"stream": true`, progress is sent as it happens in `delta.reasoning_content` (the field reasoning UIs
+show as thinking; the raw event is in `delta.pdr_event`): the drafts' tokens as they are written, each
+run of them headed `[draft r1.2]`, and a line per event between calls; then
 the answer as `delta.content`; `usage` sums every inner call.
 """
 
@@ -24,7 +26,7 @@ from langchain_core.messages import convert_to_messages
 
 from langgraph_pdr.chat_model import metadata_of, question_images, split_messages, usage_of
 from langgraph_pdr.images import load_images
-from langgraph_pdr.models import OpenModel, open_model
+from langgraph_pdr.models import LOCAL, OpenModel, open_model
 from langgraph_pdr.runner import arun_pdr
 from langgraph_pdr.state.config import PDRConfig, error_line
 from langgraph_pdr.state.methods import MethodError, from_model_name, parse_method
@@ -47,8 +49,40 @@ class RequestError(ValueError):
     """A request the server refuses (HTTP 400)."""
 
 
-def config_for(model: str, request: dict[str, Any]) -> PDRConfig:
-    """The run configuration a request asks for: its model name, then `pdr`, `max_tokens`, `temperature`."""
+#: How drafts call tools on the embedded local model unless a request's `pdr.tool_format` says
+#: otherwise: the default Qwen2.5-Coder-1.5B never returned a native tool call (0 of 8 requests).
+LOCAL_TOOL_FORMAT = "fenced"
+
+
+def is_local_model(model: Any, base_url: str | None = None) -> bool:
+    """Whether `create_app(model=...)` serves the embedded local model (`local`, `local:NAME`)."""
+    if not isinstance(model, str) or base_url:
+        return False
+    model = model.strip()
+    return model == LOCAL or model.startswith(LOCAL + ":")
+
+
+def config_for(model: str, request: dict[str, Any], *, local: bool = False) -> PDRConfig:
+    """The run configuration a request asks for: its model name, then `pdr`, `max_tokens`, `temperature`.
+
+    Args:
+        model: the request's model name, which names the method (`pdr-4-2-1-global_summary`).
+        request: the request's body; its `pdr` object sets any `PDRConfig` field, e.g.
+            `{"tools": ["python"]}`.
+        local: the server answers with the embedded local model: tools are then called in fenced
+            blocks (`LOCAL_TOOL_FORMAT`) unless `pdr.tool_format` names a format.
+
+    Raises:
+        RequestError: a bad model name or field, as one line (HTTP 400).
+
+    Example:
+        ```python
+        from langgraph_pdr.serve import config_for
+
+        config = config_for("single", {"pdr": {"tools": ["python"]}}, local=True)
+        assert (config.tools, config.tool_format) == (("python",), "fenced")
+        ```
+    """
     if not isinstance(model, str) or not model:
         raise RequestError("model: name a method, e.g. pdr, pdr-4-2-1-global_summary, sr-3, single")
     fields: dict[str, Any] = {}
@@ -75,6 +109,8 @@ def config_for(model: str, request: dict[str, Any]) -> PDRConfig:
             data = {**data, **extra}
             if "schedule" in extra or "method" in extra:
                 data["schedule"] = extra.get("schedule")
+        if local and data.get("tools") and "tool_format" not in extra:
+            data["tool_format"] = LOCAL_TOOL_FORMAT
         return PDRConfig.model_validate(data)
     except ValueError as exc:
         raise RequestError(error_line(exc)) from None
@@ -149,6 +185,7 @@ def create_app(
     from starlette.routing import Route
 
     state: dict[str, OpenModel] = {}
+    local = is_local_model(model, base_url)
 
     @asynccontextmanager
     async def lifespan(app: Any) -> AsyncIterator[None]:
@@ -172,12 +209,15 @@ def create_app(
         if not isinstance(body, dict):
             return _error("the body must be a JSON object", 400)
         try:
-            config = config_for(body.get("model", "pdr"), body)
+            config = config_for(body.get("model", "pdr"), body, local=local)
             question, history, images = _conversation(body.get("messages"))
             if body.get("n", 1) != 1:
                 raise RequestError("n: only one choice per request")
             if body.get("tools"):
-                raise RequestError("tools: not supported; PDR answers the last user message")
+                raise RequestError(
+                    "tools: a client's tools are not called; PDR answers the last user message "
+                    'and its drafts call the built-in tools named in "pdr": {"tools": ["python"]}'
+                )
         except RequestError as exc:
             return _error(str(exc), 400)
         run: dict[str, Any] = {

@@ -25,11 +25,9 @@ from langgraph_pdr.nodes.answers import last_boxed
 from langgraph_pdr.nodes.budget import call_sums
 from langgraph_pdr.nodes.grading import is_correct
 from langgraph_pdr.runner import inspect_run
-from langgraph_pdr.state.records import CallRecord, Draft, RoundRecord, Workspace
+from langgraph_pdr.state.records import ROLES, CallRecord, Draft, RoundRecord, ToolCall, Workspace
 from langgraph_pdr.state.result import PDRResult
 
-#: Roles in the order the budget shows them.
-ROLES = ("draft", "verify", "distill", "critique")
 #: What a method's distiller, k and κ mean; the sampling baselines have none of them.
 USES_DISTILLER = ("pdr",)
 USES_KAPPA = ("pdr", "sr", "sr_error")
@@ -110,7 +108,9 @@ def stage_maxima(calls: Iterable[CallRecord]) -> list[tuple[str, int, CallRecord
     """
     calls = list(calls)
     sums = call_sums(calls)
-    last = {(c.stage, c.role, c.round, c.index): c for c in calls if c.error is None}
+    last: dict[tuple[str, str, int, int], CallRecord] = {
+        (c.stage, c.role, c.round, c.index): c for c in calls if c.error is None
+    }
     best: dict[str, tuple[int, CallRecord]] = {}
     for key, tokens in sums.items():
         if key[0] not in best or tokens > best[key[0]][0]:
@@ -205,9 +205,55 @@ def _draft_card(d: Draft, gold: str | None, verify: CallRecord | None) -> str:
         f'<article class="{" ".join(kinds)}" id="d{d.round}-{d.index}" data-round="{d.round}" '
         f'data-index="{d.index}">'
         f'<header><span class="name">draft r{d.round}.{d.index}</span>{"".join(badges)}</header>'
-        f"{answer}{_tokens(d.call)}{_tokens(verify, 'verify')}{read}{error}"
-        f"{_text_block(d.text, 'full text')}</article>"
+        f"{answer}{_draft_tokens(d)}{_tokens(verify, 'verify')}{read}{error}"
+        f"{_turns_block(d) if d.turns else _text_block(d.text, 'full text')}</article>"
     )
+
+
+def _draft_tokens(d: Draft) -> str:
+    """A draft's tokens: its call's, or a tool-using draft's summed over its turns."""
+    if not d.turns:
+        return _tokens(d.call)
+    calls = d.calls
+    return (
+        f'<div class="tokens">in {_num(sum(c.input_tokens for c in calls))} · out '
+        f"{_num(sum(c.output_tokens for c in calls))} · {len(d.turns)} turns</div>"
+    )
+
+
+def _tool_call_html(call: ToolCall) -> str:
+    """One tool call: the tool (fenced code and a failure marked), its code or arguments, its output."""
+    args = dict(call.args)
+    code = args.pop("code") if isinstance(args.get("code"), str) else None
+    head = [esc(call.name)]
+    head += [
+        _badge(mark, kind)
+        for mark, kind, on in (("fenced", "fenced", call.fenced), ("error", "failed", call.error))
+        if on
+    ]
+    if args:
+        head.append(f"<code>{esc(json.dumps(args, ensure_ascii=False))}</code>")
+    failed = " failed" if call.error else ""
+    return (
+        f'<div class="tool{failed}">{" ".join(head)}</div>'
+        + (f'<pre class="full code">{esc(code)}</pre>' if code is not None else "")
+        + f'<pre class="full output">{esc(call.output) or "(no output)"}</pre>'
+    )
+
+
+def _turns_block(d: Draft) -> str:
+    """A tool-using draft's full text, expandable: each turn's tokens, text and tool calls with their
+    results."""
+    made = sum(len(t.tool_calls) for t in d.turns)
+    turns = "".join(
+        f'<div class="turn">{_tokens(t.call, f"turn {t.turn}")}'
+        + (f'<pre class="full">{esc(t.text)}</pre>' if t.text else "")
+        + "".join(_tool_call_html(c) for c in t.tool_calls)
+        + "</div>"
+        for t in d.turns
+    )
+    summary = f"full text: {len(d.turns)} turns, {made} tool call{'' if made == 1 else 's'}"
+    return f'<details class="text"><summary>{esc(summary)}</summary>{turns}</details>'
 
 
 def _placeholder(round: int, index: int, why: str) -> str:
@@ -575,7 +621,7 @@ def write_run_html(
 CSS = """
 :root{--ink:#1d1d28;--muted:#6b6b80;--line:#d9d7e8;--card:#fff;--bg:#f6f5fb;--accent:#4b3fbf;
 --good:#1a7f37;--bad:#c62828;--warn:#b26a00;--draft:#6d5dfc;--verify:#0f9d8a;--distill:#e07a1f;
---critique:#d1495b}
+--critique:#d1495b;--judge:#8e6c8a}
 *{box-sizing:border-box}
 body{margin:0;font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif;
 color:var(--ink);background:var(--bg)}
@@ -623,6 +669,9 @@ border-radius:8px;padding:8px 10px;box-shadow:0 1px 2px rgba(0,0,0,.05)}
 .badge.status-running{background:#eef4ff;color:#2456c9}
 .badge.status-failed,.badge.status-interrupted{background:#fde8e8;color:var(--bad)}
 details.text summary,details.calls summary{cursor:pointer;color:var(--accent);font-size:12px}
+.turn{border-top:1px dashed var(--line);margin-top:6px;padding-top:4px}
+.tool{font-size:12px;font-weight:600;margin-top:6px}.tool.failed{color:var(--bad)}
+.badge.fenced{background:#eef4ff;color:#2456c9}pre.full.output{background:#eef7f1}
 pre.full{white-space:pre-wrap;word-break:break-word;font-size:12px;max-height:360px;overflow:auto;
 background:var(--bg);padding:6px;border-radius:4px;margin:6px 0 0}
 .note{color:var(--muted);font-style:italic;margin:0}
@@ -632,7 +681,7 @@ background:#fff}
 font-size:11px;overflow:hidden;white-space:nowrap;border-right:1px solid #fff}
 .seg b{font-weight:600}
 .role-draft{background:var(--draft)}.role-verify{background:var(--verify)}
-.role-distill{background:var(--distill)}.role-critique{background:var(--critique)}
+.role-distill{background:var(--distill)}.role-critique{background:var(--critique)}.role-judge{background:var(--judge)}
 .dot{display:inline-block;width:9px;height:9px;border-radius:50%;margin-right:6px}
 table{border-collapse:collapse;background:#fff;font-size:12px;margin:6px 0}
 th,td{border:1px solid var(--line);padding:3px 8px;text-align:right}

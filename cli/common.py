@@ -31,6 +31,7 @@ __all__ = [
     "console",
     "error_line",
     "interruptible",
+    "is_local",
     "model_arg",
     "model_options",
     "positive",
@@ -127,6 +128,11 @@ def model_arg(args: argparse.Namespace, *, required: bool = True) -> tuple[str |
     return ("local" if required else None), None
 
 
+def is_local(model: str | None) -> bool:
+    """Whether `model` (as `model_arg` returns it) is the embedded local model: `local` or `local:...`."""
+    return model is not None and (model == "local" or model.startswith("local:"))
+
+
 def probe(base_url: str) -> None:
     """Fail fast, before any run is stored, when an OpenAI-compatible server does not answer."""
     try:
@@ -140,7 +146,7 @@ def prepare_local(
 ) -> None:
     """For the local model: check that the longest question fits its context under every config
     (before anything is assembled or loaded), then assemble it, with a progress bar the first time."""
-    if model and (model == "local" or model.startswith("local:")):
+    if model and is_local(model):
         name = model.partition(":")[2] or DEFAULT_LOCAL_MODEL
         longest = max((DEFAULT_COUNTER.count(q) for q in questions), default=0)
         for config in configs:

@@ -49,7 +49,9 @@ def add_parsers(sub: Any) -> None:
         "--methods",
         default=DEFAULT_METHODS,
         help="comma-separated: single, sc:N, bon:N, sr:R, sr_error:R, pdr:4-2-1:DISTILLER, "
-        "each with :key=value options (e.g. single:max_tokens=2048); default: " + DEFAULT_METHODS,
+        "each with :key=value options (e.g. single:max_tokens=2048, or single:tools=python:"
+        "tool_format=fenced for drafts that run code: the local model makes no native tool call); "
+        "default: " + DEFAULT_METHODS,
     )
     p.add_argument("--offset", type=int, default=0, help="skip the first N problems")
     p.add_argument("--limit", type=positive, help="at most N problems")

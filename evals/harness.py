@@ -26,6 +26,7 @@ from langgraph_pdr.nodes.grading import is_correct
 from langgraph_pdr.nodes.llm import call_options, model_name
 from langgraph_pdr.nodes.prompts import get_prompts
 from langgraph_pdr.nodes.tokens import DEFAULT_COUNTER
+from langgraph_pdr.nodes.tournament import reads_judge
 from langgraph_pdr.runner import resume_pdr, run_pdr
 from langgraph_pdr.state.config import PDRConfig
 from langgraph_pdr.state.methods import EvalMethod, matched_single
@@ -44,14 +45,39 @@ class Task:
     matches: str | None = None
 
 
+#: `PDRConfig` fields added after the first evaluation whose default is not None: a run's key leaves
+#: each out while it is at its default, so that the runs of earlier evaluations keep their ids (and
+#: are read back, not paid for again). Add a field here when adding one to `PDRConfig` (dotted for a
+#: field of a group, e.g. `max_tokens.judge`).
+LATE_FIELDS: tuple[str, ...] = ("tools", "max_tool_calls", "tool_format", "selector")
+
+
 def run_key(config: PDRConfig) -> dict[str, Any]:
     """What decides a run besides its question and model: the config (fields left at None, which
-    mean "not used", are left out, so adding an optional field keeps earlier runs' ids) and a digest
-    of every template of its prompt set."""
-    return {
-        "config": config.model_dump(mode="json", exclude_none=True),
-        "prompts": get_prompts(config.prompts).digest(),
-    }
+    mean "not used", are left out, and so are the `LATE_FIELDS` left at their defaults, so adding a
+    field keeps earlier runs' ids) and a digest of every template of its prompt set (the tool
+    templates too, for a run with tools).
+
+    Example:
+        ```python
+        from langgraph_pdr import PDRConfig
+        from langgraph_pdr.evals.harness import run_key
+
+        assert "tools" not in run_key(PDRConfig())["config"]
+        assert run_key(PDRConfig(tools=["python"]))["config"]["tools"] == ["python"]
+        ```
+    """
+    data = config.model_dump(mode="json", exclude_none=True)
+    defaults = PDRConfig.model_construct().model_dump(mode="json")
+    for name in LATE_FIELDS:
+        *groups, field = name.split(".")
+        here, default = data, defaults
+        for group in groups:
+            here, default = here.get(group, {}), default.get(group, {})
+        if field in here and here[field] == default.get(field):
+            del here[field]
+    digest = get_prompts(config.prompts).digest(tools=bool(config.tools), judge=reads_judge(config))
+    return {"config": data, "prompts": digest}
 
 
 def thread_id(problem: Problem, method: EvalMethod, model: str | None) -> str:

@@ -109,7 +109,11 @@ def main() -> None:
         import traceback
 
         traceback.print_exc()
-        sys.stderr.flush()
+        for stream in (sys.stdout, sys.stderr):  # what the code printed before it failed is kept
+            try:
+                stream.flush()
+            except OSError:  # a full file (the size limit): what fitted is already there
+                pass
         said = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
         report.write(json.dumps({"exception": said[:2000]}) + "\n")
         report.flush()

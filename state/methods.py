@@ -13,8 +13,10 @@ and wherever a run's method is shown.
 
 Any method takes `key=value` options after its arguments: `max_tokens` (first drafts),
 `max_tokens.refine` (later drafts), `max_tokens.verify`, `kappa`, `k`, `temperature`, `seed`,
-`max_b_seq`, `max_b_total`, `prompts` (a prompt set's name), `early_stop` (a fraction), e.g.
-`pdr:4-2-1:random_k:k=1:kappa=512`, `single:max_tokens=2048` or `pdr:4-4:majority_k:early_stop=1`.
+`max_b_seq`, `max_b_total`, `prompts` (a prompt set's name), `early_stop` (a fraction), `tools`
+(built-in tool names joined by `+`, e.g. `tools=python`), `max_tool_calls`, `tool_format` (`auto`,
+`native`, `fenced`), `selector` (`vote`, `tournament`), e.g. `pdr:4-2-1:random_k:k=1:kappa=512`,
+`single:max_tokens=2048`, `pdr:4-4:majority_k:early_stop=1` or `single:tools=python:tool_format=fenced`.
 """
 
 from __future__ import annotations
@@ -58,9 +60,17 @@ OPTIONS = (
     "max_concurrency",
     "prompts",
     "early_stop",
+    "tools",
+    "max_tool_calls",
+    "tool_format",
+    "selector",
 )
 #: Options whose value is a name, not a number.
-NAMED_OPTIONS = ("prompts",)
+NAMED_OPTIONS = ("prompts", "tools", "tool_format", "selector")
+#: Options whose value is a list of names, joined by this separator (`tools=python+word_count`): not
+#: `:` (options), `,` (methods) or `-` (schedules); tool names are identifiers, so it is never in one.
+LIST_SEPARATOR = "+"
+LIST_OPTIONS = ("tools",)
 #: Methods that refine over several rounds: each can be paired with a single pass of equal B_seq.
 ITERATIVE = ("pdr", "sr", "sr_error")
 
@@ -166,11 +176,18 @@ def parse_method(entry: str, base: dict[str, Any] | None = None) -> EvalMethod:
         key = key.strip()
         if key not in OPTIONS:
             raise MethodError(f"methods: {entry!r}: unknown option {key!r}; allowed: {', '.join(OPTIONS)}")
-        try:
-            _set(fields, key, value.strip() if key in NAMED_OPTIONS else _number(value.strip()))
-        except ValueError:
-            raise MethodError(f"methods: {entry!r}: {key} needs a number, got {value!r}") from None
-        head.append(f"{key}={value.strip()}")
+        value = value.strip()
+        if key in LIST_OPTIONS:
+            names = list(dict.fromkeys(n.strip() for n in value.split(LIST_SEPARATOR) if n.strip()))
+            if not names:
+                raise MethodError(f"methods: {entry!r}: {key} needs a name, e.g. {key}=python")
+            fields[key], value = names, LIST_SEPARATOR.join(names)
+        else:
+            try:
+                _set(fields, key, value if key in NAMED_OPTIONS else _number(value))
+            except ValueError:
+                raise MethodError(f"methods: {entry!r}: {key} needs a number, got {value!r}") from None
+        head.append(f"{key}={value}")
     try:
         config = PDRConfig.model_validate(fields)
     except ValidationError as exc:
@@ -215,6 +232,8 @@ def method_label(config: PDRConfig) -> str:
         config = PDRConfig(schedule="4,4", distiller="majority_k", early_stop=1.0, max_tokens=512)
         assert method_label(config) == "pdr:4-4:majority_k:max_tokens=512:early_stop=1.0"
         assert parse_method(method_label(config)).config == config
+        tools = PDRConfig(method="single", tools=["python"], tool_format="fenced")
+        assert method_label(tools) == "single:tools=python:tool_format=fenced"
         ```
     """
     method = config.method
@@ -239,7 +258,7 @@ def method_label(config: PDRConfig) -> str:
                 if key == "max_tokens.draft"
                 else ("temperature" if key == "temperature.draft" else key)
             )
-            options.append(f"{name}={value}")
+            options.append(f"{name}={LIST_SEPARATOR.join(value) if key in LIST_OPTIONS else value}")
     return ":".join(head + options)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -12,7 +13,7 @@ import time
 import urllib.request
 
 import pytest
-from fake_openai import FakeOpenAIServer
+from fake_openai import FakeOpenAIServer, Request, ToolCalls
 
 PDR = [sys.executable, "-m", "langgraph_pdr.cli"]
 SMALL = "qwen2.5-coder-0.5b"
@@ -76,6 +77,11 @@ ERRORS = [
     (["graph", "--method", "magic"], 2, "method"),
     (["graph", "--format", "pdf"], 2, "invalid choice"),
     (["runs", "--limit", "x"], 2, "positive integer"),
+    (["run", "q", "--tools", "shell"], 2, "tools: unknown tool 'shell'; built in: python"),
+    (["run", "q", "--tools", "python", "--max-tool-calls", "-1"], 2, "max_tool_calls: must be 0 or more"),
+    (["run", "q", "--tools", "python", "--max-tool-calls", "x"], 2, "invalid int value: 'x'"),
+    (["run", "q", "--tools", "python", "--tool-format", "xml"], 2, "tool_format: Input should be 'auto'"),
+    (["run", "q", "--selector", "tournament"], 2, "selector: 'tournament' chooses among the several"),
 ]
 
 
@@ -186,6 +192,143 @@ def test_run_json_inspect_and_runs_against_a_server(db):
         )
     header = pdr("inspect", sr["thread_id"], "--db", db).stdout.splitlines()[0]
     assert "sr 1,1  κ" in header and "distiller" not in header and " k " not in header
+
+
+SQUARES = "print(sum(i * i for i in range(20)))"
+#: Nine lines, the last of which raises.
+RAISES = "\n".join(f"x{i} = {i}" for i in range(8)) + "\nraise ValueError('boom')"
+
+
+def calls_python(req: Request) -> str | ToolCalls:
+    """A model that calls `python` (draft 1 of round 1 with code that raises), then boxes the number its
+    code printed (0 when it printed none)."""
+    if req.role != "draft":
+        return "Summary: the attempts computed the sum."
+    results = req.tool_results()
+    if not results:
+        return ToolCalls([("python", {"code": RAISES if req.draft == (1, 1) else SQUARES})])
+    printed = (re.findall(r"^\d+$", results[-1], re.MULTILINE) or ["0"])[0]
+    return f"The code printed {printed}, so \\boxed{{{printed}}}."
+
+
+def test_run_with_tools_json_and_inspect_show_every_turn_and_tool_result(db):
+    with FakeOpenAIServer(reply=calls_python) as server:
+        run = ["run", "What is the sum of the squares of 0..19?", "--model", "fake-model"]
+        run += ["--base-url", server.base_url, "--schedule", "2,1", "--distiller", "majority_k", "--k", "1"]
+        run += ["--tools", "python", "--max-tool-calls", "2", "--db", db]
+        proc = pdr(*run, "--json")
+        offered = [r.tools for r in server.requests if not r.tool_results()]
+        plain = pdr(*run)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert (out["config"]["tools"], out["config"]["max_tool_calls"], out["config"]["tool_format"]) == (
+        ["python"],
+        2,
+        "auto",  # a served model: native calls and fenced blocks
+    )
+    assert offered == [["python"]] * 3  # each draft's first turn was offered the tool
+    drafts = {(d["round"], d["index"]): d for r in out["rounds"] for d in r["drafts"]}
+    ok = drafts[1, 0]
+    assert [len(t["tool_calls"]) for t in ok["turns"]] == [1, 0] and ok["turns"][1]["text"] == ok["text"]
+    [call] = ok["turns"][0]["tool_calls"]
+    assert (call["name"], call["args"], call["error"]) == ("python", {"code": SQUARES}, False)
+    assert call["output"] == "stdout:\n2470\n" and ok["answer"] == "2470"  # the code really ran
+    [failed] = drafts[1, 1]["turns"][0]["tool_calls"]
+    assert failed["error"] and "ValueError: boom" in failed["output"] and drafts[1, 1]["answer"] == "0"
+    assert [c["turn"] for c in out["calls"] if (c["round"], c["index"]) == (1, 0)] == [0, 1]
+    assert [t["call"] for t in ok["turns"]] == [c for c in out["calls"] if (c["round"], c["index"]) == (1, 0)]
+    # pdr inspect --json holds the same turns
+    again = json.loads(pdr("inspect", out["thread_id"], "--db", db, "--json").stdout)
+    assert again["rounds"] == out["rounds"]
+    # pdr inspect shows each tool call: its code and output cut to a few lines, failures marked
+    shown = pdr("inspect", out["thread_id"], "--db", db, env={"COLUMNS": "160"})
+    assert shown.returncode == 0, shown.stderr
+    text = shown.stdout
+    assert "tools python (auto, at most 2 calls a draft)  model fake-model" in text.splitlines()[0]
+    headers = [line.split() for line in text.splitlines() if line.startswith("┃ round")]
+    assert "calls" in headers[0] and "1 (1 failed)" in text  # the drafts table: each draft's tool calls
+    assert "turn" in [line.split() for line in text.splitlines() if line.startswith("┃ role")][0]
+    tokens = {(c["round"], c["index"], c["turn"]): c for c in out["calls"]}
+    first, second = tokens[1, 0, 0], tokens[1, 0, 1]
+    spent = sum(c["input_tokens"] + c["output_tokens"] for c in (first, second))
+    assert (
+        f"draft r1.0: 2 turns, 1 tool call, {spent} tokens\n"
+        f"  turn 0  in {first['input_tokens']}  out {first['output_tokens']}  finish tool_calls\n"
+        f"    python\n      | {SQUARES}\n      output:\n      > stdout:\n      > 2470\n"
+        f"  turn 1  in {second['input_tokens']}  out {second['output_tokens']}  finish stop\n"
+        "    text: The code printed 2470, so \\boxed{2470}.\n"
+    ) in text
+    assert "draft r1.1: 2 turns, 1 tool call (1 failed), " in text
+    assert (
+        "    python [error]\n      | x0 = 0\n      | x1 = 1\n      | x2 = 2\n      | x3 = 3\n"
+        "      | … 5 more lines\n      error:\n      > stdout:"
+    ) in text
+    # pdr run says how many tool calls the drafts made
+    assert plain.returncode == 0, plain.stderr
+    assert "tool calls: 3 by 3 draft(s), 1 failed" in plain.stdout
+
+
+def test_fenced_code_is_run_and_marked_and_a_run_without_tools_shows_no_turns(db, tmp_path):
+    def writes_code(req: Request) -> str:
+        assert not req.tools  # fenced: no tool is offered natively
+        if "Output of your code" not in req.prompt:
+            return "Let me compute.\n```python\nprint(17 * 23)\n```"
+        return "So 17 * 23 = \\boxed{391}."
+
+    with FakeOpenAIServer(reply=writes_code) as server:
+        base = ["--model", "fake-model", "--base-url", server.base_url, "--method", "single", "--db", db]
+        fenced = json.loads(
+            pdr(
+                "run", "What is 17 * 23?", *base, "--tools", "python", "--tool-format", "fenced", "--json"
+            ).stdout
+        )
+    assert fenced["config"]["tool_format"] == "fenced" and fenced["answer"] == "391"
+    text = pdr("inspect", fenced["thread_id"], "--db", db).stdout
+    turn = "    text: Let me compute. ```python print(17 * 23) ```\n    python [fenced]\n"
+    assert turn + "      | print(17 * 23)\n" in text
+    page = tmp_path / "run.html"
+    assert pdr("view", fenced["thread_id"], "--db", db, "--output", str(page)).returncode == 0
+    html = page.read_text(encoding="utf-8")  # the draft's full text is its turns, with the code and output
+    assert "<summary>full text: 2 turns, 1 tool call</summary>" in html
+    assert '<div class="tool">python <span class="badge fenced">fenced</span></div>' in html
+    assert (
+        '<pre class="full code">print(17 * 23)\n</pre><pre class="full output">stdout:\n391\n</pre>' in html
+    )
+    with FakeOpenAIServer() as server:
+        base = ["--model", "fake-model", "--base-url", server.base_url, "--method", "single", "--db", db]
+        plain = json.loads(pdr("run", "What is 6 * 7?", *base, "--json").stdout)
+    assert [d["turns"] for d in plain["rounds"][0]["drafts"]] == [[]]
+    text = pdr("inspect", plain["thread_id"], "--db", db).stdout
+    assert "tool" not in text and "turn" not in text  # the same tables as before tools existed
+
+
+def test_the_local_model_writes_fenced_code_unless_told_otherwise(db, monkeypatch):
+    """The embedded model never returns native tool calls: `--tools` alone gives it fenced blocks."""
+    from langgraph_pdr.cli import main
+    from langgraph_pdr.cli import run as run_command
+    from langgraph_pdr.cli.common import UsageError
+
+    seen = []
+
+    def stop(model, configs=(), questions=()):  # before the local model is assembled or loaded
+        seen.append((model, configs[0].tool_format))
+        raise UsageError("stopped before the local model")
+
+    def never(*args, **kwargs):
+        raise AssertionError("no run may start")
+
+    monkeypatch.setattr(run_command, "prepare_local", stop)
+    monkeypatch.setattr(run_command, "run_pdr", never)
+    assert main(["run", "q", "--tools", "python", "--db", db]) == 2
+    assert main(["run", "q", "--tools", "python", "--tool-format", "native", "--db", db]) == 2
+    assert main(["run", "q", "--tools", "python", "--local-model", SMALL, "--db", db]) == 2
+    assert main(["run", "q", "--local-model", SMALL, "--db", db]) == 2  # no tools: nothing changes
+    assert seen == [
+        ("local", "fenced"),
+        ("local", "native"),
+        (f"local:{SMALL}", "fenced"),
+        (f"local:{SMALL}", "auto"),
+    ]
 
 
 def test_model_text_is_printed_as_written_not_read_as_markup(db):

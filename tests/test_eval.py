@@ -12,7 +12,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from fake_openai import FakeOpenAIServer
+from fake_openai import FakeOpenAIServer, ToolCalls
 from test_cli import PDR, assert_one_line_error, pdr
 
 from langgraph_pdr import inspect_run
@@ -31,9 +31,11 @@ from langgraph_pdr.evals import (
     write_report,
 )
 from langgraph_pdr.evals.datasets import Problem
-from langgraph_pdr.evals.harness import Evaluation, eval_store
+from langgraph_pdr.evals.harness import LATE_FIELDS, Evaluation, eval_store, run_key, thread_id
 from langgraph_pdr.evals.report import COMPARED_TITLE, MATCHED_TITLE, markdown, matched_pairs
 from langgraph_pdr.evals.store import Item
+from langgraph_pdr.nodes.prompts import get_prompts
+from langgraph_pdr.state.methods import method_label, parse_method
 
 
 def problems(n: int, answer: str = "42") -> list[Problem]:
@@ -152,11 +154,83 @@ def test_methods_syntax():
         ("pdr:4-1:random_k:k=9", "k="),
         ("single:kappa=64,single:kappa=64", "listed twice"),
         ("single:temperature=-1", "temperature.draft: Input should be greater than or equal to 0"),
+        ("single:tools=shell", "tools: unknown tool 'shell'; built in: python"),
+        ("single:tools=python+shell", "unknown tool 'shell'"),
+        ("single:tools=", "tools needs a name, e.g. tools=python"),
+        ("single:tools=python:max_tool_calls=-1", "max_tool_calls: must be 0 or more"),
+        ("single:tools=python:max_tool_calls=lots", "max_tool_calls needs a number"),
+        ("single:tools=python:tool_format=xml", "tool_format: Input should be 'auto', 'native' or 'fenced'"),
+        ("single:selector=tournament", "selector: 'tournament' chooses among the several drafts"),
+        ("single:tools=python,single:tools=python", "listed twice"),
     ],
 )
 def test_bad_methods_are_one_clear_error(text, needle):
     with pytest.raises(MethodError, match=needle):
         parse_methods(text)
+
+
+@pytest.mark.parametrize(
+    "entry, fields",
+    [
+        ("single:tools=python", {"tools": ("python",)}),
+        ("sr:2:tools=python:max_tool_calls=3", {"tools": ("python",), "max_tool_calls": 3}),
+        ("sc:4:tools=python:tool_format=fenced", {"tools": ("python",), "tool_format": "fenced"}),
+        ("pdr:4-4:majority_k:selector=tournament", {"selector": "tournament"}),
+        (
+            "pdr:4-2:random_k:k=1:tools=python+word_count:max_tool_calls=0:tool_format=native:selector=tournament",
+            {"tools": ("python", "word_count"), "max_tool_calls": 0, "tool_format": "native"},
+        ),
+    ],
+)
+def test_tool_options_parse_and_print_back(entry, fields, word_count):
+    [method] = parse_methods(entry)
+    assert method.label == method_label(method.config) == entry
+    assert parse_method(method_label(method.config)).config == method.config
+    assert {k: getattr(method.config, k) for k in fields} == fields
+
+
+def test_a_tool_list_is_written_once_in_its_label():
+    [method] = parse_methods("single:tools=python+python")
+    assert method.label == "single:tools=python" and method.config.tools == ("python",)
+
+
+@pytest.fixture
+def word_count():
+    """A second built-in tool, registered for one test."""
+    from langchain_core.tools import tool
+
+    from langgraph_pdr.nodes.tools import register_tool
+    from langgraph_pdr.state.registry import TOOLS
+
+    @tool
+    def count_words(text: str) -> int:
+        """Count the words of a text."""
+        return len(text.split())
+
+    register_tool("word_count", lambda: count_words)
+    yield
+    TOOLS._items.pop("word_count")
+
+
+#: The id of problem `toy/p0` under `pdr:4-4:majority_k` with model `fake-model`, as evaluations made it
+#: before the tool fields (`tools`, `max_tool_calls`, `tool_format`, `selector`) existed.
+ID_BEFORE_TOOLS = "eval:toy:p0:ffdd1f7658709500"
+
+
+def test_run_ids_of_methods_without_tools_are_those_of_earlier_evaluations():
+    problem = Problem("p0", "What is 6 * 7?", "42", "toy")
+    plain = parse_method("pdr:4-4:majority_k")
+    assert thread_id(problem, plain, "fake-model") == ID_BEFORE_TOOLS
+    key = run_key(plain.config)
+    assert not set(LATE_FIELDS) & set(key["config"]) and key["prompts"] == get_prompts("card").digest()
+    tools = parse_method("pdr:4-4:majority_k:tools=python")
+    key = run_key(tools.config)
+    assert key["config"]["tools"] == ["python"] and key["prompts"] == get_prompts("card").digest(tools=True)
+    assert key["prompts"] != get_prompts("card").digest()  # the tool templates are asked too
+    assert thread_id(problem, tools, "fake-model") != ID_BEFORE_TOOLS
+    others = ["max_tool_calls=3", "tool_format=fenced", "selector=tournament"]
+    ids = {thread_id(problem, parse_method(f"pdr:4-4:majority_k:{o}"), "fake-model") for o in others}
+    assert len(ids) == 3 and ID_BEFORE_TOOLS not in ids
 
 
 # -- statistics -----------------------------------------------------------------------------------
@@ -280,6 +354,31 @@ def test_a_request_answered_twice_keeps_the_first_answer_for_larger_caps(tmp_pat
     cache.update("q", options(512), answer("cut", 512, "length"))
     assert cache.lookup("q", options(1152))[0].message.content == "stopped"
     assert cache.lookup("q", options(300)) is None and cache.lookup("q", options(1152, seed=6)) is None
+
+
+def test_a_tool_using_method_runs_real_code_and_shares_its_turns_with_another(tmp_path, monkeypatch):
+    from langchain_openai import ChatOpenAI
+
+    def calls_python(req):
+        if not req.tool_results():
+            return ToolCalls([("python", {"code": "print(6 * 7)"})])
+        printed = re.search(r"stdout:\n(\d+)", req.tool_results()[-1]).group(1)
+        return f"The code printed {printed}: \\boxed{{{printed}}}"
+
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    methods = parse_methods("single:tools=python,sc:2:tools=python")
+    with FakeOpenAIServer(reply=calls_python) as server:
+        model = ChatOpenAI(model="fake-model", base_url=server.base_url, use_responses_api=False)
+        items = run_eval(problems(2), methods, model=model, db=tmp_path / "e.sqlite", concurrency=1)
+        requests = server.answered()
+    assert sorted((i.method, i.correct) for i in items) == sorted([(m.label, True) for m in methods] * 2)
+    # the single pass and sc's draft 0 make the same two turns: asked once (sc's draft 1 is new)
+    assert len(requests) == 2 * (2 + 2)
+    for item in items:
+        result = inspect_run(item.thread_id, tmp_path / "e.sqlite")
+        for d in result.rounds[0].drafts:
+            [call] = d.turns[0].tool_calls
+            assert call.output == "stdout:\n42\n" and d.answer == "42"  # the code ran in every run
 
 
 def test_models_without_a_per_call_seed_never_share(tmp_path, fake):

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import re
+
+import pytest
 from fakes import FakeCall, ScriptedChatModel, parts_of
 
 from langgraph_pdr import PDRConfig, run_pdr
+from langgraph_pdr.state.methods import parse_method
 
 
 def test_sr_rewrites_its_previous_solution(db):
@@ -85,3 +89,36 @@ def test_best_of_n_picks_the_best_verified_draft(db):
     drafts = max(c.total for c in fake.calls("draft"))
     verifies = max(c.total for c in fake.calls("verify"))
     assert result.b_seq == drafts + verifies
+
+
+def writes_code(call: FakeCall) -> str:
+    """A model without native tool calls: a draft writes a ```python block, then boxes what it printed;
+    a verification scores, a summary or a critique is text."""
+    if call.role == "verify":
+        return "Score: 5"
+    if call.role != "draft":
+        return "notes on the attempts"
+    printed = re.search(r"stdout:\n(\d+)", call.prompt)
+    if printed is None:
+        return f"Let me compute.\n```python\nprint({call.round} * 100 + {call.index})\n```"
+    return f"The code printed {printed.group(1)}: \\boxed{{{printed.group(1)}}}"
+
+
+@pytest.mark.parametrize(
+    "entry",
+    ["single", "sc:3", "bon:2", "sr:2", "sr_error:2", "pdr:2-1:random_k:k=1", "pdr:2-2:majority_k:k=1"],
+)
+def test_every_method_takes_tools_from_the_method_grammar_and_its_drafts_run_code(entry):
+    config = parse_method(f"{entry}:tools=python").config
+    fake = ScriptedChatModel(script=writes_code)
+    result = run_pdr("q?", model=fake, config=config, db=":memory:")
+    drafts = [d for r in result.rounds for d in r.drafts]
+    assert len(drafts) == sum(config.schedule)
+    for d in drafts:
+        [first, last] = d.turns
+        [code] = first.tool_calls
+        expected = str(d.round * 100 + d.index)
+        assert code.fenced and code.output == f"stdout:\n{expected}\n" and not last.tool_calls
+        assert d.answer == expected and d.text == last.text  # the answer is what the code printed
+    assert len(fake.calls("draft")) == 2 * len(drafts)  # two turns a draft
+    assert result.b_total == sum(c.total for c in fake.log)

@@ -44,6 +44,11 @@ def test_an_exception_is_the_result_with_its_traceback():
     assert "line 2, in f" in run.stderr and run.exit_code == 1
 
 
+def test_what_the_code_printed_before_it_failed_is_kept():
+    run = run_python("print('partial', 41 + 1)\nraise ValueError('then it failed')")
+    assert run.stdout == "partial 42\n" and run.exception == "ValueError: then it failed"
+
+
 def test_an_infinite_loop_is_stopped_by_the_cpu_limit():
     before = children()  # other tests' servers may still be ending
     run = run_python("while True:\n    pass", cpu_s=1, wall_s=30)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
 import time
 
 import pytest
-from fake_openai import FakeOpenAIServer
+from fake_openai import FakeOpenAIServer, Request, ToolCalls
 from serve_process import pdr_serve
+
+from langgraph_pdr.serve import config_for, is_local_model
 
 CONVERSATION = [
     {"role": "system", "content": "Be a patient teacher."},
@@ -107,6 +110,48 @@ def test_chat_openai_invoke_and_stream_against_pdr_serve(served):
     assert streamed.usage_metadata["total_tokens"] == reply.usage_metadata["total_tokens"]
 
 
+#: Code whose output the fake upstream cannot know without running it.
+SQUARES = "print(sum(i * i for i in range(37)))"
+
+
+def calls_python(req: Request) -> str | ToolCalls:
+    """An upstream that calls the `python` tool when offered it, then boxes what the code printed."""
+    results = req.tool_results()
+    if not results:
+        assert req.tools == ["python"]
+        return ToolCalls([("python", {"code": SQUARES})])
+    printed = re.search(r"stdout:\n(\d+)", results[-1]).group(1)
+    return f"The code printed {printed}, so \\boxed{{{printed}}}."
+
+
+def test_tools_named_in_the_pdr_field_are_called_and_their_output_is_the_answer(served, monkeypatch):
+    from openai import OpenAI
+
+    url, upstream = served
+    monkeypatch.setattr(upstream, "reply", calls_python)
+    client = OpenAI(base_url=url, api_key="unused")
+    reply = client.chat.completions.create(
+        model="single", messages=CONVERSATION, extra_body={"pdr": {"tools": ["python"], "max_tool_calls": 1}}
+    )
+    assert reply.choices[0].message.content == "The code printed 16206, so \\boxed{16206}."
+    assert reply.model_extra["pdr"]["answer"] == str(sum(i * i for i in range(37)))  # the code ran
+    first, second = upstream.requests
+    assert first.tools == ["python"] and first.tool_calls[0]["function"]["name"] == "python"
+    assert second.tool_results() == ["stdout:\n16206\n"] and not second.tools  # its one call was used
+    assert reply.usage.total_tokens == sum(r.prompt_tokens + r.completion_tokens for r in upstream.requests)
+
+
+def test_a_request_for_tools_on_the_local_model_gets_fenced_code():
+    assert is_local_model("local") and is_local_model("local:qwen2.5-coder-0.5b")
+    assert not is_local_model("fake-model") and not is_local_model("local", "http://127.0.0.1:9/v1")
+    local = config_for("single", {"pdr": {"tools": ["python"]}}, local=True)
+    assert (local.tools, local.tool_format) == (("python",), "fenced")
+    told = config_for("single", {"pdr": {"tools": ["python"], "tool_format": "native"}}, local=True)
+    assert told.tool_format == "native"
+    assert config_for("single", {"pdr": {"tools": ["python"]}}).tool_format == "auto"
+    assert config_for("single", {}, local=True).tool_format == "auto"  # no tools: nothing changes
+
+
 @pytest.mark.parametrize(
     "body, needle",
     [
@@ -117,6 +162,19 @@ def test_chat_openai_invoke_and_stream_against_pdr_serve(served):
         ({"model": "pdr", "messages": []}, "messages"),
         ({"model": "pdr", "messages": [{"role": "system", "content": "only this"}]}, "no"),
         ({"model": "pdr", "n": 2}, "one choice"),
+        (
+            {"model": "single", "extra_body": {"pdr": {"tools": ["shell"]}}},
+            "^Error code: 400 - tools: unknown tool 'shell'; built in: python$",  # the whole message
+        ),
+        (
+            {"model": "single", "extra_body": {"pdr": {"tools": ["python"], "max_tool_calls": -1}}},
+            "max_tool_calls",
+        ),
+        ({"model": "pdr-4-4-majority_k", "extra_body": {"pdr": {"selector": "best"}}}, "selector"),
+        (
+            {"model": "pdr", "tools": [{"type": "function", "function": {"name": "f", "parameters": {}}}]},
+            "built-in tools named in",
+        ),
     ],
 )
 def test_bad_requests_are_400_with_an_openai_error(served, body, needle):

@@ -76,6 +76,42 @@ LOCAL_MODELS: dict[str, LocalModel] = {
     )
 }
 DEFAULT_LOCAL_MODEL = "qwen2.5-coder-1.5b"
+
+#: The defaults of a PDR run on the embedded model, field by field where the run names none (`pdr run`,
+#: `pdr serve`): the trade-off the evaluation measured for the 1.5B model (README, "Why these
+#: defaults"). Its refine round gains nothing over a vote of its drafts when they agree, so the run
+#: stops when they do; a global summary written by a 1.5B model misleads more than it helps.
+LOCAL_PDR_DEFAULTS: dict[str, Any] = {"schedule": (4, 4), "distiller": "majority_k", "early_stop": 1.0}
+#: How drafts call tools on the embedded model unless a run says otherwise: offered the python tool
+#: natively, Qwen2.5-Coder-1.5B never returned a tool call (0 of 8 requests), so it writes code blocks.
+LOCAL_TOOL_FORMAT = "fenced"
+
+
+def local_defaults(fields: dict[str, Any]) -> dict[str, Any]:
+    """`PDRConfig` fields of a run on the embedded model, with its defaults where the run names none:
+    for PDR, `LOCAL_PDR_DEFAULTS` field by field; with tools, `LOCAL_TOOL_FORMAT`.
+
+    Example:
+        ```python
+        from langgraph_pdr import PDRConfig
+        from langgraph_pdr.local_model import local_defaults
+
+        config = PDRConfig.model_validate(local_defaults({}))
+        assert (config.schedule, config.distiller, config.early_stop) == ((4, 4), "majority_k", 1.0)
+        assert local_defaults({"schedule": "4,2,1"})["schedule"] == "4,2,1"  # what a run names stays
+        assert local_defaults({"method": "single"}) == {"method": "single"}
+        assert local_defaults({"tools": "python"})["tool_format"] == "fenced"
+        ```
+    """
+    out = dict(fields)
+    if out.get("method", "pdr") == "pdr":
+        for name, value in LOCAL_PDR_DEFAULTS.items():
+            out.setdefault(name, value)
+    if out.get("tools") and "tool_format" not in out:
+        out["tool_format"] = LOCAL_TOOL_FORMAT
+    return out
+
+
 CACHE_ENV = "PDR_CACHE_DIR"
 
 

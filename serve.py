@@ -26,6 +26,7 @@ from langchain_core.messages import convert_to_messages
 
 from langgraph_pdr.chat_model import metadata_of, question_images, split_messages, usage_of
 from langgraph_pdr.images import load_images
+from langgraph_pdr.local_model import LOCAL_TOOL_FORMAT, local_defaults
 from langgraph_pdr.models import LOCAL, OpenModel, open_model
 from langgraph_pdr.runner import arun_pdr
 from langgraph_pdr.state.config import PDRConfig, error_line
@@ -49,11 +50,6 @@ class RequestError(ValueError):
     """A request the server refuses (HTTP 400)."""
 
 
-#: How drafts call tools on the embedded local model unless a request's `pdr.tool_format` says
-#: otherwise: the default Qwen2.5-Coder-1.5B never returned a native tool call (0 of 8 requests).
-LOCAL_TOOL_FORMAT = "fenced"
-
-
 def is_local_model(model: Any, base_url: str | None = None) -> bool:
     """Whether `create_app(model=...)` serves the embedded local model (`local`, `local:NAME`)."""
     if not isinstance(model, str) or base_url:
@@ -69,8 +65,9 @@ def config_for(model: str, request: dict[str, Any], *, local: bool = False) -> P
         model: the request's model name, which names the method (`pdr-4-2-1-global_summary`).
         request: the request's body; its `pdr` object sets any `PDRConfig` field, e.g.
             `{"tools": ["python"]}`.
-        local: the server answers with the embedded local model: tools are then called in fenced
-            blocks (`LOCAL_TOOL_FORMAT`) unless `pdr.tool_format` names a format.
+        local: the server answers with the embedded local model: model `pdr` then has that model's
+            defaults (`langgraph_pdr.local_model.local_defaults`: 4,4, majority_k, early_stop 1.0), and
+            tools are called in fenced blocks unless `pdr.tool_format` names a format.
 
     Raises:
         RequestError: a bad model name or field, as one line (HTTP 400).
@@ -105,6 +102,8 @@ def config_for(model: str, request: dict[str, Any], *, local: bool = False) -> P
     if not isinstance(extra, dict):
         raise RequestError("pdr: expected an object of PDRConfig fields")
     try:
+        if entry == "pdr" and local:  # the embedded model's defaults, where the request names none
+            return PDRConfig.model_validate(local_defaults({**fields, **extra}))
         if extra:
             data = {**data, **extra}
             if "schedule" in extra or "method" in extra:

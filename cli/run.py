@@ -30,6 +30,7 @@ from langgraph_pdr.cli.common import (
 from langgraph_pdr.cli.inspect import tool_summary
 from langgraph_pdr.cli.progress import Progress
 from langgraph_pdr.images import load_images
+from langgraph_pdr.local_model import local_defaults
 from langgraph_pdr.nodes.llm import ImagesNotSupported
 from langgraph_pdr.runner import inspect_run, list_runs, resume_pdr, run_pdr
 from langgraph_pdr.state.config import DEFAULT_MAX_TOOL_CALLS, PDRConfig
@@ -41,20 +42,18 @@ UNFINISHED_NOTE = (
     "the drafts before it that finished (raise --max-tokens for a complete final text)"
 )
 
-#: How drafts call tools on the embedded local model unless `--tool-format` says otherwise: the default
-#: Qwen2.5-Coder-1.5B never returned a native tool call (0 of 8 requests), so it writes ```python blocks.
-LOCAL_TOOL_FORMAT = "fenced"
-
 
 def add_parsers(sub: Any) -> None:
     run = sub.add_parser("run", help="answer a question")
     run.add_argument("question", help="the question, or - to read it from stdin")
     run.add_argument("--method", help="pdr (default), sr, sr_error, single, self_consistency, best_of_n")
-    run.add_argument("--schedule", help="drafts per round, e.g. 4,2,1")
+    run.add_argument(
+        "--schedule", help="drafts per round, e.g. 4,2,1 (default: 4,4 on the embedded model, else 4,2,1)"
+    )
     run.add_argument(
         "--distiller",
-        help="global_summary (default), shared_top_k, per_sample_top_k, "
-        "majority_k, random_k, oracle_correct, oracle_incorrect",
+        help="global_summary, shared_top_k, per_sample_top_k, majority_k, random_k, tournament, "
+        "oracle_correct, oracle_incorrect (default: majority_k on the embedded model, else global_summary)",
     )
     run.add_argument("--k", type=positive, help="drafts an extractive distiller keeps")
     run.add_argument("--kappa", type=positive, help="workspace bound, in tokens")
@@ -79,10 +78,10 @@ def add_parsers(sub: Any) -> None:
     )
     run.add_argument(
         "--early-stop",
-        type=float,
-        metavar="F",
+        type=fraction_or_off,
+        metavar="F|off",
         help="end after a round in which at least this fraction of the finished drafts "
-        "agree, e.g. 1.0 (pdr, sr)",
+        "agree, e.g. 1.0, or off (pdr, sr; default: 1.0 for pdr on the embedded model, else off)",
     )
     tool_options(run)
     model_options(run)
@@ -125,17 +124,29 @@ def tool_options(p: argparse.ArgumentParser) -> None:
     )
 
 
+#: What `--early-stop off` is parsed to: never stop early, whatever the model's defaults say.
+EARLY_STOP_OFF = "off"
+
+
+def fraction_or_off(text: str) -> float | str:
+    """`--early-stop`: a number, or `off`."""
+    if text.strip().lower() == EARLY_STOP_OFF:
+        return EARLY_STOP_OFF
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a fraction such as 1.0, or off; got {text!r}") from None
+
+
 def config_of(args: argparse.Namespace, *, local: bool = False) -> PDRConfig:
     """The run's `PDRConfig` from `pdr run`'s options (the defaults where none is given).
 
     Args:
         args: the parsed options of `pdr run`.
-        local: the run uses the embedded local model: tools given without `--tool-format` are then
-            called in fenced ```python blocks (`LOCAL_TOOL_FORMAT`).
+        local: the run uses the embedded local model, whose defaults fill what the options leave out
+            (`langgraph_pdr.local_model.local_defaults`: PDR 4,4 with majority_k and early_stop 1.0;
+            tools called in fenced ```python blocks).
     """
-    tool_format = args.tool_format
-    if tool_format is None and local and args.tools:
-        tool_format = LOCAL_TOOL_FORMAT
     fields = {
         "method": args.method,
         "schedule": args.schedule,
@@ -151,10 +162,13 @@ def config_of(args: argparse.Namespace, *, local: bool = False) -> PDRConfig:
         "early_stop": args.early_stop,
         "tools": args.tools,
         "max_tool_calls": args.max_tool_calls,
-        "tool_format": tool_format,
+        "tool_format": args.tool_format,
         "selector": args.selector,
     }
-    return PDRConfig.model_validate({k: v for k, v in fields.items() if v is not None})
+    given = {k: v for k, v in fields.items() if v is not None}
+    if given.get("early_stop") == EARLY_STOP_OFF:
+        given["early_stop"] = None  # named, so no default fills it
+    return PDRConfig.model_validate(local_defaults(given) if local else given)
 
 
 def _answer_line(result: PDRResult) -> str:

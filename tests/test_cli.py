@@ -81,7 +81,11 @@ ERRORS = [
     (["run", "q", "--tools", "python", "--max-tool-calls", "-1"], 2, "max_tool_calls: must be 0 or more"),
     (["run", "q", "--tools", "python", "--max-tool-calls", "x"], 2, "invalid int value: 'x'"),
     (["run", "q", "--tools", "python", "--tool-format", "xml"], 2, "tool_format: Input should be 'auto'"),
-    (["run", "q", "--selector", "tournament"], 2, "selector: 'tournament' chooses among the several"),
+    (
+        ["run", "q", "--schedule", "4,2,1", "--selector", "tournament"],
+        2,
+        "selector: 'tournament' chooses among the several",
+    ),
 ]
 
 
@@ -331,6 +335,43 @@ def test_the_local_model_writes_fenced_code_unless_told_otherwise(db, monkeypatc
     ]
 
 
+def test_the_embedded_models_defaults_fill_what_a_run_leaves_out(db, monkeypatch):
+    """On the embedded model, PDR defaults to 4,4 with majority_k and early_stop 1.0, field by field;
+    on a served model, to PDRConfig's; `--early-stop off` turns early stopping off."""
+    from langgraph_pdr.cli import main
+    from langgraph_pdr.cli import run as run_command
+    from langgraph_pdr.cli.common import UsageError
+
+    seen = []
+
+    def stop(model, configs=(), questions=()):  # before the local model is assembled or loaded
+        c = configs[0]
+        seen.append((c.method, c.schedule, c.distiller, c.early_stop))
+        raise UsageError("stopped before the local model")
+
+    monkeypatch.setattr(run_command, "prepare_local", stop)
+    assert main(["run", "q", "--db", db]) == 2
+    assert main(["run", "q", "--schedule", "4,2,1", "--db", db]) == 2
+    assert main(["run", "q", "--early-stop", "off", "--distiller", "global_summary", "--db", db]) == 2
+    assert main(["run", "q", "--method", "sr", "--db", db]) == 2
+    assert seen == [
+        ("pdr", (4, 4), "majority_k", 1.0),
+        ("pdr", (4, 2, 1), "majority_k", 1.0),
+        ("pdr", (4, 4), "global_summary", None),
+        ("sr", (1, 1, 1), "global_summary", None),
+    ]
+    with FakeOpenAIServer() as server:  # a served model: the library's defaults
+        out = pdr("run", "q", "--model", "m", "--base-url", server.base_url, "--json", "--db", db)
+    config = json.loads(out.stdout)["config"]
+    assert (config["schedule"], config["distiller"], config["early_stop"]) == (
+        [4, 2, 1],
+        "global_summary",
+        None,
+    )
+    bad = pdr("run", "q", "--early-stop", "sometimes", "--db", db)
+    assert_one_line_error(bad, 2, "--early-stop", "or off")
+
+
 def test_model_text_is_printed_as_written_not_read_as_markup(db):
     # LaTeX display math and bracketed text are everyday model output; rich markup would eat the
     # backslash of "\\[" and stop on "[/]" with a MarkupError
@@ -472,6 +513,10 @@ def test_sigterm_stops_cleanly_too(db):
 REAL = [
     "--schedule",
     "2,1",
+    "--distiller",
+    "global_summary",
+    "--early-stop",
+    "off",
     "--max-tokens",
     "160",
     "--kappa",

@@ -152,6 +152,18 @@ def test_a_request_for_tools_on_the_local_model_gets_fenced_code():
     assert config_for("single", {}, local=True).tool_format == "auto"  # no tools: nothing changes
 
 
+def test_model_pdr_on_the_local_model_has_its_defaults_where_the_request_names_none():
+    def key(c):
+        return (c.schedule, c.distiller, c.early_stop)
+
+    assert key(config_for("pdr", {}, local=True)) == ((4, 4), "majority_k", 1.0)
+    assert key(config_for("pdr", {"pdr": {"early_stop": None}}, local=True)) == ((4, 4), "majority_k", None)
+    asked = config_for("pdr", {"pdr": {"schedule": "4,2,1", "distiller": "global_summary"}}, local=True)
+    assert key(asked) == ((4, 2, 1), "global_summary", 1.0)
+    assert key(config_for("pdr", {})) == ((4, 2, 1), "global_summary", None)  # a served model
+    assert key(config_for("pdr-4-2-1-global_summary", {}, local=True)) == ((4, 2, 1), "global_summary", None)
+
+
 @pytest.mark.parametrize(
     "body, needle",
     [

@@ -548,6 +548,32 @@ def test_real_local_model_run_json(db):
 
 
 @pytest.mark.real_model
+def test_real_local_model_with_the_python_tool_in_fenced_blocks(db):
+    """The embedded model writes code in fenced blocks; llama.cpp honours the stop sequence, so a turn
+    that opens a python block ends with it, and the code's output is the next turn's evidence."""
+    question = "Use Python to compute 123456 * 789, then give the result."
+    proc = pdr(
+        "run", question, "--local-model", SMALL, "--method", "single", "--tools", "python",
+        "--max-tokens", "200", "--max-tool-calls", "2", "--json", "--db", db,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert out["config"]["tool_format"] == "fenced"
+    [draft] = out["rounds"][0]["drafts"]
+    turns = draft["turns"]
+    assert turns and [t["turn"] for t in turns] == list(range(len(turns)))
+    for t in turns[:-1]:  # every turn but the last ran the code it ended with
+        [call] = t["tool_calls"]
+        assert (
+            call["fenced"] and call["output"] and t["text"].rstrip().endswith(call["args"]["code"].rstrip())
+        )
+    assert not turns[-1]["tool_calls"] and draft["text"] == turns[-1]["text"]
+    assert out["b_total"] == sum(c["input_tokens"] + c["output_tokens"] for c in out["calls"])
+    assert len(out["calls"]) == len(turns) and all(c["usage_source"] == "provider" for c in out["calls"])
+    print(f"0.5B with python: {len(turns)} turn(s), answer {out['answer']}")
+
+
+@pytest.mark.real_model
 def test_serve_model_and_b_total_equals_what_the_server_billed(db):
     from recording_proxy import RecordingProxy
 

@@ -136,6 +136,18 @@ class Bracket:
         """Every match in one line each (see `Match.line`)."""
         return [m.line() for m in self.matches]
 
+    def announce(self, env: NodeEnv, *, round: int, selects: str, calls: Sequence[CallRecord]) -> None:
+        """The `tournament` event: what it selected (`answer` or `workspace`), its matches, the
+        winners and the tokens its calls took."""
+        env.emit(
+            "tournament",
+            round=round,
+            selects=selects,
+            pairs=self.lines(),
+            winners=[d.index for d in self.winners],
+            tokens=sum(c.total_tokens for c in calls),
+        )
+
 
 #: A bracket being played: yields a level's comparisons, is sent their verdicts, returns the bracket.
 Knockout = Generator[list[Comparison], Verdicts, Bracket]
@@ -482,14 +494,7 @@ class FinalJudge:
             self.env.emit("run_stopping", reason=stop.reason, round=self.round)
             return Selection(calls=self.calls, stop=stop.reason, refused=self.refused)
         assert bracket is not None
-        self.env.emit(
-            "tournament",
-            round=self.round,
-            selects="answer",
-            pairs=bracket.lines(),
-            winners=[d.index for d in bracket.winners],
-            tokens=sum(c.total_tokens for c in self.calls),
-        )
+        bracket.announce(self.env, round=self.round, selects="answer", calls=self.calls)
         return Selection(winner=bracket.winners[0], bracket=bracket, calls=self.calls)
 
 

@@ -71,14 +71,7 @@ class TournamentDistiller(BaseDistiller):
 
     def _workspaces(self, request: DistillRequest, bracket: Bracket) -> list[Workspace]:
         if request.env is not None:
-            request.env.emit(
-                "tournament",
-                round=request.round,
-                selects="workspace",
-                pairs=bracket.lines(),
-                winners=[d.index for d in bracket.winners],
-                tokens=sum(c.total_tokens for c in request.calls),
-            )
+            bracket.announce(request.env, round=request.round, selects="workspace", calls=request.calls)
         return [extractive_workspace(request, bracket.winners, index=0, distiller=self.name)]
 
     def distill(self, request: DistillRequest) -> list[Workspace]:

@@ -183,11 +183,17 @@ BILLING = Billing()
 
 #: Tokens our templates and a chat template add around a question, at most (a sizing margin).
 TEMPLATE_MARGIN = 256
+#: A tool's result, as the model reads it, is cut to this many tokens (the bound caps reserve).
+TOOL_RESULT_TOKENS = 1024
+#: What a tool result's framing (its message, its call id) may add to a prompt, in tokens, at most.
+TOOL_FRAMING_TOKENS = 64
 
 
 def worst_calls(config: PDRConfig, question_tokens: int) -> tuple[int, int, int]:
     """Worst-case tokens (prompt and output) of one draft, one verification and one summary call:
-    what a server's context must hold for one call of each.
+    what a server's context must hold for one call of each. With the built-in tools of
+    `config.tools`, a draft's last turn also reads every earlier turn and tool result, and a
+    verification or a summary reads the drafts' code and outputs.
 
     Example:
         ```python
@@ -196,13 +202,17 @@ def worst_calls(config: PDRConfig, question_tokens: int) -> tuple[int, int, int]
 
         draft, verify, summary = worst_calls(PDRConfig(schedule="4,1", max_tokens=512, kappa=512), 100)
         assert draft == 100 + 256 + 512 + 1024  # a refine draft reads κ and may write twice a draft's
+        tools = PDRConfig(method="single", max_tokens=512, tools=["python"], max_tool_calls=2)
+        assert worst_calls(tools, 100)[0] == 100 + 256 + 1024 + 2 * (512 + 1024 + 64) + 512
         ```
     """
     width = max(config.schedule)
     first, later = config.max_tokens.draft, config.draft_max_tokens(2)
     out = max(first, later) if config.rounds > 1 else first
     prompt = question_tokens + TEMPLATE_MARGIN
-    draft = prompt + config.kappa * (2 if config.method == "sr_error" else 1) + out
-    verify = prompt + out + config.max_tokens.verify
-    summary = prompt + width * out + config.kappa
+    calls = config.max_tool_calls if config.tools else 0
+    trajectory = calls * (out + TOOL_RESULT_TOKENS + TOOL_FRAMING_TOKENS)  # earlier turns and results
+    draft = prompt + config.kappa * (2 if config.method == "sr_error" else 1) + trajectory + out
+    verify = prompt + trajectory + out + config.max_tokens.verify
+    summary = prompt + width * (trajectory + out) + config.kappa
     return draft, verify, summary

@@ -14,7 +14,7 @@ from langgraph.errors import NodeError
 from langgraph.types import Overwrite, Send
 
 from langgraph_pdr.nodes.answers import final_answer, is_unfinished, vote
-from langgraph_pdr.nodes.budget import reserve, tool_draft_bound
+from langgraph_pdr.nodes.budget import TOOL_FRAMING_TOKENS, TOOL_RESULT_TOKENS, reserve, tool_draft_bound
 from langgraph_pdr.nodes.images import question_message
 from langgraph_pdr.nodes.llm import (
     ImagesNotSupported,
@@ -27,15 +27,12 @@ from langgraph_pdr.nodes.prompts import tool_template
 from langgraph_pdr.nodes.runtime import NodeEnv, call_fields, current_config, node_env
 from langgraph_pdr.nodes.tokens import prompt_bound
 from langgraph_pdr.nodes.tool_loop import ToolLoop
-from langgraph_pdr.nodes.tools import TOOL_RESULT_TOKENS, ToolSet, tool_set
+from langgraph_pdr.nodes.tools import ToolSet, tool_set
 from langgraph_pdr.nodes.verify import scored
 from langgraph_pdr.state.config import PDRConfig
 from langgraph_pdr.state.graph_state import DraftTask
 from langgraph_pdr.state.prompts import PromptSet
 from langgraph_pdr.state.records import CallRecord, Draft, DraftTurn
-
-#: What a tool result's framing (its message, its call id) may add to a prompt, in tokens, at most.
-TOOL_FRAMING_TOKENS = 64
 
 
 def draft_tools(env: NodeEnv, default_tools: Sequence[BaseTool] = ()) -> ToolSet:

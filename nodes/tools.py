@@ -19,6 +19,7 @@ from typing import Any
 from langchain_core.tools import BaseTool
 
 from langgraph_pdr.nodes.answers import last_boxed
+from langgraph_pdr.nodes.budget import TOOL_RESULT_TOKENS
 from langgraph_pdr.nodes.python_tool import python_tool
 from langgraph_pdr.nodes.tokens import cut_to_tokens
 from langgraph_pdr.state.config import PDRConfig
@@ -35,9 +36,6 @@ __all__ = [
     "run_tool_call",
     "tool_set",
 ]
-
-#: A tool's result, as the model reads it, is cut to this many tokens (the bound caps reserve).
-TOOL_RESULT_TOKENS = 1024
 
 
 def register_tool(name: str, factory: Any, *, replace: bool = False) -> Any:

@@ -127,6 +127,11 @@ def describe(event: dict[str, Any]) -> str:
         )
     if kind == "draft_failed":
         return f"Draft {event['index'] + 1} of round {event['round']} failed: {event.get('error')}.\n"
+    if kind == "tool_called":
+        failed = " (it failed)" if event.get("error") else ""
+        return f"Draft {event['index'] + 1} of round {event['round']} ran {event.get('tool')}{failed}.\n"
+    if kind == "tournament":
+        return f"Tournament of round {event['round']}: {len(event.get('pairs') or [])} match(es).\n"
     if kind == "draft_verified":
         return f"Draft {event['index'] + 1} of round {event['round']} scored {event.get('score')}.\n"
     if kind == "workspace_built":

@@ -18,7 +18,7 @@ class Progress:
 
     def __init__(self, enabled: bool) -> None:
         self.enabled = enabled
-        self.round = self.rounds = self.launched = self.done = self.tokens = 0
+        self.round = self.rounds = self.launched = self.done = self.tokens = self.tool_calls = 0
         self.workspace = ""
         self.writing: dict[tuple[int, int], list[Any]] = {}  # (round, index) -> [tokens, text's tail]
         self.live: Any = None
@@ -44,9 +44,10 @@ class Progress:
         if not self.round:
             return "starting…"
         ws = f" · workspace {self.workspace}" if self.workspace else ""
+        tools = f" · {self.tool_calls} tool call(s)" if self.tool_calls else ""
         lines = [
             f"round {self.round}/{self.rounds} · drafts {self.done}/{self.launched} · "
-            f"{self.tokens:,} tokens{ws}"
+            f"{self.tokens:,} tokens{tools}{ws}"
         ]
         width = max(self.console.width - 32, 20)
         for (r, i), (written, tail) in sorted(self.writing.items()):
@@ -67,6 +68,8 @@ class Progress:
         elif kind in ("draft_finished", "draft_failed"):
             self.done += 1
             self.writing.pop((event.get("round", 0), event.get("index", 0)), None)
+        elif kind == "tool_called":
+            self.tool_calls += 1
         elif kind == "workspace_built":
             sizes = [w["tokens"] for w in event.get("workspaces", [])]
             self.workspace = f"{max(sizes)} tokens" if sizes else ""

@@ -9,7 +9,7 @@ import pytest
 from fake_openai import FakeOpenAIServer, Request, ToolCalls
 from serve_process import pdr_serve
 
-from langgraph_pdr.serve import config_for, is_local_model
+from langgraph_pdr.serve import config_for, describe, is_local_model
 
 CONVERSATION = [
     {"role": "system", "content": "Be a patient teacher."},
@@ -199,3 +199,10 @@ def test_bad_requests_are_400_with_an_openai_error(served, body, needle):
     with pytest.raises(openai.BadRequestError, match=needle):
         client.chat.completions.create(**request)
     assert upstream.requests == []
+
+
+def test_progress_lines_name_tool_calls_and_tournaments():
+    called = {"event": "tool_called", "round": 2, "index": 0, "tool": "python", "error": True}
+    assert describe(called) == "Draft 1 of round 2 ran python (it failed).\n"
+    bracket = {"event": "tournament", "round": 2, "pairs": ["a", "b", "c"]}
+    assert describe(bracket) == "Tournament of round 2: 3 match(es).\n"

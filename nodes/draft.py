@@ -14,7 +14,13 @@ from langgraph.errors import NodeError
 from langgraph.types import Overwrite, Send
 
 from langgraph_pdr.nodes.answers import final_answer, is_unfinished, vote
-from langgraph_pdr.nodes.budget import TOOL_FRAMING_TOKENS, TOOL_RESULT_TOKENS, reserve, tool_draft_bound
+from langgraph_pdr.nodes.budget import (
+    TOOL_FRAMING_TOKENS,
+    TOOL_RESULT_TOKENS,
+    call_key,
+    reserve,
+    tool_draft_bound,
+)
 from langgraph_pdr.nodes.images import question_message
 from langgraph_pdr.nodes.llm import (
     ImagesNotSupported,
@@ -117,6 +123,7 @@ def draft_tasks(
             committed=committed,
             history=list(state.get("history") or []),
             images=list(state.get("images") or []),
+            turns_booked=int((state.get("turns_booked") or {}).get(call_key("draft", round, i), 0)),
         )
         for i in range(config.width(round))
     ]
@@ -204,7 +211,16 @@ def _draft_of(task: DraftTask, text: str, call: CallRecord) -> Draft:
     )
 
 
-def _drafted(env: NodeEnv, draft: Draft) -> dict[str, Any]:
+def _turns_usage(env: NodeEnv, calls: list[CallRecord], booked: int) -> dict[str, Any]:
+    """`env.usage(calls)` of a draft's turns, less the B_total of its first `booked` turns, which an
+    earlier failed attempt booked already (B_seq takes the draft's whole sum: the stage's maximum)."""
+    update = env.usage(*calls)
+    if booked:
+        update["b_total"] -= sum(c.total_tokens for c in calls[:booked])
+    return update
+
+
+def _drafted(env: NodeEnv, draft: Draft, booked: int = 0) -> dict[str, Any]:
     """The state update of a recorded draft (all its turns), and its event."""
     calls = draft.calls
     inp, out = sum(c.input_tokens for c in calls), sum(c.output_tokens for c in calls)
@@ -218,7 +234,7 @@ def _drafted(env: NodeEnv, draft: Draft) -> dict[str, Any]:
         tokens=inp + out,
         **({"turns": len(draft.turns)} if draft.turns else {}),
     )
-    return {"drafts": [draft], **env.usage(*calls)}
+    return {"drafts": [draft], **_turns_usage(env, calls, booked)}
 
 
 def _workspace_index(task: DraftTask) -> int | None:
@@ -247,7 +263,7 @@ def draft(
         _turn_event(env, turn)
     d = loop.draft(_workspace_index(task))
     env.record(d)
-    return _drafted(env, d)
+    return _drafted(env, d, task.get("turns_booked") or 0)
 
 
 async def adraft(
@@ -272,7 +288,7 @@ async def adraft(
         _turn_event(env, turn)
     d = loop.draft(_workspace_index(task))
     await env.arecord(d)
-    return _drafted(env, d)
+    return _drafted(env, d, task.get("turns_booked") or 0)
 
 
 def _turn_event(env: NodeEnv, turn: DraftTurn) -> None:
@@ -308,5 +324,7 @@ def draft_failed(
     env.record(failed)
     env.emit("draft_failed", round=failed.round, index=failed.index, error=failed.error)
     if failed.calls:  # the turns it finished before it failed were paid for
-        return {"drafts": [failed], **env.usage(*failed.calls)}
+        key = call_key("draft", failed.round, failed.index)
+        usage = _turns_usage(env, failed.calls, task.get("turns_booked") or 0)
+        return {"drafts": [failed], **usage, "turns_booked": {key: len(failed.turns)}}
     return {"drafts": [failed], **env.failed_usage("draft", failed.round, failed.index)}

@@ -72,6 +72,9 @@ class PDRState(PDRInput, total=False):
     b_total: Annotated[int, operator.add]
     stage_max: Annotated[dict[str, int], merge_max]
     billed: Annotated[dict[str, int], merge_sum]  # failed attempts' tokens booked, by call (`draft:2:0`)
+    # turns of tool-using drafts that failed for good, booked into the budgets, by draft (`draft:2:0`):
+    # a round sent again goes on from them without booking them twice
+    turns_booked: Annotated[dict[str, int], merge_max]
     committed: int | None  # B_total spent + the worst case of the stage in flight (failed attempts' bound)
     stop_reason: str | None
     answer: str | None
@@ -90,6 +93,7 @@ class DraftTask(TypedDict):
     history: NotRequired[list[Turn]]
     committed: NotRequired[int | None]
     images: NotRequired[list[ImageRef]]
+    turns_booked: NotRequired[int]  # turns of this draft already booked (see `PDRState.turns_booked`)
 
 
 class VerifyTask(TypedDict):

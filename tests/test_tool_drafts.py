@@ -293,3 +293,24 @@ def test_a_resume_needs_the_tool_objects_the_run_was_given(tmp_path):
         ValueError, match=r"tools: this run was started with the tool objects \[secret_number\]"
     ):
         resume_pdr(failed.thread_id, db=db)
+
+
+def test_a_round_sent_again_goes_on_from_its_failed_drafts_turns_and_books_them_once(tmp_path):
+    broken = {"on": True}
+
+    def second_turn_down(req: Request) -> str | None:
+        return "500" if broken["on"] and req.tool_results() else None
+
+    db = str(tmp_path / "r.sqlite")
+    with FakeOpenAIServer(reply=calls_python, fault=second_turn_down) as server:
+        config = PDRConfig(method="single", tools=["python"])
+        failed = run_pdr(QUESTION, model="fake-model", base_url=server.base_url, config=config, db=db)
+        assert (failed.status, failed.stop_reason) == ("failed", "no_drafts")
+        assert failed.b_total == sum(r.prompt_tokens + r.completion_tokens for r in server.answered())
+        broken["on"] = False
+        resumed = resume_pdr(failed.thread_id, db=db, model="fake-model", base_url=server.base_url)
+        answered = server.answered()
+    assert len([r for r in answered if not r.tool_results()]) == 1  # turn 0 was paid once
+    assert resumed.answer == str(squares_below(20)) and resumed.status == "completed"
+    assert resumed.b_total == sum(r.prompt_tokens + r.completion_tokens for r in answered)
+    assert resumed.b_seq == resumed.b_total  # one draft: its turns in sequence

@@ -62,3 +62,53 @@ def test_a_database_of_a_later_version_is_refused_clearly(store, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "upgrade langgraph-pdr" in err[0]
     engine.dispose()
+
+
+def test_a_database_of_version_3_gets_turns_and_keeps_its_calls(store):
+    """Version 4 keys `calls` by turn too: the table is rebuilt (SQLite) or re-keyed (PostgreSQL),
+    every call of an earlier run kept as turn 0, and a tool-using run then stores each turn."""
+    done = run_pdr("q?", model=ScriptedChatModel(), db=store, config=PDRConfig(schedule="2,1"))
+    engine = _engine(store)
+    cols = "id, thread_id, role, round, idx, stage, input_tokens, output_tokens, usage_source, latency_s"
+    cols += ", finish_reason, model, error"
+    with engine.begin() as conn:  # what version 3 wrote: no turn anywhere, calls keyed by role/round/idx
+        conn.execute(text(f"CREATE TABLE calls_copy AS SELECT {cols} FROM calls"))
+        conn.execute(text("DROP TABLE calls"))
+        serial = "SERIAL" if store.startswith("postgresql") else "INTEGER"
+        conn.execute(
+            text(
+                f"CREATE TABLE calls (id {serial} PRIMARY KEY, thread_id VARCHAR(200) NOT NULL, "
+                "role VARCHAR(20) NOT NULL, round INTEGER NOT NULL, idx INTEGER NOT NULL, "
+                "stage VARCHAR(60) NOT NULL, input_tokens INTEGER NOT NULL, output_tokens INTEGER NOT NULL, "
+                "usage_source VARCHAR(20) NOT NULL, latency_s FLOAT NOT NULL, finish_reason VARCHAR(40), "
+                "model VARCHAR(200), error TEXT, CONSTRAINT calls_key UNIQUE (thread_id, role, round, idx))"
+            )
+        )
+        conn.execute(text("CREATE INDEX ix_calls_thread_id ON calls (thread_id)"))
+        conn.execute(text(f"INSERT INTO calls ({cols}) SELECT {cols} FROM calls_copy"))
+        conn.execute(text("DROP TABLE calls_copy"))
+        if store.startswith("postgresql"):  # the copied rows' ids are taken: the sequence goes on after them
+            conn.execute(
+                text("SELECT setval(pg_get_serial_sequence('calls', 'id'), (SELECT MAX(id) FROM calls))")
+            )
+        conn.execute(text("ALTER TABLE failed_calls DROP COLUMN turn"))
+        conn.execute(text("DROP TABLE turns"))
+        conn.execute(text("UPDATE pdr_schema SET version = 3"))
+    _forget_checks()
+    again = inspect_run(done.thread_id, db=store)
+    assert again.calls == done.calls and {c.turn for c in again.calls} == {0}
+
+    def fenced(call):
+        if "Output of your code" in call.prompt:
+            return "So \\boxed{391}."
+        return "```python\nprint(17 * 23)\n```"
+
+    config = PDRConfig(method="single", tools=["python"], tool_format="fenced")
+    tool_run = run_pdr("What is 17 * 23?", model=ScriptedChatModel(script=fenced), db=store, config=config)
+    assert tool_run.answer == "391" and [c.turn for c in inspect_run(tool_run.thread_id, db=store).calls] == [
+        0,
+        1,
+    ]
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT version FROM pdr_schema")).scalar() == SCHEMA_VERSION
+    engine.dispose()

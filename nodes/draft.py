@@ -32,7 +32,7 @@ from langgraph_pdr.nodes.llm import (
 from langgraph_pdr.nodes.prompts import tool_template
 from langgraph_pdr.nodes.runtime import NodeEnv, call_fields, current_config, node_env
 from langgraph_pdr.nodes.tokens import prompt_bound
-from langgraph_pdr.nodes.tool_loop import ToolLoop
+from langgraph_pdr.nodes.tool_loop import ToolLoop, bind_tools
 from langgraph_pdr.nodes.tools import ToolSet, tool_set
 from langgraph_pdr.nodes.verify import scored
 from langgraph_pdr.state.config import PDRConfig
@@ -46,15 +46,17 @@ def draft_tools(env: NodeEnv, default_tools: Sequence[BaseTool] = ()) -> ToolSet
     config names, then the context's tool objects (else those the graph was built with)."""
     if env.config.max_tool_calls == 0:
         return ToolSet([])
-    return tool_set(env.config, list(env.tools) or list(default_tools))
+    tools = tool_set(env.config, list(env.tools) or list(default_tools))
+    tools.native = bool(tools) and bind_tools(env.model, tools) is not None
+    return tools
 
 
 def tool_instruction(config: PDRConfig, prompts: PromptSet, tools: ToolSet) -> str:
-    """What a draft's prompt adds when it may call tools: the fenced-code instruction (`fenced`), or
-    the list of tools offered natively."""
+    """What a draft's prompt adds when it may call tools: the fenced-code instruction (`fenced`, or
+    `auto` with a model that takes no tools in its requests), or the list of tools offered natively."""
     if not tools:
         return ""
-    if config.tool_format == "fenced":
+    if config.tool_format == "fenced" or (config.tool_format == "auto" and not tools.native):
         return tool_template(prompts, "fenced").format() if "python" in tools.by_name else ""
     return tool_template(prompts, "tools").format(tools=tools.describe())
 

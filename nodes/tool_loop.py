@@ -76,8 +76,10 @@ class ToolLoop:
 
     @property
     def stop(self) -> list[str] | None:
-        """The stop sequences of the next turn: with `fenced` tools only, the end of a code block."""
-        if self.env.config.tool_format == "fenced" and self.fenced and not self.closing:
+        """The stop sequences of the next turn: when tools are called in fenced blocks only (`fenced`,
+        or a model that takes no tools in its requests), the end of a code block."""
+        only_fenced = self.env.config.tool_format == "fenced" or not self.tools.native
+        if only_fenced and self.fenced and not self.closing:
             return [FENCE_STOP]
         return None
 

@@ -70,6 +70,7 @@ class ToolSet:
     def __init__(self, tools: Sequence[BaseTool]) -> None:
         self.tools = list(tools)
         self.by_name = {t.name: t for t in self.tools}
+        self.native = True  # whether the run's model takes them in its requests (set by the draft node)
 
     def __bool__(self) -> bool:
         return bool(self.tools)

@@ -133,7 +133,7 @@ class ScriptedChatModel(BaseChatModel):
             return self._started >= self.together
 
     def _generate(self, messages, stop=None, run_manager=None, **kwargs):  # type: ignore[override]
-        call = self._start(messages, run_manager, kwargs)
+        call = self._start(messages, run_manager, {**kwargs, "stop": stop} if stop else kwargs)
         waits, deadline = self._arrive()
         while waits and not self._all_started() and time.monotonic() < deadline:
             time.sleep(0.005)
@@ -143,7 +143,7 @@ class ScriptedChatModel(BaseChatModel):
         return self._finish(call)
 
     async def _agenerate(self, messages, stop=None, run_manager=None, **kwargs):  # type: ignore[override]
-        call = self._start(messages, run_manager, kwargs)
+        call = self._start(messages, run_manager, {**kwargs, "stop": stop} if stop else kwargs)
         waits, deadline = self._arrive()
         while waits and not self._all_started() and time.monotonic() < deadline:
             await asyncio.sleep(0.005)

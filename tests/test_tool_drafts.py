@@ -14,6 +14,7 @@ from langgraph_pdr import PDRConfig, resume_pdr, run_pdr
 from langgraph_pdr.nodes.budget import tool_draft_bound
 from langgraph_pdr.nodes.tools import TOOL_RESULT_TOKENS, fenced_code
 from tests.fake_openai import FakeOpenAIServer, Request, ToolCalls
+from tests.fakes import ScriptedChatModel
 
 QUESTION = "What is the sum of the squares of the whole numbers below n, for n = 20 + your draft's number?"
 
@@ -314,3 +315,15 @@ def test_a_round_sent_again_goes_on_from_its_failed_drafts_turns_and_books_them_
     assert resumed.answer == str(squares_below(20)) and resumed.status == "completed"
     assert resumed.b_total == sum(r.prompt_tokens + r.completion_tokens for r in answered)
     assert resumed.b_seq == resumed.b_total  # one draft: its turns in sequence
+
+
+def test_auto_asks_a_model_that_takes_no_tools_for_fenced_code():
+    def fenced(call):
+        assert "```python block" in call.prompt  # the fenced instruction, not a list of tools
+        if "Output of your code" in call.prompt:
+            return "So \\boxed{391}."
+        return "```python\nprint(17 * 23)\n```\nIt prints 401."
+
+    model = ScriptedChatModel(script=fenced)  # no bind_tools: tools cannot go in its requests
+    result = run_pdr("What is 17 * 23?", model=model, config=PDRConfig(method="single", tools=["python"]))
+    assert result.answer == "391" and model.log[0].kwargs.get("stop") == ["\n```\n"]

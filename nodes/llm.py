@@ -103,6 +103,7 @@ def _as_message(joined: Any) -> AIMessage:
         usage_metadata=getattr(joined, "usage_metadata", None),
         response_metadata=getattr(joined, "response_metadata", None) or {},
         tool_calls=getattr(joined, "tool_calls", None) or [],
+        invalid_tool_calls=getattr(joined, "invalid_tool_calls", None) or [],
     )
 
 
@@ -161,8 +162,10 @@ def _wait_for(exc: BaseException) -> float:
 
 
 def _empty(text: str, reply: AIMessage) -> bool:
-    """A reply with neither text nor tool calls: a failed attempt the provider may still bill."""
-    return not text.strip() and not getattr(reply, "tool_calls", None)
+    """A reply with neither text nor tool calls (valid or not): a failed attempt the provider may
+    still bill."""
+    calls = getattr(reply, "tool_calls", None) or getattr(reply, "invalid_tool_calls", None)
+    return not text.strip() and not calls
 
 
 def _fail(call: CallRecord, on_failed: FailedHook | None) -> NoReturn:

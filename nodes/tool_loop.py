@@ -30,6 +30,16 @@ def bind_tools(model: Any, tools: ToolSet) -> Any | None:
         return None
 
 
+def _requested_calls(reply: AIMessage) -> list[dict[str, Any]]:
+    """The tool calls of a reply, those whose arguments did not parse included (marked `invalid`):
+    each gets an answer, so the model can call again."""
+    calls = [dict(tc) for tc in getattr(reply, "tool_calls", None) or []]
+    for bad in getattr(reply, "invalid_tool_calls", None) or []:
+        text = str(bad.get("args") or "")[:200]
+        calls.append({"id": bad.get("id"), "name": bad.get("name"), "args": {}, "invalid": text or "empty"})
+    return calls
+
+
 @dataclass
 class ToolLoop:
     """The state of one tool-using draft's loop: its conversation, turns and tool calls so far.
@@ -99,7 +109,7 @@ class ToolLoop:
         """Book a turn's reply: run the tools it calls (within the limit) and extend the conversation."""
         calls: list[ToolCall] = []
         if not self.closing:
-            native = list(getattr(reply, "tool_calls", None) or []) if self.native else []
+            native = _requested_calls(reply) if self.native else []
             if native:
                 calls = [self._run(tc, i) for i, tc in enumerate(native)]
             elif self.fenced and call.finish_reason != "length":
@@ -115,6 +125,9 @@ class ToolLoop:
     def _run(self, tc: dict[str, Any], i: int) -> ToolCall:
         id = str(tc.get("id") or f"call_{self.round}_{self.index}_{len(self.turns)}_{i}")
         name, args = str(tc.get("name") or ""), dict(tc.get("args") or {})
+        if tc.get("invalid") is not None:
+            output = f"error: the call's arguments are not valid JSON ({tc['invalid']}); call it again"
+            return ToolCall(id=id, name=name, args=args, output=output, error=True)
         if self.used + i >= self.limit:
             output = f"not run: this draft has used all {self.limit} of its tool calls"
             return ToolCall(id=id, name=name, args=args, output=output, error=True)

@@ -206,7 +206,10 @@ class FakeOpenAIServer(LoopbackServer):
                         {
                             "id": f"call_{len(server.requests)}_{n}",
                             "type": "function",
-                            "function": {"name": name, "arguments": json.dumps(args)},
+                            "function": {
+                                "name": name,
+                                "arguments": args if isinstance(args, str) else json.dumps(args),
+                            },
                         }
                         for n, (name, args) in enumerate(out.calls)
                     ]

@@ -327,3 +327,22 @@ def test_auto_asks_a_model_that_takes_no_tools_for_fenced_code():
     model = ScriptedChatModel(script=fenced)  # no bind_tools: tools cannot go in its requests
     result = run_pdr("What is 17 * 23?", model=model, config=PDRConfig(method="single", tools=["python"]))
     assert result.answer == "391" and model.log[0].kwargs.get("stop") == ["\n```\n"]
+
+
+def test_a_tool_call_whose_arguments_do_not_parse_is_answered_and_called_again():
+    def sloppy(req: Request) -> str | ToolCalls:
+        results = req.tool_results()
+        if not results:
+            return ToolCalls([("python", '{"code": "print(17 * 23)"')])  # the closing brace is missing
+        if len(results) == 1:
+            assert "not valid JSON" in results[0]
+            return ToolCalls([("python", {"code": "print(17 * 23)"})])
+        return f"\\boxed{{{results[-1].split()[-1]}}}"
+
+    with FakeOpenAIServer(reply=sloppy) as server:
+        config = PDRConfig(method="single", tools=["python"])
+        result = run_pdr(
+            "What is 17 * 23?", model="fake-model", base_url=server.base_url, config=config, db=":memory:"
+        )
+    [d] = result.rounds[0].drafts
+    assert [c.error for t in d.turns for c in t.tool_calls] == [True, False] and result.answer == "391"

@@ -22,6 +22,7 @@ from typing import Any
 
 from langgraph_pdr.state.config import PDRConfig
 from langgraph_pdr.state.records import CallRecord
+from langgraph_pdr.state.registry import DISTILLERS
 
 
 class BudgetStop(Exception):
@@ -191,9 +192,10 @@ TOOL_FRAMING_TOKENS = 64
 
 def worst_calls(config: PDRConfig, question_tokens: int) -> tuple[int, int, int]:
     """Worst-case tokens (prompt and output) of one draft, one verification and one summary call:
-    what a server's context must hold for one call of each. With the built-in tools of
-    `config.tools`, a draft's last turn also reads every earlier turn and tool result, and a
-    verification or a summary reads the drafts' code and outputs.
+    what a server's context must hold for one call of each (0 for a kind of call the run never
+    makes; a tournament's comparison, which reads two drafts, counts as a verification). With the
+    built-in tools of `config.tools`, a draft's last turn also reads every earlier turn and tool
+    result, and a verification or a summary reads the drafts' code and outputs.
 
     Example:
         ```python
@@ -213,6 +215,11 @@ def worst_calls(config: PDRConfig, question_tokens: int) -> tuple[int, int, int]
     calls = config.max_tool_calls if config.tools else 0
     trajectory = calls * (out + TOOL_RESULT_TOKENS + TOOL_FRAMING_TOKENS)  # earlier turns and results
     draft = prompt + config.kappa * (2 if config.method == "sr_error" else 1) + trajectory + out
-    verify = prompt + trajectory + out + config.max_tokens.verify
+    distiller = DISTILLERS.get(config.distiller) if config.method == "pdr" and config.rounds > 1 else None
+    scored = config.method == "best_of_n" or getattr(distiller, "needs_scores", False)
+    judged = config.selector == "tournament" or getattr(distiller, "name", "") == "tournament"
+    verify = prompt + (2 if judged else 1) * (trajectory + out) + config.max_tokens.verify
+    verify = verify if scored or judged else 0
     summary = prompt + width * (trajectory + out) + config.kappa
+    summary = summary if getattr(distiller, "name", "") == "global_summary" else 0
     return draft, verify, summary

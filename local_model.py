@@ -282,5 +282,5 @@ def check_fits(name: str, config: PDRConfig, question_tokens: int) -> None:
         raise LocalModelError(
             f"question: about {question_tokens:,} tokens; with this config one call needs up to "
             f"{need:,} tokens, more than the {model.context:,} of {name}'s context (shorten the "
-            "question or lower max_tokens/kappa)"
+            f"question or lower max_tokens/kappa{'/max_tool_calls' if config.tools else ''})"
         )

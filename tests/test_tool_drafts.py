@@ -346,3 +346,34 @@ def test_a_tool_call_whose_arguments_do_not_parse_is_answered_and_called_again()
         )
     [d] = result.rounds[0].drafts
     assert [c.error for t in d.turns for c in t.tool_calls] == [True, False] and result.answer == "391"
+
+
+def test_create_pdr_graph_takes_tool_objects_and_a_context_may_replace_them():
+    from langchain_openai import ChatOpenAI
+
+    from langgraph_pdr import PDRContext, create_pdr_graph, graph_config
+
+    @tool
+    def secret_number() -> int:
+        """The secret number."""
+        return 4242
+
+    @tool
+    def other_number() -> int:
+        """Another number."""
+        return 7
+
+    def calls_first_tool(req: Request) -> str | ToolCalls:
+        if not req.tool_results():
+            return ToolCalls([(req.tools[0], {})])
+        return f"\\boxed{{{req.tool_results()[0]}}}"
+
+    config = PDRConfig(method="single")
+    graph = create_pdr_graph(config, tools=[secret_number]).compile()
+    with FakeOpenAIServer(reply=calls_first_tool) as server:
+        model = ChatOpenAI(model="fake-model", base_url=server.base_url, api_key="sk-test", max_retries=0)
+        out = graph.invoke({"question": "Q?"}, graph_config(config), context=PDRContext(model=model))
+        other = graph.invoke(
+            {"question": "Q?"}, graph_config(config), context=PDRContext(model=model, tools=[other_number])
+        )
+    assert (out["answer"], other["answer"]) == ("4242", "7")

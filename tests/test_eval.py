@@ -207,9 +207,13 @@ def word_count():
         """Count the words of a text."""
         return len(text.split())
 
-    register_tool("word_count", lambda: count_words)
+    before = TOOLS._items.get("word_count")  # another test (a docstring example) may have one
+    register_tool("word_count", lambda: count_words, replace=True)
     yield
-    TOOLS._items.pop("word_count")
+    if before is None:
+        TOOLS._items.pop("word_count")
+    else:
+        register_tool("word_count", before, replace=True)
 
 
 #: The id of problem `toy/p0` under `pdr:4-4:majority_k` with model `fake-model`, as evaluations made it

@@ -140,6 +140,24 @@ def build_model(spec: ModelSpec, **kwargs: Any) -> BaseChatModel:
         raise ModelError(f"model: cannot build {spec.id!r}: {detail}") from None
 
 
+def is_local_model(model: Any, base_url: str | None = None) -> bool:
+    """Whether a model argument names the embedded local model (`local`, `local:NAME`), not a model
+    served at `base_url`.
+
+    Example:
+        ```python
+        from langgraph_pdr.models import is_local_model
+
+        assert is_local_model("local") and is_local_model("local:qwen2.5-coder-0.5b")
+        assert not is_local_model("openai:gpt-4.1-mini") and not is_local_model("local", "http://h/v1")
+        ```
+    """
+    if not isinstance(model, str) or base_url:
+        return False
+    name = str(model).strip()
+    return name == LOCAL or name.startswith(LOCAL + ":")
+
+
 def _local_name(model_id: str) -> str | None:
     """`local` → the default local model; `local:NAME` or `local:/path/model.gguf` → that one."""
     if model_id == LOCAL:

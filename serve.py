@@ -27,7 +27,7 @@ from langchain_core.messages import convert_to_messages
 from langgraph_pdr.chat_model import metadata_of, question_images, split_messages, usage_of
 from langgraph_pdr.images import load_images
 from langgraph_pdr.local_model import LOCAL_TOOL_FORMAT, local_defaults
-from langgraph_pdr.models import LOCAL, OpenModel, open_model
+from langgraph_pdr.models import OpenModel, is_local_model, open_model
 from langgraph_pdr.runner import arun_pdr
 from langgraph_pdr.state.config import PDRConfig, error_line
 from langgraph_pdr.state.methods import MethodError, from_model_name, parse_method
@@ -48,14 +48,6 @@ PRESETS = (
 
 class RequestError(ValueError):
     """A request the server refuses (HTTP 400)."""
-
-
-def is_local_model(model: Any, base_url: str | None = None) -> bool:
-    """Whether `create_app(model=...)` serves the embedded local model (`local`, `local:NAME`)."""
-    if not isinstance(model, str) or base_url:
-        return False
-    model = model.strip()
-    return model == LOCAL or model.startswith(LOCAL + ":")
 
 
 def config_for(model: str, request: dict[str, Any], *, local: bool = False) -> PDRConfig:

@@ -17,7 +17,7 @@ from rich.console import Console
 from langgraph_pdr.checkpoints.ledger import DatabaseBusyError, LeaseLostError, RunLockedError
 from langgraph_pdr.checkpoints.store import open_ledger
 from langgraph_pdr.local_model import DEFAULT_LOCAL_MODEL, check_fits, ensure_model
-from langgraph_pdr.models import ServerUnreachable, check_reachable
+from langgraph_pdr.models import ServerUnreachable, check_reachable, is_local_model
 from langgraph_pdr.nodes.tokens import DEFAULT_COUNTER
 from langgraph_pdr.state.config import PDRConfig, error_line
 
@@ -130,7 +130,7 @@ def model_arg(args: argparse.Namespace, *, required: bool = True) -> tuple[str |
 
 def is_local(model: str | None) -> bool:
     """Whether `model` (as `model_arg` returns it) is the embedded local model: `local` or `local:...`."""
-    return model is not None and (model == "local" or model.startswith("local:"))
+    return is_local_model(model)
 
 
 def probe(base_url: str) -> None:

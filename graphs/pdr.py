@@ -109,7 +109,7 @@ def create_pdr_graph(
         dual("draft", draft, adraft, with_tools),
         input_schema=DraftTask,
         retry_policy=retry,
-        error_handler=with_tools(draft_failed),
+        error_handler=bind(draft_failed),
     )
     builder.add_node("collect", bind(collect))
     # finalize calls the model when a tournament picks the answer (`selector="tournament"`)

@@ -32,7 +32,7 @@ from langgraph_pdr.nodes.llm import (
 from langgraph_pdr.nodes.prompts import tool_template
 from langgraph_pdr.nodes.runtime import NodeEnv, call_fields, current_config, node_env
 from langgraph_pdr.nodes.tokens import prompt_bound
-from langgraph_pdr.nodes.tool_loop import ToolLoop, bind_tools
+from langgraph_pdr.nodes.tool_loop import ToolLoop, asks_for_fenced_code, bind_tools
 from langgraph_pdr.nodes.tools import ToolSet, tool_set
 from langgraph_pdr.nodes.verify import scored
 from langgraph_pdr.state.config import PDRConfig
@@ -47,7 +47,7 @@ def draft_tools(env: NodeEnv, default_tools: Sequence[BaseTool] = ()) -> ToolSet
     if env.config.max_tool_calls == 0:
         return ToolSet([])
     tools = tool_set(env.config, list(env.tools) or list(default_tools))
-    tools.native = bool(tools) and bind_tools(env.model, tools) is not None
+    tools.bound = bind_tools(env.model, tools) if tools else None
     return tools
 
 
@@ -56,7 +56,7 @@ def tool_instruction(config: PDRConfig, prompts: PromptSet, tools: ToolSet) -> s
     `auto` with a model that takes no tools in its requests), or the list of tools offered natively."""
     if not tools:
         return ""
-    if config.tool_format == "fenced" or (config.tool_format == "auto" and not tools.native):
+    if asks_for_fenced_code(config, tools):
         return tool_template(prompts, "fenced").format() if "python" in tools.by_name else ""
     return tool_template(prompts, "tools").format(tools=tools.describe())
 
@@ -307,15 +307,13 @@ def _turn_event(env: NodeEnv, turn: DraftTurn) -> None:
         )
 
 
-def draft_failed(
-    task: DraftTask, error: NodeError, default_config: PDRConfig, default_tools: Sequence[BaseTool] = ()
-) -> dict[str, Any]:
+def draft_failed(task: DraftTask, error: NodeError, default_config: PDRConfig) -> dict[str, Any]:
     """A draft whose retries are spent becomes a failure record; the round goes on without it. A model
     that refuses images stops the run at once: every other draft would be refused too."""
     if isinstance(error.error, ImagesNotSupported):
         raise error.error
     env = node_env(default_config)
-    turns = env.recorded_turns(task["round"], task["index"]) if draft_tools(env, default_tools) else []
+    turns = env.recorded_turns(task["round"], task["index"])  # a tool-using draft's finished turns
     failed = Draft(
         round=task["round"],
         index=task["index"],

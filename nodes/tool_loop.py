@@ -19,6 +19,7 @@ from langgraph_pdr.nodes.answers import final_answer, is_unfinished
 from langgraph_pdr.nodes.prompts import tool_template
 from langgraph_pdr.nodes.runtime import NodeEnv
 from langgraph_pdr.nodes.tools import FENCE_STOP, ToolSet, fenced_code, run_tool_call
+from langgraph_pdr.state.config import PDRConfig
 from langgraph_pdr.state.records import CallRecord, Draft, DraftTurn, ToolCall
 
 
@@ -28,6 +29,12 @@ def bind_tools(model: Any, tools: ToolSet) -> Any | None:
         return model.bind_tools(tools.tools)
     except (NotImplementedError, AttributeError, TypeError, ValueError):
         return None
+
+
+def asks_for_fenced_code(config: PDRConfig, tools: ToolSet) -> bool:
+    """Whether drafts are asked for fenced ```python blocks instead of tool calls: `fenced`, or `auto`
+    with a model that takes no tools in its requests."""
+    return config.tool_format == "fenced" or (config.tool_format == "auto" and not tools.native)
 
 
 def _requested_calls(reply: AIMessage) -> list[dict[str, Any]]:
@@ -44,8 +51,8 @@ def _requested_calls(reply: AIMessage) -> list[dict[str, Any]]:
 class ToolLoop:
     """The state of one tool-using draft's loop: its conversation, turns and tool calls so far.
 
-    Build it with `start` (replaying the turns a killed attempt recorded), then alternate `request`
-    (what to send) and `take` (the reply, which runs its tool calls) until `done`.
+    Build it with `start` (replaying the turns a killed attempt recorded), then call `model()` on
+    `messages` and hand the reply to `take` (which runs its tool calls) until `done`.
     """
 
     env: NodeEnv
@@ -88,8 +95,7 @@ class ToolLoop:
     def stop(self) -> list[str] | None:
         """The stop sequences of the next turn: when tools are called in fenced blocks only (`fenced`,
         or a model that takes no tools in its requests), the end of a code block."""
-        only_fenced = self.env.config.tool_format == "fenced" or not self.tools.native
-        if only_fenced and self.fenced and not self.closing:
+        if asks_for_fenced_code(self.env.config, self.tools) and self.fenced and not self.closing:
             return [FENCE_STOP]
         return None
 
@@ -99,10 +105,8 @@ class ToolLoop:
 
     def model(self) -> Any:
         """The model for the next turn: with the tools offered natively while calls are left."""
-        if self.native and not self.closing:
-            bound = bind_tools(self.env.model, self.tools)
-            if bound is not None:
-                return bound
+        if self.native and not self.closing and self.tools.bound is not None:
+            return self.tools.bound
         return self.env.model
 
     def take(self, reply: AIMessage, text: str, call: CallRecord) -> DraftTurn:

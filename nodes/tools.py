@@ -70,10 +70,15 @@ class ToolSet:
     def __init__(self, tools: Sequence[BaseTool]) -> None:
         self.tools = list(tools)
         self.by_name = {t.name: t for t in self.tools}
-        self.native = True  # whether the run's model takes them in its requests (set by the draft node)
+        self.bound: Any = None  # the run's model with these tools bound, if it takes them (draft node)
 
     def __bool__(self) -> bool:
         return bool(self.tools)
+
+    @property
+    def native(self) -> bool:
+        """Whether the run's model takes these tools in its requests."""
+        return self.bound is not None
 
     @property
     def names(self) -> list[str]:

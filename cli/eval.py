@@ -11,6 +11,7 @@ from typing import Any
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from langgraph_pdr.checkpoints.snapshot import Snapshot, check_snapshot, snapshot
 from langgraph_pdr.checkpoints.store import db_exists, resolve_db
 from langgraph_pdr.cli.common import (
     UsageError,
@@ -92,6 +93,12 @@ def add_parsers(sub: Any) -> None:
         help="the method the paired table sets every other method against, problem by problem "
         "(default: single)",
     )
+    p.add_argument(
+        "--snapshot",
+        metavar="FILE",
+        help="also write the store's finished runs, without checkpoints, to FILE (gzipped if it ends "
+        "in .gz): a compact copy to keep or commit, read back like the store itself",
+    )
     g = p.add_argument_group("run configuration, under each method's own options")
     g.add_argument("--max-tokens", type=positive, help="max tokens of each draft")
     g.add_argument("--verify-tokens", type=positive, help="max tokens of each self-verification")
@@ -146,6 +153,7 @@ def _progress(total: int, methods: int, enabled: bool) -> Any:
 
 
 def _report(store: Any, name: str, out: str, args: argparse.Namespace, items: list | None = None) -> int:
+    kept = snapshot(args.db, args.snapshot) if args.snapshot else None
     items = store.items(name) if items is None else items
     if not items:
         raise ValueError(f"--name: no evaluation {name!r} in the store")
@@ -169,6 +177,7 @@ def _report(store: Any, name: str, out: str, args: argparse.Namespace, items: li
                 "comparisons": [asdict(c) for c in comparisons],
                 "early_stops": [{**asdict(e), "saved": e.saved} for e in adaptive],
                 "files": {k: str(v) for k, v in paths.items()},
+                **({"snapshot": _snapshot_json(kept)} if kept else {}),
             }
         )
     else:
@@ -180,7 +189,17 @@ def _report(store: Any, name: str, out: str, args: argparse.Namespace, items: li
             adaptive=adaptive,
         )
         console().print(f"written: {', '.join(str(p) for p in paths.values())}")
+        if kept:
+            console().print(
+                f"snapshot: {kept.path} ({kept.size:,} bytes, {kept.runs} finished runs"
+                + (f"; {kept.left_out} unfinished left out)" if kept.left_out else ")"),
+                markup=False,
+            )
     return 0
+
+
+def _snapshot_json(kept: Snapshot) -> dict[str, Any]:
+    return {"path": str(kept.path), "bytes": kept.size, "runs": kept.runs, "left_out": kept.left_out}
 
 
 def check_out_dir(path: str, flag: str) -> None:
@@ -218,6 +237,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         if not db_exists(db):
             raise ValueError(f"--db: there is no database at {db}")
         check_out_dir(args.report, "--report")
+        if args.snapshot:
+            check_snapshot(db, args.snapshot)
         store = eval_store(db)
         return _report(store, _eval_name(args, store), args.report, args)
     if args.offset < 0:
@@ -235,6 +256,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     name = _eval_name(args)
     out = args.report or args.out or f"pdr-eval-{name}"
     check_out_dir(out, "--report" if args.report else "--out")
+    if args.snapshot:
+        check_snapshot(db, args.snapshot)
     store = eval_store(db)  # opened (and created) once the input is known to be good
     if base_url:
         probe(base_url)

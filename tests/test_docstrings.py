@@ -10,6 +10,7 @@ import pytest
 
 import langgraph_pdr
 import langgraph_pdr.checkpoints.ledger
+import langgraph_pdr.checkpoints.snapshot
 import langgraph_pdr.evals
 import langgraph_pdr.nodes.distill
 
@@ -18,7 +19,7 @@ BLOCK = re.compile(r"```python\n(.*?)```", re.DOTALL)
 
 def _examples():
     objects = [getattr(langgraph_pdr, n) for n in langgraph_pdr.__all__]
-    objects.append(langgraph_pdr.nodes.distill)
+    objects += [langgraph_pdr.nodes.distill, langgraph_pdr.checkpoints.snapshot.snapshot]
     objects += [langgraph_pdr.evals] + [getattr(langgraph_pdr.evals, n) for n in langgraph_pdr.evals.__all__]
     for obj in objects:
         doc = inspect.getdoc(obj) or ""

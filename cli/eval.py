@@ -58,7 +58,12 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("--limit", type=positive, help="at most N problems")
     p.add_argument("--sample", type=positive, help="N problems drawn at random (seeded by --seed)")
     p.add_argument("--seed", type=int, default=0, help="seed of --sample")
-    p.add_argument("--concurrency", type=positive, default=2, help="runs at the same time (default 2)")
+    p.add_argument(
+        "--concurrency",
+        type=positive,
+        default=2,
+        help="problems at a time, each one's runs one after another (default 2)",
+    )
     p.add_argument("--name", help="the evaluation's name in the store (default: the dataset's name)")
     p.add_argument(
         "--out", help="directory for the report: CSV, JSONL, Markdown and plot (default: ./pdr-eval-NAME)"

@@ -14,9 +14,10 @@ to the same request with any other `max_tokens` of at least L: sampling the same
 tokens, and the cap never came into play. So the B_seq-matched single passes of `--matched`, which
 differ from the single pass only in `max_tokens`, pay only for the drafts the single pass had cut off.
 
-Two runs that send the same request before either answer is stored both reach the model (there is no
-waiting on another run's call), and a server batching parallel requests, as llama-server does, need
-not repeat itself for a seed: the first answer stored is the one every later lookup gets, and only it
+Two runs that send the same request before either answer is stored would both reach the model (there
+is no waiting on another run's call), and a server batching parallel requests, as llama-server does,
+need not repeat itself for a seed: so the harness runs a problem's methods one after another, and
+should it happen anyway, the first answer stored is the one every later lookup gets, and only it
 stands for its family.
 """
 

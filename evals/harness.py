@@ -5,10 +5,11 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import queue
 import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -212,30 +213,42 @@ class Evaluation:
             if self.share_drafts and takes_seed(om.model):
                 cache = SharedDrafts(self.store.ledger.engine, om.spec.id or model_name(om.model) or "")
                 om = OpenModel(om.model.model_copy(update={"cache": cache}), om.spec, om.token_counter)
-            futures = {pool.submit(self._run, t, om): t for t in tasks}
-            for future in as_completed(futures):
-                future.result()
-                task = futures[future]
+            done: queue.SimpleQueue[Task | None] = queue.SimpleQueue()
+            futures = [pool.submit(self._run_chain, chain, om, done) for chain in _by_problem(tasks)]
+            for _ in tasks:
+                task = done.get()
+                if task is None:  # not run: its chain failed (raised below)
+                    continue
                 per_problem[task.problem.id] += 1
                 if self.on_progress:
                     self.on_progress(task.problem.id, task.method.label, per_problem[task.problem.id])
+            for future in futures:
+                future.result()
+
+    def _run_chain(self, chain: list[Task], om: OpenModel, done: queue.SimpleQueue[Task | None]) -> None:
+        """One problem's runs, one after another: two runs of a problem are never in flight together,
+        so a run that shares a request with an earlier one always finds its answer stored."""
+        for n, task in enumerate(chain):
+            try:
+                self._run(task, om)
+            except BaseException:
+                for _ in chain[n:]:
+                    done.put(None)
+                raise
+            done.put(task)
 
     def tasks(
         self, methods: Sequence[EvalMethod], matches: dict[str, str] | None = None, first_index: int = 0
     ) -> list[Task]:
-        """Problems in groups of `concurrency`, every method on a group before the next group (an
-        interrupted evaluation has all methods on the same problems), the group's problems side by
-        side (runs in flight together are on different problems, so later methods find the drafts
-        they share with earlier ones)."""
-        tasks = []
-        for start in range(0, len(self.problems), self.concurrency):
-            group = list(enumerate(self.problems))[start : start + self.concurrency]
-            tasks += [
-                Task(p, m, i, first_index + j, (matches or {}).get(m.label))
-                for j, m in enumerate(methods)
-                for i, p in group
-            ]
-        return tasks
+        """Every method on every problem, problem by problem, methods in their given order. Runs go
+        `concurrency` problems at a time, each problem's runs one after another (an interrupted
+        evaluation has all methods on every problem it finished, and later methods of a problem find
+        the drafts they share with earlier ones)."""
+        return [
+            Task(p, m, i, first_index + j, (matches or {}).get(m.label))
+            for i, p in enumerate(self.problems)
+            for j, m in enumerate(methods)
+        ]
 
     def run(self) -> list[Item]:
         """Run (or resume) every method on every problem; returns the evaluation's items."""
@@ -286,6 +299,14 @@ class Evaluation:
         ]
 
 
+def _by_problem(tasks: list[Task]) -> list[list[Task]]:
+    """The tasks of each problem, in order, problems in the order they first appear."""
+    chains: dict[tuple[str, str], list[Task]] = {}
+    for task in tasks:
+        chains.setdefault((task.problem.dataset, task.problem.id), []).append(task)
+    return list(chains.values())
+
+
 def run_eval(
     problems: Sequence[Problem],
     methods: Sequence[EvalMethod],
@@ -309,7 +330,7 @@ def run_eval(
             for the whole evaluation, with slots for `concurrency` runs).
         db: the SQLite file that holds the runs and the evaluation's items.
         name: the evaluation's name in `db` (its report is redrawn by name).
-        concurrency: runs at the same time.
+        concurrency: problems at a time (a problem's runs go one after another).
         share_drafts: answer identical requests of different methods once (see `evals.cache`): a
             single pass, SR's first draft and PDR's first round are then the same samples.
         matched: afterwards, pair each iterative method with a single pass of equal mean B_seq.

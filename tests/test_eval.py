@@ -9,6 +9,8 @@ import os
 import re
 import signal
 import subprocess
+import threading
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -383,6 +385,33 @@ def test_a_tool_using_method_runs_real_code_and_shares_its_turns_with_another(tm
         for d in result.rounds[0].drafts:
             [call] = d.turns[0].tool_calls
             assert call.output == "stdout:\n42\n" and d.answer == "42"  # the code ran in every run
+
+
+def test_runs_of_one_problem_never_overlap_and_problems_go_side_by_side(tmp_path, fake, monkeypatch):
+    """At any concurrency, a problem's runs go one after another (so a later method always finds the
+    drafts it shares with an earlier one stored), while `concurrency` problems run at once."""
+    lock, running, overlaps = threading.Lock(), Counter(), []
+    other_started = {p.id: threading.Event() for p in problems(2)}
+    side_by_side = threading.Barrier(2, timeout=60)
+
+    def run(self, task, om):
+        with lock:
+            running[task.problem.id] += 1
+            if running[task.problem.id] > 1:
+                overlaps.append((task.problem.id, task.method.label))
+            if task.method_index > 0:
+                other_started[task.problem.id].set()
+        if task.method_index == 0:
+            side_by_side.wait()  # both problems' first runs are in flight together
+            # the old scheduler started the problem's next run beside this one; give it the chance
+            other_started[task.problem.id].wait(timeout=1)
+        with lock:
+            running[task.problem.id] -= 1
+
+    monkeypatch.setattr(Evaluation, "_run", run)
+    methods = parse_methods("single,sr:2,sc:3")
+    Evaluation(problems(2), methods, model=fake, db=tmp_path / "e.sqlite", name="e", concurrency=3).run()
+    assert overlaps == [] and all(e.is_set() for e in other_started.values())
 
 
 def test_models_without_a_per_call_seed_never_share(tmp_path, fake):

@@ -26,6 +26,8 @@ PDR = (
 )
 SR = "sr:3:early_stop=1"
 METHODS = (*VOTES, *PDR, SR)
+#: Run on problems 37-60 only (free: their drafts are sc:8's first ones): votes at PDR 4,1's B_total.
+EXTRA = ("sc:6", "sc:7")
 ADAPTIVE = (*PDR[2:], SR)
 
 #: Problems 1-36, as recorded: method -> (right, mean B_seq, mean B_total, runs stopped early).
@@ -100,11 +102,14 @@ def pair(runs: dict, method: str, other: str, *, recorded: bool) -> tuple[int, i
 
 def tables(runs: dict, *, recorded: bool) -> list[MethodStats]:
     stats = []
+    extra = () if recorded else tuple(m for m in EXTRA if all(m in r for r in runs.values()))
+    votes = (*VOTES[:2], *extra, VOTES[2])
+    methods = (*votes, *PDR, SR)
     n_all = len(runs) + (RECORDED_N if recorded else 0)
     print(f"\n**{'all problems' if recorded else 'problems 37-60 (the store)'}: n = {n_all}**\n")
     print("| method | right | accuracy % [95% CI] | mean B_seq | mean B_total | stopped early |")
     print("|---|---:|---:|---:|---:|---:|")
-    for m in METHODS:
+    for m in methods:
         right, n, b_seq, b_total, early = sums(runs, m, recorded=recorded)
         low, high = wilson_interval(right, n)
         mean_seq, mean_total = b_seq / n, b_total / n  # median B_seq was not recorded for 1-36: the mean
@@ -113,11 +118,12 @@ def tables(runs: dict, *, recorded: bool) -> list[MethodStats]:
         cells = [f"{100 * right / n:.1f} [{100 * low:.0f}–{100 * high:.0f}]", f"{b_seq / n:,.0f}"]
         cells += [f"{b_total / n:,.0f}", str(early) if m in ADAPTIVE else ""]
         print(f"| {m} | {right} | " + " | ".join(cells) + " |")
-    print("\n| method | vs single: won / lost (p) | vs sc:4 | vs sc:8 |")
-    print("|---|---:|---:|---:|")
-    for m in METHODS:
+    print("\nwon / lost against each vote, problem by problem (exact sign test p)\n")
+    print("| method | " + " | ".join(f"vs {v}" for v in votes) + " |")
+    print("|---|" + "---:|" * len(votes))
+    for m in methods:
         cells = []
-        for other in VOTES:
+        for other in votes:
             won, lost = pair(runs, m, other, recorded=recorded) if m != other else (0, 0)
             cells.append("" if m == other else f"{won} / {lost} ({sign_test(won, lost):.2f})")
         print(f"| {m} | " + " | ".join(cells) + " |")

@@ -28,6 +28,8 @@ SR = "sr:3:early_stop=1"
 METHODS = (*VOTES, *PDR, SR)
 #: Run on problems 37-60 only (free: their drafts are sc:8's first ones): votes at PDR 4,1's B_total.
 EXTRA = ("sc:6", "sc:7")
+#: Run on problems 37-60 only: PDR 8,4 starts from sc:8's drafts and refines only when they disagree.
+EXTRA_PDR = ("pdr:8-4:majority_k:early_stop=0.5", "pdr:8-4:majority_k:early_stop=0.75")
 ADAPTIVE = (*PDR[2:], SR)
 
 #: Problems 1-36, as recorded: method -> (right, mean B_seq, mean B_total, runs stopped early).
@@ -103,8 +105,9 @@ def pair(runs: dict, method: str, other: str, *, recorded: bool) -> tuple[int, i
 def tables(runs: dict, *, recorded: bool) -> list[MethodStats]:
     stats = []
     extra = () if recorded else tuple(m for m in EXTRA if all(m in r for r in runs.values()))
+    extra_pdr = () if recorded else tuple(m for m in EXTRA_PDR if all(m in r for r in runs.values()))
     votes = (*VOTES[:2], *extra, VOTES[2])
-    methods = (*votes, *PDR, SR)
+    methods = (*votes, *PDR, *extra_pdr, SR)
     n_all = len(runs) + (RECORDED_N if recorded else 0)
     print(f"\n**{'all problems' if recorded else 'problems 37-60 (the store)'}: n = {n_all}**\n")
     print("| method | right | accuracy % [95% CI] | mean B_seq | mean B_total | stopped early |")
@@ -116,7 +119,7 @@ def tables(runs: dict, *, recorded: bool) -> list[MethodStats]:
         row = (right / n, low, high, mean_seq, mean_seq, mean_total, None, 0, 0)
         stats.append(MethodStats("gsm8k", m, n, right, *row))
         cells = [f"{100 * right / n:.1f} [{100 * low:.0f}–{100 * high:.0f}]", f"{b_seq / n:,.0f}"]
-        cells += [f"{b_total / n:,.0f}", str(early) if m in ADAPTIVE else ""]
+        cells += [f"{b_total / n:,.0f}", str(early) if m in (*ADAPTIVE, *EXTRA_PDR) else ""]
         print(f"| {m} | {right} | " + " | ".join(cells) + " |")
     print("\nwon / lost against each vote, problem by problem (exact sign test p)\n")
     print("| method | " + " | ".join(f"vs {v}" for v in votes) + " |")

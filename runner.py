@@ -491,15 +491,18 @@ def _stored_prompts(config: PDRConfig, spec: RunSpec) -> PromptSet | None:
     return PromptSet(name=config.prompts, **spec.prompts) if spec.prompts else None
 
 
-#: Forks a failed run back to the start of its failed round, as if `begin_round` had just run, so
-#: resuming sends the round's drafts again.
-_ROUND_AGAIN = {
-    "stop_reason": None,
-    "answer": None,
-    "text": "",
-    "drafts": Overwrite([]),
-    "verifications": Overwrite([]),
-}
+def _round_again(values: dict[str, Any]) -> dict[str, Any]:
+    """The update that forks a failed run back to the start of its failed round, as if `begin_round`
+    had just run, so resuming sends the round's drafts again (earlier windows of self-consistency
+    keep their drafts: they vote)."""
+    earlier = [d for d in values.get("drafts") or [] if d.round < int(values.get("round") or 0)]
+    return {
+        "stop_reason": None,
+        "answer": None,
+        "text": "",
+        "drafts": Overwrite(earlier),
+        "verifications": Overwrite([]),
+    }
 
 
 @dataclass
@@ -635,7 +638,7 @@ def resume_pdr(
             _seed_billing(thread_id, store.ledger.failed_attempts(thread_id), snapshot)
             step = _resume_step(snapshot, row, spec, loaded := store.ledger.run_images(thread_id))
             if step.how == "again":
-                run.graph.update_state(run.config, _ROUND_AGAIN, as_node="begin_round")
+                run.graph.update_state(run.config, _round_again(snapshot.values or {}), as_node="begin_round")
             if step.how == "book":
                 store.ledger.record(thread_id, step.outcome)
             else:
@@ -707,7 +710,9 @@ async def aresume_pdr(
                 loaded = await store.ledger.arun_images(thread_id)
                 step = _resume_step(snapshot, row, spec, loaded)
                 if step.how == "again":
-                    await run.graph.aupdate_state(run.config, _ROUND_AGAIN, as_node="begin_round")
+                    await run.graph.aupdate_state(
+                        run.config, _round_again(snapshot.values or {}), as_node="begin_round"
+                    )
                 if step.how == "book":
                     await store.ledger.arecord_many(thread_id, [step.outcome])
                 else:

@@ -311,10 +311,11 @@ class _Page:
         cfg, rec = self.result.config, self.rounds.get(n)
         drafts = {d.index: d for d in (rec.drafts if rec else [])}
         width = max([rec.width if rec and rec.width else 0, cfg.width(n) if n <= cfg.rounds else 0])
-        width = max([width, *(i + 1 for i in drafts)])
+        first = cfg.first_index(n) if n <= cfg.rounds else 0  # self-consistency's windows number on
+        width = max([width, *(i + 1 - first for i in drafts)])
         why = _missing_reason(self.result)
         cards = []
-        for i in range(width):
+        for i in range(first, first + width):
             d = drafts.get(i)
             if d is None:
                 cards.append(_placeholder(n, i, why))

@@ -11,7 +11,8 @@ START → begin_round ─(Send × M_r)→ draft → collect ─(Send × M_r)→ 
 `collect` joins them; `verify` fans out the same way when the distiller ranks by score; `distill` builds
 the next round's workspaces; the loop ends when the schedule does. SR rewrites its previous solution
 (`distill` keeps it, cut to κ), SR with error analysis adds `critique`; the baselines are one round that
-`finalize` votes on (self-consistency) or picks by verification score (best-of-N).
+`finalize` votes on (self-consistency) or picks by verification score (best-of-N), and self-consistency
+in windows (schedule 4,4) goes back to `begin_round` for each next window, votes over all of them.
 """
 
 from __future__ import annotations
@@ -139,7 +140,7 @@ def create_pdr_graph(
     if family == "sr":
         builder.add_node("critique", dual("critique", critique, acritique), retry_policy=retry)
         builder.add_conditional_edges("critique", _unless_stopped("distill"), ["distill", "finalize"])
-    paths = {"pdr": ["verify", "distill"], "sr": ["critique", "distill"], "sample": ["verify"]}
+    paths = {"pdr": ["verify", "distill"], "sr": ["critique", "distill"], "sample": ["verify", "begin_round"]}
     builder.add_conditional_edges("collect", bind(after_collect), [*paths[family], "finalize"])
     return builder
 

@@ -22,7 +22,8 @@ CONVERGED = "converged"
 
 def converged(drafts: list[Draft], config: PDRConfig, round: int, best: Draft | None) -> bool:
     """Whether a round ends the run early: PDR when at least `early_stop` of its finished drafts (two
-    or more) reached one answer; SR when its rewrite kept the previous round's answer."""
+    or more) reached one answer; SR when its rewrite kept the previous round's answer; self-consistency
+    when `early_stop` of the drafts of all its windows so far did (`drafts` holds them all)."""
     if config.early_stop is None or round >= config.rounds:
         return False
     if config.method in ("sr", "sr_error"):
@@ -72,7 +73,8 @@ def collect(state: dict[str, Any], default_config: PDRConfig) -> dict[str, Any]:
         reason = stops.pop() if len(stops) == 1 and "" not in stops else NO_DRAFTS
         env.emit("run_stopping", reason=reason, round=r)
         return {"stop_reason": reason}
-    if converged(drafts, cfg, r, state.get("best")):
+    voters = (state.get("drafts") or []) if cfg.method == "self_consistency" else drafts
+    if converged(voters, cfg, r, state.get("best")):
         env.emit("run_stopping", reason=CONVERGED, round=r)
         return {"stop_reason": CONVERGED}
     if needs_verification(state, cfg):
@@ -93,4 +95,6 @@ def after_collect(state: dict[str, Any], default_config: PDRConfig) -> list[Send
         return send_verifications(state, state.get("committed"))
     if state["round"] >= cfg.rounds:
         return "finalize"
+    if cfg.method == "self_consistency":
+        return "begin_round"  # its next window
     return "critique" if cfg.method == "sr_error" else "distill"

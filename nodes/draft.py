@@ -113,19 +113,21 @@ def draft_tasks(
     state: dict[str, Any], config: PDRConfig, round: int, committed: int | None = None
 ) -> list[DraftTask]:
     """The payloads of round `round`'s drafts; draft i sees workspace i (or the one shared workspace).
-    `committed` is what the round reserved, the bound of its failed attempts."""
+    `committed` is what the round reserved, the bound of its failed attempts. A window of
+    self-consistency numbers its drafts on from the windows before (`PDRConfig.first_index`)."""
     workspaces = (state.get("workspaces") or []) if round > 1 else []
+    first = config.first_index(round)
     return [
         DraftTask(
             question=state["question"],
             round=round,
-            index=i,
+            index=first + i,
             workspace=workspaces[i % len(workspaces)] if workspaces else None,
             critique=state.get("critique") if round > 1 else None,
             committed=committed,
             history=list(state.get("history") or []),
             images=list(state.get("images") or []),
-            turns_booked=int((state.get("turns_booked") or {}).get(call_key("draft", round, i), 0)),
+            turns_booked=int((state.get("turns_booked") or {}).get(call_key("draft", round, first + i), 0)),
         )
         for i in range(config.width(round))
     ]
@@ -157,10 +159,11 @@ def begin_round(
     )
     update: dict[str, Any] = {
         "round": round,
-        "drafts": Overwrite([]),
         "verifications": Overwrite([]),
         "committed": reserved.committed,
     }
+    if cfg.method != "self_consistency":  # its windows' drafts all vote
+        update["drafts"] = Overwrite([])
     if round > 1:  # the vote of the round that ended is what the run answers if it stops from now on
         best = state.get("best")
         drafts = scored(state.get("drafts") or [], state.get("verifications") or [])

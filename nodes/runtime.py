@@ -137,7 +137,7 @@ def call_fields(
             env.model,
             max_tokens=max_tokens,
             temperature=temperature,
-            seed=derive_seed(env.config.seed, role, round, index),
+            seed=derive_seed(env.config.seed, role, env.config.seed_round(round), index),
         ),
         "counter": env.counter,
         "on_failed": functools.partial(env.failed_attempt, committed=committed),

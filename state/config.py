@@ -14,8 +14,9 @@ METHODS: tuple[str, ...] = get_args(Method)
 
 #: Methods whose schedule ends in one draft that is the answer (PDR may also end in a vote of several).
 REFINING_METHODS = ("pdr", "sr", "sr_error", "single")
-#: Methods that may stop early once their drafts agree (`early_stop`).
-ADAPTIVE_METHODS = ("pdr", "sr", "sr_error")
+#: Methods that may stop early once their drafts agree (`early_stop`); self-consistency between the
+#: windows of its schedule.
+ADAPTIVE_METHODS = ("pdr", "sr", "sr_error", "self_consistency")
 #: Methods that sample N drafts once and select among them.
 SAMPLING_METHODS = ("self_consistency", "best_of_n")
 
@@ -122,8 +123,10 @@ class PDRConfig(BaseModel):
         method: `pdr`, `sr`, `sr_error`, `single`, `self_consistency` or `best_of_n`.
         schedule: drafts per round, e.g. `(4, 2, 1)` (also `"4,2,1"`). PDR's last round may have several
             drafts, whose vote is the answer (e.g. `(4, 4)`); SR has one draft per round, a single pass
-            one, the sampling baselines one round of N drafts. Defaults by method: pdr (4, 2, 1), sr and
-            sr_error (1, 1, 1), single (1,), the baselines (8,).
+            one, best-of-N one round of N drafts. Self-consistency draws its N drafts in one round or in
+            windows (`(4, 4)`: four, then four more unless `early_stop` ends the run), and votes over all
+            of them. Defaults by method: pdr (4, 2, 1), sr and sr_error (1, 1, 1), single (1,), the
+            baselines (8,).
         distiller: how a PDR round's drafts become the next round's workspaces (see
             `langgraph_pdr.nodes.distill`).
         k: drafts kept by the extractive distillers.
@@ -137,7 +140,8 @@ class PDRConfig(BaseModel):
         prompts: the prompt set every call uses (see `langgraph_pdr.nodes.prompts`).
         early_stop: end the run after a round in which at least this fraction of the finished drafts
             (and two or more) reached the same answer (`1.0`: unanimous), with `stop_reason`
-            `converged`; SR stops when a rewrite keeps the previous answer. None never stops early.
+            `converged`; SR stops when a rewrite keeps the previous answer; self-consistency in windows
+            after a window when that fraction of all its drafts so far agree. None never stops early.
         tools: built-in tools every draft may call, by name (`python`: a sandboxed interpreter; see
             `langgraph_pdr.nodes.tools`). A draft with tools is a loop of model turns and tool calls.
             `run_pdr(tools=[...])` adds LangChain tool objects besides.
@@ -300,7 +304,7 @@ class PDRConfig(BaseModel):
             raise ValueError(f"schedule: method {m!r} runs one draft per round, e.g. 1,1,1; got {list(s)}")
         if m == "single" and s != (1,):
             raise ValueError(f"schedule: method 'single' is one draft, schedule 1; got {list(s)}")
-        if m in SAMPLING_METHODS and len(s) != 1:
+        if m == "best_of_n" and len(s) != 1:
             raise ValueError(f"schedule: method {m!r} samples one round of N drafts, e.g. 8; got {list(s)}")
         if self.selector == "tournament" and (m != "pdr" or s[-1] < 2):
             raise ValueError(
@@ -310,6 +314,11 @@ class PDRConfig(BaseModel):
         if self.early_stop is not None and m not in ADAPTIVE_METHODS:
             raise ValueError(
                 f"early_stop: applies to {', '.join(ADAPTIVE_METHODS)}; method {m!r} has one round"
+            )
+        if self.early_stop is not None and m == "self_consistency" and len(s) < 2:
+            raise ValueError(
+                f"early_stop: self-consistency stops between windows of drafts; schedule {list(s)} has "
+                "one window, give several, e.g. 4,4"
             )
 
     def _check_workspace(self) -> None:
@@ -356,8 +365,22 @@ class PDRConfig(BaseModel):
         return self.max_tokens.draft * REFINE_FACTOR if role == "refine" else self.kappa
 
     def draft_max_tokens(self, round: int) -> int:
-        """`max_tokens` of a draft of round `round`: a first draft's, or a refine draft's after it."""
-        return self.max_tokens.draft if round == 1 else self.role_max_tokens("refine")
+        """`max_tokens` of a draft of round `round`: a first draft's, or a refine draft's after it
+        (every window of self-consistency draws first drafts)."""
+        if round == 1 or self.method == "self_consistency":
+            return self.max_tokens.draft
+        return self.role_max_tokens("refine")
+
+    def first_index(self, round: int) -> int:
+        """The index of round `round`'s first draft. Self-consistency numbers its drafts across its
+        windows, so that draft i of its vote is the same request whichever window draws it (a run
+        of schedule 4,4 draws the same samples as one of 8); other methods count from 0 each round."""
+        return sum(self.schedule[: round - 1]) if self.method == "self_consistency" else 0
+
+    def seed_round(self, round: int) -> int:
+        """The round a call's seed is derived with: 1 for every window of self-consistency (one
+        sample drawn in pieces), else the call's own round."""
+        return 1 if self.method == "self_consistency" else round
 
     def concurrency(self) -> int:
         """Parallel calls allowed: `max_concurrency`, else the widest round."""

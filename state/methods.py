@@ -6,6 +6,8 @@ and wherever a run's method is shown.
 
     single                        one pass
     sc:8  bon:8                   self-consistency / best-of-N over 8 samples
+    sc:4-4:early_stop=1           self-consistency in windows of 4: stops after the first when
+                                  its drafts agree, else draws 4 more and votes over all 8
     sr:3  sr_error:3              sequential refinement (with error analysis), 3 rounds
     pdr:4-2-1:global_summary      PDR with schedule 4,2,1 and a distiller
                                   (global_summary, shared_top_k, per_sample_top_k, majority_k,
@@ -148,7 +150,13 @@ def parse_method(entry: str, base: dict[str, Any] | None = None) -> EvalMethod:
     if method == "single":
         if args:
             raise MethodError(f"methods: {entry!r}: 'single' takes no arguments (options: key=value)")
-    elif method in ("self_consistency", "best_of_n"):
+    elif method == "self_consistency":
+        if len(args) > 1:
+            raise MethodError(f"methods: {entry!r}: expected sc:N, or windows such as sc:4-4")
+        windows = (args[0] if args else "8").split("-")
+        fields["schedule"] = tuple(_count(entry, w, "N") for w in windows)
+        head.append("-".join(windows))
+    elif method == "best_of_n":
         if len(args) > 1:
             raise MethodError(f"methods: {entry!r}: expected {head[0]}:N")
         n = _count(entry, args[0], "N") if args else 8
@@ -239,7 +247,7 @@ def method_label(config: PDRConfig) -> str:
     method = config.method
     head = [SHORT.get(method, method)]
     if method in ("self_consistency", "best_of_n"):
-        head.append(str(config.schedule[0]))
+        head.append("-".join(map(str, config.schedule)))
     elif method in ("sr", "sr_error"):
         head.append(str(config.rounds))
     elif method == "pdr":

@@ -91,6 +91,74 @@ def test_sr_stops_when_a_rewrite_keeps_the_answer():
     assert len(changing.calls("draft")) == 4 and result.stop_reason == "completed" and result.answer == "4"
 
 
+# -- self-consistency in windows ------------------------------------------------------------------------
+
+
+def test_self_consistency_in_windows_stops_when_its_first_window_agrees():
+    fake = ScriptedChatModel(script=answers({}))
+    config = PDRConfig(method="self_consistency", schedule="4,4", early_stop=1.0)
+    result = run_pdr("q?", model=fake, config=config)
+    assert len(fake.calls("draft")) == 4
+    assert (result.stop_reason, result.answer, [r.round for r in result.rounds]) == ("converged", "42", [1])
+
+
+def test_self_consistency_in_windows_votes_over_every_window():
+    # window 1: 7, 7, 7, 42 (not unanimous); window 2 alone would vote 9, all eight vote 7
+    script = answers({(1, 0): "7", (1, 1): "7", (1, 2): "7", (2, 4): "7", (2, 5): "9", (2, 6): "9"})
+    fake = ScriptedChatModel(script=script)
+    config = PDRConfig(method="self_consistency", schedule="4,4", early_stop=1.0)
+    result = run_pdr("q?", model=fake, config=config, db=":memory:")
+    assert (result.stop_reason, result.answer) == ("completed", "7")
+    assert [[d.index for d in r.drafts] for r in result.rounds] == [[0, 1, 2, 3], [4, 5, 6, 7]]
+    assert all(c.prompt == fake.calls("draft")[0].prompt for c in fake.calls("draft"))  # no workspace
+    stage = {r: max(c.total for c in fake.calls("draft", r)) for r in (1, 2)}
+    assert result.b_seq == stage[1] + stage[2]  # the windows run one after another
+    assert result.b_total == sum(c.total for c in fake.calls())
+
+
+def test_self_consistency_stops_on_the_share_of_all_its_windows_drafts():
+    # 3 of 4, then 3 of 4 again: 6 of 8 agree, 0.75 of all drafts so far, after the second window
+    script = answers({(1, 3): "7", (2, 7): "7"})
+    fake = ScriptedChatModel(script=script)
+    config = PDRConfig(method="self_consistency", schedule="4,4,4", early_stop=0.8)
+    result = run_pdr("q?", model=fake, config=config)
+    assert (len(fake.calls("draft")), result.stop_reason) == (12, "completed")
+    fake = ScriptedChatModel(script=script)
+    result = run_pdr("q?", model=fake, config=config.model_copy(update={"early_stop": 0.75}))
+    assert (len(fake.calls("draft")), result.stop_reason, result.answer) == (4, "converged", "42")
+
+
+def test_windows_send_the_requests_of_one_vote_of_as_many_drafts(tmp_path):
+    sent = {}
+    for schedule in ("8", "4,4"):
+        config = PDRConfig(method="self_consistency", schedule=schedule, max_tokens=64)
+        with FakeOpenAIServer() as server:
+            result = run_pdr(
+                "What is 6 * 7?",
+                model="fake-model",
+                base_url=server.base_url,
+                config=config,
+                db=tmp_path / f"{schedule}.sqlite",
+            )
+            sent[schedule] = sorted(
+                (r.body["seed"], r.body.get("max_completion_tokens") or r.body["max_tokens"], r.prompt)
+                for r in server.requests
+            )
+        assert result.answer == "42"
+    assert len(sent["8"]) == 8 and sent["4,4"] == sent["8"]
+
+
+def test_self_consistency_windows_are_checked():
+    with pytest.raises(ValueError, match="best_of_n' samples one round"):
+        PDRConfig(method="best_of_n", schedule="4,4")
+    from langgraph_pdr.state.methods import method_label, parse_method
+
+    method = parse_method("sc:4-4:early_stop=1")
+    assert method.config.schedule == (4, 4) and method.config.early_stop == 1.0
+    assert method.label == "sc:4-4:early_stop=1" and method_label(method.config) == "sc:4-4:early_stop=1.0"
+    assert parse_method(method_label(method.config)).config == method.config
+
+
 # -- a last round of several drafts: a vote -------------------------------------------------------------
 
 

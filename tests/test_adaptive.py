@@ -148,6 +148,24 @@ def test_windows_send_the_requests_of_one_vote_of_as_many_drafts(tmp_path):
     assert len(sent["8"]) == 8 and sent["4,4"] == sent["8"]
 
 
+def test_a_failed_window_resumes_and_the_earlier_windows_still_vote(tmp_path):
+    def broken(call: FakeCall) -> str:
+        if call.round == 2:
+            raise ValueError("the provider rejected the request")
+        return answers({(1, 3): "9"})(call)
+
+    db = tmp_path / "runs.sqlite"
+    config = PDRConfig(method="self_consistency", schedule="4,4", early_stop=1.0)
+    failed = run_pdr("q?", model=ScriptedChatModel(script=broken), config=config, db=db)
+    assert (failed.status, failed.stop_reason) == ("failed", "no_drafts")
+    # window 2 again: 7, 7, 7, 9 votes 7 alone; with window 1's 42, 42, 42, 9 it ties 42 and 7,
+    # and the tie goes to window 1's answer
+    fixed = ScriptedChatModel(script=answers({(2, 4): "7", (2, 5): "7", (2, 6): "7", (2, 7): "9"}))
+    result = resume_pdr(failed.thread_id, db=db, model=fixed)
+    assert [(c.round, c.index) for c in fixed.log] == [(2, 4), (2, 5), (2, 6), (2, 7)]
+    assert (result.status, result.stop_reason, result.answer) == ("completed", "completed", "42")
+
+
 def test_self_consistency_windows_are_checked():
     with pytest.raises(ValueError, match="best_of_n' samples one round"):
         PDRConfig(method="best_of_n", schedule="4,4")

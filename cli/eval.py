@@ -49,7 +49,8 @@ def add_parsers(sub: Any) -> None:
     p.add_argument(
         "--methods",
         default=DEFAULT_METHODS,
-        help="comma-separated: single, sc:N, bon:N, sr:R, sr_error:R, pdr:4-2-1:DISTILLER, "
+        help="comma-separated: single, sc:N (or in windows: sc:4-4:early_stop=1), bon:N, sr:R, sr_error:R, "
+        "pdr:4-2-1:DISTILLER, "
         "each with :key=value options (e.g. single:max_tokens=2048, or single:tools=python:"
         "tool_format=fenced for drafts that run code: the local model makes no native tool call); "
         "default: " + DEFAULT_METHODS,

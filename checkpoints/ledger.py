@@ -5,7 +5,8 @@ after it dies; the same code serves SQLite and PostgreSQL. Every operation is wr
 function of a SQLAlchemy connection (`checkpoints.writes`, `checkpoints.reads`, `checkpoints.lock`),
 and run either on a sync engine or, from async code, on an async engine (`aiosqlite`, psycopg's async
 mode) through `run_sync`: an async run never waits for the database on its event loop, where it would
-block the async checkpointer that holds SQLite's write lock across an `await`.
+block the async checkpointer that holds SQLite's write lock across an `await`. A SQLite file's writers
+in this process (every run's ledger and checkpointer) take turns through its `checkpoints.gate`.
 
 Example:
     ```python
@@ -41,6 +42,7 @@ from langgraph_pdr.checkpoints.errors import (
     RunLockedError,
     RunNotFoundError,
 )
+from langgraph_pdr.checkpoints.gate import WriteGate, write_gate
 from langgraph_pdr.checkpoints.lock import new_lock_owner
 from langgraph_pdr.checkpoints.schema import SchemaError, create_tables, ensure_schema, now
 from langgraph_pdr.checkpoints.writes import COMPLETED_REASONS, NO_DRAFTS
@@ -176,6 +178,7 @@ class Ledger:
 
     def __init__(self, url_or_engine: str | Engine) -> None:
         self._url: str | None = None
+        self._gate: WriteGate | None = None  # a SQLite file's writers take turns (`checkpoints.gate`)
         if isinstance(url_or_engine, Engine):
             self.engine = url_or_engine
         elif url_or_engine in ("sqlite://", "sqlite:///:memory:"):
@@ -185,9 +188,12 @@ class Ledger:
         else:
             self._url = url_or_engine
             self.engine = _ENGINES.acquire(url_or_engine, lambda: _sync_engine(url_or_engine))
-        self._lock = threading.Lock()
+        database = self.engine.url.database
+        if self.engine.dialect.name == "sqlite" and database and database != ":memory:":
+            self._gate = write_gate(database)
+        self._lock = threading.Lock()  # this ledger's own writes, where there is no gate
         self._fences: dict[str, str] = {}  # thread id -> the lease (fencing token) this ledger holds
-        self._async_locks: dict[int, asyncio.Lock] = {}  # by event loop
+        self._async_locks: dict[int, asyncio.Lock] = {}  # by event loop, where there is no gate
         self._async_engines: dict[int, AsyncEngine] = {}  # by event loop
         try:
             ensure_schema(self.engine)
@@ -203,7 +209,7 @@ class Ledger:
 
     def _run(self, work: Callable[..., T], *args: Any) -> T:
         """`work(conn, *args)` in one transaction, one writer of this process at a time."""
-        with self._lock, self.engine.begin() as conn:
+        with self._gate or self._lock, self.engine.begin() as conn:
             return work(conn, *args)
 
     def _read(self, work: Callable[..., T], *args: Any) -> T:
@@ -214,7 +220,8 @@ class Ledger:
         """`_run` from async code: the database is waited for off the event loop."""
         if self._in_memory:  # nothing to wait for: no other connection can hold its lock
             return self._run(work, *args)
-        write_lock = self._async_locks.setdefault(id(asyncio.get_running_loop()), asyncio.Lock())
+        loop = id(asyncio.get_running_loop())
+        write_lock = self._gate or self._async_locks.setdefault(loop, asyncio.Lock())
         async with write_lock, self._async_engine().begin() as conn:
             result: T = await conn.run_sync(work, *args)
             return result

@@ -6,7 +6,8 @@ queries and move channel values to a `checkpoint_blobs` table keyed by (thread, 
 version), as `langgraph-checkpoint-postgres` does: a value is written when its channel changes and
 read back when a checkpoint is loaded. Values and pending writes are zlib-compressed through the
 library's own `EncryptedSerializer` with a compression "cipher", so the strict msgpack allowlist keeps
-working.
+working. Their writes take turns with every other writer of the file in this process
+(`checkpoints.gate`).
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from __future__ import annotations
 import builtins
 import sqlite3
 import zlib
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
+from contextlib import contextmanager, nullcontext
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
@@ -24,6 +26,7 @@ from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from langgraph.checkpoint.sqlite import SqliteSaver
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
+from langgraph_pdr.checkpoints.gate import WriteGate, write_gate
 from langgraph_pdr.state.images import ImageRef
 from langgraph_pdr.state.records import CallRecord, Draft, Verification, Workspace
 
@@ -95,10 +98,24 @@ def _prune_statements(
     ]
 
 
+def _file_gate(databases: Iterable[Any]) -> WriteGate | None:
+    """The write gate of the main database among `PRAGMA database_list` rows (none in memory)."""
+    for _seq, name, file in databases:
+        if name == "main" and file:
+            return write_gate(file)
+    return None
+
+
 class _Blobs:
-    """What the sync and async savers share: splitting and re-assembling checkpoints."""
+    """What the sync and async savers share: splitting and re-assembling checkpoints, and the file's
+    write gate."""
 
     serde: Any
+    gate: WriteGate | None = None
+
+    def _writing(self) -> Any:
+        """The file's write gate (`with` or `async with`), or nothing for an in-memory database."""
+        return self.gate if self.gate is not None else nullcontext()
 
     def _rows(
         self,
@@ -141,12 +158,22 @@ class LeanSqliteSaver(_Blobs, SqliteSaver):
         ```
     """
 
+    def __init__(self, conn: sqlite3.Connection, *, serde: Any = None) -> None:
+        super().__init__(conn, serde=serde)
+        self.gate = _file_gate(conn.execute("PRAGMA database_list").fetchall())
+
     def setup(self) -> None:
         if self.is_setup:
             return
         super().setup()
         self.conn.execute(BLOBS_DDL)
         self.conn.commit()
+
+    @contextmanager
+    def cursor(self, transaction: bool = True) -> Iterator[sqlite3.Cursor]:
+        """The library's cursor; one that writes (`transaction`) first takes the file's write gate."""
+        with self._writing() if transaction else nullcontext(), super().cursor(transaction) as cur:
+            yield cur
 
     def _stored(
         self, cur: sqlite3.Cursor, thread_id: str, ns: str, versions: dict[str, Any]
@@ -240,6 +267,7 @@ class LeanAsyncSqliteSaver(_Blobs, AsyncSqliteSaver):
             return
         await super().setup()
         async with self.lock:
+            self.gate = _file_gate(await self.conn.execute_fetchall("PRAGMA database_list"))
             await self.conn.execute(BLOBS_DDL)
             await self.conn.commit()
 
@@ -257,18 +285,30 @@ class LeanAsyncSqliteSaver(_Blobs, AsyncSqliteSaver):
         await self.setup()
         thread_id, ns = _keys(config)
         clause, params = _version_filter(checkpoint["channel_versions"])
-        stored = set(
-            await self._query(
-                f"SELECT channel, version FROM checkpoint_blobs WHERE thread_id = ? AND "
-                f"checkpoint_ns = ? AND ({clause})",
-                (thread_id, ns, *params),
+        async with self._writing():
+            stored = set(
+                await self._query(
+                    f"SELECT channel, version FROM checkpoint_blobs WHERE thread_id = ? AND "
+                    f"checkpoint_ns = ? AND ({clause})",
+                    (thread_id, ns, *params),
+                )
             )
-        )
-        rows = self._rows(thread_id, ns, checkpoint, new_versions, stored)
-        async with self.lock:
-            await self.conn.executemany(INSERT_BLOB, rows)
-            await self.conn.commit()
-        return await super().aput(config, {**checkpoint, "channel_values": {}}, metadata, new_versions)
+            rows = self._rows(thread_id, ns, checkpoint, new_versions, stored)
+            async with self.lock:
+                await self.conn.executemany(INSERT_BLOB, rows)
+                await self.conn.commit()
+            return await super().aput(config, {**checkpoint, "channel_values": {}}, metadata, new_versions)
+
+    async def aput_writes(
+        self,
+        config: RunnableConfig,
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str = "",
+    ) -> None:
+        await self.setup()
+        async with self._writing():
+            await super().aput_writes(config, writes, task_id, task_path)
 
     async def _ahydrate(self, tup: CheckpointTuple) -> CheckpointTuple:
         thread_id, ns = _keys(tup.config)
@@ -312,16 +352,18 @@ class LeanAsyncSqliteSaver(_Blobs, AsyncSqliteSaver):
                         }
                     }
                 )
-                async with self.lock:
+                async with self._writing(), self.lock:
                     for sql, params in _prune_statements(str(thread_id), ns, checkpoint_id, tup):
                         await self.conn.execute(sql, params)
                     await self.conn.commit()
 
     async def adelete_thread(self, thread_id: str) -> None:
-        await super().adelete_thread(thread_id)
-        async with self.lock:
-            await self.conn.execute("DELETE FROM checkpoint_blobs WHERE thread_id = ?", (str(thread_id),))
-            await self.conn.commit()
+        await self.setup()
+        async with self._writing():
+            await super().adelete_thread(thread_id)
+            async with self.lock:
+                await self.conn.execute("DELETE FROM checkpoint_blobs WHERE thread_id = ?", (str(thread_id),))
+                await self.conn.commit()
 
 
 class Fenced:

@@ -12,9 +12,13 @@ import pytest
 from fake_openai import FakeOpenAIServer
 from serve_process import pdr_serve
 
-from langgraph_pdr import PDRConfig, arun_pdr, list_runs
+from langgraph_pdr import PDRConfig, arun_pdr, list_runs, run_pdr
 
 SMALL = PDRConfig(schedule="2,1", distiller="random_k", k=1, max_tokens=64)
+#: SQLite's busy timeout for these tests: a process's writers of one file take turns in its write gate,
+#: so none of them waits in SQLite's (unfair) busy handler; without the gate 96 runs at once lost
+#: most of their requests to "database is locked" with 1-3 s, and some with the default 30 s.
+TIGHT_DB_TIMEOUT = "2"
 
 
 def spread(req):
@@ -28,7 +32,8 @@ def _key(monkeypatch):
 
 
 @pytest.mark.parametrize("where", ["sqlite", "postgres"])
-async def test_64_concurrent_async_runs_on_one_database(where, tmp_path, request):
+async def test_64_concurrent_async_runs_on_one_database(where, tmp_path, request, monkeypatch):
+    monkeypatch.setenv("PDR_DB_TIMEOUT", TIGHT_DB_TIMEOUT)
     db = request.getfixturevalue("postgres_db") if where == "postgres" else str(tmp_path / "runs.sqlite")
     with FakeOpenAIServer(delay=spread) as server:
         results = await asyncio.gather(
@@ -65,7 +70,7 @@ def _complete(url: str, n: int) -> tuple[int, dict]:
 
 @pytest.mark.parametrize("clients", [16, 64])
 def test_pdr_serve_answers_every_concurrent_completion_on_its_default_sqlite_store(clients, tmp_path):
-    env = {"PDR_DB": str(tmp_path / "default-store.sqlite")}
+    env = {"PDR_DB": str(tmp_path / "default-store.sqlite"), "PDR_DB_TIMEOUT": TIGHT_DB_TIMEOUT}
     with FakeOpenAIServer(delay=spread) as upstream, pdr_serve(upstream.base_url, env=env) as url:
         with ThreadPoolExecutor(clients) as pool:
             replies = list(pool.map(lambda n: _complete(url, n), range(clients)))
@@ -75,3 +80,18 @@ def test_pdr_serve_answers_every_concurrent_completion_on_its_default_sqlite_sto
     assert len({body["pdr"]["thread_id"] for _, body in replies}) == clients
     stored = list_runs(tmp_path / "default-store.sqlite")
     assert len(stored) == clients and {r.status for r in stored} == {"completed"}
+
+
+def test_concurrent_sync_runs_in_threads_on_one_sqlite_file(tmp_path, monkeypatch):
+    monkeypatch.setenv("PDR_DB_TIMEOUT", TIGHT_DB_TIMEOUT)
+    db = tmp_path / "threads.sqlite"
+    with FakeOpenAIServer(delay=spread) as server, ThreadPoolExecutor(32) as pool:
+
+        def one(n: int):
+            return run_pdr(
+                f"What is 6 * 7? (#{n})", model="fake-model", base_url=server.base_url, db=db, config=SMALL
+            )
+
+        results = list(pool.map(one, range(32)))
+    assert [(r.status, r.answer) for r in results] == [("completed", "42")] * 32
+    assert len(list_runs(db)) == 32

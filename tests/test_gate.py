@@ -1,0 +1,149 @@
+"""The write gate: a SQLite file's writers in one process take turns in arrival order, threads and
+coroutines alike, and a cancelled waiter neither keeps nor loses the gate for the others."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import pytest
+
+from langgraph_pdr.checkpoints.gate import WriteGate, write_gate
+
+
+def until(condition, what: str) -> None:
+    """Wait for a condition another thread brings about (bounded, so a bug fails instead of hanging)."""
+    tick = threading.Event()
+    for _ in range(10_000):
+        if condition():
+            return
+        tick.wait(0.001)
+    raise AssertionError(f"never: {what}")
+
+
+async def auntil(condition, what: str) -> None:
+    for _ in range(10_000):
+        if condition():
+            return
+        await asyncio.sleep(0.001)
+    raise AssertionError(f"never: {what}")
+
+
+def test_one_gate_per_file(tmp_path):
+    gate = write_gate(tmp_path / "runs.sqlite")
+    assert write_gate(str(tmp_path / "." / "runs.sqlite")) is gate
+    assert write_gate(tmp_path / "other.sqlite") is not gate
+
+
+def test_threads_get_the_gate_in_the_order_they_came():
+    gate = WriteGate()
+    order: list[int] = []
+
+    def writer(n: int) -> None:
+        with gate:
+            order.append(n)
+
+    gate.acquire()
+    threads = []
+    for n in range(6):
+        threads.append(threading.Thread(target=writer, args=(n,)))
+        threads[-1].start()
+        until(lambda n=n: gate.waiting == n + 1, f"writer {n} queued")
+    assert order == []  # all wait while it is held
+    gate.release()
+    for t in threads:
+        t.join(timeout=30)
+    assert order == list(range(6))
+    assert gate.waiting == 0 and gate.acquire()  # free again
+
+
+async def test_threads_and_coroutines_share_one_queue_without_blocking_the_loop():
+    gate = WriteGate()
+    order: list[str] = []
+    ticks = 0
+
+    async def coroutine(name: str) -> None:
+        async with gate:
+            order.append(name)
+            await asyncio.sleep(0)  # holds the gate across an await, as a write transaction does
+
+    def thread() -> None:
+        with gate:
+            order.append("thread")
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(0)
+
+    await gate.aacquire()
+    first = asyncio.create_task(coroutine("first"))
+    await auntil(lambda: gate.waiting == 1, "the first coroutine queued")
+    worker = threading.Thread(target=thread)
+    worker.start()
+    await auntil(lambda: gate.waiting == 2, "the thread queued")
+    last = asyncio.create_task(coroutine("last"))
+    await auntil(lambda: gate.waiting == 3, "the last coroutine queued")
+    tick = asyncio.create_task(ticker())
+    seen = ticks
+    await auntil(lambda: ticks > seen + 10, "the event loop runs while the coroutines wait")
+    gate.release()
+    await asyncio.gather(first, last)
+    await asyncio.to_thread(worker.join, 30)
+    tick.cancel()
+    assert order == ["first", "thread", "last"]
+
+
+async def test_a_cancelled_waiter_leaves_the_queue_and_the_next_one_gets_the_gate():
+    gate = WriteGate()
+    got: list[str] = []
+
+    async def writer(name: str) -> None:
+        async with gate:
+            got.append(name)
+
+    await gate.aacquire()
+    doomed = asyncio.create_task(writer("cancelled"))
+    await auntil(lambda: gate.waiting == 1, "queued")
+    after = asyncio.create_task(writer("after"))
+    await auntil(lambda: gate.waiting == 2, "both queued")
+    doomed.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await doomed
+    assert gate.waiting == 1
+    gate.release()
+    await after
+    assert got == ["after"]
+    await asyncio.wait_for(gate.aacquire(), 30)  # free again
+
+
+async def test_a_waiter_cancelled_as_it_is_handed_the_gate_passes_it_on():
+    gate = WriteGate()
+    got: list[str] = []
+
+    async def writer(name: str) -> None:
+        async with gate:
+            got.append(name)
+
+    await gate.aacquire()
+    doomed = asyncio.create_task(writer("cancelled"))
+    await auntil(lambda: gate.waiting == 1, "queued")
+    after = asyncio.create_task(writer("after"))
+    await auntil(lambda: gate.waiting == 2, "both queued")
+    gate.release()  # handed to the first waiter, which has not run yet...
+    doomed.cancel()  # ...and is cancelled before it does
+    with pytest.raises(asyncio.CancelledError):
+        await doomed
+    await asyncio.wait_for(after, 30)
+    assert got == ["after"]
+
+
+async def test_a_sync_write_on_the_event_loop_thread_does_not_wait_for_the_gate():
+    gate = WriteGate()
+    await gate.aacquire()  # a coroutine holds it; waiting here would stop the loop it needs
+    with gate as taken:
+        assert taken is False
+    assert gate.waiting == 0
+    gate.release()
+    assert await asyncio.to_thread(gate.acquire)

@@ -73,7 +73,7 @@ def collect(state: dict[str, Any], default_config: PDRConfig) -> dict[str, Any]:
         reason = stops.pop() if len(stops) == 1 and "" not in stops else NO_DRAFTS
         env.emit("run_stopping", reason=reason, round=r)
         return {"stop_reason": reason}
-    voters = (state.get("drafts") or []) if cfg.method == "self_consistency" else drafts
+    voters = (state.get("drafts") or []) if cfg.windowed else drafts
     if converged(voters, cfg, r, state.get("best")):
         env.emit("run_stopping", reason=CONVERGED, round=r)
         return {"stop_reason": CONVERGED}
@@ -95,6 +95,6 @@ def after_collect(state: dict[str, Any], default_config: PDRConfig) -> list[Send
         return send_verifications(state, state.get("committed"))
     if state["round"] >= cfg.rounds:
         return "finalize"
-    if cfg.method == "self_consistency":
-        return "begin_round"  # its next window
+    if cfg.windowed:
+        return "begin_round"  # the next window of self-consistency
     return "critique" if cfg.method == "sr_error" else "distill"

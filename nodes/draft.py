@@ -162,7 +162,7 @@ def begin_round(
         "verifications": Overwrite([]),
         "committed": reserved.committed,
     }
-    if cfg.method != "self_consistency":  # its windows' drafts all vote
+    if not cfg.windowed:  # else every window's drafts vote
         update["drafts"] = Overwrite([])
     if round > 1:  # the vote of the round that ended is what the run answers if it stops from now on
         best = state.get("best")

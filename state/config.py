@@ -364,10 +364,16 @@ class PDRConfig(BaseModel):
             return value
         return self.max_tokens.draft * REFINE_FACTOR if role == "refine" else self.kappa
 
+    @property
+    def windowed(self) -> bool:
+        """Whether rounds are windows of one sample (self-consistency): every round draws first
+        drafts, numbered and seeded as one sample of their total, and every window's drafts vote."""
+        return self.method == "self_consistency"
+
     def draft_max_tokens(self, round: int) -> int:
         """`max_tokens` of a draft of round `round`: a first draft's, or a refine draft's after it
         (every window of self-consistency draws first drafts)."""
-        if round == 1 or self.method == "self_consistency":
+        if round == 1 or self.windowed:
             return self.max_tokens.draft
         return self.role_max_tokens("refine")
 
@@ -375,12 +381,12 @@ class PDRConfig(BaseModel):
         """The index of round `round`'s first draft. Self-consistency numbers its drafts across its
         windows, so that draft i of its vote is the same request whichever window draws it (a run
         of schedule 4,4 draws the same samples as one of 8); other methods count from 0 each round."""
-        return sum(self.schedule[: round - 1]) if self.method == "self_consistency" else 0
+        return sum(self.schedule[: round - 1]) if self.windowed else 0
 
     def seed_round(self, round: int) -> int:
         """The round a call's seed is derived with: 1 for every window of self-consistency (one
         sample drawn in pieces), else the call's own round."""
-        return 1 if self.method == "self_consistency" else round
+        return 1 if self.windowed else round
 
     def concurrency(self) -> int:
         """Parallel calls allowed: `max_concurrency`, else the widest round."""

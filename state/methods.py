@@ -123,6 +123,17 @@ def _count(entry: str, text: str, what: str) -> int:
     return int(text)
 
 
+def _schedule(entry: str, text: str, example: str) -> tuple[int, ...]:
+    """A schedule written with dashes (`4-2-1`; self-consistency's windows `4-4`)."""
+    parts = text.split("-")
+    if not all(p.isdigit() and int(p) >= 1 for p in parts):
+        raise MethodError(
+            f"methods: {entry!r}: schedule {text!r} is not like {example} "
+            "(positive integers joined by dashes)"
+        )
+    return tuple(int(p) for p in parts)
+
+
 def parse_method(entry: str, base: dict[str, Any] | None = None) -> EvalMethod:
     """One `--methods` entry, with `base` config fields under its own (see the module docstring).
 
@@ -153,9 +164,9 @@ def parse_method(entry: str, base: dict[str, Any] | None = None) -> EvalMethod:
     elif method == "self_consistency":
         if len(args) > 1:
             raise MethodError(f"methods: {entry!r}: expected sc:N, or windows such as sc:4-4")
-        windows = (args[0] if args else "8").split("-")
-        fields["schedule"] = tuple(_count(entry, w, "N") for w in windows)
-        head.append("-".join(windows))
+        windows = args[0] if args else "8"
+        fields["schedule"] = _schedule(entry, windows, "8 or 4-4")
+        head.append(windows)
     elif method == "best_of_n":
         if len(args) > 1:
             raise MethodError(f"methods: {entry!r}: expected {head[0]}:N")
@@ -174,9 +185,7 @@ def parse_method(entry: str, base: dict[str, Any] | None = None) -> EvalMethod:
                 f"methods: {entry!r}: expected pdr:SCHEDULE:DISTILLER, e.g. pdr:4-2-1:global_summary"
             )
         schedule = args[0] if args else "4-2-1"
-        if not all(p.isdigit() for p in schedule.split("-")):
-            raise MethodError(f"methods: {entry!r}: schedule {schedule!r} is not like 4-2-1")
-        fields["schedule"] = schedule
+        fields["schedule"] = _schedule(entry, schedule, "4-2-1")
         fields["distiller"] = args[1] if len(args) > 1 else fields.get("distiller", "global_summary")
         head += [schedule, fields["distiller"]]
     for option in options:

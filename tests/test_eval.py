@@ -149,6 +149,8 @@ def test_methods_syntax():
         ("pdr:4-2:random_k:early_stop=2", "early_stop"),
         ("pdr:four:global_summary", "not like 4-2-1"),
         ("sc:0", "positive integer"),
+        ("sc:4-x", "schedule '4-x' is not like 8 or 4-4"),
+        ("pdr:4-0-1:random_k", "schedule '4-0-1' is not like 4-2-1 \\(positive integers"),
         ("sr:x", "positive integer"),
         ("single:3", "takes no arguments"),
         ("single:colour=3", "unknown option 'colour'"),

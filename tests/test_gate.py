@@ -8,7 +8,9 @@ import threading
 
 import pytest
 
+from langgraph_pdr import PDRConfig
 from langgraph_pdr.checkpoints.gate import WriteGate, write_gate
+from langgraph_pdr.checkpoints.store import open_store
 
 
 def until(condition, what: str) -> None:
@@ -147,3 +149,23 @@ async def test_a_sync_write_on_the_event_loop_thread_does_not_wait_for_the_gate(
     assert gate.waiting == 0
     gate.release()
     assert await asyncio.to_thread(gate.acquire)
+
+
+def test_a_stores_ledger_and_checkpointer_both_write_through_the_files_gate(tmp_path):
+    db = tmp_path / "runs.sqlite"
+    checkpoint = {"configurable": {"thread_id": "t", "checkpoint_ns": "", "checkpoint_id": "c1"}}
+    with open_store(db) as store:
+        writes = [
+            threading.Thread(target=lambda: store.ledger.start_run("t", question="q", config=PDRConfig())),
+            threading.Thread(target=lambda: store.saver.put_writes(checkpoint, [("drafts", [])], "task")),
+        ]
+        gate = write_gate(db)
+        gate.acquire()
+        for n, write in enumerate(writes):
+            write.start()
+            until(lambda n=n: gate.waiting == n + 1, f"write {n} waits for the gate")
+        gate.release()
+        for write in writes:
+            write.join(timeout=30)
+        assert [r.thread_id for r in store.ledger.list_runs()] == ["t"]
+        assert store.saver.conn.execute("SELECT count(*) FROM writes").fetchone() == (1,)

@@ -97,9 +97,8 @@ async def test_threads_and_coroutines_share_one_queue_without_blocking_the_loop(
     assert order == ["first", "thread", "last"]
 
 
-async def test_a_cancelled_waiter_leaves_the_queue_and_the_next_one_gets_the_gate():
-    gate = WriteGate()
-    got: list[str] = []
+async def two_waiters(gate: WriteGate, got: list[str]) -> tuple[asyncio.Task, asyncio.Task]:
+    """Hold the gate and queue two writers behind it: the one to cancel, then another."""
 
     async def writer(name: str) -> None:
         async with gate:
@@ -110,6 +109,12 @@ async def test_a_cancelled_waiter_leaves_the_queue_and_the_next_one_gets_the_gat
     await auntil(lambda: gate.waiting == 1, "queued")
     after = asyncio.create_task(writer("after"))
     await auntil(lambda: gate.waiting == 2, "both queued")
+    return doomed, after
+
+
+async def test_a_cancelled_waiter_leaves_the_queue_and_the_next_one_gets_the_gate():
+    gate, got = WriteGate(), []
+    doomed, after = await two_waiters(gate, got)
     doomed.cancel()
     with pytest.raises(asyncio.CancelledError):
         await doomed
@@ -121,18 +126,8 @@ async def test_a_cancelled_waiter_leaves_the_queue_and_the_next_one_gets_the_gat
 
 
 async def test_a_waiter_cancelled_as_it_is_handed_the_gate_passes_it_on():
-    gate = WriteGate()
-    got: list[str] = []
-
-    async def writer(name: str) -> None:
-        async with gate:
-            got.append(name)
-
-    await gate.aacquire()
-    doomed = asyncio.create_task(writer("cancelled"))
-    await auntil(lambda: gate.waiting == 1, "queued")
-    after = asyncio.create_task(writer("after"))
-    await auntil(lambda: gate.waiting == 2, "both queued")
+    gate, got = WriteGate(), []
+    doomed, after = await two_waiters(gate, got)
     gate.release()  # handed to the first waiter, which has not run yet...
     doomed.cancel()  # ...and is cancelled before it does
     with pytest.raises(asyncio.CancelledError):

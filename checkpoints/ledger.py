@@ -408,12 +408,12 @@ class Ledger:
 
     @asynccontextmanager
     async def aholding(self, thread_id: str, owner: str, *, acquire: bool = True) -> AsyncIterator[None]:
-        """Async twin of `holding` (the heartbeat runs in a thread of its own)."""
+        """Async twin of `holding` (the heartbeat is a task on the event loop)."""
         if acquire:
             await self.aacquire(thread_id, owner)
         self._fences[thread_id] = owner
         try:
-            with lock.heartbeat(self._beat(thread_id, owner)):
+            async with lock.aheartbeat(lambda: self._arun(lock.extend, thread_id, owner)):
                 yield
         finally:
             await self.arelease(thread_id, owner)

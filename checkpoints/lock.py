@@ -8,13 +8,14 @@ run another process then took over, gets `LeaseLostError` at its next write and 
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 
 from sqlalchemy import select, update
 from sqlalchemy.engine import Connection
@@ -143,3 +144,27 @@ def heartbeat(beat: Callable[[], None]) -> Iterator[None]:
     finally:
         stop.set()
         heart.join(timeout=5)
+
+
+@asynccontextmanager
+async def aheartbeat(beat: Callable[[], Awaitable[None]]) -> AsyncIterator[None]:
+    """`heartbeat` for async runs: a task on the running event loop, cancelled when the block ends.
+
+    A thread's beat would wait for the database file's write gate behind the loop's own writers, and
+    joining it at the end would stop the loop those writers need.
+    """
+
+    async def loop() -> None:
+        while True:
+            await asyncio.sleep(HEARTBEAT_S)
+            try:
+                await beat()
+            except Exception:  # the run itself will report a broken database
+                pass
+
+    task = asyncio.create_task(loop(), name="pdr-lock-heartbeat")
+    try:
+        yield
+    finally:
+        task.cancel()
+        await asyncio.wait([task])

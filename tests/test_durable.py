@@ -463,3 +463,43 @@ def test_a_holder_whose_run_was_taken_over_writes_nothing_more(durable_db):
     row = ledger.run_row("fenced")
     assert (row["lock_owner"], row["status"]) == ("elsewhere:1:takeover", "running")
     ledger.dispose()
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_a_held_lease_is_extended_by_its_heartbeat_until_the_block_ends(tmp_path, monkeypatch, mode):
+    import asyncio
+    import threading
+
+    from langgraph_pdr.checkpoints import lock
+    from langgraph_pdr.checkpoints.store import open_ledger
+
+    monkeypatch.setattr(lock, "HEARTBEAT_S", 0.01)
+    ledger = open_ledger(tmp_path / "runs.sqlite")
+    ledger.start_run("beat", question="q?", config=CONFIG)
+    tick = threading.Event()
+
+    def lease_until() -> float:
+        return ledger.run_row("beat")["lock_until"] or 0.0
+
+    def extended(first: float) -> bool:  # by the heartbeat alone: nothing else writes meanwhile
+        for _ in range(10_000):
+            if lease_until() > first:
+                return True
+            tick.wait(0.001)
+        return False
+
+    if mode == "sync":
+        with ledger.holding("beat", "here:1:sync"):
+            assert extended(lease_until())
+    else:
+
+        async def hold() -> list[str]:
+            async with ledger.aholding("beat", "here:1:async"):
+                first = lease_until()
+                assert await asyncio.to_thread(extended, first)
+            return [t.get_name() for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+
+        assert asyncio.run(hold()) == []  # the heartbeat task ended with the block
+    row = ledger.run_row("beat")
+    assert (row["lock_owner"], row["lock_until"]) == (None, None)  # released
+    ledger.dispose()

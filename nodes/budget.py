@@ -16,11 +16,12 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from langgraph_pdr.state.config import PDRConfig
+from langgraph_pdr.state.graph_state import merge_max
 from langgraph_pdr.state.records import CallRecord
 from langgraph_pdr.state.registry import DISTILLERS
 
@@ -33,9 +34,66 @@ class BudgetStop(Exception):
         self.reason = reason
 
 
+@dataclass
+class Settled:
+    """A stage's calls made together, settled: the texts and records of those that returned (in
+    order), the indices of those that did not, and the error to raise (a `BudgetStop` first)."""
+
+    texts: list[str]
+    calls: list[CallRecord]
+    refused: list[int]
+    error: BaseException | None
+
+
+def settle(outcomes: Sequence[tuple[str, CallRecord] | BaseException], indices: Sequence[int]) -> Settled:
+    """Sort a stage's outcomes (see `call_models`), each the call of index `indices[i]`.
+
+    Example:
+        ```python
+        from langgraph_pdr import CallRecord
+        from langgraph_pdr.nodes.budget import BudgetStop, settle
+
+        ok = ("Better: 1", CallRecord(role="judge", round=2, index=0, stage="r2.judge.1"))
+        settled = settle([ok, TimeoutError(), BudgetStop("max_b_total")], [0, 1, 2])
+        assert settled.texts == ["Better: 1"] and settled.refused == [1, 2]
+        assert isinstance(settled.error, BudgetStop)
+        ```
+    """
+    texts, calls, refused, errors = [], [], [], []
+    for index, outcome in zip(indices, outcomes, strict=True):
+        if isinstance(outcome, BaseException):
+            refused.append(index)
+            errors.append(outcome)
+        else:
+            texts.append(outcome[0])
+            calls.append(outcome[1])
+    stops = [e for e in errors if isinstance(e, BudgetStop)]
+    return Settled(texts, calls, refused, (stops or errors or [None])[0])
+
+
 def spent(state: Mapping[str, Any]) -> tuple[int, int]:
     """(B_total, B_seq) so far."""
     return int(state.get("b_total") or 0), sum((state.get("stage_max") or {}).values())
+
+
+def spent_with(state: Mapping[str, Any], calls: Iterable[CallRecord]) -> dict[str, Any]:
+    """What `state` has spent plus `calls`, made since and not yet in it: the mapping `reserve` reads.
+
+    Example:
+        ```python
+        from langgraph_pdr import CallRecord
+        from langgraph_pdr.nodes.budget import spent, spent_with
+
+        calls = [CallRecord(role="judge", round=1, index=i, stage="r1.judge.1", output_tokens=10 + i)
+                 for i in range(3)]
+        assert spent(spent_with({"b_total": 100, "stage_max": {"r1.draft": 50}}, calls)) == (133, 62)
+        ```
+    """
+    calls = list(calls)
+    return {
+        "b_total": int(state.get("b_total") or 0) + sum(c.total_tokens for c in calls),
+        "stage_max": merge_max(dict(state.get("stage_max") or {}), stage_costs(calls)),
+    }
 
 
 @dataclass(frozen=True)

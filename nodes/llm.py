@@ -12,6 +12,7 @@ from typing import Any, NoReturn
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.runnables import RunnableConfig
+from langchain_core.runnables.config import ContextThreadPoolExecutor
 
 from langgraph_pdr.nodes.tokens import image_count, message_text
 from langgraph_pdr.nodes.tracing import call_run_config
@@ -269,3 +270,51 @@ async def acall_model(
     """Async twin of `call_model`."""
     _, text, call = await acall_model_reply(model, messages, **kwargs)
     return text, call
+
+
+#: One call of a batch: its messages and `call_model`'s keyword arguments.
+Job = tuple[Sequence[BaseMessage], dict[str, Any]]
+#: What a call of a batch came to: its text and record, or the error it raised.
+Outcome = tuple[str, CallRecord] | BaseException
+
+
+def call_models(model: BaseChatModel, jobs: Sequence[Job], *, concurrency: int) -> list[Outcome]:
+    """Run `jobs` in parallel threads, at most `concurrency` at once; each one's outcome, in order (an
+    error is returned, not raised, so that the calls that returned are kept).
+
+    Example:
+        ```python
+        from langchain_core.language_models import GenericFakeChatModel
+        from langchain_core.messages import AIMessage, HumanMessage
+        from langgraph_pdr.nodes.llm import call_models
+        from langgraph_pdr.nodes.tokens import DEFAULT_COUNTER
+
+        model = GenericFakeChatModel(messages=iter([AIMessage("4"), AIMessage("4")]))
+        fields = {"options": {}, "counter": DEFAULT_COUNTER, "role": "judge", "round": 1, "stage": "r1.j"}
+        jobs = [([HumanMessage("2 + 2?")], {**fields, "index": i}) for i in range(2)]
+        outcomes = call_models(model, jobs, concurrency=2)
+        assert [text for text, _ in outcomes] == ["4", "4"] and [c.index for _, c in outcomes] == [0, 1]
+        ```
+    """
+    if len(jobs) <= 1:  # no thread for one call
+        outcomes: list[Outcome] = []
+        for messages, options in jobs:
+            try:
+                outcomes.append(call_model(model, messages, **options))
+            except Exception as exc:
+                outcomes.append(exc)
+        return outcomes
+    with ContextThreadPoolExecutor(max_workers=max(min(len(jobs), concurrency), 1)) as pool:
+        futures = [pool.submit(call_model, model, messages, **options) for messages, options in jobs]
+    return [f.exception() or f.result() for f in futures]
+
+
+async def acall_models(model: BaseChatModel, jobs: Sequence[Job], *, concurrency: int) -> list[Outcome]:
+    """Async twin of `call_models`: the calls as tasks, at most `concurrency` at once."""
+    gate = asyncio.Semaphore(max(concurrency, 1))
+
+    async def one(messages: Sequence[BaseMessage], options: dict[str, Any]) -> tuple[str, CallRecord]:
+        async with gate:
+            return await acall_model(model, messages, **options)
+
+    return list(await asyncio.gather(*(one(m, o) for m, o in jobs), return_exceptions=True))

@@ -58,6 +58,16 @@ class NodeEnv:
         """The B_total update of a call that failed for good: what its attempts were billed."""
         return self._book_failures({}, role, round, index)
 
+    def stopped_usage(
+        self, calls: Sequence[CallRecord], *, role: str, round: int, refused: Sequence[int]
+    ) -> dict[str, Any]:
+        """`usage(*calls)` of a stage a cap stopped, plus what the attempts of its calls that did not
+        return (`refused`, by index) were billed."""
+        update = self.usage(*calls)
+        for index in refused:
+            update = self._book_failures(update, role, round, index)
+        return update
+
     def _book_failures(self, update: dict[str, Any], role: str, round: int, index: int) -> dict[str, Any]:
         key = call_key(role, round, index)
         billed = BILLING.take(self.thread_id, key)

@@ -14,7 +14,8 @@ their verdicts, so the same bracket runs with a sync judge (`play`) or an async 
 judges use it:
 
 - the `tournament` distiller (`langgraph_pdr.nodes.distill.tournament`) judges with
-  `DistillRequest.generate`: one call after another, role `distill`, each its own stage;
+  `DistillRequest.generate_many`: each level's comparisons in parallel, role `distill`, one stage
+  `r{round}.distill.{first call's index}` per level;
 - the final selection (`select_final`, run by `finalize` when `PDRConfig(selector="tournament")`)
   picks the answer of a PDR run's last round: role `judge`, each level's comparisons in parallel as
   one stage `r{round}.judge.{level}` (B_seq adds its largest call), each level reserved against the
@@ -24,7 +25,6 @@ judges use it:
 
 from __future__ import annotations
 
-import asyncio
 import random
 import re
 from collections.abc import Awaitable, Callable, Generator, Sequence
@@ -32,18 +32,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from langchain_core.messages import BaseMessage
-from langchain_core.runnables.config import ContextThreadPoolExecutor
 
 from langgraph_pdr.nodes.answers import agreement, answer_key, finished, normalize
-from langgraph_pdr.nodes.budget import BudgetStop, reserve, stage_costs
+from langgraph_pdr.nodes.budget import BudgetStop, reserve, settle, spent_with
 from langgraph_pdr.nodes.images import question_message
-from langgraph_pdr.nodes.llm import acall_model, call_model, derive_seed
+from langgraph_pdr.nodes.llm import Job, Outcome, acall_models, call_models, derive_seed
 from langgraph_pdr.nodes.prompts import judge_template
 from langgraph_pdr.nodes.runtime import NodeEnv, call_fields
 from langgraph_pdr.nodes.tokens import prompt_bound
 from langgraph_pdr.nodes.trajectory import draft_body
 from langgraph_pdr.state.config import PDRConfig
-from langgraph_pdr.state.graph_state import merge_max
 from langgraph_pdr.state.prompts import PromptSet
 from langgraph_pdr.state.records import CallRecord, Draft
 
@@ -395,13 +393,7 @@ class Selection:
     def usage(self, env: NodeEnv, round: int) -> dict[str, Any]:
         """The state update that books the judge calls (and the billed failed attempts of a refused
         level) into B_total and the stages' maxima."""
-        update = env.usage(*self.calls)
-        for index in self.refused:
-            failed = env.failed_usage("judge", round, index)
-            if failed:
-                update["b_total"] += failed["b_total"]
-                update["billed"] = {**update.get("billed", {}), **failed["billed"]}
-        return update
+        return env.stopped_usage(self.calls, role="judge", round=round, refused=self.refused)
 
 
 class FinalJudge:
@@ -420,16 +412,14 @@ class FinalJudge:
         rng = random.Random(derive_seed(self.env.config.seed, "judge", self.round))
         return knockout(finished(drafts), keep=1, rng=rng, round_drafts=drafts)
 
-    def _jobs(self, comparisons: list[Comparison]) -> list[tuple[list[BaseMessage], dict[str, Any]]]:
+    def _jobs(self, comparisons: list[Comparison]) -> list[Job]:
         env, cfg = self.env, self.env.config
         limit = cfg.max_tokens.verify
         question, images = self.state["question"], self.state.get("images")
         messages = [judge_messages(question, c, env.prompts, images) for c in comparisons]
-        spent = {
-            "b_total": int(self.state.get("b_total") or 0) + sum(c.total_tokens for c in self.calls),
-            "stage_max": merge_max(self.state.get("stage_max") or {}, stage_costs(self.calls)),
-        }
-        reserved = reserve(spent, cfg, [prompt_bound(m, env.counter) + limit for m in messages])
+        reserved = reserve(
+            spent_with(self.state, self.calls), cfg, [prompt_bound(m, env.counter) + limit for m in messages]
+        )
         if reserved.reason:
             raise BudgetStop(reserved.reason)
         options = [
@@ -447,46 +437,35 @@ class FinalJudge:
         ]
         return list(zip(messages, options, strict=True))
 
-    def _settle(self, comparisons: list[Comparison], outcomes: list[Any]) -> Verdicts:
+    def _settle(self, comparisons: list[Comparison], outcomes: list[Outcome]) -> Verdicts:
         """Keep the calls that returned; raise the first error (a `BudgetStop` first: the level was
         refused, and its failed calls' billed attempts are booked by `Selection.usage`)."""
-        self.calls += [o[1] for o in outcomes if not isinstance(o, BaseException)]
-        errors = [(c, o) for c, o in zip(comparisons, outcomes, strict=True) if isinstance(o, BaseException)]
-        stops = [o for _, o in errors if isinstance(o, BudgetStop)]
-        if stops:
-            self.refused = [c.number for c, _ in errors]
-            raise stops[0]
-        if errors:
-            raise errors[0][1]
-        return [verdict(text) for text, _ in outcomes]
+        settled = settle(outcomes, [c.number for c in comparisons])
+        self.calls += settled.calls
+        if settled.error is not None:
+            self.refused = settled.refused
+            raise settled.error
+        return [verdict(text) for text in settled.texts]
 
     def judge(self, comparisons: list[Comparison]) -> Verdicts:
         """One level's verdicts, its calls in parallel threads."""
-        try:
-            jobs = self._jobs(comparisons)
-        except BudgetStop:
-            self.refused = [c.number for c in comparisons]
-            raise
-        workers = max(min(len(jobs), self.env.config.concurrency()), 1)
-        with ContextThreadPoolExecutor(max_workers=workers) as pool:
-            futures = [pool.submit(call_model, self.env.model, m, **o) for m, o in jobs]
-        return self._settle(comparisons, [f.exception() or f.result() for f in futures])
+        jobs = self._reserved(comparisons)
+        outcomes = call_models(self.env.model, jobs, concurrency=self.env.config.concurrency())
+        return self._settle(comparisons, outcomes)
 
     async def ajudge(self, comparisons: list[Comparison]) -> Verdicts:
         """Async twin of `judge`: the level's calls as tasks, at most `concurrency()` at once."""
+        jobs = self._reserved(comparisons)
+        outcomes = await acall_models(self.env.model, jobs, concurrency=self.env.config.concurrency())
+        return self._settle(comparisons, outcomes)
+
+    def _reserved(self, comparisons: list[Comparison]) -> list[Job]:
+        """`_jobs`, the level's comparisons all refused when a cap refuses the level."""
         try:
-            jobs = self._jobs(comparisons)
+            return self._jobs(comparisons)
         except BudgetStop:
             self.refused = [c.number for c in comparisons]
             raise
-        gate = asyncio.Semaphore(self.env.config.concurrency())
-
-        async def one(messages: list[BaseMessage], options: dict[str, Any]) -> tuple[str, CallRecord]:
-            async with gate:
-                return await acall_model(self.env.model, messages, **options)
-
-        outcomes = await asyncio.gather(*(one(m, o) for m, o in jobs), return_exceptions=True)
-        return self._settle(comparisons, list(outcomes))
 
     def selection(self, bracket: Bracket | None, stop: BudgetStop | None = None) -> Selection:
         """The outcome, and its event: the bracket in one line per match, or the cap that ended it."""

@@ -45,7 +45,7 @@ def store(request, tmp_path):
 SWEEP: list[tuple[str, int, str, str | None]] = []
 
 
-@pytest.mark.parametrize("distiller", ["global_summary", "shared_top_k", "random_k"])
+@pytest.mark.parametrize("distiller", ["global_summary", "shared_top_k", "random_k", "tournament"])
 @pytest.mark.parametrize("cap", range(200, 6000, 331))
 def test_b_total_cap_is_never_exceeded(distiller, cap, store):
     fake = ScriptedChatModel(script=script)
@@ -58,7 +58,7 @@ def test_b_total_cap_is_never_exceeded(distiller, cap, store):
     assert_paid_answer_kept(fake, result)
 
 
-@pytest.mark.parametrize("distiller", ["global_summary", "per_sample_top_k"])
+@pytest.mark.parametrize("distiller", ["global_summary", "per_sample_top_k", "tournament"])
 @pytest.mark.parametrize("cap", range(150, 2500, 173))
 def test_b_seq_cap_is_never_exceeded(distiller, cap, store):
     fake = ScriptedChatModel(script=script)

@@ -14,7 +14,7 @@ import pytest
 from fakes import FakeCall, ScriptedChatModel, judge_parts, parts_of
 
 from langgraph_pdr import PDRConfig, Utf8TokenCounter, arun_pdr, get_prompts, run_pdr
-from langgraph_pdr.nodes import tournament
+from langgraph_pdr.nodes import budget, llm, tournament
 from langgraph_pdr.nodes.answers import last_boxed
 from langgraph_pdr.nodes.distill import DistillRequest, get_distiller
 from langgraph_pdr.nodes.distill import tournament as distill_tournament
@@ -44,7 +44,7 @@ def draft_text(round: int, index: int, answer: str) -> str:
     return f"draft r{round} i{index} so \\boxed{{{answer}}}"
 
 
-def model(answers: dict[int, dict[int, str]], judge=judged) -> ScriptedChatModel:
+def model(answers: dict[int, dict[int, str]], judge=judged, together: int = 0) -> ScriptedChatModel:
     """Drafts answer `answers[round][index]` (round 2 on: 100 + index when not given); the judge prefers
     by `PREFERRED`. Usage: a draft 100 in and 40 + 10 * index out, a comparison 60 in and 10 + index out."""
 
@@ -61,7 +61,7 @@ def model(answers: dict[int, dict[int, str]], judge=judged) -> ScriptedChatModel
             return 60, 10 + call.index
         return 100, 40 + 10 * call.index
 
-    return ScriptedChatModel(script=script, usage=usage)
+    return ScriptedChatModel(script=script, usage=usage, together=together)
 
 
 def stage_maxima(calls) -> dict[str, int]:
@@ -182,17 +182,17 @@ def test_distiller_keeps_the_draft_the_judge_prefers_with_three_votes_per_pair()
     # per pair: two greedy votes (one per order), then one sampled at the drafts' temperature
     temperatures = [c.kwargs["temperature"] for c in judges]
     assert sorted(temperatures) == sorted([config.temperature.verify] * 6 + [config.temperature.draft] * 3)
-    assert sorted(c.stage for c in result.calls if c.role == "distill") == sorted(
-        f"r1.distill.{i}" for i in range(9)
-    )
+    # one stage per bracket level, named by its first call: level 1's six calls, level 2's three
+    stages = {c.index: c.stage for c in result.calls if c.role == "distill"}
+    assert stages == {i: "r1.distill.0" if i < 6 else "r1.distill.6" for i in range(9)}
     # the next draft sees the winner
     [refine] = fake.calls("draft", 2)
     assert parts_of(refine.prompt, "refine")["workspace"] == workspace.text
     assert "draft r1 i2 " in workspace.text and "draft r1 i0 " not in workspace.text
-    # each distill call is its own stage: the calls of the distiller run one after another
+    # B_total: every call; B_seq: each level's largest comparison (60 in, 10 + index out)
     assert result.b_total == sum(c.total for c in fake.log)
     draft_max = max(c.total for c in fake.calls("draft", 1))
-    assert result.b_seq == draft_max + sum(c.total for c in judges) + fake.calls("draft", 2)[0].total
+    assert result.b_seq == draft_max + (70 + 5) + (70 + 8) + fake.calls("draft", 2)[0].total
     [event] = [e for e in events if e["event"] == "tournament"]
     assert event["round"] == 1 and event["winners"] == [2] and len(event["pairs"]) == 3
     assert all(re.fullmatch(r"level \d: \d v \d -> \d \(votes [\d,]+\)", p) for p in event["pairs"])
@@ -210,6 +210,38 @@ def test_a_pair_with_the_same_answer_costs_no_call(k, kept):
     assert len([c for c in fake.log if c.judging]) == VOTES
     if k == 1:
         assert workspace.sources == [0]  # every same-answer pair advances its lower index
+
+
+@pytest.mark.parametrize("run", ["sync", "async"])
+def test_a_cap_that_refuses_the_distillers_second_level_stops_with_the_first_levels_calls(run):
+    # a B_seq cap that lets level 1 in (one stage: its largest call's worst case), and not level 2's
+    # worst case on top of level 1's largest call (60 in, 10 + 5 out)
+    fake = model({1: {0: "5", 1: "6", 2: "7", 3: "4"}})
+    drafts = drafts_of("5674")
+    bound = max(
+        prompt_bound(judge_messages(QUESTION, Comparison(0, 1, a, b), get_prompts("card")), DEFAULT_COUNTER)
+        for a in drafts
+        for b in drafts
+        if a is not b
+    )
+    verify = 1000
+    cap = 170 + bound + verify + 74
+    config = PDRConfig(
+        schedule=(4, 1),
+        distiller="tournament",
+        k=1,
+        max_tokens={"draft": 64, "verify": verify},
+        max_b_seq=cap,
+    )
+    if run == "sync":
+        result = run_pdr(QUESTION, model=fake, config=config)
+    else:
+        result = asyncio.run(arun_pdr(QUESTION, model=fake, config=config))
+    assert result.stop_reason == "max_b_seq" and result.answer in {"5", "6", "7", "4"}
+    distilled = [c for c in result.calls if c.role == "distill"]
+    assert sorted((c.index, c.stage) for c in distilled) == [(i, "r1.distill.0") for i in range(6)]
+    assert result.b_total == sum(c.total for c in fake.log) == 620 + sum(70 + i for i in range(6))
+    assert result.b_seq == 170 + 75 and not fake.calls("draft", 2)
 
 
 def direct_request(answers: str, k: int, fake: ScriptedChatModel, seed: int = 0) -> DistillRequest:
@@ -252,6 +284,22 @@ def test_distiller_keeps_the_brackets_k_winners(seed):
     arequest = direct_request(answers, 3, again, seed)
     [aworkspace] = asyncio.run(get_distiller("tournament").adistill(arequest))
     assert aworkspace == workspace and [c.prompt for c in again.log] == [c.prompt for c in fake.log]
+
+
+@pytest.mark.parametrize("run", ["sync", "async"])
+def test_a_levels_comparisons_run_together(run):
+    # level 1 of four different answers: six comparisons, at most four at once (the widest round); the
+    # first four wait until all four have started, so a comparison made alone shows
+    fake = model({}, together=4)
+    request = direct_request("5674", 1, fake)
+    distiller = get_distiller("tournament")
+    if run == "sync":
+        [workspace] = distiller.distill(request)
+    else:
+        [workspace] = asyncio.run(distiller.adistill(request))
+    calls = sorted(fake.log, key=lambda c: c.started)
+    assert len(calls) == 3 * VOTES and not any(c.alone for c in calls[:4])
+    assert [request.drafts[i].answer for i in workspace.sources] == ["7"]
 
 
 def test_async_distiller_run_matches_the_sync_one():
@@ -418,6 +466,11 @@ DOCUMENTED = [
     tournament.select_final,
     distill_tournament.TournamentDistiller,
     judge_template,
+    # what a level's comparisons are made with
+    DistillRequest.generate_many,
+    llm.call_models,
+    budget.settle,
+    budget.spent_with,
 ]
 
 

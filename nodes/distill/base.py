@@ -10,8 +10,8 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 from langchain_core.messages import BaseMessage
 
 from langgraph_pdr.nodes.answers import answer_tally, finished
-from langgraph_pdr.nodes.budget import BudgetStop, reserve
-from langgraph_pdr.nodes.llm import acall_model, call_model, derive_seed
+from langgraph_pdr.nodes.budget import BudgetStop, reserve, settle, spent_with
+from langgraph_pdr.nodes.llm import Job, Outcome, acall_models, call_models, derive_seed
 from langgraph_pdr.nodes.prompts import get_prompts
 from langgraph_pdr.nodes.runtime import NodeEnv, call_fields
 from langgraph_pdr.nodes.tokens import cut_to_tokens, prompt_bound
@@ -20,6 +20,15 @@ from langgraph_pdr.state.config import PDRConfig
 from langgraph_pdr.state.context import TokenCounter
 from langgraph_pdr.state.prompts import PromptSet
 from langgraph_pdr.state.records import CallRecord, Draft, Workspace
+
+
+@dataclass(frozen=True)
+class Generation:
+    """One model call a distiller asks for (see `DistillRequest.generate_many`)."""
+
+    messages: Sequence[BaseMessage]
+    max_tokens: int
+    temperature: float
 
 
 @dataclass
@@ -38,9 +47,12 @@ class DistillRequest:
             `generate` cannot call the model.
         state: the graph state the request was made from (what the run has spent so far).
         calls: the model calls this request made (`generate` appends them).
+        refused: the indices of the calls that did not return, when a call failed or a cap refused
+            them (the node books what their failed attempts were billed).
 
-    A distiller that writes its workspace with the model calls `generate` / `agenerate`, which reserve
-    the call against the run's caps first. `k`, `kappa`, `prompts`, `candidates`, `tally()` and
+    A distiller that writes its workspace with the model calls `generate` / `agenerate` (one call, its
+    own stage) or `generate_many` / `agenerate_many` (calls made together, one stage), which reserve the
+    calls against the run's caps first. `k`, `kappa`, `prompts`, `candidates`, `tally()` and
     `rng()` are shorthands for what most distillers need.
 
     Example:
@@ -68,6 +80,7 @@ class DistillRequest:
     env: NodeEnv | None = None
     state: dict[str, Any] = field(default_factory=dict)
     calls: list[CallRecord] = field(default_factory=list)
+    refused: list[int] = field(default_factory=list)
 
     @property
     def kappa(self) -> int:
@@ -100,50 +113,89 @@ class DistillRequest:
             raise RuntimeError("this distill request cannot call the model")
         return self.env
 
-    def _prepare(
-        self, messages: Sequence[BaseMessage], max_tokens: int, temperature: float
-    ) -> dict[str, Any]:
-        env = self._live_env()
-        spent = {
-            "b_total": int(self.state.get("b_total") or 0) + sum(c.total_tokens for c in self.calls),
-            "stage_max": {
-                **(self.state.get("stage_max") or {}),
-                **{c.stage: c.total_tokens for c in self.calls},
-            },
-        }
-        cost = prompt_bound(messages, self.counter) + max_tokens
-        reserved = reserve(spent, self.config, [cost])
+    def _jobs(self, calls: Sequence[Generation]) -> list[Job]:
+        """Reserve `calls` against the caps as one stage (`r{round}.distill.{first index}`), or raise
+        `BudgetStop` (every call refused); each call's messages and `call_model` options."""
+        env, first = self._live_env(), len(self.calls)
+        costs = [prompt_bound(c.messages, self.counter) + c.max_tokens for c in calls]
+        reserved = reserve(spent_with(self.state, self.calls), self.config, costs)
         if reserved.reason:
+            self.refused = [first + i for i in range(len(calls))]
             raise BudgetStop(reserved.reason)
-        index = len(self.calls)
-        return call_fields(
-            env,
-            role="distill",
-            round=self.round,
-            index=index,
-            max_tokens=max_tokens,
-            temperature=temperature,
-            stage=f"r{self.round}.distill.{index}",
-            committed=reserved.committed,
-        )
+        return [
+            (
+                c.messages,
+                call_fields(
+                    env,
+                    role="distill",
+                    round=self.round,
+                    index=first + i,
+                    max_tokens=c.max_tokens,
+                    temperature=c.temperature,
+                    stage=f"r{self.round}.distill.{first}",
+                    committed=reserved.committed,
+                ),
+            )
+            for i, c in enumerate(calls)
+        ]
+
+    def _settle(self, jobs: list[Job], outcomes: list[Outcome]) -> list[str]:
+        """Keep the calls that returned; raise the first error (a `BudgetStop` first), the calls that
+        did not return noted in `refused` (the node books their billed failed attempts)."""
+        settled = settle(outcomes, [options["index"] for _, options in jobs])
+        self.calls += settled.calls
+        if settled.error is not None:
+            self.refused = settled.refused
+            raise settled.error
+        return settled.texts
+
+    def generate_many(self, calls: Sequence[Generation]) -> list[str]:
+        """Model calls made together, in parallel (at most `config.concurrency()` at once): one stage,
+        so B_seq adds only the largest; reserved against the caps as a whole first. Their texts, in
+        order; their records are appended to `calls`.
+
+        Example:
+            ```python
+            from langchain_core.language_models import GenericFakeChatModel
+            from langchain_core.messages import AIMessage, HumanMessage
+            from langgraph_pdr import DistillRequest, PDRConfig, Utf8TokenCounter, get_prompts
+            from langgraph_pdr.nodes.distill.base import Generation
+            from langgraph_pdr.nodes.runtime import NodeEnv
+
+            config = PDRConfig(schedule="4,1")
+            env = NodeEnv(model=GenericFakeChatModel(messages=iter([AIMessage("yes")] * 3)),
+                          config=config, counter=Utf8TokenCounter(), recorder=None, thread_id="t",
+                          prompts=get_prompts("card"))
+            request = DistillRequest(question="2 + 2?", gold=None, round=1, drafts=[], next_width=1,
+                                     config=config, counter=env.counter, env=env)
+            call = Generation([HumanMessage("Is 4 right?")], max_tokens=8, temperature=0.0)
+            assert request.generate_many([call] * 3) == ["yes"] * 3
+            assert {(c.index, c.stage) for c in request.calls} == {(i, "r1.distill.0") for i in range(3)}
+            ```
+        """
+        jobs = self._jobs(calls)
+        model = self._live_env().model
+        return self._settle(jobs, call_models(model, jobs, concurrency=self.config.concurrency()))
+
+    async def agenerate_many(self, calls: Sequence[Generation]) -> list[str]:
+        """Async twin of `generate_many`."""
+        jobs = self._jobs(calls)
+        model = self._live_env().model
+        return self._settle(jobs, await acall_models(model, jobs, concurrency=self.config.concurrency()))
 
     def generate(
         self, messages: Sequence[BaseMessage], *, max_tokens: int, temperature: float
     ) -> tuple[str, CallRecord]:
-        """One model call, reserved against the caps first; each call is its own stage."""
-        opts = self._prepare(messages, max_tokens, temperature)
-        text, call = call_model(self._live_env().model, messages, **opts)
-        self.calls.append(call)
-        return text, call
+        """One model call, reserved against the caps first: its own stage."""
+        [text] = self.generate_many([Generation(messages, max_tokens, temperature)])
+        return text, self.calls[-1]
 
     async def agenerate(
         self, messages: Sequence[BaseMessage], *, max_tokens: int, temperature: float
     ) -> tuple[str, CallRecord]:
         """Async twin of `generate`."""
-        opts = self._prepare(messages, max_tokens, temperature)
-        text, call = await acall_model(self._live_env().model, messages, **opts)
-        self.calls.append(call)
-        return text, call
+        [text] = await self.agenerate_many([Generation(messages, max_tokens, temperature)])
+        return text, self.calls[-1]
 
 
 @runtime_checkable

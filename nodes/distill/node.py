@@ -50,11 +50,7 @@ def _done(env: NodeEnv, request: DistillRequest, workspaces: list[Workspace]) ->
 def _stopped(env: NodeEnv, request: DistillRequest, stop: BudgetStop) -> dict[str, Any]:
     """The state update of a distill stopped by a cap (its calls recorded), and its event."""
     env.emit("run_stopping", reason=stop.reason, round=request.round)
-    update = env.usage(*request.calls)
-    # and the failed attempts of the call that stopped it
-    failed = env.failed_usage("distill", request.round, len(request.calls))
-    update["b_total"] += failed.get("b_total", 0)
-    update["billed"] = {**update.get("billed", {}), **failed.get("billed", {})}
+    update = env.stopped_usage(request.calls, role="distill", round=request.round, refused=request.refused)
     return {"stop_reason": stop.reason, **update}
 
 

@@ -6,16 +6,15 @@ shuffle), the model judges each pair `VOTES` times (which of the two solutions i
 of the two swapped on alternate votes), the majority advances, until k remain; a pair of drafts with
 the same final answer advances its lower-indexed draft without a call. The bracket is
 `langgraph_pdr.nodes.tournament.knockout`, shared with the final selection
-(`PDRConfig(selector="tournament")`). Each comparison is one `DistillRequest.generate` call (role
-`distill`, its own stage, reserved against the caps) with `max_tokens.verify`, greedy for the first two
-votes (one per order) and at the drafts' temperature after (see `Comparison.temperature`).
+(`PDRConfig(selector="tournament")`). Each bracket level's comparisons are made together, in parallel,
+with `DistillRequest.generate_many`: role `distill`, one stage per level (B_seq adds its largest call),
+reserved against the caps first; `max_tokens.verify`, greedy for the first two votes (one per order) and
+at the drafts' temperature after (see `Comparison.temperature`).
 """
 
 from __future__ import annotations
 
-from typing import Any
-
-from langgraph_pdr.nodes.distill.base import BaseDistiller, DistillRequest, extractive_workspace
+from langgraph_pdr.nodes.distill.base import BaseDistiller, DistillRequest, Generation, extractive_workspace
 from langgraph_pdr.nodes.tournament import (
     VOTES,
     Bracket,
@@ -60,14 +59,16 @@ class TournamentDistiller(BaseDistiller):
             request.candidates, keep=request.k, rng=request.rng(self.name), round_drafts=request.drafts
         )
 
-    def _call(self, request: DistillRequest, comparison: Comparison) -> dict[str, Any]:
-        images = request.state.get("images")
-        cfg = request.config
-        return {
-            "messages": judge_messages(request.question, comparison, request.prompts, images),
-            "max_tokens": cfg.max_tokens.verify,
-            "temperature": comparison.temperature(cfg),
-        }
+    def _calls(self, request: DistillRequest, comparisons: list[Comparison]) -> list[Generation]:
+        images, cfg = request.state.get("images"), request.config
+        return [
+            Generation(
+                judge_messages(request.question, c, request.prompts, images),
+                max_tokens=cfg.max_tokens.verify,
+                temperature=c.temperature(cfg),
+            )
+            for c in comparisons
+        ]
 
     def _workspaces(self, request: DistillRequest, bracket: Bracket) -> list[Workspace]:
         if request.env is not None:
@@ -76,12 +77,13 @@ class TournamentDistiller(BaseDistiller):
 
     def distill(self, request: DistillRequest) -> list[Workspace]:
         def judge(comparisons: list[Comparison]) -> Verdicts:
-            return [verdict(request.generate(**self._call(request, c))[0]) for c in comparisons]
+            return [verdict(text) for text in request.generate_many(self._calls(request, comparisons))]
 
         return self._workspaces(request, play(self._bracket(request), judge))
 
     async def adistill(self, request: DistillRequest) -> list[Workspace]:
         async def judge(comparisons: list[Comparison]) -> Verdicts:
-            return [verdict((await request.agenerate(**self._call(request, c)))[0]) for c in comparisons]
+            texts = await request.agenerate_many(self._calls(request, comparisons))
+            return [verdict(text) for text in texts]
 
         return self._workspaces(request, await aplay(self._bracket(request), judge))

@@ -13,8 +13,10 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, HumanMessage
 from langchain_core.messages.ai import UsageMetadata
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, model_validator
 
+from langgraph_pdr.local_model import local_defaults
+from langgraph_pdr.models import is_local_model
 from langgraph_pdr.runner import arun_pdr, run_pdr
 from langgraph_pdr.state.config import PDRConfig
 from langgraph_pdr.state.result import PDRResult
@@ -100,6 +102,17 @@ class PDRChatModel(BaseChatModel):
     db: str | None = None
     base_url: str | None = None
     timeout: float | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _local_defaults(cls, data: Any) -> Any:
+        """On the embedded local model, a config not given or given as a dict gets that model's
+        defaults where it names none, as `run_pdr` does."""
+        if isinstance(data, dict) and is_local_model(data.get("model"), data.get("base_url")):
+            given = data.get("config")
+            if given is None or isinstance(given, dict):
+                data = {**data, "config": local_defaults(given or {})}
+        return data
 
     @property
     def _llm_type(self) -> str:

@@ -31,7 +31,8 @@ from langgraph_pdr.checkpoints.ledger import (
 from langgraph_pdr.checkpoints.store import Store, aopen_store, db_exists, open_store, resolve_db
 from langgraph_pdr.graphs import create_pdr_graph, graph_config
 from langgraph_pdr.images import load_images
-from langgraph_pdr.models import OpenModel, open_model
+from langgraph_pdr.local_model import local_defaults
+from langgraph_pdr.models import OpenModel, is_local_model, open_model
 from langgraph_pdr.nodes.budget import BILLING
 from langgraph_pdr.nodes.distill import get_distiller
 from langgraph_pdr.nodes.images import IMAGES, without_data
@@ -52,11 +53,14 @@ ModelArg = BaseChatModel | str | OpenModel
 EventHandler = Callable[[dict[str, Any]], None]
 
 
-def _config(config: PDRConfig | dict[str, Any] | None) -> PDRConfig:
+def _config(config: PDRConfig | dict[str, Any] | None, *, local: bool = False) -> PDRConfig:
+    """The run's configuration. On the embedded local model (`local`), a config given as None or a
+    dict gets the model's defaults where it names none (`local_defaults`); a `PDRConfig` is taken as
+    it is."""
     if config is None:
-        return PDRConfig()
+        config = {}
     if isinstance(config, dict):
-        return PDRConfig.model_validate(config)
+        return PDRConfig.model_validate(local_defaults(config) if local else config)
     if isinstance(config, PDRConfig):
         return config
     raise TypeError(f"config: expected a PDRConfig or a dict, got {type(config).__name__}")
@@ -104,8 +108,10 @@ def turns(history: Sequence[Any] | None) -> list[dict[str, str]]:
     return out
 
 
-def _validate(question: Any, config: PDRConfig | dict[str, Any] | None, gold: str | None) -> PDRConfig:
-    config = _config(config)
+def _validate(
+    question: Any, config: PDRConfig | dict[str, Any] | None, gold: str | None, *, local: bool
+) -> PDRConfig:
+    config = _config(config, local=local)
     _check_question(question)
     if config.method == "pdr" and get_distiller(config.distiller).needs_gold and gold is None:
         raise ValueError(f"gold: distiller {config.distiller!r} needs the gold answer (gold=...)")
@@ -318,7 +324,10 @@ def run_pdr(
             `"google_genai:gemini-2.5-flash"`, any `init_chat_model` id, a model name served at
             `base_url`, or `"local"` / `"local:qwen2.5-coder-0.5b"` / `"local:/path/model.gguf"` for
             the embedded llama.cpp model. Keys come from the environment and are never stored.
-        config: the method, schedule, distiller, budgets (default `PDRConfig()`).
+        config: the method, schedule, distiller, budgets (default `PDRConfig()`). On the embedded
+            local model, a config given as None or a dict gets that model's defaults where it names
+            none (`langgraph_pdr.local_model.local_defaults`: PDR 4,4, `majority_k`, `early_stop=1.0`,
+            as `pdr run`); a `PDRConfig` is taken as it is.
         db: a SQLite file for the checkpoints and the ledger; `":memory:"` keeps the run in memory;
             None uses `$PDR_DB`, else `runs.sqlite` in the user's data directory.
         thread_id: the run's id (default: a new one). Running a finished run again with the same
@@ -360,7 +369,8 @@ def run_pdr(
         assert result.answer == "391"
         ```
     """
-    config, history, loaded = _validate(question, config, gold), turns(history), load_images(images)
+    config = _validate(question, config, gold, local=is_local_model(model, base_url))
+    history, loaded = turns(history), load_images(images)
     extra = _check_tools(config, tools)
     with open_store(db) as store:
         if thread_id and _twin_of(
@@ -422,7 +432,8 @@ async def arun_pdr(
         assert {"round_started", "run_finished"} <= {e["event"] for e in events}
         ```
     """
-    config, history, loaded = _validate(question, config, gold), turns(history), load_images(images)
+    config = _validate(question, config, gold, local=is_local_model(model, base_url))
+    history, loaded = turns(history), load_images(images)
     extra = _check_tools(config, tools)
     async with aopen_store(db) as store:
         if thread_id and _twin_of(

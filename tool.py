@@ -43,7 +43,8 @@ def create_pdr_tool(
 
     Args:
         model: the chat model the drafts use, or a model string as for `run_pdr`.
-        config: the method, schedule, distiller and budgets (default `PDRConfig()`).
+        config: the method, schedule, distiller and budgets (default `PDRConfig()`; on the embedded
+            local model, its defaults where the config names none, as `run_pdr`).
         db: where runs are checkpointed (default: `$PDR_DB`, else the user data directory).
         base_url: an OpenAI-compatible server for a model string.
         timeout: seconds a model call may take (model strings).

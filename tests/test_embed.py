@@ -188,3 +188,52 @@ def test_tool_turns_in_the_history_reach_the_drafts_as_text():
     )
     prompt = fake.calls("draft")[0].prompt
     assert prompt.startswith("look it up\n[result of tool search] 6 * 7 is 42\n")
+
+
+class _Opened(Exception):
+    """Raised where the model would be opened: the run's config is settled by then."""
+
+
+def test_the_embedded_models_defaults_fill_what_a_config_leaves_out(tmp_path, monkeypatch):
+    """On the embedded local model, `run_pdr`, `arun_pdr`, the chat model and the tool fill what a
+    config given as None or a dict leaves out with that model's defaults (PDR 4,4, majority_k,
+    early_stop 1.0), as `pdr run` does; a `PDRConfig` is taken as it is; a model served at a base URL
+    gets `PDRConfig`'s defaults."""
+    import asyncio
+
+    from langgraph_pdr import arun_pdr, run_pdr, runner
+
+    seen = []
+
+    def opened(model, *, config, **options):
+        seen.append((config.method, config.schedule, config.distiller, config.early_stop, config.k))
+        raise _Opened
+
+    monkeypatch.setattr(runner, "open_model", opened)
+    db = str(tmp_path / "runs.sqlite")
+    runs = [
+        lambda: run_pdr("q?", model="local", db=db),
+        lambda: run_pdr("q?", model="local:qwen2.5-coder-0.5b", config={"schedule": "4,2,1"}, db=db),
+        lambda: run_pdr("q?", model="local", config={"method": "single"}, db=db),
+        lambda: run_pdr("q?", model="local", config=PDRConfig(), db=db),
+        lambda: run_pdr("q?", model="local", base_url="http://127.0.0.1:9/v1", db=db),
+        lambda: asyncio.run(arun_pdr("q?", model="local", db=db)),
+        lambda: PDRChatModel(model="local", db=db).invoke("q?"),
+        lambda: PDRChatModel(model="local", config=PDRConfig(schedule="2,1"), db=db).invoke("q?"),
+        lambda: create_pdr_tool(model="local", config={"k": 1}, db=db).invoke({"question": "q?"}),
+    ]
+    for run in runs:
+        with pytest.raises(_Opened):
+            run()
+    local, paper = ("pdr", (4, 4), "majority_k", 1.0, 2), ("pdr", (4, 2, 1), "global_summary", None, 2)
+    assert seen == [
+        local,
+        ("pdr", (4, 2, 1), "majority_k", 1.0, 2),
+        ("single", (1,), "global_summary", None, 2),  # the defaults are PDR's only
+        paper,
+        paper,
+        local,
+        local,
+        ("pdr", (2, 1), "global_summary", None, 2),
+        ("pdr", (4, 4), "majority_k", 1.0, 1),
+    ]

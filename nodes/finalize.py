@@ -19,6 +19,7 @@ from typing import Any
 from langgraph_pdr.nodes.answers import best_scored, finished, vote
 from langgraph_pdr.nodes.budget import BILLING, spent
 from langgraph_pdr.nodes.collect import NO_DRAFTS
+from langgraph_pdr.nodes.llm import KEPT
 from langgraph_pdr.nodes.runtime import NodeEnv, node_env
 from langgraph_pdr.nodes.tournament import Selection, aselect_final, select_final
 from langgraph_pdr.nodes.verify import scored
@@ -78,6 +79,7 @@ def _outcome(state: dict[str, Any], env: NodeEnv, selection: Selection) -> tuple
 
 def _ended(env: NodeEnv, outcome: RunOutcome, update: dict[str, Any]) -> dict[str, Any]:
     BILLING.forget(env.thread_id)
+    KEPT.forget(env.thread_id)
     env.emit("run_finished", **outcome.model_dump(exclude={"text"}))
     return update
 

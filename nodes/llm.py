@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import threading
 import time
 from collections.abc import Callable, Sequence
 from email.utils import parsedate_to_datetime
@@ -278,9 +279,70 @@ Job = tuple[Sequence[BaseMessage], dict[str, Any]]
 Outcome = tuple[str, CallRecord] | BaseException
 
 
-def call_models(model: BaseChatModel, jobs: Sequence[Job], *, concurrency: int) -> list[Outcome]:
+class KeptReplies:
+    """The replies of a node's model calls, kept (per run, in this process) until the node ends.
+
+    A node that makes several calls and then fails (one call's rate limit) is retried whole by the
+    graph; its retry reads the calls that had returned back from here instead of paying for them
+    again, so each is paid and booked once. A call is known by its role, round, index, messages and
+    provider options (seed included). The node forgets its run's replies when it ends (`forget`).
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._replies: dict[str, dict[str, tuple[str, CallRecord]]] = {}
+
+    @staticmethod
+    def key(messages: Sequence[BaseMessage], options: dict[str, Any]) -> str:
+        parts = [options.get(f) for f in ("role", "round", "index")]
+        parts += [[(m.type, message_text(m)) for m in messages], sorted(options.get("options", {}).items())]
+        return hashlib.blake2b(repr(parts).encode(), digest_size=16).hexdigest()
+
+    def get(self, thread_id: str, key: str) -> tuple[str, CallRecord] | None:
+        with self._lock:
+            return self._replies.get(thread_id, {}).get(key)
+
+    def put(self, thread_id: str, key: str, reply: tuple[str, CallRecord]) -> None:
+        with self._lock:
+            self._replies.setdefault(thread_id, {})[key] = reply
+
+    def forget(self, thread_id: str) -> None:
+        with self._lock:
+            self._replies.pop(thread_id, None)
+
+
+#: The process-wide kept replies (see `KeptReplies`).
+KEPT = KeptReplies()
+
+
+def _kept_call(
+    model: BaseChatModel, thread_id: str | None, messages: Sequence[BaseMessage], options: dict[str, Any]
+) -> tuple[str, CallRecord]:
+    if thread_id is None:
+        return call_model(model, messages, **options)
+    key = KeptReplies.key(messages, options)
+    reply = KEPT.get(thread_id, key) or call_model(model, messages, **options)
+    KEPT.put(thread_id, key, reply)
+    return reply
+
+
+async def _akept_call(
+    model: BaseChatModel, thread_id: str | None, messages: Sequence[BaseMessage], options: dict[str, Any]
+) -> tuple[str, CallRecord]:
+    if thread_id is None:
+        return await acall_model(model, messages, **options)
+    key = KeptReplies.key(messages, options)
+    reply = KEPT.get(thread_id, key) or await acall_model(model, messages, **options)
+    KEPT.put(thread_id, key, reply)
+    return reply
+
+
+def call_models(
+    model: BaseChatModel, jobs: Sequence[Job], *, concurrency: int, thread_id: str | None = None
+) -> list[Outcome]:
     """Run `jobs` in parallel threads, at most `concurrency` at once; each one's outcome, in order (an
-    error is returned, not raised, so that the calls that returned are kept).
+    error is returned, not raised, so that the calls that returned are kept). With `thread_id`, the
+    replies are kept until the node forgets them (`KEPT`), and a call kept already is not made again.
 
     Example:
         ```python
@@ -300,21 +362,23 @@ def call_models(model: BaseChatModel, jobs: Sequence[Job], *, concurrency: int) 
         outcomes: list[Outcome] = []
         for messages, options in jobs:
             try:
-                outcomes.append(call_model(model, messages, **options))
+                outcomes.append(_kept_call(model, thread_id, messages, options))
             except Exception as exc:
                 outcomes.append(exc)
         return outcomes
     with ContextThreadPoolExecutor(max_workers=max(min(len(jobs), concurrency), 1)) as pool:
-        futures = [pool.submit(call_model, model, messages, **options) for messages, options in jobs]
+        futures = [pool.submit(_kept_call, model, thread_id, m, o) for m, o in jobs]
     return [f.exception() or f.result() for f in futures]
 
 
-async def acall_models(model: BaseChatModel, jobs: Sequence[Job], *, concurrency: int) -> list[Outcome]:
+async def acall_models(
+    model: BaseChatModel, jobs: Sequence[Job], *, concurrency: int, thread_id: str | None = None
+) -> list[Outcome]:
     """Async twin of `call_models`: the calls as tasks, at most `concurrency` at once."""
     gate = asyncio.Semaphore(max(concurrency, 1))
 
     async def one(messages: Sequence[BaseMessage], options: dict[str, Any]) -> tuple[str, CallRecord]:
         async with gate:
-            return await acall_model(model, messages, **options)
+            return await _akept_call(model, thread_id, messages, options)
 
     return list(await asyncio.gather(*(one(m, o) for m, o in jobs), return_exceptions=True))

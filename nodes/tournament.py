@@ -450,13 +450,17 @@ class FinalJudge:
     def judge(self, comparisons: list[Comparison]) -> Verdicts:
         """One level's verdicts, its calls in parallel threads."""
         jobs = self._reserved(comparisons)
-        outcomes = call_models(self.env.model, jobs, concurrency=self.env.config.concurrency())
+        outcomes = call_models(
+            self.env.model, jobs, concurrency=self.env.config.concurrency(), thread_id=self.env.thread_id
+        )
         return self._settle(comparisons, outcomes)
 
     async def ajudge(self, comparisons: list[Comparison]) -> Verdicts:
         """Async twin of `judge`: the level's calls as tasks, at most `concurrency()` at once."""
         jobs = self._reserved(comparisons)
-        outcomes = await acall_models(self.env.model, jobs, concurrency=self.env.config.concurrency())
+        outcomes = await acall_models(
+            self.env.model, jobs, concurrency=self.env.config.concurrency(), thread_id=self.env.thread_id
+        )
         return self._settle(comparisons, outcomes)
 
     def _reserved(self, comparisons: list[Comparison]) -> list[Job]:

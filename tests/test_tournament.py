@@ -8,6 +8,7 @@ import inspect
 import random
 import re
 import textwrap
+import uuid
 from collections import defaultdict
 
 import pytest
@@ -244,6 +245,40 @@ def test_a_cap_that_refuses_the_distillers_second_level_stops_with_the_first_lev
     assert result.b_seq == 170 + 75 and not fake.calls("draft", 2)
 
 
+@pytest.mark.parametrize("run", ["sync", "async"])
+@pytest.mark.parametrize("where", ["distill", "judge"])
+def test_a_comparison_that_fails_once_does_not_make_its_node_pay_again(run, where, fast_retries):
+    # one comparison of the first level times out once: the graph retries the whole node, whose retry
+    # reads the calls that had returned back (kept replies) and makes only the failed one again
+    failed = []
+
+    def judge(call: FakeCall) -> str:
+        if call.role == where and call.index == 1 and not failed:
+            failed.append(call.index)
+            raise TimeoutError("the judge call timed out")
+        return judged(call)
+
+    answers = {1: {0: "5", 1: "6", 2: "7", 3: "4"}, 2: {0: "5", 1: "6", 2: "7", 3: "4"}}
+    fake = model(answers, judge=judge)
+    if where == "distill":
+        config = PDRConfig(schedule=(4, 1), distiller="tournament", k=1)
+    else:
+        config = PDRConfig(schedule="4,4", distiller="majority_k", k=1, selector="tournament")
+    if run == "sync":
+        result = run_pdr(QUESTION, model=fake, config=config)
+    else:
+        result = asyncio.run(arun_pdr(QUESTION, model=fake, config=config))
+    assert failed == [1] and result.stop_reason == "completed"
+    if where == "distill":  # the winner, 7, is what the refine draft reads
+        assert result.rounds[0].workspaces[0].sources == [2]
+    else:
+        assert result.answer == "7"
+    judges = [c for c in fake.log if c.judging]  # the log holds the calls that returned
+    assert sorted(c.index for c in judges) == list(range(3 * VOTES))  # each once
+    assert result.b_total == sum(c.total for c in fake.log)
+    assert sorted(c.index for c in result.calls if c.role == where) == list(range(3 * VOTES))
+
+
 def direct_request(answers: str, k: int, fake: ScriptedChatModel, seed: int = 0) -> DistillRequest:
     from langgraph_pdr.nodes.runtime import NodeEnv
 
@@ -253,7 +288,7 @@ def direct_request(answers: str, k: int, fake: ScriptedChatModel, seed: int = 0)
         config=config,
         counter=Utf8TokenCounter(),
         recorder=None,
-        thread_id="t",
+        thread_id=uuid.uuid4().hex,  # kept replies are per run
         prompts=get_prompts("card"),
     )
     return DistillRequest(

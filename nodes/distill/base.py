@@ -113,6 +113,10 @@ class DistillRequest:
             raise RuntimeError("this distill request cannot call the model")
         return self.env
 
+    @property
+    def _thread_id(self) -> str:
+        return self._live_env().thread_id
+
     def _jobs(self, calls: Sequence[Generation]) -> list[Job]:
         """Reserve `calls` against the caps as one stage (`r{round}.distill.{first index}`), or raise
         `BudgetStop` (every call refused); each call's messages and `call_model` options."""
@@ -175,13 +179,17 @@ class DistillRequest:
         """
         jobs = self._jobs(calls)
         model = self._live_env().model
-        return self._settle(jobs, call_models(model, jobs, concurrency=self.config.concurrency()))
+        outcomes = call_models(model, jobs, concurrency=self.config.concurrency(), thread_id=self._thread_id)
+        return self._settle(jobs, outcomes)
 
     async def agenerate_many(self, calls: Sequence[Generation]) -> list[str]:
         """Async twin of `generate_many`."""
         jobs = self._jobs(calls)
         model = self._live_env().model
-        return self._settle(jobs, await acall_models(model, jobs, concurrency=self.config.concurrency()))
+        outcomes = await acall_models(
+            model, jobs, concurrency=self.config.concurrency(), thread_id=self._thread_id
+        )
+        return self._settle(jobs, outcomes)
 
     def generate(
         self, messages: Sequence[BaseMessage], *, max_tokens: int, temperature: float

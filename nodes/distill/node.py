@@ -6,6 +6,7 @@ from typing import Any
 
 from langgraph_pdr.nodes.distill import BudgetStop, Distiller, DistillRequest, get_distiller
 from langgraph_pdr.nodes.distill.previous_solution import PreviousSolution
+from langgraph_pdr.nodes.llm import KEPT
 from langgraph_pdr.nodes.runtime import NodeEnv, node_env
 from langgraph_pdr.nodes.verify import scored
 from langgraph_pdr.state.config import PDRConfig
@@ -37,6 +38,7 @@ def _request(state: dict[str, Any], env: NodeEnv) -> DistillRequest:
 
 def _done(env: NodeEnv, request: DistillRequest, workspaces: list[Workspace]) -> dict[str, Any]:
     """The state update of recorded workspaces (and the calls that built them), and its event."""
+    KEPT.forget(env.thread_id)  # the node ends: its kept replies are booked
     env.emit(
         "workspace_built",
         round=request.round,
@@ -49,6 +51,7 @@ def _done(env: NodeEnv, request: DistillRequest, workspaces: list[Workspace]) ->
 
 def _stopped(env: NodeEnv, request: DistillRequest, stop: BudgetStop) -> dict[str, Any]:
     """The state update of a distill stopped by a cap (its calls recorded), and its event."""
+    KEPT.forget(env.thread_id)
     env.emit("run_stopping", reason=stop.reason, round=request.round)
     update = env.stopped_usage(request.calls, role="distill", round=request.round, refused=request.refused)
     return {"stop_reason": stop.reason, **update}

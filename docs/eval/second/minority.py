@@ -15,10 +15,15 @@ the methods of `PDR` and `VOTES`) and `win` (`--name win`, `WINDOWS`) of the sto
 
 from __future__ import annotations
 
+import random
 import sqlite3
 import sys
 
+from langgraph_pdr.checkpoints.store import open_store
 from langgraph_pdr.evals.compare import sign_test
+from langgraph_pdr.nodes.answers import finished
+from langgraph_pdr.nodes.llm import derive_seed
+from langgraph_pdr.nodes.tournament import knockout
 
 PDR = (
     "pdr:4-1:majority_k:early_stop=1",
@@ -63,5 +68,37 @@ def main(path: str) -> None:
         print(f"| {method} | {right} | {b_seq:,.0f} | {b_total:,.0f} | " + " | ".join(cells) + " |")
 
 
+def tournament_b_seq_by_level(path: str) -> tuple[float, float]:
+    """Mean B_seq of the tournament runs as measured (their comparisons ran one after another) and as
+    the same calls cost with each bracket level's comparisons in parallel, one stage (the distiller
+    since 2026-12-05): level 1's comparisons are known from the drafts and the seed; the rest are
+    level 2's."""
+    with open_store(path) as store:
+        rows = store.ledger.engine.connect().exec_driver_sql(
+            "SELECT e.thread_id FROM eval_items e JOIN runs r ON r.thread_id = e.thread_id "
+            "WHERE e.eval = 'exp' AND e.method = ? AND r.status = 'completed'",
+            (PDR[2],),
+        )
+        measured, by_level = [], []
+        for (thread_id,) in rows.fetchall():
+            result = store.ledger.load_result(thread_id)
+            calls = sorted((c for c in result.calls if c.role == "distill"), key=lambda c: c.index)
+            measured.append(result.b_seq)
+            if not calls:
+                by_level.append(result.b_seq)
+                continue
+            drafts = result.rounds[0].drafts
+            rng = random.Random(derive_seed(result.config.seed, "distill", 1, "tournament"))
+            # the first level that compares anything: known before any verdict
+            first = len(next(knockout(finished(drafts) or drafts, keep=1, rng=rng, round_drafts=drafts)))
+            stages = [calls[:first], calls[first:]]
+            parallel = sum(max(c.total_tokens for c in stage) for stage in stages if stage)
+            by_level.append(result.b_seq - sum(c.total_tokens for c in calls) + parallel)
+    return sum(measured) / len(measured), sum(by_level) / len(by_level)
+
+
 if __name__ == "__main__":
-    main(sys.argv[1] if len(sys.argv) > 1 else "main.sqlite")
+    store = sys.argv[1] if len(sys.argv) > 1 else "main.sqlite"
+    main(store)
+    measured, by_level = tournament_b_seq_by_level(store)
+    print(f"\ntournament: mean B_seq {measured:,.0f} as measured, {by_level:,.0f} by level in parallel")

@@ -14,6 +14,7 @@ from langgraph_pdr.nodes.distill import (
     BaseDistiller,
     Distiller,
     DistillRequest,
+    Generation,
     get_distiller,
     register_distiller,
 )
@@ -46,6 +47,7 @@ __all__ = [
     "BaseDistiller",
     "CallRecord",
     "DistillRequest",
+    "Generation",
     "Distiller",
     "Draft",
     "DraftTurn",

@@ -32,6 +32,7 @@ from langgraph_pdr.nodes.distill.base import (
     BudgetStop,
     Distiller,
     DistillRequest,
+    Generation,
     extractive_workspace,
 )
 from langgraph_pdr.nodes.distill.global_summary import GlobalSummary
@@ -132,6 +133,7 @@ __all__ = [
     "BudgetStop",
     "DistillRequest",
     "Distiller",
+    "Generation",
     "GlobalSummary",
     "MajorityK",
     "OracleCorrect",

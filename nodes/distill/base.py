@@ -24,7 +24,17 @@ from langgraph_pdr.state.records import CallRecord, Draft, Workspace
 
 @dataclass(frozen=True)
 class Generation:
-    """One model call a distiller asks for (see `DistillRequest.generate_many`)."""
+    """One model call a distiller asks for: `DistillRequest.generate_many` makes several together.
+
+    Example:
+        ```python
+        from langchain_core.messages import HumanMessage
+        from langgraph_pdr import Generation
+
+        call = Generation([HumanMessage("Is 391 right for 17 * 23?")], max_tokens=64, temperature=0.0)
+        assert call.max_tokens == 64 and call.messages[0].content.startswith("Is 391")
+        ```
+    """
 
     messages: Sequence[BaseMessage]
     max_tokens: int
@@ -162,13 +172,12 @@ class DistillRequest:
             ```python
             from langchain_core.language_models import GenericFakeChatModel
             from langchain_core.messages import AIMessage, HumanMessage
-            from langgraph_pdr import DistillRequest, PDRConfig, Utf8TokenCounter, get_prompts
-            from langgraph_pdr.nodes.distill.base import Generation
+            from langgraph_pdr import DistillRequest, Generation, PDRConfig, Utf8TokenCounter, get_prompts
             from langgraph_pdr.nodes.runtime import NodeEnv
 
             config = PDRConfig(schedule="4,1")
             env = NodeEnv(model=GenericFakeChatModel(messages=iter([AIMessage("yes")] * 3)),
-                          config=config, counter=Utf8TokenCounter(), recorder=None, thread_id="t",
+                          config=config, counter=Utf8TokenCounter(), recorder=None, thread_id="ex-many",
                           prompts=get_prompts("card"))
             request = DistillRequest(question="2 + 2?", gold=None, round=1, drafts=[], next_width=1,
                                      config=config, counter=env.counter, env=env)

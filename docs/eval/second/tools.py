@@ -1,4 +1,4 @@
-"""Does the sandboxed python tool make the 1.5B coder model better? (issue 24) GSM8K problems 37-60.
+"""Does the sandboxed python tool make the 1.5B coder model better? (issue 24) GSM8K and MATH-500.
 
 The single pass, `sc:4` and PDR 4,4 `majority_k` `early_stop=1`, each with and without the `python`
 tool (called in fenced blocks, `tool_format=fenced`), on the same problems; the runs without the tool
@@ -26,13 +26,16 @@ BASE = ("single", "sc:4", "pdr:4-4:majority_k:early_stop=1")
 METHODS = (*BASE, *(m + TOOL for m in BASE))
 
 
-def load(db: sqlite3.Connection, eval_name: str) -> dict[str, dict[str, tuple[bool, int, int, str]]]:
+def load(
+    db: sqlite3.Connection, eval_name: str, dataset: str
+) -> dict[str, dict[str, tuple[bool, int, int, str]]]:
     """problem -> method -> (right, B_seq, B_total, thread id), for problems every method finished."""
     runs: dict[str, dict[str, tuple[bool, int, int, str]]] = {}
     rows = db.execute(
         "SELECT e.problem_id, e.method, e.correct, r.b_seq, r.b_total, r.thread_id FROM eval_items e "
-        "JOIN runs r ON r.thread_id = e.thread_id WHERE e.eval = ? AND r.status = 'completed'",
-        (eval_name,),
+        "JOIN runs r ON r.thread_id = e.thread_id "
+        "WHERE e.eval = ? AND e.dataset = ? AND r.status = 'completed'",
+        (eval_name, dataset),
     )
     for problem, method, correct, b_seq, b_total, thread in rows:
         runs.setdefault(problem, {})[method] = (bool(correct), b_seq, b_total, thread)
@@ -61,9 +64,16 @@ def turn_counts(db: sqlite3.Connection, threads: list[str]) -> Counter[str]:
 
 def main(path: str, eval_name: str = "tools") -> None:
     db = sqlite3.connect(path)
-    runs = load(db, eval_name)
+    for dataset in ("gsm8k", "math500"):
+        runs = load(db, eval_name, dataset)
+        if runs:
+            table(db, runs, f"{dataset} problems finished by every method of evaluation {eval_name!r}")
+
+
+def table(db: sqlite3.Connection, runs: dict[str, dict[str, tuple[bool, int, int, str]]], title: str) -> None:
+    """The paired table of `runs` and how their tool-using drafts went."""
     n = len(runs)
-    print(f"GSM8K problems finished by every method of evaluation {eval_name!r}: {n}\n")
+    print(f"{title}: {n}\n")
     print("| method | right | 95% interval | mean B_seq | mean B_total | tool vs none | vs single |")
     print("|---|---:|---|---:|---:|---:|---:|")
     for method in METHODS:
@@ -86,7 +96,7 @@ def main(path: str, eval_name: str = "tools") -> None:
             + " |"
         )
     counts = turn_counts(db, [runs[p][m][3] for p in runs for m in METHODS if m.endswith(TOOL)])
-    print("\nTool-using drafts: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+    print("\nTool-using drafts: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) + "\n")
 
 
 if __name__ == "__main__":

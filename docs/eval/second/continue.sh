@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# The evaluations issues 23 and 24 still need, one after another, each resumable (finished runs are
+# read back from the store, the rest is run; stop it at any time and run it again):
+#   1. main:  MATH-500, first 40 problems, the second evaluation's methods (issue 23)
+#   2. tools: MATH-500, first 40, the single pass, sc:4 and PDR 4,4 with and without the python tool
+#   3. tools: GSM8K problems 1-36, the same (their runs without the tool were lost on 2026-12-02)
+# Usage: bash docs/eval/second/continue.sh [STORE]   (default main.sqlite, made from the committed
+# snapshot when it does not exist). One llama.cpp server at a time on a small machine: run nothing
+# else that serves a model meanwhile. Each step refreshes the committed snapshot as it goes.
+set -eu
+here=$(cd "$(dirname "$0")" && pwd)
+store=${1:-main.sqlite}
+snapshot="$here/main.sqlite.gz"
+[ -f "$store" ] || gunzip -c "$snapshot" > "$store"
+
+MAIN="sc:8,single,sc:4,sc:6,sc:7,pdr:4-4:majority_k,pdr:4-1:majority_k,pdr:4-4:majority_k:early_stop=1"
+MAIN="$MAIN,pdr:4-4:majority_k:early_stop=0.75,sr:3:early_stop=1,sc:4-4:early_stop=1"
+T=":tools=python:tool_format=fenced"
+TOOLS="single,sc:4,pdr:4-4:majority_k:early_stop=1,single$T,sc:4$T,pdr:4-4:majority_k:early_stop=1$T"
+common=(--max-tokens 1024 --concurrency 2 --db "$store" --paired --snapshot "$snapshot")
+
+pdr eval --dataset math500 --limit 40 --methods "$MAIN" --name main "${common[@]}"
+pdr eval --dataset math500 --limit 40 --methods "$TOOLS" --name tools "${common[@]}"
+pdr eval --dataset gsm8k --limit 36 --methods "$TOOLS" --name tools "${common[@]}"
+python "$here/tools.py" "$store"

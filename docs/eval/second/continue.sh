@@ -6,7 +6,8 @@
 #   3. tools: GSM8K problems 1-36, the same (their runs without the tool were lost on 2026-12-02)
 # Usage: bash docs/eval/second/continue.sh [STORE]   (default main.sqlite, made from the committed
 # snapshot when it does not exist). One llama.cpp server at a time on a small machine: run nothing
-# else that serves a model meanwhile. Each step refreshes the committed snapshot as it goes.
+# else that serves a model meanwhile. Each step refreshes the committed snapshot when it finishes; after
+# an interruption: pdr eval --report /tmp/r --db STORE --name main --snapshot docs/eval/second/main.sqlite.gz
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 store=${1:-main.sqlite}

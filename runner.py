@@ -36,7 +36,7 @@ from langgraph_pdr.models import OpenModel, is_local_model, open_model
 from langgraph_pdr.nodes.budget import BILLING
 from langgraph_pdr.nodes.distill import get_distiller
 from langgraph_pdr.nodes.images import IMAGES, without_data
-from langgraph_pdr.nodes.llm import model_name
+from langgraph_pdr.nodes.llm import KEPT, model_name
 from langgraph_pdr.nodes.prompts import get_prompts, register_prompts
 from langgraph_pdr.nodes.tokens import DEFAULT_COUNTER
 from langgraph_pdr.nodes.tools import tool_set
@@ -228,6 +228,13 @@ def _failure(exc: BaseException) -> tuple[str, str]:
     return "failed", f"{type(exc).__name__}: {exc}"
 
 
+def _forget(thread_id: str) -> None:
+    """What this process holds of a run while it goes (billed failed attempts, kept replies): a run
+    that ended with an error starts again from the ledger when it is resumed."""
+    BILLING.forget(thread_id)
+    KEPT.forget(thread_id)
+
+
 @contextmanager
 def _running(ledger: Ledger, thread_id: str, owner: str, *, acquire: bool) -> Iterator[None]:
     """Hold the run's lease; record how an invocation that raised ended (it stays resumable)."""
@@ -236,6 +243,7 @@ def _running(ledger: Ledger, thread_id: str, owner: str, *, acquire: bool) -> It
         try:
             yield
         except BaseException as exc:
+            _forget(thread_id)
             status, error = _failure(exc)
             ledger.set_status(thread_id, status, error=error)
             raise
@@ -249,6 +257,7 @@ async def _arunning(ledger: Ledger, thread_id: str, owner: str, *, acquire: bool
         try:
             yield
         except BaseException as exc:
+            _forget(thread_id)
             status, error = _failure(exc)
             await ledger.aset_status(thread_id, status, error=error)
             raise

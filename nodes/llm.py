@@ -310,6 +310,11 @@ class KeptReplies:
         with self._lock:
             self._replies.pop(thread_id, None)
 
+    def holds(self, thread_id: str) -> bool:
+        """Whether replies of the run are kept."""
+        with self._lock:
+            return bool(self._replies.get(thread_id))
+
 
 #: The process-wide kept replies (see `KeptReplies`).
 KEPT = KeptReplies()

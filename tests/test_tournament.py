@@ -279,6 +279,24 @@ def test_a_comparison_that_fails_once_does_not_make_its_node_pay_again(run, wher
     assert sorted(c.index for c in result.calls if c.role == where) == list(range(3 * VOTES))
 
 
+def test_a_run_that_fails_keeps_no_replies(tmp_path):
+    # a comparison fails for good (not transient): the run ends failed, and this process keeps
+    # nothing of it (a resume starts from the ledger)
+    from langgraph_pdr.nodes.llm import KEPT
+
+    def judge(call: FakeCall) -> str:
+        if call.index == 4:
+            raise ValueError("400: the request is malformed")
+        return judged(call)
+
+    fake = model({1: {0: "5", 1: "6", 2: "7", 3: "4"}}, judge=judge)
+    config = PDRConfig(schedule=(4, 1), distiller="tournament", k=1)
+    thread = uuid.uuid4().hex
+    with pytest.raises(ValueError, match="malformed"):
+        run_pdr(QUESTION, model=fake, config=config, db=str(tmp_path / "runs.sqlite"), thread_id=thread)
+    assert len([c for c in fake.log if c.judging]) >= 1 and not KEPT.holds(thread)
+
+
 def direct_request(answers: str, k: int, fake: ScriptedChatModel, seed: int = 0) -> DistillRequest:
     from langgraph_pdr.nodes.runtime import NodeEnv
 

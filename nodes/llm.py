@@ -294,6 +294,7 @@ class KeptReplies:
 
     @staticmethod
     def key(messages: Sequence[BaseMessage], options: dict[str, Any]) -> str:
+        """A call's identity: its role, round, index, messages and provider options (seed included)."""
         parts = [options.get(f) for f in ("role", "round", "index")]
         parts += [[(m.type, message_text(m)) for m in messages], sorted(options.get("options", {}).items())]
         return hashlib.blake2b(repr(parts).encode(), digest_size=16).hexdigest()

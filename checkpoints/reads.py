@@ -17,6 +17,7 @@ from langgraph_pdr.checkpoints.schema import (
     drafts,
     failed_calls,
     images,
+    judgments,
     rounds,
     runs,
     turns,
@@ -29,6 +30,7 @@ from langgraph_pdr.state.records import (
     CallRecord,
     Draft,
     DraftTurn,
+    Judgment,
     RoundRecord,
     ToolCall,
     Verification,
@@ -185,6 +187,16 @@ def load_result(conn: Connection, thread_id: str) -> PDRResult:
                     call=by_key.get(("verify", r.round, r.idx)),
                 )
             )
+    judged = conn.execute(
+        select(judgments)
+        .where(judgments.c.thread_id == thread_id)
+        .order_by(judgments.c.round, judgments.c.role, judgments.c.idx)
+    ).all()
+    for r in judged:
+        values = dict(r._mapping)
+        values.pop("thread_id")
+        values["index"] = values.pop("idx")
+        round_of(r.round).judgments.append(Judgment(**values))
     for r in ws_rows:
         round_of(r.round).workspaces.append(
             Workspace(

@@ -1,9 +1,10 @@
 """The run ledger's tables, its schema version, and the migrations from earlier versions.
 
-Tables `runs`, `rounds`, `drafts`, `calls`, `failed_calls`, `turns` and `workspaces` (SQLAlchemy Core, so the
-same code serves SQLite and PostgreSQL); `pdr_schema` records the version a database was written with. A
-database written by an earlier version is migrated when it is opened (the columns added since are added, with
-their defaults); one written by a later version is refused with one clear error.
+Tables `runs`, `rounds`, `drafts`, `calls`, `failed_calls`, `turns`, `judgments` and `workspaces`
+(SQLAlchemy Core, so the same code serves SQLite and PostgreSQL); `pdr_schema` records the version a
+database was written with. A database written by an earlier version is migrated when it is opened (the
+tables and columns added since are added, with their defaults); one written by a later version is
+refused with one clear error.
 
 | version | change |
 |---|---|
@@ -12,6 +13,7 @@ their defaults); one written by a later version is refused with one clear error.
 | 3 | `images` (each image's bytes once, by sha256) and `run_images` (a run's images, in order) |
 | 4 | `calls.turn` and `failed_calls.turn` (a tool-using draft calls once per turn; `calls` is keyed by
   role, round, index and turn), and `turns` (each turn's text and tool calls) |
+| 5 | `judgments` (each comparison of a tournament: the two drafts, the judge's reply, its verdict) |
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
 #: The version this code writes and reads.
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 metadata = MetaData()
 
@@ -137,6 +139,22 @@ turns = Table(
 #: Attempts that failed after the provider billed them (an empty completion): insert-only, kept apart
 #: from `calls` (one row per call) so that B_total = Σ calls + Σ failed_calls.
 failed_calls = Table("failed_calls", metadata, *_call_columns())
+
+#: The comparisons of tournaments: the two drafts shown, the judge's reply and the solution it
+#: preferred (the comparison's model call is the `calls` row of the same role, round and index).
+judgments = Table(
+    "judgments",
+    metadata,
+    Column("thread_id", String(200), primary_key=True),
+    Column("role", String(20), primary_key=True),
+    Column("round", Integer, primary_key=True),
+    Column("idx", Integer, primary_key=True),
+    Column("level", Integer, nullable=False),
+    Column("first", Integer, nullable=False),
+    Column("second", Integer, nullable=False),
+    Column("text", Text, nullable=False),
+    Column("verdict", Integer),
+)
 
 workspaces = Table(
     "workspaces",

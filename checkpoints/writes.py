@@ -20,6 +20,7 @@ from langgraph_pdr.checkpoints.schema import (
     drafts,
     failed_calls,
     images,
+    judgments,
     now,
     rounds,
     run_images,
@@ -34,6 +35,7 @@ from langgraph_pdr.state.records import (
     Critique,
     Draft,
     DraftTurn,
+    Judgment,
     RoundSummary,
     RunOutcome,
     Verification,
@@ -155,6 +157,11 @@ def record_statement(dialect: Dialect, thread_id: str, record: Any) -> Any:
             },
             ["thread_id", "round", "idx", "turn"],
         )
+    if isinstance(record, Judgment):
+        values = record.model_dump()
+        values["idx"] = values.pop("index")
+        key = ["thread_id", "role", "round", "idx"]
+        return upsert(dialect, judgments, {"thread_id": thread_id, **values}, key)
     if isinstance(record, Draft):
         return upsert(
             dialect,

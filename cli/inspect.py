@@ -1,5 +1,5 @@
-"""`pdr inspect`: what one run did, round by round (`--json`: all of it), and each tool-using draft's
-turns: its tool calls, their code and output, and each turn's tokens."""
+"""`pdr inspect`: what one run did, round by round (`--json`: all of it), a tournament's comparisons,
+and each tool-using draft's turns: its tool calls, their code and output, and each turn's tokens."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from rich.table import Table
 from langgraph_pdr.cli.common import console, print_json, result_json, shorten, store_options
 from langgraph_pdr.runner import inspect_run
 from langgraph_pdr.state.config import PDRConfig
-from langgraph_pdr.state.records import Draft, DraftTurn, ToolCall
+from langgraph_pdr.state.records import Draft, DraftTurn, Judgment, ToolCall
 from langgraph_pdr.state.result import PDRResult
 
 #: Lines of a tool call's code (or arguments) and of its output that `pdr inspect` shows.
@@ -96,6 +96,9 @@ def cmd_inspect(args: argparse.Namespace) -> int:
             ",".join(map(str, w.sources)),
         )
     out.print(spaces)
+    judged = [j for r in result.rounds for j in r.judgments]
+    if judged:
+        out.print(judgments_table(judged))
     calls = Table(title=f"calls ({len(result.calls)})")
     for col in ("role", "round", "idx", *(("turn",) if tooled else ()), "in", "out", "latency s"):
         calls.add_column(col)
@@ -142,6 +145,19 @@ def tools_header(config: PDRConfig) -> str:
     if config.selector != "vote":
         text += f"  selector {config.selector}"
     return text
+
+
+def judgments_table(judged: list[Judgment]) -> Table:
+    """A tournament's comparisons: the drafts shown as solutions 1 and 2, the one preferred (`-`: a
+    reply without a verdict), and the reply on one line."""
+    table = Table(title=f"tournament comparisons ({len(judged)})")
+    for col in ("round", "role", "idx", "level", "solution 1", "solution 2", "preferred", "reply"):
+        table.add_column(col)
+    for j in judged:
+        preferred = "-" if j.preferred is None else str(j.preferred)
+        row = (j.round, j.role, j.index, j.level, j.first, j.second, preferred)
+        table.add_row(*map(str, row), shorten(j.text, EXCERPT_WIDTH))
+    return table
 
 
 def tool_count(draft: Draft) -> str:

@@ -89,7 +89,7 @@ def finalize(state: dict[str, Any], default_config: PDRConfig) -> dict[str, Any]
     env = node_env(default_config)
     selection = select_final(state, env)
     outcome, update = _outcome(state, env, selection)
-    env.record(*selection.calls, outcome)
+    env.record(*selection.calls, *selection.judgments, outcome)
     return _ended(env, outcome, update)
 
 
@@ -98,5 +98,5 @@ async def afinalize(state: dict[str, Any], default_config: PDRConfig) -> dict[st
     env = node_env(default_config)
     selection = await aselect_final(state, env)
     outcome, update = _outcome(state, env, selection)
-    await env.arecord(*selection.calls, outcome)
+    await env.arecord(*selection.calls, *selection.judgments, outcome)
     return _ended(env, outcome, update)

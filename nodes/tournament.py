@@ -43,7 +43,7 @@ from langgraph_pdr.nodes.tokens import prompt_bound
 from langgraph_pdr.nodes.trajectory import draft_body
 from langgraph_pdr.state.config import PDRConfig
 from langgraph_pdr.state.prompts import PromptSet
-from langgraph_pdr.state.records import CallRecord, Draft
+from langgraph_pdr.state.records import CallRecord, Draft, Judgment
 
 #: Judge calls per pair of drafts (odd, so that valid votes rarely tie).
 VOTES = 3
@@ -249,6 +249,37 @@ def _decided(level: int, a: Draft, b: Draft, picks: list[int | None], support: A
     return Match(level=level, drafts=(a, b), winner=winner, how="agreement", votes=picks)
 
 
+def judgments(
+    comparisons: Sequence[Comparison], texts: Sequence[str], *, role: str, round: int, indices: Sequence[int]
+) -> list[Judgment]:
+    """The `Judgment` records of a level's comparisons: `texts` are the judge's replies and `indices`
+    the calls' indices, in the same order.
+
+    Example:
+        ```python
+        from langgraph_pdr.nodes.tournament import Comparison, judgments
+        from langgraph_pdr.state.records import Draft
+
+        a, b = Draft(round=2, index=0, text="\\boxed{4}"), Draft(round=2, index=3, text="\\boxed{5}")
+        [j] = judgments([Comparison(7, 1, b, a)], ["Better: 2"], role="judge", round=2, indices=[7])
+        assert (j.first, j.second, j.verdict, j.preferred, j.index) == (3, 0, 2, 0, 7)
+        ```
+    """
+    return [
+        Judgment(
+            role=role,
+            round=round,
+            index=index,
+            level=c.level,
+            first=c.first.index,
+            second=c.second.index,
+            text=text,
+            verdict=verdict(text),
+        )
+        for c, text, index in zip(comparisons, texts, indices, strict=True)
+    ]
+
+
 def play(bracket: Knockout, judge: Callable[[list[Comparison]], Verdicts]) -> Bracket:
     """Play `bracket` to its end, level by level, with `judge` giving each level's verdicts.
 
@@ -380,6 +411,7 @@ class Selection:
         winner: the chosen draft; None when no tournament ran or a cap ended it (the vote answers).
         bracket: the finished bracket, when it finished.
         calls: every judge call made.
+        judgments: every comparison judged, with the judge's reply.
         stop: the cap that refused a level, if one did.
         refused: the call indices of the refused level (their failed attempts are still billed).
     """
@@ -387,6 +419,7 @@ class Selection:
     winner: Draft | None = None
     bracket: Bracket | None = None
     calls: list[CallRecord] = field(default_factory=list)
+    judgments: list[Judgment] = field(default_factory=list)
     stop: str | None = None
     refused: list[int] = field(default_factory=list)
 
@@ -405,6 +438,7 @@ class FinalJudge:
         self.state, self.env = state, env
         self.round = int(state.get("round") or 0)
         self.calls: list[CallRecord] = []
+        self.judgments: list[Judgment] = []
         self.refused: list[int] = []
 
     def bracket(self) -> Knockout:
@@ -440,12 +474,15 @@ class FinalJudge:
     def _settle(self, comparisons: list[Comparison], outcomes: list[Outcome]) -> Verdicts:
         """Keep the calls that returned; raise the first error (a `BudgetStop` first: the level was
         refused, and its failed calls' billed attempts are booked by `Selection.usage`)."""
-        settled = settle(outcomes, [c.number for c in comparisons])
+        numbers = [c.number for c in comparisons]
+        settled = settle(outcomes, numbers)
         self.calls += settled.calls
         if settled.error is not None:
             self.refused = settled.refused
             raise settled.error
-        return [verdict(text) for text in settled.texts]
+        made = judgments(comparisons, settled.texts, role="judge", round=self.round, indices=numbers)
+        self.judgments += made
+        return [j.verdict for j in made]
 
     def judge(self, comparisons: list[Comparison]) -> Verdicts:
         """One level's verdicts, its calls in parallel threads."""
@@ -475,10 +512,14 @@ class FinalJudge:
         """The outcome, and its event: the bracket in one line per match, or the cap that ended it."""
         if stop is not None:
             self.env.emit("run_stopping", reason=stop.reason, round=self.round)
-            return Selection(calls=self.calls, stop=stop.reason, refused=self.refused)
+            return Selection(
+                calls=self.calls, judgments=self.judgments, stop=stop.reason, refused=self.refused
+            )
         assert bracket is not None
         bracket.announce(self.env, round=self.round, selects="answer", calls=self.calls)
-        return Selection(winner=bracket.winners[0], bracket=bracket, calls=self.calls)
+        return Selection(
+            winner=bracket.winners[0], bracket=bracket, calls=self.calls, judgments=self.judgments
+        )
 
 
 def select_final(state: dict[str, Any], env: NodeEnv) -> Selection:

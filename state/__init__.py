@@ -14,6 +14,7 @@ from langgraph_pdr.state.records import (
     CallRecord,
     Draft,
     DraftTurn,
+    Judgment,
     RoundRecord,
     ToolCall,
     Verification,
@@ -26,6 +27,7 @@ from langgraph_pdr.state.spec import ModelSpec, RunSpec
 __all__ = [
     "DEFAULT_SCHEDULES",
     "DISTILLERS",
+    "Judgment",
     "METHODS",
     "CallRecord",
     "Draft",

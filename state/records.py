@@ -1,4 +1,4 @@
-"""Records of what a run did: calls, drafts, verifications, workspaces, rounds."""
+"""Records of what a run did: calls, drafts, verifications, judgments, workspaces, rounds."""
 
 from __future__ import annotations
 
@@ -214,13 +214,56 @@ class Workspace(_Record):
     call: CallRecord | None = None
 
 
+class Judgment(_Record):
+    """One comparison of a tournament: which of two drafts of round `round` the model judged better.
+
+    `role` is `distill` (the `tournament` distiller, choosing the next round's workspace) or `judge`
+    (`PDRConfig(selector="tournament")`, choosing the run's answer); `index` is the comparison's call
+    (the `CallRecord` of the same role, round and index), `level` its bracket level, `first` and
+    `second` the drafts shown as solution 1 and solution 2 (their indices in the round), `text` the
+    judge's reply and `verdict` the solution it preferred: 1, 2, or None (a reply without a verdict,
+    a void vote).
+
+    Example:
+        ```python
+        from langchain_core.language_models import GenericFakeChatModel
+        from langchain_core.messages import AIMessage
+        from langgraph_pdr import PDRConfig, run_pdr
+
+        replies = ["\\\\boxed{4}", "\\\\boxed{5}"] + ["Solution 2 slips.\\nBetter: 1"] * 3 + ["\\\\boxed{4}"]
+        model = GenericFakeChatModel(messages=iter([AIMessage(r) for r in replies]))
+        config = PDRConfig(schedule="2,1", distiller="tournament", k=1)
+        result = run_pdr("What is 2 + 2?", model=model, config=config, db=":memory:")
+        judgments = result.rounds[0].judgments
+        assert [(j.role, j.index, j.level) for j in judgments] == [("distill", i, 1) for i in range(3)]
+        assert all(j.verdict == 1 and j.preferred == j.first for j in judgments)
+        assert result.rounds[0].workspaces[0].sources == [judgments[0].first]  # preferred 2 votes to 1
+        ```
+    """
+
+    role: Literal["distill", "judge"]
+    round: int
+    index: int
+    level: int = 1
+    first: int
+    second: int
+    text: str = ""
+    verdict: int | None = None
+
+    @property
+    def preferred(self) -> int | None:
+        """The index of the draft the judge preferred; None for a void vote."""
+        return {1: self.first, 2: self.second}.get(self.verdict or 0)
+
+
 class RoundRecord(_Record):
     """Everything round `round` produced.
 
     `width` is the drafts the schedule launched in it; `drafts` holds every one of them (failed ones
-    with `ok` False), `verifications` their self-verifications (when scored), `workspaces` what was
-    built from them for the next round (none after the last round), and `critique` the review of its
-    solution that SR with error analysis (`sr_error`) wrote.
+    with `ok` False), `verifications` their self-verifications (when scored), `judgments` the
+    comparisons of a tournament among them, `workspaces` what was built from them for the next round
+    (none after the last round), and `critique` the review of its solution that SR with error analysis
+    (`sr_error`) wrote.
 
     Example:
         ```python
@@ -240,6 +283,7 @@ class RoundRecord(_Record):
     width: int
     drafts: list[Draft] = Field(default_factory=list)
     verifications: list[Verification] = Field(default_factory=list)
+    judgments: list[Judgment] = Field(default_factory=list)
     workspaces: list[Workspace] = Field(default_factory=list)
     critique: str | None = None
 

@@ -624,3 +624,28 @@ def test_a_corrupted_database_is_a_clear_error_and_is_left_alone(tmp_path):
         assert_one_line_error(proc, 2 if args == ["runs"] else 1)
     assert_one_line_error(pdr("runs", "--db", str(bad)), 2, "cannot use", "not a database")
     assert bad.read_bytes() == before
+
+
+def test_inspect_shows_a_tournaments_comparisons(db):
+    def reply(req: Request) -> str:
+        if "two proposed solutions" in req.prompt:  # a comparison
+            return "Solution 1 checks out.\nBetter: 1"
+        index = req.draft[1] if req.draft else 0
+        return f"draft {index} so \\boxed{{{index + 1}}}"
+
+    with FakeOpenAIServer(reply=reply) as server:
+        run = ["run", "Which is it?", "--model", "fake-model", "--base-url", server.base_url]
+        run += ["--schedule", "2,1", "--distiller", "tournament", "--k", "1", "--db", db, "--json"]
+        proc = pdr(*run)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    judged = out["rounds"][0]["judgments"]
+    assert [(j["role"], j["index"], j["level"], j["verdict"]) for j in judged] == [
+        ("distill", i, 1, 1) for i in range(3)
+    ]
+    assert judged[0]["text"] == "Solution 1 checks out.\nBetter: 1" and {j["first"] for j in judged} == {0, 1}
+    again = json.loads(pdr("inspect", out["thread_id"], "--db", db, "--json").stdout)
+    assert again["rounds"] == out["rounds"]
+    shown = pdr("inspect", out["thread_id"], "--db", db, env={"COLUMNS": "160"})
+    assert shown.returncode == 0, shown.stderr
+    assert "tournament comparisons (3)" in shown.stdout and "Solution 1 checks out. Better: 1" in shown.stdout

@@ -112,3 +112,29 @@ def test_a_database_of_version_3_gets_turns_and_keeps_its_calls(store):
     with engine.connect() as conn:
         assert conn.execute(text("SELECT version FROM pdr_schema")).scalar() == SCHEMA_VERSION
     engine.dispose()
+
+
+def test_a_database_of_version_4_gets_judgments(store):
+    """Version 5 adds `judgments`: an earlier run reads back without any, a new tournament stores its."""
+
+    def script(call):
+        if "Better:" in call.prompt:  # a comparison
+            return "Better: 2"
+        return f"draft {call.index} so \\boxed{{{call.index}}}"
+
+    config = PDRConfig(schedule="2,1", distiller="tournament", k=1)
+    done = run_pdr("q?", model=ScriptedChatModel(script=script), db=store, config=config)
+    assert len(done.rounds[0].judgments) == 3
+    engine = _engine(store)
+    with engine.begin() as conn:  # what version 4 wrote
+        conn.execute(text("DROP TABLE judgments"))
+        conn.execute(text("UPDATE pdr_schema SET version = 4"))
+    _forget_checks()
+    again = inspect_run(done.thread_id, db=store)
+    assert again.calls == done.calls and again.rounds[0].judgments == []
+    later = run_pdr("q2?", model=ScriptedChatModel(script=script), db=store, config=config)
+    assert inspect_run(later.thread_id, db=store).rounds[0].judgments == later.rounds[0].judgments
+    assert [j.verdict for j in later.rounds[0].judgments] == [2, 2, 2]
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT version FROM pdr_schema")).scalar() == SCHEMA_VERSION
+    engine.dispose()

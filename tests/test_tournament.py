@@ -14,7 +14,7 @@ from collections import defaultdict
 import pytest
 from fakes import FakeCall, ScriptedChatModel, judge_parts, parts_of
 
-from langgraph_pdr import PDRConfig, Utf8TokenCounter, arun_pdr, get_prompts, run_pdr
+from langgraph_pdr import PDRConfig, Utf8TokenCounter, arun_pdr, get_prompts, inspect_run, run_pdr
 from langgraph_pdr.nodes import budget, llm, tournament
 from langgraph_pdr.nodes.answers import last_boxed
 from langgraph_pdr.nodes.distill import DistillRequest, get_distiller
@@ -196,6 +196,16 @@ def test_distiller_keeps_the_draft_the_judge_prefers_with_three_votes_per_pair()
     assert result.b_seq == draft_max + (70 + 5) + (70 + 8) + fake.calls("draft", 2)[0].total
     [event] = [e for e in events if e["event"] == "tournament"]
     assert event["round"] == 1 and event["winners"] == [2] and len(event["pairs"]) == 3
+    # every comparison is stored: the two drafts shown, the reply, the draft it preferred
+    judgments = result.rounds[0].judgments
+    levels = [("distill", i, 1 if i < 6 else 2) for i in range(9)]
+    assert [(j.role, j.index, j.level) for j in judgments] == levels
+    replies = {c.index: c.reply for c in judges}
+    answers = {d.index: d.answer for d in result.rounds[0].drafts}
+    for j in judgments:
+        assert j.text == replies[j.index] and j.preferred in (j.first, j.second)
+        other = j.second if j.preferred == j.first else j.first
+        assert rank(answers[j.preferred]) < rank(answers[other])
     assert all(re.fullmatch(r"level \d: \d v \d -> \d \(votes [\d,]+\)", p) for p in event["pairs"])
 
 
@@ -399,6 +409,17 @@ def test_final_selection_answers_with_the_judged_winner_not_the_majority():
     assert event["round"] == 2 and event["winners"] == [2] and len(event["pairs"]) == 3
     [finished] = [e for e in events if e["event"] == "run_finished"]
     assert (finished["answer"], finished["b_total"], finished["b_seq"]) == ("7", result.b_total, result.b_seq)
+
+
+def test_the_final_selections_judgments_are_stored_and_read_back(tmp_path):
+    db = str(tmp_path / "runs.sqlite")
+    result = run_pdr(QUESTION, model=model(FINAL), config=TOURNAMENT, db=db)
+    judgments = result.rounds[1].judgments
+    assert [(j.role, j.round, j.index, j.level) for j in judgments] == [
+        ("judge", 2, i, 1 + i // 3) for i in range(6)
+    ]
+    assert all(result.rounds[1].drafts[j.preferred].answer == "7" for j in judgments)
+    assert result.rounds[0].judgments == [] and inspect_run(result.thread_id, db=db) == result
 
 
 def test_final_selection_with_void_votes_goes_to_the_more_common_answer():

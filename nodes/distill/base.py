@@ -19,7 +19,7 @@ from langgraph_pdr.nodes.trajectory import draft_body
 from langgraph_pdr.state.config import PDRConfig
 from langgraph_pdr.state.context import TokenCounter
 from langgraph_pdr.state.prompts import PromptSet
-from langgraph_pdr.state.records import CallRecord, Draft, Workspace
+from langgraph_pdr.state.records import CallRecord, Draft, Judgment, Workspace
 
 
 @dataclass(frozen=True)
@@ -59,6 +59,7 @@ class DistillRequest:
         calls: the model calls this request made (`generate` appends them).
         refused: the indices of the calls that did not return, when a call failed or a cap refused
             them (the node books what their failed attempts were billed).
+        judgments: the comparisons a tournament judged (the node stores them with the calls).
 
     A distiller that writes its workspace with the model calls `generate` / `agenerate` (one call, its
     own stage) or `generate_many` / `agenerate_many` (calls made together, one stage), which reserve the
@@ -91,6 +92,7 @@ class DistillRequest:
     state: dict[str, Any] = field(default_factory=dict)
     calls: list[CallRecord] = field(default_factory=list)
     refused: list[int] = field(default_factory=list)
+    judgments: list[Judgment] = field(default_factory=list)
 
     @property
     def kappa(self) -> int:

@@ -66,9 +66,9 @@ def distill(state: dict[str, Any], default_config: PDRConfig) -> dict[str, Any]:
     try:
         workspaces = distiller_for(env.config).distill(request)
     except BudgetStop as stop:
-        env.record(*request.calls)
+        env.record(*request.calls, *request.judgments)
         return _stopped(env, request, stop)
-    env.record(*request.calls, *workspaces)
+    env.record(*request.calls, *request.judgments, *workspaces)
     return _done(env, request, workspaces)
 
 
@@ -81,7 +81,7 @@ async def adistill(state: dict[str, Any], default_config: PDRConfig) -> dict[str
     try:
         workspaces = await distiller_for(env.config).adistill(request)
     except BudgetStop as stop:
-        await env.arecord(*request.calls)
+        await env.arecord(*request.calls, *request.judgments)
         return _stopped(env, request, stop)
-    await env.arecord(*request.calls, *workspaces)
+    await env.arecord(*request.calls, *request.judgments, *workspaces)
     return _done(env, request, workspaces)

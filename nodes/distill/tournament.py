@@ -23,9 +23,9 @@ from langgraph_pdr.nodes.tournament import (
     Verdicts,
     aplay,
     judge_messages,
+    judgments,
     knockout,
     play,
-    verdict,
 )
 from langgraph_pdr.state.records import Workspace
 
@@ -75,15 +75,24 @@ class TournamentDistiller(BaseDistiller):
             bracket.announce(request.env, round=request.round, selects="workspace", calls=request.calls)
         return [extractive_workspace(request, bracket.winners, index=0, distiller=self.name)]
 
+    @staticmethod
+    def _judged(request: DistillRequest, comparisons: list[Comparison], texts: list[str]) -> Verdicts:
+        """Keep the level's judgments with the request (the node stores them); their verdicts."""
+        indices = [c.index for c in request.calls[-len(texts) :]]
+        made = judgments(comparisons, texts, role="distill", round=request.round, indices=indices)
+        request.judgments += made
+        return [j.verdict for j in made]
+
     def distill(self, request: DistillRequest) -> list[Workspace]:
         def judge(comparisons: list[Comparison]) -> Verdicts:
-            return [verdict(text) for text in request.generate_many(self._calls(request, comparisons))]
+            texts = request.generate_many(self._calls(request, comparisons))
+            return self._judged(request, comparisons, texts)
 
         return self._workspaces(request, play(self._bracket(request), judge))
 
     async def adistill(self, request: DistillRequest) -> list[Workspace]:
         async def judge(comparisons: list[Comparison]) -> Verdicts:
             texts = await request.agenerate_many(self._calls(request, comparisons))
-            return [verdict(text) for text in texts]
+            return self._judged(request, comparisons, texts)
 
         return self._workspaces(request, await aplay(self._bracket(request), judge))

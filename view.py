@@ -4,8 +4,9 @@ The page shows the question, the method and its schedule, then one column per ro
 (answer, score, tokens, finish reason, failed or unfinished, correct or not when the run has a gold
 answer) that expands to its full text; between two rounds, the workspaces the next round's drafts read,
 with lines from the drafts each was built from to the drafts that read it (an SVG overlay the page's
-script draws once laid out); a budget strip (B_seq along the critical path, B_total by role and round);
-and the final answer and text. Failed, interrupted and running runs render too: rounds not run yet are
+script draws once laid out), and a tournament's comparisons with the judge's replies; a budget strip
+(B_seq along the critical path, B_total by role and round); and the final answer and text (with the
+final selection's comparisons). Failed, interrupted and running runs render too: rounds not run yet are
 drawn as placeholders.
 """
 
@@ -25,7 +26,7 @@ from langgraph_pdr.nodes.answers import last_boxed
 from langgraph_pdr.nodes.budget import call_sums
 from langgraph_pdr.nodes.grading import is_correct
 from langgraph_pdr.runner import inspect_run
-from langgraph_pdr.state.records import ROLES, CallRecord, Draft, RoundRecord, ToolCall, Workspace
+from langgraph_pdr.state.records import ROLES, CallRecord, Draft, Judgment, RoundRecord, ToolCall, Workspace
 from langgraph_pdr.state.result import PDRResult
 
 #: What a method's distiller, k and κ mean; the sampling baselines have none of them.
@@ -277,6 +278,22 @@ def _workspace_card(w: Workspace) -> str:
     )
 
 
+def _judgments_card(judged: list[Judgment], title: str) -> str:
+    """A tournament's comparisons: per comparison, the two drafts shown, the one preferred and the
+    judge's reply (expandable)."""
+    items = []
+    for j in judged:
+        won = "no verdict" if j.preferred is None else f"r{j.round}.{j.preferred}"
+        items.append(
+            f"<li>level {j.level}: r{j.round}.{j.first} v r{j.round}.{j.second} &rarr; {esc(won)}"
+            f"{_text_block(j.text, 'reply')}</li>"
+        )
+    return (
+        f'<article class="card judge"><header><span class="name">{esc(title)}</span></header>'
+        f'<ol class="judgments">{"".join(items)}</ol></article>'
+    )
+
+
 def _critique_card(r: RoundRecord, call: CallRecord | None) -> str:
     return (
         f'<article class="card critique" id="c{r.round}" data-round="{r.round}">'
@@ -342,6 +359,9 @@ class _Page:
         for w in rec.workspaces:
             cards.append(_workspace_card(w))
             self.links += [(f"d{n}-{s}", f"w{n}-{w.index}", "source") for s in w.sources]
+        judged = [j for j in rec.judgments if j.role == "distill"]
+        if judged:
+            cards.append(_judgments_card(judged, f"tournament: {len(judged)} comparisons"))
         if rec.critique:
             cards.append(_critique_card(rec, self.calls.get(("critique", n, 0))))
             self.links += [(f"d{n}-{d.index}", f"c{n}", "critique") for d in rec.drafts if d.ok]
@@ -371,12 +391,14 @@ class _Page:
             else '<div class="answer none">no answer</div>'
         )
         gold = f'<div class="gold">gold {esc(self.gold)}</div>' if self.gold is not None else ""
+        judged = [j for j in self.rounds[self.last].judgments if j.role == "judge"] if self.last else []
+        chosen = _judgments_card(judged, f"final selection: {len(judged)} comparisons") if judged else ""
         return (
             '<section class="column final-column"><h3>answer</h3>'
             f'<article class="card final" id="final"><header><span class="name">final</span>'
             f"{_verdict(correct)}{_badge(r.status, 'status-' + r.status)}</header>{answer}{gold}"
             f'<div class="tokens">B_seq {_num(self.b_seq)} · B_total {_num(self.b_total)}</div>'
-            "</article></section>"
+            f"</article>{chosen}</section>"
         )
 
     def flow(self) -> str:
@@ -652,7 +674,7 @@ position:relative;z-index:1}
 border-radius:8px;padding:8px 10px;box-shadow:0 1px 2px rgba(0,0,0,.05)}
 .card header{display:flex;flex-wrap:wrap;align-items:center;gap:4px;margin-bottom:4px}
 .card .name{font-weight:600;margin-right:auto}
-.card.workspace{border-left-color:var(--distill)}.card.critique{border-left-color:var(--critique)}
+.card.workspace,.card.judge{border-left-color:var(--distill)}.card.critique{border-left-color:var(--critique)}
 .card.final{border-left-color:var(--good)}
 .card.failed{border-left-color:var(--bad);background:#fff8f7}
 .card.unfinished{border-left-color:var(--warn)}

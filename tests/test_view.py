@@ -194,6 +194,26 @@ class CutModel(ScriptedChatModel):
         return result
 
 
+def test_a_tournaments_comparisons_are_shown_with_their_replies(tmp_path):
+    def script(call) -> str:
+        if "two proposed solutions" in call.prompt:
+            return "Solution 1 <b>holds</b>.\nBetter: 1"
+        return f"draft so \\boxed{{{10 * call.round + call.index}}}"
+
+    config = PDRConfig(schedule="2,2", distiller="tournament", k=1, selector="tournament")
+    result = run_pdr(
+        "Which?", model=ScriptedChatModel(script=script), config=config, db=str(tmp_path / "t.db")
+    )
+    assert [len(r.judgments) for r in result.rounds] == [3, 3]
+    html = render_run_html(result.thread_id, db=str(tmp_path / "t.db"))
+    Page(html)  # well formed
+    assert "tournament: 3 comparisons" in html and "final selection: 3 comparisons" in html
+    assert html.count('class="card judge"') == 2 and "<b>holds</b>" not in html
+    assert "Solution 1 &lt;b&gt;holds&lt;/b&gt;." in html
+    first = result.rounds[0].judgments[0]
+    assert f"level 1: r1.{first.first} v r1.{first.second} &rarr; r1.{first.first}" in html
+
+
 def test_failed_and_unfinished_drafts_are_marked(tmp_path):
     def script(call):
         if call.role == "draft" and (call.round, call.index) == (1, 1):

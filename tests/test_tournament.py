@@ -538,6 +538,7 @@ DOCUMENTED = [
     tournament.reads_judge,
     tournament.selects_by_tournament,
     tournament.select_final,
+    tournament.judgments,
     distill_tournament.TournamentDistiller,
     judge_template,
     # what a level's comparisons are made with

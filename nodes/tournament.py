@@ -454,7 +454,8 @@ class FinalJudge:
         reserved = reserve(
             spent_with(self.state, self.calls), cfg, [prompt_bound(m, env.counter) + limit for m in messages]
         )
-        if reserved.reason:
+        if reserved.reason:  # the level is refused: every comparison of it
+            self.refused = [c.number for c in comparisons]
             raise BudgetStop(reserved.reason)
         options = [
             call_fields(
@@ -486,7 +487,7 @@ class FinalJudge:
 
     def judge(self, comparisons: list[Comparison]) -> Verdicts:
         """One level's verdicts, its calls in parallel threads."""
-        jobs = self._reserved(comparisons)
+        jobs = self._jobs(comparisons)
         outcomes = call_models(
             self.env.model, jobs, concurrency=self.env.config.concurrency(), thread_id=self.env.thread_id
         )
@@ -494,19 +495,11 @@ class FinalJudge:
 
     async def ajudge(self, comparisons: list[Comparison]) -> Verdicts:
         """Async twin of `judge`: the level's calls as tasks, at most `concurrency()` at once."""
-        jobs = self._reserved(comparisons)
+        jobs = self._jobs(comparisons)
         outcomes = await acall_models(
             self.env.model, jobs, concurrency=self.env.config.concurrency(), thread_id=self.env.thread_id
         )
         return self._settle(comparisons, outcomes)
-
-    def _reserved(self, comparisons: list[Comparison]) -> list[Job]:
-        """`_jobs`, the level's comparisons all refused when a cap refuses the level."""
-        try:
-            return self._jobs(comparisons)
-        except BudgetStop:
-            self.refused = [c.number for c in comparisons]
-            raise
 
     def selection(self, bracket: Bracket | None, stop: BudgetStop | None = None) -> Selection:
         """The outcome, and its event: the bracket in one line per match, or the cap that ended it."""

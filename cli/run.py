@@ -33,7 +33,7 @@ from langgraph_pdr.images import load_images
 from langgraph_pdr.local_model import local_defaults
 from langgraph_pdr.nodes.llm import ImagesNotSupported
 from langgraph_pdr.runner import inspect_run, list_runs, resume_pdr, run_pdr
-from langgraph_pdr.state.config import DEFAULT_MAX_TOOL_CALLS, PDRConfig
+from langgraph_pdr.state.config import DEFAULT_MAX_TOOL_CALLS, DEFAULT_TOOL_TIMEOUT, PDRConfig
 from langgraph_pdr.state.result import PDRResult
 
 #: What `pdr run` says of a run whose last round was cut off before any answer.
@@ -96,7 +96,7 @@ def add_parsers(sub: Any) -> None:
 
 
 def tool_options(p: argparse.ArgumentParser) -> None:
-    """--tools, --max-tool-calls, --tool-format, --selector."""
+    """--tools, --max-tool-calls, --tool-format, --tool-timeout, --selector."""
     g = p.add_argument_group("tools (drafts that call tools)")
     g.add_argument(
         "--tools",
@@ -116,6 +116,13 @@ def tool_options(p: argparse.ArgumentParser) -> None:
         help="how drafts call tools: native tool calls, ```python blocks in the reply (fenced), or "
         "both (auto, the default); with the embedded local model the default is fenced: "
         "Qwen2.5-Coder-1.5B returned no native tool call in 8 requests",
+    )
+    g.add_argument(
+        "--tool-timeout",
+        type=float,
+        metavar="SECONDS",
+        help=f"seconds a draft waits for one tool call (default {DEFAULT_TOOL_TIMEOUT:g}); a call that "
+        "takes longer is the tool's error result and the draft goes on",
     )
     g.add_argument(
         "--selector",
@@ -163,6 +170,7 @@ def config_of(args: argparse.Namespace, *, local: bool = False) -> PDRConfig:
         "tools": args.tools,
         "max_tool_calls": args.max_tool_calls,
         "tool_format": args.tool_format,
+        "tool_timeout": args.tool_timeout,
         "selector": args.selector,
     }
     given = {k: v for k, v in fields.items() if v is not None}

@@ -50,7 +50,7 @@ class Task:
 #: each out while it is at its default, so that the runs of earlier evaluations keep their ids (and
 #: are read back, not paid for again). Add a field here when adding one to `PDRConfig` (dotted for a
 #: field of a group, e.g. `max_tokens.judge`).
-LATE_FIELDS: tuple[str, ...] = ("tools", "max_tool_calls", "tool_format", "selector")
+LATE_FIELDS: tuple[str, ...] = ("tools", "max_tool_calls", "tool_format", "selector", "tool_timeout")
 
 
 def run_key(config: PDRConfig) -> dict[str, Any]:

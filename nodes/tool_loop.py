@@ -135,10 +135,16 @@ class ToolLoop:
         if self.used + i >= self.limit:
             output = f"not run: this draft has used all {self.limit} of its tool calls"
             return ToolCall(id=id, name=name, args=args, output=output, error=True)
-        return run_tool_call(self.tools, name, args, self.env.counter, id=id)
+        return run_tool_call(self.tools, name, args, self.env.counter, id=id, timeout=self._timeout)
 
     def _python(self, code: str) -> ToolCall:
-        return run_tool_call(self.tools, "python", {"code": code}, self.env.counter, fenced=True)
+        return run_tool_call(
+            self.tools, "python", {"code": code}, self.env.counter, fenced=True, timeout=self._timeout
+        )
+
+    @property
+    def _timeout(self) -> float | None:
+        return self.env.config.tool_timeout
 
     def _extend(self, turn: DraftTurn) -> None:
         """Add a turn (live, or recorded by an earlier attempt) to the conversation."""

@@ -5,14 +5,19 @@
 object. A model offered the tools natively calls them (`tool_format` `native` or `auto`); a model
 without reliable tool calls writes a fenced ```python block and ends its reply, and the block runs as a
 `python` call (`fenced`, and `auto` when a reply calls no tool). A tool's failure is its result, cut to
-`TOOL_RESULT_TOKENS`, never an error of the run.
+`TOOL_RESULT_TOKENS`, never an error of the run; so is a call that does not return within the run's
+`tool_timeout` (the draft stops waiting for it and goes on). Tools that are only async (a coroutine)
+run too, in the sync API as in the async one.
 
 (`langgraph_pdr.tool` is the other way round: a whole PDR run as a tool for an agent.)
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import re
+import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -160,6 +165,42 @@ def _result_text(value: Any) -> str:
     return str(value if content is None else content)
 
 
+def _invoke(tool: BaseTool, args: dict[str, Any]) -> Any:
+    """Call a tool from a worker thread: its sync implementation, or its coroutine when it has only that."""
+    if getattr(tool, "func", ...) is None and getattr(tool, "coroutine", None) is not None:
+        return asyncio.run(tool.ainvoke(args))
+    return tool.invoke(args)
+
+
+def _invoke_within(tool: BaseTool, args: dict[str, Any], timeout: float | None) -> Any:
+    """`_invoke` in a daemon thread, waiting at most `timeout` seconds (a Python thread cannot be
+    stopped: a tool that hangs is left to finish on its own, and never holds up the process's exit).
+
+    Raises:
+        TimeoutError: the tool did not return in time.
+    """
+    outcome: dict[str, Any] = {}
+
+    def call() -> None:
+        try:
+            outcome["value"] = _invoke(tool, args)
+        except BaseException as exc:  # raised again in the caller's thread
+            outcome["error"] = exc
+
+    context = contextvars.copy_context()  # the caller's tracing and callbacks go with the call
+    worker = threading.Thread(target=context.run, args=(call,), name=f"pdr-tool-{tool.name}", daemon=True)
+    worker.start()
+    worker.join(timeout)
+    if worker.is_alive():
+        raise TimeoutError(f"the tool did not return within {timeout:g} s; the draft stopped waiting for it")
+    error = outcome.get("error")
+    if isinstance(error, Exception):
+        raise error
+    if error is not None:  # SystemExit and the like: the tool's failure, not the process's
+        raise RuntimeError(f"the tool raised {type(error).__name__}: {error}") from error
+    return outcome.get("value")
+
+
 def run_tool_call(
     tools: ToolSet,
     name: str,
@@ -168,8 +209,10 @@ def run_tool_call(
     *,
     id: str = "",
     fenced: bool = False,
+    timeout: float | None = None,
 ) -> ToolCall:
-    """Run one tool call; a failure (an unknown tool, bad arguments, an exception) is its result.
+    """Run one tool call; a failure (an unknown tool, bad arguments, an exception, no result within
+    `timeout` seconds) is its result.
 
     Example:
         ```python
@@ -187,7 +230,7 @@ def run_tool_call(
         output, error = f"error: no tool named {name!r}; the tools are: {', '.join(tools.names)}", True
     else:
         try:
-            output = _result_text(tool.invoke(args))
+            output = _result_text(_invoke_within(tool, args, timeout))
             error = "\nexception: " in f"\n{output}" if name == "python" else False
         except Exception as exc:  # the model reads what went wrong, the run goes on
             output, error = f"error: {type(exc).__name__}: {exc}", True

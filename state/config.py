@@ -48,6 +48,9 @@ DEFAULT_PROMPTS = "card"
 REFINE_FACTOR = 2
 #: Tool calls a tool-using draft may make unless `max_tool_calls` says otherwise.
 DEFAULT_MAX_TOOL_CALLS = 8
+#: Seconds a draft waits for one tool call unless `tool_timeout` says otherwise (the `python` tool has
+#: its own, shorter, wall-time limit).
+DEFAULT_TOOL_TIMEOUT = 300.0
 #: How a tool-using draft calls its tools: `native` offers them to the model in the request (its tool
 #: calls run); `fenced` asks for ```python blocks in the reply, which run as `python` calls (for models
 #: whose native tool calls are unreliable, such as the 1.5B default); `auto` does both.
@@ -148,6 +151,8 @@ class PDRConfig(BaseModel):
         max_tool_calls: tool calls one draft may make (default 8); the turn after the last one is
             asked for the final answer without tools.
         tool_format: `auto` (default), `native` or `fenced`: how drafts call tools (`ToolFormat`).
+        tool_timeout: seconds a draft waits for one tool call (default 300); a call that takes longer
+            is the tool's error result and the draft goes on. None waits as long as the tool takes.
         selector: how the answer of a last round with several drafts is chosen: `vote` (default) or
             `tournament` (pairwise comparisons judged by the model, winners compared again).
 
@@ -178,6 +183,7 @@ class PDRConfig(BaseModel):
     tools: tuple[str, ...] = ()
     max_tool_calls: int = DEFAULT_MAX_TOOL_CALLS
     tool_format: ToolFormat = "auto"
+    tool_timeout: float | None = DEFAULT_TOOL_TIMEOUT
     selector: Selector = "vote"
 
     @field_validator("tools", mode="before")
@@ -198,6 +204,13 @@ class PDRConfig(BaseModel):
     def _check_max_tool_calls(cls, value: int) -> int:
         if value < 0:
             raise ValueError(f"max_tool_calls: must be 0 or more, got {value}")
+        return value
+
+    @field_validator("tool_timeout")
+    @classmethod
+    def _check_tool_timeout(cls, value: float | None) -> float | None:
+        if value is not None and not value > 0:
+            raise ValueError(f"tool_timeout: must be more than 0 seconds, got {value}")
         return value
 
     @field_validator("method", mode="before")

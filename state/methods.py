@@ -17,8 +17,9 @@ Any method takes `key=value` options after its arguments: `max_tokens` (first dr
 `max_tokens.refine` (later drafts), `max_tokens.verify`, `kappa`, `k`, `temperature`, `seed`,
 `max_b_seq`, `max_b_total`, `prompts` (a prompt set's name), `early_stop` (a fraction), `tools`
 (built-in tool names joined by `+`, e.g. `tools=python`), `max_tool_calls`, `tool_format` (`auto`,
-`native`, `fenced`), `selector` (`vote`, `tournament`), e.g. `pdr:4-2-1:random_k:k=1:kappa=512`,
-`single:max_tokens=2048`, `pdr:4-4:majority_k:early_stop=1` or `single:tools=python:tool_format=fenced`.
+`native`, `fenced`), `tool_timeout` (seconds), `selector` (`vote`, `tournament`), e.g.
+`pdr:4-2-1:random_k:k=1:kappa=512`, `single:max_tokens=2048`, `pdr:4-4:majority_k:early_stop=1` or
+`single:tools=python:tool_format=fenced`.
 """
 
 from __future__ import annotations
@@ -65,6 +66,7 @@ OPTIONS = (
     "tools",
     "max_tool_calls",
     "tool_format",
+    "tool_timeout",
     "selector",
 )
 #: Options whose value is a name, not a number.

@@ -4,8 +4,10 @@ models without native tool calls."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 import sqlite3
+import threading
 
 import pytest
 from fake_openai import FakeOpenAIServer, Request, ToolCalls
@@ -261,6 +263,82 @@ def test_a_killed_run_resumes_a_draft_from_its_last_finished_turn(tmp_path, monk
     assert resumed.answer == "391" and resumed.status == "completed"
     paid = [first, after[0]]  # the hung request was never answered: nothing was billed for it
     assert resumed.b_total == sum(r.prompt_tokens + r.completion_tokens for r in paid)
+
+
+def _calls_then_reads(name: str, args: dict) -> object:
+    """A model that calls `name` once, then answers with the tool's result (or its error) boxed."""
+
+    def reply(req: Request) -> str | ToolCalls:
+        if not req.tool_results():
+            return ToolCalls([(name, args)])
+        return f"The tool said: {req.tool_results()[0]}. \\boxed{{7}}"
+
+    return reply
+
+
+@pytest.mark.parametrize("api", ["sync", "async"])
+async def test_a_tool_that_hangs_is_given_up_after_tool_timeout_and_the_draft_goes_on(api):
+    from langgraph_pdr import arun_pdr
+
+    release = threading.Event()
+
+    @tool
+    def hangs() -> str:
+        """Waits for a release that never comes while the draft waits."""
+        release.wait()
+        return "late"
+
+    config = PDRConfig(method="single", tool_timeout=0.2)
+    try:
+        with FakeOpenAIServer(reply=_calls_then_reads("hangs", {})) as server:
+            kwargs = dict(model="fake-model", base_url=server.base_url, config=config, tools=[hangs])
+            if api == "sync":
+                result = run_pdr("Q?", db=":memory:", **kwargs)
+            else:
+                result = await arun_pdr("Q?", db=":memory:", **kwargs)
+            second = server.answered()[-1]
+    finally:
+        release.set()
+    [call] = result.rounds[0].drafts[0].turns[0].tool_calls
+    assert call.error and "did not return within 0.2 s" in call.output
+    assert "did not return within 0.2 s" in second.tool_results()[0]
+    assert (result.answer, result.status) == ("7", "completed")
+
+
+@pytest.mark.parametrize("api", ["sync", "async"])
+async def test_a_tool_that_is_only_async_runs_in_both_apis(api):
+    from langgraph_pdr import arun_pdr
+
+    @tool
+    async def doubled(x: int) -> int:
+        """Twice x."""
+        await asyncio.sleep(0)
+        return 2 * x
+
+    with FakeOpenAIServer(reply=_calls_then_reads("doubled", {"x": 21})) as server:
+        kwargs = dict(model="fake-model", base_url=server.base_url, config=PDRConfig(method="single"))
+        if api == "sync":
+            result = run_pdr("Q?", db=":memory:", tools=[doubled], **kwargs)
+        else:
+            result = await arun_pdr("Q?", db=":memory:", tools=[doubled], **kwargs)
+    [call] = result.rounds[0].drafts[0].turns[0].tool_calls
+    assert (call.output, call.error) == ("42", False)
+
+
+def test_tool_timeout_is_a_config_field_cli_option_and_eval_option():
+    from langgraph_pdr.cli import build_parser
+    from langgraph_pdr.cli.run import config_of
+    from langgraph_pdr.evals.harness import run_key
+    from langgraph_pdr.state.methods import parse_methods
+
+    assert PDRConfig().tool_timeout == 300
+    with pytest.raises(ValueError, match="tool_timeout: must be more than 0"):
+        PDRConfig(tool_timeout=0)
+    assert "tool_timeout" not in run_key(PDRConfig(tools=["python"]))["config"]  # earlier runs keep ids
+    [method] = parse_methods("single:tools=python:tool_timeout=30")
+    assert method.config.tool_timeout == 30
+    args = build_parser().parse_args(["run", "Q?", "--tools", "python", "--tool-timeout", "2.5"])
+    assert config_of(args).tool_timeout == 2.5
 
 
 async def test_async_tool_drafts_match_the_sync_ones():

@@ -48,7 +48,7 @@ from langgraph_pdr.checkpoints.schema import SchemaError, create_tables, ensure_
 from langgraph_pdr.checkpoints.writes import COMPLETED_REASONS, NO_DRAFTS
 from langgraph_pdr.state.config import PDRConfig
 from langgraph_pdr.state.images import ImageRef
-from langgraph_pdr.state.records import CallRecord, DraftTurn
+from langgraph_pdr.state.records import CallRecord, DraftTurn, KeptReply, RunOutcome
 from langgraph_pdr.state.result import PDRResult, RunSummary
 from langgraph_pdr.state.spec import RunSpec
 
@@ -255,6 +255,8 @@ class Ledger:
             lock.fence(conn, thread_id, owner)
         for record in records:
             conn.execute(writes.record_statement(conn.dialect, thread_id, record))
+            if isinstance(record, RunOutcome):  # the run ended: no node will read its kept replies
+                conn.execute(writes.kept_replies_forgotten(thread_id))
 
     def record(self, thread_id: str, record: Any) -> None:
         """Store one record (a `RunRecorder`)."""
@@ -450,6 +452,13 @@ class Ledger:
 
     async def adraft_turns(self, thread_id: str, round: int, index: int) -> list[DraftTurn]:
         return await self._aread(reads.one_draft_turns, thread_id, round, index)
+
+    def kept_reply(self, thread_id: str, key: str) -> KeptReply | None:
+        """A reply a node's call returned before the node ended (a node run again reads it back)."""
+        return self._read(reads.kept_reply, thread_id, key)
+
+    async def akept_reply(self, thread_id: str, key: str) -> KeptReply | None:
+        return await self._aread(reads.kept_reply, thread_id, key)
 
     def failed_attempts(self, thread_id: str) -> list[CallRecord]:
         """The run's billed failed attempts."""

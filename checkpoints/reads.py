@@ -18,6 +18,7 @@ from langgraph_pdr.checkpoints.schema import (
     failed_calls,
     images,
     judgments,
+    kept_replies,
     rounds,
     runs,
     turns,
@@ -31,6 +32,7 @@ from langgraph_pdr.state.records import (
     Draft,
     DraftTurn,
     Judgment,
+    KeptReply,
     RoundRecord,
     ToolCall,
     Verification,
@@ -45,6 +47,15 @@ def _without(row: Any, *names: str) -> dict[str, Any]:
 
 def _call(row: Any) -> CallRecord:
     return CallRecord(index=row.idx, **_without(row, "id", "thread_id", "idx"))
+
+
+def kept_reply(conn: Connection, thread_id: str, key: str) -> KeptReply | None:
+    """The reply a call of the run returned before its node ended, if it is kept (see `KeptReply`)."""
+    where = (kept_replies.c.thread_id == thread_id, kept_replies.c.key == key)
+    row = conn.execute(select(kept_replies).where(*where)).first()
+    if row is None:
+        return None
+    return KeptReply(key=row.key, text=row.text, call=CallRecord.model_validate(row.call))
 
 
 def run_row(conn: Connection, thread_id: str) -> dict[str, Any] | None:

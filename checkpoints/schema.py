@@ -1,6 +1,7 @@
 """The run ledger's tables, its schema version, and the migrations from earlier versions.
 
-Tables `runs`, `rounds`, `drafts`, `calls`, `failed_calls`, `turns`, `judgments` and `workspaces`
+Tables `runs`, `rounds`, `drafts`, `calls`, `failed_calls`, `turns`, `judgments`, `kept_replies` and
+`workspaces`
 (SQLAlchemy Core, so the same code serves SQLite and PostgreSQL); `pdr_schema` records the version a
 database was written with. A database written by an earlier version is migrated when it is opened (the
 tables and columns added since are added, with their defaults); one written by a later version is
@@ -14,6 +15,7 @@ refused with one clear error.
 | 4 | `calls.turn` and `failed_calls.turn` (a tool-using draft calls once per turn; `calls` is keyed by
   role, round, index and turn), and `turns` (each turn's text and tool calls) |
 | 5 | `judgments` (each comparison of a tournament: the two drafts, the judge's reply, its verdict) |
+| 6 | `kept_replies` (the replies a node's calls returned before the node ended, until the run ends) |
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
 #: The version this code writes and reads.
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 metadata = MetaData()
 
@@ -154,6 +156,18 @@ judgments = Table(
     Column("second", Integer, nullable=False),
     Column("text", Text, nullable=False),
     Column("verdict", Integer),
+)
+
+#: The replies of a node's calls that returned before the node ended (`KeptReply`): a node run again
+#: (after a failure, or resumed in another process) reads them back instead of paying for them again.
+#: Written as each call returns, deleted when the run's outcome is recorded.
+kept_replies = Table(
+    "kept_replies",
+    metadata,
+    Column("thread_id", String(200), primary_key=True),
+    Column("key", String(64), primary_key=True),
+    Column("text", Text, nullable=False),
+    Column("call", JSON, nullable=False),
 )
 
 workspaces = Table(

@@ -10,7 +10,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Table, update
+from sqlalchemy import Table, delete, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Dialect
@@ -21,6 +21,7 @@ from langgraph_pdr.checkpoints.schema import (
     failed_calls,
     images,
     judgments,
+    kept_replies,
     now,
     rounds,
     run_images,
@@ -36,6 +37,7 @@ from langgraph_pdr.state.records import (
     Draft,
     DraftTurn,
     Judgment,
+    KeptReply,
     RoundSummary,
     RunOutcome,
     Verification,
@@ -133,6 +135,11 @@ def outcome_status(stop_reason: str) -> str:
     return "completed" if stop_reason in COMPLETED_REASONS else "stopped"
 
 
+def kept_replies_forgotten(thread_id: str) -> Any:
+    """The statement that deletes a run's kept replies (its outcome is recorded: no node reads them)."""
+    return delete(kept_replies).where(kept_replies.c.thread_id == thread_id)
+
+
 def record_statement(dialect: Dialect, thread_id: str, record: Any) -> Any:
     """The statement that stores one record of a run."""
     if isinstance(record, CallRecord):
@@ -162,6 +169,11 @@ def record_statement(dialect: Dialect, thread_id: str, record: Any) -> Any:
         values["idx"] = values.pop("index")
         key = ["thread_id", "role", "round", "idx"]
         return upsert(dialect, judgments, {"thread_id": thread_id, **values}, key)
+    if isinstance(record, KeptReply):
+        values = {"text": record.text, "call": record.call.model_dump(mode="json")}
+        return upsert(
+            dialect, kept_replies, {"thread_id": thread_id, "key": record.key, **values}, ["thread_id", "key"]
+        )
     if isinstance(record, Draft):
         return upsert(
             dialect,

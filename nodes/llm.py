@@ -19,7 +19,7 @@ from langgraph_pdr.nodes.tokens import image_count, message_text
 from langgraph_pdr.nodes.tracing import call_run_config
 from langgraph_pdr.state.context import TokenCounter
 from langgraph_pdr.state.images import IMAGE_TOKENS
-from langgraph_pdr.state.records import CallRecord
+from langgraph_pdr.state.records import CallRecord, KeptReply
 
 
 def derive_seed(seed: int, *parts: object) -> int:
@@ -280,12 +280,15 @@ Outcome = tuple[str, CallRecord] | BaseException
 
 
 class KeptReplies:
-    """The replies of a node's model calls, kept (per run, in this process) until the node ends.
+    """The replies of a node's model calls, kept until the node ends.
 
     A node that makes several calls and then fails (one call's rate limit) is retried whole by the
     graph; its retry reads the calls that had returned back from here instead of paying for them
     again, so each is paid and booked once. A call is known by its role, round, index, messages and
-    provider options (seed included). The node forgets its run's replies when it ends (`forget`).
+    provider options (seed included). Replies are kept in this process (per run, forgotten when the
+    node ends: `forget`) and, with a recorder that can read them back (the ledger), in the run's
+    ledger as each returns (`KeptReply`, until the run ends), so a run killed in the middle of a
+    node and resumed in another process does not pay for them again either.
     """
 
     def __init__(self) -> None:
@@ -299,20 +302,30 @@ class KeptReplies:
         parts += [[(m.type, message_text(m)) for m in messages], sorted(options.get("options", {}).items())]
         return hashlib.blake2b(repr(parts).encode(), digest_size=16).hexdigest()
 
-    def get(self, thread_id: str, key: str) -> tuple[str, CallRecord] | None:
+    def get(self, thread_id: str, key: str, recorder: Any = None) -> tuple[str, CallRecord] | None:
+        """The kept reply of call `key`: this process's, else the ledger's (`recorder`), else None."""
         with self._lock:
-            return self._replies.get(thread_id, {}).get(key)
+            reply = self._replies.get(thread_id, {}).get(key)
+        read = getattr(recorder, "kept_reply", None)
+        if reply is None and read is not None:
+            kept = read(thread_id, key)
+            reply = (kept.text, kept.call) if kept is not None else None
+        return reply
 
-    def put(self, thread_id: str, key: str, reply: tuple[str, CallRecord]) -> None:
+    def put(self, thread_id: str, key: str, reply: tuple[str, CallRecord], recorder: Any = None) -> None:
+        """Keep a reply in this process and, if it can read it back, in the ledger (`recorder`)."""
         with self._lock:
             self._replies.setdefault(thread_id, {})[key] = reply
+        if getattr(recorder, "kept_reply", None) is not None:
+            recorder.record(thread_id, KeptReply(key=key, text=reply[0], call=reply[1]))
 
     def forget(self, thread_id: str) -> None:
+        """Forget what this process keeps of a run (the ledger's are deleted when the run ends)."""
         with self._lock:
             self._replies.pop(thread_id, None)
 
     def holds(self, thread_id: str) -> bool:
-        """Whether replies of the run are kept."""
+        """Whether this process keeps replies of the run."""
         with self._lock:
             return bool(self._replies.get(thread_id))
 
@@ -322,33 +335,54 @@ KEPT = KeptReplies()
 
 
 def _kept_call(
-    model: BaseChatModel, thread_id: str | None, messages: Sequence[BaseMessage], options: dict[str, Any]
+    model: BaseChatModel,
+    thread_id: str | None,
+    messages: Sequence[BaseMessage],
+    options: dict[str, Any],
+    recorder: Any = None,
 ) -> tuple[str, CallRecord]:
     if thread_id is None:
         return call_model(model, messages, **options)
     key = KeptReplies.key(messages, options)
-    reply = KEPT.get(thread_id, key) or call_model(model, messages, **options)
-    KEPT.put(thread_id, key, reply)
+    kept = KEPT.get(thread_id, key, recorder)
+    if kept is not None:
+        return kept
+    reply = call_model(model, messages, **options)
+    KEPT.put(thread_id, key, reply, recorder)
     return reply
 
 
 async def _akept_call(
-    model: BaseChatModel, thread_id: str | None, messages: Sequence[BaseMessage], options: dict[str, Any]
+    model: BaseChatModel,
+    thread_id: str | None,
+    messages: Sequence[BaseMessage],
+    options: dict[str, Any],
+    recorder: Any = None,
 ) -> tuple[str, CallRecord]:
     if thread_id is None:
         return await acall_model(model, messages, **options)
     key = KeptReplies.key(messages, options)
-    reply = KEPT.get(thread_id, key) or await acall_model(model, messages, **options)
-    KEPT.put(thread_id, key, reply)
+    # the ledger off the event loop: SQLite's write lock may be held by the checkpointer on this loop
+    kept = await asyncio.to_thread(KEPT.get, thread_id, key, recorder)
+    if kept is not None:
+        return kept
+    reply = await acall_model(model, messages, **options)
+    await asyncio.to_thread(KEPT.put, thread_id, key, reply, recorder)
     return reply
 
 
 def call_models(
-    model: BaseChatModel, jobs: Sequence[Job], *, concurrency: int, thread_id: str | None = None
+    model: BaseChatModel,
+    jobs: Sequence[Job],
+    *,
+    concurrency: int,
+    thread_id: str | None = None,
+    recorder: Any = None,
 ) -> list[Outcome]:
     """Run `jobs` in parallel threads, at most `concurrency` at once; each one's outcome, in order (an
     error is returned, not raised, so that the calls that returned are kept). With `thread_id`, the
-    replies are kept until the node forgets them (`KEPT`), and a call kept already is not made again.
+    replies are kept (`KEPT`: in this process until the node forgets them, and in the run's ledger
+    when `recorder` is one), and a call kept already is not made again.
 
     Example:
         ```python
@@ -368,23 +402,28 @@ def call_models(
         outcomes: list[Outcome] = []
         for messages, options in jobs:
             try:
-                outcomes.append(_kept_call(model, thread_id, messages, options))
+                outcomes.append(_kept_call(model, thread_id, messages, options, recorder))
             except Exception as exc:
                 outcomes.append(exc)
         return outcomes
     with ContextThreadPoolExecutor(max_workers=max(min(len(jobs), concurrency), 1)) as pool:
-        futures = [pool.submit(_kept_call, model, thread_id, m, o) for m, o in jobs]
+        futures = [pool.submit(_kept_call, model, thread_id, m, o, recorder) for m, o in jobs]
     return [f.exception() or f.result() for f in futures]
 
 
 async def acall_models(
-    model: BaseChatModel, jobs: Sequence[Job], *, concurrency: int, thread_id: str | None = None
+    model: BaseChatModel,
+    jobs: Sequence[Job],
+    *,
+    concurrency: int,
+    thread_id: str | None = None,
+    recorder: Any = None,
 ) -> list[Outcome]:
     """Async twin of `call_models`: the calls as tasks, at most `concurrency` at once."""
     gate = asyncio.Semaphore(max(concurrency, 1))
 
     async def one(messages: Sequence[BaseMessage], options: dict[str, Any]) -> tuple[str, CallRecord]:
         async with gate:
-            return await _akept_call(model, thread_id, messages, options)
+            return await _akept_call(model, thread_id, messages, options, recorder)
 
     return list(await asyncio.gather(*(one(m, o) for m, o in jobs), return_exceptions=True))

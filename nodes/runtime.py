@@ -76,6 +76,11 @@ class NodeEnv:
             update.setdefault("billed", {})[key] = billed
         return update
 
+    def keeping(self) -> dict[str, Any]:
+        """Where a batch of calls keeps its replies until the node ends (`call_models`'s `thread_id`
+        and `recorder`): this process, and the run's ledger."""
+        return {"thread_id": self.thread_id, "recorder": self.recorder}
+
     def record(self, *records: Any) -> None:
         """Send records to the ledger, if the run has one."""
         if self.recorder is None or not records:

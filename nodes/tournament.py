@@ -489,7 +489,7 @@ class FinalJudge:
         """One level's verdicts, its calls in parallel threads."""
         jobs = self._jobs(comparisons)
         outcomes = call_models(
-            self.env.model, jobs, concurrency=self.env.config.concurrency(), thread_id=self.env.thread_id
+            self.env.model, jobs, concurrency=self.env.config.concurrency(), **self.env.keeping()
         )
         return self._settle(comparisons, outcomes)
 
@@ -497,7 +497,7 @@ class FinalJudge:
         """Async twin of `judge`: the level's calls as tasks, at most `concurrency()` at once."""
         jobs = self._jobs(comparisons)
         outcomes = await acall_models(
-            self.env.model, jobs, concurrency=self.env.config.concurrency(), thread_id=self.env.thread_id
+            self.env.model, jobs, concurrency=self.env.config.concurrency(), **self.env.keeping()
         )
         return self._settle(comparisons, outcomes)
 

@@ -256,6 +256,19 @@ class Judgment(_Record):
         return {1: self.first, 2: self.second}.get(self.verdict or 0)
 
 
+class KeptReply(_Record):
+    """A reply a call of a node returned before the node ended (one comparison of a tournament level,
+    say), kept so that the node, run again after a failure or in a resumed process, reads it back
+    instead of paying for it again. `key` names the call: its role, round, index, messages and
+    provider options (`langgraph_pdr.nodes.llm.KeptReplies.key`). The ledger keeps it until the run
+    ends; the call is booked once, with the node's other calls, when the node ends.
+    """
+
+    key: str
+    text: str
+    call: CallRecord
+
+
 class RoundRecord(_Record):
     """Everything round `round` produced.
 

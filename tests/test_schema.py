@@ -138,3 +138,29 @@ def test_a_database_of_version_4_gets_judgments(store):
     with engine.connect() as conn:
         assert conn.execute(text("SELECT version FROM pdr_schema")).scalar() == SCHEMA_VERSION
     engine.dispose()
+
+
+def test_a_database_of_version_5_gets_kept_replies(store):
+    """Version 6 adds `kept_replies`: a run that fails in the middle of a tournament level keeps the
+    replies that returned, in the migrated database too."""
+
+    def script(call):
+        if "Better:" in call.prompt:  # a comparison
+            if call.index == 1:
+                raise ValueError("400: the request is malformed")
+            return "Better: 2"
+        return f"draft {call.index} so \\boxed{{{call.index}}}"
+
+    config = PDRConfig(schedule="2,1", distiller="tournament", k=1)
+    run_pdr("q?", model=ScriptedChatModel(script=lambda c: "\\boxed{1}"), db=store, config=config)
+    engine = _engine(store)
+    with engine.begin() as conn:  # what version 5 wrote
+        conn.execute(text("DROP TABLE kept_replies"))
+        conn.execute(text("UPDATE pdr_schema SET version = 5"))
+    _forget_checks()
+    with pytest.raises(ValueError, match="malformed"):
+        run_pdr("q2?", model=ScriptedChatModel(script=script), db=store, config=config)
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT version FROM pdr_schema")).scalar() == SCHEMA_VERSION == 6
+        assert conn.execute(text("SELECT count(*) FROM kept_replies")).scalar() == 2  # comparisons 0 and 2
+    engine.dispose()

@@ -307,6 +307,105 @@ def test_a_run_that_fails_keeps_no_replies(tmp_path):
     assert len([c for c in fake.log if c.judging]) >= 1 and not KEPT.holds(thread)
 
 
+def kept_rows(db) -> int:
+    import sqlite3
+
+    with sqlite3.connect(db) as conn:
+        return conn.execute("SELECT count(*) FROM kept_replies").fetchone()[0]
+
+
+@pytest.mark.parametrize("run", ["sync", "async"])
+def test_a_failed_run_resumed_pays_only_for_the_comparisons_that_did_not_return(run, tmp_path):
+    # a comparison of the first level fails for good: the run fails with five comparisons paid and not
+    # booked. The ledger kept their replies, so the resume (which this process keeps nothing of) makes
+    # only the failed comparison again, and B_total counts each paid call once
+    from langgraph_pdr import aresume_pdr, resume_pdr
+
+    def judge(call: FakeCall) -> str:
+        if call.index == 4:
+            raise ValueError("400: the request is malformed")
+        return judged(call)
+
+    answers = {1: {0: "5", 1: "6", 2: "7", 3: "4"}}
+    failing, healthy = model(answers, judge=judge), model(answers)
+    config = PDRConfig(schedule=(4, 1), distiller="tournament", k=1)
+    db, thread = str(tmp_path / "runs.sqlite"), uuid.uuid4().hex
+    with pytest.raises(ValueError, match="malformed"):
+        run_pdr(QUESTION, model=failing, config=config, db=db, thread_id=thread)
+    returned = sorted(c.index for c in failing.log if c.judging)
+    assert returned == [0, 1, 2, 3, 5] and kept_rows(db) == 5
+    if run == "sync":
+        result = resume_pdr(thread, db=db, model=healthy)
+    else:
+        result = asyncio.run(aresume_pdr(thread, db=db, model=healthy))
+    assert sorted(c.index for c in healthy.log if c.judging) == [4, 6, 7, 8]  # level 1's failed one, level 2
+    assert sorted(c.index for c in result.calls if c.role == "distill") == list(range(3 * VOTES))
+    assert result.b_total == sum(c.total for c in failing.log + healthy.log)
+    assert result.rounds[0].workspaces[0].sources == [2] and kept_rows(db) == 0  # forgotten at the end
+
+
+KILLED_CHILD = """
+import sys
+from langgraph_pdr import PDRConfig, run_pdr
+db, url = sys.argv[1:3]
+config = PDRConfig(schedule="4,1", distiller="tournament", k=1, max_tokens=64)
+run_pdr("Which is right?", model="openai:fake-model", base_url=url, db=db, thread_id="t1", config=config)
+"""
+
+
+def test_a_run_killed_in_a_tournaments_second_level_resumes_without_paying_the_first_again(
+    tmp_path, monkeypatch
+):
+    # level 1's six comparisons return and are kept in the ledger; the process is killed with SIGKILL
+    # while level 2's are in flight; the resume, in another process, makes level 2's only
+    import os
+    import signal
+    import subprocess
+    import sys
+    import threading
+
+    from fake_openai import FakeOpenAIServer, Request
+
+    from langgraph_pdr import resume_pdr
+
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    db = tmp_path / "r.sqlite"
+    release, lock, judged_so_far = threading.Event(), threading.Lock(), []
+
+    def is_judge(req: Request) -> bool:
+        return req.prompt.startswith("Below are a problem and two proposed solutions")
+
+    def reply(req: Request) -> str:
+        if not is_judge(req):
+            r, i = req.draft or (2, 0)
+            return f"So \\boxed{{{i + 4 if r == 1 else 7}}}."
+        with lock:
+            judged_so_far.append(req)
+            n = len(judged_so_far)
+        if n > 2 * VOTES:  # level 2 hangs until the first process is dead
+            release.wait(120)
+        return "Both hold up.\nBetter: 1"
+
+    with FakeOpenAIServer(reply=reply) as server:
+        child = subprocess.Popen(
+            [sys.executable, "-c", KILLED_CHILD, str(db), server.base_url], env=os.environ.copy(), text=True
+        )
+        server.wait_for(lambda: len(judged_so_far) > 2 * VOTES)  # level 1 done, level 2 sent
+        child.send_signal(signal.SIGKILL)
+        child.wait(timeout=10)
+        paid = [r for r in server.requests if r.answered]
+        release.set()
+        sent_before = len(server.requests)
+        resumed = resume_pdr("t1", db=str(db))
+        after = server.requests[sent_before:]
+    assert len([r for r in paid if is_judge(r)]) == 2 * VOTES and kept_rows(db) == 0
+    assert len([r for r in after if is_judge(r)]) == VOTES  # level 2 only: level 1 was not asked again
+    assert resumed.status == "completed" and resumed.answer == "7"
+    distilled = [c for c in resumed.calls if c.role == "distill"]
+    assert sorted(c.index for c in distilled) == list(range(3 * VOTES))
+    assert resumed.b_total == sum(r.prompt_tokens + r.completion_tokens for r in paid + after)
+
+
 def direct_request(answers: str, k: int, fake: ScriptedChatModel, seed: int = 0) -> DistillRequest:
     from langgraph_pdr.nodes.runtime import NodeEnv
 

@@ -125,10 +125,6 @@ class DistillRequest:
             raise RuntimeError("this distill request cannot call the model")
         return self.env
 
-    @property
-    def _thread_id(self) -> str:
-        return self._live_env().thread_id
-
     def _jobs(self, calls: Sequence[Generation]) -> list[Job]:
         """Reserve `calls` against the caps as one stage (`r{round}.distill.{first index}`), or raise
         `BudgetStop` (every call refused); each call's messages and `call_model` options."""
@@ -190,7 +186,9 @@ class DistillRequest:
         """
         jobs = self._jobs(calls)
         model = self._live_env().model
-        outcomes = call_models(model, jobs, concurrency=self.config.concurrency(), thread_id=self._thread_id)
+        outcomes = call_models(
+            model, jobs, concurrency=self.config.concurrency(), **self._live_env().keeping()
+        )
         return self._settle(jobs, outcomes)
 
     async def agenerate_many(self, calls: Sequence[Generation]) -> list[str]:
@@ -198,7 +196,7 @@ class DistillRequest:
         jobs = self._jobs(calls)
         model = self._live_env().model
         outcomes = await acall_models(
-            model, jobs, concurrency=self.config.concurrency(), thread_id=self._thread_id
+            model, jobs, concurrency=self.config.concurrency(), **self._live_env().keeping()
         )
         return self._settle(jobs, outcomes)
 

@@ -335,8 +335,9 @@ def run_pdr(
             the embedded llama.cpp model. Keys come from the environment and are never stored.
         config: the method, schedule, distiller, budgets (default `PDRConfig()`). On the embedded
             local model, a config given as None or a dict gets that model's defaults where it names
-            none (`langgraph_pdr.local_model.local_defaults`: PDR 4,4, `majority_k`, `early_stop=1.0`,
-            as `pdr run`); a `PDRConfig` is taken as it is.
+            none (`langgraph_pdr.local_model.local_defaults`: self-consistency in windows 4,4 with
+            `early_stop=1.0`, or, for PDR, 4,4, `majority_k`, `early_stop=1.0`, as `pdr run`); a
+            `PDRConfig` is taken as it is.
         db: a SQLite file for the checkpoints and the ledger; `":memory:"` keeps the run in memory;
             None uses `$PDR_DB`, else `runs.sqlite` in the user's data directory.
         thread_id: the run's id (default: a new one). Running a finished run again with the same

@@ -58,7 +58,7 @@ def config_for(model: str, request: dict[str, Any], *, local: bool = False) -> P
         request: the request's body; its `pdr` object sets any `PDRConfig` field, e.g.
             `{"tools": ["python"]}`.
         local: the server answers with the embedded local model: model `pdr` then has that model's
-            defaults (`langgraph_pdr.local_model.local_defaults`: 4,4, majority_k, early_stop 1.0), and
+            PDR defaults (`langgraph_pdr.local_model.local_defaults`: 4,4, majority_k, early_stop 1.0), and
             tools are called in fenced blocks unless `pdr.tool_format` names a format.
 
     Raises:
@@ -94,8 +94,8 @@ def config_for(model: str, request: dict[str, Any], *, local: bool = False) -> P
     if not isinstance(extra, dict):
         raise RequestError("pdr: expected an object of PDRConfig fields")
     try:
-        if entry == "pdr" and local:  # the embedded model's defaults, where the request names none
-            return PDRConfig.model_validate(local_defaults({**fields, **extra}))
+        if entry == "pdr" and local:  # the embedded model's PDR defaults, where the request names none
+            return PDRConfig.model_validate(local_defaults({"method": "pdr", **fields, **extra}))
         if extra:
             data = {**data, **extra}
             if "schedule" in extra or "method" in extra:

@@ -46,7 +46,11 @@ UNFINISHED_NOTE = (
 def add_parsers(sub: Any) -> None:
     run = sub.add_parser("run", help="answer a question")
     run.add_argument("question", help="the question, or - to read it from stdin")
-    run.add_argument("--method", help="pdr (default), sr, sr_error, single, self_consistency, best_of_n")
+    run.add_argument(
+        "--method",
+        help="pdr, sr, sr_error, single, self_consistency, best_of_n (default: pdr; on the embedded "
+        "model, self_consistency in windows 4,4 with early stop 1, unless a PDR option is given)",
+    )
     run.add_argument(
         "--schedule", help="drafts per round, e.g. 4,2,1 (default: 4,4 on the embedded model, else 4,2,1)"
     )
@@ -151,8 +155,9 @@ def config_of(args: argparse.Namespace, *, local: bool = False) -> PDRConfig:
     Args:
         args: the parsed options of `pdr run`.
         local: the run uses the embedded local model, whose defaults fill what the options leave out
-            (`langgraph_pdr.local_model.local_defaults`: PDR 4,4 with majority_k and early_stop 1.0;
-            tools called in fenced ```python blocks).
+            (`langgraph_pdr.local_model.local_defaults`: self-consistency in windows 4,4 with
+            early_stop 1.0, or, for PDR, 4,4 with majority_k and early_stop 1.0; tools called in
+            fenced ```python blocks).
     """
     fields = {
         "method": args.method,

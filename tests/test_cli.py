@@ -336,8 +336,9 @@ def test_the_local_model_writes_fenced_code_unless_told_otherwise(db, monkeypatc
 
 
 def test_the_embedded_models_defaults_fill_what_a_run_leaves_out(db, monkeypatch):
-    """On the embedded model, PDR defaults to 4,4 with majority_k and early_stop 1.0, field by field;
-    on a served model, to PDRConfig's; `--early-stop off` turns early stopping off."""
+    """On the embedded model, a run that names no method and no PDR option is self-consistency in
+    windows 4,4 with early_stop 1.0, and PDR defaults to 4,4 with majority_k and early_stop 1.0, field
+    by field; on a served model, to PDRConfig's; `--early-stop off` turns early stopping off."""
     from langgraph_pdr.cli import main
     from langgraph_pdr.cli import run as run_command
     from langgraph_pdr.cli.common import UsageError
@@ -354,11 +355,15 @@ def test_the_embedded_models_defaults_fill_what_a_run_leaves_out(db, monkeypatch
     assert main(["run", "q", "--schedule", "4,2,1", "--db", db]) == 2
     assert main(["run", "q", "--early-stop", "off", "--distiller", "global_summary", "--db", db]) == 2
     assert main(["run", "q", "--method", "sr", "--db", db]) == 2
+    assert main(["run", "q", "--method", "pdr", "--db", db]) == 2
+    assert main(["run", "q", "--early-stop", "off", "--db", db]) == 2
     assert seen == [
-        ("pdr", (4, 4), "majority_k", 1.0),
+        ("self_consistency", (4, 4), "global_summary", 1.0),
         ("pdr", (4, 2, 1), "majority_k", 1.0),
         ("pdr", (4, 4), "global_summary", None),
         ("sr", (1, 1, 1), "global_summary", None),
+        ("pdr", (4, 4), "majority_k", 1.0),
+        ("self_consistency", (4, 4), "global_summary", None),  # a vote of 8
     ]
     with FakeOpenAIServer() as server:  # a served model: the library's defaults
         out = pdr("run", "q", "--model", "m", "--base-url", server.base_url, "--json", "--db", db)

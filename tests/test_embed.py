@@ -196,9 +196,9 @@ class _Opened(Exception):
 
 def test_the_embedded_models_defaults_fill_what_a_config_leaves_out(tmp_path, monkeypatch):
     """On the embedded local model, `run_pdr`, `arun_pdr`, the chat model and the tool fill what a
-    config given as None or a dict leaves out with that model's defaults (PDR 4,4, majority_k,
-    early_stop 1.0), as `pdr run` does; a `PDRConfig` is taken as it is; a model served at a base URL
-    gets `PDRConfig`'s defaults."""
+    config given as None or a dict leaves out with that model's defaults (self-consistency in windows
+    4,4 with early_stop 1.0; for PDR 4,4, majority_k, early_stop 1.0), as `pdr run` does; a
+    `PDRConfig` is taken as it is; a model served at a base URL gets `PDRConfig`'s defaults."""
     import asyncio
 
     from langgraph_pdr import arun_pdr, run_pdr, runner
@@ -225,7 +225,8 @@ def test_the_embedded_models_defaults_fill_what_a_config_leaves_out(tmp_path, mo
     for run in runs:
         with pytest.raises(_Opened):
             run()
-    local, paper = ("pdr", (4, 4), "majority_k", 1.0, 2), ("pdr", (4, 2, 1), "global_summary", None, 2)
+    local = ("self_consistency", (4, 4), "global_summary", 1.0, 2)  # self-consistency in windows
+    paper = ("pdr", (4, 2, 1), "global_summary", None, 2)
     assert seen == [
         local,
         ("pdr", (4, 2, 1), "majority_k", 1.0, 2),
@@ -235,5 +236,5 @@ def test_the_embedded_models_defaults_fill_what_a_config_leaves_out(tmp_path, mo
         local,
         local,
         ("pdr", (2, 1), "global_summary", None, 2),
-        ("pdr", (4, 4), "majority_k", 1.0, 1),
+        ("pdr", (4, 4), "majority_k", 1.0, 1),  # k is PDR's: PDR's defaults
     ]

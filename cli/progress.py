@@ -10,14 +10,16 @@ from langgraph_pdr.cli.common import console, shorten
 
 
 class Progress:
-    """Live progress on stderr: round r of R, drafts done / launched, tokens so far, workspace size,
-    and under it each draft being written: its tokens so far and its latest line.
+    """Live progress on stderr: round r of R (`window` for self-consistency in windows), drafts done /
+    launched, tokens so far, workspace size, and under it each draft being written: its tokens so far
+    and its latest line.
 
     A terminal gets the live lines; a file or a pipe gets a line per finished round and workspace.
     """
 
-    def __init__(self, enabled: bool) -> None:
+    def __init__(self, enabled: bool, *, unit: str = "round") -> None:
         self.enabled = enabled
+        self.unit = unit
         self.round = self.rounds = self.launched = self.done = self.tokens = self.tool_calls = 0
         self.workspace = ""
         self.writing: dict[tuple[int, int], list[Any]] = {}  # (round, index) -> [tokens, text's tail]
@@ -46,7 +48,7 @@ class Progress:
         ws = f" · workspace {self.workspace}" if self.workspace else ""
         tools = f" · {self.tool_calls} tool call(s)" if self.tool_calls else ""
         lines = [
-            f"round {self.round}/{self.rounds} · drafts {self.done}/{self.launched} · "
+            f"{self.unit} {self.round}/{self.rounds} · drafts {self.done}/{self.launched} · "
             f"{self.tokens:,} tokens{tools}{ws}"
         ]
         width = max(self.console.width - 32, 20)

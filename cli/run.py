@@ -184,6 +184,11 @@ def config_of(args: argparse.Namespace, *, local: bool = False) -> PDRConfig:
     return PDRConfig.model_validate(local_defaults(given) if local else given)
 
 
+def step_name(config: PDRConfig) -> str:
+    """What the progress line calls a round: a `window` of self-consistency in windows."""
+    return "window" if config.method == "self_consistency" else "round"
+
+
 def _answer_line(result: PDRResult) -> str:
     """The answer as one line: the boxed answer, or a pointer to the text when the answer is the text."""
     if result.answer is None:
@@ -257,7 +262,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     load_images(args.images)  # every image is checked before anything runs
     prepare_local(model, [config], [args.question])
     thread_id = args.thread_id or uuid.uuid4().hex
-    with Progress(enabled=not args.json) as progress, _failures_resumable(thread_id, db):
+    with (
+        Progress(enabled=not args.json, unit=step_name(config)) as progress,
+        _failures_resumable(thread_id, db),
+    ):
         result = interruptible(
             lambda: run_pdr(
                 args.question,
@@ -303,7 +311,8 @@ def cmd_resume(args: argparse.Namespace) -> int:
     if base_url:
         probe(base_url)
     prepare_local(model or _stored_local_model(stored), [stored.config], [stored.question])
-    with Progress(enabled=not args.json) as progress, _failures_resumable(args.thread_id, db):
+    unit = step_name(stored.config)
+    with Progress(enabled=not args.json, unit=unit) as progress, _failures_resumable(args.thread_id, db):
         result = interruptible(
             lambda: resume_pdr(
                 args.thread_id, db=db, model=model, base_url=base_url, on_event=progress, timeout=args.timeout

@@ -654,3 +654,16 @@ def test_inspect_shows_a_tournaments_comparisons(db):
     shown = pdr("inspect", out["thread_id"], "--db", db, env={"COLUMNS": "160"})
     assert shown.returncode == 0, shown.stderr
     assert "tournament comparisons (3)" in shown.stdout and "Solution 1 checks out. Better: 1" in shown.stdout
+
+
+def test_the_progress_of_self_consistency_in_windows_counts_windows(db):
+    with FakeOpenAIServer() as server:
+        args = ["--model", "m", "--base-url", server.base_url, "--db", db, "--max-tokens", "64"]
+        windows = pdr(
+            "run", "q", "--method", "self_consistency", "--schedule", "2,2", "--early-stop", "1", *args
+        )
+        rounds = pdr("run", "q", "--schedule", "2,1", "--distiller", "majority_k", "--k", "1", *args)
+    assert windows.returncode == 0, windows.stderr
+    assert "window 1/2 · drafts 2/2" in windows.stderr and "stopping: converged" in windows.stderr
+    assert "round" not in windows.stderr
+    assert rounds.returncode == 0 and "round 1/2 · drafts 2/2" in rounds.stderr

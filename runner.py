@@ -336,7 +336,7 @@ def run_pdr(
         config: the method, schedule, distiller, budgets (default `PDRConfig()`). On the embedded
             local model, a config given as None or a dict gets that model's defaults where it names
             none (`langgraph_pdr.local_model.local_defaults`: self-consistency in windows 4,4 with
-            `early_stop=1.0`, or, for PDR, 4,4, `majority_k`, `early_stop=1.0`, as `pdr run`); a
+            `early_stop=0.75`, or, for PDR, 4,4, `majority_k`, `early_stop=1.0`, as `pdr run`); a
             `PDRConfig` is taken as it is.
         db: a SQLite file for the checkpoints and the ledger; `":memory:"` keeps the run in memory;
             None uses `$PDR_DB`, else `runs.sqlite` in the user's data directory.

@@ -49,7 +49,7 @@ def add_parsers(sub: Any) -> None:
     run.add_argument(
         "--method",
         help="pdr, sr, sr_error, single, self_consistency, best_of_n (default: pdr; on the embedded "
-        "model, self_consistency in windows 4,4 with early stop 1, unless a PDR option is given)",
+        "model, self_consistency in windows 4,4 with early stop 0.75, unless a PDR option is given)",
     )
     run.add_argument(
         "--schedule", help="drafts per round, e.g. 4,2,1 (default: 4,4 on the embedded model, else 4,2,1)"
@@ -156,7 +156,7 @@ def config_of(args: argparse.Namespace, *, local: bool = False) -> PDRConfig:
         args: the parsed options of `pdr run`.
         local: the run uses the embedded local model, whose defaults fill what the options leave out
             (`langgraph_pdr.local_model.local_defaults`: self-consistency in windows 4,4 with
-            early_stop 1.0, or, for PDR, 4,4 with majority_k and early_stop 1.0; tools called in
+            early_stop 0.75, or, for PDR, 4,4 with majority_k and early_stop 1.0; tools called in
             fenced ```python blocks).
     """
     fields = {

@@ -337,7 +337,7 @@ def test_the_local_model_writes_fenced_code_unless_told_otherwise(db, monkeypatc
 
 def test_the_embedded_models_defaults_fill_what_a_run_leaves_out(db, monkeypatch):
     """On the embedded model, a run that names no method and no PDR option is self-consistency in
-    windows 4,4 with early_stop 1.0, and PDR defaults to 4,4 with majority_k and early_stop 1.0, field
+    windows 4,4 with early_stop 0.75, and PDR defaults to 4,4 with majority_k and early_stop 1.0, field
     by field; on a served model, to PDRConfig's; `--early-stop off` turns early stopping off."""
     from langgraph_pdr.cli import main
     from langgraph_pdr.cli import run as run_command
@@ -358,7 +358,7 @@ def test_the_embedded_models_defaults_fill_what_a_run_leaves_out(db, monkeypatch
     assert main(["run", "q", "--method", "pdr", "--db", db]) == 2
     assert main(["run", "q", "--early-stop", "off", "--db", db]) == 2
     assert seen == [
-        ("self_consistency", (4, 4), "global_summary", 1.0),
+        ("self_consistency", (4, 4), "global_summary", 0.75),
         ("pdr", (4, 2, 1), "majority_k", 1.0),
         ("pdr", (4, 4), "global_summary", None),
         ("sr", (1, 1, 1), "global_summary", None),

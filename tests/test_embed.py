@@ -197,7 +197,7 @@ class _Opened(Exception):
 def test_the_embedded_models_defaults_fill_what_a_config_leaves_out(tmp_path, monkeypatch):
     """On the embedded local model, `run_pdr`, `arun_pdr`, the chat model and the tool fill what a
     config given as None or a dict leaves out with that model's defaults (self-consistency in windows
-    4,4 with early_stop 1.0; for PDR 4,4, majority_k, early_stop 1.0), as `pdr run` does; a
+    4,4 with early_stop 0.75; for PDR 4,4, majority_k, early_stop 1.0), as `pdr run` does; a
     `PDRConfig` is taken as it is; a model served at a base URL gets `PDRConfig`'s defaults."""
     import asyncio
 
@@ -225,7 +225,7 @@ def test_the_embedded_models_defaults_fill_what_a_config_leaves_out(tmp_path, mo
     for run in runs:
         with pytest.raises(_Opened):
             run()
-    local = ("self_consistency", (4, 4), "global_summary", 1.0, 2)  # self-consistency in windows
+    local = ("self_consistency", (4, 4), "global_summary", 0.75, 2)  # self-consistency in windows
     paper = ("pdr", (4, 2, 1), "global_summary", None, 2)
     assert seen == [
         local,

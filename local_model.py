@@ -116,12 +116,13 @@ def local_defaults(fields: dict[str, Any]) -> dict[str, Any]:
         ```
     """
     out = dict(fields)
+    defaults: dict[str, Any] = {}
     if "method" not in out and not any(name in out for name in PDR_OPTIONS):
-        for name, value in LOCAL_DEFAULTS.items():
-            out.setdefault(name, value)
+        defaults = LOCAL_DEFAULTS
     elif out.get("method", "pdr") == "pdr":
-        for name, value in LOCAL_PDR_DEFAULTS.items():
-            out.setdefault(name, value)
+        defaults = LOCAL_PDR_DEFAULTS
+    for name, value in defaults.items():
+        out.setdefault(name, value)
     if out.get("tools") and "tool_format" not in out:
         out["tool_format"] = LOCAL_TOOL_FORMAT
     return out

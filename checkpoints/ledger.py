@@ -457,9 +457,6 @@ class Ledger:
         """A reply a node's call returned before the node ended (a node run again reads it back)."""
         return self._read(reads.kept_reply, thread_id, key)
 
-    async def akept_reply(self, thread_id: str, key: str) -> KeptReply | None:
-        return await self._aread(reads.kept_reply, thread_id, key)
-
     def failed_attempts(self, thread_id: str) -> list[CallRecord]:
         """The run's billed failed attempts."""
         return self._read(reads.failed_attempts, thread_id)

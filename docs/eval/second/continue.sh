@@ -25,6 +25,6 @@ TOOLS="single,sc:4,pdr:4-4:majority_k:early_stop=1,single$T,sc:4$T,pdr:4-4:major
 common=(--max-tokens 1024 --concurrency 2 --db "$store" --paired --snapshot "$snapshot")
 
 pdr eval --dataset math500 --limit 40 --methods "$MAIN" --name main "${common[@]}"
-pdr eval --dataset gsm8k --limit 36 --methods "$TOOLS" --name tools "${common[@]}"
+pdr eval --dataset gsm8k --limit 60 --methods "$TOOLS" --name tools "${common[@]}"
 pdr eval --dataset math500 --limit 40 --methods "$TOOLS" --name tools "${common[@]}"
 python "$here/tools.py" "$store"

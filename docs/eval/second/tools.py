@@ -7,8 +7,8 @@ are the main evaluation's, read back at no model cost.
     gunzip -c docs/eval/second/main.sqlite.gz > main.sqlite
     python docs/eval/second/tools.py main.sqlite
 
-The runs are the evaluation `tools` of the store (`pdr eval --dataset gsm8k --offset 36 --limit 24
---methods "$M" --name tools`, `M` as `METHODS` below).
+The runs are the evaluation `tools` of the store (`pdr eval --dataset gsm8k --limit 60 --methods "$M"
+--name tools` and the same with `--dataset math500 --limit 40`, `M` as `METHODS` below).
 """
 
 from __future__ import annotations

@@ -78,7 +78,7 @@ LOCAL_MODELS: dict[str, LocalModel] = {
 DEFAULT_LOCAL_MODEL = "qwen2.5-coder-1.5b"
 
 #: The embedded model's defaults for a run that names neither a method nor an option of PDR's own
-#: (`PDR_OPTIONS`): self-consistency in windows, four drafts and four more only unless three of the
+#: (`PDR_OPTIONS`): self-consistency in windows, four drafts and four more unless three of the
 #: first four agree, the answer their vote. On both evaluation slices it reached the answers of a vote
 #: of 8 at less B_total, and beat PDR 4,4 on paired problems (3 won, 0 lost over 64): this model's
 #: refine drafts copy the answer their workspace leads with (README, "Why these defaults").

@@ -28,6 +28,7 @@ from langgraph_pdr.checkpoints.ledger import (
     RunNotFoundError,
     new_lock_owner,
 )
+from langgraph_pdr.checkpoints.reads import stored_config
 from langgraph_pdr.checkpoints.store import Store, aopen_store, db_exists, open_store, resolve_db
 from langgraph_pdr.graphs import create_pdr_graph, graph_config
 from langgraph_pdr.images import load_images
@@ -37,7 +38,7 @@ from langgraph_pdr.nodes.budget import BILLING
 from langgraph_pdr.nodes.distill import get_distiller
 from langgraph_pdr.nodes.images import IMAGES, without_data
 from langgraph_pdr.nodes.llm import KEPT, model_name
-from langgraph_pdr.nodes.prompts import get_prompts, register_prompts
+from langgraph_pdr.nodes.prompts import get_prompts
 from langgraph_pdr.nodes.tokens import DEFAULT_COUNTER
 from langgraph_pdr.nodes.tools import tool_set
 from langgraph_pdr.state.config import PDRConfig
@@ -45,7 +46,6 @@ from langgraph_pdr.state.context import PDRContext, TokenCounter
 from langgraph_pdr.state.images import ImageRef
 from langgraph_pdr.state.prompts import PromptSet
 from langgraph_pdr.state.records import CallRecord, RunOutcome
-from langgraph_pdr.state.registry import PROMPT_SETS
 from langgraph_pdr.state.result import PDRResult, RunSummary
 from langgraph_pdr.state.spec import RunSpec
 
@@ -479,11 +479,7 @@ def _stored(
     """The run's row, config and spec; a user's prompt set it names is registered from its spec."""
     if row is None:
         raise RunNotFoundError(f"thread_id: no run {thread_id!r} in {location}")
-    spec = RunSpec.model_validate(row["spec"] or {})
-    name = (row["config"] or {}).get("prompts")
-    if spec.prompts and name and name not in PROMPT_SETS:  # a user's set, registered in another process
-        register_prompts(PromptSet(name=name, **spec.prompts))
-    return row, PDRConfig.model_validate(row["config"]), spec
+    return row, stored_config(row), RunSpec.model_validate(row["spec"] or {})
 
 
 def _check_tools(config: PDRConfig, tools: Sequence[BaseTool] | None) -> list[BaseTool]:

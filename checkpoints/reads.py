@@ -27,6 +27,7 @@ from langgraph_pdr.checkpoints.schema import (
 from langgraph_pdr.checkpoints.schema import run_images as run_images_table
 from langgraph_pdr.state.config import PDRConfig
 from langgraph_pdr.state.images import ImageRef
+from langgraph_pdr.state.prompts import PromptSet
 from langgraph_pdr.state.records import (
     CallRecord,
     Draft,
@@ -38,6 +39,7 @@ from langgraph_pdr.state.records import (
     Verification,
     Workspace,
 )
+from langgraph_pdr.state.registry import PROMPT_SETS
 from langgraph_pdr.state.result import PDRResult, RunSummary
 
 
@@ -62,6 +64,16 @@ def run_row(conn: Connection, thread_id: str) -> dict[str, Any] | None:
     """The run's row, or None."""
     row = conn.execute(select(runs).where(runs.c.thread_id == thread_id)).first()
     return dict(row._mapping) if row else None
+
+
+def stored_config(run: dict[str, Any]) -> PDRConfig:
+    """A run's config from its row. A user's prompt set it names that this process has not registered
+    is registered from the templates the run's spec keeps, so the run reads and resumes anywhere."""
+    config = run["config"] or {}
+    name, templates = config.get("prompts"), (run["spec"] or {}).get("prompts")
+    if templates and name and name not in PROMPT_SETS:  # a user's set, registered in another process
+        PROMPT_SETS.register(name, PromptSet(name=name, **templates))
+    return PDRConfig.model_validate(config)
 
 
 def list_runs(conn: Connection, limit: int | None = None) -> list[RunSummary]:
@@ -161,7 +173,7 @@ def load_result(conn: Connection, thread_id: str) -> PDRResult:
     ).all()
     by_key = {(c.role, c.round, c.index): c for c in call_list}  # a draft's last turn
     turns_of = draft_turns(conn, thread_id)
-    config = PDRConfig.model_validate(run["config"])
+    config = stored_config(run)
     per_round: dict[int, RoundRecord] = {}
 
     def round_of(n: int) -> RoundRecord:

@@ -3,6 +3,10 @@ a checked summary), runs that end in a vote, and adaptive stopping (`early_stop`
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+
 import pytest
 from fake_openai import FakeOpenAIServer
 from fakes import FakeCall, ScriptedChatModel, parts_of
@@ -316,6 +320,26 @@ def test_a_registered_prompt_set_is_used_stored_and_taken_again_on_resume(tmp_pa
     assert result.status == "completed" and get_prompts("terse_test").solve == "Q: {question}\nA:"
     refine = fixed.calls("draft", 2)[0].prompt
     assert parts_of(refine, "refine", mine)["question"] == "What is 6 * 7?"
+
+
+def test_a_run_with_a_registered_prompt_set_is_inspected_in_another_process(tmp_path):
+    mine = get_prompts("card").model_copy(update={"name": "inspect_test", "solve": "Q: {question}\nA:"})
+    register_prompts(mine, replace=True)
+    db = tmp_path / "runs.sqlite"
+    config = PDRConfig(method="single", prompts="inspect_test")
+    result = run_pdr(
+        "What is 6 * 7?", model=ScriptedChatModel(script=lambda c: "\\boxed{42}"), db=db, config=config
+    )
+    # a new process has not registered the set; the run's stored templates are enough to read it
+    shown = subprocess.run(
+        [sys.executable, "-m", "langgraph_pdr.cli", "inspect", result.thread_id, "--db", str(db), "--json"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert shown.returncode == 0, shown.stderr
+    stored = json.loads(shown.stdout)
+    assert stored["config"]["prompts"] == "inspect_test" and stored["answer"] == "42"
 
 
 def test_a_prompt_set_must_use_its_placeholders():

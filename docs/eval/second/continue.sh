@@ -2,8 +2,8 @@
 # The evaluations issues 23 and 24 still need, one after another, each resumable (finished runs are
 # read back from the store, the rest is run; stop it at any time and run it again):
 #   1. main:  MATH-500, first 40 problems, the second evaluation's methods (issue 23)
-#   2. tools: GSM8K problems 1-36, the single pass, sc:4 and PDR 4,4 with and without the python tool
-#      (their runs without the tool were lost on 2026-12-02)
+#   2. tools: GSM8K, first 60 problems, the single pass, sc:4 and PDR 4,4 with and without the python
+#      tool (the runs without the tool of 1-36 ran again: their first store was lost on 2026-12-02)
 #   3. tools: MATH-500, first 40, the same
 # Usage: bash docs/eval/second/continue.sh [STORE]   (default main.sqlite, made from the committed
 # snapshot when it does not exist). One llama.cpp server at a time on a small machine: run nothing

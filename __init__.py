@@ -1,48 +1,109 @@
-"""langgraph-pdr: Parallel-Distill-Refine and Sequential Refinement as LangGraph state machines."""
+"""langgraph-pdr: Parallel-Distill-Refine and Sequential Refinement as LangGraph state machines.
 
-from langgraph_pdr.chat_model import PDRChatModel
-from langgraph_pdr.checkpoints.ledger import (
-    LeaseLostError,
-    RunExistsError,
-    RunLockedError,
-    RunNotFoundError,
-    SchemaError,
-)
-from langgraph_pdr.graphs import create_pdr_graph, draw_graph, graph_config
-from langgraph_pdr.models import ModelError
-from langgraph_pdr.nodes.distill import (
-    BaseDistiller,
-    Distiller,
-    DistillRequest,
-    Generation,
-    get_distiller,
-    register_distiller,
-)
-from langgraph_pdr.nodes.prompts import get_prompts, register_prompts
-from langgraph_pdr.nodes.python_tool import PythonRun, python_tool, run_python
-from langgraph_pdr.nodes.tokens import Utf8TokenCounter
-from langgraph_pdr.nodes.tools import register_tool
-from langgraph_pdr.runner import aresume_pdr, arun_pdr, inspect_run, list_runs, resume_pdr, run_pdr
-from langgraph_pdr.state import (
-    CallRecord,
-    Draft,
-    DraftTurn,
-    Judgment,
-    MaxTokens,
-    PDRConfig,
-    PDRContext,
-    PDRResult,
-    PromptSet,
-    RoundRecord,
-    RunSummary,
-    Temperatures,
-    TokenCounter,
-    ToolCall,
-    Verification,
-    Workspace,
-)
-from langgraph_pdr.tool import create_pdr_tool
-from langgraph_pdr.view import render_run_html
+Every public name is imported on first use (PEP 562), so `import langgraph_pdr` and the `pdr` command
+start fast; `from langgraph_pdr import run_pdr` works as usual.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from langgraph_pdr.chat_model import PDRChatModel
+    from langgraph_pdr.checkpoints.ledger import (
+        LeaseLostError,
+        RunExistsError,
+        RunLockedError,
+        RunNotFoundError,
+        SchemaError,
+    )
+    from langgraph_pdr.graphs import create_pdr_graph, draw_graph, graph_config
+    from langgraph_pdr.models import ModelError
+    from langgraph_pdr.nodes.distill import (
+        BaseDistiller,
+        Distiller,
+        DistillRequest,
+        Generation,
+        get_distiller,
+        register_distiller,
+    )
+    from langgraph_pdr.nodes.prompts import get_prompts, register_prompts
+    from langgraph_pdr.nodes.python_tool import PythonRun, python_tool, run_python
+    from langgraph_pdr.nodes.tokens import Utf8TokenCounter
+    from langgraph_pdr.nodes.tools import register_tool
+    from langgraph_pdr.runner import aresume_pdr, arun_pdr, inspect_run, list_runs, resume_pdr, run_pdr
+    from langgraph_pdr.state import (
+        CallRecord,
+        Draft,
+        DraftTurn,
+        Judgment,
+        MaxTokens,
+        PDRConfig,
+        PDRContext,
+        PDRResult,
+        PromptSet,
+        RoundRecord,
+        RunSummary,
+        Temperatures,
+        TokenCounter,
+        ToolCall,
+        Verification,
+        Workspace,
+    )
+    from langgraph_pdr.tool import create_pdr_tool
+    from langgraph_pdr.view import render_run_html
+
+#: The module of each public name.
+_MODULES: dict[str, str] = {
+    "PDRChatModel": "langgraph_pdr.chat_model",
+    "LeaseLostError": "langgraph_pdr.checkpoints.ledger",
+    "RunExistsError": "langgraph_pdr.checkpoints.ledger",
+    "RunLockedError": "langgraph_pdr.checkpoints.ledger",
+    "RunNotFoundError": "langgraph_pdr.checkpoints.ledger",
+    "SchemaError": "langgraph_pdr.checkpoints.ledger",
+    "create_pdr_graph": "langgraph_pdr.graphs",
+    "draw_graph": "langgraph_pdr.graphs",
+    "graph_config": "langgraph_pdr.graphs",
+    "ModelError": "langgraph_pdr.models",
+    "BaseDistiller": "langgraph_pdr.nodes.distill",
+    "Distiller": "langgraph_pdr.nodes.distill",
+    "DistillRequest": "langgraph_pdr.nodes.distill",
+    "Generation": "langgraph_pdr.nodes.distill",
+    "get_distiller": "langgraph_pdr.nodes.distill",
+    "register_distiller": "langgraph_pdr.nodes.distill",
+    "get_prompts": "langgraph_pdr.nodes.prompts",
+    "register_prompts": "langgraph_pdr.nodes.prompts",
+    "PythonRun": "langgraph_pdr.nodes.python_tool",
+    "python_tool": "langgraph_pdr.nodes.python_tool",
+    "run_python": "langgraph_pdr.nodes.python_tool",
+    "Utf8TokenCounter": "langgraph_pdr.nodes.tokens",
+    "register_tool": "langgraph_pdr.nodes.tools",
+    "aresume_pdr": "langgraph_pdr.runner",
+    "arun_pdr": "langgraph_pdr.runner",
+    "inspect_run": "langgraph_pdr.runner",
+    "list_runs": "langgraph_pdr.runner",
+    "resume_pdr": "langgraph_pdr.runner",
+    "run_pdr": "langgraph_pdr.runner",
+    "CallRecord": "langgraph_pdr.state",
+    "Draft": "langgraph_pdr.state",
+    "DraftTurn": "langgraph_pdr.state",
+    "Judgment": "langgraph_pdr.state",
+    "MaxTokens": "langgraph_pdr.state",
+    "PDRConfig": "langgraph_pdr.state",
+    "PDRContext": "langgraph_pdr.state",
+    "PDRResult": "langgraph_pdr.state",
+    "PromptSet": "langgraph_pdr.state",
+    "RoundRecord": "langgraph_pdr.state",
+    "RunSummary": "langgraph_pdr.state",
+    "Temperatures": "langgraph_pdr.state",
+    "TokenCounter": "langgraph_pdr.state",
+    "ToolCall": "langgraph_pdr.state",
+    "Verification": "langgraph_pdr.state",
+    "Workspace": "langgraph_pdr.state",
+    "create_pdr_tool": "langgraph_pdr.tool",
+    "render_run_html": "langgraph_pdr.view",
+}
 
 __all__ = [
     "BaseDistiller",
@@ -93,3 +154,21 @@ __all__ = [
     "run_pdr",
     "run_python",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """Import a public name on first use (PEP 562); `__version__` is the installed version."""
+    if name == "__version__":
+        from importlib.metadata import version
+
+        return version("langgraph-pdr")
+    module = _MODULES.get(name)
+    if module is None:
+        raise AttributeError(f"module 'langgraph_pdr' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -29,7 +29,14 @@ from langgraph_pdr.checkpoints.ledger import (
     new_lock_owner,
 )
 from langgraph_pdr.checkpoints.reads import stored_config
-from langgraph_pdr.checkpoints.store import Store, aopen_store, db_exists, open_store, resolve_db
+from langgraph_pdr.checkpoints.store import (
+    Store,
+    aopen_store,
+    db_exists,
+    open_store,
+    resolve_db,
+    stored_runs,
+)
 from langgraph_pdr.graphs import create_pdr_graph, graph_config
 from langgraph_pdr.images import load_images
 from langgraph_pdr.local_model import local_defaults
@@ -767,10 +774,7 @@ def list_runs(db: str | Path | None = None, *, limit: int | None = None) -> list
         assert list_runs("no-such-file.sqlite") == []  # and no file is created
         ```
     """
-    if not db_exists(db):
-        return []
-    with open_store(db) as store:
-        return store.ledger.list_runs(limit=limit)
+    return stored_runs(db, limit=limit)
 
 
 def inspect_run(thread_id: str, db: str | Path | None = None) -> PDRResult:

@@ -26,12 +26,11 @@ import os
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import StaticPool
 
 from langgraph_pdr.checkpoints import lock, reads, writes
@@ -51,6 +50,9 @@ from langgraph_pdr.state.images import ImageRef
 from langgraph_pdr.state.records import CallRecord, DraftTurn, KeptReply, RunOutcome
 from langgraph_pdr.state.result import PDRResult, RunSummary
 from langgraph_pdr.state.spec import RunSpec
+
+if TYPE_CHECKING:  # imported when an async engine is made (it pulls in SQLAlchemy's ORM)
+    from sqlalchemy.ext.asyncio import AsyncEngine
 
 __all__ = [
     "COMPLETED_REASONS",
@@ -143,6 +145,8 @@ def _sync_engine(url: str) -> Engine:
 
 
 def _async_engine(url: str) -> AsyncEngine:
+    from sqlalchemy.ext.asyncio import create_async_engine
+
     if url.startswith("sqlite"):
         engine = create_async_engine(
             url.replace("sqlite://", "sqlite+aiosqlite://", 1),

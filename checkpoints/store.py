@@ -1,4 +1,8 @@
-"""Opening a run store: a LangGraph checkpointer and the run ledger, in one database."""
+"""Opening a run store: a LangGraph checkpointer and the run ledger, in one database.
+
+The checkpointers (LangGraph's) are imported when a store is opened: reading the ledger alone
+(`open_ledger`, `stored_runs`: `pdr runs`) does not need them, and starts fast.
+"""
 
 from __future__ import annotations
 
@@ -13,19 +17,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import aiosqlite
-from langgraph.checkpoint.memory import InMemorySaver
 from platformdirs import user_data_dir
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DatabaseError, InterfaceError, OperationalError
 
 from langgraph_pdr.checkpoints.ledger import DatabaseBusyError, Ledger, db_timeout
-from langgraph_pdr.checkpoints.savers import (
-    LeanAsyncSqliteSaver,
-    LeanSqliteSaver,
-    compressed_serde,
-    fenced,
-)
+from langgraph_pdr.state.result import RunSummary
 
 MEMORY = ":memory:"
 #: Below this much free space a run is refused before it starts (a run writes a few hundred KB).
@@ -160,6 +157,26 @@ def open_ledger(db: str | Path | None) -> Ledger:
     return _ledger(db if is_postgres(db) else _sqlite_path(db))
 
 
+def stored_runs(db: str | Path | None, *, limit: int | None = None) -> list[RunSummary]:
+    """The runs of `db`, newest first, read from the ledger alone (none when there is no database).
+
+    Example:
+        ```python
+        from langgraph_pdr.checkpoints.store import stored_runs
+
+        assert stored_runs("no-such-file.sqlite") == [] and stored_runs(":memory:") == []
+        ```
+    """
+    db = resolve_db(db)
+    if db == MEMORY or not db_exists(db):
+        return []
+    ledger = open_ledger(db)
+    try:
+        return ledger.list_runs(limit=limit)
+    finally:
+        ledger.dispose()
+
+
 #: PostgreSQL databases whose checkpoint tables this process has set up.
 _PG_READY: set[str] = set()
 _PG_SETUP_LOCK = threading.Lock()
@@ -209,6 +226,8 @@ def _pool_kwargs() -> dict[str, Any]:
 
 @contextmanager
 def _postgres_store(db: str) -> Iterator[Store]:
+    from langgraph_pdr.checkpoints.savers import compressed_serde, fenced
+
     try:
         from langgraph.checkpoint.postgres import PostgresSaver
         from psycopg_pool import ConnectionPool
@@ -228,6 +247,8 @@ def _postgres_store(db: str) -> Iterator[Store]:
 
 @asynccontextmanager
 async def _apostgres_store(db: str) -> AsyncIterator[Store]:
+    from langgraph_pdr.checkpoints.savers import compressed_serde, fenced
+
     try:
         from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
         from psycopg_pool import AsyncConnectionPool
@@ -248,6 +269,8 @@ async def _apostgres_store(db: str) -> AsyncIterator[Store]:
 
 @contextmanager
 def _memory_store() -> Iterator[Store]:
+    from langgraph.checkpoint.memory import InMemorySaver
+
     ledger = Ledger("sqlite://")
     try:
         yield Store(InMemorySaver(), ledger, MEMORY)
@@ -268,6 +291,8 @@ def open_store(db: str | Path | None) -> Iterator[Store]:
         with _postgres_store(db) as store:
             yield store
         return
+
+    from langgraph_pdr.checkpoints.savers import LeanSqliteSaver, compressed_serde, fenced
 
     path = _sqlite_path(db)
     ledger = _ledger(path)
@@ -294,6 +319,10 @@ async def aopen_store(db: str | Path | None) -> AsyncIterator[Store]:
         async with _apostgres_store(db) as store:
             yield store
         return
+
+    import aiosqlite
+
+    from langgraph_pdr.checkpoints.savers import LeanAsyncSqliteSaver, compressed_serde, fenced
 
     path = _sqlite_path(db)
     ledger = await asyncio.to_thread(_ledger, path)  # it may create or migrate the tables

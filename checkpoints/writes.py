@@ -11,8 +11,6 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Table, delete, update
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Dialect
 
 from langgraph_pdr.checkpoints.schema import (
@@ -54,9 +52,20 @@ NO_DRAFTS = "no_drafts"
 COMPLETED_REASONS = ("completed", "converged", "unfinished")
 
 
+def insert_of(dialect: Dialect) -> Any:
+    """The INSERT (with ON CONFLICT) of SQLite or PostgreSQL; the dialect is imported when used."""
+    if dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+
+        return postgresql_insert
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert
+
+
 def upsert(dialect: Dialect, table: Table, values: dict[str, Any], keys: list[str]) -> Any:
     """INSERT ... ON CONFLICT (keys) DO UPDATE, in SQLite's or PostgreSQL's dialect."""
-    insert: Any = postgresql_insert if dialect.name == "postgresql" else sqlite_insert
+    insert = insert_of(dialect)
     stmt = insert(table).values(**values)
     changes = {k: v for k, v in values.items() if k not in keys}
     if changes:
@@ -102,8 +111,9 @@ def image_statements(
     for position, (ref, data) in enumerate(loaded):
         if data is not None:
             row = {"sha256": ref.sha256, "mime": ref.mime, "size": ref.size, "data": data}
-            insert: Any = postgresql_insert if dialect.name == "postgresql" else sqlite_insert
-            statements.append(insert(images).values(**row).on_conflict_do_nothing(index_elements=["sha256"]))
+            statements.append(
+                insert_of(dialect)(images).values(**row).on_conflict_do_nothing(index_elements=["sha256"])
+            )
         statements.append(
             upsert(
                 dialect,

@@ -1,5 +1,9 @@
-"""What the `pdr` commands share: exit codes and errors, option types and groups, the console,
-JSON output, the model options, the local model's preparation, and Ctrl-C handling."""
+"""What the `pdr` commands share: the table of commands, exit codes and errors, option types and
+groups, the console, JSON output, the model options, the local model's preparation, and Ctrl-C handling.
+
+It imports only what building the parser needs: `pdr --help` and `pdr runs` start fast. What a command
+needs to run (models, the local model, the ledger) is imported in the function that uses it.
+"""
 
 from __future__ import annotations
 
@@ -10,26 +14,24 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Sequence
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn
 
 from rich.console import Console
 
-from langgraph_pdr.checkpoints.ledger import DatabaseBusyError, LeaseLostError, RunLockedError
-from langgraph_pdr.checkpoints.store import open_ledger
-from langgraph_pdr.local_model import DEFAULT_LOCAL_MODEL, check_fits, ensure_model
-from langgraph_pdr.models import ServerUnreachable, check_reachable, is_local_model
-from langgraph_pdr.nodes.tokens import DEFAULT_COUNTER
-from langgraph_pdr.state.config import PDRConfig, error_line
+if TYPE_CHECKING:
+    from langgraph_pdr.state.config import PDRConfig
 
 __all__ = [
+    "COMMANDS",
+    "Command",
     "EXIT_FAILED",
     "EXIT_INTERRUPTED",
     "EXIT_USAGE",
     "Parser",
     "RunFailed",
     "UsageError",
+    "add_command",
     "console",
-    "error_line",
     "interruptible",
     "is_local",
     "model_arg",
@@ -44,6 +46,40 @@ __all__ = [
     "shorten",
     "store_options",
 ]
+
+
+class Command(NamedTuple):
+    """A `pdr` sub-command: the module of `langgraph_pdr.cli` that adds its parser and runs it, and
+    its one-line help."""
+
+    module: str
+    help: str
+
+
+#: Every sub-command, in the order `pdr --help` lists them. `pdr` imports only the module of the command
+#: it runs; the others are listed by name and help.
+COMMANDS: dict[str, Command] = {
+    "run": Command("run", "answer a question"),
+    "resume": Command("run", "finish an interrupted run"),
+    "runs": Command("runs", "list stored runs"),
+    "inspect": Command("inspect", "show what a run did"),
+    "view": Command("view", "write a run as an HTML page (rounds, drafts, workspaces, budgets)"),
+    "graph": Command("graph", "draw a method's graph (offline)"),
+    "serve": Command("serve", "an OpenAI-compatible /v1/chat/completions answering through PDR"),
+    "eval": Command("eval", "evaluate methods on a dataset (resumable) and report"),
+    "serve-model": Command(
+        "serve_model",
+        "serve the local model (OpenAI-compatible) until stopped; "
+        "pdr runs on this machine use it while it runs",
+    ),
+}
+
+
+def add_command(sub: Any, name: str, **kwargs: Any) -> argparse.ArgumentParser:
+    """Add the parser of sub-command `name`, with its help from `COMMANDS`."""
+    parser: argparse.ArgumentParser = sub.add_parser(name, help=COMMANDS[name].help, **kwargs)
+    return parser
+
 
 EXIT_USAGE = 2
 EXIT_FAILED = 1
@@ -130,11 +166,15 @@ def model_arg(args: argparse.Namespace, *, required: bool = True) -> tuple[str |
 
 def is_local(model: str | None) -> bool:
     """Whether `model` (as `model_arg` returns it) is the embedded local model: `local` or `local:...`."""
+    from langgraph_pdr.models import is_local_model
+
     return is_local_model(model)
 
 
 def probe(base_url: str) -> None:
     """Fail fast, before any run is stored, when an OpenAI-compatible server does not answer."""
+    from langgraph_pdr.models import ServerUnreachable, check_reachable
+
     try:
         check_reachable(base_url)
     except ServerUnreachable as exc:
@@ -147,6 +187,9 @@ def prepare_local(
     """For the local model: check that the longest question fits its context under every config
     (before anything is assembled or loaded), then assemble it, with a progress bar the first time."""
     if model and is_local(model):
+        from langgraph_pdr.local_model import DEFAULT_LOCAL_MODEL, check_fits, ensure_model
+        from langgraph_pdr.nodes.tokens import DEFAULT_COUNTER
+
         name = model.partition(":")[2] or DEFAULT_LOCAL_MODEL
         longest = max((DEFAULT_COUNTER.count(q) for q in questions), default=0)
         for config in configs:
@@ -244,6 +287,8 @@ def _mark_interrupted(thread_id: str, db: str) -> None:
     next `pdr resume` (its lock owner is dead)."""
 
     def mark() -> None:
+        from langgraph_pdr.checkpoints.store import open_ledger
+
         try:
             ledger = open_ledger(db)
             if ledger.run_row(thread_id):
@@ -257,8 +302,12 @@ def _mark_interrupted(thread_id: str, db: str) -> None:
     marker.join(MARK_WAIT)
 
 
-#: Errors whose own line says it all (no "the run failed: Type:" before it).
-PLAIN_ERRORS = (RunFailed, RunLockedError, LeaseLostError, DatabaseBusyError, ServerUnreachable)
+def plain_errors() -> tuple[type[BaseException], ...]:
+    """Errors whose own line says it all (no "the run failed: Type:" before it)."""
+    from langgraph_pdr.checkpoints.errors import DatabaseBusyError, LeaseLostError, RunLockedError
+    from langgraph_pdr.models import ServerUnreachable
+
+    return (RunFailed, RunLockedError, LeaseLostError, DatabaseBusyError, ServerUnreachable)
 
 
 def report(exc: BaseException) -> int:
@@ -266,6 +315,8 @@ def report(exc: BaseException) -> int:
     if isinstance(exc, KeyboardInterrupt):
         sys.stderr.write("pdr: interrupted\n")
         return EXIT_INTERRUPTED
+    from langgraph_pdr.state.config import error_line
+
     line = error_line(exc)
     if isinstance(exc, (UsageError, ValueError)):  # pydantic's ValidationError is a ValueError
         code = EXIT_USAGE
@@ -273,7 +324,7 @@ def report(exc: BaseException) -> int:
         code = EXIT_FAILED
         if isinstance(exc, OSError) and exc.filename:  # a file that cannot be read or written
             line = f"{exc.strerror or exc}: {exc.filename}"
-        elif not isinstance(exc, PLAIN_ERRORS):
+        elif not isinstance(exc, plain_errors()):
             line = f"the run failed: {type(exc).__name__}: {line}"
     sys.stderr.write(f"pdr: error: {line}\n")
     return code

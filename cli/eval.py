@@ -15,6 +15,7 @@ from langgraph_pdr.checkpoints.snapshot import Snapshot, check_snapshot, snapsho
 from langgraph_pdr.checkpoints.store import db_exists, resolve_db
 from langgraph_pdr.cli.common import (
     UsageError,
+    add_command,
     console,
     interruptible,
     model_arg,
@@ -37,9 +38,9 @@ DEFAULT_METHODS = (
 
 
 def add_parsers(sub: Any) -> None:
-    p = sub.add_parser(
+    p = add_command(
+        sub,
         "eval",
-        help="evaluate methods on a dataset (resumable) and report",
         description="Run every method on every problem (one durable run each; run the "
         "same command again to resume), then print and write the report.",
     )

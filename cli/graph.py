@@ -7,13 +7,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from langgraph_pdr.cli.common import UsageError
+from langgraph_pdr.cli.common import UsageError, add_command
 from langgraph_pdr.graphs import draw_graph
 from langgraph_pdr.state.config import PDRConfig
 
 
 def add_parsers(sub: Any) -> None:
-    graph = sub.add_parser("graph", help="draw a method's graph (offline)")
+    graph = add_command(sub, "graph")
     graph.add_argument(
         "--method", default="pdr", help="pdr (default), sr, sr_error, single, self_consistency, best_of_n"
     )

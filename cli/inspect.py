@@ -10,7 +10,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from langgraph_pdr.cli.common import console, print_json, result_json, shorten, store_options
+from langgraph_pdr.cli.common import add_command, console, print_json, result_json, shorten, store_options
 from langgraph_pdr.runner import inspect_run
 from langgraph_pdr.state.config import PDRConfig
 from langgraph_pdr.state.records import Draft, DraftTurn, Judgment, ToolCall
@@ -23,7 +23,7 @@ EXCERPT_WIDTH = 100
 
 
 def add_parsers(sub: Any) -> None:
-    inspect = sub.add_parser("inspect", help="show what a run did")
+    inspect = add_command(sub, "inspect")
     inspect.add_argument("thread_id", help="the run's id (pdr runs lists them)")
     store_options(inspect)
     inspect.set_defaults(handler=cmd_inspect)

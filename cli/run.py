@@ -14,8 +14,8 @@ from langgraph_pdr.checkpoints.store import check_db, resolve_db
 from langgraph_pdr.cli.common import (
     RunFailed,
     UsageError,
+    add_command,
     console,
-    error_line,
     interruptible,
     is_local,
     model_arg,
@@ -33,7 +33,7 @@ from langgraph_pdr.images import load_images
 from langgraph_pdr.local_model import local_defaults
 from langgraph_pdr.nodes.llm import ImagesNotSupported
 from langgraph_pdr.runner import inspect_run, list_runs, resume_pdr, run_pdr
-from langgraph_pdr.state.config import DEFAULT_MAX_TOOL_CALLS, DEFAULT_TOOL_TIMEOUT, PDRConfig
+from langgraph_pdr.state.config import DEFAULT_MAX_TOOL_CALLS, DEFAULT_TOOL_TIMEOUT, PDRConfig, error_line
 from langgraph_pdr.state.result import PDRResult
 
 #: What `pdr run` says of a run whose last round was cut off before any answer.
@@ -44,7 +44,7 @@ UNFINISHED_NOTE = (
 
 
 def add_parsers(sub: Any) -> None:
-    run = sub.add_parser("run", help="answer a question")
+    run = add_command(sub, "run")
     run.add_argument("question", help="the question, or - to read it from stdin")
     run.add_argument(
         "--method",
@@ -92,7 +92,7 @@ def add_parsers(sub: Any) -> None:
     store_options(run)
     run.set_defaults(handler=cmd_run)
 
-    resume = sub.add_parser("resume", help="finish an interrupted run")
+    resume = add_command(sub, "resume")
     resume.add_argument("thread_id", help="the run's id (pdr runs lists them)")
     model_options(resume)
     store_options(resume)

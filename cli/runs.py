@@ -1,4 +1,4 @@
-"""`pdr runs`: every stored run, its thread id printed whole."""
+"""`pdr runs`: every stored run, its thread id printed whole (read from the ledger alone: it starts fast)."""
 
 from __future__ import annotations
 
@@ -7,15 +7,15 @@ from typing import Any
 
 from rich.table import Table
 
-from langgraph_pdr.cli.common import console, positive, print_json, shorten, store_options
-from langgraph_pdr.runner import list_runs
+from langgraph_pdr.checkpoints.store import stored_runs
+from langgraph_pdr.cli.common import add_command, console, positive, print_json, shorten, store_options
 
 #: The narrowest question column `pdr runs` shows in its table; narrower terminals get a list.
 MIN_QUESTION_WIDTH = 16
 
 
 def add_parsers(sub: Any) -> None:
-    runs = sub.add_parser("runs", help="list stored runs")
+    runs = add_command(sub, "runs")
     runs.add_argument("--limit", type=positive, default=None, help="the newest N runs only")
     store_options(runs)
     runs.set_defaults(handler=cmd_runs)
@@ -24,7 +24,7 @@ def add_parsers(sub: Any) -> None:
 def cmd_runs(args: argparse.Namespace) -> int:
     """Every stored run; thread ids are printed whole (a table, or a list on narrow terminals), long
     answers and questions are shortened, visibly."""
-    runs = list_runs(args.db, limit=args.limit)
+    runs = stored_runs(args.db, limit=args.limit)
     if args.json:
         print_json({"runs": [r.model_dump(mode="json") for r in runs]})
         return 0

@@ -10,6 +10,7 @@ from typing import Any
 from langgraph_pdr.checkpoints.store import open_store, resolve_db
 from langgraph_pdr.cli.common import (
     UsageError,
+    add_command,
     model_arg,
     model_options,
     positive,
@@ -21,7 +22,7 @@ from langgraph_pdr.serve import serve
 
 
 def add_parsers(sub: Any) -> None:
-    serving = sub.add_parser("serve", help="an OpenAI-compatible /v1/chat/completions answering through PDR")
+    serving = add_command(sub, "serve")
     serving.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     serving.add_argument("--port", type=int, default=8000, help="0 picks a free port (printed on stdout)")
     serving.add_argument("--slots", type=positive, default=4, help="parallel slots of the local model")

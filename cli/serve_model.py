@@ -8,17 +8,13 @@ import sys
 import threading
 from typing import Any
 
-from langgraph_pdr.cli.common import UsageError, positive
+from langgraph_pdr.cli.common import UsageError, add_command, positive
 from langgraph_pdr.local_model import DEFAULT_LOCAL_MODEL, ensure_model
 from langgraph_pdr.local_server import LocalServer, serve_registered
 
 
 def add_parsers(sub: Any) -> None:
-    serve = sub.add_parser(
-        "serve-model",
-        help="serve the local model (OpenAI-compatible) until stopped; "
-        "pdr runs on this machine use it while it runs",
-    )
+    serve = add_command(sub, "serve-model")
     serve.add_argument(
         "--local-model", help="qwen2.5-coder-1.5b (default), qwen2.5-coder-0.5b, or a .gguf path"
     )

@@ -7,14 +7,14 @@ import webbrowser
 from pathlib import Path
 from typing import Any
 
-from langgraph_pdr.cli.common import UsageError, store_options
+from langgraph_pdr.cli.common import UsageError, add_command, store_options
 from langgraph_pdr.view import render_run_html, safe_name
 
 
 def add_parsers(sub: Any) -> None:
-    view = sub.add_parser(
+    view = add_command(
+        sub,
         "view",
-        help="write a run as an HTML page (rounds, drafts, workspaces, budgets)",
         description="Write one run as a self-contained HTML page (no network needed to show it) and "
         "print its path.",
     )

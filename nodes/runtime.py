@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import importlib
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -175,9 +176,15 @@ def use_model_builder(builder: Callable[[str, str | None, float | None], Any]) -
     _model_builder = functools.lru_cache(maxsize=32)(builder)
 
 
+#: The module that installs the model builder when imported (by name: it sits above the nodes).
+MODEL_RESOLUTION = "langgraph_pdr.models"
+
+
 def _served_model(model: str, base_url: str | None, timeout: float | None) -> Any:
     if _model_builder is None:
-        raise ValueError("context: a JSON context names its model; import langgraph_pdr to build it")
+        importlib.import_module(MODEL_RESOLUTION)  # installs it
+    if _model_builder is None:
+        raise ValueError(f"context: a JSON context names its model; import {MODEL_RESOLUTION} to build it")
     return _model_builder(model, base_url, timeout)
 
 

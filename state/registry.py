@@ -2,11 +2,14 @@
 
 Declared here, beside the config that names its entries, so that `PDRConfig` can check a name when it is
 built; `nodes/distill` fills it with the built-in distillers and users add their own through
-`langgraph_pdr.register_distiller`.
+`langgraph_pdr.register_distiller`. Each table names the module that fills it with its built-in
+entries, imported on the table's first use (not when the package is imported: `pdr --help` starts fast).
 """
 
 from __future__ import annotations
 
+import importlib
+import threading
 from collections.abc import Iterator
 from typing import Any, Generic, TypeVar
 
@@ -16,11 +19,30 @@ T = TypeVar("T")
 class Registry(Generic[T]):
     """A small named registry whose lookups fail with a message that lists the allowed names."""
 
-    def __init__(self, kind: str) -> None:
+    def __init__(self, kind: str, *, builtins: str | None = None) -> None:
         self.kind = kind
         self._items: dict[str, T] = {}
+        self._builtins = builtins  # the module that registers the built-in entries
+        self._ready = builtins is None
+        self._loading = False
+        self._lock = threading.RLock()
+
+    def _load(self) -> None:
+        """Import the module of the built-in entries, once (it registers them); other threads wait
+        for it, and its own registrations, made while it is imported, go through."""
+        if self._ready:
+            return
+        with self._lock:
+            if self._ready or self._loading:
+                return
+            self._loading = True
+            try:
+                importlib.import_module(str(self._builtins))
+            finally:
+                self._loading, self._ready = False, True
 
     def register(self, name: str, item: T, *, replace: bool = False) -> T:
+        self._load()
         if not name or not name.replace("_", "").isalnum():
             raise ValueError(f"{self.kind} name must be a non-empty identifier, got {name!r}")
         if name in self._items and not replace:
@@ -29,6 +51,7 @@ class Registry(Generic[T]):
         return item
 
     def get(self, name: str) -> T:
+        self._load()
         try:
             return self._items[name]
         except KeyError:
@@ -37,20 +60,22 @@ class Registry(Generic[T]):
             ) from None
 
     def names(self) -> list[str]:
+        self._load()
         return sorted(self._items)
 
     def __contains__(self, name: object) -> bool:
+        self._load()
         return name in self._items
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.names())
 
 
-DISTILLERS: Registry[type] = Registry("distiller")
+DISTILLERS: Registry[type] = Registry("distiller", builtins="langgraph_pdr.nodes.distill")
 """Distiller classes by name; see `langgraph_pdr.nodes.distill`."""
 
-PROMPT_SETS: Registry[Any] = Registry("prompt set")
+PROMPT_SETS: Registry[Any] = Registry("prompt set", builtins="langgraph_pdr.nodes.prompts")
 """Prompt sets by name; see `langgraph_pdr.nodes.prompts`."""
 
-TOOLS: Registry[Any] = Registry("tool")
+TOOLS: Registry[Any] = Registry("tool", builtins="langgraph_pdr.nodes.tools")
 """Built-in tools by name (factories of LangChain tools); see `langgraph_pdr.nodes.tools`."""

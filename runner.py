@@ -7,6 +7,7 @@ database and the model (`await` in the async ones, which never block the event l
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
@@ -229,8 +230,9 @@ def _twin_of(
 
 
 def _failure(exc: BaseException) -> tuple[str, str]:
-    """(status, error) of an invocation that raised: interrupted runs and failed ones stay resumable."""
-    if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+    """(status, error) of an invocation that raised: interrupted runs (Ctrl-C, a cancelled task: an MCP
+    client that cancels its call) and failed ones stay resumable."""
+    if isinstance(exc, (KeyboardInterrupt, SystemExit, asyncio.CancelledError)):
         return "interrupted", "interrupted"
     return "failed", f"{type(exc).__name__}: {exc}"
 

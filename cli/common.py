@@ -66,6 +66,7 @@ COMMANDS: dict[str, Command] = {
     "view": Command("view", "write a run as an HTML page (rounds, drafts, workspaces, budgets)"),
     "graph": Command("graph", "draw a method's graph (offline)"),
     "serve": Command("serve", "an OpenAI-compatible /v1/chat/completions answering through PDR"),
+    "mcp": Command("mcp", "an MCP server whose tools answer through PDR (stdio or streamable HTTP)"),
     "eval": Command("eval", "evaluate methods on a dataset (resumable) and report"),
     "serve-model": Command(
         "serve_model",

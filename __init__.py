@@ -28,6 +28,7 @@ if TYPE_CHECKING:
         get_distiller,
         register_distiller,
     )
+    from langgraph_pdr.nodes.mcp_tools import load_mcp_tools
     from langgraph_pdr.nodes.prompts import get_prompts, register_prompts
     from langgraph_pdr.nodes.python_tool import PythonRun, python_tool, run_python
     from langgraph_pdr.nodes.tokens import Utf8TokenCounter
@@ -66,6 +67,7 @@ _MODULES: dict[str, str] = {
     "draw_graph": "langgraph_pdr.graphs",
     "graph_config": "langgraph_pdr.graphs",
     "ModelError": "langgraph_pdr.models",
+    "load_mcp_tools": "langgraph_pdr.nodes.mcp_tools",
     "BaseDistiller": "langgraph_pdr.nodes.distill",
     "Distiller": "langgraph_pdr.nodes.distill",
     "DistillRequest": "langgraph_pdr.nodes.distill",
@@ -145,6 +147,7 @@ __all__ = [
     "graph_config",
     "inspect_run",
     "list_runs",
+    "load_mcp_tools",
     "python_tool",
     "register_distiller",
     "register_prompts",

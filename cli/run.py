@@ -88,12 +88,22 @@ def add_parsers(sub: Any) -> None:
         "agree, e.g. 1.0, or off (pdr, sr; default: 1.0 for pdr on the embedded model, else off)",
     )
     tool_options(run)
+    mcp_config_option(
+        run,
+        "every draft may call the tools of the MCP servers this JSON file names: "
+        'the mcpServers file desktop clients use ({"mcpServers": {NAME: {"command": ..., '
+        '"args": [...]} or {"url": ...}}}) or langchain-mcp-adapters\' connections',
+    )
     model_options(run)
     store_options(run)
     run.set_defaults(handler=cmd_run)
 
     resume = add_command(sub, "resume")
     resume.add_argument("thread_id", help="the run's id (pdr runs lists them)")
+    mcp_config_option(
+        resume,
+        "the MCP config the run was started with (pdr run --mcp-config): its servers' tools are loaded again",
+    )
     model_options(resume)
     store_options(resume)
     resume.set_defaults(handler=cmd_resume)
@@ -133,6 +143,30 @@ def tool_options(p: argparse.ArgumentParser) -> None:
         metavar="vote|tournament",
         help="how the answer of a last round of several drafts is chosen (default vote)",
     )
+
+
+def mcp_config_option(p: argparse.ArgumentParser, help: str) -> None:
+    """--mcp-config FILE."""
+    p.add_argument("--mcp-config", metavar="FILE", help=help)
+
+
+def mcp_tools(path: str | None) -> list[Any]:
+    """The tools of the MCP servers `path` names (none without a path); a bad file or a server that
+    does not start is bad usage (exit 2), before anything runs."""
+    if not path:
+        return []
+    import asyncio
+
+    from langgraph_pdr.nodes.mcp_tools import load_mcp_tools
+
+    return asyncio.run(load_mcp_tools(path))
+
+
+def resume_command(thread_id: str, db: str, mcp_config: str | None = None) -> str:
+    """The command that continues a run: `pdr resume THREAD --db DB`, with the MCP config its drafts'
+    tools came from."""
+    again = f" --mcp-config {mcp_config}" if mcp_config else ""
+    return f"pdr resume {thread_id} --db {db}{again}"
 
 
 #: What `--early-stop off` is parsed to: never stop early, whatever the model's defaults say.
@@ -219,19 +253,16 @@ def show_result(result: PDRResult, args: argparse.Namespace, db: str) -> None:
     out.print(f"thread: {result.thread_id}   (pdr inspect {result.thread_id} --db {db})")
 
 
-def _check_outcome(result: PDRResult, db: str) -> None:
+def _check_outcome(result: PDRResult, resume: str) -> None:
     if result.stop_reason == "no_drafts":
         failed = [d for r in result.rounds for d in r.drafts if d.error]
         detail = f" ({failed[-1].error})" if failed else ""
         where = f" {failed[-1].round}" if failed else ""
-        raise RunFailed(
-            f"every draft of round{where} failed{detail}; continue with: pdr resume "
-            f"{result.thread_id} --db {db}"
-        )
+        raise RunFailed(f"every draft of round{where} failed{detail}; continue with: {resume}")
 
 
 @contextmanager
-def _failures_resumable(thread_id: str, db: str) -> Iterator[None]:
+def _failures_resumable(thread_id: str, db: str, resume: str) -> Iterator[None]:
     """An error after the run was stored is a failed run (exit 1) that `pdr resume` continues."""
     try:
         yield
@@ -243,9 +274,7 @@ def _failures_resumable(thread_id: str, db: str) -> Iterator[None]:
         )
         if not started:
             raise
-        raise RunFailed(
-            f"{type(exc).__name__}: {error_line(exc)}; continue with: pdr resume {thread_id} --db {db}"
-        ) from exc
+        raise RunFailed(f"{type(exc).__name__}: {error_line(exc)}; continue with: {resume}") from exc
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -260,11 +289,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     if base_url:
         probe(base_url)
     load_images(args.images)  # every image is checked before anything runs
+    tools = mcp_tools(args.mcp_config)
     prepare_local(model, [config], [args.question])
     thread_id = args.thread_id or uuid.uuid4().hex
+    resume = resume_command(thread_id, db, args.mcp_config)
     with (
         Progress(enabled=not args.json, unit=step_name(config)) as progress,
-        _failures_resumable(thread_id, db),
+        _failures_resumable(thread_id, db, resume),
     ):
         result = interruptible(
             lambda: run_pdr(
@@ -278,13 +309,15 @@ def cmd_run(args: argparse.Namespace) -> int:
                 gold=args.gold,
                 on_event=progress,
                 timeout=args.timeout,
+                tools=tools,
             ),
             thread_id,
             db,
+            hint=f"continue with: {resume}",
             progress=progress,
         )
     show_result(result, args, db)
-    _check_outcome(result, db)
+    _check_outcome(result, resume)
     return 0
 
 
@@ -304,23 +337,53 @@ def _stored_local_model(stored: PDRResult) -> str | None:
     return stored.model if isinstance(stored.model, str) and stored.model.startswith("local") else None
 
 
+def _stored_tools(thread_id: str, db: str) -> list[str]:
+    """The names of the tool objects a stored run was given (`pdr run --mcp-config`: its servers')."""
+    from langgraph_pdr.checkpoints.store import open_ledger
+
+    ledger = open_ledger(db)
+    try:
+        row = ledger.run_row(thread_id) or {}
+    finally:
+        ledger.dispose()
+    return list((row.get("spec") or {}).get("tools") or [])
+
+
 def cmd_resume(args: argparse.Namespace) -> int:
     model, base_url = model_arg(args, required=False)
     db = resolve_db(args.db)
     stored = _unfinished(args.thread_id, db)
+    needed = _stored_tools(args.thread_id, db)
+    if needed and not args.mcp_config:
+        raise UsageError(
+            f"this run's drafts were given the tools {', '.join(needed)} of MCP servers; resume it with "
+            "the same --mcp-config FILE"
+        )
     if base_url:
         probe(base_url)
+    tools = mcp_tools(args.mcp_config)
     prepare_local(model or _stored_local_model(stored), [stored.config], [stored.question])
     unit = step_name(stored.config)
-    with Progress(enabled=not args.json, unit=unit) as progress, _failures_resumable(args.thread_id, db):
+    resume = resume_command(args.thread_id, db, args.mcp_config)
+    with (
+        Progress(enabled=not args.json, unit=unit) as progress,
+        _failures_resumable(args.thread_id, db, resume),
+    ):
         result = interruptible(
             lambda: resume_pdr(
-                args.thread_id, db=db, model=model, base_url=base_url, on_event=progress, timeout=args.timeout
+                args.thread_id,
+                db=db,
+                model=model,
+                base_url=base_url,
+                on_event=progress,
+                timeout=args.timeout,
+                tools=tools,
             ),
             args.thread_id,
             db,
+            hint=f"continue with: {resume}",
             progress=progress,
         )
     show_result(result, args, db)
-    _check_outcome(result, db)
+    _check_outcome(result, resume)
     return 0

@@ -21,7 +21,7 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
-from langchain_core.tools import BaseTool
+from langchain_core.tools import BaseTool, ToolException
 
 from langgraph_pdr.nodes.answers import last_boxed
 from langgraph_pdr.nodes.budget import TOOL_RESULT_TOKENS
@@ -157,12 +157,20 @@ def fenced_code(text: str, *, stopped: bool = False) -> str | None:
 
 
 def _result_text(value: Any) -> str:
+    """A tool's result as the model reads it: a string, a ToolMessage's content, or the text of a list
+    of content blocks (what MCP tools return; a block that is not text is named, e.g. `[image]`)."""
     if isinstance(value, str):
         return value
     content = getattr(value, "content", None)  # a ToolMessage
     if isinstance(content, str):
         return content
-    return str(value if content is None else content)
+    blocks = value if content is None else content
+    if isinstance(blocks, list) and all(isinstance(b, (str, dict)) for b in blocks):
+        return "\n".join(
+            b if isinstance(b, str) else str(b["text"]) if "text" in b else f"[{b.get('type', 'block')}]"
+            for b in blocks
+        )
+    return str(blocks)
 
 
 def _invoke(tool: BaseTool, args: dict[str, Any]) -> Any:
@@ -233,6 +241,9 @@ def run_tool_call(
             output = _result_text(_invoke_within(tool, args, timeout))
             error = "\nexception: " in f"\n{output}" if name == "python" else False
         except Exception as exc:  # the model reads what went wrong, the run goes on
-            output, error = f"error: {type(exc).__name__}: {exc}", True
+            kind = (
+                "ToolException" if isinstance(exc, ToolException) else type(exc).__name__
+            )  # MCP's is private
+            output, error = f"error: {kind}: {exc}", True
     output = cut_to_tokens(output, TOOL_RESULT_TOKENS, counter)
     return ToolCall(id=id, name=name, args=dict(args), output=output, error=error, fenced=fenced)

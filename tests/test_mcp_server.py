@@ -224,8 +224,9 @@ def test_docstring_examples_of_the_mcp_modules_run(tmp_path, monkeypatch):
     from test_docstrings import BLOCK
 
     from langgraph_pdr.mcp_server import create_mcp_server
+    from langgraph_pdr.nodes.mcp_tools import mcp_connections
 
     monkeypatch.chdir(tmp_path)
-    for obj in (create_mcp_server,):
+    for obj in (create_mcp_server, mcp_connections):
         for code in BLOCK.findall(inspect.getdoc(obj) or ""):
             exec(compile(textwrap.dedent(code), "<docstring>", "exec"), {})

@@ -3,14 +3,18 @@
 Printed: the median (and min, max) over `--repeat` runs of `pdr --help`, `pdr --version`, `pdr runs` on a
 database of 20 runs, and, as references, a bare Python start and the import of the whole public API
 (what every `pdr` command paid before the imports were made lazy). Goal: `pdr --help` and `pdr runs`
-under 0.5 s.
+under 0.5 s. With `--before DIR` (a directory holding an older version of the package as
+`DIR/langgraph_pdr`, e.g. `mkdir -p DIR/langgraph_pdr && git archive main | tar -x -C DIR/langgraph_pdr`),
+the same two commands of that version too, in the same run (`python -m langgraph_pdr.cli`, with
+`PYTHONPATH=DIR`).
 
-    python benchmarks/startup.py [--repeat 9]
+    python benchmarks/startup.py [--repeat 9] [--before DIR]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import statistics
 import subprocess
@@ -31,9 +35,9 @@ def pdr_command() -> list[str]:
     return [found] if found else [sys.executable, "-m", "langgraph_pdr.cli"]
 
 
-def seconds(argv: list[str]) -> float:
+def seconds(argv: list[str], env: dict[str, str] | None = None) -> float:
     started = time.perf_counter()
-    subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     return time.perf_counter() - started
 
 
@@ -52,27 +56,38 @@ def fill(db: Path, runs: int = 20) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=9, help="fresh processes per command (default 9)")
-    repeat = parser.parse_args().repeat
+    parser.add_argument("--before", type=Path, help="a directory holding an older langgraph_pdr to compare")
+    options = parser.parse_args()
+    repeat = options.repeat
     pdr = pdr_command()
     with tempfile.TemporaryDirectory() as tmp:
         db = Path(tmp) / "runs.sqlite"
         fill(db)
-        cases = {
-            "python -c pass (reference)": [sys.executable, "-c", "pass"],
-            "import the public API (reference)": [
-                sys.executable,
-                "-c",
-                "import langgraph_pdr.runner, langgraph_pdr.chat_model, langgraph_pdr.tool, "
-                "langgraph_pdr.view",
-            ],
-            "pdr --help": [*pdr, "--help"],
-            "pdr --version": [*pdr, "--version"],
-            "pdr runs (20 runs)": [*pdr, "runs", "--db", str(db)],
+        cases: dict[str, tuple[list[str], dict[str, str] | None]] = {
+            "python -c pass (reference)": ([sys.executable, "-c", "pass"], None),
+            "import the public API (reference)": (
+                [
+                    sys.executable,
+                    "-c",
+                    "import langgraph_pdr.runner, langgraph_pdr.chat_model, langgraph_pdr.tool, "
+                    "langgraph_pdr.view",
+                ],
+                None,
+            ),
+            "pdr --help": ([*pdr, "--help"], None),
+            "pdr --version": ([*pdr, "--version"], None),
+            "pdr runs (20 runs)": ([*pdr, "runs", "--db", str(db)], None),
         }
-        seconds(cases["pdr --help"])  # warm the file cache once
+        if options.before:
+            old = {**os.environ, "PYTHONPATH": str(options.before.resolve())}
+            module = [sys.executable, "-m", "langgraph_pdr.cli"]
+            cases["before: pdr --help"] = ([*module, "--help"], old)
+            cases["before: pdr runs (20 runs)"] = ([*module, "runs", "--db", str(db)], old)
+        for argv, env in cases.values():  # warm the file caches (and write the bytecode) once
+            seconds(argv, env)
         print(f"{'command':38} {'median':>8} {'min':>8} {'max':>8}   (seconds, {repeat} runs each)")
-        for name, argv in cases.items():
-            times = [seconds(argv) for _ in range(repeat)]
+        for name, (argv, env) in cases.items():
+            times = [seconds(argv, env) for _ in range(repeat)]
             goal = ""
             if name in ("pdr --help", "pdr runs (20 runs)"):
                 goal = "  ok" if statistics.median(times) < GOAL_S else f"  over the {GOAL_S} s goal"

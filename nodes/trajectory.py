@@ -12,8 +12,11 @@ from langgraph_pdr.state.records import Draft, ToolCall
 
 
 def tool_step(call: ToolCall) -> str:
-    """One tool call and its result, compactly (a `python` call as its code and its output)."""
+    """One tool call and its result, compactly (a `python` call as its code and its output, without the
+    line that names its sandbox)."""
     output = call.output.strip()
+    if call.name == "python" and output.startswith("sandbox: "):
+        output = output.partition("\n")[2]
     if output.startswith("stdout:\n") and "\nstderr:" not in output and "\nexception:" not in output:
         output = output.removeprefix("stdout:\n").strip()
     label = "Output (error)" if call.error else "Output"
@@ -32,7 +35,8 @@ def draft_body(draft: Draft) -> str:
         from langgraph_pdr import Draft, DraftTurn, ToolCall
         from langgraph_pdr.nodes.trajectory import draft_body
 
-        code = ToolCall(name="python", args={"code": "print(17 * 23)"}, output="stdout:\\n391\\n")
+        output = "sandbox: namespaces, ...\\nstdout:\\n391\\n"
+        code = ToolCall(name="python", args={"code": "print(17 * 23)"}, output=output)
         turns = [DraftTurn(round=1, index=0, turn=0, text="Let me compute.", tool_calls=[code]),
                  DraftTurn(round=1, index=0, turn=1, text="So \\\\boxed{391}.")]
         draft = Draft(round=1, index=0, text="So \\\\boxed{391}.", answer="391", turns=turns)

@@ -199,6 +199,8 @@ def test_run_json_inspect_and_runs_against_a_server(db):
 
 
 SQUARES = "print(sum(i * i for i in range(20)))"
+#: The first line of the python tool's every result: the layers of its sandbox.
+SANDBOX = "sandbox: namespaces, filesystem, user, limits, system calls"
 #: Nine lines, the last of which raises.
 RAISES = "\n".join(f"x{i} = {i}" for i in range(8)) + "\nraise ValueError('boom')"
 
@@ -236,7 +238,7 @@ def test_run_with_tools_json_and_inspect_show_every_turn_and_tool_result(db):
     assert [len(t["tool_calls"]) for t in ok["turns"]] == [1, 0] and ok["turns"][1]["text"] == ok["text"]
     [call] = ok["turns"][0]["tool_calls"]
     assert (call["name"], call["args"], call["error"]) == ("python", {"code": SQUARES}, False)
-    assert call["output"] == "stdout:\n2470\n" and ok["answer"] == "2470"  # the code really ran
+    assert call["output"].endswith("\nstdout:\n2470\n") and ok["answer"] == "2470"  # the code really ran
     [failed] = drafts[1, 1]["turns"][0]["tool_calls"]
     assert failed["error"] and "ValueError: boom" in failed["output"] and drafts[1, 1]["answer"] == "0"
     assert [c["turn"] for c in out["calls"] if (c["round"], c["index"]) == (1, 0)] == [0, 1]
@@ -258,14 +260,14 @@ def test_run_with_tools_json_and_inspect_show_every_turn_and_tool_result(db):
     assert (
         f"draft r1.0: 2 turns, 1 tool call, {spent} tokens\n"
         f"  turn 0  in {first['input_tokens']}  out {first['output_tokens']}  finish tool_calls\n"
-        f"    python\n      | {SQUARES}\n      output:\n      > stdout:\n      > 2470\n"
+        f"    python\n      | {SQUARES}\n      output:\n      > {SANDBOX}\n      > stdout:\n      > 2470\n"
         f"  turn 1  in {second['input_tokens']}  out {second['output_tokens']}  finish stop\n"
         "    text: The code printed 2470, so \\boxed{2470}.\n"
     ) in text
     assert "draft r1.1: 2 turns, 1 tool call (1 failed), " in text
     assert (
-        "    python [error]\n      | x0 = 0\n      | x1 = 1\n      | x2 = 2\n      | x3 = 3\n"
-        "      | … 5 more lines\n      error:\n      > stdout:"
+        f"    python [error]\n      | x0 = 0\n      | x1 = 1\n      | x2 = 2\n      | x3 = 3\n"
+        f"      | … 5 more lines\n      error:\n      > {SANDBOX}\n      > stdout:"
     ) in text
     # pdr run says how many tool calls the drafts made
     assert plain.returncode == 0, plain.stderr
@@ -296,7 +298,8 @@ def test_fenced_code_is_run_and_marked_and_a_run_without_tools_shows_no_turns(db
     assert "<summary>full text: 2 turns, 1 tool call</summary>" in html
     assert '<div class="tool">python <span class="badge fenced">fenced</span></div>' in html
     assert (
-        '<pre class="full code">print(17 * 23)\n</pre><pre class="full output">stdout:\n391\n</pre>' in html
+        '<pre class="full code">print(17 * 23)\n</pre><pre class="full output">sandbox: ' in html
+        and "system calls\nstdout:\n391\n</pre>" in html
     )
     with FakeOpenAIServer() as server:
         base = ["--model", "fake-model", "--base-url", server.base_url, "--method", "single", "--db", db]

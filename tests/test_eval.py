@@ -386,7 +386,7 @@ def test_a_tool_using_method_runs_real_code_and_shares_its_turns_with_another(tm
         result = inspect_run(item.thread_id, tmp_path / "e.sqlite")
         for d in result.rounds[0].drafts:
             [call] = d.turns[0].tool_calls
-            assert call.output == "stdout:\n42\n" and d.answer == "42"  # the code ran in every run
+            assert call.output.endswith("\nstdout:\n42\n") and d.answer == "42"  # the code ran in every run
 
 
 def test_runs_of_one_problem_never_overlap_and_problems_go_side_by_side(tmp_path, fake, monkeypatch):

@@ -117,7 +117,7 @@ def test_fenced_python_runs_for_a_model_without_tool_calls():
             assert "```python block" in req.prompt and req.body["stop"] == ["\n```\n"]
             # the model guesses what its code prints; the stop sequence cuts the guess off
             return "Let me compute.\n```python\nprint(17 * 23)\n```\nIt prints 401, so \\boxed{401}."
-        printed = re.search(r"Output of your code:\n```\nstdout:\n(\d+)", req.prompt)
+        printed = re.search(r"Output of your code:\n```\nsandbox: [^\n]*\nstdout:\n(\d+)", req.prompt)
         return f"So 17 * 23 = \\boxed{{{printed.group(1)}}}."
 
     with FakeOpenAIServer(reply=writes_code) as server:

@@ -4,21 +4,24 @@ answering through PDR, so UIs and clients that speak OpenAI get it unchanged.
 The request's `model` names the method: `pdr` (the default configuration), `pdr-4-2-1-global_summary`,
 `pdr-8-4-1-per_sample_top_k`, `sr-3`, `sr_error-3`, `single`, `sc-8`, `bon-8`; an extra body field
 `"pdr": {...}` sets any `PDRConfig` field (`{"kappa": 512, "k": 2}`; `{"tools": ["python"]}` lets the
-drafts call the sandboxed `python` tool, in fenced blocks on the embedded local model unless
-`tool_format` says otherwise), and `max_tokens` / `temperature` set the drafts'. With
+drafts call the sandboxed `python` tool when the server was started with it, `allow_tools`, in fenced
+blocks on the embedded local model unless `tool_format` says otherwise), and `max_tokens` /
+`temperature` set the drafts'. With
 `"stream": true`, progress is sent as it happens in `delta.reasoning_content` (the field reasoning UIs
 show as thinking; the raw event is in `delta.pdr_event`): the drafts' tokens as they are written, each
 run of them headed `[draft r1.2]`, and a line per event between calls; then
-the answer as `delta.content`; `usage` sums every inner call.
+the answer as `delta.content`; `usage` sums every inner call. With `api_key`, every request needs
+`Authorization: Bearer KEY` (else 401).
 """
 
 from __future__ import annotations
 
 import asyncio
+import hmac
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -28,6 +31,7 @@ from langgraph_pdr.chat_model import metadata_of, question_images, split_message
 from langgraph_pdr.images import load_images
 from langgraph_pdr.local_model import LOCAL_TOOL_FORMAT, local_defaults
 from langgraph_pdr.models import OpenModel, is_local_model, open_model
+from langgraph_pdr.nodes.tools import check_allowed
 from langgraph_pdr.runner import arun_pdr
 from langgraph_pdr.state.config import PDRConfig, error_line
 from langgraph_pdr.state.methods import MethodError, from_model_name, parse_method
@@ -164,6 +168,8 @@ def create_app(
     db: str | None = None,
     timeout: float | None = None,
     slots: int = 4,
+    allow_tools: Sequence[str] = (),
+    api_key: str | None = None,
 ) -> Any:
     """The Starlette app of `pdr serve` (serve it with any ASGI server).
 
@@ -174,14 +180,19 @@ def create_app(
         db: where runs are checkpointed (default: `$PDR_DB`, else the user data directory).
         timeout: seconds an upstream call may take (model strings).
         slots: parallel slots of the local model.
+        allow_tools: the built-in tools (`python`) a request may name in `"pdr": {"tools": [...]}`;
+            a request naming another gets HTTP 400. None by default: tools run code on this machine.
+        api_key: when given, every request needs `Authorization: Bearer <api_key>` (else HTTP 401).
     """
     from starlette.applications import Starlette
+    from starlette.middleware import Middleware
     from starlette.requests import Request
     from starlette.responses import JSONResponse, StreamingResponse
     from starlette.routing import Route
 
     state: dict[str, OpenModel] = {}
     local = is_local_model(model, base_url)
+    allowed = tuple(allow_tools)
 
     @asynccontextmanager
     async def lifespan(app: Any) -> AsyncIterator[None]:
@@ -206,6 +217,10 @@ def create_app(
             return _error("the body must be a JSON object", 400)
         try:
             config = config_for(body.get("model", "pdr"), body, local=local)
+            try:
+                check_allowed(config.tools, allowed, how="pdr serve --allow-tools {names}")
+            except ValueError as exc:
+                raise RequestError(str(exc)) from None
             question, history, images = _conversation(body.get("messages"))
             if body.get("n", 1) != 1:
                 raise RequestError("n: only one choice per request")
@@ -261,7 +276,28 @@ def create_app(
             Route("/v1/chat/completions", completions, methods=["POST"]),
         ],
         lifespan=lifespan,
+        middleware=[Middleware(_BearerKey, key=api_key)] if api_key else [],
     )
+
+
+class _BearerKey:
+    """ASGI middleware: an HTTP request without `Authorization: Bearer <key>` gets 401."""
+
+    def __init__(self, app: Any, *, key: str) -> None:
+        self.app, self.expected = app, f"Bearer {key}".encode()
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            given = dict(scope.get("headers") or []).get(b"authorization", b"")
+            if not hmac.compare_digest(given, self.expected):
+                reply = _error(
+                    "a valid API key is required: send the header Authorization: Bearer <key>",
+                    401,
+                )
+                reply.headers["WWW-Authenticate"] = "Bearer"
+                await reply(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 def _finish(result: PDRResult) -> str:
@@ -359,6 +395,8 @@ def serve(
     port: int = 8000,
     slots: int = 4,
     on_ready: Any = None,
+    allow_tools: Sequence[str] = (),
+    api_key: str | None = None,
 ) -> None:
     """Serve `create_app(...)` with uvicorn until interrupted; `on_ready(base_url)` once it listens."""
     import socket
@@ -369,7 +407,15 @@ def serve(
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
     url = f"http://{host}:{sock.getsockname()[1]}/v1"
-    app = create_app(model=model, base_url=base_url, db=db, timeout=timeout, slots=slots)
+    app = create_app(
+        model=model,
+        base_url=base_url,
+        db=db,
+        timeout=timeout,
+        slots=slots,
+        allow_tools=allow_tools,
+        api_key=api_key,
+    )
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
     original = server.startup
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import ipaddress
+import os
 import sys
 from typing import Any
 
@@ -18,7 +20,12 @@ from langgraph_pdr.cli.common import (
     probe,
     store_options,
 )
+from langgraph_pdr.nodes.tools import ALLOW_TOOLS_ENV, allowed_tools
 from langgraph_pdr.serve import serve
+from langgraph_pdr.state.registry import TOOLS
+
+#: The API key every request must bring (`Authorization: Bearer KEY`), as `--api-key` sets it.
+API_KEY_ENV = "PDR_API_KEY"
 
 
 def add_parsers(sub: Any) -> None:
@@ -26,6 +33,20 @@ def add_parsers(sub: Any) -> None:
     serving.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     serving.add_argument("--port", type=int, default=8000, help="0 picks a free port (printed on stdout)")
     serving.add_argument("--slots", type=positive, default=4, help="parallel slots of the local model")
+    serving.add_argument(
+        "--allow-tools",
+        action="append",
+        metavar="NAMES",
+        help=(
+            'built-in tools requests may name in "pdr": {"tools": [...]}, comma-separated (python runs '
+            f"code on this machine, sandboxed); default ${ALLOW_TOOLS_ENV}, else none: such requests get 400"
+        ),
+    )
+    serving.add_argument(
+        "--api-key",
+        metavar="KEY",
+        help=f"every request must send Authorization: Bearer KEY, else 401 (default ${API_KEY_ENV})",
+    )
     model_options(serving)
     store_options(serving, json_flag=False)
     serving.set_defaults(handler=cmd_serve)
@@ -34,6 +55,13 @@ def add_parsers(sub: Any) -> None:
 def cmd_serve(args: argparse.Namespace) -> int:
     if not all(importlib.util.find_spec(name) for name in ("starlette", "uvicorn")):
         raise UsageError("pdr serve needs Starlette and uvicorn: pip install 'langgraph-pdr[serve]'")
+    tools = allowed_tools(",".join(args.allow_tools)) if args.allow_tools else allowed_tools()
+    unknown = [name for name in tools if name not in TOOLS]
+    if unknown:
+        raise UsageError(f"--allow-tools: unknown tool {unknown[0]!r}; built in: {', '.join(TOOLS.names())}")
+    api_key = args.api_key if args.api_key is not None else os.environ.get(API_KEY_ENV) or None
+    if args.api_key == "":
+        raise UsageError("--api-key: give a key (or leave the option out)")
     model, base_url = model_arg(args)
     db = resolve_db(args.db)
     with open_store(db):  # a bad database is an error now, not at the first request
@@ -48,7 +76,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
         sys.stderr.write(
             f"pdr serve: OpenAI-compatible endpoint at {url} (models: pdr, "
             "pdr-4-2-1-global_summary, sr-3, single, ...); stop with Ctrl-C\n"
+            f"pdr serve: tools requests may name: {', '.join(tools) or 'none'}; "
+            f"API key: {'required' if api_key else 'none'}\n"
         )
+        if not api_key and not _loopback(args.host):
+            sys.stderr.write(
+                f"pdr serve: warning: listening on {args.host} with no API key: anyone who reaches the "
+                f"port can spend your model's tokens (--api-key or ${API_KEY_ENV})\n"
+            )
 
     # uvicorn stops on Ctrl-C and SIGTERM, finishing the requests in flight
     serve(
@@ -60,5 +95,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
         port=args.port,
         slots=args.slots,
         on_ready=ready,
+        allow_tools=tools,
+        api_key=api_key,
     )
     return 0
+
+
+def _loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"

@@ -17,6 +17,7 @@ from langgraph_pdr.nodes.budget import BILLING, BudgetStop, call_key, usage_upda
 from langgraph_pdr.nodes.llm import call_options, derive_seed
 from langgraph_pdr.nodes.prompts import get_prompts
 from langgraph_pdr.nodes.tokens import DEFAULT_COUNTER
+from langgraph_pdr.nodes.tools import ALLOW_TOOLS_ENV, allowed_tools, check_allowed
 from langgraph_pdr.nodes.tracing import run_metadata
 from langgraph_pdr.state.config import FAMILIES, PDRConfig
 from langgraph_pdr.state.context import PDRContext, RunRecorder, TokenCounter
@@ -189,13 +190,24 @@ def _served_model(model: str, base_url: str | None, timeout: float | None) -> An
 
 
 def context_from_json(ctx: dict[str, Any]) -> PDRContext:
-    """A `PDRContext` from a JSON context (`ServerContext`), or from a dict of its own fields."""
+    """A `PDRContext` from a JSON context (`ServerContext`), or from a dict of its own fields.
+
+    A JSON context comes from a server's client: the built-in tools its config names must be allowed
+    by the deployment's `PDR_ALLOW_TOOLS` (comma-separated names), else it is refused.
+
+    Raises:
+        ValueError: a bad config, or a tool the deployment does not allow.
+    """
     model = ctx.get("model")
     if isinstance(model, str):
-        config = ctx.get("config")
+        config = PDRConfig.model_validate(ctx["config"]) if ctx.get("config") else None
+        if config is not None and config.tools:
+            check_allowed(
+                config.tools, allowed_tools(), how=f"{ALLOW_TOOLS_ENV}={{names}} in the server's environment"
+            )
         return PDRContext(
             model=_served_model(model, ctx.get("base_url"), ctx.get("timeout")),
-            config=PDRConfig.model_validate(config) if config else None,
+            config=config,
         )
     return PDRContext(**ctx)
 

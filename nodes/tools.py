@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import os
 import re
 import threading
 from collections.abc import Sequence
@@ -33,14 +34,22 @@ from langgraph_pdr.state.records import ToolCall
 from langgraph_pdr.state.registry import TOOLS
 
 __all__ = [
+    "ALLOW_TOOLS_ENV",
     "FENCE_STOP",
     "TOOL_RESULT_TOKENS",
     "ToolSet",
+    "allowed_tools",
+    "check_allowed",
     "fenced_code",
     "register_tool",
     "run_tool_call",
     "tool_set",
 ]
+
+#: Built-in tools a server runs for its clients, comma-separated (`PDR_ALLOW_TOOLS=python`): the
+#: operator's choice, read by graphs served with a JSON context (LangGraph Server, `langgraph dev`) and
+#: by `pdr serve` (where `--allow-tools` says the same). Unset: a request that names a tool is refused.
+ALLOW_TOOLS_ENV = "PDR_ALLOW_TOOLS"
 
 
 def register_tool(name: str, factory: Any, *, replace: bool = False) -> Any:
@@ -67,6 +76,47 @@ def register_tool(name: str, factory: Any, *, replace: bool = False) -> Any:
 
 if "python" not in TOOLS:
     register_tool("python", python_tool)
+
+
+def allowed_tools(value: str | None = None) -> tuple[str, ...]:
+    """The tool names of a comma-separated list (default: `$PDR_ALLOW_TOOLS`), each once.
+
+    Example:
+        ```python
+        from langgraph_pdr.nodes.tools import allowed_tools
+
+        assert allowed_tools("python, python,") == ("python",) and allowed_tools("") == ()
+        ```
+    """
+    text = os.environ.get(ALLOW_TOOLS_ENV, "") if value is None else value
+    return tuple(dict.fromkeys(name.strip() for name in text.split(",") if name.strip()))
+
+
+def check_allowed(names: Sequence[str], allowed: Sequence[str], *, how: str) -> None:
+    """Refuse built-in tools a server was not started with.
+
+    Raises:
+        ValueError: `tools: this server does not run the NAME tool; ...`, saying `how` its operator allows it.
+
+    Example:
+        ```python
+        from langgraph_pdr.nodes.tools import check_allowed
+
+        check_allowed(["python"], ["python"], how="--allow-tools python")
+        try:
+            check_allowed(["python"], [], how="--allow-tools python")
+        except ValueError as exc:
+            assert "does not run the python tool" in str(exc)
+        ```
+    """
+    refused = [name for name in names if name not in allowed]
+    if refused:
+        listed = ", ".join(refused)
+        raise ValueError(
+            f"tools: this server does not run the {listed} tool{'s' if len(refused) > 1 else ''} for its "
+            f"clients; its operator can allow {'them' if len(refused) > 1 else 'it'} with "
+            f"{how.format(names=','.join(refused))}"
+        )
 
 
 class ToolSet:

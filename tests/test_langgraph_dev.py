@@ -45,6 +45,7 @@ def dev_server(tmp_path_factory):
         str(ROOT / "langgraph.json"),
     ]
     env = {**os.environ, "OPENAI_API_KEY": "sk-test", "LANGSMITH_TRACING": "false"}
+    env.pop("PDR_ALLOW_TOOLS", None)  # the deployment allows no tool
     proc = subprocess.Popen(command, cwd=work, stdout=log, stderr=subprocess.STDOUT, env=env)
     url = f"http://127.0.0.1:{port}"
     try:
@@ -101,3 +102,37 @@ def test_a_thread_runs_through_langgraph_sdk_with_custom_events(dev_server, grap
     assert requests == (4 if graph == "pdr" else 3)
     state = client.threads.get_state(thread["thread_id"])
     assert state["values"]["answer"] == answer  # the server's own persistence has the run
+
+
+def test_a_deployment_runs_no_tool_it_did_not_allow(dev_server):
+    from langgraph_sdk import get_sync_client
+
+    client = get_sync_client(url=dev_server)
+    config = {"schedule": [2, 1], "distiller": "random_k", "k": 1, "tools": ["python"]}
+    with FakeOpenAIServer() as upstream:
+        thread = client.threads.create()
+        parts = list(
+            client.runs.stream(
+                thread["thread_id"],
+                "pdr",
+                input={"question": "What is 6 * 7?"},
+                context={"model": "fake-model", "base_url": upstream.base_url, "config": config},
+                stream_mode=["values"],
+            )
+        )
+        assert upstream.requests == []  # refused before any model call, so before any code
+    errors = [p.data for p in parts if p.event == "error"]
+    assert errors and "does not run the python tool" in str(errors[0]), parts
+    assert "PDR_ALLOW_TOOLS=python" in str(errors[0])
+
+
+def test_the_deployments_allowed_tools_come_from_its_environment(monkeypatch):
+    from langgraph_pdr.nodes.runtime import context_from_json
+
+    context = {"model": "fake-model", "base_url": "http://127.0.0.1:9/v1", "config": {"tools": ["python"]}}
+    monkeypatch.delenv("PDR_ALLOW_TOOLS", raising=False)
+    with pytest.raises(ValueError, match="PDR_ALLOW_TOOLS=python in the server's environment"):
+        context_from_json(context)
+    monkeypatch.setenv("PDR_ALLOW_TOOLS", "python")
+    assert context_from_json(context).config.tools == ("python",)
+    assert context_from_json({**context, "config": {}}).config is None  # no tool: nothing to allow

@@ -28,7 +28,7 @@ def server(tmp_path_factory):
     db = tmp_path_factory.mktemp("serve") / "runs.sqlite"
     with (
         FakeOpenAIServer(delay=slow_last_round) as upstream,
-        pdr_serve(upstream.base_url, "--db", str(db)) as url,
+        pdr_serve(upstream.base_url, "--db", str(db), "--allow-tools", "python") as url,
     ):
         yield url, upstream
 
@@ -207,3 +207,90 @@ def test_progress_lines_name_tool_calls_and_tournaments():
     assert describe(called) == "Draft 1 of round 2 ran python (it failed).\n"
     bracket = {"event": "tournament", "round": 2, "pairs": ["a", "b", "c"]}
     assert describe(bracket) == "Tournament of round 2: 3 match(es).\n"
+
+
+def post(url: str, body: dict, headers: dict | None = None) -> tuple[int, dict]:
+    """(HTTP status, JSON body) of a POST, with no client library in between."""
+    import json
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(
+        url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json", **(headers or {})}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=60) as reply:
+            return reply.status, json.loads(reply.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def get(url: str, headers: dict | None = None) -> int:
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers or {}), timeout=60) as reply:
+            return reply.status
+    except urllib.error.HTTPError as error:
+        return error.code
+
+
+TOOL_REQUEST = {"model": "single", "messages": CONVERSATION, "pdr": {"tools": ["python"]}}
+
+
+def test_a_server_started_without_allow_tools_refuses_a_tool_request_and_runs_no_code(tmp_path):
+    with (
+        FakeOpenAIServer() as upstream,
+        pdr_serve(upstream.base_url, "--db", str(tmp_path / "r.sqlite")) as url,
+    ):
+        status, body = post(url + "/chat/completions", TOOL_REQUEST)
+        assert status == 400 and upstream.requests == []
+        assert body["error"]["message"] == (
+            "tools: this server does not run the python tool for its clients; its operator can allow it "
+            "with pdr serve --allow-tools python"
+        )
+        status, body = post(url + "/chat/completions", {**TOOL_REQUEST, "pdr": {}})  # no tool: answered
+        assert status == 200 and body["choices"][0]["message"]["content"].endswith("\\boxed{42}")
+
+
+@pytest.mark.parametrize("how", ["--api-key", "PDR_API_KEY"])
+def test_an_api_key_is_required_of_every_request(tmp_path, how):
+    key = "k-" + "7" * 24
+    args, env = (["--api-key", key], {}) if how == "--api-key" else ([], {"PDR_API_KEY": key})
+    with (
+        FakeOpenAIServer() as upstream,
+        pdr_serve(upstream.base_url, "--db", str(tmp_path / "r.sqlite"), *args, env=env) as url,
+    ):
+        assert get(url + "/models") == 401
+        assert get(url + "/models", {"Authorization": f"Bearer {key}x"}) == 401
+        assert get(url + "/models", {"Authorization": key}) == 401  # not a bearer token
+        status, body = post(url + "/chat/completions", {**TOOL_REQUEST, "pdr": {}})
+        assert status == 401 and "Authorization: Bearer" in body["error"]["message"]
+        assert upstream.requests == []
+        assert get(url + "/models", {"Authorization": f"Bearer {key}"}) == 200
+        status, body = post(url + "/chat/completions", TOOL_REQUEST, {"Authorization": f"Bearer {key}"})
+        assert status == 400 and "--allow-tools python" in body["error"]["message"]  # the key is not the tool
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (
+            ["--allow-tools", "python,shell"],
+            "pdr: error: --allow-tools: unknown tool 'shell'; built in: python\n",
+        ),
+        (["--api-key", ""], "pdr: error: --api-key: give a key (or leave the option out)\n"),
+    ],
+)
+def test_a_bad_serving_option_is_one_line_before_anything_starts(args, message):
+    import subprocess
+    import sys
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "langgraph_pdr.cli", "serve", "--model", "fake-model", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert (proc.returncode, proc.stderr, proc.stdout) == (2, message, "")

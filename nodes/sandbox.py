@@ -54,7 +54,7 @@ read write readv writev pread64 pwrite64 preadv pwritev preadv2 pwritev2 lseek c
 open openat creat stat fstat lstat newfstatat statx statfs fstatfs access faccessat faccessat2
 readlink readlinkat getdents getdents64 getcwd chdir fchdir mkdir mkdirat rmdir rename renameat
 renameat2 unlink unlinkat link linkat symlink symlinkat chmod fchmod fchmodat truncate ftruncate
-fallocate fsync fdatasync flock fcntl dup dup2 dup3 pipe pipe2 umask utime utimes utimensat futimesat
+fallocate fsync fdatasync flock dup dup2 dup3 pipe pipe2 umask utime utimes utimensat futimesat
 fadvise64 readahead copy_file_range sendfile splice tee getxattr lgetxattr fgetxattr listxattr
 llistxattr flistxattr select pselect6 poll ppoll epoll_create epoll_create1 epoll_ctl epoll_wait
 epoll_pwait epoll_pwait2 eventfd eventfd2 timerfd_create timerfd_settime timerfd_gettime
@@ -72,6 +72,10 @@ timer_getoverrun timer_delete wait4 waitid exit exit_group
 
 #: ioctl requests it may make: TCGETS (is this a terminal), TIOCGWINSZ, FIONREAD, FIONBIO, FIONCLEX, FIOCLEX.
 IOCTLS = (0x5401, 0x5413, 0x541B, 0x5421, 0x5450, 0x5451)
+#: fcntl commands it may use: F_DUPFD, F_GETFD, F_SETFD, F_GETFL, F_SETFL, F_GETLK, F_SETLK, F_SETLKW,
+#: F_GETOWN, the open-file-description locks, F_DUPFD_CLOEXEC, pipe sizes, seals. Not F_SETOWN(_EX),
+#: F_SETSIG, F_SETLEASE or F_NOTIFY, which would have the kernel signal another process for it.
+FCNTLS = (0, 1, 2, 3, 4, 5, 6, 7, 9, 36, 37, 38, 1030, 1031, 1032, 1033, 1034)
 CLONE_THREAD = 0x00010000
 AF_UNIX = 1
 
@@ -180,8 +184,8 @@ def bubblewrap_args(bwrap: Bubblewrap, *, boot: str, workdir: str) -> list[str]:
 @functools.lru_cache(maxsize=2)
 def seccomp_filter(pid: int = CODE_PID) -> bytes:
     """The allowlist as a BPF program for the process `pid`: `ALLOWED`, threads but no process (clone
-    with CLONE_THREAD), signals, limits, priority and scheduling of itself only, `IOCTLS`, an AF_UNIX
-    socketpair; anything else fails with EPERM (clone3 with ENOSYS, so the C library uses clone).
+    with CLONE_THREAD), signals, limits, priority and scheduling of itself only, `IOCTLS`, `FCNTLS`, an
+    AF_UNIX socketpair; anything else fails with EPERM (clone3 with ENOSYS, so the C library uses clone).
 
     Raises:
         ImportError, RuntimeError, OSError: libseccomp or pyseccomp is missing.
@@ -206,6 +210,8 @@ def seccomp_filter(pid: int = CODE_PID) -> bytes:
     rules.add_rule(sc.ALLOW, "socketpair", sc.Arg(0, sc.EQ, AF_UNIX))
     for request in IOCTLS:
         rules.add_rule(sc.ALLOW, "ioctl", sc.Arg(1, sc.EQ, request))
+    for command in FCNTLS:
+        rules.add_rule(sc.ALLOW, "fcntl", sc.Arg(1, sc.EQ, command))
     try:
         rules.set_attr(sc.Attr.CTL_OPTIMIZE, 2)  # a binary tree of system calls, not a list
     except OSError:  # libseccomp older than 2.5

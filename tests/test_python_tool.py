@@ -202,7 +202,7 @@ def as_caller(probe: str) -> dict:
 def test_no_signal_reaches_the_caller_or_any_process_but_its_own():
     numbers = {"x86_64": 297, "aarch64": 240}  # rt_tgsigqueueinfo has no C library wrapper
     probe = f"""
-import ctypes, os, signal
+import ctypes, fcntl, os, signal
 libc = ctypes.CDLL(None, use_errno=True)
 info = (ctypes.c_int * 32)(signal.SIGKILL, 0, -1)  # si_signo, si_errno, si_code SI_QUEUE
 nr = {numbers.get(platform.machine())!r}
@@ -216,11 +216,22 @@ for pid in (CALLER, os.getppid()):
         ("pidfd_send_signal", lambda: libc.syscall(424, 0, signal.SIGKILL, None, 0)),
     ):
         print(name, pid, "SENT" if call() >= 0 else ctypes.get_errno())
+    r, w = os.pipe()  # SIGIO: the kernel signals a pipe's owner when it can be read
+    try:
+        fcntl.fcntl(r, fcntl.F_SETOWN, pid)
+        fcntl.fcntl(r, 10, signal.SIGKILL)  # F_SETSIG
+        fcntl.fcntl(r, fcntl.F_SETFL, os.O_ASYNC | os.O_NONBLOCK)
+        os.write(w, b"x")
+        print("sigio", pid, "SENT")
+    except OSError as exc:
+        print("sigio", pid, exc.errno)
 print("alive")
 """
     seen = as_caller(probe)
     first = seen["first"]
-    assert first["exception"] is None and first["stdout"].endswith("alive\n"), first
+    assert (first["exception"], first["exit_code"]) == (None, 0) and first["stdout"].endswith("alive\n"), (
+        first
+    )
     assert "SENT" not in first["stdout"] and seen["second"]["stdout"] == "again\n"
 
 

@@ -36,10 +36,12 @@ from langgraph_pdr.nodes.sandbox import (
     BOOT_INSIDE,
     CODE_PID,
     FILES_PER_MIB,
+    TASKS,
     bubblewrap_args,
     filter_says,
     find_bubblewrap,
     interpreter,
+    sandbox_uid,
     seccomp_filter,
 )
 
@@ -231,6 +233,7 @@ def _run(
                 return _refused("system calls", f"{type(exc).__name__}: {exc}", started)
             settings["filter_says"] = filter_says()
             settings["dir_mib"], settings["dir_files"] = dir_mib, max(1024, dir_mib * FILES_PER_MIB)
+            settings["uid"], settings["tasks"] = sandbox_uid(), TASKS
             workdir = f"/pdr-python-{uuid.uuid4().hex[:12]}"  # exists in its mount namespace only
             command = [
                 *bubblewrap_args(found, boot=str(BOOT), workdir=workdir),

@@ -23,6 +23,7 @@ import errno
 import functools
 import os
 import re
+import secrets
 import shutil
 import subprocess
 import sys
@@ -34,8 +35,11 @@ from pathlib import Path
 BWRAP_ENV = "PDR_SANDBOX_BWRAP"
 #: The oldest bubblewrap with every option used here (`--size` for the working directory's tmpfs).
 BWRAP_VERSION = (0, 8, 0)
-#: The unprivileged user the code runs as (inside its user namespace, or for real when started as root).
+#: The unprivileged user the code runs as inside its user namespace (the caller's uid outside).
 NOBODY = 65534
+#: Threads (and processes) one sandbox may have: RLIMIT_NPROC, which counts a user's tasks, so each
+#: sandbox is a user of its own (`sandbox_uid`).
+TASKS = 1024
 #: Where `sandbox_boot.py` is inside the sandbox.
 BOOT_INSIDE = "/pdr/sandbox_boot.py"
 #: The code's PID inside its PID namespace: bubblewrap's init is 1, the warden 2, the code 3.
@@ -123,6 +127,13 @@ def interpreter() -> str:
     """This interpreter by a path the sandbox has: its directory resolved (a virtual environment is found
     next to it), its own name kept (a venv's `python` is a link to the base interpreter)."""
     return os.path.join(os.path.realpath(os.path.dirname(sys.executable)), os.path.basename(sys.executable))
+
+
+def sandbox_uid() -> int:
+    """The uid and gid the code runs as when the caller is root: one of its own for each run, drawn from
+    [2**30, 2**31 - 1), which no account uses, so that `TASKS` counts this sandbox's threads alone and no
+    two sandboxes share a user."""
+    return 2**30 + secrets.randbelow(2**30 - 1)
 
 
 def readable_paths() -> list[str]:

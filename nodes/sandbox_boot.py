@@ -7,12 +7,14 @@ to audit at a glance. In order:
 1. **Working directory.** A tmpfs of `dir_mib` MiB and `dir_files` files in all is mounted on it (the
    one writable place; bubblewrap made the rest of the tree read-only).
 2. **User.** It empties the capability bounding set. Started as root (bubblewrap then keeps only
-   CAP_SYS_ADMIN, CAP_SETPCAP, CAP_SETUID and CAP_SETGID), it leaves every group and becomes uid and
-   gid 65534; started as anyone else, it is already that user's uid in a user namespace of its own.
+   CAP_SYS_ADMIN, CAP_SETPCAP, CAP_SETUID and CAP_SETGID), it leaves every group and becomes a uid and
+   gid of its own (`uid`, drawn by the caller); started as anyone else, it is already that user's uid,
+   65534 in a user namespace of its own.
    Then every capability set is cleared, `no_new_privs` is set, and all of it is checked.
 3. **Report.** The confinement (each layer and what it achieved) is the first JSON line written to the
    report descriptor.
-4. **Warden and code.** It forks. The child closes the report descriptor, sets the resource limits,
+4. **Warden and code.** It forks. The child closes the report descriptor, sets the resource limits
+   (`tasks` threads: RLIMIT_NPROC counts the tasks of a user, and this user is the sandbox's alone),
    loads the seccomp allowlist (every system call it does not name fails with EPERM) and runs the code.
    The parent, the warden, never runs the caller's code: it waits for the child and writes how it ended
    (exit status or signal, as the kernel tells it) as the second line, with the exception the child
@@ -29,7 +31,6 @@ import os
 import resource
 import sys
 
-NOBODY = 65534
 PR_SET_SECCOMP, SECCOMP_MODE_FILTER = 22, 2
 MS_NOSUID, MS_NODEV = 2, 4
 PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS, PR_GET_NO_NEW_PRIVS = 24, 38, 39
@@ -78,8 +79,9 @@ def user(settings: dict) -> str:
         cap += 1
     if started_as_root:
         os.setgroups([])
-        os.setresgid(NOBODY, NOBODY, NOBODY)
-        os.setresuid(NOBODY, NOBODY, NOBODY)
+        uid = settings["uid"]
+        os.setresgid(uid, uid, uid)
+        os.setresuid(uid, uid, uid)
     header, data = Header(CAP_VERSION_3, 0), (Data * 2)()
     if libc.capset(ctypes.byref(header), data) != 0:  # every set empty
         raise OSError(ctypes.get_errno(), "capset failed")
@@ -92,7 +94,7 @@ def user(settings: dict) -> str:
     if libc.prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) != 1:
         raise PermissionError("no_new_privs is not set")
     if started_as_root:
-        return f"uid {NOBODY} (dropped from root), no capabilities, no_new_privs"
+        return f"uid {os.getuid()}, a user of its own (dropped from root), no capabilities, no_new_privs"
     return (
         f"the caller's uid (uid {os.getuid()} in a user namespace of its own), no capabilities, no_new_privs"
     )
@@ -105,9 +107,11 @@ def limit(settings: dict) -> str:
     resource.setrlimit(resource.RLIMIT_FSIZE, (file_bytes, file_bytes))
     resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    return "rlimit: cpu {cpu_s} s, memory {memory_mib} MiB, each file {file_mib} MiB, 64 open files".format(
-        **settings
-    )
+    said = "rlimit: cpu {cpu_s} s, memory {memory_mib} MiB, each file {file_mib} MiB, 64 open files"
+    if settings["confine"]:  # the sandbox's user has its tasks alone: the caller's would count too
+        resource.setrlimit(resource.RLIMIT_NPROC, (settings["tasks"], settings["tasks"]))
+        said += ", {tasks} threads"
+    return said.format(**settings)
 
 
 def seccomp(settings: dict) -> str:

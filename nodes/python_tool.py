@@ -6,12 +6,12 @@ namespaces: a new PID, network, IPC and UTS namespace, and a new user namespace 
 root; a mount namespace whose root is read-only and holds only what Python needs (`/usr`, the
 interpreter's prefixes with their site-packages, `/dev/null`, `/dev/urandom`) and a fresh working
 directory, a tmpfs of `dir_mib` MiB that vanishes with the namespace. `sandbox_boot.py` then drops root
-(to uid 65534, no capability, `no_new_privs`), sets the resource limits and loads a seccomp allowlist,
-and a warden process it leaves outside the code's reach reports how the code ended. The environment is
-the sandbox's own (none of the caller's variables: no API key). At the wall-time limit the namespace is
-killed whole. A layer that cannot be applied means nothing runs (`PythonRun.exception` says which
-layer and how to get it); running without the sandbox takes an explicit opt-in (`unconfined=True` or
-`PDR_PYTHON_UNCONFINED=1`).
+(to a uid of its own, no capability, `no_new_privs`), sets the resource limits and loads a seccomp
+allowlist, and a warden process it leaves outside the code's reach reports how the code ended. The
+environment is the sandbox's own (none of the caller's variables: no API key). At the wall-time limit
+the namespace is killed whole. A layer that cannot be applied means nothing runs
+(`PythonRun.exception` says which layer and how to get it); running without the sandbox takes an
+explicit opt-in (`unconfined=True` or `PDR_PYTHON_UNCONFINED=1`).
 """
 
 from __future__ import annotations
@@ -66,7 +66,7 @@ REMEDY = {
         "kernel.apparmor_restrict_unprivileged_userns=0), or run as root"
     ),
     "filesystem": "the sandbox mounts a tmpfs as its working directory (CAP_SYS_ADMIN in its namespaces)",
-    "user": "the sandbox needs ctypes, capset and prctl (Linux 3.5 or later) and uid 65534 to exist",
+    "user": "the sandbox needs ctypes, capset and prctl (Linux 3.5 or later)",
     "limits": "the sandbox needs setrlimit for CPU time, memory, file size and open files",
     "system calls": "install libseccomp (apt-get install libseccomp2) and pyseccomp (pip install pyseccomp)",
     "start": "the sandbox could not start Python; see stderr",

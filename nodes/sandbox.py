@@ -154,7 +154,7 @@ def bubblewrap_args(bwrap: Bubblewrap, *, boot: str, workdir: str) -> list[str]:
     args = [bwrap.path, "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts"]
     args += ["--unshare-cgroup-try", "--die-with-parent", "--new-session"]
     # sandbox_boot mounts the working directory with CAP_SYS_ADMIN, empties the bounding set with
-    # CAP_SETPCAP and, started as root (no user namespace then), becomes uid 65534 with CAP_SETUID and
+    # CAP_SETPCAP and, started as root (no user namespace then), becomes `sandbox_uid` with CAP_SETUID and
     # CAP_SETGID; then it drops every capability before the code runs
     if os.geteuid() == 0:
         args += ["--cap-drop", "ALL"]

@@ -51,8 +51,8 @@ ENVIRONMENT = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHO
 #: Set to 1 to run code with no namespace, no seccomp and as the caller's user (the limits and the wall
 #: time still hold): the same as `run_python(..., unconfined=True)`. Never a fallback.
 UNCONFINED_ENV = "PDR_PYTHON_UNCONFINED"
-#: Tests only: `user` or `system calls` makes that layer fail inside the sandbox (its module cannot be
-#: imported there), to show that nothing then runs.
+#: Tests only: `filesystem`, `user` or `system calls` makes that layer fail inside the sandbox (the
+#: module it needs cannot be imported there), to show that nothing then runs.
 BREAK_ENV = "PDR_SANDBOX_BREAK"
 
 #: Exit status of a sandbox that refused to run the code.

@@ -31,11 +31,12 @@ import argparse
 import contextlib
 import ctypes
 import fcntl
-import gc
 import hashlib
+import importlib.util
 import json
 import os
 import shlex
+import shutil
 import signal
 import socket
 import subprocess
@@ -70,9 +71,14 @@ def _url_host(host: str) -> str:
 
 
 class LocalServer:
-    """llama.cpp's OpenAI-compatible server, embedded in this process (xllamacpp), or the `llama-server`
-    executable `$PDR_LLAMA_SERVER` names, run as a child process (options added from
-    `$PDR_LLAMA_SERVER_ARGS`) and stopped by its PID.
+    """llama.cpp's OpenAI-compatible server in a child process of ours, stopped by its PID: xllamacpp's
+    embedded server (`llama_child.py`), or the `llama-server` executable `$PDR_LLAMA_SERVER` names
+    (options added from `$PDR_LLAMA_SERVER_ARGS`).
+
+    The child process is what makes `stop` safe: an embedded server dropped with requests in flight
+    never returns, a killed process always does (its requests end with a closed connection, its memory
+    is freed). The server keeps idle slots' prompts in its KV cache and may copy a slot's prompt to
+    others through files in `slot_dir` (see `prompt_sharing`).
 
     Args:
         model_path: the GGUF file.
@@ -80,6 +86,7 @@ class LocalServer:
         n_parallel: slots, i.e. requests decoded together.
         n_ctx: total context, shared by the slots (unified KV cache).
         threads: CPU threads (default: all cores).
+        slot_dir: where slots are saved to be copied (default: a temporary directory, removed on stop).
     """
 
     def __init__(
@@ -92,53 +99,59 @@ class LocalServer:
         threads: int | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
+        slot_dir: Path | None = None,
     ) -> None:
         self.model_path, self.alias = Path(model_path), alias
         self.n_parallel, self.n_ctx = n_parallel, n_ctx
         self.threads = threads or os.cpu_count() or 2
         self.host, self.port = host, port
-        self._server: Any = None
+        self.slot_dir: Path | None = slot_dir
+        self._own_slot_dir = False
         self._process: subprocess.Popen | None = None
         self.base_url = ""
 
     def start(self) -> LocalServer:
-        if os.environ.get("PDR_LLAMA_SERVER"):
-            return self._start_process(os.environ["PDR_LLAMA_SERVER"])
-        try:
-            import xllamacpp as xlc
-        except ImportError:
+        executable = os.environ.get("PDR_LLAMA_SERVER")
+        if not executable and importlib.util.find_spec("xllamacpp") is None:
             raise LocalModelError(
                 "local model: the llama.cpp runtime (xllamacpp) is not installed; install it with: "
                 + LOCAL_MODELS[DEFAULT_LOCAL_MODEL].install_command
-            ) from None
-        p = xlc.CommonParams()
-        p.model.path = str(self.model_path)
-        p.model_alias = {self.alias}  # a set of names: a plain string would be split into characters
-        p.n_parallel = self.n_parallel
-        p.n_ctx = self.n_ctx
-        p.kv_unified = True
-        p.cpuparams.n_threads = self.threads
-        p.cpuparams_batch.n_threads = self.threads
-        p.warmup = False
-        p.hostnames = [self.host]
-        p.port = self.port
-        p.verbosity = 0  # llama.cpp logs nothing; our progress owns stderr
-        try:
-            self._server = xlc.Server(p)
-        except Exception as exc:
-            raise LocalModelError(f"local model: llama.cpp could not load {self.model_path}: {exc}") from None
-        self.base_url = self._server.listening_address.rstrip("/") + "/v1"
-        return self
+            )
+        sharing = _is_loopback(self.host)  # slot files only for clients of this machine
+        if sharing and self.slot_dir is None:
+            self.slot_dir, self._own_slot_dir = Path(tempfile.mkdtemp(prefix="pdr-slots-")), True
+        elif sharing:
+            assert self.slot_dir is not None
+            self.slot_dir.mkdir(parents=True, exist_ok=True)
+        else:
+            self.slot_dir = None
+        port = self.port or _free_port(self.host)
+        if executable:
+            return self._start_process([executable, *self._llama_server_args(port)], executable, port)
+        options = {
+            "model": str(self.model_path),
+            "alias": self.alias,
+            "n_parallel": self.n_parallel,
+            "n_ctx": self.n_ctx,
+            "threads": self.threads,
+            "host": self.host,
+            "port": port,
+            "params": self._sharing_params(),
+        }
+        child = Path(__file__).with_name("llama_child.py")
+        return self._start_process([sys.executable, "-P", str(child), json.dumps(options)], None, port)
 
-    def _start_process(self, executable: str, wait: float = 120.0) -> LocalServer:
-        """Run `executable` (a llama-server) with the same settings, on a free loopback port."""
-        port = self.port
-        if not port:
-            with socket.socket() as s:
-                s.bind((self.host, 0))
-                port = s.getsockname()[1]
-        command = [
-            executable,
+    def _sharing_params(self) -> dict[str, Any]:
+        """llama.cpp settings for prompt sharing: idle slots keep their prompt in the KV cache (not
+        moved to the host-memory cache, from which only one slot could take it back), and slots can be
+        saved to files and restored into other slots."""
+        if self.slot_dir is None:
+            return {}
+        return {"cache_idle_slots": False, "slot_save_path": str(self.slot_dir) + os.sep}
+
+    def _llama_server_args(self, port: int) -> list[str]:
+        sharing = ["--no-cache-idle-slots", "--slot-save-path", str(self.slot_dir) + os.sep]
+        return [
             "-m",
             str(self.model_path),
             "-a",
@@ -153,30 +166,39 @@ class LocalServer:
             "-tb",
             str(self.threads),
             "--no-warmup",
+            "--metrics",
+            *(sharing if self.slot_dir is not None else []),
             "--host",
             self.host,
             "--port",
             str(port),
             *shlex.split(os.environ.get("PDR_LLAMA_SERVER_ARGS", "")),
         ]
+
+    def _start_process(
+        self, command: list[str], executable: str | None, port: int, wait: float = 120.0
+    ) -> LocalServer:
+        """Run `command` (a llama.cpp server listening on `port`) and wait until it answers."""
+        what = f"PDR_LLAMA_SERVER: {executable}" if executable else "local model: the llama.cpp server"
         with tempfile.TemporaryFile() as log:  # its log, read only to say why it stopped while loading
             try:
                 self._process = subprocess.Popen(
                     command, stdin=subprocess.DEVNULL, stdout=log, stderr=log, preexec_fn=_die_with_parent
                 )
             except OSError as exc:
-                raise LocalModelError(
-                    f"PDR_LLAMA_SERVER: cannot run {executable!r}: {exc.strerror}"
-                ) from None
+                who = "PDR_LLAMA_SERVER" if executable else "local model"
+                raise LocalModelError(f"{who}: cannot run {command[0]!r}: {exc.strerror}") from None
             root, deadline = f"http://{_url_host(self.host)}:{port}", time.monotonic() + wait
             while time.monotonic() < deadline:
                 if self._process.poll() is not None:
                     self._process = None
+                    self._remove_slot_dir()
                     log.seek(0)
                     tail = log.read().decode(errors="replace").strip().splitlines()
+                    if executable is None and tail and tail[-1].startswith("local model:"):
+                        raise LocalModelError(tail[-1])
                     raise LocalModelError(
-                        f"PDR_LLAMA_SERVER: {executable} exited while loading "
-                        f"{self.model_path}" + (f": {tail[-1]}" if tail else "")
+                        f"{what} exited while loading {self.model_path}" + (f": {tail[-1]}" if tail else "")
                     )
                 try:
                     with urllib.request.urlopen(root + "/health", timeout=2):
@@ -185,29 +207,49 @@ class LocalServer:
                     time.sleep(0.2)
             else:
                 self.stop()
-                raise LocalModelError(f"PDR_LLAMA_SERVER: {executable} did not answer within {wait:.0f} s")
+                raise LocalModelError(f"{what} did not answer within {wait:.0f} s")
         # the child keeps writing its log to the unlinked file, which nothing reads
         self.base_url = root + "/v1"
         return self
 
-    def stop(self) -> None:
+    @property
+    def pid(self) -> int | None:
+        """The server process's PID while it runs."""
+        return self._process.pid if self._process is not None else None
+
+    def stop(self, grace: float = 5.0) -> None:
+        """Stop the server process (SIGTERM, then SIGKILL after `grace` seconds) and wait until it has
+        ended: requests in flight end with a closed connection, its memory is freed."""
         if self._process is not None:
             self._process.terminate()
             try:
-                self._process.wait(10)
+                self._process.wait(grace)
             except subprocess.TimeoutExpired:
                 self._process.kill()
                 self._process.wait()
             self._process = None
-        if self._server is not None:
-            self._server = None
-            gc.collect()
+        self._remove_slot_dir()
+
+    def _remove_slot_dir(self) -> None:
+        if self._own_slot_dir and self.slot_dir is not None:
+            shutil.rmtree(self.slot_dir, ignore_errors=True)
+            self.slot_dir, self._own_slot_dir = None, False
 
     def __enter__(self) -> LocalServer:
         return self.start()
 
     def __exit__(self, *exc: Any) -> None:
         self.stop()
+
+
+def _free_port(host: str) -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+def _is_loopback(host: str) -> bool:
+    return host in ("127.0.0.1", "localhost", "::1")
 
 
 def _die_with_parent() -> None:
@@ -250,6 +292,7 @@ class ServerInfo:
     n_parallel: int
     n_ctx: int
     owner: str = "shared"  # `shared` (stops when idle) or `serve-model` (stops when stopped)
+    slot_dir: str = ""  # where its slots are saved to be copied ("" when it does not share prompts)
 
     def fits(self, n_parallel: int, n_ctx: int) -> bool:
         return self.n_parallel >= n_parallel and self.n_ctx >= n_ctx
@@ -285,8 +328,9 @@ class _Registry:
     def read(self) -> ServerInfo | None:
         """The running server, or None (no port file, or its process is gone or does not answer)."""
         try:
-            info = ServerInfo(**json.loads(self.port_file.read_text()))
-        except (OSError, ValueError, TypeError):
+            fields = json.loads(self.port_file.read_text())
+            info = ServerInfo(**{k: v for k, v in fields.items() if k in ServerInfo.__dataclass_fields__})
+        except (OSError, ValueError, TypeError, AttributeError):
             return None
         if not _alive(info.pid) or not _healthy(info.base_url):
             return None
@@ -396,6 +440,10 @@ class SharedServer:
     info: ServerInfo
     entry: Path
 
+    @property
+    def slot_dir(self) -> Path | None:
+        return Path(self.info.slot_dir) if self.info.slot_dir else None
+
     def detach(self) -> None:
         self.entry.unlink(missing_ok=True)
 
@@ -450,11 +498,27 @@ def _wait_gone(pid: int, timeout: float = 30.0) -> None:
         time.sleep(0.05)
 
 
+def in_flight(base_url: str, timeout: float = 5.0) -> bool:
+    """Whether a llama.cpp server is answering requests (`/slots`: a slot is processing; a server too
+    busy to answer within `timeout` counts as busy, one that does not answer at all as idle)."""
+    root = base_url.rstrip("/").removesuffix("/v1")
+    try:
+        with urllib.request.urlopen(root + "/slots", timeout=timeout) as response:
+            slots = json.load(response)
+    except TimeoutError:
+        return True
+    except (urllib.error.URLError, OSError, ValueError):
+        return False
+    return isinstance(slots, list) and any(s.get("is_processing") for s in slots if isinstance(s, dict))
+
+
 def serve_registered(
     server: LocalServer, *, owner: str, stop: threading.Event, idle: float | None = None
 ) -> None:
     """Run `server` as the shared server of its model until `stop` is set or, with `idle`, until it had
-    no client for `idle` seconds; it is registered (port file) while it runs."""
+    no client and no request in flight for `idle` seconds; it is registered (port file) while it runs.
+    The server is stopped (its process ended) before its port file goes, so no second server starts
+    beside one still ending."""
     registry = _Registry(server.model_path)
     info = ServerInfo(
         pid=os.getpid(),
@@ -464,6 +528,7 @@ def serve_registered(
         n_parallel=server.n_parallel,
         n_ctx=server.n_ctx,
         owner=owner,
+        slot_dir=str(server.slot_dir or ""),
     )
     if owner == "shared":  # started by `attach`, which holds the lock until this port file answers
         registry.write(info)
@@ -476,17 +541,19 @@ def serve_registered(
         while not stop.wait(0.5):
             if idle is None:
                 continue
-            if registry.live_clients():
+            if registry.live_clients() or in_flight(server.base_url):
                 idle_since = None
                 continue
             idle_since = idle_since or time.monotonic()
             if time.monotonic() - idle_since >= idle:
                 with registry.locked():  # nobody attaches while the server decides to go
                     if registry.live_clients() == 0:
+                        server.stop()
                         registry.remove(os.getpid())
                         return
                 idle_since = None
     finally:
+        server.stop()
         registry.remove(os.getpid())
 
 

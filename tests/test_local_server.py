@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -315,3 +318,150 @@ def test_serve_model_listens_where_it_is_told(fake_server, tmp_path, monkeypatch
     finally:
         served.send_signal(signal.SIGTERM)
         served.wait(timeout=30)
+
+
+# -- stopping with requests in flight (the real embedded server) ------------------------------------
+
+IN_FLIGHT = textwrap.dedent("""\
+    import json, sys, threading, time, urllib.error, urllib.request
+    from langgraph_pdr.local_model import ensure_model
+    from langgraph_pdr.local_server import LocalServer
+
+    server = LocalServer(ensure_model("qwen2.5-coder-0.5b"), alias="m", n_parallel=2, n_ctx=4096).start()
+    root = server.base_url.removesuffix("/v1")
+    body = {"model": "m", "messages": [{"role": "user", "content": "Count from 1 to 2000, one per line."}],
+            "max_tokens": 3000, "temperature": 0}
+    ended = []
+
+    def ask():
+        request = urllib.request.Request(server.base_url + "/chat/completions", json.dumps(body).encode(),
+                                         {"Content-Type": "application/json"})
+        try:
+            urllib.request.urlopen(request, timeout=600).read()
+            ended.append("answered")
+        except Exception as exc:
+            ended.append(type(exc).__name__)
+
+    def decoding():
+        with urllib.request.urlopen(root + "/slots", timeout=60) as reply:
+            return sum(bool(slot["is_processing"]) for slot in json.load(reply))
+
+    askers = [threading.Thread(target=ask, daemon=True) for _ in range(2)]
+    for t in askers:
+        t.start()
+    while decoding() < 2:
+        time.sleep(0.05)
+    print("stopping", flush=True)
+    server.stop()
+    for t in askers:
+        t.join(30)
+    try:
+        urllib.request.urlopen(root + "/health", timeout=5)
+        gone = False
+    except (urllib.error.URLError, OSError):
+        gone = True
+    print("stopped", json.dumps({"ended": ended, "gone": gone}), flush=True)
+    """)
+
+
+@pytest.mark.real_model
+def test_a_server_stopped_with_requests_in_flight_ends_them_and_stops_within_seconds():
+    """A private server stopped (Ctrl-C, SIGTERM, the end of a run) while two requests are decoding:
+    the requests end (a closed connection) and the server is gone within 10 s. Dropping the embedded
+    xllamacpp server in-process, as before, blocked forever here."""
+    proc = subprocess.Popen([sys.executable, "-c", IN_FLIGHT], stdout=subprocess.PIPE, text=True)
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(line) for line in proc.stdout], daemon=True).start()
+    try:
+        assert lines.get(timeout=300).startswith("stopping")
+        asked = time.monotonic()
+        try:
+            done = lines.get(timeout=10)
+        except queue.Empty:
+            pytest.fail("the server did not stop within 10 s of being asked, with requests in flight")
+        assert time.monotonic() - asked < 10 and done.startswith("stopped")
+        report = json.loads(done.split(" ", 1)[1])
+        assert report == {"ended": report["ended"], "gone": True}
+        assert len(report["ended"]) == 2 and "answered" not in report["ended"]  # cut, never finished
+        assert proc.wait(30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def _ask_in_background(base_url: str, max_tokens: int, n: int = 2) -> tuple[list[threading.Thread], list]:
+    """`n` chat requests to `base_url` in threads; each appends its reply (or the error's name)."""
+    body = {
+        "model": "m",
+        "messages": [{"role": "user", "content": "Count from 1 to 2000, one per line."}],
+        "max_tokens": max_tokens,
+        "temperature": 0,
+    }
+    ended: list = []
+
+    def ask() -> None:
+        request = urllib.request.Request(
+            base_url + "/chat/completions", json.dumps(body).encode(), {"Content-Type": "application/json"}
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=180) as reply:
+                ended.append(json.load(reply))
+        except Exception as exc:
+            ended.append(type(exc).__name__)
+
+    threads = [threading.Thread(target=ask, daemon=True) for _ in range(n)]
+    for t in threads:
+        t.start()
+    return threads, ended
+
+
+def _decoding(base_url: str) -> int:
+    with urllib.request.urlopen(base_url.removesuffix("/v1") + "/slots", timeout=60) as reply:
+        return sum(bool(slot["is_processing"]) for slot in json.load(reply))
+
+
+@pytest.fixture
+def small_shared(tmp_path, monkeypatch):
+    """The real 0.5B model's shared server in a cache of the test's own, idle after 1 s."""
+    from langgraph_pdr.local_model import ensure_model
+
+    model = ensure_model("qwen2.5-coder-0.5b")
+    monkeypatch.setenv("PDR_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("PDR_SERVER_IDLE_S", "1")
+    monkeypatch.delenv("PDR_LLAMA_SERVER", raising=False)
+    return model
+
+
+@pytest.mark.real_model
+def test_requests_in_flight_keep_the_shared_server_from_its_idle_stop(small_shared, tmp_path):
+    """A client that talks to the shared server's URL directly is not registered: with its requests in
+    flight and no registered client, the server waits for them, then stops. (It used to stop for
+    idleness with them in flight and hang for ever, its port file gone.)"""
+    from langgraph_pdr.local_server import attach
+
+    shared = attach(small_shared, alias="m", n_parallel=2, n_ctx=4096)
+    threads, ended = _ask_in_background(shared.base_url, max_tokens=120)
+    wait_for(lambda: _decoding(shared.base_url) == 2)
+    shared.detach()  # no registered client from here on
+    for t in threads:
+        t.join(180)
+    assert [type(e).__name__ for e in ended] == ["dict", "dict"], ended
+    assert all(e["choices"][0]["finish_reason"] == "length" for e in ended)
+    assert wait_gone(shared.info.pid, 60) and port_file(tmp_path) is None  # then it stopped
+
+
+@pytest.mark.real_model
+def test_sigterm_stops_the_shared_server_within_seconds_with_requests_in_flight(small_shared, tmp_path):
+    from langgraph_pdr.local_server import attach
+
+    shared = attach(small_shared, alias="m", n_parallel=2, n_ctx=4096)
+    threads, ended = _ask_in_background(shared.base_url, max_tokens=3000)
+    wait_for(lambda: _decoding(shared.base_url) == 2)
+    os.kill(shared.info.pid, signal.SIGTERM)
+    assert wait_gone(shared.info.pid, 10), "the shared server did not stop within 10 s of SIGTERM"
+    assert port_file(tmp_path) is None
+    for t in threads:
+        t.join(30)
+    assert len(ended) == 2 and not any(isinstance(e, dict) for e in ended)  # cut, never finished
+    shared.detach()

@@ -53,6 +53,7 @@ from pathlib import Path
 from typing import Any
 
 from langgraph_pdr.local_model import DEFAULT_LOCAL_MODEL, LOCAL_MODELS, LocalModelError, cache_dir
+from langgraph_pdr.prompt_sharing import sharing_enabled
 
 #: Seconds a shared server with no client stays up (a next `pdr run` starts at once).
 IDLE_ENV = "PDR_SERVER_IDLE_S"
@@ -61,6 +62,8 @@ DEFAULT_IDLE_S = 30.0
 MODE_ENV = "PDR_LOCAL_SERVER"
 #: The smallest context a shared server gets: any one call of the model's own context fits.
 SHARED_MIN_CTX = 32_768
+#: CPU threads of the server (default: all cores).
+THREADS_ENV = "PDR_LLAMA_THREADS"
 #: Seconds a process waits for a shared server it started to answer.
 START_WAIT_S = 180.0
 
@@ -85,7 +88,7 @@ class LocalServer:
         alias: the model name the server answers to.
         n_parallel: slots, i.e. requests decoded together.
         n_ctx: total context, shared by the slots (unified KV cache).
-        threads: CPU threads (default: all cores).
+        threads: CPU threads (default: `$PDR_LLAMA_THREADS`, else all cores).
         slot_dir: where slots are saved to be copied (default: a temporary directory, removed on stop).
     """
 
@@ -103,7 +106,7 @@ class LocalServer:
     ) -> None:
         self.model_path, self.alias = Path(model_path), alias
         self.n_parallel, self.n_ctx = n_parallel, n_ctx
-        self.threads = threads or os.cpu_count() or 2
+        self.threads = threads or _env_threads() or os.cpu_count() or 2
         self.host, self.port = host, port
         self.slot_dir: Path | None = slot_dir
         self._own_slot_dir = False
@@ -117,7 +120,7 @@ class LocalServer:
                 "local model: the llama.cpp runtime (xllamacpp) is not installed; install it with: "
                 + LOCAL_MODELS[DEFAULT_LOCAL_MODEL].install_command
             )
-        sharing = _is_loopback(self.host)  # slot files only for clients of this machine
+        sharing = _is_loopback(self.host) and sharing_enabled()  # slot files: clients of this machine
         if sharing and self.slot_dir is None:
             self.slot_dir, self._own_slot_dir = Path(tempfile.mkdtemp(prefix="pdr-slots-")), True
         elif sharing:
@@ -240,6 +243,15 @@ class LocalServer:
 
     def __exit__(self, *exc: Any) -> None:
         self.stop()
+
+
+def _env_threads() -> int | None:
+    """`$PDR_LLAMA_THREADS`: the server's CPU threads (on a machine busy with other work, fewer threads
+    than cores can decode several times faster: llama.cpp's threads wait for each other spinning)."""
+    try:
+        return max(1, int(os.environ.get(THREADS_ENV, "")))
+    except ValueError:
+        return None
 
 
 def _free_port(host: str) -> int:

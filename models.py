@@ -20,6 +20,7 @@ from langchain_openai import ChatOpenAI
 from langgraph_pdr.local_model import DEFAULT_LOCAL_MODEL, check_fits, context_size, ensure_model
 from langgraph_pdr.local_server import LlamaCppTokenCounter, shared_server
 from langgraph_pdr.nodes.runtime import use_model_builder
+from langgraph_pdr.prompt_sharing import PromptSharing, sharing_enabled
 from langgraph_pdr.state.config import PDRConfig
 from langgraph_pdr.state.context import TokenCounter
 from langgraph_pdr.state.spec import ModelSpec
@@ -246,7 +247,11 @@ def open_model(
     n_ctx = min(max(n for _, n in sizes) * runs, 262_144)
     alias = path.stem
     with shared_server(path, alias=alias, n_parallel=slots, n_ctx=n_ctx) as server:
-        live = _openai_compatible(alias, server.base_url, timeout=spec.timeout or 600)
+        timeout = spec.timeout or 600
+        clients: dict[str, Any] = {}
+        if server.slot_dir is not None and sharing_enabled():  # a round's drafts read their prompt once
+            clients = PromptSharing(server.base_url, slot_dir=server.slot_dir, timeout=timeout).clients()
+        live = _openai_compatible(alias, server.base_url, timeout=timeout, **clients)
         yield OpenModel(live, spec, LlamaCppTokenCounter(server.base_url))
 
 

@@ -35,6 +35,7 @@ Example:
 from __future__ import annotations
 
 import asyncio
+import http.client
 import json
 import os
 import threading
@@ -206,35 +207,51 @@ class PromptSharing:
         if group.members < 2:
             return
         try:
-            slots = self._get("/slots")
-            if not isinstance(slots, list):
-                raise ValueError("no /slots: not a llama.cpp server")
-            idle = [s["id"] for s in slots if not s["is_processing"]]
-            if not idle:
-                return
-            first, others = idle[0], idle[1:]
-            read = {k: v for k, v in group.body.items() if k not in SAMPLING_FIELDS}
-            read |= {"max_tokens": 1, "temperature": 0, "id_slot": first, "stream": False}
-            reply = self._post("/v1/chat/completions", read, self.timeout)
-            with self._lock:  # who came while the prompt was read is served too
-                group.open = False
-                copies = min(group.members - 1, len(others))
-            name = f"pdr-{os.getpid()}-{uuid.uuid4().hex[:12]}.bin"
-            try:
-                self._post(f"/slots/{first}?action=save", {"filename": name}, 60)
-                for slot in others[:copies]:
-                    self._post(f"/slots/{slot}?action=restore", {"filename": name}, 60)
-            finally:
-                (self.slot_dir / name).unlink(missing_ok=True)
-        except (urllib.error.URLError, OSError, ValueError, KeyError, TypeError):
-            self.stats["failed"] += 1
+            copies, reply = self._read_and_copy(group)
+        except (urllib.error.HTTPError, ValueError, KeyError, TypeError):
+            self._count(failed=1)
             self.enabled = False  # a server that cannot do this will not learn it: stop asking
             return
-        usage, timings = reply.get("usage", {}), reply.get("timings", {})
-        self.stats["shared"] += 1
-        self.stats["copies"] += copies
-        self.stats["prompt_tokens"] += int(usage.get("prompt_tokens", 0))
-        self.stats["processed"] += int(timings.get("prompt_n", 0))
+        except (urllib.error.URLError, OSError, http.client.HTTPException):
+            self._count(failed=1)  # busy or gone: this prompt goes unshared
+            return
+        if reply is not None:
+            usage, timings = reply.get("usage", {}), reply.get("timings", {})
+            self._count(
+                shared=1,
+                copies=copies,
+                prompt_tokens=int(usage.get("prompt_tokens", 0)),
+                processed=int(timings.get("prompt_n", 0)),
+            )
+
+    def _read_and_copy(self, group: _Group) -> tuple[int, dict[str, Any] | None]:
+        """Read the group's prompt into an idle slot and copy that slot into one idle slot per other
+        request: (copies made, the reading request's reply)."""
+        slots = self._get("/slots")
+        if not isinstance(slots, list):
+            raise ValueError("no /slots: not a llama.cpp server")
+        idle = [s["id"] for s in slots if not s["is_processing"]]
+        if not idle:
+            return 0, None
+        first, others = idle[0], idle[1:]
+        read = {k: v for k, v in group.body.items() if k not in SAMPLING_FIELDS}
+        read |= {"max_tokens": 1, "temperature": 0, "id_slot": first, "stream": False}
+        reply = self._post("/v1/chat/completions", read, self.timeout)
+        with self._lock:  # who came while the prompt was read is served too
+            group.open = False
+            copies = min(group.members - 1, len(others))
+        name = f"pdr-{os.getpid()}-{uuid.uuid4().hex[:12]}.bin"
+        try:
+            self._post(f"/slots/{first}?action=save", {"filename": name}, 30)
+            for slot in others[:copies]:  # a slot taken since waits its turn: not for long
+                self._post(f"/slots/{slot}?action=restore", {"filename": name}, 10)
+        finally:
+            (self.slot_dir / name).unlink(missing_ok=True)
+        return copies, reply
+
+    def _count(self, **counts: int) -> None:
+        with self._lock:
+            self.stats.update(counts)
 
     def _get(self, path: str) -> Any:
         with urllib.request.urlopen(self.root + path, timeout=60) as response:

@@ -134,6 +134,18 @@ def test_the_executable_gets_the_same_settings_and_is_stopped_by_its_pid(fake_se
         "-tb": "2",
     }
     assert "--kv-unified" in argv and "--no-warmup" in argv and argv[argv.index("--host") + 1] == "127.0.0.1"
+    # prompt sharing: idle slots keep their prompt, slots can be saved and restored (in a directory
+    # of the server's own, gone with it), /metrics counts the prompt tokens it processed
+    slots = Path(argv[argv.index("--slot-save-path") + 1])
+    assert "--no-cache-idle-slots" in argv and "--metrics" in argv and not slots.exists()
+
+
+def test_without_prompt_sharing_the_server_keeps_llama_cpps_defaults(fake_server, monkeypatch):
+    monkeypatch.setenv("PDR_SHARE_PROMPTS", "0")
+    with LocalServer(Path("/models/m.gguf"), alias="m") as server:
+        argv = json.loads(fake_server.read_text())
+        assert server.slot_dir is None
+    assert "--slot-save-path" not in argv and "--no-cache-idle-slots" not in argv
 
 
 def test_an_executable_that_exits_while_loading_is_one_clear_error(fake_server, monkeypatch):

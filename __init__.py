@@ -33,9 +33,17 @@ if TYPE_CHECKING:
     from langgraph_pdr.nodes.python_tool import PythonRun, python_tool, run_python
     from langgraph_pdr.nodes.tokens import Utf8TokenCounter
     from langgraph_pdr.nodes.tools import register_tool
+    from langgraph_pdr.nodes.verifiers import (
+        BaseVerifier,
+        CheckRequest,
+        Verifier,
+        get_verifier,
+        register_verifier,
+    )
     from langgraph_pdr.runner import aresume_pdr, arun_pdr, inspect_run, list_runs, resume_pdr, run_pdr
     from langgraph_pdr.state import (
         CallRecord,
+        Check,
         Draft,
         DraftTurn,
         Judgment,
@@ -47,6 +55,7 @@ if TYPE_CHECKING:
         RoundRecord,
         RunSummary,
         Temperatures,
+        TestResult,
         TokenCounter,
         ToolCall,
         Verification,
@@ -81,6 +90,11 @@ _MODULES: dict[str, str] = {
     "run_python": "langgraph_pdr.nodes.python_tool",
     "Utf8TokenCounter": "langgraph_pdr.nodes.tokens",
     "register_tool": "langgraph_pdr.nodes.tools",
+    "BaseVerifier": "langgraph_pdr.nodes.verifiers",
+    "CheckRequest": "langgraph_pdr.nodes.verifiers",
+    "Verifier": "langgraph_pdr.nodes.verifiers",
+    "get_verifier": "langgraph_pdr.nodes.verifiers",
+    "register_verifier": "langgraph_pdr.nodes.verifiers",
     "aresume_pdr": "langgraph_pdr.runner",
     "arun_pdr": "langgraph_pdr.runner",
     "inspect_run": "langgraph_pdr.runner",
@@ -88,6 +102,7 @@ _MODULES: dict[str, str] = {
     "resume_pdr": "langgraph_pdr.runner",
     "run_pdr": "langgraph_pdr.runner",
     "CallRecord": "langgraph_pdr.state",
+    "Check": "langgraph_pdr.state",
     "Draft": "langgraph_pdr.state",
     "DraftTurn": "langgraph_pdr.state",
     "Judgment": "langgraph_pdr.state",
@@ -99,6 +114,7 @@ _MODULES: dict[str, str] = {
     "RoundRecord": "langgraph_pdr.state",
     "RunSummary": "langgraph_pdr.state",
     "Temperatures": "langgraph_pdr.state",
+    "TestResult": "langgraph_pdr.state",
     "TokenCounter": "langgraph_pdr.state",
     "ToolCall": "langgraph_pdr.state",
     "Verification": "langgraph_pdr.state",
@@ -109,7 +125,10 @@ _MODULES: dict[str, str] = {
 
 __all__ = [
     "BaseDistiller",
+    "BaseVerifier",
     "CallRecord",
+    "Check",
+    "CheckRequest",
     "DistillRequest",
     "Generation",
     "Distiller",
@@ -132,10 +151,12 @@ __all__ = [
     "RunSummary",
     "SchemaError",
     "Temperatures",
+    "TestResult",
     "TokenCounter",
     "ToolCall",
     "Utf8TokenCounter",
     "Verification",
+    "Verifier",
     "Workspace",
     "aresume_pdr",
     "arun_pdr",
@@ -144,6 +165,7 @@ __all__ = [
     "draw_graph",
     "get_distiller",
     "get_prompts",
+    "get_verifier",
     "graph_config",
     "inspect_run",
     "list_runs",
@@ -152,6 +174,7 @@ __all__ = [
     "register_distiller",
     "register_prompts",
     "register_tool",
+    "register_verifier",
     "render_run_html",
     "resume_pdr",
     "run_pdr",

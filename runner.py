@@ -44,11 +44,14 @@ from langgraph_pdr.local_model import local_defaults
 from langgraph_pdr.models import OpenModel, is_local_model, open_model
 from langgraph_pdr.nodes.budget import BILLING
 from langgraph_pdr.nodes.distill import get_distiller
+from langgraph_pdr.nodes.draft import run_verifier
 from langgraph_pdr.nodes.images import IMAGES, without_data
 from langgraph_pdr.nodes.llm import KEPT, model_name
 from langgraph_pdr.nodes.prompts import get_prompts
 from langgraph_pdr.nodes.tokens import DEFAULT_COUNTER
 from langgraph_pdr.nodes.tools import tool_set
+from langgraph_pdr.nodes.verifiers import ensure_verifier, stored_reference
+from langgraph_pdr.nodes.verifiers.programs import split_tests
 from langgraph_pdr.state.config import PDRConfig
 from langgraph_pdr.state.context import PDRContext, TokenCounter
 from langgraph_pdr.state.images import ImageRef
@@ -117,12 +120,26 @@ def turns(history: Sequence[Any] | None) -> list[dict[str, str]]:
 
 
 def _validate(
-    question: Any, config: PDRConfig | dict[str, Any] | None, gold: str | None, *, local: bool
+    question: Any,
+    config: PDRConfig | dict[str, Any] | None,
+    gold: str | None,
+    *,
+    local: bool,
+    tests: str | None = None,
 ) -> PDRConfig:
+    """The run's config, checked against what it is given; a run with visible tests and no verifier
+    gets the default one (`PDRConfig.verifier_for`), stored with it."""
     config = _config(config, local=local)
     _check_question(question)
     if config.method == "pdr" and get_distiller(config.distiller).needs_gold and gold is None:
         raise ValueError(f"gold: distiller {config.distiller!r} needs the gold answer (gold=...)")
+    if tests is not None:
+        if not isinstance(tests, str):
+            raise ValueError(f"tests: expected Python source (a str of asserts), got {type(tests).__name__}")
+        split_tests(tests)  # TestsError (a ValueError) names the line that is not Python
+    verifier = run_verifier({"tests": tests}, config)
+    if verifier != config.verifier:
+        config = config.model_copy(update={"verifier": verifier})
     return config
 
 
@@ -181,6 +198,7 @@ def _new_run(
     history: list[dict[str, str]],
     loaded: Sequence[tuple[ImageRef, bytes | None]] = (),
     tools: Sequence[BaseTool] = (),
+    tests: str | None = None,
 ) -> _NewRun:
     counter = token_counter or om.token_counter
     run = _compiled(store, config, om.model, thread_id or uuid.uuid4().hex, counter, tools=tools)
@@ -191,6 +209,8 @@ def _new_run(
         token_counter=getattr(counter, "name", None),
         history=history,
         prompts=run.context.prompts.templates() if run.context.prompts else None,
+        tests=tests,
+        verifier=stored_reference(config.verifier) if config.verifier else None,
     )
     row = {
         "question": question,
@@ -200,6 +220,8 @@ def _new_run(
         "lock_owner": run.owner,
     }
     inputs: dict[str, Any] = {"question": question, "gold": gold, **({"history": history} if history else {})}
+    if tests is not None:
+        inputs["tests"] = tests
     if loaded:  # references only: the bytes are in the ledger, and in IMAGES while the run runs
         inputs["images"] = without_data([ref for ref, _ in loaded])
     return _NewRun(run, row, inputs)
@@ -333,6 +355,7 @@ def run_pdr(
     history: Sequence[Any] | None = None,
     images: Sequence[Any] | None = None,
     tools: Sequence[BaseTool] | None = None,
+    tests: str | None = None,
 ) -> PDRResult:
     """Answer `question` with the method of `config`, checkpointing every step.
 
@@ -369,6 +392,11 @@ def run_pdr(
         tools: LangChain tools every draft may call, besides the built-in ones `config.tools` names
             (e.g. `PDRConfig(tools=["python"])`). Their names are stored with the run; a resume must
             be given the same tools again (like a model object).
+        tests: visible tests, Python source whose `assert`s the run's verifier checks every draft
+            against (`"assert add(2, 2) == 4"`; the other statements are their setup). A run given
+            tests and no verifier uses `python_tests`: its drafts are asked for a program, the program
+            is the answer, and checks pick it (see `PDRConfig.verifier`). Stored with the run; never
+            shown to the model by the run (put them in the question if the model should see them).
 
     Returns:
         The `PDRResult`: answer, text, B_seq, B_total, stop reason, rounds and calls.
@@ -388,7 +416,7 @@ def run_pdr(
         assert result.answer == "391"
         ```
     """
-    config = _validate(question, config, gold, local=is_local_model(model, base_url))
+    config = _validate(question, config, gold, local=is_local_model(model, base_url), tests=tests)
     history, loaded = turns(history), load_images(images)
     extra = _check_tools(config, tools)
     with open_store(db) as store:
@@ -400,7 +428,7 @@ def run_pdr(
             model, base_url=base_url, config=config, timeout=timeout, question_tokens=_estimate(question)
         ) as om:
             new = _new_run(
-                store, question, om, config, thread_id, gold, token_counter, history, loaded, extra
+                store, question, om, config, thread_id, gold, token_counter, history, loaded, extra, tests
             )
             store.ledger.start_run(new.run.thread_id, **new.row, images=loaded)
             with _running(store.ledger, new.run.thread_id, new.run.owner, acquire=False), _held(loaded):
@@ -424,6 +452,7 @@ async def arun_pdr(
     history: Sequence[Any] | None = None,
     images: Sequence[Any] | None = None,
     tools: Sequence[BaseTool] | None = None,
+    tests: str | None = None,
 ) -> PDRResult:
     """Async twin of `run_pdr` (the model is called with `ainvoke`; the database is never waited for
     on the event loop, so many runs can share one loop and one SQLite file).
@@ -451,7 +480,7 @@ async def arun_pdr(
         assert {"round_started", "run_finished"} <= {e["event"] for e in events}
         ```
     """
-    config = _validate(question, config, gold, local=is_local_model(model, base_url))
+    config = _validate(question, config, gold, local=is_local_model(model, base_url), tests=tests)
     history, loaded = turns(history), load_images(images)
     extra = _check_tools(config, tools)
     async with aopen_store(db) as store:
@@ -463,7 +492,7 @@ async def arun_pdr(
             model, base_url=base_url, config=config, timeout=timeout, question_tokens=_estimate(question)
         ) as om:
             new = _new_run(
-                store, question, om, config, thread_id, gold, token_counter, history, loaded, extra
+                store, question, om, config, thread_id, gold, token_counter, history, loaded, extra, tests
             )
             await store.ledger.astart_run(new.run.thread_id, **new.row, images=loaded)
             async with _arunning(store.ledger, new.run.thread_id, new.run.owner, acquire=False):
@@ -485,10 +514,15 @@ def _require_db(db: str | Path | None, thread_id: str) -> None:
 def _stored(
     row: dict[str, Any] | None, thread_id: str, location: str
 ) -> tuple[dict[str, Any], PDRConfig, RunSpec]:
-    """The run's row, config and spec; a user's prompt set it names is registered from its spec."""
+    """The run's row, config and spec; a user's prompt set it names is registered from its spec, and a
+    user's verifier that this process has not registered is imported from the path stored with the run
+    (when the run is to go on: a finished run is read, not run)."""
     if row is None:
         raise RunNotFoundError(f"thread_id: no run {thread_id!r} in {location}")
-    return row, stored_config(row), RunSpec.model_validate(row["spec"] or {})
+    config, spec = stored_config(row), RunSpec.model_validate(row["spec"] or {})
+    if row["status"] not in FINISHED:
+        ensure_verifier(config.verifier, spec.verifier)
+    return row, config, spec
 
 
 def _check_tools(config: PDRConfig, tools: Sequence[BaseTool] | None) -> list[BaseTool]:
@@ -521,13 +555,15 @@ def _round_again(values: dict[str, Any]) -> dict[str, Any]:
     """The update that forks a failed run back to the start of its failed round, as if `begin_round`
     had just run, so resuming sends the round's drafts again (earlier windows of self-consistency
     keep their drafts: they vote)."""
-    earlier = [d for d in values.get("drafts") or [] if d.round < int(values.get("round") or 0)]
+    round = int(values.get("round") or 0)
+    earlier = [d for d in values.get("drafts") or [] if d.round < round]
     return {
         "stop_reason": None,
         "answer": None,
         "text": "",
         "drafts": Overwrite(earlier),
         "verifications": Overwrite([]),
+        "checks": Overwrite([c for c in values.get("checks") or [] if c.round < round]),
     }
 
 
@@ -568,6 +604,7 @@ def _resume_step(
             "question": row["question"],
             "gold": spec.gold,
             **({"history": spec.history} if spec.history else {}),
+            **({"tests": spec.tests} if spec.tests is not None else {}),
         },
     )
 

@@ -14,6 +14,7 @@ from sqlalchemy.engine import Connection
 from langgraph_pdr.checkpoints.errors import RunNotFoundError
 from langgraph_pdr.checkpoints.schema import (
     calls,
+    checks,
     drafts,
     failed_calls,
     images,
@@ -30,6 +31,7 @@ from langgraph_pdr.state.images import ImageRef
 from langgraph_pdr.state.prompts import PromptSet
 from langgraph_pdr.state.records import (
     CallRecord,
+    Check,
     Draft,
     DraftTurn,
     Judgment,
@@ -39,7 +41,7 @@ from langgraph_pdr.state.records import (
     Verification,
     Workspace,
 )
-from langgraph_pdr.state.registry import PROMPT_SETS
+from langgraph_pdr.state.registry import PROMPT_SETS, VERIFIERS, Missing
 from langgraph_pdr.state.result import PDRResult, RunSummary
 
 
@@ -73,6 +75,9 @@ def stored_config(run: dict[str, Any]) -> PDRConfig:
     name, templates = config.get("prompts"), (run["spec"] or {}).get("prompts")
     if templates and name and name not in PROMPT_SETS:  # a user's set, registered in another process
         PROMPT_SETS.register(name, PromptSet(name=name, **templates))
+    verifier = config.get("verifier")
+    if verifier and verifier not in VERIFIERS:  # a user's verifier: the run reads; resuming imports it
+        VERIFIERS.register(verifier, Missing(verifier))
     return PDRConfig.model_validate(config)
 
 
@@ -172,6 +177,10 @@ def load_result(conn: Connection, thread_id: str) -> PDRResult:
         .order_by(workspaces.c.round, workspaces.c.idx)
     ).all()
     by_key = {(c.role, c.round, c.index): c for c in call_list}  # a draft's last turn
+    checked = {
+        (r.round, r.idx): Check(index=r.idx, **_without(r, "thread_id", "idx"))
+        for r in conn.execute(select(checks).where(checks.c.thread_id == thread_id)).all()
+    }
     turns_of = draft_turns(conn, thread_id)
     config = stored_config(run)
     per_round: dict[int, RoundRecord] = {}
@@ -198,6 +207,7 @@ def load_result(conn: Connection, thread_id: str) -> PDRResult:
                 error=r.error,
                 call=by_key.get(("draft", r.round, r.idx)),
                 turns=turns_of.get((r.round, r.idx), []),
+                check=checked.get((r.round, r.idx)),
             )
         )
         if r.verification is not None or ("verify", r.round, r.idx) in by_key:

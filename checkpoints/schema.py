@@ -1,7 +1,7 @@
 """The run ledger's tables, its schema version, and the migrations from earlier versions.
 
-Tables `runs`, `rounds`, `drafts`, `calls`, `failed_calls`, `turns`, `judgments`, `kept_replies` and
-`workspaces`
+Tables `runs`, `rounds`, `drafts`, `calls`, `failed_calls`, `turns`, `judgments`, `kept_replies`,
+`checks` and `workspaces`
 (SQLAlchemy Core, so the same code serves SQLite and PostgreSQL); `pdr_schema` records the version a
 database was written with. A database written by an earlier version is migrated when it is opened (the
 tables and columns added since are added, with their defaults); one written by a later version is
@@ -16,6 +16,7 @@ refused with one clear error.
   role, round, index and turn), and `turns` (each turn's text and tool calls) |
 | 5 | `judgments` (each comparison of a tournament: the two drafts, the judge's reply, its verdict) |
 | 6 | `kept_replies` (the replies a node's calls returned before the node ended, until the run ends) |
+| 7 | `checks` (what the run's verifier found about each draft: passed, score, feedback, each test) |
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
 #: The version this code writes and reads.
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 metadata = MetaData()
 
@@ -168,6 +169,22 @@ kept_replies = Table(
     Column("key", String(64), primary_key=True),
     Column("text", Text, nullable=False),
     Column("call", JSON, nullable=False),
+)
+
+#: What the run's verifier found about each draft (`Check`): no model call, its wall time recorded.
+checks = Table(
+    "checks",
+    metadata,
+    Column("thread_id", String(200), primary_key=True),
+    Column("round", Integer, primary_key=True),
+    Column("idx", Integer, primary_key=True),
+    Column("verifier", String(200), nullable=False),
+    Column("passed", Boolean, nullable=False),
+    Column("score", Float, nullable=False),
+    Column("feedback", Text, nullable=False),
+    Column("tests", JSON, nullable=False),
+    Column("seconds", Float, nullable=False),
+    Column("error", Text),
 )
 
 workspaces = Table(

@@ -15,6 +15,7 @@ from sqlalchemy.engine import Dialect
 
 from langgraph_pdr.checkpoints.schema import (
     calls,
+    checks,
     drafts,
     failed_calls,
     images,
@@ -31,6 +32,7 @@ from langgraph_pdr.state.config import PDRConfig
 from langgraph_pdr.state.images import ImageRef
 from langgraph_pdr.state.records import (
     CallRecord,
+    Check,
     Critique,
     Draft,
     DraftTurn,
@@ -48,8 +50,9 @@ LOCK_TTL_S = 60.0
 #: The stop reason of a round whose every draft failed: the run is `failed` and resumable.
 NO_DRAFTS = "no_drafts"
 #: Stop reasons of runs that ended as planned: the schedule ran out, the drafts agreed early
-#: (`early_stop`), or the last round was cut off before any answer (the run answers with an earlier one).
-COMPLETED_REASONS = ("completed", "converged", "unfinished")
+#: (`early_stop`), the last round was cut off before any answer (the run answers with an earlier one),
+#: or a draft passed its checks (`stop_on_pass`).
+COMPLETED_REASONS = ("completed", "converged", "unfinished", "verified")
 
 
 def insert_of(dialect: Dialect) -> Any:
@@ -201,6 +204,10 @@ def record_statement(dialect: Dialect, thread_id: str, record: Any) -> Any:
             },
             ["thread_id", "round", "idx"],
         )
+    if isinstance(record, Check):
+        values = record.model_dump(mode="json")
+        values["idx"] = values.pop("index")
+        return upsert(dialect, checks, {"thread_id": thread_id, **values}, ["thread_id", "round", "idx"])
     if isinstance(record, Verification):
         return update_where(
             drafts,

@@ -1,15 +1,18 @@
 """`create_pdr_graph`: every method as one LangGraph state machine with one accounting.
 
 ```
-START → begin_round ─(Send × M_r)→ draft → collect ─(Send × M_r)→ verify → distill ─┐
-            ▲   └──────────→ finalize ←─────┴──────────────────────────────┘         │
-            │        (last round, converged, or a stage refused by a cap)            │
-            └────────────────────────────────────────────────────────────────────────┘
+START → begin_round ─(Send × M_r)→ draft → collect ─(Send × M_r)→ check → checked ─┐
+            ▲   └─────→ finalize ←────────┴─────────────────────────────┤         │
+            │                                                           ▼         │
+            │   (last round, passed, converged,      distill ← verify ←(Send × M_r)
+            │    or a stage refused by a cap)           │
+            └───────────────────────────────────────────┘
 ```
 
 `begin_round` reserves the round's worst case against the caps and fans drafts out with `Send`;
-`collect` joins them; `verify` fans out the same way when the distiller ranks by score; `distill` builds
-the next round's workspaces; the loop ends when the schedule does. SR rewrites its previous solution
+`collect` joins them; with a verifier, `check` checks each draft (no model call) and `checked` joins the
+checks; `verify` fans out the same way when the distiller ranks by score; `distill` builds the next
+round's workspaces; the loop ends when the schedule does. SR rewrites its previous solution
 (`distill` keeps it, cut to κ), SR with error analysis adds `critique`; the baselines are one round that
 `finalize` votes on (self-consistency) or picks by verification score (best-of-N), and self-consistency
 in windows (schedule 4,4) goes back to `begin_round` for each next window, votes over all of them.
@@ -27,7 +30,8 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.types import RetryPolicy
 
 from langgraph_pdr.graphs.draw import draw_image, draw_png
-from langgraph_pdr.nodes.collect import after_collect, collect
+from langgraph_pdr.nodes.check import acheck, check
+from langgraph_pdr.nodes.collect import after_checked, after_collect, checked, collect
 from langgraph_pdr.nodes.critique import acritique, critique
 from langgraph_pdr.nodes.distill.node import adistill, distill
 from langgraph_pdr.nodes.draft import adraft, begin_round, draft, draft_failed, send_drafts
@@ -36,10 +40,11 @@ from langgraph_pdr.nodes.retry import DEFAULT_RETRY
 from langgraph_pdr.nodes.verify import averify, verify, verify_failed
 from langgraph_pdr.state.config import FAMILIES, PDRConfig
 from langgraph_pdr.state.context import PDRContext
-from langgraph_pdr.state.graph_state import DraftTask, PDRInput, PDROutput, PDRState, VerifyTask
+from langgraph_pdr.state.graph_state import CheckTask, DraftTask, PDRInput, PDROutput, PDRState, VerifyTask
 
-#: Supersteps a round can take (begin, draft, error handlers, collect, verify, distill, critique).
-STEPS_PER_ROUND = 8
+#: Supersteps a round can take (begin, draft, error handlers, collect, check, checked, verify, distill,
+#: critique).
+STEPS_PER_ROUND = 10
 
 
 def create_pdr_graph(
@@ -113,6 +118,10 @@ def create_pdr_graph(
         error_handler=bind(draft_failed),
     )
     builder.add_node("collect", bind(collect))
+    # the run's verifier checks each draft (no model call); `checked` joins the checks
+    builder.add_node("check", dual("check", check, acheck), input_schema=CheckTask)
+    builder.add_node("checked", bind(checked))
+    builder.add_edge("check", "checked")
     # finalize calls the model when a tournament picks the answer (`selector="tournament"`)
     builder.add_node("finalize", dual("finalize", finalize, afinalize), retry_policy=retry)
     builder.add_edge(START, "begin_round")
@@ -141,7 +150,8 @@ def create_pdr_graph(
         builder.add_node("critique", dual("critique", critique, acritique), retry_policy=retry)
         builder.add_conditional_edges("critique", _unless_stopped("distill"), ["distill", "finalize"])
     paths = {"pdr": ["verify", "distill"], "sr": ["critique", "distill"], "sample": ["verify", "begin_round"]}
-    builder.add_conditional_edges("collect", bind(after_collect), [*paths[family], "finalize"])
+    builder.add_conditional_edges("collect", bind(after_collect), ["check", *paths[family], "finalize"])
+    builder.add_conditional_edges("checked", bind(after_checked), [*paths[family], "finalize"])
     return builder
 
 

@@ -72,9 +72,14 @@ _THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}(?!\d))")
 CUT_OFF = ("length", "max_tokens")
 
 
+def is_cut(finish_reason: str | None) -> bool:
+    """Whether a reply's finish reason says it was cut at its `max_tokens`."""
+    return (finish_reason or "").lower() in CUT_OFF
+
+
 def is_unfinished(text: str, finish_reason: str | None) -> bool:
     """A reply cut at its `max_tokens` before any `\\boxed{}` answer."""
-    return (finish_reason or "").lower() in CUT_OFF and last_boxed(text) is None
+    return is_cut(finish_reason) and last_boxed(text) is None
 
 
 def finished(drafts: Sequence[Draft]) -> list[Draft]:

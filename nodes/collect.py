@@ -1,4 +1,6 @@
-"""The `collect` node joins a round's drafts, books the round, and reserves the verification stage."""
+"""The `collect` node joins a round's drafts and books the round; after the round's checks (when the run
+has a verifier), the `checked` node joins them. Whichever comes last decides: stop (the drafts passed
+or agreed), reserve the verification stage, or go on."""
 
 from __future__ import annotations
 
@@ -8,8 +10,9 @@ from langgraph.types import Send
 
 from langgraph_pdr.nodes.answers import agreement_share, normalize, vote
 from langgraph_pdr.nodes.budget import reserve
+from langgraph_pdr.nodes.check import VERIFIED, check_tasks, passed, send_checks, with_checks
 from langgraph_pdr.nodes.distill import get_distiller
-from langgraph_pdr.nodes.runtime import current_config, node_env
+from langgraph_pdr.nodes.runtime import NodeEnv, current_config, node_env
 from langgraph_pdr.nodes.verify import send_verifications, verify_costs
 from langgraph_pdr.state.config import PDRConfig
 from langgraph_pdr.state.records import Draft, RoundSummary
@@ -40,9 +43,10 @@ def converged(drafts: list[Draft], config: PDRConfig, round: int, best: Draft | 
 
 
 def needs_verification(state: dict[str, Any], config: PDRConfig) -> bool:
-    """Best-of-N always scores its drafts; PDR does before a distiller that ranks by score."""
+    """Best-of-N scores its drafts (unless checks rank them); PDR does before a distiller that ranks by
+    score."""
     if config.method == "best_of_n":
-        return True
+        return state.get("verifier") is None
     return (
         config.method == "pdr"
         and state["round"] < config.rounds
@@ -73,7 +77,25 @@ def collect(state: dict[str, Any], default_config: PDRConfig) -> dict[str, Any]:
         reason = stops.pop() if len(stops) == 1 and "" not in stops else NO_DRAFTS
         env.emit("run_stopping", reason=reason, round=r)
         return {"stop_reason": reason}
-    voters = (state.get("drafts") or []) if cfg.windowed else drafts
+    if check_tasks(state):  # the round's checks come first; `checked` decides after them
+        return {}
+    return decide(state, env)
+
+
+def checked(state: dict[str, Any], default_config: PDRConfig) -> dict[str, Any]:
+    """Join the round's checks and decide what follows (see `decide`)."""
+    return decide(state, node_env(default_config))
+
+
+def decide(state: dict[str, Any], env: NodeEnv) -> dict[str, Any]:
+    """After a round (and its checks): stop when a draft passed (`stop_on_pass`) or the drafts agreed
+    (`early_stop`) before the last round; else reserve the verification stage the run needs next."""
+    cfg, r = env.config, state["round"]
+    all_drafts = with_checks(state.get("drafts") or [], state.get("checks") or [])
+    if cfg.stop_on_pass and r < cfg.rounds and passed(all_drafts, r):
+        env.emit("run_stopping", reason=VERIFIED, round=r)
+        return {"stop_reason": VERIFIED}
+    voters = all_drafts if cfg.windowed else [d for d in all_drafts if d.round == r]
     if converged(voters, cfg, r, state.get("best")):
         env.emit("run_stopping", reason=CONVERGED, round=r)
         return {"stop_reason": CONVERGED}
@@ -87,7 +109,16 @@ def collect(state: dict[str, Any], default_config: PDRConfig) -> dict[str, Any]:
 
 
 def after_collect(state: dict[str, Any], default_config: PDRConfig) -> list[Send] | str:
-    """Route a closed round: verify, distill, critique, or finalize."""
+    """Route a closed round: check its drafts, or (with no verifier) go on as `after_checked` does."""
+    if state.get("stop_reason"):
+        return "finalize"
+    if check_tasks(state):
+        return send_checks(state)
+    return after_checked(state, default_config)
+
+
+def after_checked(state: dict[str, Any], default_config: PDRConfig) -> list[Send] | str:
+    """Route a decided round: verify, distill, critique, the next window, or finalize."""
     cfg = current_config(default_config)
     if state.get("stop_reason"):
         return "finalize"

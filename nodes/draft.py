@@ -13,7 +13,7 @@ from langchain_core.utils.function_calling import convert_to_openai_tool
 from langgraph.errors import NodeError
 from langgraph.types import Overwrite, Send
 
-from langgraph_pdr.nodes.answers import final_answer, is_unfinished, vote
+from langgraph_pdr.nodes.answers import vote
 from langgraph_pdr.nodes.budget import (
     TOOL_FRAMING_TOKENS,
     TOOL_RESULT_TOKENS,
@@ -21,6 +21,8 @@ from langgraph_pdr.nodes.budget import (
     reserve,
     tool_draft_bound,
 )
+from langgraph_pdr.nodes.check import best_checked, with_checks
+from langgraph_pdr.nodes.distill import get_distiller
 from langgraph_pdr.nodes.images import question_message
 from langgraph_pdr.nodes.llm import (
     ImagesNotSupported,
@@ -29,11 +31,12 @@ from langgraph_pdr.nodes.llm import (
     call_model,
     call_model_reply,
 )
-from langgraph_pdr.nodes.prompts import tool_template
+from langgraph_pdr.nodes.prompts import check_template, tool_template
 from langgraph_pdr.nodes.runtime import NodeEnv, call_fields, current_config, node_env
 from langgraph_pdr.nodes.tokens import prompt_bound
 from langgraph_pdr.nodes.tool_loop import ToolLoop, asks_for_fenced_code, bind_tools
 from langgraph_pdr.nodes.tools import ToolSet, tool_set
+from langgraph_pdr.nodes.verifiers import answers_programs, get_verifier, read_draft
 from langgraph_pdr.nodes.verify import scored
 from langgraph_pdr.state.config import PDRConfig
 from langgraph_pdr.state.graph_state import DraftTask
@@ -67,12 +70,17 @@ def draft_messages(
     """The prompt of one draft: the question, plus the workspace from the round before (and what it
     may do with its tools)."""
     workspace = task.get("workspace")
+    programs = answers_programs(task.get("verifier"))
     if workspace is None or task["round"] == 1 or not workspace.text.strip():
-        text = prompts.solve.format(question=task["question"])
+        solve = check_template(prompts, "solve_program") if programs else prompts.solve
+        text = solve.format(question=task["question"])
     elif config.method == "sr_error" and task.get("critique"):
         text = prompts.improve_with_review.format(
             question=task["question"], workspace=workspace.text, critique=task["critique"]
         )
+    elif task.get("verifier") is not None:  # repair from the checks the workspace shows
+        repair = check_template(prompts, "repair_program" if programs else "repair")
+        text = repair.format(question=task["question"], workspace=workspace.text)
     elif config.method in ("sr", "sr_error"):
         text = prompts.improve.format(question=task["question"], workspace=workspace.text)
     else:
@@ -128,9 +136,31 @@ def draft_tasks(
             history=list(state.get("history") or []),
             images=list(state.get("images") or []),
             turns_booked=int((state.get("turns_booked") or {}).get(call_key("draft", round, first + i), 0)),
+            verifier=state.get("verifier"),
         )
         for i in range(config.width(round))
     ]
+
+
+def run_verifier(state: dict[str, Any], config: PDRConfig) -> str | None:
+    """The verifier a starting run checks its drafts with (see `PDRConfig.verifier_for`).
+
+    Raises:
+        ValueError: the run needs checks (`stop_on_pass`, a distiller that reads them) and has neither
+            a verifier nor tests; or its verifier is not usable here.
+    """
+    verifier = config.verifier_for(state.get("tests"))
+    if verifier is None:
+        if config.stop_on_pass:
+            raise ValueError("stop_on_pass: needs a verifier (PDRConfig(verifier=...)) or visible tests")
+        if config.method == "pdr" and getattr(get_distiller(config.distiller), "needs_checks", False):
+            raise ValueError(
+                f"distiller: {config.distiller!r} reads checks; give the run a verifier "
+                "(PDRConfig(verifier=...)) or visible tests (tests=...)"
+            )
+        return None
+    get_verifier(verifier)  # registered here, or a clear error
+    return verifier
 
 
 def begin_round(
@@ -140,8 +170,12 @@ def begin_round(
     env = node_env(default_config)
     cfg = env.config
     round = int(state.get("round") or 0) + 1
-    if round == 1 and not (state.get("question") or "").strip():
-        raise ValueError("question: must be a non-empty string")
+    started: dict[str, Any] = {}
+    if round == 1:
+        if not (state.get("question") or "").strip():
+            raise ValueError("question: must be a non-empty string")
+        started["verifier"] = run_verifier(state, cfg)
+        state = {**state, **started}
     tasks = draft_tasks(state, cfg, round)
     tools = draft_tools(env, default_tools)
     costs = [draft_bound(t, env, tools) for t in tasks]
@@ -158,17 +192,28 @@ def begin_round(
         b_total=int(state.get("b_total") or 0),
     )
     update: dict[str, Any] = {
+        **started,
         "round": round,
         "verifications": Overwrite([]),
         "committed": reserved.committed,
     }
     if not cfg.windowed:  # else every window's drafts vote
         update["drafts"] = Overwrite([])
-    if round > 1:  # the vote of the round that ended is what the run answers if it stops from now on
-        best = state.get("best")
-        drafts = scored(state.get("drafts") or [], state.get("verifications") or [])
-        update["best"] = vote(drafts, previous=best.answer if best is not None else None) or best
+        update["checks"] = Overwrite([])
+    if round > 1:  # the round that ended chooses what the run answers if it stops from now on
+        update["best"] = round_best(state)
     return update
+
+
+def round_best(state: dict[str, Any]) -> Draft | None:
+    """What the run answers with after the round that ended: the best-checked of its drafts and the
+    best so far, when the run checks its drafts; else the round's vote (ties to the answer before)."""
+    best = state.get("best")
+    drafts = scored(state.get("drafts") or [], state.get("verifications") or [])
+    if state.get("verifier") is not None:
+        drafts = with_checks(drafts, state.get("checks") or [])
+        return best_checked([*drafts, *([best] if best is not None else [])]) or best
+    return vote(drafts, previous=best.answer if best is not None else None) or best
 
 
 def send_drafts(state: dict[str, Any], default_config: PDRConfig) -> list[Send] | str:
@@ -204,13 +249,13 @@ def _turn_call(env: NodeEnv, task: DraftTask, loop: ToolLoop) -> dict[str, Any]:
 
 def _draft_of(task: DraftTask, text: str, call: CallRecord) -> Draft:
     workspace = task.get("workspace")
-    unfinished = is_unfinished(text, call.finish_reason)
+    unfinished, answer = read_draft(text, call.finish_reason, task.get("verifier"))
     return Draft(
         round=task["round"],
         index=task["index"],
         unfinished=unfinished,
         text=text,
-        answer=None if unfinished else final_answer(text),
+        answer=answer,
         workspace_index=workspace.index if workspace is not None else None,
         call=call,
     )
@@ -266,7 +311,7 @@ def draft(
         turn = loop.take(reply, text, call)
         env.record(call, turn)
         _turn_event(env, turn)
-    d = loop.draft(_workspace_index(task))
+    d = loop.draft(_workspace_index(task), task.get("verifier"))
     env.record(d)
     return _drafted(env, d, task.get("turns_booked") or 0)
 
@@ -291,7 +336,7 @@ async def adraft(
         turn = await asyncio.to_thread(loop.take, reply, text, call)
         await env.arecord(call, turn)
         _turn_event(env, turn)
-    d = loop.draft(_workspace_index(task))
+    d = loop.draft(_workspace_index(task), task.get("verifier"))
     await env.arecord(d)
     return _drafted(env, d, task.get("turns_booked") or 0)
 

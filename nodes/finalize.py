@@ -18,6 +18,7 @@ from typing import Any
 
 from langgraph_pdr.nodes.answers import best_scored, finished, vote
 from langgraph_pdr.nodes.budget import BILLING, spent
+from langgraph_pdr.nodes.check import best_checked, with_checks
 from langgraph_pdr.nodes.collect import NO_DRAFTS
 from langgraph_pdr.nodes.llm import KEPT
 from langgraph_pdr.nodes.runtime import NodeEnv, node_env
@@ -31,9 +32,14 @@ from langgraph_pdr.state.records import Draft, RunOutcome
 UNFINISHED = "unfinished"
 
 
-def pick(drafts: list[Draft], config: PDRConfig, best: Draft | None = None) -> Draft | None:
+def pick(
+    drafts: list[Draft], config: PDRConfig, best: Draft | None = None, *, checked: bool = False
+) -> Draft | None:
     """The draft whose text is the answer: the vote of `drafts` (best-of-N: the best-scored), ties to
-    the answer of `best`, the previous round's vote; `best` itself when no draft of `drafts` finished."""
+    the answer of `best`, the previous round's vote; `best` itself when no draft of `drafts` finished.
+    A run that checks its drafts (`checked`) answers with the best-checked of `drafts` and `best`."""
+    if checked:
+        return best_checked([*drafts, *([best] if best is not None else [])]) or vote(drafts) or best
     if config.method == "best_of_n":
         return best_scored(finished(drafts)) or best
     return vote(drafts, previous=best.answer if best is not None else None) or best
@@ -49,9 +55,13 @@ def _outcome(state: dict[str, Any], env: NodeEnv, selection: Selection) -> tuple
     """The run's outcome and the state update that ends it (the tournament's calls booked)."""
     stop_reason = state.get("stop_reason") or selection.stop or "completed"
     drafts = scored(state.get("drafts") or [], state.get("verifications") or [])
+    drafts = with_checks(drafts, state.get("checks") or [])
+    checked = state.get("verifier") is not None
     # a failed round ends the run as failed (resumable), not with an answer
     chosen = (
-        None if stop_reason == NO_DRAFTS else selection.winner or pick(drafts, env.config, state.get("best"))
+        None
+        if stop_reason == NO_DRAFTS
+        else selection.winner or pick(drafts, env.config, state.get("best"), checked=checked)
     )
     if stop_reason == "completed" and drafts and not finished(drafts):
         stop_reason = UNFINISHED

@@ -32,6 +32,17 @@ this one (a set that leaves it out uses `card`'s; it enters a run's digest only 
 |---|---|---|
 | `judge` | a tournament's pairwise comparison (ends `Better: N`) | `{question}`, `{first}`, `{second}` |
 
+Runs that check their drafts (`PDRConfig(verifier=...)`, or visible tests) also read these (a set that
+leaves one out uses `card`'s; they enter a run's digest only when the run checks its drafts):
+
+| field | used by | placeholders |
+|---|---|---|
+| `solve_program` | a first draft of a run whose answer is a program (`python_tests`) | `{question}` |
+| `repair` | a later draft (PDR, SR) of a checked run: repairs from feedback | `{question}`, `{workspace}` |
+| `repair_program` | the same, for a run whose answer is a program | `{question}`, `{workspace}` |
+| `attempt_checked` | a checked draft in a workspace, with its feedback | `{n}`, `{text}`, `{feedback}` |
+| `check_tally` | a checked run's workspace's first line: the checks, counted by code | `{tally}` |
+
 Two sets are built in. `card` follows the convention of the default model's card (Qwen2.5:
 `{question}` then "Please reason step by step, and put your final answer within \\boxed{}."), and
 its refine prompt asks the model to check the workspace's leading answer and finish from it rather than
@@ -53,17 +64,25 @@ assert PDRConfig(prompts="terse").prompts == "terse"
 from __future__ import annotations
 
 from langgraph_pdr.state.config import DEFAULT_PROMPTS
-from langgraph_pdr.state.prompts import PLACEHOLDERS, SELECTOR_PLACEHOLDERS, TOOL_PLACEHOLDERS, PromptSet
+from langgraph_pdr.state.prompts import (
+    CHECK_PLACEHOLDERS,
+    PLACEHOLDERS,
+    SELECTOR_PLACEHOLDERS,
+    TOOL_PLACEHOLDERS,
+    PromptSet,
+)
 from langgraph_pdr.state.registry import PROMPT_SETS
 
 __all__ = [
     "CARD",
+    "CHECK_PLACEHOLDERS",
     "CLASSIC",
     "DEFAULT_PROMPTS",
     "PLACEHOLDERS",
     "PromptSet",
     "SELECTOR_PLACEHOLDERS",
     "TOOL_PLACEHOLDERS",
+    "check_template",
     "get_prompts",
     "judge_template",
     "register_prompts",
@@ -161,6 +180,25 @@ def judge_template(prompts: PromptSet) -> str:
     return _or_card(prompts, "judge")
 
 
+def check_template(prompts: PromptSet, field: str) -> str:
+    """A template of checked runs (`CHECK_PLACEHOLDERS`) of `prompts`, or the `card` set's when the
+    set leaves it out.
+
+    Example:
+        ```python
+        from langgraph_pdr.nodes.prompts import check_template, get_prompts
+
+        prompt = check_template(get_prompts("classic"), "solve_program").format(question="Write add(a, b).")
+        assert "```" not in prompt and "Python" in prompt and prompt.endswith("Write add(a, b).")
+        ```
+    """
+    if field not in CHECK_PLACEHOLDERS:
+        raise ValueError(
+            f"prompts: {field!r} is not a check template; allowed: {', '.join(CHECK_PLACEHOLDERS)}"
+        )
+    return _or_card(prompts, field)
+
+
 def _or_card(prompts: PromptSet, field: str) -> str:
     """An optional template of `prompts`, or the `card` set's when the set leaves it out."""
     value = getattr(prompts, field)
@@ -245,6 +283,31 @@ CARD = PromptSet(
         "new full solution, and do not repeat yourself.\n\n"
         "Problem:\n{question}\n\nTally: {tally}.\n\n{attempts}"
     ),
+    solve_program=(
+        "Please provide a self-contained Python script that solves the following problem in a markdown "
+        "code block:\n\n{question}"
+    ),
+    repair=(
+        "{question}\n\n"
+        "Earlier attempts at this problem are below, each with what checking it found (the checks were "
+        "run by code, not written by the attempt's author).\n\n"
+        "{workspace}\n\n"
+        "Find the cause of each failure the checks show and fix it; keep what the checks confirm. "
+        + CARD_INSTRUCTION
+    ),
+    repair_program=(
+        "Please provide a self-contained Python script that solves the following problem in a markdown "
+        "code block:\n\n{question}\n\n"
+        "Earlier attempts at this problem are below, each with the results of running it against the "
+        "problem's tests (run by code, not written by the attempt's author).\n\n"
+        "{workspace}\n\n"
+        "Write a corrected program. For each failure shown, find its cause in the code (the expected "
+        "value against the one the program returned, or the error and its line) and fix it; keep what "
+        "already works, and do not repeat a failing program unchanged. Give the complete program in one "
+        "```python code block."
+    ),
+    attempt_checked="Attempt {n}:\n{text}\n\nTest results of attempt {n}:\n{feedback}",
+    check_tally="Test results of the earlier attempts, counted by code: {tally}.",
     judge=(
         "Below are a problem and two proposed solutions to it. Check each step of both and decide which "
         "one reaches the correct final answer; if both or neither do, choose the one whose reasoning "

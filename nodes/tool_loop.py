@@ -15,10 +15,10 @@ from typing import Any
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
 
-from langgraph_pdr.nodes.answers import final_answer, is_unfinished
 from langgraph_pdr.nodes.prompts import tool_template
 from langgraph_pdr.nodes.runtime import NodeEnv
 from langgraph_pdr.nodes.tools import FENCE_STOP, ToolSet, fenced_code, run_tool_call
+from langgraph_pdr.nodes.verifiers import read_draft
 from langgraph_pdr.state.config import PDRConfig
 from langgraph_pdr.state.records import CallRecord, Draft, DraftTurn, ToolCall
 
@@ -170,17 +170,18 @@ class ToolLoop:
             self.closing = True
             self.messages.append(HumanMessage(tool_template(self.env.prompts, "tools_done").format()))
 
-    def draft(self, workspace_index: int | None) -> Draft:
-        """The finished draft: its last turn's text and call, and every turn."""
+    def draft(self, workspace_index: int | None, verifier: str | None = None) -> Draft:
+        """The finished draft: its last turn's text and call, and every turn (its answer read as the
+        run's `verifier` reads answers)."""
         last = self.turns[-1]
         call = last.call or CallRecord(role="draft", round=self.round, index=self.index, stage="")
-        unfinished = is_unfinished(last.text, call.finish_reason)
+        unfinished, answer = read_draft(last.text, call.finish_reason, verifier)
         return Draft(
             round=self.round,
             index=self.index,
             unfinished=unfinished,
             text=last.text,
-            answer=None if unfinished else final_answer(last.text),
+            answer=answer,
             workspace_index=workspace_index,
             call=last.call,
             turns=list(self.turns),

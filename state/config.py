@@ -7,7 +7,7 @@ from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from langgraph_pdr.state.registry import DISTILLERS, PROMPT_SETS, TOOLS
+from langgraph_pdr.state.registry import DISTILLERS, PROMPT_SETS, TOOLS, VERIFIERS
 
 Method = Literal["pdr", "sr", "sr_error", "single", "self_consistency", "best_of_n"]
 METHODS: tuple[str, ...] = get_args(Method)
@@ -58,6 +58,8 @@ ToolFormat = Literal["auto", "native", "fenced"]
 #: How the answer of a last round with several drafts is chosen: their vote, or a tournament of
 #: pairwise comparisons judged by the model.
 Selector = Literal["vote", "tournament"]
+#: The verifier a run uses when it is given visible tests and names none.
+DEFAULT_VERIFIER = "python_tests"
 
 
 class MaxTokens(BaseModel):
@@ -155,6 +157,14 @@ class PDRConfig(BaseModel):
             is the tool's error result and the draft goes on. None waits as long as the tool takes.
         selector: how the answer of a last round with several drafts is chosen: `vote` (default) or
             `tournament` (pairwise comparisons judged by the model, winners compared again).
+        verifier: checks every draft (see `langgraph_pdr.verifiers`): `python_tests` runs the draft's
+            program against the run's visible tests (`run_pdr(..., tests=...)`); `register_verifier`
+            adds your own. A run given tests and no verifier uses `python_tests`. With a verifier, the
+            answer is the best-checked draft (a passing one; among several, the one whose outputs
+            agree with the most others), best-of-N picks by check score, and refine drafts repair
+            from the checks' feedback.
+        stop_on_pass: end the run after the first round in which a draft passes its checks, with
+            `stop_reason` `verified` (needs a verifier or tests).
 
     Example:
         ```python
@@ -185,6 +195,17 @@ class PDRConfig(BaseModel):
     tool_format: ToolFormat = "auto"
     tool_timeout: float | None = DEFAULT_TOOL_TIMEOUT
     selector: Selector = "vote"
+    verifier: str | None = None
+    stop_on_pass: bool = False
+
+    @field_validator("verifier", mode="before")
+    @classmethod
+    def _check_verifier(cls, value: Any) -> str | None:
+        if value is None or value == "":
+            return None
+        if not isinstance(value, str) or value not in VERIFIERS:
+            raise ValueError(f"verifier: unknown verifier {value!r}; allowed: {', '.join(VERIFIERS.names())}")
+        return value
 
     @field_validator("tools", mode="before")
     @classmethod
@@ -400,6 +421,13 @@ class PDRConfig(BaseModel):
         """The round a call's seed is derived with: 1 for every window of self-consistency (one
         sample drawn in pieces), else the call's own round."""
         return 1 if self.windowed else round
+
+    def verifier_for(self, tests: str | None) -> str | None:
+        """The verifier a run with visible `tests` uses: the configured one, else `python_tests` when
+        it has tests, else none."""
+        if self.verifier is not None:
+            return self.verifier
+        return DEFAULT_VERIFIER if tests and tests.strip() else None
 
     def concurrency(self) -> int:
         """Parallel calls allowed: `max_concurrency`, else the widest round."""

@@ -13,7 +13,7 @@ from typing import Annotated, NotRequired
 from typing_extensions import TypedDict
 
 from langgraph_pdr.state.images import ImageRef
-from langgraph_pdr.state.records import Draft, Verification, Workspace
+from langgraph_pdr.state.records import Check, Draft, Verification, Workspace
 
 
 def merge_max(left: dict[str, int], right: dict[str, int]) -> dict[str, int]:
@@ -41,13 +41,15 @@ class Turn(TypedDict):
 
 class PDRInput(TypedDict):
     """What a run is given: the question and its images (references; see `ImageRef`); earlier turns of
-    a conversation (a system message, past exchanges), which every draft sees before the question; and,
-    for the oracle distillers only, the gold answer."""
+    a conversation (a system message, past exchanges), which every draft sees before the question; the
+    visible tests its verifier checks drafts against (`tests`, never shown to the model by the run);
+    and, for the oracle distillers only, the gold answer."""
 
     question: str
     images: NotRequired[list[ImageRef]]
     history: NotRequired[list[Turn]]
     gold: NotRequired[str | None]
+    tests: NotRequired[str | None]
 
 
 class PDROutput(TypedDict, total=False):
@@ -66,6 +68,8 @@ class PDRState(PDRInput, total=False):
     round: int
     drafts: Annotated[list[Draft], operator.add]
     verifications: Annotated[list[Verification], operator.add]
+    checks: Annotated[list[Check], operator.add]  # the current round's checks (all windows' for sc)
+    verifier: str | None  # the verifier the run checks drafts with, decided when it starts
     workspaces: list[Workspace]
     critique: str | None
     best: Draft | None  # the vote of the last finished round: what a run stopped before its end answers
@@ -94,6 +98,16 @@ class DraftTask(TypedDict):
     committed: NotRequired[int | None]
     images: NotRequired[list[ImageRef]]
     turns_booked: NotRequired[int]  # turns of this draft already booked (see `PDRState.turns_booked`)
+    verifier: NotRequired[str | None]  # the run's verifier: what the draft is asked for and answers with
+
+
+class CheckTask(TypedDict):
+    """The payload of one `check` call: a draft, and what its verifier checks it against."""
+
+    question: str
+    draft: Draft
+    verifier: str
+    tests: NotRequired[str | None]
 
 
 class VerifyTask(TypedDict):

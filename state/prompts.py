@@ -41,8 +41,22 @@ SELECTOR_PLACEHOLDERS: dict[str, tuple[str, ...]] = {
     "judge": ("question", "first", "second"),
 }
 
-#: Every optional template: the tool-using and the selector ones.
-OPTIONAL_PLACEHOLDERS: dict[str, tuple[str, ...]] = {**TOOL_PLACEHOLDERS, **SELECTOR_PLACEHOLDERS}
+#: Templates of runs with a verifier only (`PDRConfig(verifier=...)`, or visible tests); a set that leaves
+#: one out (None) uses the `card` set's. They enter a run's digest only when the run checks its drafts.
+CHECK_PLACEHOLDERS: dict[str, tuple[str, ...]] = {
+    "solve_program": ("question",),
+    "repair": ("question", "workspace"),
+    "repair_program": ("question", "workspace"),
+    "attempt_checked": ("n", "text", "feedback"),
+    "check_tally": ("tally",),
+}
+
+#: Every optional template: the tool-using, the selector and the check ones.
+OPTIONAL_PLACEHOLDERS: dict[str, tuple[str, ...]] = {
+    **TOOL_PLACEHOLDERS,
+    **SELECTOR_PLACEHOLDERS,
+    **CHECK_PLACEHOLDERS,
+}
 
 
 class PromptSet(BaseModel):
@@ -77,6 +91,11 @@ class PromptSet(BaseModel):
     tools_done: str | None = None
     summary_tools: str | None = None
     judge: str | None = None
+    solve_program: str | None = None
+    repair: str | None = None
+    repair_program: str | None = None
+    attempt_checked: str | None = None
+    check_tally: str | None = None
 
     @model_validator(mode="after")
     def _check_placeholders(self) -> PromptSet:
@@ -100,15 +119,18 @@ class PromptSet(BaseModel):
                 )
         return self
 
-    def digest(self, *, tools: bool = False, judge: bool = False) -> str:
+    def digest(self, *, tools: bool = False, judge: bool = False, checks: bool = False) -> str:
         """A short digest of every template (not the name): runs asked other questions are other runs.
         With `tools`, the tool templates count too (a run without tools never reads them); with
-        `judge`, the selector's (a run without a tournament never reads them)."""
+        `judge`, the selector's (a run without a tournament never reads them); with `checks`, those of
+        runs with a verifier."""
         texts = [getattr(self, field) for field in PLACEHOLDERS]
         if tools:
             texts += [getattr(self, field) or "" for field in TOOL_PLACEHOLDERS]
         if judge:
             texts += [getattr(self, field) or "" for field in SELECTOR_PLACEHOLDERS]
+        if checks:
+            texts += [getattr(self, field) or "" for field in CHECK_PLACEHOLDERS]
         return hashlib.blake2b("\x00".join(texts).encode(), digest_size=4).hexdigest()
 
     def templates(self) -> dict[str, str]:

@@ -105,6 +105,73 @@ class DraftTurn(_Record):
     call: CallRecord | None = None
 
 
+class TestResult(_Record):
+    """One visible test of a check: its source, whether it passed, and what went wrong.
+
+    `expected` and `got` are the two sides of a failed comparison (`assert f(2) == 4`: `4` and what
+    `f(2)` returned), as reprs cut short; `error` is an exception the test raised (`TypeError: ...`),
+    with the last line of its traceback that points into the program (`line`); `output` is the value
+    the program computed on the test's input (the left side), which execution agreement compares.
+
+    Example:
+        ```python
+        from langgraph_pdr import TestResult
+
+        failed = TestResult(test="assert add(2, 2) == 4", passed=False, expected="4", got="5")
+        assert not failed.passed and (failed.expected, failed.got) == ("4", "5")
+        ```
+    """
+
+    __test__ = False  # not a pytest class
+
+    test: str
+    passed: bool
+    expected: str | None = None
+    got: str | None = None
+    error: str | None = None
+    line: str | None = None
+    output: str | None = None
+
+
+class Check(_Record):
+    """What a verifier found about one draft: `passed` (every check held), a `score` in 0..1 (the share
+    of tests passed), and `feedback`: bounded text for the model (which test failed, expected against
+    got, the error and its last traceback line). `tests` holds one result per visible test,
+    `seconds` the check's wall time (checks cost no model tokens), `verifier` the verifier's name.
+
+    Example:
+        ```python
+        from langgraph_pdr import PDRConfig, run_pdr
+        from langchain_core.language_models import GenericFakeChatModel
+        from langchain_core.messages import AIMessage
+
+        fence = "`" * 3  # a Markdown code fence
+        program = f"{fence}python\\ndef add(a, b):\\n    return a + b\\n{fence}"
+        model = GenericFakeChatModel(messages=iter([AIMessage(program)]))
+        result = run_pdr("Write add(a, b).", model=model, config=PDRConfig(method="single"),
+                         tests="assert add(2, 2) == 4", db=":memory:")
+        check = result.rounds[0].drafts[0].check
+        assert (check.passed, check.score, check.verifier) == (True, 1.0, "python_tests")
+        assert result.answer == "def add(a, b):\\n    return a + b"  # the program is the answer
+        ```
+    """
+
+    round: int
+    index: int
+    verifier: str
+    passed: bool
+    score: float = Field(0.0, ge=0.0, le=1.0)
+    feedback: str = ""
+    tests: list[TestResult] = Field(default_factory=list)
+    seconds: float = 0.0
+    error: str | None = None
+
+    @property
+    def outputs(self) -> tuple[str | None, ...]:
+        """What the draft computed on each test's input: drafts that agree here behave alike."""
+        return tuple(t.output for t in self.tests)
+
+
 class Draft(_Record):
     """A draft of round `round`: its text, the answer in its last `\\boxed{}`, and how it was made.
 
@@ -112,7 +179,8 @@ class Draft(_Record):
     counts in a tally or a vote. A tool-using draft keeps its trajectory in `turns` (its `call` is then its
     last turn's, and `calls` lists every turn's). `ok` is False (with `error` set) when its call failed for
     good; `score` is its self-verification score, when the distiller asked for one; `workspace_index` is the
-    workspace a later-round draft was given; `call` is the model call that wrote it.
+    workspace a later-round draft was given; `call` is the model call that wrote it; `check` is what the
+    run's verifier found (`PDRConfig(verifier=...)`, or visible tests given to the run).
 
     Example:
         ```python
@@ -141,6 +209,7 @@ class Draft(_Record):
     error: str | None = None
     call: CallRecord | None = None
     turns: list[DraftTurn] = Field(default_factory=list)
+    check: Check | None = None
 
     @property
     def calls(self) -> list[CallRecord]:

@@ -1,4 +1,5 @@
-"""A name → implementation table for pluggable parts (the distillers, the prompt sets, the tools).
+"""A name → implementation table for pluggable parts (the distillers, the prompt sets, the tools, the
+verifiers).
 
 Declared here, beside the config that names its entries, so that `PDRConfig` can check a name when it is
 built; `nodes/distill` fills it with the built-in distillers and users add their own through
@@ -71,6 +72,15 @@ class Registry(Generic[T]):
         return iter(self.names())
 
 
+class Missing:
+    """What a registry holds for a name a stored run uses that this process has not registered (a
+    user's verifier in another process): the run's config reads, and running it says what is missing.
+    """
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+
 DISTILLERS: Registry[type] = Registry("distiller", builtins="langgraph_pdr.nodes.distill")
 """Distiller classes by name; see `langgraph_pdr.nodes.distill`."""
 
@@ -79,3 +89,6 @@ PROMPT_SETS: Registry[Any] = Registry("prompt set", builtins="langgraph_pdr.node
 
 TOOLS: Registry[Any] = Registry("tool", builtins="langgraph_pdr.nodes.tools")
 """Built-in tools by name (factories of LangChain tools); see `langgraph_pdr.nodes.tools`."""
+
+VERIFIERS: Registry[Any] = Registry("verifier", builtins="langgraph_pdr.nodes.verifiers")
+"""Verifiers by name; see `langgraph_pdr.nodes.verifiers`."""

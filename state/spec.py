@@ -28,3 +28,5 @@ class RunSpec(BaseModel):
     token_counter: str | None = None
     prompts: dict[str, str] | None = None  # the templates of the run's prompt set, as it ran
     tools: list[str] = []  # the names of the tool objects the run was given (`run_pdr(tools=...)`)
+    tests: str | None = None  # the visible tests its verifier checks drafts against
+    verifier: str | None = None  # where a user's verifier is imported from (`module:qualname`)

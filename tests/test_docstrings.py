@@ -13,13 +13,15 @@ import langgraph_pdr.checkpoints.ledger
 import langgraph_pdr.checkpoints.snapshot
 import langgraph_pdr.evals
 import langgraph_pdr.nodes.distill
+import langgraph_pdr.nodes.verifiers
 
 BLOCK = re.compile(r"```python\n(.*?)```", re.DOTALL)
 
 
 def _examples():
     objects = [getattr(langgraph_pdr, n) for n in langgraph_pdr.__all__]
-    objects += [langgraph_pdr.nodes.distill, langgraph_pdr.checkpoints.snapshot.snapshot]
+    objects += [langgraph_pdr.nodes.distill, langgraph_pdr.nodes.verifiers]
+    objects += [langgraph_pdr.checkpoints.snapshot.snapshot]
     objects += [langgraph_pdr.evals] + [getattr(langgraph_pdr.evals, n) for n in langgraph_pdr.evals.__all__]
     for obj in objects:
         doc = inspect.getdoc(obj) or ""
@@ -30,9 +32,9 @@ def _examples():
 @pytest.mark.parametrize("code", list(_examples()))
 def test_docstring_example_runs(code, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    from langgraph_pdr.state.registry import DISTILLERS, PROMPT_SETS
+    from langgraph_pdr.state.registry import DISTILLERS, PROMPT_SETS, VERIFIERS
 
-    before = {registry: dict(registry._items) for registry in (DISTILLERS, PROMPT_SETS)}
+    before = {registry: dict(registry._items) for registry in (DISTILLERS, PROMPT_SETS, VERIFIERS)}
     try:
         exec(compile(textwrap.dedent(code), "<docstring>", "exec"), {})
     finally:

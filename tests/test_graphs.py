@@ -20,7 +20,13 @@ def test_graph_is_uncompiled_and_has_io_schemas():
     builder = create_pdr_graph(PDRConfig())
     assert isinstance(builder, StateGraph)
     graph = builder.compile()
-    assert set(graph.get_input_jsonschema()["properties"]) == {"question", "history", "gold", "images"}
+    assert set(graph.get_input_jsonschema()["properties"]) == {
+        "question",
+        "history",
+        "gold",
+        "images",
+        "tests",
+    }
     assert set(graph.get_output_jsonschema()["properties"]) == {
         "answer",
         "text",

@@ -161,6 +161,36 @@ def test_a_database_of_version_5_gets_kept_replies(store):
     with pytest.raises(ValueError, match="malformed"):
         run_pdr("q2?", model=ScriptedChatModel(script=script), db=store, config=config)
     with engine.connect() as conn:
-        assert conn.execute(text("SELECT version FROM pdr_schema")).scalar() == SCHEMA_VERSION == 6
+        assert conn.execute(text("SELECT version FROM pdr_schema")).scalar() == SCHEMA_VERSION
         assert conn.execute(text("SELECT count(*) FROM kept_replies")).scalar() == 2  # comparisons 0 and 2
+    engine.dispose()
+
+
+def test_a_database_of_version_6_gets_checks(store):
+    """Version 7 adds `checks`: a run stored before reads back without checks; a run made after the
+    migration stores each draft's check and reads it back."""
+    program = "```python\ndef add(a, b):\n    return a + b\n```"
+    before = run_pdr(
+        "Write add.",
+        model=ScriptedChatModel(script=lambda c: program),
+        db=store,
+        config=PDRConfig(method="single"),
+    )
+    engine = _engine(store)
+    with engine.begin() as conn:  # what version 6 wrote
+        conn.execute(text("DROP TABLE checks"))
+        conn.execute(text("UPDATE pdr_schema SET version = 6"))
+    _forget_checks()
+    assert inspect_run(before.thread_id, db=store).rounds[0].drafts[0].check is None
+    later = run_pdr(
+        "Write add.",
+        model=ScriptedChatModel(script=lambda c: program),
+        db=store,
+        config=PDRConfig(method="single"),
+        tests="assert add(2, 2) == 4",
+    )
+    [draft] = inspect_run(later.thread_id, db=store).rounds[0].drafts
+    assert draft.check is not None and draft.check.passed and draft.check == later.rounds[0].drafts[0].check
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT version FROM pdr_schema")).scalar() == SCHEMA_VERSION == 7
     engine.dispose()

@@ -38,11 +38,13 @@ from langgraph_pdr.nodes.distill.base import (
 from langgraph_pdr.nodes.distill.global_summary import GlobalSummary
 from langgraph_pdr.nodes.distill.majority_k import MajorityK
 from langgraph_pdr.nodes.distill.oracle import OracleCorrect, OracleIncorrect
+from langgraph_pdr.nodes.distill.per_draft_repair import PerDraftRepair
 from langgraph_pdr.nodes.distill.per_sample_top_k import PerSampleTopK
 from langgraph_pdr.nodes.distill.previous_solution import PreviousSolution
 from langgraph_pdr.nodes.distill.random_k import RandomK
 from langgraph_pdr.nodes.distill.shared_top_k import SharedTopK
 from langgraph_pdr.nodes.distill.tournament import TournamentDistiller
+from langgraph_pdr.nodes.distill.verified_top_k import VerifiedTopK
 from langgraph_pdr.state.registry import DISTILLERS
 
 D = TypeVar("D", bound=type)
@@ -95,7 +97,8 @@ def get_distiller(name: str) -> Distiller:
     """A new instance of the distiller registered as `name` (ValueError lists the allowed names).
 
     The built-ins are `global_summary`, `shared_top_k`, `per_sample_top_k`, `majority_k`, `random_k`,
-    `tournament`, `oracle_correct` and `oracle_incorrect`; `register_distiller` adds others.
+    `tournament`, `verified_top_k` and `per_draft_repair` (for runs that check their drafts),
+    `oracle_correct` and `oracle_incorrect`; `register_distiller` adds others.
 
     Example:
         ```python
@@ -122,6 +125,8 @@ for _builtin in (
     MajorityK,
     RandomK,
     TournamentDistiller,
+    VerifiedTopK,
+    PerDraftRepair,
     OracleCorrect,
     OracleIncorrect,
 ):
@@ -138,11 +143,13 @@ __all__ = [
     "MajorityK",
     "OracleCorrect",
     "OracleIncorrect",
+    "PerDraftRepair",
     "PerSampleTopK",
     "PreviousSolution",
     "RandomK",
     "SharedTopK",
     "TournamentDistiller",
+    "VerifiedTopK",
     "by_agreement",
     "by_score",
     "extractive_workspace",

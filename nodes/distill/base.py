@@ -11,11 +11,13 @@ from langchain_core.messages import BaseMessage
 
 from langgraph_pdr.nodes.answers import answer_tally, finished
 from langgraph_pdr.nodes.budget import BudgetStop, reserve, settle, spent_with
+from langgraph_pdr.nodes.check import check_tally
 from langgraph_pdr.nodes.llm import Job, Outcome, acall_models, call_models, derive_seed
-from langgraph_pdr.nodes.prompts import get_prompts
+from langgraph_pdr.nodes.prompts import check_template, get_prompts
 from langgraph_pdr.nodes.runtime import NodeEnv, call_fields
 from langgraph_pdr.nodes.tokens import cut_to_tokens, prompt_bound
 from langgraph_pdr.nodes.trajectory import draft_body
+from langgraph_pdr.nodes.verifiers import answers_programs
 from langgraph_pdr.state.config import PDRConfig
 from langgraph_pdr.state.context import TokenCounter
 from langgraph_pdr.state.prompts import PromptSet
@@ -108,8 +110,16 @@ class DistillRequest:
         """The drafts worth showing: the finished ones, or every draft when none finished."""
         return finished(self.drafts) or list(self.drafts)
 
+    @property
+    def verifier(self) -> str | None:
+        """The verifier the run checks its drafts with (their checks are in `Draft.check`), or None."""
+        return self.state.get("verifier")
+
     def tally(self) -> str:
-        """The workspace's first line: the round's final answers, counted by code."""
+        """The workspace's first line: the round's checks (a run with a verifier) or final answers,
+        counted by code."""
+        if any(d.check is not None for d in self.drafts):
+            return check_template(self.prompts, "check_tally").format(tally=check_tally(self.drafts))
         return self.prompts.tally.format(tally=answer_tally(self.drafts))
 
     @property
@@ -284,6 +294,8 @@ class BaseDistiller:
     uses_k: ClassVar[bool] = False
     needs_scores: ClassVar[bool] = False
     needs_gold: ClassVar[bool] = False
+    #: reads the drafts' checks (`Draft.check`): a run with it needs a verifier or visible tests
+    needs_checks: ClassVar[bool] = False
 
     def distill(self, request: DistillRequest) -> list[Workspace]:
         raise NotImplementedError
@@ -292,12 +304,25 @@ class BaseDistiller:
         return self.distill(request)
 
 
-def attempt_text(prompts: PromptSet, draft: Draft, text: str | None = None) -> str:
+def attempt_text(prompts: PromptSet, draft: Draft, text: str | None = None, *, programs: bool = False) -> str:
     """One draft as a workspace or a summary prompt shows it (with the code it ran and its output, see
-    `draft_body`), labelled by its index in its round (and as unfinished when it was cut off before its
-    answer)."""
+    `draft_body`; a run whose answers are programs shows the program), labelled by its index in its
+    round (and as unfinished when it was cut off before its answer), with its check's feedback when it
+    was checked."""
+    body = shown_body(draft, programs) if text is None else text
+    if draft.check is not None:
+        template = check_template(prompts, "attempt_checked")
+        return template.format(n=draft.index + 1, text=body, feedback=draft.check.feedback or "(no feedback)")
     template = prompts.attempt_unfinished if draft.unfinished else prompts.attempt
-    return template.format(n=draft.index + 1, text=draft_body(draft) if text is None else text)
+    return template.format(n=draft.index + 1, text=body)
+
+
+def shown_body(draft: Draft, programs: bool = False) -> str:
+    """What a workspace shows of a draft: its program in a fenced block when the run answers with
+    programs and the draft has one, else `draft_body`."""
+    if programs and draft.answer:
+        return f"```python\n{draft.answer}\n```"
+    return draft_body(draft)
 
 
 SEPARATOR = "\n\n"
@@ -315,13 +340,16 @@ def extractive_workspace(
     if counter.count(header) > kappa // 2:
         header = ""
     heads = [header] if header else []
+    programs = answers_programs(request.verifier)
     overhead = sum(counter.count(h) for h in heads)
     overhead += sum(counter.count(attempt_text(prompts, d, "")) for d in selected)
     overhead += counter.count(SEPARATOR) * (len(heads) + len(selected) - 1)
     share = max((kappa - overhead) // len(selected), 1)
     text = ""
     while share > 0:
-        parts = [attempt_text(prompts, d, cut_to_tokens(draft_body(d), share, counter)) for d in selected]
+        parts = [
+            attempt_text(prompts, d, cut_to_tokens(shown_body(d, programs), share, counter)) for d in selected
+        ]
         text = SEPARATOR.join([*heads, *parts])
         if counter.count(text) <= kappa:
             break

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from langgraph_pdr.nodes.check import with_checks
 from langgraph_pdr.nodes.distill import BudgetStop, Distiller, DistillRequest, get_distiller
 from langgraph_pdr.nodes.distill.previous_solution import PreviousSolution
 from langgraph_pdr.nodes.llm import KEPT
@@ -23,11 +24,12 @@ def distiller_for(config: PDRConfig) -> Distiller:
 def _request(state: dict[str, Any], env: NodeEnv) -> DistillRequest:
     cfg, r = env.config, state["round"]
     survivors = [d for d in state.get("drafts") or [] if d.ok]
+    drafts = with_checks(scored(survivors, state.get("verifications") or []), state.get("checks") or [])
     return DistillRequest(
         question=state["question"],
         gold=state.get("gold"),
         round=r,
-        drafts=scored(survivors, state.get("verifications") or []),
+        drafts=drafts,
         next_width=cfg.width(r + 1),
         config=cfg,
         counter=env.counter,

@@ -1,8 +1,9 @@
-"""SR's workspace: the previous solution itself, cut to κ (used by `sr` and `sr_error`)."""
+"""SR's workspace: the previous solution itself, cut to κ (used by `sr` and `sr_error`); with a verifier,
+the solution (its program, for a run that answers with programs) and its check's feedback."""
 
 from __future__ import annotations
 
-from langgraph_pdr.nodes.distill.base import BaseDistiller, DistillRequest
+from langgraph_pdr.nodes.distill.base import BaseDistiller, DistillRequest, extractive_workspace
 from langgraph_pdr.nodes.tokens import cut_to_tokens
 from langgraph_pdr.nodes.trajectory import draft_body
 from langgraph_pdr.state.records import Workspace
@@ -13,6 +14,8 @@ class PreviousSolution(BaseDistiller):
 
     def distill(self, request: DistillRequest) -> list[Workspace]:
         d = request.drafts[0]
+        if d.check is not None:  # self-repair: the solution with what its check found
+            return [extractive_workspace(request, [d], index=0, distiller=self.name)]
         text = cut_to_tokens(draft_body(d), request.kappa, request.counter)
         return [
             Workspace(

@@ -102,6 +102,9 @@ class PDRChatModel(BaseChatModel):
     db: str | None = None
     base_url: str | None = None
     timeout: float | None = None
+    tests: str | None = Field(
+        None, description="visible tests every run's verifier checks drafts against (a call's tests= wins)"
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -123,7 +126,7 @@ class PDRChatModel(BaseChatModel):
         inner = self.model if isinstance(self.model, str) else getattr(self.model, "_llm_type", "")
         return {"model": inner, "config": self.config.model_dump(mode="json")}
 
-    def _kwargs(self, messages: list[BaseMessage]) -> tuple[str, dict[str, Any]]:
+    def _kwargs(self, messages: list[BaseMessage], tests: str | None = None) -> tuple[str, dict[str, Any]]:
         question, history = split_messages(messages)
         return question, {
             "model": self.model,
@@ -133,6 +136,7 @@ class PDRChatModel(BaseChatModel):
             "timeout": self.timeout,
             "history": history,
             "images": question_images(messages),
+            "tests": tests if tests is not None else self.tests,
         }
 
     @staticmethod
@@ -146,7 +150,7 @@ class PDRChatModel(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        question, options = self._kwargs(messages)
+        question, options = self._kwargs(messages, kwargs.get("tests"))
         return ChatResult(generations=[ChatGeneration(message=self._reply(run_pdr(question, **options)))])
 
     async def _agenerate(
@@ -156,7 +160,7 @@ class PDRChatModel(BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        question, options = self._kwargs(messages)
+        question, options = self._kwargs(messages, kwargs.get("tests"))
         result = await arun_pdr(question, **options)
         return ChatResult(generations=[ChatGeneration(message=self._reply(result))])
 
@@ -184,7 +188,7 @@ class PDRChatModel(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
-        question, options = self._kwargs(messages)
+        question, options = self._kwargs(messages, kwargs.get("tests"))
         events: queue.Queue[Any] = queue.Queue()
         outcome: dict[str, Any] = {}
 
@@ -210,7 +214,7 @@ class PDRChatModel(BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
-        question, options = self._kwargs(messages)
+        question, options = self._kwargs(messages, kwargs.get("tests"))
         events: asyncio.Queue[Any] = asyncio.Queue()
         task = asyncio.create_task(arun_pdr(question, on_event=events.put_nowait, **options))
         task.add_done_callback(lambda _: events.put_nowait(_DONE))

@@ -3,10 +3,10 @@ answering through PDR, so UIs and clients that speak OpenAI get it unchanged.
 
 The request's `model` names the method: `pdr` (the default configuration), `pdr-4-2-1-global_summary`,
 `pdr-8-4-1-per_sample_top_k`, `sr-3`, `sr_error-3`, `single`, `sc-8`, `bon-8`; an extra body field
-`"pdr": {...}` sets any `PDRConfig` field (`{"kappa": 512, "k": 2}`; `{"tools": ["python"]}` lets the
-drafts call the sandboxed `python` tool when the server was started with it, `allow_tools`, in fenced
-blocks on the embedded local model unless `tool_format` says otherwise), and `max_tokens` /
-`temperature` set the drafts'. With
+`"pdr": {...}` sets any `PDRConfig` field, and `tests` (visible tests the run's verifier checks every
+draft against) (`{"kappa": 512, "k": 2}`; `{"tools": ["python"]}` lets the drafts call the sandboxed
+`python` tool when the server was started with it, `allow_tools`, in fenced blocks on the embedded
+local model unless `tool_format` says otherwise), and `max_tokens` / `temperature` set the drafts'. With
 `"stream": true`, progress is sent as it happens in `delta.reasoning_content` (the field reasoning UIs
 show as thinking; the raw event is in `delta.pdr_event`): the drafts' tokens as they are written, each
 run of them headed `[draft r1.2]`, and a line per event between calls; then
@@ -54,6 +54,26 @@ class RequestError(ValueError):
     """A request the server refuses (HTTP 400)."""
 
 
+#: Fields of a request's `pdr` object that go to the run, not to its `PDRConfig`.
+RUN_FIELDS = ("tests",)
+
+
+def run_fields(request: dict[str, Any]) -> dict[str, Any]:
+    """What a request's `pdr` object gives the run besides its config: `tests`, the visible tests its
+    verifier checks every draft against (Python source of asserts).
+
+    Raises:
+        RequestError: a field of the wrong type, as one line (HTTP 400).
+    """
+    extra = request.get("pdr") or {}
+    tests = extra.get("tests") if isinstance(extra, dict) else None
+    if tests is not None and not isinstance(tests, str):
+        raise RequestError(
+            "pdr.tests: expected Python source, a string of asserts such as 'assert f(1) == 2'"
+        )
+    return {"tests": tests} if tests is not None else {}
+
+
 def config_for(model: str, request: dict[str, Any], *, local: bool = False) -> PDRConfig:
     """The run configuration a request asks for: its model name, then `pdr`, `max_tokens`, `temperature`.
 
@@ -97,6 +117,7 @@ def config_for(model: str, request: dict[str, Any], *, local: bool = False) -> P
     extra = request.get("pdr") or {}
     if not isinstance(extra, dict):
         raise RequestError("pdr: expected an object of PDRConfig fields")
+    extra = {k: v for k, v in extra.items() if k not in RUN_FIELDS}
     try:
         if entry == "pdr" and local:  # the embedded model's PDR defaults, where the request names none
             return PDRConfig.model_validate(local_defaults({"method": "pdr", **fields, **extra}))
@@ -221,6 +242,7 @@ def create_app(
                 check_allowed(config.tools, allowed, how="pdr serve --allow-tools {names}")
             except ValueError as exc:
                 raise RequestError(str(exc)) from None
+            extra = run_fields(body)
             question, history, images = _conversation(body.get("messages"))
             if body.get("n", 1) != 1:
                 raise RequestError("n: only one choice per request")
@@ -237,6 +259,7 @@ def create_app(
             "db": db,
             "history": history,
             "images": images,
+            **extra,
         }
         name = body.get("model") or "pdr"
         if body.get("stream"):

@@ -23,6 +23,11 @@ class PDRToolInput(BaseModel):
     images: list[str] = Field(
         default_factory=list, description="images of the problem: file paths or http(s) URLs (optional)"
     )
+    tests: str | None = Field(
+        None,
+        description="for a programming task: Python asserts the program must pass, one per line, e.g. "
+        "assert add(2, 2) == 4 (optional); the answer is then a program checked against them",
+    )
 
 
 def create_pdr_tool(
@@ -65,12 +70,16 @@ def create_pdr_tool(
     """
     options = {"model": model, "config": config, "db": db, "base_url": base_url, "timeout": timeout}
 
-    def solve(question: str, images: list[str] | None = None) -> tuple[str, dict[str, Any]]:
-        result = run_pdr(question, images=images or None, **options)
+    def solve(
+        question: str, images: list[str] | None = None, tests: str | None = None
+    ) -> tuple[str, dict[str, Any]]:
+        result = run_pdr(question, images=images or None, tests=tests or None, **options)
         return result.text, metadata_of(result)
 
-    async def asolve(question: str, images: list[str] | None = None) -> tuple[str, dict[str, Any]]:
-        result = await arun_pdr(question, images=images or None, **options)
+    async def asolve(
+        question: str, images: list[str] | None = None, tests: str | None = None
+    ) -> tuple[str, dict[str, Any]]:
+        result = await arun_pdr(question, images=images or None, tests=tests or None, **options)
         return result.text, metadata_of(result)
 
     return StructuredTool.from_function(

@@ -26,7 +26,16 @@ from langgraph_pdr.nodes.answers import last_boxed
 from langgraph_pdr.nodes.budget import call_sums
 from langgraph_pdr.nodes.grading import is_correct
 from langgraph_pdr.runner import inspect_run
-from langgraph_pdr.state.records import ROLES, CallRecord, Draft, Judgment, RoundRecord, ToolCall, Workspace
+from langgraph_pdr.state.records import (
+    ROLES,
+    CallRecord,
+    Check,
+    Draft,
+    Judgment,
+    RoundRecord,
+    ToolCall,
+    Workspace,
+)
 from langgraph_pdr.state.result import PDRResult
 
 #: What a method's distiller, k and κ mean; the sampling baselines have none of them.
@@ -191,6 +200,8 @@ def _draft_card(d: Draft, gold: str | None, verify: CallRecord | None) -> str:
         badges.append(_verdict(correct))
     if d.score is not None:
         badges.append(_badge(f"score {d.score:g}", "score", "self-verification score, 0-10"))
+    if d.check is not None:
+        badges.append(_check_badge(d.check))
     answer = (
         f'<div class="answer" title="{esc(d.answer)}">{esc(d.answer)}</div>'
         if d.answer is not None
@@ -206,8 +217,29 @@ def _draft_card(d: Draft, gold: str | None, verify: CallRecord | None) -> str:
         f'<article class="{" ".join(kinds)}" id="d{d.round}-{d.index}" data-round="{d.round}" '
         f'data-index="{d.index}">'
         f'<header><span class="name">draft r{d.round}.{d.index}</span>{"".join(badges)}</header>'
-        f"{answer}{_draft_tokens(d)}{_tokens(verify, 'verify')}{read}{error}"
+        f"{answer}{_draft_tokens(d)}{_tokens(verify, 'verify')}{read}{error}{_check_block(d.check)}"
         f"{_turns_block(d) if d.turns else _text_block(d.text, 'full text')}</article>"
+    )
+
+
+def _check_badge(check: Check) -> str:
+    """A draft's check as a badge: passed, or failed with its score; its feedback's first line as the tip."""
+    said = (check.feedback or check.error or "").strip().splitlines()
+    tip = f"{check.verifier}: {said[0] if said else ('passed' if check.passed else 'failed')}"
+    if check.passed:
+        return _badge("passed", "check-pass", tip)
+    return _badge(f"failed {check.score:.0%}", "check-fail", tip)
+
+
+def _check_block(check: Check | None) -> str:
+    """A draft's check's feedback, shown on click, with the verifier and the check's wall time."""
+    if check is None:
+        return ""
+    summary = f"check ({check.verifier}, {check.seconds:.2f} s): {'passed' if check.passed else 'failed'}"
+    text = check.feedback or check.error or "(no feedback)"
+    return (
+        f'<details class="check"><summary>{esc(summary)}</summary>'
+        f'<pre class="full feedback">{esc(text)}</pre></details>'
     )
 
 
@@ -688,10 +720,12 @@ border-radius:8px;padding:8px 10px;box-shadow:0 1px 2px rgba(0,0,0,.05)}
 .badge{font-size:11px;padding:1px 6px;border-radius:10px;background:#efeef6;color:var(--muted)}
 .badge.correct{background:#e3f4e7;color:var(--good)}.badge.incorrect{background:#fde8e8;color:var(--bad)}
 .badge.failed{background:var(--bad);color:#fff}.badge.unfinished{background:#fff2db;color:var(--warn)}
-.badge.score{background:#e6f6f3;color:var(--verify)}.badge.distiller{background:#fdeedd;color:var(--distill)}
+.badge.score{background:#e6f6f3;color:var(--verify)}
+.badge.check-pass{background:#e3f4e7;color:var(--good)}.badge.check-fail{background:#fde8e8;color:var(--bad)}.badge.distiller{background:#fdeedd;color:var(--distill)}
 .badge.status-running{background:#eef4ff;color:#2456c9}
 .badge.status-failed,.badge.status-interrupted{background:#fde8e8;color:var(--bad)}
-details.text summary,details.calls summary{cursor:pointer;color:var(--accent);font-size:12px}
+details.text summary,details.calls summary,details.check summary{
+cursor:pointer;color:var(--accent);font-size:12px}
 .turn{border-top:1px dashed var(--line);margin-top:6px;padding-top:4px}
 .tool{font-size:12px;font-weight:600;margin-top:6px}.tool.failed{color:var(--bad)}
 .badge.fenced{background:#eef4ff;color:#2456c9}pre.full.output{background:#eef7f1}

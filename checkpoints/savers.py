@@ -28,7 +28,7 @@ from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
 from langgraph_pdr.checkpoints.gate import WriteGate, write_gate
 from langgraph_pdr.state.images import ImageRef
-from langgraph_pdr.state.records import CallRecord, Draft, Verification, Workspace
+from langgraph_pdr.state.records import CallRecord, Check, Draft, Verification, Workspace
 
 BLOBS_DDL = """
 CREATE TABLE IF NOT EXISTS checkpoint_blobs (
@@ -59,9 +59,9 @@ class ZlibCompression:
 
 
 #: The record types a PDR graph keeps in its state and `Send` payloads.
-STATE_TYPES = [(Draft.__module__, t.__name__) for t in (CallRecord, Draft, Verification, Workspace)] + [
-    (ImageRef.__module__, ImageRef.__name__)
-]
+STATE_TYPES = [
+    (Draft.__module__, t.__name__) for t in (CallRecord, Check, Draft, Verification, Workspace)
+] + [(ImageRef.__module__, ImageRef.__name__)]
 
 
 def compressed_serde() -> EncryptedSerializer:

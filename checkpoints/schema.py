@@ -374,5 +374,16 @@ def ensure_schema(engine: Engine) -> None:
 
 def create_tables(meta: MetaData, engine: Engine) -> None:
     """`create_all` of other tables in the ledger's database (the evaluation's), safe when several
-    threads or processes open a new database at once."""
+    threads or processes open a new database at once; a table an earlier version created gets the
+    (nullable) columns added since."""
     _retrying(engine, meta.create_all)
+
+    def add_missing(conn: Connection) -> None:
+        inspector = inspect(conn)
+        for table in meta.sorted_tables:
+            have = {c["name"] for c in inspector.get_columns(table.name)}
+            for column in table.columns:
+                if column.name not in have and column.nullable:
+                    _add_column(conn, table, column.name)
+
+    _retrying(engine, add_missing)

@@ -29,7 +29,15 @@ from langgraph_pdr.cli.common import (
 from langgraph_pdr.evals.compare import BASELINE, compare
 from langgraph_pdr.evals.datasets import load_dataset, select
 from langgraph_pdr.evals.harness import Evaluation, eval_store
-from langgraph_pdr.evals.report import early_stops, paired, render, report_title, summarize, write_report
+from langgraph_pdr.evals.report import (
+    code_stats,
+    early_stops,
+    paired,
+    render,
+    report_title,
+    summarize,
+    write_report,
+)
 from langgraph_pdr.state.methods import parse_methods
 
 DEFAULT_METHODS = (
@@ -45,7 +53,9 @@ def add_parsers(sub: Any) -> None:
         "same command again to resume), then print and write the report.",
     )
     p.add_argument(
-        "--dataset", help="aime2024, aime2025, gsm8k, math500, or a .jsonl file with id, problem, answer"
+        "--dataset",
+        help="aime2024, aime2025, gsm8k, math500, humanevalplus, mbppplus, or a .jsonl (.jsonl.gz) file with "
+        "id, problem, answer, or with code tasks in EvalPlus's format",
     )
     p.add_argument(
         "--methods",
@@ -183,6 +193,7 @@ def _report(store: Any, name: str, out: str, args: argparse.Namespace, items: li
                 "stats": [asdict(s) for s in stats],
                 "comparisons": [asdict(c) for c in comparisons],
                 "early_stops": [{**asdict(e), "saved": e.saved} for e in adaptive],
+                "code": [asdict(c) for c in code_stats(items)],
                 "files": {k: str(v) for k, v in paths.items()},
                 **({"snapshot": _snapshot_json(kept)} if kept else {}),
             }
@@ -194,6 +205,7 @@ def _report(store: Any, name: str, out: str, args: argparse.Namespace, items: li
             title=f"evaluation {name!r}" + (" (paired)" if args.paired else ""),
             comparisons=comparisons,
             adaptive=adaptive,
+            code=code_stats(items),
         )
         console().print(f"written: {', '.join(str(p) for p in paths.values())}")
         if kept:

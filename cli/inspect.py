@@ -13,7 +13,7 @@ from rich.table import Table
 from langgraph_pdr.cli.common import add_command, console, print_json, result_json, shorten, store_options
 from langgraph_pdr.runner import inspect_run
 from langgraph_pdr.state.config import PDRConfig
-from langgraph_pdr.state.records import Draft, DraftTurn, Judgment, ToolCall
+from langgraph_pdr.state.records import Check, Draft, DraftTurn, Judgment, ToolCall
 from langgraph_pdr.state.result import PDRResult
 
 #: Lines of a tool call's code (or arguments) and of its output that `pdr inspect` shows.
@@ -60,9 +60,11 @@ def cmd_inspect(args: argparse.Namespace) -> int:
             pictures.add_row(ref.sha256, ref.mime, f"{ref.size:,}" if ref.url is None else "", ref.url or "")
         out.print(pictures)
     tooled = [d for r in result.rounds for d in r.drafts if d.turns]
+    checked = [d for r in result.rounds for d in r.drafts if d.check is not None]
     drafts = Table(title="drafts")
     cols = ("round", "idx", "ok", "answer", "score", "workspace", "in", "out", "error")
-    for col in cols[:-1] + (("tool calls",) if tooled else ()) + cols[-1:]:
+    extra = (("tool calls",) if tooled else ()) + (("check",) if checked else ())
+    for col in cols[:-1] + extra + cols[-1:]:
         drafts.add_column(col)
     for r in result.rounds:
         for d in r.drafts:
@@ -78,11 +80,14 @@ def cmd_inspect(args: argparse.Namespace) -> int:
                 str(sum(c.input_tokens for c in spent)) if spent else "",
                 str(sum(c.output_tokens for c in spent)) if spent else "",
                 *((tool_count(d),) if tooled else ()),
+                *((check_cell(d.check),) if checked else ()),
                 shorten(d.error, 40),
             )
     out.print(drafts)
     if tooled:
         show_turns(out, tooled)
+    if checked:
+        show_checks(out, checked)
     spaces = Table(title="workspaces")
     for col in ("round", "idx", "distiller", "tokens", "counted by", "sources"):
         spaces.add_column(col)
@@ -145,6 +150,33 @@ def tools_header(config: PDRConfig) -> str:
     if config.selector != "vote":
         text += f"  selector {config.selector}"
     return text
+
+
+def check_cell(check: Check | None) -> str:
+    """A draft's check in a table cell: pass or fail, its score, its wall time."""
+    if check is None:
+        return ""
+    return f"{'pass' if check.passed else 'fail'} {check.score:.2f} ({check.seconds:.1f} s)"
+
+
+def show_checks(out: Console, drafts: list[Draft]) -> None:
+    """Each checked draft's feedback, as its verifier wrote it (bounded)."""
+    table = Table(title="checks")
+    for col in ("round", "idx", "verifier", "passed", "score", "seconds", "feedback"):
+        table.add_column(col)
+    for d in drafts:
+        c = d.check
+        assert c is not None
+        table.add_row(
+            str(d.round),
+            str(d.index),
+            c.verifier,
+            "yes" if c.passed else "no",
+            f"{c.score:.2f}",
+            f"{c.seconds:.2f}",
+            c.feedback or (c.error or ""),
+        )
+    out.print(table)
 
 
 def judgments_table(judged: list[Judgment]) -> Table:

@@ -7,6 +7,7 @@ import sys
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from langgraph_pdr.checkpoints.ledger import FINISHED, RunLockedError
@@ -31,6 +32,7 @@ from langgraph_pdr.cli.inspect import tool_summary
 from langgraph_pdr.cli.progress import Progress
 from langgraph_pdr.images import load_images
 from langgraph_pdr.local_model import local_defaults
+from langgraph_pdr.nodes.check import check_label
 from langgraph_pdr.nodes.llm import ImagesNotSupported
 from langgraph_pdr.runner import inspect_run, list_runs, resume_pdr, run_pdr
 from langgraph_pdr.state.config import DEFAULT_MAX_TOOL_CALLS, DEFAULT_TOOL_TIMEOUT, PDRConfig, error_line
@@ -57,6 +59,7 @@ def add_parsers(sub: Any) -> None:
     run.add_argument(
         "--distiller",
         help="global_summary, shared_top_k, per_sample_top_k, majority_k, random_k, tournament, "
+        "verified_top_k, per_draft_repair (these two read checks: give --tests or --verifier), "
         "oracle_correct, oracle_incorrect (default: majority_k on the embedded model, else global_summary)",
     )
     run.add_argument("--k", type=positive, help="drafts an extractive distiller keeps")
@@ -87,6 +90,7 @@ def add_parsers(sub: Any) -> None:
         help="end after a round in which at least this fraction of the finished drafts "
         "agree, e.g. 1.0, or off (pdr, sr; default: 1.0 for pdr on the embedded model, else off)",
     )
+    check_options(run)
     tool_options(run)
     mcp_config_option(
         run,
@@ -107,6 +111,40 @@ def add_parsers(sub: Any) -> None:
     model_options(resume)
     store_options(resume)
     resume.set_defaults(handler=cmd_resume)
+
+
+def check_options(p: argparse.ArgumentParser) -> None:
+    """--tests, --verifier, --stop-on-pass."""
+    g = p.add_argument_group("checks (a verifier checks every draft, at no model cost)")
+    g.add_argument(
+        "--tests",
+        metavar="FILE",
+        help="visible tests: a Python file of asserts every draft's program is run against "
+        "(e.g. assert add(2, 2) == 4); the run's verifier is then python_tests unless --verifier names "
+        "another, and its answer is the program of the best-checked draft",
+    )
+    g.add_argument("--verifier", help="the verifier that checks every draft, e.g. python_tests")
+    g.add_argument(
+        "--stop-on-pass",
+        action="store_true",
+        default=None,
+        help="end the run after the first round in which a draft passes its checks",
+    )
+
+
+def read_tests(path: str | None) -> str | None:
+    """The visible tests of `--tests FILE`: one clear error for a file that cannot be read."""
+    if path is None:
+        return None
+    try:
+        text = Path(path).expanduser().read_text("utf-8")
+    except FileNotFoundError:
+        raise UsageError(f"--tests: no such file: {path}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"--tests: cannot read {path}: {exc}") from None
+    if not text.strip():
+        raise UsageError(f"--tests: {path} is empty; write asserts such as: assert add(2, 2) == 4")
+    return text
 
 
 def tool_options(p: argparse.ArgumentParser) -> None:
@@ -211,6 +249,8 @@ def config_of(args: argparse.Namespace, *, local: bool = False) -> PDRConfig:
         "tool_format": args.tool_format,
         "tool_timeout": args.tool_timeout,
         "selector": args.selector,
+        "verifier": getattr(args, "verifier", None),
+        "stop_on_pass": getattr(args, "stop_on_pass", None),
     }
     given = {k: v for k, v in fields.items() if v is not None}
     if given.get("early_stop") == EARLY_STOP_OFF:
@@ -249,6 +289,9 @@ def show_result(result: PDRResult, args: argparse.Namespace, db: str) -> None:
     tools = tool_summary(result)
     if tools:
         out.print(f"{tools}   (each with its code and output: pdr inspect)")
+    checked = result.check
+    if checked is not None:
+        out.print(f"check: {check_label(checked)} ({checked.verifier})")
     out.print(f"B_seq: {result.b_seq:,}   B_total: {result.b_total:,}   stop: {result.stop_reason}")
     out.print(f"thread: {result.thread_id}   (pdr inspect {result.thread_id} --db {db})")
 
@@ -280,6 +323,7 @@ def _failures_resumable(thread_id: str, db: str, resume: str) -> Iterator[None]:
 def cmd_run(args: argparse.Namespace) -> int:
     model, base_url = model_arg(args)
     config = config_of(args, local=is_local(model) and not base_url)
+    tests = read_tests(args.tests)
     if args.question == "-":
         args.question = sys.stdin.read()
     if not args.question.strip():
@@ -310,6 +354,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                 on_event=progress,
                 timeout=args.timeout,
                 tools=tools,
+                tests=tests,
             ),
             thread_id,
             db,

@@ -19,6 +19,7 @@ from langchain_core.language_models import BaseChatModel
 from langgraph_pdr.checkpoints.ledger import FINISHED
 from langgraph_pdr.checkpoints.store import MEMORY, is_postgres, open_ledger, resolve_db
 from langgraph_pdr.evals.cache import SharedDrafts
+from langgraph_pdr.evals.code_grading import CodeGrader
 from langgraph_pdr.evals.datasets import Problem
 from langgraph_pdr.evals.store import EvalStore, Item
 from langgraph_pdr.images import load_images
@@ -28,9 +29,11 @@ from langgraph_pdr.nodes.llm import call_options, model_name
 from langgraph_pdr.nodes.prompts import get_prompts
 from langgraph_pdr.nodes.tokens import DEFAULT_COUNTER
 from langgraph_pdr.nodes.tournament import reads_judge
+from langgraph_pdr.nodes.verifiers.programs import split_tests
 from langgraph_pdr.runner import resume_pdr, run_pdr
-from langgraph_pdr.state.config import PDRConfig
+from langgraph_pdr.state.config import DEFAULT_VERIFIER, PDRConfig
 from langgraph_pdr.state.methods import EvalMethod, matched_single
+from langgraph_pdr.state.result import PDRResult
 
 #: Called after each (problem, method) with the problem's id, the method's label and how many of
 #: the problem's methods are done.
@@ -50,7 +53,15 @@ class Task:
 #: each out while it is at its default, so that the runs of earlier evaluations keep their ids (and
 #: are read back, not paid for again). Add a field here when adding one to `PDRConfig` (dotted for a
 #: field of a group, e.g. `max_tokens.judge`).
-LATE_FIELDS: tuple[str, ...] = ("tools", "max_tool_calls", "tool_format", "selector", "tool_timeout")
+LATE_FIELDS: tuple[str, ...] = (
+    "tools",
+    "max_tool_calls",
+    "tool_format",
+    "selector",
+    "tool_timeout",
+    "verifier",
+    "stop_on_pass",
+)
 
 
 def run_key(config: PDRConfig) -> dict[str, Any]:
@@ -77,17 +88,34 @@ def run_key(config: PDRConfig) -> dict[str, Any]:
             here, default = here.get(group, {}), default.get(group, {})
         if field in here and here[field] == default.get(field):
             del here[field]
-    digest = get_prompts(config.prompts).digest(tools=bool(config.tools), judge=reads_judge(config))
+    digest = get_prompts(config.prompts).digest(
+        tools=bool(config.tools), judge=reads_judge(config), checks=config.verifier is not None
+    )
     return {"config": data, "prompts": digest}
+
+
+def problem_config(problem: Problem, config: PDRConfig) -> PDRConfig:
+    """A method's config for `problem`: a code task's runs answer with programs, so they check their
+    drafts with `python_tests` (the default verifier) unless the method names another; a task's
+    visible tests do the same (`PDRConfig.verifier_for`)."""
+    verifier = config.verifier_for(problem.tests) or (DEFAULT_VERIFIER if problem.code is not None else None)
+    return config if verifier == config.verifier else config.model_copy(update={"verifier": verifier})
 
 
 def thread_id(problem: Problem, method: EvalMethod, model: str | None) -> str:
     """The run's id: the problem and a digest of everything that decides the run (question, gold,
     config, model, prompts), so the same evaluation finds its runs again and a changed one makes
     new runs."""
-    parts: list[Any] = [problem.problem, problem.answer, run_key(method.config), model]
+    parts: list[Any] = [
+        problem.problem,
+        problem.answer,
+        run_key(problem_config(problem, method.config)),
+        model,
+    ]
     if problem.images:  # by content: a changed image file is another question
         parts.append([ref.sha256 for ref, _ in load_images(problem.images)])
+    if problem.tests:
+        parts.append(problem.tests)
     key = json.dumps(parts, sort_keys=True)
     digest = hashlib.blake2b(key.encode(), digest_size=8).hexdigest()
     return f"eval:{problem.dataset}:{problem.id}:{digest}"
@@ -133,6 +161,7 @@ class Evaluation:
         self.model, self.base_url, self.name = model, base_url, name
         self.db = resolve_db(db) if is_postgres(db) else str(Path(resolve_db(db)).expanduser())
         self.store = eval_store(self.db)
+        self.grader = CodeGrader(self.store.ledger.engine)
         self.concurrency, self.share_drafts, self.timeout = concurrency, share_drafts, timeout
         self.on_progress = on_progress
 
@@ -147,7 +176,8 @@ class Evaluation:
         }
 
     def _run(self, task: Task, om: OpenModel) -> None:
-        problem, config = task.problem, task.method.config
+        problem = task.problem
+        config = problem_config(problem, task.method.config)
         tid = thread_id(problem, task.method, om.spec.id or model_name(om.model))
         self.store.save(
             **self._key(task),
@@ -168,8 +198,9 @@ class Evaluation:
                     config=config,
                     db=self.db,
                     thread_id=tid,
-                    gold=problem.answer,
+                    gold=problem.answer if problem.code is None else None,
                     images=problem.images or None,
+                    tests=problem.tests,
                 )
             elif ran:
                 result = resume_pdr(tid, db=self.db, model=om)
@@ -185,12 +216,26 @@ class Evaluation:
             )
             return
         ok = result.status in FINISHED
+        grades = self._grades(problem, result) if ok else {"correct": None}
         self.store.save(
             **self._key(task),
-            correct=is_correct(result.text, problem.answer) if ok else None,
+            **grades,
             error=None if ok else (result.error or f"run {result.status}: {result.stop_reason}"),
             wall_s=(time.monotonic() - started) if ran else 0.0,
         )
+
+    def _grades(self, problem: Problem, result: PDRResult) -> dict[str, Any]:
+        """A finished run's grades: its answer against the gold answer, or a code task's program on its
+        hidden tests (base and plus), with whether its checks passed the visible tests."""
+        if problem.code is None:
+            return {"correct": is_correct(result.text, problem.answer)}
+        grade = self.grader.grade(result.answer, problem.code)
+        return {
+            "correct": grade.plus,
+            "base_correct": grade.base,
+            "visible": bool(result.check and result.check.passed),
+            "visible_tests": len(split_tests(problem.tests)[1]),
+        }
 
     # -- many runs -------------------------------------------------------------------------------
 

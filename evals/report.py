@@ -142,7 +142,10 @@ def write_report(
     _write(paths["summary_csv"], paths["summary_jsonl"], [asdict(s) for s in stats])
     comparisons = compare(items, baseline=baseline)
     paths["summary_md"].write_text(
-        markdown(stats, title=title, comparisons=comparisons, adaptive=early_stops(items)), encoding="utf-8"
+        markdown(
+            stats, title=title, comparisons=comparisons, adaptive=early_stops(items), code=code_stats(items)
+        ),
+        encoding="utf-8",
     )
     rows = [{**asdict(i), "finished": i.finished} for i in items]
     _write(paths["runs_csv"], paths["runs_jsonl"], rows)
@@ -150,7 +153,7 @@ def write_report(
     paths["html"] = write_index(
         out,
         items=items,
-        tables=_tables(stats, title, comparisons, early_stops(items)),
+        tables=_tables(stats, title, comparisons, early_stops(items), code_stats(items)),
         plot=paths["plot"],
         ledger=ledger,
         title=title,
@@ -436,6 +439,70 @@ def early_stops(items: Sequence[Item]) -> list[EarlyStops]:
     return rows
 
 
+@dataclass(frozen=True)
+class CodeStats:
+    """A method on a code dataset, graded on the hidden tests: base and plus pass@1 (the plus figure is
+    `MethodStats.accuracy`), the tasks that show visible tests, the answers that passed their visible
+    checks, and the false positives among them (passed the visible tests, failed the hidden plus)."""
+
+    dataset: str
+    method: str
+    n: int
+    base: int
+    plus: int
+    with_tests: int
+    visible: int
+    false_positives: int
+
+
+def code_stats(items: Sequence[Item]) -> list[CodeStats]:
+    """Per dataset and method, the hidden-test grades of code tasks' finished runs (none for other
+    datasets)."""
+    groups: dict[tuple[str, str], list[Item]] = {}
+    for i in items:
+        if i.finished and i.base_correct is not None:
+            groups.setdefault((i.dataset, i.method), []).append(i)
+    return [
+        CodeStats(
+            dataset=dataset,
+            method=method,
+            n=len(group),
+            base=sum(1 for i in group if i.base_correct),
+            plus=sum(1 for i in group if i.correct),
+            with_tests=sum(1 for i in group if i.visible_tests),
+            visible=sum(1 for i in group if i.visible),
+            false_positives=sum(1 for i in group if i.visible and not i.correct),
+        )
+        for (dataset, method), group in groups.items()
+    ]
+
+
+CODE_TITLE = "code tasks, graded on the hidden tests (EvalPlus base, and base + plus)"
+CODE_COLUMNS = (
+    "dataset",
+    "method",
+    "n",
+    "base pass@1 %",
+    "plus pass@1 %",
+    "tasks with visible tests",
+    "passed visible",
+    "passed visible, failed plus",
+)
+
+
+def _code_cells(c: CodeStats) -> list[str]:
+    return [
+        c.dataset,
+        c.method,
+        str(c.n),
+        f"{100 * c.base / c.n:.1f}",
+        f"{100 * c.plus / c.n:.1f}",
+        str(c.with_tests),
+        str(c.visible),
+        str(c.false_positives),
+    ]
+
+
 def _adaptive_cells(e: EarlyStops) -> list[str]:
     return [
         e.dataset,
@@ -456,9 +523,10 @@ def _tables(
     title: str,
     comparisons: Sequence[Comparison],
     adaptive: Sequence[EarlyStops] = (),
+    code: Sequence[CodeStats] = (),
 ) -> list[tuple[str, tuple[str, ...], list[list[str]]]]:
-    """The report's tables: (title, columns, rows); the paired, matched and adaptive ones only when
-    they have rows."""
+    """The report's tables: (title, columns, rows); the paired, matched, adaptive and code ones only
+    when they have rows."""
     tables: list[tuple[str, tuple[str, ...], list[list[str]]]] = [
         (title or "evaluation", COLUMNS, [_cells(s) for s in stats])
     ]
@@ -475,6 +543,8 @@ def _tables(
         tables.append((MATCHED_TITLE, MATCHED_COLUMNS, [_matched_cells(it, sp) for it, sp in pairs]))
     if adaptive:
         tables.append((ADAPTIVE_TITLE, ADAPTIVE_COLUMNS, [_adaptive_cells(e) for e in adaptive]))
+    if code:
+        tables.append((CODE_TITLE, CODE_COLUMNS, [_code_cells(c) for c in code]))
     return tables
 
 
@@ -485,11 +555,12 @@ def render(
     title: str = "",
     comparisons: Sequence[Comparison] = (),
     adaptive: Sequence[EarlyStops] = (),
+    code: Sequence[CodeStats] = (),
 ) -> None:
     """Print the report's tables with rich."""
     from rich.table import Table
 
-    for name, columns, rows in _tables(stats, title, comparisons, adaptive):
+    for name, columns, rows in _tables(stats, title, comparisons, adaptive, code):
         table = Table(title=name)
         for col in columns:
             table.add_column(col, justify="left" if col in TEXT_COLUMNS else "right")
@@ -504,10 +575,11 @@ def markdown(
     title: str = "",
     comparisons: Sequence[Comparison] = (),
     adaptive: Sequence[EarlyStops] = (),
+    code: Sequence[CodeStats] = (),
 ) -> str:
     """The report's tables in Markdown, to paste into a README or a pull request."""
     parts = []
-    for name, columns, rows in _tables(stats, title, comparisons, adaptive):
+    for name, columns, rows in _tables(stats, title, comparisons, adaptive, code):
         lines = [
             f"**{name}**",
             "",

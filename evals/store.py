@@ -28,12 +28,20 @@ eval_items = Table(
     Column("error", Text),
     Column("matches", String(400)),  # for a B_seq-matched single pass: the method it is matched to
     Column("updated_at", String(40), nullable=False),
+    # code tasks: the answer passed the hidden base tests (`correct`: base and plus), its checks
+    # passed the visible tests, and how many visible tests the task has
+    Column("base_correct", Boolean),
+    Column("visible", Boolean),
+    Column("visible_tests", Integer),
 )
 
 
 @dataclass(frozen=True)
 class Item:
-    """One (problem, method) of an evaluation, with its run's outcome from the ledger."""
+    """One (problem, method) of an evaluation, with its run's outcome from the ledger. For a code task,
+    `correct` is the answer's plus grade (EvalPlus's base and plus inputs), `base_correct` its base
+    grade, `visible` whether it passed the run's checks of the visible tests, `visible_tests` how many
+    visible tests the task has."""
 
     eval: str
     dataset: str
@@ -50,6 +58,9 @@ class Item:
     b_seq: int
     b_total: int
     stop_reason: str | None = None
+    base_correct: bool | None = None
+    visible: bool | None = None
+    visible_tests: int | None = None
 
     @property
     def finished(self) -> bool:
@@ -114,6 +125,9 @@ class EvalStore:
                 b_seq=r.b_seq or 0,
                 b_total=r.b_total or 0,
                 stop_reason=r.stop_reason,
+                base_correct=r.base_correct,
+                visible=r.visible,
+                visible_tests=r.visible_tests,
             )
             for r in rows
         ]

@@ -17,7 +17,8 @@ Any method takes `key=value` options after its arguments: `max_tokens` (first dr
 `max_tokens.refine` (later drafts), `max_tokens.verify`, `kappa`, `k`, `temperature`, `seed`,
 `max_b_seq`, `max_b_total`, `prompts` (a prompt set's name), `early_stop` (a fraction), `tools`
 (built-in tool names joined by `+`, e.g. `tools=python`), `max_tool_calls`, `tool_format` (`auto`,
-`native`, `fenced`), `tool_timeout` (seconds), `selector` (`vote`, `tournament`), e.g.
+`native`, `fenced`), `tool_timeout` (seconds), `selector` (`vote`, `tournament`), `verifier` (a
+verifier's name, e.g. `python_tests`), `stop_on_pass` (`true` or `false`), e.g.
 `pdr:4-2-1:random_k:k=1:kappa=512`, `single:max_tokens=2048`, `pdr:4-4:majority_k:early_stop=1` or
 `single:tools=python:tool_format=fenced`.
 """
@@ -68,9 +69,14 @@ OPTIONS = (
     "tool_format",
     "tool_timeout",
     "selector",
+    "verifier",
+    "stop_on_pass",
 )
 #: Options whose value is a name, not a number.
-NAMED_OPTIONS = ("prompts", "tools", "tool_format", "selector")
+NAMED_OPTIONS = ("prompts", "tools", "tool_format", "selector", "verifier")
+#: Options whose value is true or false (`stop_on_pass=1`, `stop_on_pass=true`).
+BOOL_OPTIONS = ("stop_on_pass",)
+_TRUTH = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False}
 #: Options whose value is a list of names, joined by this separator (`tools=python+word_count`): not
 #: `:` (options), `,` (methods) or `-` (schedules); tool names are identifiers, so it is never in one.
 LIST_SEPARATOR = "+"
@@ -201,6 +207,11 @@ def parse_method(entry: str, base: dict[str, Any] | None = None) -> EvalMethod:
             if not names:
                 raise MethodError(f"methods: {entry!r}: {key} needs a name, e.g. {key}=python")
             fields[key], value = names, LIST_SEPARATOR.join(names)
+        elif key in BOOL_OPTIONS:
+            if value.lower() not in _TRUTH:
+                raise MethodError(f"methods: {entry!r}: {key} needs true or false, got {value!r}")
+            fields[key] = _TRUTH[value.lower()]
+            value = str(fields[key]).lower()
         else:
             try:
                 _set(fields, key, value if key in NAMED_OPTIONS else _number(value))
@@ -277,7 +288,8 @@ def method_label(config: PDRConfig) -> str:
                 if key == "max_tokens.draft"
                 else ("temperature" if key == "temperature.draft" else key)
             )
-            options.append(f"{name}={LIST_SEPARATOR.join(value) if key in LIST_OPTIONS else value}")
+            shown = LIST_SEPARATOR.join(value) if key in LIST_OPTIONS else value
+            options.append(f"{name}={str(shown).lower() if key in BOOL_OPTIONS else shown}")
     return ":".join(head + options)
 
 

@@ -6,7 +6,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from langgraph_pdr.state.config import PDRConfig
 from langgraph_pdr.state.images import ImageRef
-from langgraph_pdr.state.records import CallRecord, RoundRecord, Workspace
+from langgraph_pdr.state.records import CallRecord, Check, RoundRecord, Workspace
 
 
 class PDRResult(BaseModel):
@@ -71,6 +71,16 @@ class PDRResult(BaseModel):
     def workspaces(self) -> list[Workspace]:
         """Every workspace of the run, round by round."""
         return [w for r in self.rounds for w in r.workspaces]
+
+    @property
+    def check(self) -> Check | None:
+        """The check of the draft the run answered with (the latest with that answer), when the run
+        checked its drafts; else None."""
+        for r in reversed(self.rounds):
+            for d in r.drafts:
+                if d.check is not None and d.answer == self.answer and self.answer is not None:
+                    return d.check
+        return None
 
 
 class RunSummary(BaseModel):

@@ -127,10 +127,19 @@ def _validate(
     local: bool,
     tests: str | None = None,
 ) -> PDRConfig:
-    """The run's config, checked against what it is given; a run with visible tests and no verifier
-    gets the default one (`PDRConfig.verifier_for`), stored with it."""
-    config = _config(config, local=local)
+    """The run's config, checked against what it is given (see `checked_config`)."""
     _check_question(question)
+    return checked_config(_config(config, local=local), tests=tests, gold=gold)
+
+
+def checked_config(config: PDRConfig, *, tests: str | None = None, gold: str | None = None) -> PDRConfig:
+    """The config a run of `config` with these inputs uses, checked before anything runs: a run with
+    visible tests and no verifier gets the default one (`PDRConfig.verifier_for`), stored with it.
+
+    Raises:
+        ValueError: the inputs do not fit the config: an oracle distiller without `gold`, tests that
+            are not Python, a distiller or `stop_on_pass` that needs checks and has no verifier.
+    """
     if config.method == "pdr" and get_distiller(config.distiller).needs_gold and gold is None:
         raise ValueError(f"gold: distiller {config.distiller!r} needs the gold answer (gold=...)")
     if tests is not None:

@@ -34,7 +34,7 @@ from langgraph_pdr.images import load_images
 from langgraph_pdr.local_model import local_defaults
 from langgraph_pdr.nodes.check import check_label
 from langgraph_pdr.nodes.llm import ImagesNotSupported
-from langgraph_pdr.runner import inspect_run, list_runs, resume_pdr, run_pdr
+from langgraph_pdr.runner import checked_config, inspect_run, list_runs, resume_pdr, run_pdr
 from langgraph_pdr.state.config import DEFAULT_MAX_TOOL_CALLS, DEFAULT_TOOL_TIMEOUT, PDRConfig, error_line
 from langgraph_pdr.state.result import PDRResult
 
@@ -322,8 +322,10 @@ def _failures_resumable(thread_id: str, db: str, resume: str) -> Iterator[None]:
 
 def cmd_run(args: argparse.Namespace) -> int:
     model, base_url = model_arg(args)
-    config = config_of(args, local=is_local(model) and not base_url)
     tests = read_tests(args.tests)
+    config = checked_config(
+        config_of(args, local=is_local(model) and not base_url), tests=tests, gold=args.gold
+    )
     if args.question == "-":
         args.question = sys.stdin.read()
     if not args.question.strip():

@@ -85,15 +85,14 @@ def question(task: CodeTask) -> str:
 
 
 def _expression(text: str) -> str | None:
-    """`text` when it is one Python expression, else None."""
+    """`text` as one Python expression, written back without its comments; None when it is not one."""
     text = text.strip().rstrip(",")
     if not text:
         return None
     try:
-        ast.parse(text, mode="eval")
+        return ast.unparse(ast.parse(text, mode="eval"))
     except SyntaxError:
         return None
-    return text
 
 
 def _calls(expr: str, name: str) -> bool:

@@ -15,7 +15,7 @@ Example:
 
     task = load_dataset("humanevalplus")[2].code  # truncate_number
     assert grade_program("def truncate_number(number):\\n    return number % 1.0", task).plus
-    wrong = grade_program("def truncate_number(number):\\n    return round(number % 1.0, 1)", task)
+    wrong = grade_program("def truncate_number(number):\\n    return round(number % 1.0, 3)", task)
     assert wrong.base and not wrong.plus  # right on HumanEval's tests, wrong on EvalPlus's
     ```
 """

@@ -66,10 +66,10 @@ ERRORS = [
     (["run", "q", "--local-model", "nope"], 2, "local model: unknown model 'nope'"),
     (["run", "q", "--local-model", "/nonexistent/model.gguf"], 2, "no such file"),
     (["run", "q", "--local-model", SMALL, "--model", "m"], 2, "cannot be combined"),
-    (
+    (  # the config is checked against what the run is given before the server is asked anything
         ["run", "q", "--distiller", "oracle_correct", "--model", "m", "--base-url", "http://127.0.0.1:9/v1"],
-        1,
-        "cannot reach",
+        2,
+        "distiller 'oracle_correct' needs the gold answer",
     ),
     (["resume", "no-such-thread"], 2, "no run 'no-such-thread'"),
     (["inspect", "no-such-thread"], 2, "no run 'no-such-thread'"),

@@ -29,7 +29,7 @@ from pydantic import BaseModel, Field, ValidationError
 from langgraph_pdr.checkpoints.ledger import FINISHED
 from langgraph_pdr.local_model import local_defaults
 from langgraph_pdr.models import OpenModel, is_local_model, model_spec, open_model
-from langgraph_pdr.runner import aresume_pdr, arun_pdr, inspect_run, list_runs
+from langgraph_pdr.runner import aresume_pdr, arun_pdr, checked_config, inspect_run, list_runs
 from langgraph_pdr.serve import describe
 from langgraph_pdr.state.config import Method, PDRConfig, error_line
 from langgraph_pdr.state.result import PDRResult
@@ -41,7 +41,17 @@ TRANSPORTS: tuple[Transport, ...] = ("stdio", "streamable-http")
 
 #: The `solve` arguments that are `PDRConfig` fields (a new option is one more argument of `solve` and
 #: one more name here).
-RUN_OPTIONS = ("method", "schedule", "distiller", "k", "kappa", "max_tokens", "early_stop")
+RUN_OPTIONS = (
+    "method",
+    "schedule",
+    "distiller",
+    "k",
+    "kappa",
+    "max_tokens",
+    "early_stop",
+    "verifier",
+    "stop_on_pass",
+)
 
 #: `early_stop="off"`: never stop early, whatever the model's defaults say.
 EARLY_STOP_OFF = "off"
@@ -244,7 +254,8 @@ def create_mcp_server(
             str | None,
             Field(
                 description="how a round's drafts become the next round's workspace: global_summary, "
-                "shared_top_k, per_sample_top_k, majority_k, random_k, tournament"
+                "shared_top_k, per_sample_top_k, majority_k, random_k, tournament; verified_top_k or "
+                "per_draft_repair with tests"
             ),
         ] = None,
         k: Annotated[int | None, Field(description="drafts an extractive distiller keeps")] = None,
@@ -257,16 +268,29 @@ def create_mcp_server(
                 "(e.g. 1.0), or 'off'"
             ),
         ] = None,
+        tests: Annotated[
+            str | None,
+            Field(
+                description="for a programming task: Python asserts every draft's program is run against "
+                "(e.g. 'assert add(2, 2) == 4'); the answer is then the best-checked program"
+            ),
+        ] = None,
+        verifier: Annotated[
+            str | None,
+            Field(description="the verifier that checks every draft (default with tests: python_tests)"),
+        ] = None,
+        stop_on_pass: Annotated[
+            bool | None, Field(description="end after the first round in which a draft passes its checks")
+        ] = None,
         thread_id: Annotated[
             str | None, Field(description="the run's id (default: a new one, in the first progress message)")
         ] = None,
     ) -> Annotated[CallToolResult, Solved]:
         """Answer a question with Parallel-Distill-Refine (or another method), checkpointing every step."""
-        values = dict(
-            zip(RUN_OPTIONS, (method, schedule, distiller, k, kappa, max_tokens, early_stop), strict=True)
-        )
+        given = (method, schedule, distiller, k, kappa, max_tokens, early_stop, verifier, stop_on_pass)
+        values = dict(zip(RUN_OPTIONS, given, strict=True))
         try:
-            config = _options(values, local=local)
+            config = checked_config(_options(values, local=local), tests=tests)
         except ValueError as exc:
             raise _tool_error(exc) from None
         tid = thread_id or uuid.uuid4().hex
@@ -282,6 +306,7 @@ def create_mcp_server(
                     thread_id=tid,
                     timeout=timeout,
                     on_event=on_event,
+                    tests=tests,
                 ),
                 ctx,
             )

@@ -91,6 +91,32 @@ async def test_solve_answers_with_progress_and_inspect_run_reads_the_run(tmp_pat
             assert [r["thread_id"] for r in listed] == [solved["thread_id"]]
 
 
+async def test_solve_with_tests_answers_with_the_program_that_passed(tmp_path):
+    fence = "`" * 3
+
+    def programs(req) -> str:  # round 1: one wrong program, one right one
+        body = "return a - b" if req.draft == (1, 0) else "return a + b"
+        return f"{fence}python\ndef add(a, b):\n    {body}\n{fence}"
+
+    with FakeOpenAIServer(reply=programs) as upstream:
+        async with pdr_mcp(upstream.base_url, tmp_path / "runs.sqlite", tmp_path / "mcp.log") as session:
+            arguments = {
+                "question": "Write add(a, b).",
+                "method": "pdr",
+                "schedule": "2,2",
+                "distiller": "verified_top_k",
+                "k": 1,
+                "tests": "assert add(2, 2) == 4",
+                "stop_on_pass": True,
+            }
+            result = await session.call_tool("solve", arguments)
+            bad = await session.call_tool("solve", {**arguments, "tests": "assert add("})
+    assert not result.isError, text_of(result)
+    solved = result.structuredContent
+    assert solved["answer"] == "def add(a, b):\n    return a + b" and solved["stop_reason"] == "verified"
+    assert bad.isError and text_of(bad).startswith("tests: not valid Python")
+
+
 @pytest.mark.parametrize(
     ("arguments", "message"),
     [

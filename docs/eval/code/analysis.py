@@ -63,20 +63,34 @@ def main() -> int:
             visible[pid] = [bool(d.check and d.check.passed) for d in drafts]
         if samples:
             n = len(samples)
-            rows = [[f"pass@{k}", f"{100 * sum(pass_at_k(len(s), sum(s), k) for s in samples.values()) / n:.1f}"]
-                    for k in (1, 2, 4, 8)]
+            rows = [
+                [f"pass@{k}", f"{100 * sum(pass_at_k(len(s), sum(s), k) for s in samples.values()) / n:.1f}"]
+                for k in (1, 2, 4, 8)
+            ]
             greedy = by_method.get("single:temperature=0", {})
             if greedy:
-                rows.append(["greedy pass@1", f"{100 * sum(1 for i in greedy.values() if i.correct) / len(greedy):.1f}"])  # type: ignore[attr-defined]
-            fp = sum(1 for pid in samples for v, h in zip(visible[pid], samples[pid], strict=True) if v and not h)
+                rows.append(
+                    [
+                        "greedy pass@1",
+                        f"{100 * sum(1 for i in greedy.values() if i.correct) / len(greedy):.1f}",
+                    ]
+                )  # type: ignore[attr-defined]
+            fp = sum(
+                1 for pid in samples for v, h in zip(visible[pid], samples[pid], strict=True) if v and not h
+            )
             vis = sum(sum(v) for v in visible.values())
             rows.append(["drafts passing visible tests", f"{vis} of {8 * n}"])
             rows.append(["... of which fail the hidden plus tests", f"{fp}"])
             solvable = sum(1 for s in samples.values() if any(s))
             picked = sum(1 for pid in samples if by_method["bon:8"][pid].correct)  # type: ignore[attr-defined]
             rows.append(["tasks some sample solves / bon:8 solves", f"{solvable} / {picked}"])
-            parts += ["Headroom: the 8 sampled first drafts of each task (bon:8's), graded on the hidden plus "
-                      "tests (pass@k unbiased, Chen et al. 2021).", "", table(rows, ["measure", "value"]), ""]
+            parts += [
+                "Headroom: the 8 sampled first drafts of each task (bon:8's), graded on the hidden plus "
+                "tests (pass@k unbiased, Chen et al. 2021).",
+                "",
+                table(rows, ["measure", "value"]),
+                "",
+            ]
 
         # paired comparisons
         methods = list(by_method)
@@ -92,11 +106,36 @@ def main() -> int:
                 lost = sum(1 for p in both if by_method[base][p].correct and not by_method[m][p].correct)  # type: ignore[attr-defined]
                 mb = sum(by_method[m][p].b_total for p in both) / max(len(both), 1)  # type: ignore[attr-defined]
                 bb = sum(by_method[base][p].b_total for p in both) / max(len(both), 1)  # type: ignore[attr-defined]
-                rows.append([m, base, str(len(both)), str(won), str(lost), f"{sign_test(won, lost):.3f}",
-                             f"{mb:,.0f}", f"{bb:,.0f}"])
-        parts += ["Paired (plus tests): problems one method got right and the other did not.", "",
-                  table(rows, ["method", "against", "n", "won", "lost", "sign test p", "its mean B_total",
-                               "against's mean B_total"]), ""]
+                rows.append(
+                    [
+                        m,
+                        base,
+                        str(len(both)),
+                        str(won),
+                        str(lost),
+                        f"{sign_test(won, lost):.3f}",
+                        f"{mb:,.0f}",
+                        f"{bb:,.0f}",
+                    ]
+                )
+        parts += [
+            "Paired (plus tests): problems one method got right and the other did not.",
+            "",
+            table(
+                rows,
+                [
+                    "method",
+                    "against",
+                    "n",
+                    "won",
+                    "lost",
+                    "sign test p",
+                    "its mean B_total",
+                    "against's mean B_total",
+                ],
+            ),
+            "",
+        ]
 
         # what the refine rounds did
         rows = []
@@ -112,18 +151,41 @@ def main() -> int:
                     continue
                 refined += 1
                 earlier = {d.answer for r in result.rounds[:-1] for d in r.drafts}
-                before = any(grader.grade(d.answer, tasks[pid].code).plus for r in result.rounds[:-1] for d in r.drafts)
+                before = any(
+                    grader.grade(d.answer, tasks[pid].code).plus for r in result.rounds[:-1] for d in r.drafts
+                )
                 after = any(grader.grade(d.answer, tasks[pid].code).plus for d in result.rounds[-1].drafts)
                 fixed += int(after and not before)
                 refine_drafts += len(result.rounds[-1].drafts)
                 copied += sum(1 for d in result.rounds[-1].drafts if d.answer in earlier)
-            rows.append([m, str(len(by_method[m])), ", ".join(f"{k} {v}" for k, v in stops.items()), str(refined),
-                         str(fixed), f"{copied} of {refine_drafts}"])
-        parts += ["Refine rounds: runs that went past round 1, how many of them a later round fixed (a draft "
-                  "passing the hidden plus tests where no earlier draft did), and how many last-round programs "
-                  "repeat an earlier program verbatim.", "",
-                  table(rows, ["method", "tasks", "stop reasons", "refined", "fixed by a refine round",
-                               "last-round programs copied"]), ""]
+            rows.append(
+                [
+                    m,
+                    str(len(by_method[m])),
+                    ", ".join(f"{k} {v}" for k, v in stops.items()),
+                    str(refined),
+                    str(fixed),
+                    f"{copied} of {refine_drafts}",
+                ]
+            )
+        parts += [
+            "Refine rounds: runs that went past round 1, how many of them a later round fixed (a draft "
+            "passing the hidden plus tests where no earlier draft did), and how many last-round programs "
+            "repeat an earlier program verbatim.",
+            "",
+            table(
+                rows,
+                [
+                    "method",
+                    "tasks",
+                    "stop reasons",
+                    "refined",
+                    "fixed by a refine round",
+                    "last-round programs copied",
+                ],
+            ),
+            "",
+        ]
     Path(opts.out).write_text("\n".join(parts) + "\n", encoding="utf-8")
     print(opts.out)
     return 0

@@ -119,7 +119,7 @@ def register_verifier(
         if name and getattr(verifier, "name", None) != name:
             cls = type(name, (verifier,), {"name": name})
     elif callable(verifier):
-        key = name or getattr(verifier, "__name__", "")
+        key = str(name or getattr(verifier, "__name__", ""))
         cls = _function_verifier(verifier, key, answers)
     else:
         raise TypeError(f"register_verifier: expected a class or a function, got {type(verifier).__name__}")

@@ -112,7 +112,7 @@ def main(payload_json):
         out.write(nonce + json.dumps(event) + "\n")
         out.flush()
 
-    namespace = {"__name__": "solution"}
+    namespace: dict = {"__name__": "solution"}
     program = payload["program"]
     linecache.cache["<program>"] = (len(program), None, program.splitlines(True), "<program>")
     try:

@@ -130,7 +130,8 @@ def split_tests(tests: str | None) -> tuple[str, list[str]]:
         tree = ast.parse(tests)
     except SyntaxError as exc:
         raise TestsError(f"tests: not valid Python (line {exc.lineno}: {exc.msg})") from None
-    setup, found = [], []
+    setup: list[str] = []
+    found: list[str] = []
     for node in tree.body:
         source = ast.get_source_segment(tests, node) or ast.unparse(node)
         (found if isinstance(node, ast.Assert) else setup).append(source)

@@ -115,7 +115,7 @@ class PythonTests(BaseVerifier):
         results = [TestResult(**e["result"]) for e in events if "result" in e]
         load = next((e for e in events if "load_error" in e), None)
         setup = next((e for e in events if "setup_error" in e), None)
-        missing = next((e["missing"] for e in events if "missing" in e), [])
+        missing: list[str] = next((e["missing"] for e in events if "missing" in e), [])
         done = any(e.get("done") for e in events)
         notes: list[str] = []
         if load is not None:

@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from langgraph_pdr.state.images import MAX_IMAGE_BYTES, ImageRef
+from langgraph_pdr.state.image_ref import MAX_IMAGE_BYTES, ImageRef
 
 #: Media types recognised by their first bytes.
 MAGIC: tuple[tuple[bytes, str], ...] = (

@@ -54,8 +54,8 @@ from langgraph_pdr.nodes.verifiers import ensure_verifier, stored_reference
 from langgraph_pdr.nodes.verifiers.programs import split_tests
 from langgraph_pdr.state.config import PDRConfig
 from langgraph_pdr.state.context import PDRContext, TokenCounter
-from langgraph_pdr.state.images import ImageRef
-from langgraph_pdr.state.prompts import PromptSet
+from langgraph_pdr.state.image_ref import ImageRef
+from langgraph_pdr.state.prompt_set import PromptSet
 from langgraph_pdr.state.records import CallRecord, RunOutcome
 from langgraph_pdr.state.result import PDRResult, RunSummary
 from langgraph_pdr.state.spec import RunSpec

@@ -46,7 +46,7 @@ from langgraph_pdr.checkpoints.lock import new_lock_owner
 from langgraph_pdr.checkpoints.schema import SchemaError, create_tables, ensure_schema, now
 from langgraph_pdr.checkpoints.writes import COMPLETED_REASONS, NO_DRAFTS
 from langgraph_pdr.state.config import PDRConfig
-from langgraph_pdr.state.images import ImageRef
+from langgraph_pdr.state.image_ref import ImageRef
 from langgraph_pdr.state.records import CallRecord, DraftTurn, KeptReply, RunOutcome
 from langgraph_pdr.state.result import PDRResult, RunSummary
 from langgraph_pdr.state.spec import RunSpec

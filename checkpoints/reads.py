@@ -27,8 +27,8 @@ from langgraph_pdr.checkpoints.schema import (
 )
 from langgraph_pdr.checkpoints.schema import run_images as run_images_table
 from langgraph_pdr.state.config import PDRConfig
-from langgraph_pdr.state.images import ImageRef
-from langgraph_pdr.state.prompts import PromptSet
+from langgraph_pdr.state.image_ref import ImageRef
+from langgraph_pdr.state.prompt_set import PromptSet
 from langgraph_pdr.state.records import (
     CallRecord,
     Check,

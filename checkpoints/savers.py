@@ -27,7 +27,7 @@ from langgraph.checkpoint.sqlite import SqliteSaver
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
 from langgraph_pdr.checkpoints.gate import WriteGate, write_gate
-from langgraph_pdr.state.images import ImageRef
+from langgraph_pdr.state.image_ref import ImageRef
 from langgraph_pdr.state.records import CallRecord, Check, Draft, Verification, Workspace
 
 BLOBS_DDL = """

@@ -29,7 +29,7 @@ from langgraph_pdr.checkpoints.schema import (
     workspaces,
 )
 from langgraph_pdr.state.config import PDRConfig
-from langgraph_pdr.state.images import ImageRef
+from langgraph_pdr.state.image_ref import ImageRef
 from langgraph_pdr.state.records import (
     CallRecord,
     Check,

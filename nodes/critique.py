@@ -13,7 +13,7 @@ from langgraph_pdr.nodes.runtime import NodeEnv, call_fields, node_env
 from langgraph_pdr.nodes.tokens import cut_to_tokens, prompt_bound
 from langgraph_pdr.nodes.trajectory import draft_body
 from langgraph_pdr.state.config import PDRConfig
-from langgraph_pdr.state.prompts import PromptSet
+from langgraph_pdr.state.prompt_set import PromptSet
 from langgraph_pdr.state.records import CallRecord, Critique
 
 

@@ -40,7 +40,7 @@ from langgraph_pdr.nodes.verifiers import answers_programs, get_verifier, read_d
 from langgraph_pdr.nodes.verify import scored
 from langgraph_pdr.state.config import PDRConfig
 from langgraph_pdr.state.graph_state import DraftTask
-from langgraph_pdr.state.prompts import PromptSet
+from langgraph_pdr.state.prompt_set import PromptSet
 from langgraph_pdr.state.records import CallRecord, Draft, DraftTurn
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from langchain_core.messages import HumanMessage
 
-from langgraph_pdr.state.images import ImageRef
+from langgraph_pdr.state.image_ref import ImageRef
 
 
 class ImageUnavailable(ValueError):
@@ -83,7 +83,7 @@ def question_message(text: str, images: Sequence[ImageRef] | None) -> HumanMessa
     Example:
         ```python
         from langgraph_pdr.nodes.images import question_message
-        from langgraph_pdr.state.images import ImageRef
+        from langgraph_pdr.state.image_ref import ImageRef
 
         url = ImageRef(sha256="0" * 64, mime="image/*", url="https://example.com/chart.png")
         message = question_message("What does the chart show?", [url])

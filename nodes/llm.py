@@ -18,7 +18,7 @@ from langchain_core.runnables.config import ContextThreadPoolExecutor
 from langgraph_pdr.nodes.tokens import image_count, message_text
 from langgraph_pdr.nodes.tracing import call_run_config
 from langgraph_pdr.state.context import TokenCounter
-from langgraph_pdr.state.images import IMAGE_TOKENS
+from langgraph_pdr.state.image_ref import IMAGE_TOKENS
 from langgraph_pdr.state.records import CallRecord, KeptReply
 
 

@@ -64,7 +64,7 @@ assert PDRConfig(prompts="terse").prompts == "terse"
 from __future__ import annotations
 
 from langgraph_pdr.state.config import DEFAULT_PROMPTS
-from langgraph_pdr.state.prompts import (
+from langgraph_pdr.state.prompt_set import (
     CHECK_PLACEHOLDERS,
     PLACEHOLDERS,
     SELECTOR_PLACEHOLDERS,

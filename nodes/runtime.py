@@ -21,7 +21,7 @@ from langgraph_pdr.nodes.tools import ALLOW_TOOLS_ENV, allowed_tools, check_allo
 from langgraph_pdr.nodes.tracing import run_metadata
 from langgraph_pdr.state.config import FAMILIES, PDRConfig
 from langgraph_pdr.state.context import PDRContext, RunRecorder, TokenCounter
-from langgraph_pdr.state.prompts import PromptSet
+from langgraph_pdr.state.prompt_set import PromptSet
 from langgraph_pdr.state.records import CallRecord, DraftTurn
 
 log = logging.getLogger("langgraph_pdr")

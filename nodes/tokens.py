@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from langchain_core.messages import BaseMessage
 
 from langgraph_pdr.state.context import TokenCounter
-from langgraph_pdr.state.images import IMAGE_TOKENS
+from langgraph_pdr.state.image_ref import IMAGE_TOKENS
 
 #: Tokens a chat template may add around each message, and once per prompt, beyond its text.
 TEMPLATE_TOKENS_PER_MESSAGE = 8

@@ -42,7 +42,7 @@ from langgraph_pdr.nodes.runtime import NodeEnv, call_fields
 from langgraph_pdr.nodes.tokens import prompt_bound
 from langgraph_pdr.nodes.trajectory import draft_body
 from langgraph_pdr.state.config import PDRConfig
-from langgraph_pdr.state.prompts import PromptSet
+from langgraph_pdr.state.prompt_set import PromptSet
 from langgraph_pdr.state.records import CallRecord, Draft, Judgment
 
 #: Judge calls per pair of drafts (odd, so that valid votes rarely tie).

@@ -16,7 +16,7 @@ from langgraph_pdr.nodes.tokens import prompt_bound
 from langgraph_pdr.nodes.trajectory import draft_body
 from langgraph_pdr.state.config import PDRConfig
 from langgraph_pdr.state.graph_state import VerifyTask
-from langgraph_pdr.state.prompts import PromptSet
+from langgraph_pdr.state.prompt_set import PromptSet
 from langgraph_pdr.state.records import CallRecord, Draft, Verification
 
 MAX_SCORE = 10.0

@@ -9,7 +9,7 @@ from langgraph_pdr.state.config import (
 )
 from langgraph_pdr.state.context import PDRContext, RunRecorder, TokenCounter
 from langgraph_pdr.state.graph_state import DraftTask, PDRInput, PDROutput, PDRState, VerifyTask
-from langgraph_pdr.state.prompts import PromptSet
+from langgraph_pdr.state.prompt_set import PromptSet
 from langgraph_pdr.state.records import (
     CallRecord,
     Check,

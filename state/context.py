@@ -9,7 +9,7 @@ from typing import Any, NotRequired, Protocol, runtime_checkable
 from typing_extensions import TypedDict
 
 from langgraph_pdr.state.config import PDRConfig
-from langgraph_pdr.state.prompts import PromptSet
+from langgraph_pdr.state.prompt_set import PromptSet
 
 
 @runtime_checkable

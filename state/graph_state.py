@@ -12,7 +12,7 @@ from typing import Annotated, NotRequired
 
 from typing_extensions import TypedDict
 
-from langgraph_pdr.state.images import ImageRef
+from langgraph_pdr.state.image_ref import ImageRef
 from langgraph_pdr.state.records import Check, Draft, Verification, Workspace
 
 

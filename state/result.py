@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field
 
 from langgraph_pdr.state.config import PDRConfig
-from langgraph_pdr.state.images import ImageRef
+from langgraph_pdr.state.image_ref import ImageRef
 from langgraph_pdr.state.records import CallRecord, Check, RoundRecord, Workspace
 
 

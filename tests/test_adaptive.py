@@ -354,7 +354,7 @@ def test_eval_run_ids_cover_every_template():
     from langgraph_pdr.evals.datasets import Problem
     from langgraph_pdr.evals.harness import thread_id
     from langgraph_pdr.state.methods import parse_method
-    from langgraph_pdr.state.prompts import PLACEHOLDERS
+    from langgraph_pdr.state.prompt_set import PLACEHOLDERS
 
     problem = Problem("p1", "What is 6 * 7?", "42", "gsm8k")
     card = get_prompts("card")

@@ -260,7 +260,7 @@ def test_a_graph_invoked_directly_takes_images_that_carry_their_bytes():
     from langgraph_pdr.images import image_refs
     from langgraph_pdr.nodes.images import question_message
     from langgraph_pdr.nodes.tokens import DEFAULT_COUNTER, prompt_bound
-    from langgraph_pdr.state.images import IMAGE_TOKENS
+    from langgraph_pdr.state.image_ref import IMAGE_TOKENS
 
     config = PDRConfig(method="single")
     graph = create_pdr_graph(config).compile()

@@ -22,7 +22,7 @@ from langgraph_pdr.nodes.distill import tournament as distill_tournament
 from langgraph_pdr.nodes.prompts import judge_template
 from langgraph_pdr.nodes.tokens import DEFAULT_COUNTER, prompt_bound
 from langgraph_pdr.nodes.tournament import VOTES, Comparison, judge_messages, knockout, play, verdict
-from langgraph_pdr.state.prompts import PromptSet
+from langgraph_pdr.state.prompt_set import PromptSet
 from langgraph_pdr.state.records import Draft
 
 QUESTION = "What is the answer?"

@@ -20,7 +20,7 @@ from langgraph_pdr.nodes.trajectory import draft_body
 from langgraph_pdr.nodes.verifiers import answers_programs
 from langgraph_pdr.state.config import PDRConfig
 from langgraph_pdr.state.context import TokenCounter
-from langgraph_pdr.state.prompts import PromptSet
+from langgraph_pdr.state.prompt_set import PromptSet
 from langgraph_pdr.state.records import CallRecord, Draft, Judgment, Workspace
 
 

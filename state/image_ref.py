@@ -22,7 +22,7 @@ class ImageRef(BaseModel):
 
     Example:
         ```python
-        from langgraph_pdr.state.images import ImageRef
+        from langgraph_pdr.state.image_ref import ImageRef
 
         ref = ImageRef(sha256="ab" * 32, mime="image/png", size=68)
         assert ref.url is None and ref.data is None

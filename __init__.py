@@ -10,7 +10,15 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from langgraph_pdr.calls.token_count import Utf8TokenCounter
     from langgraph_pdr.chat_model import PDRChatModel
+    from langgraph_pdr.checking import (
+        BaseVerifier,
+        CheckRequest,
+        Verifier,
+        get_verifier,
+        register_verifier,
+    )
     from langgraph_pdr.checkpoints.ledger import (
         LeaseLostError,
         RunExistsError,
@@ -28,18 +36,7 @@ if TYPE_CHECKING:
         get_distiller,
         register_distiller,
     )
-    from langgraph_pdr.nodes.mcp_tools import load_mcp_tools
-    from langgraph_pdr.nodes.prompts import get_prompts, register_prompts
-    from langgraph_pdr.nodes.python_tool import PythonRun, python_tool, run_python
-    from langgraph_pdr.nodes.tokens import Utf8TokenCounter
-    from langgraph_pdr.nodes.tools import register_tool
-    from langgraph_pdr.nodes.verifiers import (
-        BaseVerifier,
-        CheckRequest,
-        Verifier,
-        get_verifier,
-        register_verifier,
-    )
+    from langgraph_pdr.prompting.prompt_catalog import get_prompts, register_prompts
     from langgraph_pdr.runner import aresume_pdr, arun_pdr, inspect_run, list_runs, resume_pdr, run_pdr
     from langgraph_pdr.state import (
         CallRecord,
@@ -62,6 +59,9 @@ if TYPE_CHECKING:
         Workspace,
     )
     from langgraph_pdr.tool import create_pdr_tool
+    from langgraph_pdr.tooling.mcp_client import load_mcp_tools
+    from langgraph_pdr.tooling.sandboxed_python import PythonRun, python_tool, run_python
+    from langgraph_pdr.tooling.toolbox import register_tool
     from langgraph_pdr.view import render_run_html
 
 #: The module of each public name.
@@ -76,25 +76,25 @@ _MODULES: dict[str, str] = {
     "draw_graph": "langgraph_pdr.graphs",
     "graph_config": "langgraph_pdr.graphs",
     "ModelError": "langgraph_pdr.models",
-    "load_mcp_tools": "langgraph_pdr.nodes.mcp_tools",
+    "load_mcp_tools": "langgraph_pdr.tooling.mcp_client",
     "BaseDistiller": "langgraph_pdr.nodes.distill",
     "Distiller": "langgraph_pdr.nodes.distill",
     "DistillRequest": "langgraph_pdr.nodes.distill",
     "Generation": "langgraph_pdr.nodes.distill",
     "get_distiller": "langgraph_pdr.nodes.distill",
     "register_distiller": "langgraph_pdr.nodes.distill",
-    "get_prompts": "langgraph_pdr.nodes.prompts",
-    "register_prompts": "langgraph_pdr.nodes.prompts",
-    "PythonRun": "langgraph_pdr.nodes.python_tool",
-    "python_tool": "langgraph_pdr.nodes.python_tool",
-    "run_python": "langgraph_pdr.nodes.python_tool",
-    "Utf8TokenCounter": "langgraph_pdr.nodes.tokens",
-    "register_tool": "langgraph_pdr.nodes.tools",
-    "BaseVerifier": "langgraph_pdr.nodes.verifiers",
-    "CheckRequest": "langgraph_pdr.nodes.verifiers",
-    "Verifier": "langgraph_pdr.nodes.verifiers",
-    "get_verifier": "langgraph_pdr.nodes.verifiers",
-    "register_verifier": "langgraph_pdr.nodes.verifiers",
+    "get_prompts": "langgraph_pdr.prompting.prompt_catalog",
+    "register_prompts": "langgraph_pdr.prompting.prompt_catalog",
+    "PythonRun": "langgraph_pdr.tooling.sandboxed_python",
+    "python_tool": "langgraph_pdr.tooling.sandboxed_python",
+    "run_python": "langgraph_pdr.tooling.sandboxed_python",
+    "Utf8TokenCounter": "langgraph_pdr.calls.token_count",
+    "register_tool": "langgraph_pdr.tooling.toolbox",
+    "BaseVerifier": "langgraph_pdr.checking",
+    "CheckRequest": "langgraph_pdr.checking",
+    "Verifier": "langgraph_pdr.checking",
+    "get_verifier": "langgraph_pdr.checking",
+    "register_verifier": "langgraph_pdr.checking",
     "aresume_pdr": "langgraph_pdr.runner",
     "arun_pdr": "langgraph_pdr.runner",
     "inspect_run": "langgraph_pdr.runner",

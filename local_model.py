@@ -21,7 +21,7 @@ from typing import Any
 
 from platformdirs import user_cache_dir
 
-from langgraph_pdr.nodes.budget import worst_calls
+from langgraph_pdr.budgets.accounting import worst_calls
 from langgraph_pdr.state.config import PDRConfig
 
 
@@ -271,7 +271,7 @@ def ensure_model(name_or_path: str | None = None, *, progress: bool = False) -> 
 
 
 def largest_call(config: PDRConfig, question_tokens: int) -> int:
-    """The most tokens (prompt and output) one call of a run can need (see `nodes.budget`)."""
+    """The most tokens (prompt and output) one call of a run can need (see `budgets.accounting`)."""
     return max(worst_calls(config, question_tokens))
 
 

@@ -19,8 +19,8 @@ from langchain_openai import ChatOpenAI
 
 from langgraph_pdr.local_model import DEFAULT_LOCAL_MODEL, check_fits, context_size, ensure_model
 from langgraph_pdr.local_server import LlamaCppTokenCounter, shared_server
-from langgraph_pdr.nodes.runtime import use_model_builder
 from langgraph_pdr.prompt_sharing import PromptSharing, sharing_enabled
+from langgraph_pdr.runtime.environment import use_model_builder
 from langgraph_pdr.state.config import PDRConfig
 from langgraph_pdr.state.context import TokenCounter
 from langgraph_pdr.state.spec import ModelSpec

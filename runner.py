@@ -21,6 +21,12 @@ from langchain_core.runnables import RunnableConfig
 from langchain_core.tools import BaseTool
 from langgraph.types import Overwrite
 
+from langgraph_pdr.budgets.accounting import BILLING
+from langgraph_pdr.calls.image_input import IMAGES, without_data
+from langgraph_pdr.calls.model_call import KEPT, model_name
+from langgraph_pdr.calls.token_count import DEFAULT_COUNTER
+from langgraph_pdr.checking import ensure_verifier, stored_reference
+from langgraph_pdr.checking.programs import split_tests
 from langgraph_pdr.checkpoints.ledger import (
     FINISHED,
     NO_DRAFTS,
@@ -42,16 +48,9 @@ from langgraph_pdr.graphs import create_pdr_graph, graph_config
 from langgraph_pdr.images import load_images
 from langgraph_pdr.local_model import local_defaults
 from langgraph_pdr.models import OpenModel, is_local_model, open_model
-from langgraph_pdr.nodes.budget import BILLING
 from langgraph_pdr.nodes.distill import get_distiller
 from langgraph_pdr.nodes.draft import run_verifier
-from langgraph_pdr.nodes.images import IMAGES, without_data
-from langgraph_pdr.nodes.llm import KEPT, model_name
-from langgraph_pdr.nodes.prompts import get_prompts
-from langgraph_pdr.nodes.tokens import DEFAULT_COUNTER
-from langgraph_pdr.nodes.tools import tool_set
-from langgraph_pdr.nodes.verifiers import ensure_verifier, stored_reference
-from langgraph_pdr.nodes.verifiers.programs import split_tests
+from langgraph_pdr.prompting.prompt_catalog import get_prompts
 from langgraph_pdr.state.config import PDRConfig
 from langgraph_pdr.state.context import PDRContext, TokenCounter
 from langgraph_pdr.state.image_ref import ImageRef
@@ -59,6 +58,7 @@ from langgraph_pdr.state.prompt_set import PromptSet
 from langgraph_pdr.state.records import CallRecord, RunOutcome
 from langgraph_pdr.state.result import PDRResult, RunSummary
 from langgraph_pdr.state.spec import RunSpec
+from langgraph_pdr.tooling.toolbox import tool_set
 
 ModelArg = BaseChatModel | str | OpenModel
 EventHandler = Callable[[dict[str, Any]], None]

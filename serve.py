@@ -31,11 +31,11 @@ from langgraph_pdr.chat_model import metadata_of, question_images, split_message
 from langgraph_pdr.images import load_images
 from langgraph_pdr.local_model import LOCAL_TOOL_FORMAT, local_defaults
 from langgraph_pdr.models import OpenModel, is_local_model, open_model
-from langgraph_pdr.nodes.tools import check_allowed
 from langgraph_pdr.runner import arun_pdr
 from langgraph_pdr.state.config import PDRConfig, error_line
 from langgraph_pdr.state.methods import MethodError, from_model_name, parse_method
 from langgraph_pdr.state.result import PDRResult
+from langgraph_pdr.tooling.toolbox import check_allowed
 
 PRESETS = (
     "pdr",

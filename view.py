@@ -20,12 +20,12 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from langgraph_pdr.budgets.accounting import call_sums
 from langgraph_pdr.checkpoints.ledger import Ledger
 from langgraph_pdr.checkpoints.store import open_ledger
-from langgraph_pdr.nodes.answers import last_boxed
-from langgraph_pdr.nodes.budget import call_sums
-from langgraph_pdr.nodes.grading import is_correct
 from langgraph_pdr.runner import inspect_run
+from langgraph_pdr.selection.answer_grading import is_correct
+from langgraph_pdr.selection.answer_votes import last_boxed
 from langgraph_pdr.state.records import (
     ROLES,
     CallRecord,

@@ -25,8 +25,11 @@ from langgraph_pdr import run_python
 
 
 def load_run_python(checkout: Path) -> Callable[..., object]:
-    """`run_python` of another checkout's `nodes/python_tool.py`, loaded as a module of its own."""
-    spec = importlib.util.spec_from_file_location("before_python_tool", checkout / "nodes" / "python_tool.py")
+    """`run_python` of another checkout's sandboxed python tool (`tooling/sandboxed_python.py`, or
+    `nodes/python_tool.py` before the package's restructuring), loaded as a module of its own."""
+    found = [p for p in ("tooling/sandboxed_python.py", "nodes/python_tool.py") if (checkout / p).exists()]
+    assert found, f"no sandboxed python tool in {checkout}"
+    spec = importlib.util.spec_from_file_location("before_python_tool", checkout / found[0])
     assert spec and spec.loader, checkout
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module

@@ -22,8 +22,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from fakes import ScriptedChatModel  # noqa: E402
 
 from langgraph_pdr import DistillRequest, Draft, PDRConfig, Utf8TokenCounter, get_distiller, get_prompts  # noqa: E402
-from langgraph_pdr.nodes.runtime import NodeEnv  # noqa: E402
-from langgraph_pdr.nodes.tournament import select_final  # noqa: E402
+from langgraph_pdr.runtime.environment import NodeEnv  # noqa: E402
+from langgraph_pdr.runtime.knockout import select_final  # noqa: E402
 
 DELAY = 0.2
 DRAFTS = [Draft(round=1, index=i, text=f"so \\boxed{{{i}}}", answer=str(i)) for i in range(8)]

@@ -188,8 +188,8 @@ def prepare_local(
     """For the local model: check that the longest question fits its context under every config
     (before anything is assembled or loaded), then assemble it, with a progress bar the first time."""
     if model and is_local(model):
+        from langgraph_pdr.calls.token_count import DEFAULT_COUNTER
         from langgraph_pdr.local_model import DEFAULT_LOCAL_MODEL, check_fits, ensure_model
-        from langgraph_pdr.nodes.tokens import DEFAULT_COUNTER
 
         name = model.partition(":")[2] or DEFAULT_LOCAL_MODEL
         longest = max((DEFAULT_COUNTER.count(q) for q in questions), default=0)

@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from langgraph_pdr.calls.model_call import ImagesNotSupported
 from langgraph_pdr.checkpoints.ledger import FINISHED, RunLockedError
 from langgraph_pdr.checkpoints.store import check_db, resolve_db
 from langgraph_pdr.cli.common import (
@@ -33,7 +34,6 @@ from langgraph_pdr.cli.progress import Progress
 from langgraph_pdr.images import load_images
 from langgraph_pdr.local_model import local_defaults
 from langgraph_pdr.nodes.check import check_label
-from langgraph_pdr.nodes.llm import ImagesNotSupported
 from langgraph_pdr.runner import checked_config, inspect_run, list_runs, resume_pdr, run_pdr
 from langgraph_pdr.state.config import DEFAULT_MAX_TOOL_CALLS, DEFAULT_TOOL_TIMEOUT, PDRConfig, error_line
 from langgraph_pdr.state.result import PDRResult
@@ -195,7 +195,7 @@ def mcp_tools(path: str | None) -> list[Any]:
         return []
     import asyncio
 
-    from langgraph_pdr.nodes.mcp_tools import load_mcp_tools
+    from langgraph_pdr.tooling.mcp_client import load_mcp_tools
 
     return asyncio.run(load_mcp_tools(path))
 

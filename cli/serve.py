@@ -20,9 +20,9 @@ from langgraph_pdr.cli.common import (
     probe,
     store_options,
 )
-from langgraph_pdr.nodes.tools import ALLOW_TOOLS_ENV, allowed_tools
 from langgraph_pdr.serve import serve
 from langgraph_pdr.state.registry import TOOLS
+from langgraph_pdr.tooling.toolbox import ALLOW_TOOLS_ENV, allowed_tools
 
 #: The API key every request must bring (`Authorization: Bearer KEY`), as `--api-key` sets it.
 API_KEY_ENV = "PDR_API_KEY"

@@ -33,11 +33,11 @@ from typing import Any
 from sqlalchemy import Boolean, Column, Float, MetaData, String, Table, Text, select
 from sqlalchemy.engine import Engine
 
+from langgraph_pdr.checking.programs import sanitize
 from langgraph_pdr.checkpoints.schema import create_tables
 from langgraph_pdr.checkpoints.writes import upsert
 from langgraph_pdr.evals.code import CodeTask
-from langgraph_pdr.nodes.python_tool import run_python
-from langgraph_pdr.nodes.verifiers.programs import sanitize
+from langgraph_pdr.tooling.sandboxed_python import run_python
 
 HARNESS = resources.files("langgraph_pdr.evals").joinpath("grading_harness.py").read_text("utf-8")
 #: A sandboxed grading run's limits: the program's inputs take at most 61 s, the reference's first.

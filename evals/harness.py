@@ -16,6 +16,9 @@ from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 
+from langgraph_pdr.calls.model_call import call_options, model_name
+from langgraph_pdr.calls.token_count import DEFAULT_COUNTER
+from langgraph_pdr.checking.programs import split_tests
 from langgraph_pdr.checkpoints.ledger import FINISHED
 from langgraph_pdr.checkpoints.store import MEMORY, is_postgres, open_ledger, resolve_db
 from langgraph_pdr.evals.cache import SharedDrafts
@@ -24,13 +27,10 @@ from langgraph_pdr.evals.datasets import Problem
 from langgraph_pdr.evals.store import EvalStore, Item
 from langgraph_pdr.images import load_images
 from langgraph_pdr.models import OpenModel, open_model
-from langgraph_pdr.nodes.grading import is_correct
-from langgraph_pdr.nodes.llm import call_options, model_name
-from langgraph_pdr.nodes.prompts import get_prompts
-from langgraph_pdr.nodes.tokens import DEFAULT_COUNTER
-from langgraph_pdr.nodes.tournament import reads_judge
-from langgraph_pdr.nodes.verifiers.programs import split_tests
+from langgraph_pdr.prompting.prompt_catalog import get_prompts
 from langgraph_pdr.runner import resume_pdr, run_pdr
+from langgraph_pdr.runtime.knockout import reads_judge
+from langgraph_pdr.selection.answer_grading import is_correct
 from langgraph_pdr.state.config import DEFAULT_VERIFIER, PDRConfig
 from langgraph_pdr.state.methods import EvalMethod, matched_single
 from langgraph_pdr.state.result import PDRResult

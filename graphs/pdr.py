@@ -29,6 +29,7 @@ from langchain_core.tools import BaseTool
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import RetryPolicy
 
+from langgraph_pdr.calls.retry import DEFAULT_RETRY
 from langgraph_pdr.graphs.draw import draw_image, draw_png
 from langgraph_pdr.nodes.check import acheck, check
 from langgraph_pdr.nodes.collect import after_checked, after_collect, checked, collect
@@ -36,7 +37,6 @@ from langgraph_pdr.nodes.critique import acritique, critique
 from langgraph_pdr.nodes.distill.node import adistill, distill
 from langgraph_pdr.nodes.draft import adraft, begin_round, draft, draft_failed, send_drafts
 from langgraph_pdr.nodes.finalize import afinalize, finalize
-from langgraph_pdr.nodes.retry import DEFAULT_RETRY
 from langgraph_pdr.nodes.verify import averify, verify, verify_failed
 from langgraph_pdr.state.config import FAMILIES, PDRConfig
 from langgraph_pdr.state.context import PDRContext
@@ -70,7 +70,7 @@ def create_pdr_graph(
             (JSON: a model id, a base URL, a config) for servers such as `langgraph dev`.
         tools: LangChain tools every draft may call, besides the built-in ones `config.tools` names;
             `PDRContext(tools=...)` replaces them for one invocation. With tools, a draft is a loop
-            of model turns and tool calls (see `langgraph_pdr.nodes.tool_loop`).
+            of model turns and tool calls (see `langgraph_pdr.runtime.tool_loop`).
 
     Returns:
         The `StateGraph`, with input `{question, gold?}` and output

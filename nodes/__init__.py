@@ -1,6 +1,6 @@
 """What acts: drafting, verification, distillation, critique, finalization (prompts beside each)."""
 
-from langgraph_pdr.nodes.answers import final_answer, last_boxed
+from langgraph_pdr.calls.token_count import Utf8TokenCounter
 from langgraph_pdr.nodes.distill import (
     BaseDistiller,
     Distiller,
@@ -8,8 +8,8 @@ from langgraph_pdr.nodes.distill import (
     get_distiller,
     register_distiller,
 )
-from langgraph_pdr.nodes.tokens import Utf8TokenCounter
 from langgraph_pdr.nodes.verify import parse_score
+from langgraph_pdr.selection.answer_votes import final_answer, last_boxed
 
 __all__ = [
     "BaseDistiller",

@@ -17,8 +17,8 @@ from typing import Any
 
 from langgraph.types import Send
 
-from langgraph_pdr.nodes.runtime import NodeEnv, node_env
-from langgraph_pdr.nodes.verifiers import CheckRequest, Verifier, get_verifier
+from langgraph_pdr.checking import CheckRequest, Verifier, get_verifier
+from langgraph_pdr.runtime.environment import NodeEnv, node_env
 from langgraph_pdr.state.config import PDRConfig
 from langgraph_pdr.state.graph_state import CheckTask
 from langgraph_pdr.state.records import Check, Draft

@@ -8,12 +8,12 @@ from typing import Any
 
 from langgraph.types import Send
 
-from langgraph_pdr.nodes.answers import agreement_share, normalize, vote
-from langgraph_pdr.nodes.budget import reserve
+from langgraph_pdr.budgets.accounting import reserve
 from langgraph_pdr.nodes.check import VERIFIED, check_tasks, passed, send_checks, with_checks
 from langgraph_pdr.nodes.distill import get_distiller
-from langgraph_pdr.nodes.runtime import NodeEnv, current_config, node_env
 from langgraph_pdr.nodes.verify import send_verifications, verify_costs
+from langgraph_pdr.runtime.environment import NodeEnv, current_config, node_env
+from langgraph_pdr.selection.answer_votes import agreement_share, normalize, vote
 from langgraph_pdr.state.config import PDRConfig
 from langgraph_pdr.state.records import Draft, RoundSummary
 

@@ -6,15 +6,15 @@ from typing import Any
 
 from langchain_core.messages import BaseMessage
 
-from langgraph_pdr.nodes.budget import BudgetStop, reserve
-from langgraph_pdr.nodes.images import question_message
-from langgraph_pdr.nodes.llm import acall_model, call_model
-from langgraph_pdr.nodes.runtime import NodeEnv, call_fields, node_env
-from langgraph_pdr.nodes.tokens import cut_to_tokens, prompt_bound
-from langgraph_pdr.nodes.trajectory import draft_body
+from langgraph_pdr.budgets.accounting import BudgetStop, reserve
+from langgraph_pdr.calls.image_input import question_message
+from langgraph_pdr.calls.model_call import acall_model, call_model
+from langgraph_pdr.calls.token_count import cut_to_tokens, prompt_bound
+from langgraph_pdr.runtime.environment import NodeEnv, call_fields, node_env
 from langgraph_pdr.state.config import PDRConfig
 from langgraph_pdr.state.prompt_set import PromptSet
 from langgraph_pdr.state.records import CallRecord, Critique
+from langgraph_pdr.tooling.transcript import draft_body
 
 
 def critique_messages(state: dict[str, Any], prompts: PromptSet) -> list[BaseMessage]:

@@ -13,35 +13,35 @@ from langchain_core.utils.function_calling import convert_to_openai_tool
 from langgraph.errors import NodeError
 from langgraph.types import Overwrite, Send
 
-from langgraph_pdr.nodes.answers import vote
-from langgraph_pdr.nodes.budget import (
+from langgraph_pdr.budgets.accounting import (
     TOOL_FRAMING_TOKENS,
     TOOL_RESULT_TOKENS,
     call_key,
     reserve,
     tool_draft_bound,
 )
-from langgraph_pdr.nodes.check import best_checked, with_checks
-from langgraph_pdr.nodes.distill import get_distiller
-from langgraph_pdr.nodes.images import question_message
-from langgraph_pdr.nodes.llm import (
+from langgraph_pdr.calls.image_input import question_message
+from langgraph_pdr.calls.model_call import (
     ImagesNotSupported,
     acall_model,
     acall_model_reply,
     call_model,
     call_model_reply,
 )
-from langgraph_pdr.nodes.prompts import check_template, tool_template
-from langgraph_pdr.nodes.runtime import NodeEnv, call_fields, current_config, node_env
-from langgraph_pdr.nodes.tokens import prompt_bound
-from langgraph_pdr.nodes.tool_loop import ToolLoop, asks_for_fenced_code, bind_tools
-from langgraph_pdr.nodes.tools import ToolSet, tool_set
-from langgraph_pdr.nodes.verifiers import answers_programs, get_verifier, read_draft
+from langgraph_pdr.calls.token_count import prompt_bound
+from langgraph_pdr.checking import answers_programs, get_verifier, read_draft
+from langgraph_pdr.nodes.check import best_checked, with_checks
+from langgraph_pdr.nodes.distill import get_distiller
 from langgraph_pdr.nodes.verify import scored
+from langgraph_pdr.prompting.prompt_catalog import check_template, tool_template
+from langgraph_pdr.runtime.environment import NodeEnv, call_fields, current_config, node_env
+from langgraph_pdr.runtime.tool_loop import ToolLoop, asks_for_fenced_code, bind_tools
+from langgraph_pdr.selection.answer_votes import vote
 from langgraph_pdr.state.config import PDRConfig
 from langgraph_pdr.state.graph_state import DraftTask
 from langgraph_pdr.state.prompt_set import PromptSet
 from langgraph_pdr.state.records import CallRecord, Draft, DraftTurn
+from langgraph_pdr.tooling.toolbox import ToolSet, tool_set
 
 
 def draft_tools(env: NodeEnv, default_tools: Sequence[BaseTool] = ()) -> ToolSet:
@@ -296,7 +296,7 @@ def draft(
     task: DraftTask, default_config: PDRConfig, default_tools: Sequence[BaseTool] = ()
 ) -> dict[str, Any]:
     """Write one draft: one model call on the question and this draft's workspace, or, with tools, a
-    loop of turns and tool calls (`langgraph_pdr.nodes.tool_loop`)."""
+    loop of turns and tool calls (`langgraph_pdr.runtime.tool_loop`)."""
     env = node_env(default_config)
     tools = draft_tools(env, default_tools)
     messages = draft_messages(task, env.config, env.prompts, tools)

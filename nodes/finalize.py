@@ -8,7 +8,7 @@ cut off before any answer says so with `stop_reason` `unfinished`.
 
 With `PDRConfig(selector="tournament")`, a PDR run that completed its schedule answers with the winner of
 a tournament among its last round's finished drafts instead of their vote: pairwise comparisons judged by
-the model (role `judge`, one stage per bracket level; see `langgraph_pdr.nodes.tournament`). A cap that
+the model (role `judge`, one stage per bracket level; see `langgraph_pdr.runtime.knockout`). A cap that
 refuses a level ends the tournament: the run answers with the vote and stops with the cap's reason.
 """
 
@@ -16,14 +16,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from langgraph_pdr.nodes.answers import best_scored, finished, vote
-from langgraph_pdr.nodes.budget import BILLING, spent
+from langgraph_pdr.budgets.accounting import BILLING, spent
+from langgraph_pdr.calls.model_call import KEPT
 from langgraph_pdr.nodes.check import best_checked, with_checks
 from langgraph_pdr.nodes.collect import NO_DRAFTS
-from langgraph_pdr.nodes.llm import KEPT
-from langgraph_pdr.nodes.runtime import NodeEnv, node_env
-from langgraph_pdr.nodes.tournament import Selection, aselect_final, select_final
 from langgraph_pdr.nodes.verify import scored
+from langgraph_pdr.runtime.environment import NodeEnv, node_env
+from langgraph_pdr.runtime.knockout import Selection, aselect_final, select_final
+from langgraph_pdr.selection.answer_votes import best_scored, finished, vote
 from langgraph_pdr.state.config import PDRConfig
 from langgraph_pdr.state.graph_state import merge_max
 from langgraph_pdr.state.records import Draft, RunOutcome

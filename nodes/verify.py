@@ -9,15 +9,15 @@ from langchain_core.messages import BaseMessage
 from langgraph.errors import NodeError
 from langgraph.types import Send
 
-from langgraph_pdr.nodes.images import question_message
-from langgraph_pdr.nodes.llm import ImagesNotSupported, acall_model, call_model
-from langgraph_pdr.nodes.runtime import NodeEnv, call_fields, node_env
-from langgraph_pdr.nodes.tokens import prompt_bound
-from langgraph_pdr.nodes.trajectory import draft_body
+from langgraph_pdr.calls.image_input import question_message
+from langgraph_pdr.calls.model_call import ImagesNotSupported, acall_model, call_model
+from langgraph_pdr.calls.token_count import prompt_bound
+from langgraph_pdr.runtime.environment import NodeEnv, call_fields, node_env
 from langgraph_pdr.state.config import PDRConfig
 from langgraph_pdr.state.graph_state import VerifyTask
 from langgraph_pdr.state.prompt_set import PromptSet
 from langgraph_pdr.state.records import CallRecord, Draft, Verification
+from langgraph_pdr.tooling.transcript import draft_body
 
 MAX_SCORE = 10.0
 _NUMBER = r"(-?\d+(?:\.\d+)?)"

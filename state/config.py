@@ -41,7 +41,7 @@ DEFAULT_SCHEDULES: dict[str, tuple[int, ...]] = {
 
 #: The smallest share of a workspace, in tokens, that can still hold a draft's final answer.
 MIN_SHARE_TOKENS = 16
-#: The prompt set a run uses unless its config names another (see `langgraph_pdr.nodes.prompts`).
+#: The prompt set a run uses unless its config names another (see `langgraph_pdr.prompting.prompt_catalog`).
 DEFAULT_PROMPTS = "card"
 #: A refine draft (a draft of round 2 or later) may write this many times a first draft's `max_tokens`
 #: unless `max_tokens.refine` says otherwise: it checks and finishes a workspace's derivation.
@@ -142,13 +142,13 @@ class PDRConfig(BaseModel):
         max_b_total: hard cap on B_total (the sum of every call's input and output tokens).
         max_b_seq: hard cap on B_seq (the critical path).
         max_concurrency: parallel calls at most (default: the widest round).
-        prompts: the prompt set every call uses (see `langgraph_pdr.nodes.prompts`).
+        prompts: the prompt set every call uses (see `langgraph_pdr.prompting.prompt_catalog`).
         early_stop: end the run after a round in which at least this fraction of the finished drafts
             (and two or more) reached the same answer (`1.0`: unanimous), with `stop_reason`
             `converged`; SR stops when a rewrite keeps the previous answer; self-consistency in windows
             after a window when that fraction of all its drafts so far agree. None never stops early.
         tools: built-in tools every draft may call, by name (`python`: a sandboxed interpreter; see
-            `langgraph_pdr.nodes.tools`). A draft with tools is a loop of model turns and tool calls.
+            `langgraph_pdr.tooling.toolbox`). A draft with tools is a loop of model turns and tool calls.
             `run_pdr(tools=[...])` adds LangChain tool objects besides.
         max_tool_calls: tool calls one draft may make (default 8); the turn after the last one is
             asked for the final answer without tools.

@@ -76,7 +76,7 @@ class PDRContext:
             `index`, `text`, `written`: pieces so far) on the custom stream; `run_pdr` turns it on
             when it is given `on_event`.
         tools: LangChain tools every draft may call, besides the built-in ones `config.tools` names
-            (see `langgraph_pdr.nodes.tools`).
+            (see `langgraph_pdr.tooling.toolbox`).
 
     `run_pdr` builds it for you; pass one yourself when you compile and invoke a graph of
     `create_pdr_graph` (`graph.invoke(..., context=PDRContext(model=...))`). It is not checkpointed:

@@ -1,7 +1,7 @@
 """Images of a question: a reference by content (sha256), never the bytes, in the state and the payloads.
 
 A run's images are stored once, content-addressed, beside its ledger; calls get their bytes by sha256
-(see `langgraph_pdr.nodes.images`). An http(s) image is kept as its URL (the provider fetches it).
+(see `langgraph_pdr.calls.image_input`). An http(s) image is kept as its URL (the provider fetches it).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The declaration of a prompt set: one template per use, checked for its placeholders.
 
-The templates themselves, and the registry of named sets, are in `langgraph_pdr.nodes.prompts`.
+The templates themselves, and the registry of named sets, are in `langgraph_pdr.prompting.prompt_catalog`.
 """
 
 from __future__ import annotations
@@ -60,11 +60,11 @@ OPTIONAL_PLACEHOLDERS: dict[str, tuple[str, ...]] = {
 
 
 class PromptSet(BaseModel):
-    """A named set of prompt templates (Python format strings; see `langgraph_pdr.nodes.prompts`).
+    """A named set of prompt templates (Python format strings; see `langgraph_pdr.prompting.prompt_catalog`).
 
     Example:
         ```python
-        from langgraph_pdr.nodes.prompts import get_prompts
+        from langgraph_pdr.prompting.prompt_catalog import get_prompts
 
         card = get_prompts("card")
         assert card.solve.format(question="What is 2 + 2?").startswith("What is 2 + 2?")

@@ -66,7 +66,7 @@ class ToolCall(_Record):
     Example:
         ```python
         from langgraph_pdr import PDRConfig, ToolCall, Utf8TokenCounter
-        from langgraph_pdr.nodes.tools import run_tool_call, tool_set
+        from langgraph_pdr.tooling.toolbox import run_tool_call, tool_set
 
         call = run_tool_call(tool_set(PDRConfig(tools=["python"])), "python", {"code": "1 / 0"},
                              Utf8TokenCounter())
@@ -329,7 +329,7 @@ class KeptReply(_Record):
     """A reply a call of a node returned before the node ended (one comparison of a tournament level,
     say), kept so that the node, run again after a failure or in a resumed process, reads it back
     instead of paying for it again. `key` names the call: its role, round, index, messages and
-    provider options (`langgraph_pdr.nodes.llm.KeptReplies.key`). The ledger keeps it until the run
+    provider options (`langgraph_pdr.calls.model_call.KeptReplies.key`). The ledger keeps it until the run
     ends; the call is booked once, with the node's other calls, when the node ends.
     """
 

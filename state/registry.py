@@ -84,11 +84,11 @@ class Missing:
 DISTILLERS: Registry[type] = Registry("distiller", builtins="langgraph_pdr.nodes.distill")
 """Distiller classes by name; see `langgraph_pdr.nodes.distill`."""
 
-PROMPT_SETS: Registry[Any] = Registry("prompt set", builtins="langgraph_pdr.nodes.prompts")
-"""Prompt sets by name; see `langgraph_pdr.nodes.prompts`."""
+PROMPT_SETS: Registry[Any] = Registry("prompt set", builtins="langgraph_pdr.prompting.prompt_catalog")
+"""Prompt sets by name; see `langgraph_pdr.prompting.prompt_catalog`."""
 
-TOOLS: Registry[Any] = Registry("tool", builtins="langgraph_pdr.nodes.tools")
-"""Built-in tools by name (factories of LangChain tools); see `langgraph_pdr.nodes.tools`."""
+TOOLS: Registry[Any] = Registry("tool", builtins="langgraph_pdr.tooling.toolbox")
+"""Built-in tools by name (factories of LangChain tools); see `langgraph_pdr.tooling.toolbox`."""
 
-VERIFIERS: Registry[Any] = Registry("verifier", builtins="langgraph_pdr.nodes.verifiers")
-"""Verifiers by name; see `langgraph_pdr.nodes.verifiers`."""
+VERIFIERS: Registry[Any] = Registry("verifier", builtins="langgraph_pdr.checking")
+"""Verifiers by name; see `langgraph_pdr.checking`."""

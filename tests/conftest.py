@@ -140,7 +140,7 @@ def postgres_db(postgres_server):
 def fast_retries(monkeypatch):
     """The default retry policy with short waits, for tests that inject faults."""
     import langgraph_pdr.graphs.pdr as pdr_graph
-    from langgraph_pdr.nodes.retry import DEFAULT_RETRY
+    from langgraph_pdr.calls.retry import DEFAULT_RETRY
 
     fast = DEFAULT_RETRY._replace(initial_interval=0.05, max_interval=0.1, jitter=False)
     monkeypatch.setattr(pdr_graph, "DEFAULT_RETRY", fast)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from langgraph_pdr.nodes.llm import derive_seed
+from langgraph_pdr.calls.model_call import derive_seed
 
 
 def role_of(prompt: str) -> str:

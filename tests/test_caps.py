@@ -148,7 +148,7 @@ def test_stopped_run_answers_with_its_best_scored_draft():
 def test_reservation_counts_prompt_bytes_as_an_upper_bound():
     from langchain_core.messages import HumanMessage
 
-    from langgraph_pdr.nodes.tokens import DEFAULT_COUNTER, prompt_bound
+    from langgraph_pdr.calls.token_count import DEFAULT_COUNTER, prompt_bound
 
     text = "∑ x² — naïve café " * 20
     assert prompt_bound([HumanMessage(text)], DEFAULT_COUNTER) >= len(text.encode()) >= words(text)

@@ -9,18 +9,18 @@ import textwrap
 import pytest
 
 import langgraph_pdr
+import langgraph_pdr.checking
 import langgraph_pdr.checkpoints.ledger
 import langgraph_pdr.checkpoints.snapshot
 import langgraph_pdr.evals
 import langgraph_pdr.nodes.distill
-import langgraph_pdr.nodes.verifiers
 
 BLOCK = re.compile(r"```python\n(.*?)```", re.DOTALL)
 
 
 def _examples():
     objects = [getattr(langgraph_pdr, n) for n in langgraph_pdr.__all__]
-    objects += [langgraph_pdr.nodes.distill, langgraph_pdr.nodes.verifiers]
+    objects += [langgraph_pdr.nodes.distill, langgraph_pdr.checking]
     objects += [langgraph_pdr.checkpoints.snapshot.snapshot]
     objects += [langgraph_pdr.evals] + [getattr(langgraph_pdr.evals, n) for n in langgraph_pdr.evals.__all__]
     for obj in objects:

@@ -312,7 +312,7 @@ def test_a_round_with_no_survivor_fails_clearly_and_resumes(tmp_path):
 def test_transient_errors_are_retried_and_a_dead_draft_is_a_failure_record(tmp_path):
     from fakes import ScriptedChatModel, default_reply
 
-    from langgraph_pdr.nodes import retry
+    from langgraph_pdr.calls import retry
 
     attempts: dict[int, int] = {}
 

@@ -36,7 +36,7 @@ from langgraph_pdr.evals.datasets import Problem
 from langgraph_pdr.evals.harness import LATE_FIELDS, Evaluation, eval_store, run_key, thread_id
 from langgraph_pdr.evals.report import COMPARED_TITLE, MATCHED_TITLE, markdown, matched_pairs
 from langgraph_pdr.evals.store import Item
-from langgraph_pdr.nodes.prompts import get_prompts
+from langgraph_pdr.prompting.prompt_catalog import get_prompts
 from langgraph_pdr.state.methods import method_label, parse_method
 
 
@@ -203,8 +203,8 @@ def word_count():
     """A second built-in tool, registered for one test."""
     from langchain_core.tools import tool
 
-    from langgraph_pdr.nodes.tools import register_tool
     from langgraph_pdr.state.registry import TOOLS
+    from langgraph_pdr.tooling.toolbox import register_tool
 
     @tool
     def count_words(text: str) -> int:

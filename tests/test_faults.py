@@ -174,9 +174,9 @@ def test_failed_attempts_never_push_b_total_past_its_cap(tmp_path, fast_retries)
     assert result.b_total <= cap
     assert_books_balance(result)
     # a cap that fits round 1's worst case and little more: a billed failure leaves no room to retry
+    from langgraph_pdr.calls.token_count import DEFAULT_COUNTER, prompt_bound
     from langgraph_pdr.nodes.draft import draft_messages
-    from langgraph_pdr.nodes.prompts import get_prompts
-    from langgraph_pdr.nodes.tokens import DEFAULT_COUNTER, prompt_bound
+    from langgraph_pdr.prompting.prompt_catalog import get_prompts
 
     task = {"question": "What is 6 * 7?", "round": 1, "index": 0, "workspace": None}
     prompts = get_prompts(config.prompts)

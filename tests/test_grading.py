@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from langgraph_pdr.nodes.grading import is_correct
+from langgraph_pdr.selection.answer_grading import is_correct
 
 # 30 cases written to test answer checkers (several boxes, units, thousands commas, no box ...)
 CASES = [json.loads(line) for line in (Path(__file__).parent / "data" / "answer_check_cases.jsonl").open()]

@@ -13,8 +13,8 @@ from serve_process import pdr_serve
 from test_cli import assert_one_line_error, pdr
 
 from langgraph_pdr import PDRChatModel, PDRConfig, create_pdr_tool, resume_pdr, run_pdr
+from langgraph_pdr.calls.model_call import ImagesNotSupported
 from langgraph_pdr.images import ImageError
-from langgraph_pdr.nodes.llm import ImagesNotSupported
 
 CONFIG = PDRConfig(schedule="4,2,1", distiller="global_summary", max_tokens=64)
 
@@ -96,7 +96,7 @@ def test_a_resume_sends_the_same_bytes(tmp_path):
     ) as server:
         config = PDRConfig(schedule="2,1", distiller="random_k", k=1, max_tokens=64)
         import langgraph_pdr.graphs.pdr as pdr_graph
-        from langgraph_pdr.nodes import retry
+        from langgraph_pdr.calls import retry
 
         fast = retry.DEFAULT_RETRY._replace(max_attempts=1)
         original, pdr_graph.DEFAULT_RETRY = pdr_graph.DEFAULT_RETRY, fast
@@ -257,9 +257,9 @@ def test_a_graph_invoked_directly_takes_images_that_carry_their_bytes():
     from fakes import ScriptedChatModel
 
     from langgraph_pdr import PDRContext, create_pdr_graph, graph_config
+    from langgraph_pdr.calls.image_input import question_message
+    from langgraph_pdr.calls.token_count import DEFAULT_COUNTER, prompt_bound
     from langgraph_pdr.images import image_refs
-    from langgraph_pdr.nodes.images import question_message
-    from langgraph_pdr.nodes.tokens import DEFAULT_COUNTER, prompt_bound
     from langgraph_pdr.state.image_ref import IMAGE_TOKENS
 
     config = PDRConfig(method="single")

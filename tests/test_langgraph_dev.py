@@ -127,7 +127,7 @@ def test_a_deployment_runs_no_tool_it_did_not_allow(dev_server):
 
 
 def test_the_deployments_allowed_tools_come_from_its_environment(monkeypatch):
-    from langgraph_pdr.nodes.runtime import context_from_json
+    from langgraph_pdr.runtime.environment import context_from_json
 
     context = {"model": "fake-model", "base_url": "http://127.0.0.1:9/v1", "config": {"tools": ["python"]}}
     monkeypatch.delenv("PDR_ALLOW_TOOLS", raising=False)

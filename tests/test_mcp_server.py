@@ -250,7 +250,7 @@ def test_docstring_examples_of_the_mcp_modules_run(tmp_path, monkeypatch):
     from test_docstrings import BLOCK
 
     from langgraph_pdr.mcp_server import create_mcp_server
-    from langgraph_pdr.nodes.mcp_tools import mcp_connections
+    from langgraph_pdr.tooling.mcp_client import mcp_connections
 
     monkeypatch.chdir(tmp_path)
     for obj in (create_mcp_server, mcp_connections):

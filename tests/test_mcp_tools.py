@@ -22,7 +22,7 @@ from fake_openai import FakeOpenAIServer, ToolCalls, default_reply  # noqa: E402
 from test_durable import wait_until  # noqa: E402
 
 from langgraph_pdr import PDRConfig, run_pdr  # noqa: E402
-from langgraph_pdr.nodes.mcp_tools import load_mcp_tools, mcp_connections  # noqa: E402
+from langgraph_pdr.tooling.mcp_client import load_mcp_tools, mcp_connections  # noqa: E402
 
 PDR = [sys.executable, "-m", "langgraph_pdr.cli"]
 SERVER = Path(__file__).with_name("mcp_math_server.py")

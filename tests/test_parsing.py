@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from langgraph_pdr.nodes.answers import PLACEHOLDER, final_answer, last_boxed, normalize
 from langgraph_pdr.nodes.verify import parse_score
+from langgraph_pdr.selection.answer_votes import PLACEHOLDER, final_answer, last_boxed, normalize
 
 
 @pytest.mark.parametrize(
@@ -31,7 +31,7 @@ def test_last_boxed(text, expected):
 
 
 def test_the_placeholder_is_the_one_the_prompts_ask_for():
-    from langgraph_pdr.nodes.prompts import CLASSIC
+    from langgraph_pdr.prompting.prompt_catalog import CLASSIC
 
     for prompt in (CLASSIC.solve, CLASSIC.refine, CLASSIC.improve, CLASSIC.improve_with_review):
         assert "\\boxed{{" + PLACEHOLDER + "}}" in prompt

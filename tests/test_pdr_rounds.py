@@ -266,7 +266,7 @@ def test_oracle_workspaces_keep_only_correct_or_incorrect_drafts(distiller, kept
 
 
 def test_an_oracle_that_keeps_no_draft_gives_the_next_round_a_fresh_solve():
-    from langgraph_pdr.nodes.prompts import get_prompts
+    from langgraph_pdr.prompting.prompt_catalog import get_prompts
 
     fake = ScriptedChatModel(script=script, usage=usage)
     config = PDRConfig(schedule=SCHEDULE, distiller="oracle_correct", k=2)
@@ -282,7 +282,7 @@ def test_oracle_without_gold_is_a_clear_error():
 
 
 def test_draft_calls_get_per_draft_seeds_and_role_limits():
-    from langgraph_pdr.nodes.llm import call_options
+    from langgraph_pdr.calls.model_call import call_options
 
     class ChatOpenAILike:  # only the class name family matters here
         pass

@@ -95,7 +95,7 @@ def test_registries_fill_themselves_on_first_use():
 def test_a_json_context_builds_its_model_without_importing_the_package_first():
     """`langgraph dev` loads a graph module, then a JSON context names the model by string."""
     code = (
-        "from langgraph_pdr.nodes.runtime import context_from_json\n"
+        "from langgraph_pdr.runtime.environment import context_from_json\n"
         "ctx = context_from_json({'model': 'fake-model', 'base_url': 'http://127.0.0.1:9/v1'})\n"
         "print(type(ctx.model).__name__)"
     )

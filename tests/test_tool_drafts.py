@@ -15,8 +15,8 @@ from fakes import ScriptedChatModel
 from langchain_core.tools import tool
 
 from langgraph_pdr import PDRConfig, resume_pdr, run_pdr
-from langgraph_pdr.nodes.budget import tool_draft_bound
-from langgraph_pdr.nodes.tools import TOOL_RESULT_TOKENS, fenced_code
+from langgraph_pdr.budgets.accounting import tool_draft_bound
+from langgraph_pdr.tooling.toolbox import TOOL_RESULT_TOKENS, fenced_code
 
 QUESTION = "What is the sum of the squares of the whole numbers below n, for n = 20 + your draft's number?"
 

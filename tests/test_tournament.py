@@ -15,13 +15,15 @@ import pytest
 from fakes import FakeCall, ScriptedChatModel, judge_parts, parts_of
 
 from langgraph_pdr import PDRConfig, Utf8TokenCounter, arun_pdr, get_prompts, inspect_run, run_pdr
-from langgraph_pdr.nodes import budget, llm, tournament
-from langgraph_pdr.nodes.answers import last_boxed
+from langgraph_pdr.budgets import accounting
+from langgraph_pdr.calls import model_call
+from langgraph_pdr.calls.token_count import DEFAULT_COUNTER, prompt_bound
 from langgraph_pdr.nodes.distill import DistillRequest, get_distiller
 from langgraph_pdr.nodes.distill import tournament as distill_tournament
-from langgraph_pdr.nodes.prompts import judge_template
-from langgraph_pdr.nodes.tokens import DEFAULT_COUNTER, prompt_bound
-from langgraph_pdr.nodes.tournament import VOTES, Comparison, judge_messages, knockout, play, verdict
+from langgraph_pdr.prompting.prompt_catalog import judge_template
+from langgraph_pdr.runtime import knockout as tournament
+from langgraph_pdr.runtime.knockout import VOTES, Comparison, judge_messages, knockout, play, verdict
+from langgraph_pdr.selection.answer_votes import last_boxed
 from langgraph_pdr.state.prompt_set import PromptSet
 from langgraph_pdr.state.records import Draft
 
@@ -292,7 +294,7 @@ def test_a_comparison_that_fails_once_does_not_make_its_node_pay_again(run, wher
 def test_a_run_that_fails_keeps_no_replies(tmp_path):
     # a comparison fails for good (not transient): the run ends failed, and this process keeps
     # nothing of it (a resume starts from the ledger)
-    from langgraph_pdr.nodes.llm import KEPT
+    from langgraph_pdr.calls.model_call import KEPT
 
     def judge(call: FakeCall) -> str:
         if call.index == 4:
@@ -407,7 +409,7 @@ def test_a_run_killed_in_a_tournaments_second_level_resumes_without_paying_the_f
 
 
 def direct_request(answers: str, k: int, fake: ScriptedChatModel, seed: int = 0) -> DistillRequest:
-    from langgraph_pdr.nodes.runtime import NodeEnv
+    from langgraph_pdr.runtime.environment import NodeEnv
 
     config = PDRConfig(schedule=(len(answers), 1), distiller="tournament", k=k, seed=seed)
     env = NodeEnv(
@@ -647,9 +649,9 @@ DOCUMENTED = [
     judge_template,
     # what a level's comparisons are made with
     DistillRequest.generate_many,
-    llm.call_models,
-    budget.settle,
-    budget.spent_with,
+    model_call.call_models,
+    accounting.settle,
+    accounting.spent_with,
 ]
 
 

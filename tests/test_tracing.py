@@ -14,9 +14,9 @@ from fakes import ScriptedChatModel
 from langchain_core.callbacks import BaseCallbackHandler
 from langchain_openai import ChatOpenAI
 
-import langgraph_pdr.nodes.tracing as tracing
+import langgraph_pdr.calls.tracing as tracing
 from langgraph_pdr import PDRConfig, PDRContext, create_pdr_graph, graph_config
-from langgraph_pdr.nodes.tracing import model_metadata
+from langgraph_pdr.calls.tracing import model_metadata
 
 
 class Recorder(BaseCallbackHandler):

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 from typing import TypeVar
 
-from langgraph_pdr.nodes.answers import by_agreement, by_score
 from langgraph_pdr.nodes.distill.base import (
     BaseDistiller,
     BudgetStop,
@@ -45,6 +44,7 @@ from langgraph_pdr.nodes.distill.random_k import RandomK
 from langgraph_pdr.nodes.distill.shared_top_k import SharedTopK
 from langgraph_pdr.nodes.distill.tournament import TournamentDistiller
 from langgraph_pdr.nodes.distill.verified_top_k import VerifiedTopK
+from langgraph_pdr.selection.answer_votes import by_agreement, by_score
 from langgraph_pdr.state.registry import DISTILLERS
 
 D = TypeVar("D", bound=type)

@@ -9,19 +9,19 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from langchain_core.messages import BaseMessage
 
-from langgraph_pdr.nodes.answers import answer_tally, finished
-from langgraph_pdr.nodes.budget import BudgetStop, reserve, settle, spent_with
+from langgraph_pdr.budgets.accounting import BudgetStop, reserve, settle, spent_with
+from langgraph_pdr.calls.model_call import Job, Outcome, acall_models, call_models, derive_seed
+from langgraph_pdr.calls.token_count import cut_to_tokens, prompt_bound
+from langgraph_pdr.checking import answers_programs
 from langgraph_pdr.nodes.check import check_tally
-from langgraph_pdr.nodes.llm import Job, Outcome, acall_models, call_models, derive_seed
-from langgraph_pdr.nodes.prompts import check_template, get_prompts
-from langgraph_pdr.nodes.runtime import NodeEnv, call_fields
-from langgraph_pdr.nodes.tokens import cut_to_tokens, prompt_bound
-from langgraph_pdr.nodes.trajectory import draft_body
-from langgraph_pdr.nodes.verifiers import answers_programs
+from langgraph_pdr.prompting.prompt_catalog import check_template, get_prompts
+from langgraph_pdr.runtime.environment import NodeEnv, call_fields
+from langgraph_pdr.selection.answer_votes import answer_tally, finished
 from langgraph_pdr.state.config import PDRConfig
 from langgraph_pdr.state.context import TokenCounter
 from langgraph_pdr.state.prompt_set import PromptSet
 from langgraph_pdr.state.records import CallRecord, Draft, Judgment, Workspace
+from langgraph_pdr.tooling.transcript import draft_body
 
 
 @dataclass(frozen=True)
@@ -181,7 +181,7 @@ class DistillRequest:
             from langchain_core.language_models import GenericFakeChatModel
             from langchain_core.messages import AIMessage, HumanMessage
             from langgraph_pdr import DistillRequest, Generation, PDRConfig, Utf8TokenCounter, get_prompts
-            from langgraph_pdr.nodes.runtime import NodeEnv
+            from langgraph_pdr.runtime.environment import NodeEnv
 
             config = PDRConfig(schedule="4,1")
             env = NodeEnv(model=GenericFakeChatModel(messages=iter([AIMessage("yes")] * 3)),

@@ -16,13 +16,13 @@ from typing import Any
 
 from langchain_core.messages import BaseMessage
 
-from langgraph_pdr.nodes.answers import agreement, answer_tally
+from langgraph_pdr.calls.image_input import question_message
+from langgraph_pdr.calls.token_count import cut_to_tokens
 from langgraph_pdr.nodes.distill.base import SEPARATOR, BaseDistiller, DistillRequest, attempt_text
-from langgraph_pdr.nodes.images import question_message
-from langgraph_pdr.nodes.prompts import tool_template
-from langgraph_pdr.nodes.tokens import cut_to_tokens
-from langgraph_pdr.nodes.trajectory import used_tools
+from langgraph_pdr.prompting.prompt_catalog import tool_template
+from langgraph_pdr.selection.answer_votes import agreement, answer_tally
 from langgraph_pdr.state.records import CallRecord, Draft, Workspace
+from langgraph_pdr.tooling.transcript import used_tools
 
 #: What replaces a sentence of the summary that claims an agreement the tally does not show.
 CORRECTION = "[Corrected by code: the attempts do not all agree; see the tally of final answers above.]"

@@ -8,8 +8,8 @@ counts go to the lower index (see `by_agreement`).
 
 from __future__ import annotations
 
-from langgraph_pdr.nodes.answers import by_agreement
 from langgraph_pdr.nodes.distill.base import BaseDistiller, DistillRequest, extractive_workspace
+from langgraph_pdr.selection.answer_votes import by_agreement
 from langgraph_pdr.state.records import Workspace
 
 

@@ -16,7 +16,7 @@ from langgraph_pdr.nodes.distill.base import (
     distinct_selections,
     extractive_workspace,
 )
-from langgraph_pdr.nodes.grading import is_correct
+from langgraph_pdr.selection.answer_grading import is_correct
 from langgraph_pdr.state.records import Workspace
 
 

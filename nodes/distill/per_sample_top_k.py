@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import math
 
-from langgraph_pdr.nodes.answers import by_score
 from langgraph_pdr.nodes.distill.base import (
     BaseDistiller,
     DistillRequest,
     distinct_selections,
     extractive_workspace,
 )
+from langgraph_pdr.selection.answer_votes import by_score
 from langgraph_pdr.state.records import Workspace
 
 

@@ -3,10 +3,10 @@ the solution (its program, for a run that answers with programs) and its check's
 
 from __future__ import annotations
 
+from langgraph_pdr.calls.token_count import cut_to_tokens
 from langgraph_pdr.nodes.distill.base import BaseDistiller, DistillRequest, extractive_workspace
-from langgraph_pdr.nodes.tokens import cut_to_tokens
-from langgraph_pdr.nodes.trajectory import draft_body
 from langgraph_pdr.state.records import Workspace
+from langgraph_pdr.tooling.transcript import draft_body
 
 
 class PreviousSolution(BaseDistiller):

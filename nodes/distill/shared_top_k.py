@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from langgraph_pdr.nodes.answers import by_score
 from langgraph_pdr.nodes.distill.base import BaseDistiller, DistillRequest, extractive_workspace
+from langgraph_pdr.selection.answer_votes import by_score
 from langgraph_pdr.state.records import Workspace
 
 

@@ -5,7 +5,7 @@ The selection of agentic PDR (arXiv 2604.16529): the round's finished drafts are
 shuffle), the model judges each pair `VOTES` times (which of the two solutions is correct, the order
 of the two swapped on alternate votes), the majority advances, until k remain; a pair of drafts with
 the same final answer advances its lower-indexed draft without a call. The bracket is
-`langgraph_pdr.nodes.tournament.knockout`, shared with the final selection
+`langgraph_pdr.runtime.knockout.knockout`, shared with the final selection
 (`PDRConfig(selector="tournament")`). Each bracket level's comparisons are made together, in parallel,
 with `DistillRequest.generate_many`: role `distill`, one stage per level (B_seq adds its largest call),
 reserved against the caps first; `max_tokens.verify`, greedy for the first two votes (one per order) and
@@ -15,7 +15,7 @@ at the drafts' temperature after (see `Comparison.temperature`).
 from __future__ import annotations
 
 from langgraph_pdr.nodes.distill.base import BaseDistiller, DistillRequest, Generation, extractive_workspace
-from langgraph_pdr.nodes.tournament import (
+from langgraph_pdr.runtime.knockout import (
     VOTES,
     Bracket,
     Comparison,

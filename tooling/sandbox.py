@@ -9,7 +9,7 @@ once per caller process (libseccomp, through `pyseccomp`) and loaded in the chil
 
 Example:
     ```python
-    from langgraph_pdr.nodes.sandbox import find_bubblewrap, seccomp_filter
+    from langgraph_pdr.tooling.sandbox import find_bubblewrap, seccomp_filter
 
     found = find_bubblewrap()
     assert isinstance(found, str) or found.version.startswith("bubblewrap")

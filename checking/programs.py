@@ -3,7 +3,7 @@ visible tests split into one test per `assert`.
 
 Example:
     ```python
-    from langgraph_pdr.nodes.verifiers.programs import extract_program, sanitize, split_tests
+    from langgraph_pdr.checking.programs import extract_program, sanitize, split_tests
 
     fence = "`" * 3  # a Markdown code fence
     reply = f"Here it is:\\n{fence}python\\ndef add(a, b):\\n    return a + b\\n\\nprint(add(1, 2))\\n{fence}"

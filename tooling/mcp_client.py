@@ -100,7 +100,7 @@ def mcp_connections(config: str | Path | Mapping[str, Any]) -> dict[str, dict[st
 
     Example:
         ```python
-        from langgraph_pdr.nodes.mcp_tools import mcp_connections
+        from langgraph_pdr.tooling.mcp_client import mcp_connections
 
         config = {"mcpServers": {
             "math": {"command": "python", "args": ["math_server.py"], "alwaysAllow": ["add"]},
@@ -152,7 +152,7 @@ async def load_mcp_tools(config: str | Path | Mapping[str, Any]) -> list[BaseToo
     Example:
         ```python
         import asyncio, sys
-        from langgraph_pdr.nodes.mcp_tools import load_mcp_tools
+        from langgraph_pdr.tooling.mcp_client import load_mcp_tools
 
         try:
             asyncio.run(load_mcp_tools({"mcpServers": {"none": {"command": "no-such-mcp-server"}}}))

@@ -40,7 +40,7 @@ def run_name(*, role: str, round: int, index: int) -> str:
 
     Example:
         ```python
-        from langgraph_pdr.nodes.tracing import run_name
+        from langgraph_pdr.calls.tracing import run_name
 
         assert run_name(role="draft", round=2, index=3) == "draft r2.3"
         ```
@@ -54,7 +54,7 @@ def distiller_name(config: PDRConfig) -> str | None:
     Example:
         ```python
         from langgraph_pdr import PDRConfig
-        from langgraph_pdr.nodes.tracing import distiller_name
+        from langgraph_pdr.calls.tracing import distiller_name
 
         assert distiller_name(PDRConfig(method="sr")) == "previous_solution"
         assert distiller_name(PDRConfig(method="single")) is None
@@ -69,7 +69,7 @@ def run_metadata(*, thread_id: str, config: PDRConfig) -> dict[str, Any]:
     Example:
         ```python
         from langgraph_pdr import PDRConfig
-        from langgraph_pdr.nodes.tracing import run_metadata
+        from langgraph_pdr.calls.tracing import run_metadata
 
         meta = run_metadata(thread_id="t", config=PDRConfig(distiller="shared_top_k"))
         assert meta == {"thread_id": "t", "pdr_method": "pdr", "pdr_distiller": "shared_top_k"}
@@ -83,7 +83,7 @@ def model_metadata(model: Any) -> dict[str, str]:
 
     Example:
         ```python
-        from langgraph_pdr.nodes.tracing import model_metadata
+        from langgraph_pdr.calls.tracing import model_metadata
 
         class ChatExample:
             model_name = "example-1"
@@ -119,7 +119,7 @@ def call_run_config(
 
     Example:
         ```python
-        from langgraph_pdr.nodes.tracing import call_run_config
+        from langgraph_pdr.calls.tracing import call_run_config
 
         cfg = call_run_config({"role": "verify", "round": 1, "index": 0, "stage": "r1.verify"})
         assert cfg["run_name"] == "verify r1.0" and cfg["tags"] == ["pdr:verify", "pdr:r1"]

@@ -82,7 +82,7 @@ def question_message(text: str, images: Sequence[ImageRef] | None) -> HumanMessa
 
     Example:
         ```python
-        from langgraph_pdr.nodes.images import question_message
+        from langgraph_pdr.calls.image_input import question_message
         from langgraph_pdr.state.image_ref import ImageRef
 
         url = ImageRef(sha256="0" * 64, mime="image/*", url="https://example.com/chart.png")

@@ -7,7 +7,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 
-from langgraph_pdr.nodes.answers import last_boxed
+from langgraph_pdr.selection.answer_votes import last_boxed
 
 GRADE_TIMEOUT_S = 5.0
 _POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="pdr-grade")

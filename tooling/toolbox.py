@@ -24,14 +24,14 @@ from typing import Any
 
 from langchain_core.tools import BaseTool, ToolException
 
-from langgraph_pdr.nodes.answers import last_boxed
-from langgraph_pdr.nodes.budget import TOOL_RESULT_TOKENS
-from langgraph_pdr.nodes.python_tool import python_tool
-from langgraph_pdr.nodes.tokens import cut_to_tokens
+from langgraph_pdr.budgets.accounting import TOOL_RESULT_TOKENS
+from langgraph_pdr.calls.token_count import cut_to_tokens
+from langgraph_pdr.selection.answer_votes import last_boxed
 from langgraph_pdr.state.config import PDRConfig
 from langgraph_pdr.state.context import TokenCounter
 from langgraph_pdr.state.records import ToolCall
 from langgraph_pdr.state.registry import TOOLS
+from langgraph_pdr.tooling.sandboxed_python import python_tool
 
 __all__ = [
     "ALLOW_TOOLS_ENV",
@@ -60,7 +60,7 @@ def register_tool(name: str, factory: Any, *, replace: bool = False) -> Any:
         ```python
         from langchain_core.tools import tool
         from langgraph_pdr import PDRConfig
-        from langgraph_pdr.nodes.tools import register_tool
+        from langgraph_pdr.tooling.toolbox import register_tool
 
         @tool
         def word_count(text: str) -> int:
@@ -83,7 +83,7 @@ def allowed_tools(value: str | None = None) -> tuple[str, ...]:
 
     Example:
         ```python
-        from langgraph_pdr.nodes.tools import allowed_tools
+        from langgraph_pdr.tooling.toolbox import allowed_tools
 
         assert allowed_tools("python, python,") == ("python",) and allowed_tools("") == ()
         ```
@@ -100,7 +100,7 @@ def check_allowed(names: Sequence[str], allowed: Sequence[str], *, how: str) -> 
 
     Example:
         ```python
-        from langgraph_pdr.nodes.tools import check_allowed
+        from langgraph_pdr.tooling.toolbox import check_allowed
 
         check_allowed(["python"], ["python"], how="--allow-tools python")
         try:
@@ -153,7 +153,7 @@ def tool_set(config: PDRConfig, extra: Sequence[BaseTool] | None = None) -> Tool
     Example:
         ```python
         from langgraph_pdr import PDRConfig
-        from langgraph_pdr.nodes.tools import tool_set
+        from langgraph_pdr.tooling.toolbox import tool_set
 
         tools = tool_set(PDRConfig(tools=["python"]))
         assert tools.names == ["python"] and not tool_set(PDRConfig())
@@ -190,7 +190,7 @@ def fenced_code(text: str, *, stopped: bool = False) -> str | None:
 
     Example:
         ```python
-        from langgraph_pdr.nodes.tools import fenced_code
+        from langgraph_pdr.tooling.toolbox import fenced_code
 
         assert fenced_code("Let me compute.\\n```python\\nprint(17 * 23)\\n```") == "print(17 * 23)\\n"
         assert fenced_code("```python\\nprint(1)\\n```\\nSo the answer is \\\\boxed{1}.") is None
@@ -275,7 +275,7 @@ def run_tool_call(
     Example:
         ```python
         from langgraph_pdr import PDRConfig, Utf8TokenCounter
-        from langgraph_pdr.nodes.tools import run_tool_call, tool_set
+        from langgraph_pdr.tooling.toolbox import run_tool_call, tool_set
 
         tools = tool_set(PDRConfig(tools=["python"]))
         call = run_tool_call(tools, "python", {"code": "print(17 * 23)"}, Utf8TokenCounter())

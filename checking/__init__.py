@@ -33,10 +33,10 @@ import inspect
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from langgraph_pdr.nodes.answers import final_answer, is_cut, is_unfinished
-from langgraph_pdr.nodes.verifiers.base import Answers, BaseVerifier, CheckRequest, Verifier, as_check
-from langgraph_pdr.nodes.verifiers.programs import extract_program
-from langgraph_pdr.nodes.verifiers.python_tests import PythonTests
+from langgraph_pdr.checking.programs import extract_program
+from langgraph_pdr.checking.python_tests import PythonTests
+from langgraph_pdr.checking.verifier import Answers, BaseVerifier, CheckRequest, Verifier, as_check
+from langgraph_pdr.selection.answer_votes import final_answer, is_cut, is_unfinished
 from langgraph_pdr.state.records import Check
 from langgraph_pdr.state.registry import VERIFIERS, Missing
 
@@ -211,7 +211,7 @@ def read_draft(text: str, finish_reason: str | None, verifier: str | None) -> tu
 
     Example:
         ```python
-        from langgraph_pdr.nodes.verifiers import read_draft
+        from langgraph_pdr.checking import read_draft
 
         assert read_draft("So \\\\boxed{4}.", "stop", None) == (False, "4")
         fence = "`" * 3  # a Markdown code fence

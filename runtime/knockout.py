@@ -33,17 +33,17 @@ from typing import Any
 
 from langchain_core.messages import BaseMessage
 
-from langgraph_pdr.nodes.answers import agreement, answer_key, finished, normalize
-from langgraph_pdr.nodes.budget import BudgetStop, reserve, settle, spent_with
-from langgraph_pdr.nodes.images import question_message
-from langgraph_pdr.nodes.llm import Job, Outcome, acall_models, call_models, derive_seed
-from langgraph_pdr.nodes.prompts import judge_template
-from langgraph_pdr.nodes.runtime import NodeEnv, call_fields
-from langgraph_pdr.nodes.tokens import prompt_bound
-from langgraph_pdr.nodes.trajectory import draft_body
+from langgraph_pdr.budgets.accounting import BudgetStop, reserve, settle, spent_with
+from langgraph_pdr.calls.image_input import question_message
+from langgraph_pdr.calls.model_call import Job, Outcome, acall_models, call_models, derive_seed
+from langgraph_pdr.calls.token_count import prompt_bound
+from langgraph_pdr.prompting.prompt_catalog import judge_template
+from langgraph_pdr.runtime.environment import NodeEnv, call_fields
+from langgraph_pdr.selection.answer_votes import agreement, answer_key, finished, normalize
 from langgraph_pdr.state.config import PDRConfig
 from langgraph_pdr.state.prompt_set import PromptSet
 from langgraph_pdr.state.records import CallRecord, Draft, Judgment
+from langgraph_pdr.tooling.transcript import draft_body
 
 #: Judge calls per pair of drafts (odd, so that valid votes rarely tie).
 VOTES = 3
@@ -61,7 +61,7 @@ def verdict(text: str) -> int | None:
 
     Example:
         ```python
-        from langgraph_pdr.nodes.tournament import verdict
+        from langgraph_pdr.runtime.knockout import verdict
 
         assert verdict("Solution 2 drops a sign.\\nBetter: 1") == 1
         assert verdict("**Better:** Solution 2") == 2
@@ -176,7 +176,7 @@ def knockout(
     Example:
         ```python
         import random
-        from langgraph_pdr.nodes.tournament import knockout, play
+        from langgraph_pdr.runtime.knockout import knockout, play
         from langgraph_pdr.state.records import Draft
 
         drafts = [Draft(round=1, index=i, text=f"\\\\boxed{{{a}}}", answer=a) for i, a in enumerate("5745")]
@@ -257,7 +257,7 @@ def judgments(
 
     Example:
         ```python
-        from langgraph_pdr.nodes.tournament import Comparison, judgments
+        from langgraph_pdr.runtime.knockout import Comparison, judgments
         from langgraph_pdr.state.records import Draft
 
         a, b = Draft(round=2, index=0, text="\\boxed{4}"), Draft(round=2, index=3, text="\\boxed{5}")
@@ -286,7 +286,7 @@ def play(bracket: Knockout, judge: Callable[[list[Comparison]], Verdicts]) -> Br
     Example:
         ```python
         import random
-        from langgraph_pdr.nodes.tournament import knockout, play
+        from langgraph_pdr.runtime.knockout import knockout, play
         from langgraph_pdr.state.records import Draft
 
         drafts = [Draft(round=1, index=i, text=a, answer=a) for i, a in enumerate(["1", "2", "3"])]
@@ -312,7 +312,7 @@ async def aplay(bracket: Knockout, judge: Callable[[list[Comparison]], Awaitable
         ```python
         import asyncio
         import random
-        from langgraph_pdr.nodes.tournament import aplay, knockout
+        from langgraph_pdr.runtime.knockout import aplay, knockout
         from langgraph_pdr.state.records import Draft
 
         drafts = [Draft(round=1, index=i, text=a, answer=a) for i, a in enumerate(["1", "2"])]
@@ -342,8 +342,8 @@ def judge_messages(
 
     Example:
         ```python
-        from langgraph_pdr.nodes.prompts import get_prompts
-        from langgraph_pdr.nodes.tournament import Comparison, judge_messages
+        from langgraph_pdr.prompting.prompt_catalog import get_prompts
+        from langgraph_pdr.runtime.knockout import Comparison, judge_messages
         from langgraph_pdr.state.records import Draft
 
         a, b = Draft(round=1, index=0, text="\\\\boxed{4}"), Draft(round=1, index=1, text="\\\\boxed{5}")
@@ -364,7 +364,7 @@ def reads_judge(config: PDRConfig) -> bool:
     Example:
         ```python
         from langgraph_pdr import PDRConfig, get_prompts
-        from langgraph_pdr.nodes.tournament import reads_judge
+        from langgraph_pdr.runtime.knockout import reads_judge
 
         config = PDRConfig(schedule="4,2", distiller="tournament", k=1)
         assert reads_judge(config) and not reads_judge(PDRConfig())
@@ -384,7 +384,7 @@ def selects_by_tournament(state: dict[str, Any], config: PDRConfig) -> bool:
     Example:
         ```python
         from langgraph_pdr import PDRConfig
-        from langgraph_pdr.nodes.tournament import selects_by_tournament
+        from langgraph_pdr.runtime.knockout import selects_by_tournament
         from langgraph_pdr.state.records import Draft
 
         config = PDRConfig(schedule="4,2", distiller="majority_k", k=1, selector="tournament")

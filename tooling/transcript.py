@@ -33,7 +33,7 @@ def draft_body(draft: Draft) -> str:
     Example:
         ```python
         from langgraph_pdr import Draft, DraftTurn, ToolCall
-        from langgraph_pdr.nodes.trajectory import draft_body
+        from langgraph_pdr.tooling.transcript import draft_body
 
         output = "sandbox: namespaces, ...\\nstdout:\\n391\\n"
         code = ToolCall(name="python", args={"code": "print(17 * 23)"}, output=output)

@@ -52,7 +52,7 @@ Register your own set:
 
 ```python
 from langgraph_pdr import PDRConfig
-from langgraph_pdr.nodes.prompts import get_prompts, register_prompts
+from langgraph_pdr.prompting.prompt_catalog import get_prompts, register_prompts
 
 solve = "{question}\\n\\nAnswer in \\\\boxed{{}}."
 terse = get_prompts("card").model_copy(update={"name": "terse", "solve": solve})
@@ -94,7 +94,7 @@ def register_prompts(prompts: PromptSet, *, replace: bool = False) -> PromptSet:
     """Register a prompt set under its `name`, for `PDRConfig(prompts=name)`.
 
     The set's templates are checked when the `PromptSet` is built (each must use exactly its
-    placeholders; see the table in `langgraph_pdr.nodes.prompts`). A run stores the templates it
+    placeholders; see the table in `langgraph_pdr.prompting.prompt_catalog`). A run stores the templates it
     used, so a resume asks the same questions even in a process that never registered the set.
 
     Args:
@@ -150,7 +150,7 @@ def tool_template(prompts: PromptSet, field: str) -> str:
 
     Example:
         ```python
-        from langgraph_pdr.nodes.prompts import get_prompts, tool_template
+        from langgraph_pdr.prompting.prompt_catalog import get_prompts, tool_template
 
         classic = get_prompts("classic")
         assert tool_template(classic, "fenced") == get_prompts("card").fenced
@@ -169,7 +169,7 @@ def judge_template(prompts: PromptSet) -> str:
 
     Example:
         ```python
-        from langgraph_pdr.nodes.prompts import get_prompts, judge_template
+        from langgraph_pdr.prompting.prompt_catalog import get_prompts, judge_template
 
         classic = get_prompts("classic")
         assert classic.judge is None and judge_template(classic) == get_prompts("card").judge
@@ -186,7 +186,7 @@ def check_template(prompts: PromptSet, field: str) -> str:
 
     Example:
         ```python
-        from langgraph_pdr.nodes.prompts import check_template, get_prompts
+        from langgraph_pdr.prompting.prompt_catalog import check_template, get_prompts
 
         prompt = check_template(get_prompts("classic"), "solve_program").format(question="Write add(a, b).")
         assert "```" not in prompt and "Python" in prompt and prompt.endswith("Write add(a, b).")

@@ -13,16 +13,16 @@ from typing import Any
 from langgraph.config import get_config, get_stream_writer
 from langgraph.runtime import get_runtime
 
-from langgraph_pdr.nodes.budget import BILLING, BudgetStop, call_key, usage_update
-from langgraph_pdr.nodes.llm import call_options, derive_seed
-from langgraph_pdr.nodes.prompts import get_prompts
-from langgraph_pdr.nodes.tokens import DEFAULT_COUNTER
-from langgraph_pdr.nodes.tools import ALLOW_TOOLS_ENV, allowed_tools, check_allowed
-from langgraph_pdr.nodes.tracing import run_metadata
+from langgraph_pdr.budgets.accounting import BILLING, BudgetStop, call_key, usage_update
+from langgraph_pdr.calls.model_call import call_options, derive_seed
+from langgraph_pdr.calls.token_count import DEFAULT_COUNTER
+from langgraph_pdr.calls.tracing import run_metadata
+from langgraph_pdr.prompting.prompt_catalog import get_prompts
 from langgraph_pdr.state.config import FAMILIES, PDRConfig
 from langgraph_pdr.state.context import PDRContext, RunRecorder, TokenCounter
 from langgraph_pdr.state.prompt_set import PromptSet
 from langgraph_pdr.state.records import CallRecord, DraftTurn
+from langgraph_pdr.tooling.toolbox import ALLOW_TOOLS_ENV, allowed_tools, check_allowed
 
 log = logging.getLogger("langgraph_pdr")
 

@@ -15,12 +15,12 @@ from typing import Any
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
 
-from langgraph_pdr.nodes.prompts import tool_template
-from langgraph_pdr.nodes.runtime import NodeEnv
-from langgraph_pdr.nodes.tools import FENCE_STOP, ToolSet, fenced_code, run_tool_call
-from langgraph_pdr.nodes.verifiers import read_draft
+from langgraph_pdr.checking import read_draft
+from langgraph_pdr.prompting.prompt_catalog import tool_template
+from langgraph_pdr.runtime.environment import NodeEnv
 from langgraph_pdr.state.config import PDRConfig
 from langgraph_pdr.state.records import CallRecord, Draft, DraftTurn, ToolCall
+from langgraph_pdr.tooling.toolbox import FENCE_STOP, ToolSet, fenced_code, run_tool_call
 
 
 def bind_tools(model: Any, tools: ToolSet) -> Any | None:

@@ -15,8 +15,8 @@ from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.runnables import RunnableConfig
 from langchain_core.runnables.config import ContextThreadPoolExecutor
 
-from langgraph_pdr.nodes.tokens import image_count, message_text
-from langgraph_pdr.nodes.tracing import call_run_config
+from langgraph_pdr.calls.token_count import image_count, message_text
+from langgraph_pdr.calls.tracing import call_run_config
 from langgraph_pdr.state.context import TokenCounter
 from langgraph_pdr.state.image_ref import IMAGE_TOKENS
 from langgraph_pdr.state.records import CallRecord, KeptReply
@@ -51,7 +51,7 @@ def _run_config(
     fields: dict[str, Any], model: Any = None, trace: dict[str, Any] | None = None
 ) -> RunnableConfig:
     """Run name, tags and metadata on each call, so tracers, callbacks and `messages` streams can tell
-    calls apart and group them (see `langgraph_pdr.nodes.tracing`)."""
+    calls apart and group them (see `langgraph_pdr.calls.tracing`)."""
     return call_run_config(fields, model=model, trace=trace)
 
 
@@ -198,7 +198,7 @@ def call_model_reply(
     **fields: Any,
 ) -> tuple[AIMessage, str, CallRecord]:
     """Invoke `model` once; return its reply, its text and the call record (`fields`: role, round,
-    index, stage; `trace`: the run's metadata for tracers, see `langgraph_pdr.nodes.tracing`). With
+    index, stage; `trace`: the run's metadata for tracers, see `langgraph_pdr.calls.tracing`). With
     `on_delta`, the reply is streamed and `on_delta(text, pieces)` gets each piece as it arrives.
 
     A rate limit that names its wait (`Retry-After`, up to a minute) is waited out here, then raised
@@ -388,8 +388,8 @@ def call_models(
         ```python
         from langchain_core.language_models import GenericFakeChatModel
         from langchain_core.messages import AIMessage, HumanMessage
-        from langgraph_pdr.nodes.llm import call_models
-        from langgraph_pdr.nodes.tokens import DEFAULT_COUNTER
+        from langgraph_pdr.calls.model_call import call_models
+        from langgraph_pdr.calls.token_count import DEFAULT_COUNTER
 
         model = GenericFakeChatModel(messages=iter([AIMessage("4"), AIMessage("4")]))
         fields = {"options": {}, "counter": DEFAULT_COUNTER, "role": "judge", "round": 1, "stage": "r1.j"}

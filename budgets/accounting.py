@@ -51,7 +51,7 @@ def settle(outcomes: Sequence[tuple[str, CallRecord] | BaseException], indices: 
     Example:
         ```python
         from langgraph_pdr import CallRecord
-        from langgraph_pdr.nodes.budget import BudgetStop, settle
+        from langgraph_pdr.budgets.accounting import BudgetStop, settle
 
         ok = ("Better: 1", CallRecord(role="judge", round=2, index=0, stage="r2.judge.1"))
         settled = settle([ok, TimeoutError(), BudgetStop("max_b_total")], [0, 1, 2])
@@ -82,7 +82,7 @@ def spent_with(state: Mapping[str, Any], calls: Iterable[CallRecord]) -> dict[st
     Example:
         ```python
         from langgraph_pdr import CallRecord
-        from langgraph_pdr.nodes.budget import spent, spent_with
+        from langgraph_pdr.budgets.accounting import spent, spent_with
 
         calls = [CallRecord(role="judge", round=1, index=i, stage="r1.judge.1", output_tokens=10 + i)
                  for i in range(3)]
@@ -111,7 +111,7 @@ def reserve(state: Mapping[str, Any], config: PDRConfig, costs: list[int]) -> Re
     Example:
         ```python
         from langgraph_pdr import PDRConfig
-        from langgraph_pdr.nodes.budget import reserve
+        from langgraph_pdr.budgets.accounting import reserve
 
         config = PDRConfig(max_b_total=1000)
         assert reserve({"b_total": 600}, config, [200, 200]).reason is None
@@ -143,7 +143,7 @@ def stage_costs(calls: Iterable[CallRecord | None]) -> dict[str, int]:
     Example:
         ```python
         from langgraph_pdr import CallRecord
-        from langgraph_pdr.nodes.budget import stage_costs
+        from langgraph_pdr.budgets.accounting import stage_costs
 
         def call(index, turn, tokens):
             return CallRecord(role="draft", round=1, index=index, turn=turn, stage="r1.draft",
@@ -173,7 +173,7 @@ def tool_draft_bound(prompt: int, limit: int, max_tool_calls: int, per_result: i
 
     Example:
         ```python
-        from langgraph_pdr.nodes.budget import tool_draft_bound
+        from langgraph_pdr.budgets.accounting import tool_draft_bound
 
         assert tool_draft_bound(100, 50, 0, 10) == 150  # no tool call: one turn
         assert tool_draft_bound(100, 50, 1, 10) == 150 + (100 + 50 + 10 + 50)
@@ -258,7 +258,7 @@ def worst_calls(config: PDRConfig, question_tokens: int) -> tuple[int, int, int]
     Example:
         ```python
         from langgraph_pdr import PDRConfig
-        from langgraph_pdr.nodes.budget import worst_calls
+        from langgraph_pdr.budgets.accounting import worst_calls
 
         draft, verify, summary = worst_calls(PDRConfig(schedule="4,1", max_tokens=512, kappa=512), 100)
         assert draft == 100 + 256 + 512 + 1024  # a refine draft reads κ and may write twice a draft's

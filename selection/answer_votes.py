@@ -98,7 +98,7 @@ def vote(drafts: Sequence[Draft], *, previous: str | None = None) -> Draft | Non
 
     Example:
         ```python
-        from langgraph_pdr.nodes.answers import vote
+        from langgraph_pdr.selection.answer_votes import vote
         from langgraph_pdr.state.records import Draft
 
         drafts = [Draft(round=1, index=i, text=f"\\\\boxed{{{a}}}", answer=a) for i, a in enumerate("8788")]

@@ -18,11 +18,11 @@ import secrets
 from importlib import resources
 from typing import Any
 
-from langgraph_pdr.nodes.python_tool import run_python
-from langgraph_pdr.nodes.tokens import cut_to_tokens
-from langgraph_pdr.nodes.verifiers.base import BaseVerifier, CheckRequest
-from langgraph_pdr.nodes.verifiers.programs import called_names, defined_names, sanitize, split_tests
+from langgraph_pdr.calls.token_count import cut_to_tokens
+from langgraph_pdr.checking.programs import called_names, defined_names, sanitize, split_tests
+from langgraph_pdr.checking.verifier import BaseVerifier, CheckRequest
 from langgraph_pdr.state.records import Check, TestResult
+from langgraph_pdr.tooling.sandboxed_python import run_python
 
 #: Feedback is cut to this many tokens (the run's token counter).
 FEEDBACK_TOKENS = 256
@@ -30,7 +30,7 @@ FEEDBACK_TOKENS = 256
 TEST_SECONDS = 5.0
 #: Wall time of the whole check at most, whatever the number of tests.
 MAX_WALL_S = 60.0
-HARNESS = resources.files("langgraph_pdr.nodes.verifiers").joinpath("harness.py").read_text("utf-8")
+HARNESS = resources.files("langgraph_pdr.checking").joinpath("check_harness.py").read_text("utf-8")
 
 
 def _events(stdout: str, nonce: str) -> list[dict[str, Any]]:
@@ -64,7 +64,7 @@ class PythonTests(BaseVerifier):
     Example:
         ```python
         from langgraph_pdr import CheckRequest, Draft, PDRConfig, Utf8TokenCounter
-        from langgraph_pdr.nodes.verifiers import PythonTests
+        from langgraph_pdr.checking import PythonTests
 
         program = "def add(a, b):\\n    return a + b"
         request = CheckRequest(question="Write add(a, b).", draft=Draft(round=1, index=0), answer=program,

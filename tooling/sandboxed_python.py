@@ -32,7 +32,7 @@ from typing import IO, Any
 from langchain_core.tools import BaseTool, StructuredTool
 from pydantic import BaseModel, Field
 
-from langgraph_pdr.nodes.sandbox import (
+from langgraph_pdr.tooling.sandbox import (
     BOOT_INSIDE,
     CODE_PID,
     FILES_PER_MIB,

@@ -1,0 +1,1 @@
+"""Prompts: every template a run asks the model with, in named sets (`prompt_catalog`)."""

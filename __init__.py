@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from langgraph_pdr.calls.token_count import Utf8TokenCounter
-    from langgraph_pdr.chat_model import PDRChatModel
     from langgraph_pdr.checking import (
         BaseVerifier,
         CheckRequest,
@@ -27,6 +26,8 @@ if TYPE_CHECKING:
         SchemaError,
     )
     from langgraph_pdr.graphs import create_pdr_graph, draw_graph, graph_config
+    from langgraph_pdr.integrations.langchain_chat import PDRChatModel
+    from langgraph_pdr.integrations.langchain_tool import create_pdr_tool
     from langgraph_pdr.models import ModelError
     from langgraph_pdr.nodes.distill import (
         BaseDistiller,
@@ -58,7 +59,6 @@ if TYPE_CHECKING:
         Verification,
         Workspace,
     )
-    from langgraph_pdr.tool import create_pdr_tool
     from langgraph_pdr.tooling.mcp_client import load_mcp_tools
     from langgraph_pdr.tooling.sandboxed_python import PythonRun, python_tool, run_python
     from langgraph_pdr.tooling.toolbox import register_tool
@@ -66,7 +66,7 @@ if TYPE_CHECKING:
 
 #: The module of each public name.
 _MODULES: dict[str, str] = {
-    "PDRChatModel": "langgraph_pdr.chat_model",
+    "PDRChatModel": "langgraph_pdr.integrations.langchain_chat",
     "LeaseLostError": "langgraph_pdr.checkpoints.ledger",
     "RunExistsError": "langgraph_pdr.checkpoints.ledger",
     "RunLockedError": "langgraph_pdr.checkpoints.ledger",
@@ -119,7 +119,7 @@ _MODULES: dict[str, str] = {
     "ToolCall": "langgraph_pdr.state",
     "Verification": "langgraph_pdr.state",
     "Workspace": "langgraph_pdr.state",
-    "create_pdr_tool": "langgraph_pdr.tool",
+    "create_pdr_tool": "langgraph_pdr.integrations.langchain_tool",
     "render_run_html": "langgraph_pdr.view",
 }
 

@@ -18,8 +18,8 @@ from langchain_core.language_models import BaseChatModel
 from langchain_openai import ChatOpenAI
 
 from langgraph_pdr.local_model import DEFAULT_LOCAL_MODEL, check_fits, context_size, ensure_model
-from langgraph_pdr.local_server import LlamaCppTokenCounter, shared_server
-from langgraph_pdr.prompt_sharing import PromptSharing, sharing_enabled
+from langgraph_pdr.local_model.prompt_sharing import PromptSharing, sharing_enabled
+from langgraph_pdr.local_model.shared_server import LlamaCppTokenCounter, shared_server
 from langgraph_pdr.runtime.environment import use_model_builder
 from langgraph_pdr.state.config import PDRConfig
 from langgraph_pdr.state.context import TokenCounter
@@ -206,8 +206,9 @@ def open_model(
     `model` is a chat model, a model string (`local` is the embedded default), a stored `ModelSpec`,
     or an `OpenModel` already open (returned as is, so many runs can share one served model).
     The local model is served by the machine's shared server of that model (started if none runs;
-    see `langgraph_pdr.local_server`), asked for one slot per draft of the widest round and a context
-    sized from `config` (the largest of several configs), times `runs` for runs made at the same time.
+    see `langgraph_pdr.local_model.shared_server`), asked for one slot per draft of the widest round and
+    a context sized from `config` (the largest of several configs), times `runs` for runs made at the
+    same time.
     `timeout` (seconds per call) applies to models built here, and overrides a stored spec's.
     `question_tokens` (the longest question, estimated) sizes the local context; a question it cannot
     hold is an error.

@@ -31,7 +31,7 @@ import urllib.request
 from pathlib import Path
 
 from langgraph_pdr.local_model import ensure_model
-from langgraph_pdr.local_server import attach
+from langgraph_pdr.local_model.shared_server import attach
 
 ROOT = Path(__file__).resolve().parents[1]
 

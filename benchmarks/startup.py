@@ -69,8 +69,8 @@ def main() -> None:
                 [
                     sys.executable,
                     "-c",
-                    "import langgraph_pdr.runner, langgraph_pdr.chat_model, langgraph_pdr.tool, "
-                    "langgraph_pdr.view",
+                    "import langgraph_pdr.runner, langgraph_pdr.integrations.langchain_chat, "
+                    "langgraph_pdr.integrations.langchain_tool, langgraph_pdr.view",
                 ],
                 None,
             ),

@@ -63,9 +63,9 @@ COMMANDS: dict[str, Command] = {
     "resume": Command("run", "finish an interrupted run"),
     "runs": Command("runs", "list stored runs"),
     "inspect": Command("inspect", "show what a run did"),
-    "view": Command("view", "write a run as an HTML page (rounds, drafts, workspaces, budgets)"),
+    "view": Command("view_page", "write a run as an HTML page (rounds, drafts, workspaces, budgets)"),
     "graph": Command("graph", "draw a method's graph (offline)"),
-    "serve": Command("serve", "an OpenAI-compatible /v1/chat/completions answering through PDR"),
+    "serve": Command("serve_openai", "an OpenAI-compatible /v1/chat/completions answering through PDR"),
     "mcp": Command("mcp", "an MCP server whose tools answer through PDR (stdio or streamable HTTP)"),
     "eval": Command("eval", "evaluate methods on a dataset (resumable) and report"),
     "serve-model": Command(

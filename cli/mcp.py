@@ -1,4 +1,5 @@
-"""`pdr mcp`: PDR as an MCP server, over stdio or streamable HTTP (see `langgraph_pdr.mcp_server`)."""
+"""`pdr mcp`: PDR as an MCP server, over stdio or streamable HTTP (see
+`langgraph_pdr.integrations.mcp_endpoint`)."""
 
 from __future__ import annotations
 
@@ -50,7 +51,7 @@ def cmd_mcp(args: argparse.Namespace) -> int:
     if not 0 <= args.port <= 65535:
         raise UsageError(f"--port: expected 0..65535, got {args.port}")
     from langgraph_pdr.checkpoints.store import open_store, resolve_db
-    from langgraph_pdr.mcp_server import serve_mcp
+    from langgraph_pdr.integrations.mcp_endpoint import serve_mcp
 
     model, base_url = model_arg(args)
     db = resolve_db(args.db)

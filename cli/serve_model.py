@@ -10,7 +10,7 @@ from typing import Any
 
 from langgraph_pdr.cli.common import UsageError, add_command, positive
 from langgraph_pdr.local_model import DEFAULT_LOCAL_MODEL, ensure_model
-from langgraph_pdr.local_server import LocalServer, serve_registered
+from langgraph_pdr.local_model.shared_server import LocalServer, serve_registered
 
 
 def add_parsers(sub: Any) -> None:

@@ -12,6 +12,7 @@ Example:
 
 from langgraph_pdr.evals.compare import Comparison, compare, sign_test
 from langgraph_pdr.evals.datasets import DATASETS, DatasetError, Problem, load_dataset, select
+from langgraph_pdr.evals.eval_store import EvalStore, Item
 from langgraph_pdr.evals.harness import Evaluation, run_eval, thread_id
 from langgraph_pdr.evals.report import (
     MethodStats,
@@ -22,7 +23,6 @@ from langgraph_pdr.evals.report import (
     wilson_interval,
     write_report,
 )
-from langgraph_pdr.evals.store import EvalStore, Item
 from langgraph_pdr.state.methods import EvalMethod, MethodError, parse_method, parse_methods
 
 __all__ = [

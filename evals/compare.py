@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from math import comb
 
-from langgraph_pdr.evals.store import Item
+from langgraph_pdr.evals.eval_store import Item
 
 BASELINE = "single"
 

@@ -24,7 +24,7 @@ from langgraph_pdr.checkpoints.store import MEMORY, is_postgres, open_ledger, re
 from langgraph_pdr.evals.cache import SharedDrafts
 from langgraph_pdr.evals.code_grading import CodeGrader
 from langgraph_pdr.evals.datasets import Problem
-from langgraph_pdr.evals.store import EvalStore, Item
+from langgraph_pdr.evals.eval_store import EvalStore, Item
 from langgraph_pdr.images import load_images
 from langgraph_pdr.models import OpenModel, open_model
 from langgraph_pdr.prompting.prompt_catalog import get_prompts

@@ -15,8 +15,8 @@ from typing import Any
 
 from langgraph_pdr.checkpoints.ledger import Ledger
 from langgraph_pdr.evals.compare import BASELINE, Comparison, compare
+from langgraph_pdr.evals.eval_store import Item
 from langgraph_pdr.evals.html import write_index
-from langgraph_pdr.evals.store import Item
 
 Z95 = 1.959963984540054  # the standard normal's 97.5% quantile
 

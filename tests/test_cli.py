@@ -104,7 +104,7 @@ def test_a_file_that_is_not_gguf_is_refused(tmp_path, db):
 
 
 def test_missing_model_parts_name_the_install_command(tmp_path):
-    from langgraph_pdr.local_model import LocalModel, LocalModelError, _part_paths
+    from langgraph_pdr.local_model.model_files import LocalModel, LocalModelError, _part_paths
 
     missing = LocalModel("m", "no-such-pkg-part", "no_such_pkg_part", 2, "1.0", 10, "0" * 64, "local")
     with pytest.raises(LocalModelError, match=r'pip install "langgraph-pdr\[local\]"'):

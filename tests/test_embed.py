@@ -201,7 +201,8 @@ def test_the_embedded_models_defaults_fill_what_a_config_leaves_out(tmp_path, mo
     `PDRConfig` is taken as it is; a model served at a base URL gets `PDRConfig`'s defaults."""
     import asyncio
 
-    from langgraph_pdr import arun_pdr, run_pdr, runner
+    from langgraph_pdr import arun_pdr, run_pdr
+    from langgraph_pdr.runner import running
 
     seen = []
 
@@ -209,7 +210,7 @@ def test_the_embedded_models_defaults_fill_what_a_config_leaves_out(tmp_path, mo
         seen.append((config.method, config.schedule, config.distiller, config.early_stop, config.k))
         raise _Opened
 
-    monkeypatch.setattr(runner, "open_model", opened)
+    monkeypatch.setattr(running, "open_model", opened)
     db = str(tmp_path / "runs.sqlite")
     runs = [
         lambda: run_pdr("q?", model="local", db=db),

@@ -33,9 +33,9 @@ from langgraph_pdr.evals import (
     write_report,
 )
 from langgraph_pdr.evals.datasets import Problem
+from langgraph_pdr.evals.eval_store import Item
 from langgraph_pdr.evals.harness import LATE_FIELDS, Evaluation, eval_store, run_key, thread_id
 from langgraph_pdr.evals.report import COMPARED_TITLE, MATCHED_TITLE, markdown, matched_pairs
-from langgraph_pdr.evals.store import Item
 from langgraph_pdr.prompting.prompt_catalog import get_prompts
 from langgraph_pdr.state.methods import method_label, parse_method
 

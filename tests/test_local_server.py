@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from langgraph_pdr.local_model import LocalModelError
-from langgraph_pdr.local_server import LlamaCppTokenCounter, LocalServer
+from langgraph_pdr.local_model.shared_server import LlamaCppTokenCounter, LocalServer
 
 FAKE_SERVER = textwrap.dedent(f"""\
     #!{sys.executable}
@@ -166,7 +166,7 @@ def test_the_server_goes_when_its_parent_is_killed(fake_server):
             sys.executable,
             "-c",
             "import sys, time\nfrom pathlib import Path\n"
-            "from langgraph_pdr.local_server import LocalServer\n"
+            "from langgraph_pdr.local_model.shared_server import LocalServer\n"
             "s = LocalServer(Path('/models/m.gguf'), alias='m').start()\n"
             "print(s._process.pid, flush=True)\ntime.sleep(600)\n",
         ],
@@ -337,7 +337,7 @@ def test_serve_model_listens_where_it_is_told(fake_server, tmp_path, monkeypatch
 IN_FLIGHT = textwrap.dedent("""\
     import json, sys, threading, time, urllib.error, urllib.request
     from langgraph_pdr.local_model import ensure_model
-    from langgraph_pdr.local_server import LocalServer
+    from langgraph_pdr.local_model.shared_server import LocalServer
 
     server = LocalServer(ensure_model("qwen2.5-coder-0.5b"), alias="m", n_parallel=2, n_ctx=4096).start()
     root = server.base_url.removesuffix("/v1")
@@ -450,7 +450,7 @@ def test_requests_in_flight_keep_the_shared_server_from_its_idle_stop(small_shar
     """A client that talks to the shared server's URL directly is not registered: with its requests in
     flight and no registered client, the server waits for them, then stops. (It used to stop for
     idleness with them in flight and hang for ever, its port file gone.)"""
-    from langgraph_pdr.local_server import attach
+    from langgraph_pdr.local_model.shared_server import attach
 
     shared = attach(small_shared, alias="m", n_parallel=2, n_ctx=4096)
     threads, ended = _ask_in_background(shared.base_url, max_tokens=120)
@@ -465,7 +465,7 @@ def test_requests_in_flight_keep_the_shared_server_from_its_idle_stop(small_shar
 
 @pytest.mark.real_model
 def test_sigterm_stops_the_shared_server_within_seconds_with_requests_in_flight(small_shared, tmp_path):
-    from langgraph_pdr.local_server import attach
+    from langgraph_pdr.local_model.shared_server import attach
 
     shared = attach(small_shared, alias="m", n_parallel=2, n_ctx=4096)
     threads, ended = _ask_in_background(shared.base_url, max_tokens=3000)

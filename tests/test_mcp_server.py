@@ -249,7 +249,7 @@ def test_pdr_mcp_without_the_sdk_says_how_to_install_it(tmp_path):
 def test_docstring_examples_of_the_mcp_modules_run(tmp_path, monkeypatch):
     from test_docstrings import BLOCK
 
-    from langgraph_pdr.mcp_server import create_mcp_server
+    from langgraph_pdr.integrations.mcp_endpoint import create_mcp_server
     from langgraph_pdr.tooling.mcp_client import mcp_connections
 
     monkeypatch.chdir(tmp_path)

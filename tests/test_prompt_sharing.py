@@ -14,7 +14,7 @@ import pytest
 from fake_openai import FakeOpenAIServer
 from langchain_openai import ChatOpenAI
 
-from langgraph_pdr.prompt_sharing import PromptSharing, prompt_key
+from langgraph_pdr.local_model.prompt_sharing import PromptSharing, prompt_key
 
 QUESTION = (
     "Janet's ducks lay 16 eggs per day. She eats three for breakfast every morning and bakes muffins "
@@ -36,7 +36,7 @@ def prompt_counters(base_url: str) -> dict[str, float]:
 def small_server():
     """The real 0.5B model on a private server of this module, set up for sharing (the default)."""
     from langgraph_pdr.local_model import ensure_model
-    from langgraph_pdr.local_server import LocalServer
+    from langgraph_pdr.local_model.shared_server import LocalServer
 
     with LocalServer(ensure_model("qwen2.5-coder-0.5b"), alias="m", n_parallel=4, n_ctx=8192) as server:
         assert server.slot_dir is not None and server.slot_dir.is_dir()

@@ -9,8 +9,8 @@ import pytest
 from fake_openai import FakeOpenAIServer, Request, ToolCalls
 from serve_process import pdr_serve
 
+from langgraph_pdr.integrations.openai_endpoint import config_for, describe
 from langgraph_pdr.models import is_local_model
-from langgraph_pdr.serve import config_for, describe
 
 CONVERSATION = [
     {"role": "system", "content": "Be a patient teacher."},

@@ -12,10 +12,14 @@ import langgraph_pdr
 ROOT = Path(langgraph_pdr.__file__).parent
 SKIP = {".venv", "tests", "benchmarks", "docs", "build", "dist"}
 
-#: What each part of the package may import (besides itself). Root modules (the runner, model
-#: resolution, the local model and its server, the chat model, the tool, `pdr serve`) sit on the layers;
-#: `evals` runs through the runner; `cli` sits on top and nothing imports it.
-ALLOWED = {
+#: What each part of the package may import (besides itself), bottom up. A part is a sub-package, or a
+#: module at the root (`models`, `images`); the package's `__init__` (`api`) re-exports from all of them.
+#: `state` declares; what the nodes use sits in packages named for it (model calls, budgets, prompts,
+#: answers, tools, checks, and the node environment with the helpers that need it); `nodes` act,
+#: `graphs` wire, `checkpoints` persist; the local model, model resolution, the runner, the page and
+#: the ways in (chat model, tool, HTTP and MCP servers) sit on them; `evals` runs through the runner;
+#: `cli` sits on top and nothing imports it.
+ALLOWED: dict[str, set[str]] = {
     "state": set(),
     "calls": {"state"},
     "budgets": {"state"},
@@ -27,32 +31,38 @@ ALLOWED = {
     "nodes": {"state", "calls", "budgets", "prompting", "selection", "tooling", "checking", "runtime"},
     "graphs": {"state", "calls", "nodes"},
     "checkpoints": {"state"},
-    "root": {
+    "images": {"state"},
+    "local_model": {"state", "budgets"},
+    "models": {"state", "local_model", "runtime"},
+    "runner": {
         "state",
         "calls",
         "budgets",
         "prompting",
-        "selection",
         "tooling",
         "checking",
-        "runtime",
         "nodes",
         "graphs",
         "checkpoints",
+        "images",
+        "local_model",
+        "models",
     },
+    "view": {"state", "budgets", "selection", "checkpoints", "runner"},
+    "integrations": {"state", "tooling", "checkpoints", "images", "local_model", "models", "runner"},
     "evals": {
         "state",
         "calls",
-        "budgets",
         "prompting",
         "selection",
         "tooling",
         "checking",
         "runtime",
-        "nodes",
-        "graphs",
         "checkpoints",
-        "root",
+        "images",
+        "models",
+        "runner",
+        "view",
     },
     "cli": {
         "state",
@@ -66,10 +76,17 @@ ALLOWED = {
         "nodes",
         "graphs",
         "checkpoints",
-        "root",
+        "images",
+        "local_model",
+        "models",
+        "runner",
+        "view",
+        "integrations",
         "evals",
     },
 }
+#: The package's `__init__`: the public API, imported on first use from every part.
+ALLOWED["api"] = set(ALLOWED)
 
 
 def modules() -> dict[str, Path]:
@@ -86,8 +103,9 @@ def modules() -> dict[str, Path]:
 
 
 def part(module: str) -> str:
+    """The part a module belongs to: its sub-package, or itself for a module at the root."""
     pieces = module.split(".")
-    return pieces[1] if len(pieces) > 2 or (len(pieces) == 2 and pieces[1] in ALLOWED) else "root"
+    return pieces[1] if len(pieces) > 1 else "api"
 
 
 def imports(path: Path, module: str) -> list[tuple[str, list[str]]]:

@@ -23,7 +23,7 @@ from langchain_core.outputs import ChatResult
 from test_cli import assert_one_line_error, pdr
 
 import langgraph_pdr.evals.html
-import langgraph_pdr.view
+import langgraph_pdr.view.page
 from langgraph_pdr import PDRConfig, inspect_run, render_run_html, run_pdr
 from langgraph_pdr.cli import main
 from langgraph_pdr.evals import parse_methods, run_eval
@@ -558,7 +558,9 @@ def test_a_4_2_1_page_in_headless_chromium(runs, tmp_path):
 # -- the modules' docstring examples ----------------------------------------------------------------
 
 
-@pytest.mark.parametrize("module", [langgraph_pdr.view, langgraph_pdr.evals.html], ids=lambda m: m.__name__)
+@pytest.mark.parametrize(
+    "module", [langgraph_pdr.view.page, langgraph_pdr.evals.html], ids=lambda m: m.__name__
+)
 def test_docstring_examples_run(module, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     blocks = []

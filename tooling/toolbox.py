@@ -9,7 +9,7 @@ without reliable tool calls writes a fenced ```python block and ends its reply, 
 `tool_timeout` (the draft stops waiting for it and goes on). Tools that are only async (a coroutine)
 run too, in the sync API as in the async one.
 
-(`langgraph_pdr.tool` is the other way round: a whole PDR run as a tool for an agent.)
+(`langgraph_pdr.integrations.langchain_tool` is the other way round: a whole PDR run as a tool for an agent.)
 """
 
 from __future__ import annotations

@@ -34,7 +34,7 @@ def serve(options: dict[str, Any]) -> None:
     p.port = options["port"]
     p.verbosity = 0  # llama.cpp logs nothing; the parent's progress owns stderr
     p.endpoint_metrics = True  # /metrics: prompt tokens processed, requests in flight
-    for name, value in options.get("params", {}).items():  # prompt sharing (see local_server.LocalServer)
+    for name, value in options.get("params", {}).items():  # prompt sharing (see shared_server.LocalServer)
         setattr(p, name, value)
     try:
         server = xlc.Server(p)

@@ -6,8 +6,8 @@ OpenAI-compatible server inside this process, with one slot per parallel draft. 
 names a `llama-server` executable to run instead, as a child process (a build for your CPU or GPU;
 `$PDR_LLAMA_SERVER_ARGS` adds its options): same weights, slots, context and token counting.
 
-Serving it is `langgraph_pdr.local_server`'s part: one server per machine and model, shared by every
-process that needs it.
+Serving it is `langgraph_pdr.local_model.shared_server`'s part: one server per machine and model,
+shared by every process that needs it.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ from typing import Any
 from langchain_core.tools import BaseTool, StructuredTool
 from pydantic import BaseModel, Field
 
-from langgraph_pdr.chat_model import metadata_of
+from langgraph_pdr.integrations.langchain_chat import metadata_of
 from langgraph_pdr.runner import arun_pdr, run_pdr
 from langgraph_pdr.state.config import PDRConfig
 

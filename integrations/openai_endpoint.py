@@ -27,8 +27,8 @@ from typing import Any
 
 from langchain_core.messages import convert_to_messages
 
-from langgraph_pdr.chat_model import metadata_of, question_images, split_messages, usage_of
 from langgraph_pdr.images import load_images
+from langgraph_pdr.integrations.langchain_chat import metadata_of, question_images, split_messages, usage_of
 from langgraph_pdr.local_model import LOCAL_TOOL_FORMAT, local_defaults
 from langgraph_pdr.models import OpenModel, is_local_model, open_model
 from langgraph_pdr.runner import arun_pdr
@@ -90,7 +90,7 @@ def config_for(model: str, request: dict[str, Any], *, local: bool = False) -> P
 
     Example:
         ```python
-        from langgraph_pdr.serve import config_for
+        from langgraph_pdr.integrations.openai_endpoint import config_for
 
         config = config_for("single", {"pdr": {"tools": ["python"]}}, local=True)
         assert (config.tools, config.tool_format) == (("python",), "fenced")

@@ -20,7 +20,7 @@ from langgraph_pdr.cli.common import (
     probe,
     store_options,
 )
-from langgraph_pdr.serve import serve
+from langgraph_pdr.integrations.openai_endpoint import serve
 from langgraph_pdr.state.registry import TOOLS
 from langgraph_pdr.tooling.toolbox import ALLOW_TOOLS_ENV, allowed_tools
 

@@ -22,7 +22,7 @@ are counted in `PromptSharing.stats`, not in B_total.
 
 Example:
     ```python
-    from langgraph_pdr.prompt_sharing import prompt_key
+    from langgraph_pdr.local_model.prompt_sharing import prompt_key
 
     a = {"model": "m", "messages": [{"role": "user", "content": "2+2?"}], "seed": 1, "max_tokens": 64}
     b = {**a, "seed": 2, "temperature": 0.7}

@@ -27,10 +27,10 @@ from mcp.types import CallToolResult, TextContent
 from pydantic import BaseModel, Field, ValidationError
 
 from langgraph_pdr.checkpoints.ledger import FINISHED
+from langgraph_pdr.integrations.openai_endpoint import describe
 from langgraph_pdr.local_model import local_defaults
 from langgraph_pdr.models import OpenModel, is_local_model, model_spec, open_model
 from langgraph_pdr.runner import aresume_pdr, arun_pdr, checked_config, inspect_run, list_runs
-from langgraph_pdr.serve import describe
 from langgraph_pdr.state.config import Method, PDRConfig, error_line
 from langgraph_pdr.state.result import PDRResult
 
@@ -217,7 +217,7 @@ def create_mcp_server(
         import asyncio
         from langchain_core.language_models import GenericFakeChatModel
         from langchain_core.messages import AIMessage
-        from langgraph_pdr.mcp_server import create_mcp_server
+        from langgraph_pdr.integrations.mcp_endpoint import create_mcp_server
 
         model = GenericFakeChatModel(messages=iter([AIMessage("17 * 23 = \\\\boxed{391}")]))
         server = create_mcp_server(model=model, db="mcp.sqlite")

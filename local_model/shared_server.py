@@ -1,15 +1,16 @@
 """Serving the local model: llama.cpp's OpenAI-compatible server, one per machine and model, shared.
 
-Two `pdr` processes that each started their own server on a 2-core machine decoded about 15 times
-slower than one (each llama.cpp server spins its threads on every core). So the local model is served
-by a **shared server**: a small background process of ours (`python -m langgraph_pdr.local_server`)
-that the first process needing a model starts, and that later processes attach to, found through a
-port file in the cache directory (`servers/<model>.json`, written and read under a file lock). Each
-attached process is listed in `servers/<model>.clients/`; the server stops once its last client is gone
-(ended, or killed with SIGKILL: the server checks that its clients' processes are alive) and it has been
-idle for `$PDR_SERVER_IDLE_S` seconds (default 30). Requests beyond its slots wait in llama.cpp's queue,
-first come first served. `pdr serve-model` registers the server it runs the same way, so runs attach to
-it while it runs. `$PDR_LOCAL_SERVER=private` gives a process a server of its own, in-process, as before.
+Two `pdr` processes that each started their own server on a 2-core machine decoded about 15 times slower
+than one (each llama.cpp server spins its threads on every core). So the local model is served by a
+**shared server**: a small background process of ours (`python -m
+langgraph_pdr.local_model.shared_server`) that the first process needing a model starts, and that later
+processes attach to, found through a port file in the cache directory (`servers/<model>.json`, written
+and read under a file lock). Each attached process is listed in `servers/<model>.clients/`; the server
+stops once its last client is gone (ended, or killed with SIGKILL: the server checks that its clients'
+processes are alive) and it has been idle for `$PDR_SERVER_IDLE_S` seconds (default 30). Requests beyond
+its slots wait in llama.cpp's queue, first come first served. `pdr serve-model` registers the server it
+runs the same way, so runs attach to it while it runs. `$PDR_LOCAL_SERVER=private` gives a process a
+server of its own, in-process, as before.
 
 `LocalServer` is the server itself: embedded in the process (xllamacpp) or, with `$PDR_LLAMA_SERVER`, a
 `llama-server` executable run as a child process (`$PDR_LLAMA_SERVER_ARGS` adds its options).
@@ -17,7 +18,7 @@ it while it runs. `$PDR_LOCAL_SERVER=private` gives a process a server of its ow
 Example:
     ```python
     from langgraph_pdr.local_model import ensure_model
-    from langgraph_pdr.local_server import shared_server
+    from langgraph_pdr.local_model.shared_server import shared_server
 
     path = ensure_model("qwen2.5-coder-0.5b")
     with shared_server(path, alias="qwen2.5-coder-0.5b", n_parallel=2, n_ctx=8192) as server:
@@ -53,7 +54,7 @@ from pathlib import Path
 from typing import Any
 
 from langgraph_pdr.local_model import DEFAULT_LOCAL_MODEL, LOCAL_MODELS, LocalModelError, cache_dir
-from langgraph_pdr.prompt_sharing import sharing_enabled
+from langgraph_pdr.local_model.prompt_sharing import sharing_enabled
 
 #: Seconds a shared server with no client stays up (a next `pdr run` starts at once).
 IDLE_ENV = "PDR_SERVER_IDLE_S"
@@ -417,7 +418,7 @@ def _start_daemon(model_path: Path, alias: str, n_parallel: int, n_ctx: int) -> 
         command = [
             sys.executable,
             "-m",
-            "langgraph_pdr.local_server",
+            "langgraph_pdr.local_model.shared_server",
             "--model",
             str(model_path),
             "--alias",
@@ -571,7 +572,7 @@ def serve_registered(
 
 def main(argv: list[str] | None = None) -> int:
     """The shared server process: serve until idle, or until SIGTERM."""
-    parser = argparse.ArgumentParser(prog="python -m langgraph_pdr.local_server")
+    parser = argparse.ArgumentParser(prog="python -m langgraph_pdr.local_model.shared_server")
     parser.add_argument("--model", required=True)
     parser.add_argument("--alias", required=True)
     parser.add_argument("--parallel", type=int, required=True)

@@ -1,4 +1,10 @@
-"""What acts: drafting, verification, distillation, critique, finalization (prompts beside each)."""
+"""The graph's nodes: `draft` (with `begin_round`), `collect` (with `checked`), `check`, `verify`,
+`distill` (one module per distiller, and their registry), `critique`, `finalize`.
+
+What they use lives in packages named for it (`calls`, `budgets`, `prompting`, `selection`, `tooling`,
+`checking`, `runtime`). `prompts`, `python_tool`, `verifiers`, `tokens`, `tools`, `mcp_tools` and
+`trajectory` here only re-export from their new homes, so imports written before the move still work.
+"""
 
 from langgraph_pdr.calls.token_count import Utf8TokenCounter
 from langgraph_pdr.nodes.distill import (

@@ -85,6 +85,8 @@ ALLOWED: dict[str, set[str]] = {
         "evals",
     },
 }
+#: Root modules that only re-export a way in from its new home (`langgraph_pdr.serve`, ...).
+ALLOWED.update({name: {"integrations"} for name in ("chat_model", "tool", "serve", "mcp_server")})
 #: The package's `__init__`: the public API, imported on first use from every part.
 ALLOWED["api"] = set(ALLOWED)
 

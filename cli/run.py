@@ -33,8 +33,8 @@ from langgraph_pdr.cli.inspect import tool_summary
 from langgraph_pdr.cli.progress import Progress
 from langgraph_pdr.images import load_images
 from langgraph_pdr.local_model import local_defaults
-from langgraph_pdr.nodes.check import check_label
 from langgraph_pdr.runner import checked_config, inspect_run, list_runs, resume_pdr, run_pdr
+from langgraph_pdr.selection.check_rank import check_label
 from langgraph_pdr.state.config import DEFAULT_MAX_TOOL_CALLS, DEFAULT_TOOL_TIMEOUT, PDRConfig, error_line
 from langgraph_pdr.state.result import PDRResult
 

@@ -9,11 +9,12 @@ from typing import Any
 from langgraph.types import Send
 
 from langgraph_pdr.budgets.accounting import reserve
-from langgraph_pdr.nodes.check import VERIFIED, check_tasks, passed, send_checks, with_checks
+from langgraph_pdr.nodes.check import VERIFIED, check_tasks, send_checks
 from langgraph_pdr.nodes.distill import get_distiller
 from langgraph_pdr.nodes.verify import send_verifications, verify_costs
 from langgraph_pdr.runtime.environment import NodeEnv, current_config, node_env
 from langgraph_pdr.selection.answer_votes import agreement_share, normalize, vote
+from langgraph_pdr.selection.check_rank import passed, with_checks
 from langgraph_pdr.state.config import PDRConfig
 from langgraph_pdr.state.records import Draft, RoundSummary
 

@@ -30,13 +30,13 @@ from langgraph_pdr.calls.model_call import (
 )
 from langgraph_pdr.calls.token_count import prompt_bound
 from langgraph_pdr.checking import answers_programs, get_verifier, read_draft
-from langgraph_pdr.nodes.check import best_checked, with_checks
 from langgraph_pdr.nodes.distill import get_distiller
 from langgraph_pdr.nodes.verify import scored
 from langgraph_pdr.prompting.prompt_catalog import check_template, tool_template
 from langgraph_pdr.runtime.environment import NodeEnv, call_fields, current_config, node_env
 from langgraph_pdr.runtime.tool_loop import ToolLoop, asks_for_fenced_code, bind_tools
 from langgraph_pdr.selection.answer_votes import vote
+from langgraph_pdr.selection.check_rank import best_checked, with_checks
 from langgraph_pdr.state.config import PDRConfig
 from langgraph_pdr.state.graph_state import DraftTask
 from langgraph_pdr.state.prompt_set import PromptSet

@@ -18,12 +18,12 @@ from typing import Any
 
 from langgraph_pdr.budgets.accounting import BILLING, spent
 from langgraph_pdr.calls.model_call import KEPT
-from langgraph_pdr.nodes.check import best_checked, with_checks
 from langgraph_pdr.nodes.collect import NO_DRAFTS
 from langgraph_pdr.nodes.verify import scored
 from langgraph_pdr.runtime.environment import NodeEnv, node_env
 from langgraph_pdr.runtime.knockout import Selection, aselect_final, select_final
 from langgraph_pdr.selection.answer_votes import best_scored, finished, vote
+from langgraph_pdr.selection.check_rank import best_checked, with_checks
 from langgraph_pdr.state.config import PDRConfig
 from langgraph_pdr.state.graph_state import merge_max
 from langgraph_pdr.state.records import Draft, RunOutcome

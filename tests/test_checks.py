@@ -30,7 +30,7 @@ from langgraph_pdr import (
     resume_pdr,
     run_pdr,
 )
-from langgraph_pdr.nodes.check import best_checked, by_check
+from langgraph_pdr.selection.check_rank import best_checked, by_check
 from langgraph_pdr.state.registry import VERIFIERS
 
 FENCE = "`" * 3

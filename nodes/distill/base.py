@@ -13,10 +13,10 @@ from langgraph_pdr.budgets.accounting import BudgetStop, reserve, settle, spent_
 from langgraph_pdr.calls.model_call import Job, Outcome, acall_models, call_models, derive_seed
 from langgraph_pdr.calls.token_count import cut_to_tokens, prompt_bound
 from langgraph_pdr.checking import answers_programs
-from langgraph_pdr.nodes.check import check_tally
 from langgraph_pdr.prompting.prompt_catalog import check_template, get_prompts
 from langgraph_pdr.runtime.environment import NodeEnv, call_fields
 from langgraph_pdr.selection.answer_votes import answer_tally, finished
+from langgraph_pdr.selection.check_rank import check_tally
 from langgraph_pdr.state.config import PDRConfig
 from langgraph_pdr.state.context import TokenCounter
 from langgraph_pdr.state.prompt_set import PromptSet

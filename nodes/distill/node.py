@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from langgraph_pdr.calls.model_call import KEPT
-from langgraph_pdr.nodes.check import with_checks
 from langgraph_pdr.nodes.distill import BudgetStop, Distiller, DistillRequest, get_distiller
 from langgraph_pdr.nodes.distill.previous_solution import PreviousSolution
 from langgraph_pdr.nodes.verify import scored
 from langgraph_pdr.runtime.environment import NodeEnv, node_env
+from langgraph_pdr.selection.check_rank import with_checks
 from langgraph_pdr.state.config import PDRConfig
 from langgraph_pdr.state.records import Workspace
 

@@ -10,8 +10,8 @@ ICLR 2024: first-round diversity beats repeated repairs of one draft).
 
 from __future__ import annotations
 
-from langgraph_pdr.nodes.check import by_check, failure
 from langgraph_pdr.nodes.distill.base import BaseDistiller, DistillRequest, extractive_workspace
+from langgraph_pdr.selection.check_rank import by_check, failure
 from langgraph_pdr.state.records import Draft, Workspace
 
 

@@ -9,8 +9,8 @@ counted by code; for a run whose answers are programs, each draft is shown as it
 
 from __future__ import annotations
 
-from langgraph_pdr.nodes.check import by_check
 from langgraph_pdr.nodes.distill.base import BaseDistiller, DistillRequest, extractive_workspace
+from langgraph_pdr.selection.check_rank import by_check
 from langgraph_pdr.state.records import Workspace
 
 

@@ -1,0 +1,182 @@
+"""What running and resuming a run share: the compiled graph with what one invocation needs, the
+run's lease while it goes (and how an invocation that raised ended), invoking the graph (`invoke`,
+`ainvoke`: the only place the twins wait differently), compacting a finished run's checkpoints, the
+run's image bytes held while it runs, and the checks of a run's database and tool objects."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.runnables import RunnableConfig
+from langchain_core.tools import BaseTool
+
+from langgraph_pdr.budgets.accounting import BILLING
+from langgraph_pdr.calls.image_input import IMAGES
+from langgraph_pdr.calls.model_call import KEPT
+from langgraph_pdr.calls.token_count import DEFAULT_COUNTER
+from langgraph_pdr.checkpoints.ledger import FINISHED, Ledger, RunNotFoundError, new_lock_owner
+from langgraph_pdr.checkpoints.store import Store, db_exists, resolve_db
+from langgraph_pdr.graphs import create_pdr_graph, graph_config
+from langgraph_pdr.models import OpenModel
+from langgraph_pdr.prompting.prompt_catalog import get_prompts
+from langgraph_pdr.state.config import PDRConfig
+from langgraph_pdr.state.context import PDRContext, TokenCounter
+from langgraph_pdr.state.image_ref import ImageRef
+from langgraph_pdr.state.prompt_set import PromptSet
+from langgraph_pdr.tooling.toolbox import tool_set
+
+ModelArg = BaseChatModel | str | OpenModel
+EventHandler = Callable[[dict[str, Any]], None]
+
+
+def estimate(question: str) -> int:
+    """The question's tokens, estimated (UTF-8 bytes / 3) before any tokenizer is at hand."""
+    return DEFAULT_COUNTER.count(question)
+
+
+@dataclass
+class CompiledRun:
+    """A compiled graph with everything one invocation needs."""
+
+    graph: Any
+    config: RunnableConfig
+    context: PDRContext
+    thread_id: str
+    owner: str = field(default_factory=new_lock_owner)
+
+
+def compiled(
+    store: Store,
+    config: PDRConfig,
+    model: BaseChatModel,
+    thread_id: str,
+    token_counter: TokenCounter | None,
+    prompts: PromptSet | None = None,
+    tools: Sequence[BaseTool] = (),
+) -> CompiledRun:
+    graph = create_pdr_graph(config).compile(checkpointer=store.saver)
+    context = PDRContext(
+        model=model,
+        config=config,
+        token_counter=token_counter,
+        recorder=store.ledger,
+        prompts=prompts or get_prompts(config.prompts),
+        tools=list(tools),
+    )
+    return CompiledRun(graph, graph_config(config, thread_id=thread_id), context, thread_id)
+
+
+@contextmanager
+def held(loaded: Sequence[tuple[ImageRef, bytes | None]]) -> Iterator[None]:
+    """The run's image bytes, where its calls find them, while the block runs."""
+    IMAGES.hold(loaded)
+    try:
+        yield
+    finally:
+        IMAGES.release(loaded)
+
+
+def _failure(exc: BaseException) -> tuple[str, str]:
+    """(status, error) of an invocation that raised: interrupted runs (Ctrl-C, a cancelled task: an MCP
+    client that cancels its call) and failed ones stay resumable."""
+    if isinstance(exc, (KeyboardInterrupt, SystemExit, asyncio.CancelledError)):
+        return "interrupted", "interrupted"
+    return "failed", f"{type(exc).__name__}: {exc}"
+
+
+def _forget(thread_id: str) -> None:
+    """What this process holds of a run while it goes (billed failed attempts, kept replies): a run
+    that ended with an error starts again from the ledger when it is resumed."""
+    BILLING.forget(thread_id)
+    KEPT.forget(thread_id)
+
+
+@contextmanager
+def leased(ledger: Ledger, thread_id: str, owner: str, *, acquire: bool) -> Iterator[None]:
+    """Hold the run's lease; record how an invocation that raised ended (it stays resumable)."""
+    with ledger.holding(thread_id, owner, acquire=acquire):
+        ledger.set_status(thread_id, "running")
+        try:
+            yield
+        except BaseException as exc:
+            _forget(thread_id)
+            status, error = _failure(exc)
+            ledger.set_status(thread_id, status, error=error)
+            raise
+
+
+@asynccontextmanager
+async def aleased(ledger: Ledger, thread_id: str, owner: str, *, acquire: bool) -> AsyncIterator[None]:
+    """Async twin of `leased`."""
+    async with ledger.aholding(thread_id, owner, acquire=acquire):
+        await ledger.aset_status(thread_id, "running")
+        try:
+            yield
+        except BaseException as exc:
+            _forget(thread_id)
+            status, error = _failure(exc)
+            await ledger.aset_status(thread_id, status, error=error)
+            raise
+
+
+def compact(store: Store, thread_id: str) -> None:
+    """A finished run keeps only its latest checkpoint; its history is in the ledger."""
+    row = store.ledger.run_row(thread_id)
+    if row and row["status"] in FINISHED:
+        try:
+            store.saver.prune([thread_id])
+        except NotImplementedError:  # savers without pruning (in memory) keep their history
+            pass
+
+
+async def acompact(store: Store, thread_id: str) -> None:
+    row = await store.ledger.arun_row(thread_id)
+    if row and row["status"] in FINISHED:
+        try:
+            await store.saver.aprune([thread_id])
+        except NotImplementedError:
+            pass
+
+
+def invoke(run: CompiledRun, inputs: dict[str, Any] | None, on_event: EventHandler | None) -> None:
+    if on_event is None:
+        run.graph.invoke(inputs, run.config, context=run.context, durability="sync")
+        return
+    run.context.stream_drafts = True  # someone watches: drafts stream as they are written
+    # LangGraph's sync stream parks a waiter on one worker of the pool: give it its own
+    config = {**run.config, "max_concurrency": (run.config.get("max_concurrency") or 1) + 1}
+    for event in run.graph.stream(
+        inputs, config, context=run.context, stream_mode="custom", durability="sync"
+    ):
+        on_event(event)
+
+
+async def ainvoke(run: CompiledRun, inputs: dict[str, Any] | None, on_event: EventHandler | None) -> None:
+    if on_event is None:
+        await run.graph.ainvoke(inputs, run.config, context=run.context, durability="sync")
+        return
+    run.context.stream_drafts = True
+    async for event in run.graph.astream(
+        inputs, run.config, context=run.context, stream_mode="custom", durability="sync"
+    ):
+        on_event(event)
+
+
+def require_db(db: str | Path | None, thread_id: str) -> None:
+    """Reading a run from a database file that does not exist is an error that creates nothing."""
+    if not db_exists(db):
+        raise RunNotFoundError(f"thread_id: no run {thread_id!r}: there is no database at {resolve_db(db)}")
+
+
+def check_tools(config: PDRConfig, tools: Sequence[BaseTool] | None) -> list[BaseTool]:
+    """The run's tool objects, checked: LangChain tools, no name twice (the config's built-in ones
+    included)."""
+    extra = list(tools or [])
+    tool_set(config, extra)  # raises ValueError on a bad tool
+    return extra

@@ -19,13 +19,13 @@ from langchain_openai import ChatOpenAI
 
 from langgraph_pdr.local_model import DEFAULT_LOCAL_MODEL, check_fits, context_size, ensure_model
 from langgraph_pdr.local_model.prompt_sharing import PromptSharing, sharing_enabled
+from langgraph_pdr.local_model.run_defaults import LOCAL
+from langgraph_pdr.local_model.run_defaults import is_local_model as is_local_model  # was defined here
 from langgraph_pdr.local_model.shared_server import LlamaCppTokenCounter, shared_server
 from langgraph_pdr.runtime.environment import use_model_builder
 from langgraph_pdr.state.config import PDRConfig
 from langgraph_pdr.state.context import TokenCounter
 from langgraph_pdr.state.spec import ModelSpec
-
-LOCAL = "local"
 
 #: Environment variables that hold each provider's key.
 KEY_VARIABLES = {
@@ -139,24 +139,6 @@ def build_model(spec: ModelSpec, **kwargs: Any) -> BaseChatModel:
     except Exception as exc:  # provider SDKs raise their own types for missing settings
         detail = f"{type(exc).__name__}: {exc}".split("\n")[0]
         raise ModelError(f"model: cannot build {spec.id!r}: {detail}") from None
-
-
-def is_local_model(model: Any, base_url: str | None = None) -> bool:
-    """Whether a model argument names the embedded local model (`local`, `local:NAME`), not a model
-    served at `base_url`.
-
-    Example:
-        ```python
-        from langgraph_pdr.models import is_local_model
-
-        assert is_local_model("local") and is_local_model("local:qwen2.5-coder-0.5b")
-        assert not is_local_model("openai:gpt-4.1-mini") and not is_local_model("local", "http://h/v1")
-        ```
-    """
-    if not isinstance(model, str) or base_url:
-        return False
-    name = str(model).strip()
-    return name == LOCAL or name.startswith(LOCAL + ":")
 
 
 def _local_name(model_id: str) -> str | None:

@@ -32,7 +32,7 @@ from langgraph_pdr.cli.common import (
 from langgraph_pdr.cli.inspect import tool_summary
 from langgraph_pdr.cli.progress import Progress
 from langgraph_pdr.images import load_images
-from langgraph_pdr.local_model import local_defaults
+from langgraph_pdr.local_model import resolve_run_config
 from langgraph_pdr.runner import checked_config, inspect_run, list_runs, resume_pdr, run_pdr
 from langgraph_pdr.selection.check_rank import check_label
 from langgraph_pdr.state.config import DEFAULT_MAX_TOOL_CALLS, DEFAULT_TOOL_TIMEOUT, PDRConfig, error_line
@@ -227,9 +227,9 @@ def config_of(args: argparse.Namespace, *, local: bool = False) -> PDRConfig:
     Args:
         args: the parsed options of `pdr run`.
         local: the run uses the embedded local model, whose defaults fill what the options leave out
-            (`langgraph_pdr.local_model.local_defaults`: self-consistency in windows 4,4 with
-            early_stop 0.75, or, for PDR, 4,4 with majority_k and early_stop 1.0; tools called in
-            fenced ```python blocks).
+            (self-consistency in windows 4,4 with early_stop 0.75, or, for PDR, 4,4 with majority_k
+            and early_stop 1.0; tools called in fenced ```python blocks), as every way in applies
+            them (`langgraph_pdr.local_model.resolve_run_config`).
     """
     fields = {
         "method": args.method,
@@ -255,7 +255,7 @@ def config_of(args: argparse.Namespace, *, local: bool = False) -> PDRConfig:
     given = {k: v for k, v in fields.items() if v is not None}
     if given.get("early_stop") == EARLY_STOP_OFF:
         given["early_stop"] = None  # named, so no default fills it
-    return PDRConfig.model_validate(local_defaults(given) if local else given)
+    return resolve_run_config(given, local=local)
 
 
 def step_name(config: PDRConfig) -> str:

@@ -15,7 +15,7 @@ from langchain_core.messages.ai import UsageMetadata
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from pydantic import ConfigDict, Field, model_validator
 
-from langgraph_pdr.local_model import local_defaults
+from langgraph_pdr.local_model import resolve_run_config
 from langgraph_pdr.models import is_local_model
 from langgraph_pdr.runner import arun_pdr, run_pdr
 from langgraph_pdr.state.config import PDRConfig
@@ -114,7 +114,7 @@ class PDRChatModel(BaseChatModel):
         if isinstance(data, dict) and is_local_model(data.get("model"), data.get("base_url")):
             given = data.get("config")
             if given is None or isinstance(given, dict):
-                data = {**data, "config": local_defaults(given or {})}
+                data = {**data, "config": resolve_run_config(given, local=True)}
         return data
 
     @property

@@ -28,7 +28,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from langgraph_pdr.checkpoints.ledger import FINISHED
 from langgraph_pdr.integrations.openai_endpoint import describe
-from langgraph_pdr.local_model import local_defaults
+from langgraph_pdr.local_model import resolve_run_config
 from langgraph_pdr.models import OpenModel, is_local_model, model_spec, open_model
 from langgraph_pdr.runner import aresume_pdr, arun_pdr, checked_config, inspect_run, list_runs
 from langgraph_pdr.state.config import Method, PDRConfig, error_line
@@ -177,7 +177,7 @@ def _options(values: dict[str, Any], *, local: bool) -> PDRConfig:
         if given["early_stop"].strip().lower() != EARLY_STOP_OFF:
             raise ValueError(f"early_stop: a fraction such as 1.0, or 'off'; got {given['early_stop']!r}")
         given["early_stop"] = None  # named, so no default fills it
-    return PDRConfig.model_validate(local_defaults(given) if local else given)
+    return resolve_run_config(given, local=local)
 
 
 def _resume_model(model: Any, base_url: str | None, stored: PDRResult) -> Any:
@@ -227,7 +227,7 @@ def create_mcp_server(
         assert result.structuredContent["answer"] == "391" and not result.isError
         ```
     """
-    local = is_local_model(model, base_url) or (isinstance(model, OpenModel) and bool(model.spec.local_model))
+    local = is_local_model(model, base_url)  # a model string, or a model opened from one
     runs = _Runs()
     server = _ClearErrors(
         name="langgraph-pdr",

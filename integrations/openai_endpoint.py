@@ -29,7 +29,7 @@ from langchain_core.messages import convert_to_messages
 
 from langgraph_pdr.images import load_images
 from langgraph_pdr.integrations.langchain_chat import metadata_of, question_images, split_messages, usage_of
-from langgraph_pdr.local_model import LOCAL_TOOL_FORMAT, local_defaults
+from langgraph_pdr.local_model import resolve_run_config
 from langgraph_pdr.models import OpenModel, is_local_model, open_model
 from langgraph_pdr.runner import arun_pdr
 from langgraph_pdr.state.config import PDRConfig, error_line
@@ -82,8 +82,8 @@ def config_for(model: str, request: dict[str, Any], *, local: bool = False) -> P
         request: the request's body; its `pdr` object sets any `PDRConfig` field, e.g.
             `{"tools": ["python"]}`.
         local: the server answers with the embedded local model: model `pdr` then has that model's
-            PDR defaults (`langgraph_pdr.local_model.local_defaults`: 4,4, majority_k, early_stop 1.0), and
-            tools are called in fenced blocks unless `pdr.tool_format` names a format.
+            PDR defaults (4,4, majority_k, early_stop 1.0), and tools are called in fenced blocks
+            unless `pdr.tool_format` names a format (`langgraph_pdr.local_model.resolve_run_config`).
 
     Raises:
         RequestError: a bad model name or field, as one line (HTTP 400).
@@ -120,14 +120,14 @@ def config_for(model: str, request: dict[str, Any], *, local: bool = False) -> P
     extra = {k: v for k, v in extra.items() if k not in RUN_FIELDS}
     try:
         if entry == "pdr" and local:  # the embedded model's PDR defaults, where the request names none
-            return PDRConfig.model_validate(local_defaults({"method": "pdr", **fields, **extra}))
+            return resolve_run_config({"method": "pdr", **fields, **extra}, local=True)
         if extra:
             data = {**data, **extra}
             if "schedule" in extra or "method" in extra:
                 data["schedule"] = extra.get("schedule")
-        if local and data.get("tools") and "tool_format" not in extra:
-            data["tool_format"] = LOCAL_TOOL_FORMAT
-        return PDRConfig.model_validate(data)
+        if local and "tool_format" not in extra:  # not named: the embedded model's own applies
+            data.pop("tool_format", None)
+        return resolve_run_config(data, local=local)
     except ValueError as exc:
         raise RequestError(error_line(exc)) from None
 

@@ -22,7 +22,7 @@ from langgraph_pdr.checking.programs import split_tests
 from langgraph_pdr.checkpoints.ledger import FINISHED, RunExistsError
 from langgraph_pdr.checkpoints.store import Store, aopen_store, open_store
 from langgraph_pdr.images import load_images
-from langgraph_pdr.local_model import local_defaults
+from langgraph_pdr.local_model import resolve_run_config
 from langgraph_pdr.models import OpenModel, is_local_model, open_model
 from langgraph_pdr.nodes.distill import get_distiller
 from langgraph_pdr.nodes.draft import run_verifier
@@ -46,19 +46,6 @@ from langgraph_pdr.state.context import TokenCounter
 from langgraph_pdr.state.image_ref import ImageRef
 from langgraph_pdr.state.result import PDRResult
 from langgraph_pdr.state.spec import RunSpec
-
-
-def _config(config: PDRConfig | dict[str, Any] | None, *, local: bool = False) -> PDRConfig:
-    """The run's configuration. On the embedded local model (`local`), a config given as None or a
-    dict gets the model's defaults where it names none (`local_defaults`); a `PDRConfig` is taken as
-    it is."""
-    if config is None:
-        config = {}
-    if isinstance(config, dict):
-        return PDRConfig.model_validate(local_defaults(config) if local else config)
-    if isinstance(config, PDRConfig):
-        return config
-    raise TypeError(f"config: expected a PDRConfig or a dict, got {type(config).__name__}")
 
 
 def _check_question(question: Any) -> str:
@@ -108,7 +95,7 @@ def _validate(
 ) -> PDRConfig:
     """The run's config, checked against what it is given (see `checked_config`)."""
     _check_question(question)
-    return checked_config(_config(config, local=local), tests=tests, gold=gold)
+    return checked_config(resolve_run_config(config, local=local), tests=tests, gold=gold)
 
 
 def checked_config(config: PDRConfig, *, tests: str | None = None, gold: str | None = None) -> PDRConfig:
@@ -221,9 +208,9 @@ def run_pdr(
             the embedded llama.cpp model. Keys come from the environment and are never stored.
         config: the method, schedule, distiller, budgets (default `PDRConfig()`). On the embedded
             local model, a config given as None or a dict gets that model's defaults where it names
-            none (`langgraph_pdr.local_model.local_defaults`: self-consistency in windows 4,4 with
-            `early_stop=0.75`, or, for PDR, 4,4, `majority_k`, `early_stop=1.0`, as `pdr run`); a
-            `PDRConfig` is taken as it is.
+            none (self-consistency in windows 4,4 with `early_stop=0.75`, or, for PDR, 4,4,
+            `majority_k`, `early_stop=1.0`, as `pdr run`: `langgraph_pdr.local_model.resolve_run_config`);
+            a `PDRConfig` is taken as it is.
         db: a SQLite file for the checkpoints and the ledger; `":memory:"` keeps the run in memory;
             None uses `$PDR_DB`, else `runs.sqlite` in the user's data directory.
         thread_id: the run's id (default: a new one). Running a finished run again with the same

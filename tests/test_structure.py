@@ -182,3 +182,32 @@ def test_every_public_name_has_a_docstring_example_that_asserts():
         if "Example:" not in doc or "```python" not in doc or "assert " not in doc.split("Example:", 1)[1]:
             missing.append(name)
     assert missing == []
+
+
+def test_the_embedded_models_defaults_are_applied_in_one_place():
+    """Every way of starting a run turns what it was given into the run's config with
+    `resolve_run_config`; no other module applies the embedded model's defaults itself."""
+    home = "langgraph_pdr.local_model.run_defaults"
+    defaults = {"local_defaults", "LOCAL_DEFAULTS", "LOCAL_PDR_DEFAULTS", "LOCAL_TOOL_FORMAT"}
+
+    def names(path: Path) -> set[str]:
+        tree = ast.parse(path.read_text())
+        found = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
+        found |= {n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute)}
+        return found | {a.name for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) for a in n.names}
+
+    found = modules()
+    applied = sorted(
+        m
+        for m, path in found.items()
+        if m != home and m != "langgraph_pdr.local_model" and names(path) & defaults
+    )
+    assert applied == []
+    ways_in = (
+        "runner.running",
+        "cli.run",
+        "integrations.openai_endpoint",
+        "integrations.mcp_endpoint",
+        "integrations.langchain_chat",
+    )
+    assert [m for m in ways_in if "resolve_run_config" not in names(found[f"langgraph_pdr.{m}"])] == []

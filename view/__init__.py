@@ -1,10 +1,11 @@
-"""A run as one HTML page: its rounds, drafts, workspaces and budgets (`pdr view`)."""
+"""A run as one HTML page: its rounds, drafts, workspaces and budgets (`pdr view`). What the page shows
+is worked out in `page`; how it looks is in `templates/` (Jinja2) and `static/` (its style and script,
+inlined: the page fetches nothing)."""
 
 from langgraph_pdr.view.page import (
-    CSS,
-    SCRIPT,
     USES_DISTILLER,
     USES_KAPPA,
+    PageModel,
     esc,
     grade,
     render_result_html,
@@ -17,10 +18,9 @@ from langgraph_pdr.view.page import (
 )
 
 __all__ = [
-    "CSS",
-    "SCRIPT",
     "USES_DISTILLER",
     "USES_KAPPA",
+    "PageModel",
     "esc",
     "grade",
     "render_result_html",

@@ -16,9 +16,14 @@ import html
 import json
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from functools import lru_cache
+from importlib import resources
 from pathlib import Path
 from typing import Any
+
+from jinja2 import Environment, PackageLoader, StrictUndefined
+from markupsafe import Markup
 
 from langgraph_pdr.budgets.accounting import call_sums
 from langgraph_pdr.checkpoints.ledger import Ledger
@@ -34,13 +39,14 @@ from langgraph_pdr.state.records import (
     Judgment,
     RoundRecord,
     ToolCall,
-    Workspace,
 )
 from langgraph_pdr.state.result import PDRResult
 
 #: What a method's distiller, k and κ mean; the sampling baselines have none of them.
 USES_DISTILLER = ("pdr",)
 USES_KAPPA = ("pdr", "sr", "sr_error")
+#: The columns of the page's table of calls.
+CALL_COLUMNS = ("role", "round", "index", "stage", "in", "out", "latency s", "finish", "usage", "error")
 
 
 def esc(value: Any) -> str:
@@ -147,191 +153,11 @@ def totals_by_role_and_round(calls: Iterable[CallRecord]) -> dict[tuple[str, int
     return out
 
 
-# -- the page's parts --------------------------------------------------------------------------------
+# -- the page: what it shows, worked out here; how it looks, in templates/ and static/ -----------------
 
 
 def _num(n: int | float | None) -> str:
     return "" if n is None else f"{n:,}" if isinstance(n, int) else f"{n:g}"
-
-
-def _badge(text: str, kind: str, title: str = "") -> str:
-    tip = f' title="{esc(title)}"' if title else ""
-    return f'<span class="badge {esc(kind)}"{tip}>{esc(text)}</span>'
-
-
-def _verdict(correct: bool | None) -> str:
-    if correct is None:
-        return ""
-    return _badge("correct", "correct") if correct else _badge("incorrect", "incorrect")
-
-
-def _tokens(call: CallRecord | None, label: str = "") -> str:
-    if call is None:
-        return ""
-    finish = f" · finish {esc(call.finish_reason)}" if call.finish_reason else ""
-    lead = f"{esc(label)} " if label else ""
-    return (
-        f'<div class="tokens">{lead}in {_num(call.input_tokens)} · out {_num(call.output_tokens)}'
-        f"{finish}</div>"
-    )
-
-
-def _text_block(text: str, summary: str, *, open_: bool = False) -> str:
-    if not text:
-        return ""
-    state = " open" if open_ else ""
-    return (
-        f'<details class="text"{state}><summary>{esc(summary)}</summary>'
-        f'<pre class="full">{esc(text)}</pre></details>'
-    )
-
-
-def _draft_card(d: Draft, gold: str | None, verify: CallRecord | None) -> str:
-    kinds, badges = ["card", "draft"], []
-    if not d.ok:
-        kinds.append("failed")
-        badges.append(_badge("failed", "failed"))
-    elif d.unfinished:
-        kinds.append("unfinished")
-        badges.append(_badge("unfinished", "unfinished", "cut at max_tokens before a final answer"))
-    correct = grade(d.text, gold) if d.ok and not d.unfinished and d.answer is not None else None
-    if correct is not None:
-        kinds.append("correct" if correct else "incorrect")
-        badges.append(_verdict(correct))
-    if d.score is not None:
-        badges.append(_badge(f"score {d.score:g}", "score", "self-verification score, 0-10"))
-    if d.check is not None:
-        badges.append(_check_badge(d.check))
-    answer = (
-        f'<div class="answer" title="{esc(d.answer)}">{esc(d.answer)}</div>'
-        if d.answer is not None
-        else '<div class="answer none">no answer</div>'
-    )
-    read = (
-        f'<div class="reads">read workspace {d.workspace_index}</div>'
-        if d.workspace_index is not None
-        else ""
-    )
-    error = f'<div class="error">{esc(d.error)}</div>' if d.error else ""
-    return (
-        f'<article class="{" ".join(kinds)}" id="d{d.round}-{d.index}" data-round="{d.round}" '
-        f'data-index="{d.index}">'
-        f'<header><span class="name">draft r{d.round}.{d.index}</span>{"".join(badges)}</header>'
-        f"{answer}{_draft_tokens(d)}{_tokens(verify, 'verify')}{read}{error}{_check_block(d.check)}"
-        f"{_turns_block(d) if d.turns else _text_block(d.text, 'full text')}</article>"
-    )
-
-
-def _check_badge(check: Check) -> str:
-    """A draft's check as a badge: passed, or failed with its score; its feedback's first line as the tip."""
-    said = (check.feedback or check.error or "").strip().splitlines()
-    tip = f"{check.verifier}: {said[0] if said else ('passed' if check.passed else 'failed')}"
-    if check.passed:
-        return _badge("passed", "check-pass", tip)
-    return _badge(f"failed {check.score:.0%}", "check-fail", tip)
-
-
-def _check_block(check: Check | None) -> str:
-    """A draft's check's feedback, shown on click, with the verifier and the check's wall time."""
-    if check is None:
-        return ""
-    summary = f"check ({check.verifier}, {check.seconds:.2f} s): {'passed' if check.passed else 'failed'}"
-    text = check.feedback or check.error or "(no feedback)"
-    return (
-        f'<details class="check"><summary>{esc(summary)}</summary>'
-        f'<pre class="full feedback">{esc(text)}</pre></details>'
-    )
-
-
-def _draft_tokens(d: Draft) -> str:
-    """A draft's tokens: its call's, or a tool-using draft's summed over its turns."""
-    if not d.turns:
-        return _tokens(d.call)
-    calls = d.calls
-    return (
-        f'<div class="tokens">in {_num(sum(c.input_tokens for c in calls))} · out '
-        f"{_num(sum(c.output_tokens for c in calls))} · {len(d.turns)} turns</div>"
-    )
-
-
-def _tool_call_html(call: ToolCall) -> str:
-    """One tool call: the tool (fenced code and a failure marked), its code or arguments, its output."""
-    args = dict(call.args)
-    code = args.pop("code") if isinstance(args.get("code"), str) else None
-    head = [esc(call.name)]
-    head += [
-        _badge(mark, kind)
-        for mark, kind, on in (("fenced", "fenced", call.fenced), ("error", "failed", call.error))
-        if on
-    ]
-    if args:
-        head.append(f"<code>{esc(json.dumps(args, ensure_ascii=False))}</code>")
-    failed = " failed" if call.error else ""
-    return (
-        f'<div class="tool{failed}">{" ".join(head)}</div>'
-        + (f'<pre class="full code">{esc(code)}</pre>' if code is not None else "")
-        + f'<pre class="full output">{esc(call.output) or "(no output)"}</pre>'
-    )
-
-
-def _turns_block(d: Draft) -> str:
-    """A tool-using draft's full text, expandable: each turn's tokens, text and tool calls with their
-    results."""
-    made = sum(len(t.tool_calls) for t in d.turns)
-    turns = "".join(
-        f'<div class="turn">{_tokens(t.call, f"turn {t.turn}")}'
-        + (f'<pre class="full">{esc(t.text)}</pre>' if t.text else "")
-        + "".join(_tool_call_html(c) for c in t.tool_calls)
-        + "</div>"
-        for t in d.turns
-    )
-    summary = f"full text: {len(d.turns)} turns, {made} tool call{'' if made == 1 else 's'}"
-    return f'<details class="text"><summary>{esc(summary)}</summary>{turns}</details>'
-
-
-def _placeholder(round: int, index: int, why: str) -> str:
-    return (
-        f'<article class="card draft placeholder" id="d{round}-{index}" data-round="{round}" '
-        f'data-index="{index}"><header><span class="name">draft r{round}.{index}</span>'
-        f"{_badge(why, 'pending')}</header></article>"
-    )
-
-
-def _workspace_card(w: Workspace) -> str:
-    sources = ", ".join(f"r{w.round}.{s}" for s in w.sources) or "none"
-    counted = f' title="counted by {esc(w.counted_by)}"' if w.counted_by else ""
-    return (
-        f'<article class="card workspace" id="w{w.round}-{w.index}" data-round="{w.round}" '
-        f'data-index="{w.index}"><header><span class="name">workspace {w.index}</span>'
-        f"{_badge(w.distiller, 'distiller') if w.distiller else ''}</header>"
-        f'<div class="tokens"{counted}>{_num(w.tokens)} tokens</div>'
-        f'<div class="sources">from drafts {esc(sources)}</div>'
-        f"{_tokens(w.call, 'distill')}{_text_block(w.text, 'workspace text')}</article>"
-    )
-
-
-def _judgments_card(judged: list[Judgment], title: str) -> str:
-    """A tournament's comparisons: per comparison, the two drafts shown, the one preferred and the
-    judge's reply (expandable)."""
-    items = []
-    for j in judged:
-        won = "no verdict" if j.preferred is None else f"r{j.round}.{j.preferred}"
-        items.append(
-            f"<li>level {j.level}: r{j.round}.{j.first} v r{j.round}.{j.second} &rarr; {esc(won)}"
-            f"{_text_block(j.text, 'reply')}</li>"
-        )
-    return (
-        f'<article class="card judge"><header><span class="name">{esc(title)}</span></header>'
-        f'<ol class="judgments">{"".join(items)}</ol></article>'
-    )
-
-
-def _critique_card(r: RoundRecord, call: CallRecord | None) -> str:
-    return (
-        f'<article class="card critique" id="c{r.round}" data-round="{r.round}">'
-        f'<header><span class="name">critique r{r.round}</span></header>'
-        f"{_tokens(call)}{_text_block(r.critique or '', 'critique text')}</article>"
-    )
 
 
 def _missing_reason(result: PDRResult) -> str:
@@ -342,72 +168,138 @@ def _missing_reason(result: PDRResult) -> str:
     return "not run"
 
 
-class _Page:
-    """The parts of one run's page, and the lines between its cards."""
+@dataclass
+class DraftSlot:
+    """A place in a round's column: a draft (graded, with its verification call), or a placeholder."""
+
+    index: int
+    draft: Draft | None = None
+    correct: bool | None = None
+    verify: CallRecord | None = None
+
+
+@dataclass
+class Column:
+    """One column of the flow: a round (`round`), what it handed the next one (`between`), or the
+    answer (`final`)."""
+
+    kind: str
+    round: int = 0
+    width: int = 0
+    missing: bool = False
+    cards: list[DraftSlot] = field(default_factory=list)
+    record: RoundRecord | None = None
+    judged: list[Judgment] = field(default_factory=list)
+    critique_call: CallRecord | None = None
+    distills: int = 0
+    distill_tokens: int = 0
+
+
+@dataclass
+class Budget:
+    """B_seq's stages and B_total's table: rows of (label, role, tokens per round)."""
+
+    stages: list[tuple[str, int, CallRecord]]
+    b_seq: int
+    rounds: list[int]
+    rows: list[tuple[str, str | None, list[int]]]
+    column_sums: list[int]
+    total: int
+
+
+class PageModel:
+    """What one run's page shows, and the lines between its cards (`links`: from, to, kind)."""
 
     def __init__(self, result: PDRResult, gold: str | None) -> None:
         self.result, self.gold = result, gold
         self.rounds = {r.round: r for r in result.rounds}
-        self.calls = {(c.role, c.round, c.index): c for c in result.calls}
+        self._calls = {(c.role, c.round, c.index): c for c in result.calls}
         self.links: list[tuple[str, str, str]] = []
         self.last = max((r.round for r in result.rounds if r.drafts), default=0)
         # a run still going has booked no budget yet: what its calls spent so far
         spent = sum(c.total_tokens for c in (*result.calls, *result.failed_calls))
         self.b_seq = result.b_seq or sum(t for _, t, _ in stage_maxima(result.calls))
         self.b_total = result.b_total or spent
+        self.missing_reason = _missing_reason(result)
+        self.correct = grade(result.text, gold) if result.text else None
+        self.facts = self._facts()
+        self.columns = self._columns()
+        self.budget = self._budget()
+        self.calls = [*result.calls, *result.failed_calls]
+        self.call_columns = CALL_COLUMNS
 
-    def round_column(self, n: int) -> str:
+    @property
+    def final_correct(self) -> bool | None:
+        return self.correct
+
+    @property
+    def links_json(self) -> Markup:
+        # inside a <script> element: no `<` may close it early
+        return Markup(json.dumps(list(dict.fromkeys(self.links))).replace("<", "\\u003c"))
+
+    def _facts(self) -> list[tuple[str, str | None]]:
+        result, cfg = self.result, self.result.config
+        facts: list[tuple[str, str | None]] = [("method", cfg.method)]
+        facts.append(("schedule", ",".join(map(str, cfg.schedule))))
+        if cfg.method in USES_DISTILLER:
+            facts += [("distiller", cfg.distiller), ("k", str(cfg.k))]
+        if cfg.method in USES_KAPPA:
+            facts.append(("κ", _num(cfg.kappa)))
+        facts += [("model", result.model or ""), ("status", result.status), ("stop", result.stop_reason)]
+        if self.gold is not None:
+            facts.append(("gold", self.gold))
+        return facts
+
+    def _columns(self) -> list[Column]:
+        count = max(self.result.config.rounds, max(self.rounds, default=0))
+        columns = []
+        for n in range(1, count + 1):
+            columns.append(self._round_column(n))
+            between = self._between_column(n) if n < count else None
+            if between is not None:
+                columns.append(between)
+        columns.append(self._final_column())
+        return columns
+
+    def _round_column(self, n: int) -> Column:
         cfg, rec = self.result.config, self.rounds.get(n)
         drafts = {d.index: d for d in (rec.drafts if rec else [])}
         width = max([rec.width if rec and rec.width else 0, cfg.width(n) if n <= cfg.rounds else 0])
         first = cfg.first_index(n) if n <= cfg.rounds else 0  # self-consistency's windows number on
         width = max([width, *(i + 1 - first for i in drafts)])
-        why = _missing_reason(self.result)
-        cards = []
+        column = Column("round", round=n, width=width, missing=rec is None)
         for i in range(first, first + width):
             d = drafts.get(i)
             if d is None:
-                cards.append(_placeholder(n, i, why))
+                column.cards.append(DraftSlot(i))
                 continue
-            cards.append(_draft_card(d, self.gold, self.calls.get(("verify", n, i))))
+            correct = grade(d.text, self.gold) if d.ok and not d.unfinished and d.answer is not None else None
+            column.cards.append(DraftSlot(i, d, correct, self._calls.get(("verify", n, i))))
             if d.workspace_index is not None:
                 self.links.append((f"w{n - 1}-{d.workspace_index}", f"d{n}-{i}", "read"))
             if n > 1 and self.rounds.get(n - 1) and self.rounds[n - 1].critique:
                 self.links.append((f"c{n - 1}", f"d{n}-{i}", "critique"))
-        state = "" if rec is not None else " missing"
-        note = "" if rec is not None else f'<p class="note">{esc(_missing_reason(self.result))}</p>'
-        return (
-            f'<section class="column round{state}" data-round="{n}"><h3>round {n}'
-            f" <small>{width} draft{'s' if width != 1 else ''}</small></h3>{note}{''.join(cards)}</section>"
-        )
+        return column
 
-    def between_column(self, n: int) -> str:
+    def _between_column(self, n: int) -> Column | None:
         """What round `n` handed round `n + 1`: its workspaces (and, for SR with error analysis, its
         critique)."""
         rec = self.rounds.get(n)
         if rec is None or (not rec.workspaces and not rec.critique):
-            return ""
-        cards = []
+            return None
         for w in rec.workspaces:
-            cards.append(_workspace_card(w))
             self.links += [(f"d{n}-{s}", f"w{n}-{w.index}", "source") for s in w.sources]
-        judged = [j for j in rec.judgments if j.role == "distill"]
-        if judged:
-            cards.append(_judgments_card(judged, f"tournament: {len(judged)} comparisons"))
+        column = Column("between", round=n, record=rec)
+        column.judged = [j for j in rec.judgments if j.role == "distill"]
         if rec.critique:
-            cards.append(_critique_card(rec, self.calls.get(("critique", n, 0))))
+            column.critique_call = self._calls.get(("critique", n, 0))
             self.links += [(f"d{n}-{d.index}", f"c{n}", "critique") for d in rec.drafts if d.ok]
         distills = [c for c in self.result.calls if c.role == "distill" and c.round == n]
-        spent = sum(c.total_tokens for c in distills)
-        cost = f"<small>{len(distills)} distill call(s), {_num(spent)} tokens</small>" if distills else ""
-        return (
-            f'<section class="column between" data-after="{n}"><h3>to round {n + 1} {cost}</h3>'
-            f"{''.join(cards)}</section>"
-        )
+        column.distills, column.distill_tokens = len(distills), sum(c.total_tokens for c in distills)
+        return column
 
-    def final_column(self) -> str:
+    def _final_column(self) -> Column:
         r = self.result
-        correct = grade(r.text, self.gold) if r.text else None
         if r.answer is not None and self.last:
             last = self.rounds[self.last]
             self.links += [
@@ -415,163 +307,81 @@ class _Page:
                 for d in last.drafts
                 if d.ok and d.answer is not None and d.answer == r.answer
             ]
-        answer = (
-            f'<div class="answer">{esc(r.answer)}</div>'
-            if r.answer is not None
-            else '<div class="answer none">no answer yet</div>'
-            if r.status == "running"
-            else '<div class="answer none">no answer</div>'
-        )
-        gold = f'<div class="gold">gold {esc(self.gold)}</div>' if self.gold is not None else ""
-        judged = [j for j in self.rounds[self.last].judgments if j.role == "judge"] if self.last else []
-        chosen = _judgments_card(judged, f"final selection: {len(judged)} comparisons") if judged else ""
-        return (
-            '<section class="column final-column"><h3>answer</h3>'
-            f'<article class="card final" id="final"><header><span class="name">final</span>'
-            f"{_verdict(correct)}{_badge(r.status, 'status-' + r.status)}</header>{answer}{gold}"
-            f'<div class="tokens">B_seq {_num(self.b_seq)} · B_total {_num(self.b_total)}</div>'
-            f"</article>{chosen}</section>"
-        )
+        column = Column("final")
+        if self.last:
+            column.judged = [j for j in self.rounds[self.last].judgments if j.role == "judge"]
+        return column
 
-    def flow(self) -> str:
-        cfg = self.result.config
-        count = max(cfg.rounds, max(self.rounds, default=0))
-        columns = []
-        for n in range(1, count + 1):
-            columns.append(self.round_column(n))
-            if n < count:
-                columns.append(self.between_column(n))
-        columns.append(self.final_column())
-        return (
-            '<div class="flow" id="flow"><svg class="links" id="links" aria-hidden="true"></svg>'
-            f"{''.join(columns)}</div>"
+    def _budget(self) -> Budget:
+        result = self.result
+        stages = stage_maxima(result.calls)
+        totals = totals_by_role_and_round(result.calls)
+        failed = totals_by_role_and_round(result.failed_calls)
+        rounds = sorted({n for _, n in totals} | {n for _, n in failed})
+        rows: list[tuple[str, str | None, list[int]]] = []
+        for role in ROLES:
+            cells = [totals.get((role, n), 0) for n in rounds]
+            if any(cells):
+                rows.append((role, role, cells))
+        if failed:
+            cells = [sum(v for (_, n), v in failed.items() if n == r) for r in rounds]
+            rows.append(("failed attempts", None, cells))
+        both = [*totals.items(), *failed.items()]
+        return Budget(
+            stages=stages,
+            b_seq=sum(t for _, t, _ in stages),
+            rounds=rounds,
+            rows=rows,
+            column_sums=[sum(v for (_, n), v in both if n == r) for r in rounds],
+            total=sum(totals.values()) + sum(failed.values()),
         )
 
 
-def _header(result: PDRResult, gold: str | None) -> str:
-    cfg = result.config
-    facts = [("method", cfg.method), ("schedule", ",".join(map(str, cfg.schedule)))]
-    if cfg.method in USES_DISTILLER:
-        facts += [("distiller", cfg.distiller), ("k", str(cfg.k))]
-    if cfg.method in USES_KAPPA:
-        facts.append(("κ", _num(cfg.kappa)))
-    facts += [("model", result.model or ""), ("status", result.status), ("stop", result.stop_reason)]
-    if gold is not None:
-        facts.append(("gold", gold))
-    items = "".join(f"<div><dt>{esc(k)}</dt><dd>{esc(v)}</dd></div>" for k, v in facts)
-    banner = ""
-    if result.status == "running":
-        banner = (
-            '<p class="banner running">This run is still going: run <code>pdr view '
-            f"{esc(result.thread_id)}</code> again to see what it has done since.</p>"
-        )
-    elif result.status in ("failed", "interrupted"):
-        resume = f" Resume it with <code>pdr resume {esc(result.thread_id)}</code>."
-        error = f": {esc(result.error)}" if result.error else ""
-        what = "failed" if result.status == "failed" else "was interrupted"
-        banner = f'<p class="banner {esc(result.status)}">This run {what}{error}.{resume}</p>'
-    return (
-        f'<header class="top"><h1>PDR run <code>{esc(result.thread_id)}</code></h1>{banner}'
-        f'<dl class="facts">{items}</dl>'
-        f'<section class="question"><h2>question</h2><pre>{esc(result.question)}</pre></section></header>'
-    )
+def _escape(value: Any) -> Markup:
+    """How the templates print a value: as `esc` does (the page's markup, `Markup`, as it is)."""
+    return value if isinstance(value, Markup) else Markup(esc(value))
 
 
-def _budget(result: PDRResult) -> str:
-    stages = stage_maxima(result.calls)
-    b_seq = sum(t for _, t, _ in stages)
-    segments = "".join(
-        f'<div class="seg role-{esc(c.role)}" style="flex-grow:{max(t, 1)}" '
-        f'title="{esc(stage)}: {t:,} tokens, {esc(c.role)} r{c.round}.{c.index}">'
-        f"<span>{esc(stage)}</span><b>{_num(t)}</b></div>"
-        for stage, t, c in stages
-    )
-    totals = totals_by_role_and_round(result.calls)
-    failed = totals_by_role_and_round(result.failed_calls)
-    rounds = sorted({n for _, n in totals} | {n for _, n in failed})
-    head = "".join(f"<th>r{n}</th>" for n in rounds)
-    rows = []
-    for role in ROLES:
-        cells = [totals.get((role, n), 0) for n in rounds]
-        if any(cells):
-            rows.append(
-                f'<tr><th><span class="dot role-{role}"></span>{role}</th>'
-                + "".join(f"<td>{_num(v) if v else ''}</td>" for v in cells)
-                + f"<td>{_num(sum(cells))}</td></tr>"
-            )
-    if failed:
-        cells = [sum(v for (_, n), v in failed.items() if n == r) for r in rounds]
-        rows.append(
-            "<tr><th>failed attempts</th>"
-            + "".join(f"<td>{_num(v) if v else ''}</td>" for v in cells)
-            + f"<td>{_num(sum(cells))}</td></tr>"
-        )
-    total = sum(totals.values()) + sum(failed.values())
-    col_sums = "".join(
-        f"<td>{_num(sum(v for (_, n), v in [*totals.items(), *failed.items()] if n == r))}</td>"
-        for r in rounds
-    )
-    strip = (
-        f'<div class="strip" id="bseq-strip">{segments}</div>'
-        if segments
-        else '<p class="note">no call yet</p>'
-    )
-    return (
-        '<section class="budget" id="budget"><h2>budget</h2>'
-        f"<h3>B_seq {_num(result.b_seq or b_seq)} <small>the critical path: per stage, its largest "
-        f"call (input + output)</small></h3>{strip}"
-        f"<h3>B_total {_num(result.b_total or total)} <small>every call, by role and round</small></h3>"
-        f'<table class="totals"><thead><tr><th></th>{head}<th>all</th></tr></thead><tbody>{"".join(rows)}'
-        f"<tr class='sum'><th>all</th>{col_sums}<td>{_num(total)}</td></tr></tbody></table>"
-        f"{_calls_table(result)}</section>"
-    )
+def _check_tip(check: Check) -> str:
+    said = (check.feedback or check.error or "").strip().splitlines()
+    return f"{check.verifier}: {said[0] if said else ('passed' if check.passed else 'failed')}"
 
 
-def _calls_table(result: PDRResult) -> str:
-    calls = [*result.calls, *result.failed_calls]
-    if not calls:
-        return ""
-    cols = ("role", "round", "index", "stage", "in", "out", "latency s", "finish", "usage", "error")
-    rows = "".join(
-        "<tr>"
-        + "".join(
-            f"<td>{esc(v)}</td>"
-            for v in (
-                c.role,
-                c.round,
-                c.index,
-                c.stage,
-                _num(c.input_tokens),
-                _num(c.output_tokens),
-                f"{c.latency_s:.2f}",
-                c.finish_reason or "",
-                c.usage_source,
-                c.error or "",
-            )
-        )
-        + "</tr>"
-        for c in calls
+def _code_and_args(call: ToolCall) -> tuple[str | None, str]:
+    """A tool call's code (shown as code) and its other arguments as JSON ("" when none)."""
+    args = dict(call.args)
+    code = args.pop("code") if isinstance(args.get("code"), str) else None
+    return code, json.dumps(args, ensure_ascii=False) if args else ""
+
+
+@lru_cache(maxsize=1)
+def _environment() -> Environment:
+    env = Environment(
+        loader=PackageLoader("langgraph_pdr.view", "templates"),
+        autoescape=True,
+        finalize=_escape,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        undefined=StrictUndefined,
     )
-    head = "".join(f"<th>{esc(c)}</th>" for c in cols)
-    return (
-        f'<details class="calls"><summary>calls ({len(calls)})</summary>'
-        f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table></details>"
+    env.filters.update(
+        num=_num,
+        g=lambda x: f"{x:g}",
+        percent=lambda x: f"{x:.0%}",
+        fixed2=lambda x: f"{x:.2f}",
+        check_tip=_check_tip,
+        code_and_args=_code_and_args,
+        sources=lambda w: ", ".join(f"r{w.round}.{s}" for s in w.sources) or "none",
     )
+    return env
 
 
-def _final(result: PDRResult, gold: str | None) -> str:
-    correct = grade(result.text, gold) if result.text else None
-    answer = esc(result.answer) if result.answer is not None else "<em>none</em>"
-    text = f"<pre>{esc(result.text)}</pre>" if result.text else '<p class="note">no final text</p>'
-    return (
-        f'<section class="final-answer" id="final-answer"><h2>final answer {_verdict(correct)}</h2>'
-        f'<p class="answer big">{answer}</p>{text}</section>'
-    )
-
-
-def _links_json(links: list[tuple[str, str, str]]) -> str:
-    # inside a <script> element: no `<` may close it early
-    return json.dumps(list(dict.fromkeys(links))).replace("<", "\\u003c")
+@lru_cache(maxsize=1)
+def _static() -> tuple[Markup, Markup]:
+    """The page's style and script (`static/run.css`, `static/run.js`), inlined: the page fetches nothing."""
+    files = resources.files("langgraph_pdr.view").joinpath("static")
+    return tuple(Markup(files.joinpath(name).read_text("utf-8")) for name in ("run.css", "run.js"))  # type: ignore[return-value]
 
 
 def render_result_html(result: PDRResult, *, gold: str | None = None) -> str:
@@ -587,19 +397,9 @@ def render_result_html(result: PDRResult, *, gold: str | None = None) -> str:
         assert "1 &lt; 2?" in page and "still going" in page
         ```
     """
-    page = _Page(result, gold)
-    flow = page.flow()
-    title = f"PDR run {result.thread_id}"
-    return (
-        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        '<link rel="icon" href="data:,">'  # no favicon request
-        f"<title>{esc(title)}</title><style>{CSS}</style></head>"
-        f'<body data-status="{esc(result.status)}">{_header(result, gold)}<main>'
-        f'<section class="rounds"><h2>rounds</h2>{flow}</section>{_budget(result)}{_final(result, gold)}'
-        f'</main><script type="application/json" id="pdr-links">{_links_json(page.links)}</script>'
-        f"<script>{SCRIPT}</script></body></html>\n"
-    )
+    css, script = _static()
+    template = _environment().get_template("run.html.j2")
+    return template.render(page=PageModel(result, gold), css=css, script=script)
 
 
 def render_run_html(thread_id: str, db: str | Path | None = None, *, ledger: Ledger | None = None) -> str:
@@ -671,129 +471,3 @@ def write_run_html(
     out = Path(path)
     out.write_text(render_run_html(thread_id, db, ledger=ledger), encoding="utf-8")
     return out
-
-
-CSS = """
-:root{--ink:#1d1d28;--muted:#6b6b80;--line:#d9d7e8;--card:#fff;--bg:#f6f5fb;--accent:#4b3fbf;
---good:#1a7f37;--bad:#c62828;--warn:#b26a00;--draft:#6d5dfc;--verify:#0f9d8a;--distill:#e07a1f;
---critique:#d1495b;--judge:#8e6c8a}
-*{box-sizing:border-box}
-body{margin:0;font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif;
-color:var(--ink);background:var(--bg)}
-code,pre,.answer,.tokens{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,"Liberation Mono",monospace}
-header.top,main{padding:14px 16px}
-header.top{background:#fff;border-bottom:1px solid var(--line)}
-h1{font-size:20px;margin:0 0 8px}h2{font-size:16px;margin:18px 0 8px;text-transform:capitalize}
-h3{font-size:13px;margin:0 0 8px;color:var(--muted);font-weight:600}
-h3 small,h2 small{font-weight:400;color:var(--muted)}
-.facts{display:flex;flex-wrap:wrap;gap:6px 18px;margin:8px 0}
-.facts div{display:flex;gap:6px}.facts dt{color:var(--muted)}.facts dd{margin:0;font-weight:600}
-.question pre,.final-answer pre{white-space:pre-wrap;word-break:break-word;background:var(--bg);
-padding:10px;border-radius:6px;margin:0;max-height:420px;overflow:auto}
-.banner{padding:8px 12px;border-radius:6px;margin:8px 0}
-.banner.running{background:#eef4ff;border:1px solid #b9cdfa}
-.banner.failed,.banner.interrupted{background:#fff1f0;border:1px solid #f3b7b2}
-.flow{position:relative;display:flex;align-items:flex-start;gap:40px;overflow-x:auto;padding:8px 2px 16px}
-.links{position:absolute;left:0;top:0;pointer-events:none;overflow:visible;z-index:0}
-.link{fill:none;stroke:#9a92e6;stroke-width:1.6;opacity:.75}
-.link.read{stroke:var(--accent)}.link.final{stroke:var(--good);stroke-dasharray:5 4}
-.link.critique{stroke:var(--critique);stroke-dasharray:3 3}.link.hot{stroke-width:3.2;opacity:1}
-.column{display:flex;flex-direction:column;gap:12px;min-width:190px;max-width:280px;flex:1 1 220px;
-position:relative;z-index:1}
-.column.between{min-width:170px;flex-basis:190px}
-.column.missing{opacity:.75}
-.card{background:var(--card);border:1px solid var(--line);border-left:4px solid var(--draft);
-border-radius:8px;padding:8px 10px;box-shadow:0 1px 2px rgba(0,0,0,.05)}
-.card header{display:flex;flex-wrap:wrap;align-items:center;gap:4px;margin-bottom:4px}
-.card .name{font-weight:600;margin-right:auto}
-.card.workspace,.card.judge{border-left-color:var(--distill)}.card.critique{border-left-color:var(--critique)}
-.card.final{border-left-color:var(--good)}
-.card.failed{border-left-color:var(--bad);background:#fff8f7}
-.card.unfinished{border-left-color:var(--warn)}
-.card.correct{box-shadow:inset 0 0 0 1px #b7e1c1}.card.incorrect{box-shadow:inset 0 0 0 1px #f3c4c4}
-.card.placeholder{border-style:dashed;background:transparent;box-shadow:none;color:var(--muted)}
-.answer{font-size:15px;font-weight:600;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}
-.answer.none{color:var(--muted);font-weight:400;font-style:italic}
-.answer.big{font-size:18px;white-space:pre-wrap}
-.tokens,.sources,.reads,.gold{font-size:12px;color:var(--muted)}
-.error{font-size:12px;color:var(--bad);word-break:break-word}
-.badge{font-size:11px;padding:1px 6px;border-radius:10px;background:#efeef6;color:var(--muted)}
-.badge.correct{background:#e3f4e7;color:var(--good)}.badge.incorrect{background:#fde8e8;color:var(--bad)}
-.badge.failed{background:var(--bad);color:#fff}.badge.unfinished{background:#fff2db;color:var(--warn)}
-.badge.score{background:#e6f6f3;color:var(--verify)}
-.badge.check-pass{background:#e3f4e7;color:var(--good)}.badge.check-fail{background:#fde8e8;color:var(--bad)}.badge.distiller{background:#fdeedd;color:var(--distill)}
-.badge.status-running{background:#eef4ff;color:#2456c9}
-.badge.status-failed,.badge.status-interrupted{background:#fde8e8;color:var(--bad)}
-details.text summary,details.calls summary,details.check summary{
-cursor:pointer;color:var(--accent);font-size:12px}
-.turn{border-top:1px dashed var(--line);margin-top:6px;padding-top:4px}
-.tool{font-size:12px;font-weight:600;margin-top:6px}.tool.failed{color:var(--bad)}
-.badge.fenced{background:#eef4ff;color:#2456c9}pre.full.output{background:#eef7f1}
-pre.full{white-space:pre-wrap;word-break:break-word;font-size:12px;max-height:360px;overflow:auto;
-background:var(--bg);padding:6px;border-radius:4px;margin:6px 0 0}
-.note{color:var(--muted);font-style:italic;margin:0}
-.strip{display:flex;height:44px;border-radius:6px;overflow:hidden;border:1px solid var(--line);
-background:#fff}
-.seg{min-width:3px;display:flex;flex-direction:column;justify-content:center;padding:0 6px;color:#fff;
-font-size:11px;overflow:hidden;white-space:nowrap;border-right:1px solid #fff}
-.seg b{font-weight:600}
-.role-draft{background:var(--draft)}.role-verify{background:var(--verify)}
-.role-distill{background:var(--distill)}.role-critique{background:var(--critique)}.role-judge{background:var(--judge)}
-.dot{display:inline-block;width:9px;height:9px;border-radius:50%;margin-right:6px}
-table{border-collapse:collapse;background:#fff;font-size:12px;margin:6px 0}
-th,td{border:1px solid var(--line);padding:3px 8px;text-align:right}
-th{background:#f1f0f8;text-align:left}
-tr.sum td,tr.sum th{font-weight:700}
-"""
-
-SCRIPT = """
-(function () {
-  "use strict";
-  var NS = "http://www.w3.org/2000/svg";
-  var flow = document.getElementById("flow");
-  var svg = document.getElementById("links");
-  var links = JSON.parse(document.getElementById("pdr-links").textContent);
-  function anchor(el, right) {
-    var f = flow.getBoundingClientRect(), r = el.getBoundingClientRect();
-    var head = el.querySelector("header");
-    var y = head ? head.getBoundingClientRect().bottom - f.top : r.top - f.top + r.height / 2;
-    return {x: (right ? r.right : r.left) - f.left + flow.scrollLeft, y: y + flow.scrollTop};
-  }
-  function draw() {
-    svg.setAttribute("width", flow.scrollWidth);
-    svg.setAttribute("height", flow.scrollHeight);
-    while (svg.firstChild) { svg.removeChild(svg.firstChild); }
-    var drawn = 0;
-    links.forEach(function (link) {
-      var a = document.getElementById(link[0]), b = document.getElementById(link[1]);
-      if (!a || !b) { return; }
-      var p = anchor(a, true), q = anchor(b, false), dx = Math.max(24, (q.x - p.x) / 2);
-      var path = document.createElementNS(NS, "path");
-      path.setAttribute("d", "M" + p.x + "," + p.y + " C" + (p.x + dx) + "," + p.y + " " +
-        (q.x - dx) + "," + q.y + " " + q.x + "," + q.y);
-      path.setAttribute("class", "link " + link[2]);
-      path.setAttribute("data-from", link[0]);
-      path.setAttribute("data-to", link[1]);
-      svg.appendChild(path);
-      drawn += 1;
-    });
-    document.body.setAttribute("data-links-drawn", String(drawn));
-  }
-  function hot(id, on) {
-    svg.querySelectorAll("path").forEach(function (p) {
-      if (p.getAttribute("data-from") === id || p.getAttribute("data-to") === id) {
-        p.classList.toggle("hot", on);
-      }
-    });
-  }
-  document.querySelectorAll(".card[id]").forEach(function (card) {
-    card.addEventListener("mouseenter", function () { hot(card.id, true); });
-    card.addEventListener("mouseleave", function () { hot(card.id, false); });
-  });
-  flow.addEventListener("toggle", draw, true);
-  window.addEventListener("resize", draw);
-  window.addEventListener("load", draw);
-  if (window.ResizeObserver) { new ResizeObserver(draw).observe(flow); }
-  draw();
-})();
-"""

@@ -1,5 +1,7 @@
-"""The package's map holds: sub-packages import only the layers below them, no cycle between them, no
-module imports another's private name, and every public name has a docstring example that asserts."""
+"""The package's map holds: each part (a sub-package, or a module at the root) imports only the layers
+below it, no cycle between them, no module imports another's private name, no module name is used twice,
+no module is over 600 lines, the embedded model's defaults are applied in one place, and every public
+name has a docstring example that asserts."""
 
 from __future__ import annotations
 
@@ -11,6 +13,8 @@ import langgraph_pdr
 
 ROOT = Path(langgraph_pdr.__file__).parent
 SKIP = {".venv", "tests", "benchmarks", "docs", "build", "dist"}
+#: The most lines a module may have.
+MAX_LINES = 600
 
 #: What each part of the package may import (besides itself), bottom up. A part is a sub-package, or a
 #: module at the root (`models`, `images`); the package's `__init__` (`api`) re-exports from all of them.
@@ -173,6 +177,21 @@ def test_no_module_imports_a_private_name_of_another():
                 if n.startswith("_") and not n.startswith("__") and target != module
             ]
     assert found == []
+
+
+def test_no_module_name_is_used_twice():
+    """A name says which room you are in: no two modules or packages share one (`__init__` aside)."""
+    found: dict[str, list[str]] = {}
+    for module in modules():
+        name = module.rpartition(".")[2]
+        if module != "langgraph_pdr" and not name.startswith("__"):
+            found.setdefault(name, []).append(module)
+    assert {name: sorted(where) for name, where in found.items() if len(where) > 1} == {}
+
+
+def test_no_module_is_over_600_lines():
+    sizes = {module: len(path.read_text().splitlines()) for module, path in modules().items()}
+    assert {module: n for module, n in sizes.items() if n > MAX_LINES} == {}
 
 
 def test_every_public_name_has_a_docstring_example_that_asserts():

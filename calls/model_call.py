@@ -7,14 +7,16 @@ import hashlib
 import threading
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
-from typing import Any, NoReturn
+from typing import Any, NamedTuple, NoReturn
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.runnables import RunnableConfig
 from langchain_core.runnables.config import ContextThreadPoolExecutor
 
+from langgraph_pdr.calls.steps import Blocking, Sleep, Step, Steps, arun_steps, run_steps
 from langgraph_pdr.calls.token_count import image_count, message_text
 from langgraph_pdr.calls.tracing import call_run_config
 from langgraph_pdr.state.context import TokenCounter
@@ -177,13 +179,66 @@ def _fail(call: CallRecord, on_failed: FailedHook | None) -> NoReturn:
     raise EmptyCompletion("the model returned no text")
 
 
-def _checked(
-    reply: AIMessage, messages: Sequence[BaseMessage], on_failed: FailedHook | None, **record: Any
-) -> tuple[str, CallRecord]:
-    text, call = _record(reply, messages, **record)
+@dataclass
+class _Reply(Step):
+    """The model's reply to `messages`: `invoke` (`ainvoke`), or a stream added up with each piece
+    told to `on_delta`."""
+
+    model: BaseChatModel
+    messages: list[BaseMessage]
+    config: RunnableConfig
+    options: dict[str, Any]
+    on_delta: DeltaHook | None
+
+    def run(self) -> AIMessage:
+        if self.on_delta is None:
+            return self.model.invoke(self.messages, self.config, **self.options)
+        return _joined(self.model.stream(self.messages, self.config, **self.options), self.on_delta)
+
+    async def arun(self) -> AIMessage:
+        if self.on_delta is None:
+            return await self.model.ainvoke(self.messages, self.config, **self.options)
+        joined: Any = None
+        pieces = 0
+        async for chunk in self.model.astream(self.messages, self.config, **self.options):
+            joined = chunk if joined is None else joined + chunk
+            pieces += 1
+            self.on_delta(_chunk_text(chunk), pieces)
+        return _as_message(joined)
+
+
+class _Hooks(NamedTuple):
+    """What a call tells: its billed failures, its tracers, and each piece of a streamed reply."""
+
+    on_failed: FailedHook | None = None
+    trace: dict[str, Any] | None = None
+    on_delta: DeltaHook | None = None
+
+
+def _reply_steps(
+    model: BaseChatModel,
+    messages: Sequence[BaseMessage],
+    options: dict[str, Any],
+    counter: TokenCounter,
+    hooks: _Hooks,
+    **fields: Any,
+) -> Steps[tuple[AIMessage, str, CallRecord]]:
+    """`call_model_reply`, written once for it and its async twin (see `langgraph_pdr.calls.steps`)."""
+    started = time.monotonic()
+    on_failed = hooks.on_failed
+    try:
+        config = _run_config(fields, model, hooks.trace)
+        reply = yield _Reply(model, list(messages), config, options, hooks.on_delta)
+    except Exception as exc:
+        _refused_images(exc, messages, model)
+        yield Sleep(_wait_for(exc))
+        raise
+    text, call = _record(reply, messages, counter=counter, started=started, model=model, **fields)
     if _empty(text, reply):
-        _fail(call, on_failed)
-    return text, call
+        # from async code off the event loop: `on_failed` writes the ledger, which may wait for
+        # SQLite's write lock while the async checkpointer, on that loop, holds it until its commit runs
+        yield Blocking(_fail, (call, on_failed))
+    return reply, text, call
 
 
 def call_model_reply(
@@ -205,19 +260,8 @@ def call_model_reply(
     for the graph's retry policy; an empty completion is reported to `on_failed` (its billed tokens)
     and raised as `EmptyCompletion`, which the policy retries.
     """
-    started = time.monotonic()
-    try:
-        config = _run_config(fields, model, trace)
-        if on_delta is None:
-            reply = model.invoke(list(messages), config, **options)
-        else:
-            reply = _joined(model.stream(list(messages), config, **options), on_delta)
-    except Exception as exc:
-        _refused_images(exc, messages, model)
-        time.sleep(_wait_for(exc))
-        raise
-    text, call = _checked(reply, messages, on_failed, counter=counter, started=started, model=model, **fields)
-    return reply, text, call
+    hooks = _Hooks(on_failed, trace, on_delta)
+    return run_steps(_reply_steps(model, messages, options, counter, hooks, **fields))
 
 
 async def acall_model_reply(
@@ -232,45 +276,41 @@ async def acall_model_reply(
     **fields: Any,
 ) -> tuple[AIMessage, str, CallRecord]:
     """Async twin of `call_model_reply`."""
-    started = time.monotonic()
-    try:
-        config = _run_config(fields, model, trace)
-        if on_delta is None:
-            reply = await model.ainvoke(list(messages), config, **options)
-        else:
-            joined: Any = None
-            pieces = 0
-            async for chunk in model.astream(list(messages), config, **options):
-                joined = chunk if joined is None else joined + chunk
-                pieces += 1
-                on_delta(_chunk_text(chunk), pieces)
-            reply = _as_message(joined)
-    except Exception as exc:
-        _refused_images(exc, messages, model)
-        await asyncio.sleep(_wait_for(exc))
-        raise
-    text, call = _record(reply, messages, counter=counter, started=started, model=model, **fields)
-    if _empty(text, reply):
-        # off the event loop: `on_failed` writes the ledger, which may wait for SQLite's write lock
-        # while the async checkpointer, on this loop, holds it until its commit runs
-        await asyncio.to_thread(_fail, call, on_failed)
-    return reply, text, call
+    hooks = _Hooks(on_failed, trace, on_delta)
+    return await arun_steps(_reply_steps(model, messages, options, counter, hooks, **fields))
 
 
 def call_model(
     model: BaseChatModel, messages: Sequence[BaseMessage], **kwargs: Any
 ) -> tuple[str, CallRecord]:
     """`call_model_reply` without the reply: the text and the call record."""
-    _, text, call = call_model_reply(model, messages, **kwargs)
-    return text, call
+    return run_steps(call_model_steps(model, messages, **kwargs))
 
 
 async def acall_model(
     model: BaseChatModel, messages: Sequence[BaseMessage], **kwargs: Any
 ) -> tuple[str, CallRecord]:
     """Async twin of `call_model`."""
-    _, text, call = await acall_model_reply(model, messages, **kwargs)
+    return await arun_steps(call_model_steps(model, messages, **kwargs))
+
+
+def call_model_steps(
+    model: BaseChatModel, messages: Sequence[BaseMessage], **kwargs: Any
+) -> Steps[tuple[str, CallRecord]]:
+    """`call_model` as steps, for a core written once for a sync node and its async twin (`yield from`
+    it; see `langgraph_pdr.calls.steps`)."""
+    _, text, call = yield from call_model_reply_steps(model, messages, **kwargs)
     return text, call
+
+
+def call_model_reply_steps(
+    model: BaseChatModel, messages: Sequence[BaseMessage], **kwargs: Any
+) -> Steps[tuple[AIMessage, str, CallRecord]]:
+    """`call_model_reply` as steps (see `call_model_steps`)."""
+    kwargs = dict(kwargs)
+    hooks = _Hooks(*(kwargs.pop(name, None) for name in _Hooks._fields))
+    options, counter = kwargs.pop("options"), kwargs.pop("counter")
+    return (yield from _reply_steps(model, messages, options, counter, hooks, **kwargs))
 
 
 #: One call of a batch: its messages and `call_model`'s keyword arguments.
@@ -334,41 +374,30 @@ class KeptReplies:
 KEPT = KeptReplies()
 
 
-def _kept_call(
+def _kept_steps(
     model: BaseChatModel,
     thread_id: str | None,
     messages: Sequence[BaseMessage],
     options: dict[str, Any],
     recorder: Any = None,
-) -> tuple[str, CallRecord]:
+) -> Steps[tuple[str, CallRecord]]:
+    """One call of a batch, its reply kept (see `KeptReplies`); a reply kept already is not paid twice."""
     if thread_id is None:
-        return call_model(model, messages, **options)
+        _, text, call = yield from call_model_reply_steps(model, messages, **options)
+        return text, call
     key = KeptReplies.key(messages, options)
-    kept = KEPT.get(thread_id, key, recorder)
+    # the ledger, from async code off the event loop: SQLite's write lock may be held by the
+    # checkpointer on that loop
+    kept = yield Blocking(KEPT.get, (thread_id, key, recorder))
     if kept is not None:
         return kept
-    reply = call_model(model, messages, **options)
-    KEPT.put(thread_id, key, reply, recorder)
-    return reply
+    _, text, call = yield from call_model_reply_steps(model, messages, **options)
+    yield Blocking(KEPT.put, (thread_id, key, (text, call), recorder))
+    return text, call
 
 
-async def _akept_call(
-    model: BaseChatModel,
-    thread_id: str | None,
-    messages: Sequence[BaseMessage],
-    options: dict[str, Any],
-    recorder: Any = None,
-) -> tuple[str, CallRecord]:
-    if thread_id is None:
-        return await acall_model(model, messages, **options)
-    key = KeptReplies.key(messages, options)
-    # the ledger off the event loop: SQLite's write lock may be held by the checkpointer on this loop
-    kept = await asyncio.to_thread(KEPT.get, thread_id, key, recorder)
-    if kept is not None:
-        return kept
-    reply = await acall_model(model, messages, **options)
-    await asyncio.to_thread(KEPT.put, thread_id, key, reply, recorder)
-    return reply
+def _kept_call(*args: Any) -> tuple[str, CallRecord]:
+    return run_steps(_kept_steps(*args))
 
 
 def call_models(
@@ -424,6 +453,6 @@ async def acall_models(
 
     async def one(messages: Sequence[BaseMessage], options: dict[str, Any]) -> tuple[str, CallRecord]:
         async with gate:
-            return await _akept_call(model, thread_id, messages, options, recorder)
+            return await arun_steps(_kept_steps(model, thread_id, messages, options, recorder))
 
     return list(await asyncio.gather(*(one(m, o) for m, o in jobs), return_exceptions=True))

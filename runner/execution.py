@@ -1,16 +1,20 @@
 """What running and resuming a run share: the compiled graph with what one invocation needs, the
-run's lease while it goes (and how an invocation that raised ended), invoking the graph (`invoke`,
-`ainvoke`: the only place the twins wait differently), compacting a finished run's checkpoints, the
-run's image bytes held while it runs, and the checks of a run's database and tool objects."""
+run's lease while it goes (and how an invocation that raised ended), invoking the graph, compacting a
+finished run's checkpoints, the run's image bytes held while it runs, and the checks of a run's
+database and tool objects.
+
+`run_pdr` and `resume_pdr` and their async twins are each written once, as steps (see
+`langgraph_pdr.calls.steps`): `leased`, `compact` and `invoked` are steps too; `Invoke` is where the
+sync and the async run differ in substance (LangGraph's sync stream needs a worker of its own)."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.runnables import RunnableConfig
@@ -19,6 +23,7 @@ from langchain_core.tools import BaseTool
 from langgraph_pdr.budgets.accounting import BILLING
 from langgraph_pdr.calls.image_input import IMAGES
 from langgraph_pdr.calls.model_call import KEPT
+from langgraph_pdr.calls.steps import Call, Enter, Exit, Step, Steps
 from langgraph_pdr.calls.token_count import DEFAULT_COUNTER
 from langgraph_pdr.checkpoints.ledger import FINISHED, Ledger, RunNotFoundError, new_lock_owner
 from langgraph_pdr.checkpoints.store import Store, db_exists, resolve_db
@@ -33,6 +38,7 @@ from langgraph_pdr.tooling.toolbox import tool_set
 
 ModelArg = BaseChatModel | str | OpenModel
 EventHandler = Callable[[dict[str, Any]], None]
+T = TypeVar("T")
 
 
 def estimate(question: str) -> int:
@@ -97,75 +103,80 @@ def _forget(thread_id: str) -> None:
     KEPT.forget(thread_id)
 
 
-@contextmanager
-def leased(ledger: Ledger, thread_id: str, owner: str, *, acquire: bool) -> Iterator[None]:
-    """Hold the run's lease; record how an invocation that raised ended (it stays resumable)."""
-    with ledger.holding(thread_id, owner, acquire=acquire):
-        ledger.set_status(thread_id, "running")
-        try:
-            yield
-        except BaseException as exc:
-            _forget(thread_id)
-            status, error = _failure(exc)
-            ledger.set_status(thread_id, status, error=error)
-            raise
+def leased(ledger: Ledger, thread_id: str, owner: str, body: Steps[T], *, acquire: bool) -> Steps[T]:
+    """`body` while this process holds the run's lease; how an invocation that raised ended is
+    recorded (it stays resumable)."""
+    yield Enter(
+        lambda: ledger.holding(thread_id, owner, acquire=acquire),
+        lambda: ledger.aholding(thread_id, owner, acquire=acquire),
+    )
+    yield Call.twin(ledger, "set_status", thread_id, "running")
+    try:
+        result = yield from body
+    except BaseException as exc:
+        _forget(thread_id)
+        status, error = _failure(exc)
+        yield Call.twin(ledger, "set_status", thread_id, status, error=error)
+        raise
+    yield Exit()
+    return result
 
 
-@asynccontextmanager
-async def aleased(ledger: Ledger, thread_id: str, owner: str, *, acquire: bool) -> AsyncIterator[None]:
-    """Async twin of `leased`."""
-    async with ledger.aholding(thread_id, owner, acquire=acquire):
-        await ledger.aset_status(thread_id, "running")
-        try:
-            yield
-        except BaseException as exc:
-            _forget(thread_id)
-            status, error = _failure(exc)
-            await ledger.aset_status(thread_id, status, error=error)
-            raise
-
-
-def compact(store: Store, thread_id: str) -> None:
+def compact(store: Store, thread_id: str) -> Steps[None]:
     """A finished run keeps only its latest checkpoint; its history is in the ledger."""
-    row = store.ledger.run_row(thread_id)
+    row = yield Call.twin(store.ledger, "run_row", thread_id)
     if row and row["status"] in FINISHED:
         try:
-            store.saver.prune([thread_id])
+            yield Call.twin(store.saver, "prune", [thread_id])
         except NotImplementedError:  # savers without pruning (in memory) keep their history
             pass
 
 
-async def acompact(store: Store, thread_id: str) -> None:
-    row = await store.ledger.arun_row(thread_id)
-    if row and row["status"] in FINISHED:
-        try:
-            await store.saver.aprune([thread_id])
-        except NotImplementedError:
-            pass
+@dataclass
+class Invoke(Step):
+    """Run the compiled graph from `inputs` (None: from its last checkpoint), telling `on_event` of
+    each progress event; a run someone watches streams its drafts as they are written."""
+
+    graph_run: CompiledRun
+    inputs: dict[str, Any] | None
+    on_event: EventHandler | None
+
+    def run(self) -> None:
+        run = self.graph_run
+        if self.on_event is None:
+            run.graph.invoke(self.inputs, run.config, context=run.context, durability="sync")
+            return
+        run.context.stream_drafts = True
+        # LangGraph's sync stream parks a waiter on one worker of the pool: give it its own
+        config = {**run.config, "max_concurrency": (run.config.get("max_concurrency") or 1) + 1}
+        for event in run.graph.stream(
+            self.inputs, config, context=run.context, stream_mode="custom", durability="sync"
+        ):
+            self.on_event(event)
+
+    async def arun(self) -> None:
+        run = self.graph_run
+        if self.on_event is None:
+            await run.graph.ainvoke(self.inputs, run.config, context=run.context, durability="sync")
+            return
+        run.context.stream_drafts = True
+        async for event in run.graph.astream(
+            self.inputs, run.config, context=run.context, stream_mode="custom", durability="sync"
+        ):
+            self.on_event(event)
 
 
-def invoke(run: CompiledRun, inputs: dict[str, Any] | None, on_event: EventHandler | None) -> None:
-    if on_event is None:
-        run.graph.invoke(inputs, run.config, context=run.context, durability="sync")
-        return
-    run.context.stream_drafts = True  # someone watches: drafts stream as they are written
-    # LangGraph's sync stream parks a waiter on one worker of the pool: give it its own
-    config = {**run.config, "max_concurrency": (run.config.get("max_concurrency") or 1) + 1}
-    for event in run.graph.stream(
-        inputs, config, context=run.context, stream_mode="custom", durability="sync"
-    ):
-        on_event(event)
-
-
-async def ainvoke(run: CompiledRun, inputs: dict[str, Any] | None, on_event: EventHandler | None) -> None:
-    if on_event is None:
-        await run.graph.ainvoke(inputs, run.config, context=run.context, durability="sync")
-        return
-    run.context.stream_drafts = True
-    async for event in run.graph.astream(
-        inputs, run.config, context=run.context, stream_mode="custom", durability="sync"
-    ):
-        on_event(event)
+def invoked(
+    store: Store,
+    run: CompiledRun,
+    inputs: dict[str, Any] | None,
+    on_event: EventHandler | None,
+    loaded: Sequence[tuple[ImageRef, bytes | None]],
+) -> Steps[None]:
+    """Invoke the run with its image bytes held, then compact its checkpoints if it finished."""
+    with held(loaded):
+        yield Invoke(run, inputs, on_event)
+    yield from compact(store, run.thread_id)
 
 
 def require_db(db: str | Path | None, thread_id: str) -> None:

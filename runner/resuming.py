@@ -1,5 +1,6 @@
 """Resuming a run: `resume_pdr` and its async twin `aresume_pdr` finish an interrupted or failed run
-from its last checkpoint, re-running only what did not finish."""
+from its last checkpoint, re-running only what did not finish. Both are one implementation (`_resume`,
+a generator of steps: see `langgraph_pdr.calls.steps`)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from langgraph.types import Overwrite
 
 from langgraph_pdr.budgets.accounting import BILLING
 from langgraph_pdr.calls.image_input import without_data
+from langgraph_pdr.calls.steps import Call, Enter, Exit, Steps, arun_steps, run_steps
 from langgraph_pdr.checking import ensure_verifier
 from langgraph_pdr.checkpoints.ledger import FINISHED, NO_DRAFTS, RunNotFoundError, new_lock_owner
 from langgraph_pdr.checkpoints.reads import stored_config
@@ -21,15 +23,11 @@ from langgraph_pdr.models import open_model
 from langgraph_pdr.runner.execution import (
     EventHandler,
     ModelArg,
-    acompact,
-    ainvoke,
-    aleased,
     check_tools,
     compact,
     compiled,
     estimate,
-    held,
-    invoke,
+    invoked,
     leased,
     require_db,
 )
@@ -138,6 +136,60 @@ def _seed_billing(thread_id: str, failed: list[CallRecord], snapshot: Any) -> No
     BILLING.seed(thread_id, failed, (snapshot.values or {}).get("billed") or {})
 
 
+def _resume(
+    thread_id: str,
+    *,
+    db: str | Path | None,
+    model: ModelArg | None,
+    base_url: str | None,
+    token_counter: TokenCounter | None,
+    on_event: EventHandler | None,
+    timeout: float | None,
+    tools: Sequence[BaseTool] | None,
+) -> Steps[PDRResult]:
+    """`resume_pdr`, written once for it and `aresume_pdr` (see `langgraph_pdr.calls.steps`)."""
+    require_db(db, thread_id)
+    store = yield Enter(lambda: open_store(db), lambda: aopen_store(db))
+    row, config, spec = _stored(
+        (yield Call.twin(store.ledger, "run_row", thread_id)), thread_id, store.location
+    )
+    if row["status"] in FINISHED:
+        result: PDRResult = yield Call.twin(store.ledger, "load_result", thread_id)
+        return result
+    extra = _resumed_tools(spec, config, tools)
+    question_tokens = estimate(row["question"])
+
+    def resumed() -> Steps[None]:
+        om = yield Enter(
+            lambda: open_model(
+                model if model is not None else spec.model,
+                base_url=base_url,
+                config=config,
+                timeout=timeout,
+                question_tokens=question_tokens,
+            )
+        )
+        counter = token_counter or om.token_counter
+        run = compiled(store, config, om.model, thread_id, counter, _stored_prompts(config, spec), extra)
+        snapshot = yield Call.twin(run.graph, "get_state", run.config)
+        _seed_billing(thread_id, (yield Call.twin(store.ledger, "failed_attempts", thread_id)), snapshot)
+        loaded = yield Call.twin(store.ledger, "run_images", thread_id)
+        step = _resume_step(snapshot, row, spec, loaded)
+        if step.how == "again":
+            again = _round_again(snapshot.values or {})
+            yield Call.twin(run.graph, "update_state", run.config, again, as_node="begin_round")
+        if step.how == "book":
+            yield Call.twin(store.ledger, "record_many", thread_id, [step.outcome])
+            yield from compact(store, thread_id)
+        else:  # the same image bytes the run started with
+            yield from invoked(store, run, step.inputs, on_event, loaded)
+        yield Exit()  # the model
+
+    yield from leased(store.ledger, thread_id, new_lock_owner(), resumed(), acquire=True)
+    result = yield Call.twin(store.ledger, "load_result", thread_id)
+    return result
+
+
 def resume_pdr(
     thread_id: str,
     *,
@@ -194,44 +246,17 @@ def resume_pdr(
         assert resume_pdr(failed.thread_id, db="resume.sqlite") == result  # finished: nothing is called
         ```
     """
-    require_db(db, thread_id)
-    with open_store(db) as store:
-        row, config, spec = _stored(store.ledger.run_row(thread_id), thread_id, store.location)
-        if row["status"] in FINISHED:
-            return store.ledger.load_result(thread_id)
-        extra = _resumed_tools(spec, config, tools)
-        owner = new_lock_owner()
-        with (
-            leased(store.ledger, thread_id, owner, acquire=True),
-            open_model(
-                model if model is not None else spec.model,
-                base_url=base_url,
-                config=config,
-                timeout=timeout,
-                question_tokens=estimate(row["question"]),
-            ) as om,
-        ):
-            run = compiled(
-                store,
-                config,
-                om.model,
-                thread_id,
-                token_counter or om.token_counter,
-                _stored_prompts(config, spec),
-                extra,
-            )
-            snapshot = run.graph.get_state(run.config)
-            _seed_billing(thread_id, store.ledger.failed_attempts(thread_id), snapshot)
-            step = _resume_step(snapshot, row, spec, loaded := store.ledger.run_images(thread_id))
-            if step.how == "again":
-                run.graph.update_state(run.config, _round_again(snapshot.values or {}), as_node="begin_round")
-            if step.how == "book":
-                store.ledger.record(thread_id, step.outcome)
-            else:
-                with held(loaded):  # the same bytes the run started with
-                    invoke(run, step.inputs, on_event)
-            compact(store, thread_id)
-        return store.ledger.load_result(thread_id)
+    core = _resume(
+        thread_id,
+        db=db,
+        model=model,
+        base_url=base_url,
+        token_counter=token_counter,
+        on_event=on_event,
+        timeout=timeout,
+        tools=tools,
+    )
+    return run_steps(core)
 
 
 async def aresume_pdr(
@@ -267,42 +292,14 @@ async def aresume_pdr(
         assert (failed.status, result.status, result.answer) == ("failed", "completed", "391")
         ```
     """
-    require_db(db, thread_id)
-    async with aopen_store(db) as store:
-        row, config, spec = _stored(await store.ledger.arun_row(thread_id), thread_id, store.location)
-        if row["status"] in FINISHED:
-            return await store.ledger.aload_result(thread_id)
-        extra = _resumed_tools(spec, config, tools)
-        owner = new_lock_owner()
-        async with aleased(store.ledger, thread_id, owner, acquire=True):
-            with open_model(
-                model if model is not None else spec.model,
-                base_url=base_url,
-                config=config,
-                timeout=timeout,
-                question_tokens=estimate(row["question"]),
-            ) as om:
-                run = compiled(
-                    store,
-                    config,
-                    om.model,
-                    thread_id,
-                    token_counter or om.token_counter,
-                    _stored_prompts(config, spec),
-                    extra,
-                )
-                snapshot = await run.graph.aget_state(run.config)
-                _seed_billing(thread_id, await store.ledger.afailed_attempts(thread_id), snapshot)
-                loaded = await store.ledger.arun_images(thread_id)
-                step = _resume_step(snapshot, row, spec, loaded)
-                if step.how == "again":
-                    await run.graph.aupdate_state(
-                        run.config, _round_again(snapshot.values or {}), as_node="begin_round"
-                    )
-                if step.how == "book":
-                    await store.ledger.arecord_many(thread_id, [step.outcome])
-                else:
-                    with held(loaded):
-                        await ainvoke(run, step.inputs, on_event)
-                await acompact(store, thread_id)
-        return await store.ledger.aload_result(thread_id)
+    core = _resume(
+        thread_id,
+        db=db,
+        model=model,
+        base_url=base_url,
+        token_counter=token_counter,
+        on_event=on_event,
+        timeout=timeout,
+        tools=tools,
+    )
+    return await arun_steps(core)

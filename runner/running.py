@@ -1,8 +1,8 @@
 """Running a run: `run_pdr` and its async twin `arun_pdr`, and the checks of a run's inputs.
 
-Every decision (what to store, what a run's config is) is made by the same helpers for both twins, and
-they differ only in how they wait for the database and the model (`await` in the async one, which never
-blocks the event loop)."""
+Both are one implementation (`_run`, a generator of steps: see `langgraph_pdr.calls.steps`); they differ
+only in how they wait for the database and the model (`await` in the async one, which never blocks the
+event loop)."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from langchain_core.tools import BaseTool
 
 from langgraph_pdr.calls.image_input import without_data
 from langgraph_pdr.calls.model_call import model_name
+from langgraph_pdr.calls.steps import Call, Enter, Exit, Steps, arun_steps, run_steps
 from langgraph_pdr.checking import stored_reference
 from langgraph_pdr.checking.programs import split_tests
 from langgraph_pdr.checkpoints.ledger import FINISHED, RunExistsError
@@ -30,15 +31,10 @@ from langgraph_pdr.runner.execution import (
     CompiledRun,
     EventHandler,
     ModelArg,
-    acompact,
-    ainvoke,
-    aleased,
     check_tools,
-    compact,
     compiled,
     estimate,
-    held,
-    invoke,
+    invoked,
     leased,
 )
 from langgraph_pdr.state.config import PDRConfig
@@ -181,6 +177,49 @@ def _twin_of(
     raise RunExistsError(f"thread_id: a run {thread_id!r} already exists in {location}; {hint}")
 
 
+def _run(
+    question: str,
+    *,
+    model: ModelArg,
+    config: PDRConfig | dict[str, Any] | None,
+    db: str | Path | None,
+    thread_id: str | None,
+    gold: str | None,
+    base_url: str | None,
+    token_counter: TokenCounter | None,
+    on_event: EventHandler | None,
+    timeout: float | None,
+    history: Sequence[Any] | None,
+    images: Sequence[Any] | None,
+    tools: Sequence[BaseTool] | None,
+    tests: str | None,
+) -> Steps[PDRResult]:
+    """`run_pdr`, written once for it and `arun_pdr` (see `langgraph_pdr.calls.steps`)."""
+    config = _validate(question, config, gold, local=is_local_model(model, base_url), tests=tests)
+    history, loaded = turns(history), load_images(images)
+    extra = check_tools(config, tools)
+    store = yield Enter(lambda: open_store(db), lambda: aopen_store(db))
+    if thread_id:
+        row = yield Call.twin(store.ledger, "run_row", thread_id)
+        if _twin_of(row, thread_id, question, config, store.location):
+            result: PDRResult = yield Call.twin(store.ledger, "load_result", thread_id)
+            return result
+    question_tokens = estimate(question)
+    om = yield Enter(
+        lambda: open_model(
+            model, base_url=base_url, config=config, timeout=timeout, question_tokens=question_tokens
+        )
+    )
+    new = _new_run(store, question, om, config, thread_id, gold, token_counter, history, loaded, extra, tests)
+    run = new.run
+    yield Call.twin(store.ledger, "start_run", run.thread_id, **new.row, images=loaded)
+    body = invoked(store, run, new.inputs, on_event, loaded)
+    yield from leased(store.ledger, run.thread_id, run.owner, body, acquire=False)
+    yield Exit()  # the model
+    result = yield Call.twin(store.ledger, "load_result", run.thread_id)
+    return result
+
+
 def run_pdr(
     question: str,
     *,
@@ -257,25 +296,23 @@ def run_pdr(
         assert result.answer == "391"
         ```
     """
-    config = _validate(question, config, gold, local=is_local_model(model, base_url), tests=tests)
-    history, loaded = turns(history), load_images(images)
-    extra = check_tools(config, tools)
-    with open_store(db) as store:
-        if thread_id and _twin_of(
-            store.ledger.run_row(thread_id), thread_id, question, config, store.location
-        ):
-            return store.ledger.load_result(thread_id)
-        with open_model(
-            model, base_url=base_url, config=config, timeout=timeout, question_tokens=estimate(question)
-        ) as om:
-            new = _new_run(
-                store, question, om, config, thread_id, gold, token_counter, history, loaded, extra, tests
-            )
-            store.ledger.start_run(new.run.thread_id, **new.row, images=loaded)
-            with leased(store.ledger, new.run.thread_id, new.run.owner, acquire=False), held(loaded):
-                invoke(new.run, new.inputs, on_event)
-                compact(store, new.run.thread_id)
-        return store.ledger.load_result(new.run.thread_id)
+    core = _run(
+        question,
+        model=model,
+        config=config,
+        db=db,
+        thread_id=thread_id,
+        gold=gold,
+        base_url=base_url,
+        token_counter=token_counter,
+        on_event=on_event,
+        timeout=timeout,
+        history=history,
+        images=images,
+        tools=tools,
+        tests=tests,
+    )
+    return run_steps(core)
 
 
 async def arun_pdr(
@@ -321,23 +358,20 @@ async def arun_pdr(
         assert {"round_started", "run_finished"} <= {e["event"] for e in events}
         ```
     """
-    config = _validate(question, config, gold, local=is_local_model(model, base_url), tests=tests)
-    history, loaded = turns(history), load_images(images)
-    extra = check_tools(config, tools)
-    async with aopen_store(db) as store:
-        if thread_id and _twin_of(
-            await store.ledger.arun_row(thread_id), thread_id, question, config, store.location
-        ):
-            return await store.ledger.aload_result(thread_id)
-        with open_model(
-            model, base_url=base_url, config=config, timeout=timeout, question_tokens=estimate(question)
-        ) as om:
-            new = _new_run(
-                store, question, om, config, thread_id, gold, token_counter, history, loaded, extra, tests
-            )
-            await store.ledger.astart_run(new.run.thread_id, **new.row, images=loaded)
-            async with aleased(store.ledger, new.run.thread_id, new.run.owner, acquire=False):
-                with held(loaded):
-                    await ainvoke(new.run, new.inputs, on_event)
-                await acompact(store, new.run.thread_id)
-        return await store.ledger.aload_result(new.run.thread_id)
+    core = _run(
+        question,
+        model=model,
+        config=config,
+        db=db,
+        thread_id=thread_id,
+        gold=gold,
+        base_url=base_url,
+        token_counter=token_counter,
+        on_event=on_event,
+        timeout=timeout,
+        history=history,
+        images=images,
+        tools=tools,
+        tests=tests,
+    )
+    return await arun_steps(core)

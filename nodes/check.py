@@ -10,12 +10,12 @@ The join after the checks (`checked`, in `langgraph_pdr.nodes.collect`) decides 
 
 from __future__ import annotations
 
-import asyncio
 import time
 from typing import Any
 
 from langgraph.types import Send
 
+from langgraph_pdr.calls.steps import Call, Steps, arun_steps, run_steps
 from langgraph_pdr.checking import CheckRequest, Verifier, get_verifier
 from langgraph_pdr.runtime.environment import NodeEnv, node_env
 from langgraph_pdr.state.config import PDRConfig
@@ -86,31 +86,23 @@ def _verifier(task: CheckTask) -> Verifier:
     return get_verifier(task["verifier"])  # a verifier this process lacks fails the run (resumable)
 
 
-def check(task: CheckTask, default_config: PDRConfig) -> dict[str, Any]:
-    """Check one draft with the run's verifier; a verifier that raises gives a failed check saying why."""
-    env = node_env(default_config)
+def _check(task: CheckTask, env: NodeEnv) -> Steps[dict[str, Any]]:
     verifier = _verifier(task)
     started = time.monotonic()
     try:
-        result = verifier.check(_request(env, task))
+        result = yield Call.twin(verifier, "check", _request(env, task))
     except Exception as exc:  # noqa: BLE001 - the check's failure is its result
         result = _failed_check(task, exc)
     result = result.model_copy(update={"seconds": time.monotonic() - started})
-    env.record(result)
+    yield Call.twin(env, "record", result)
     return _checked(env, result)
+
+
+def check(task: CheckTask, default_config: PDRConfig) -> dict[str, Any]:
+    """Check one draft with the run's verifier; a verifier that raises gives a failed check saying why."""
+    return run_steps(_check(task, node_env(default_config)))
 
 
 async def acheck(task: CheckTask, default_config: PDRConfig) -> dict[str, Any]:
-    """Async twin of `check`."""
-    env = node_env(default_config)
-    verifier = _verifier(task)
-    started = time.monotonic()
-    try:
-        result = await verifier.acheck(_request(env, task))
-    except asyncio.CancelledError:
-        raise
-    except Exception as exc:  # noqa: BLE001
-        result = _failed_check(task, exc)
-    result = result.model_copy(update={"seconds": time.monotonic() - started})
-    await env.arecord(result)
-    return _checked(env, result)
+    """Async twin of `check` (one implementation: `langgraph_pdr.calls.steps`)."""
+    return await arun_steps(_check(task, node_env(default_config)))

@@ -8,7 +8,8 @@ from langchain_core.messages import BaseMessage
 
 from langgraph_pdr.budgets.accounting import BudgetStop, reserve
 from langgraph_pdr.calls.image_input import question_message
-from langgraph_pdr.calls.model_call import acall_model, call_model
+from langgraph_pdr.calls.model_call import call_model_steps
+from langgraph_pdr.calls.steps import Call, Steps, arun_steps, run_steps
 from langgraph_pdr.calls.token_count import cut_to_tokens, prompt_bound
 from langgraph_pdr.runtime.environment import NodeEnv, call_fields, node_env
 from langgraph_pdr.state.config import PDRConfig
@@ -64,31 +65,24 @@ def _stop(env: NodeEnv, state: dict[str, Any], reason: str) -> dict[str, Any]:
     return {"stop_reason": reason, **env.failed_usage("critique", state["round"], 0)}
 
 
-def critique(state: dict[str, Any], default_config: PDRConfig) -> dict[str, Any]:
-    """Review the round's solution (at most κ tokens), or stop when the call cannot fit the caps."""
-    env = node_env(default_config)
+def _critique(state: dict[str, Any], env: NodeEnv) -> Steps[dict[str, Any]]:
     messages, call, reason = _prepare(state, env)
     if call is None:
         return _stop(env, state, reason or "max_b_total")
     try:
-        text, record = call_model(env.model, messages, **call)
+        text, record = yield from call_model_steps(env.model, messages, **call)
     except BudgetStop as stop:
         return _stop(env, state, stop.reason)
     review = _review(env, state, text, record)
-    env.record(review.call, review)
+    yield Call.twin(env, "record", review.call, review)
     return _reviewed(env, review)
+
+
+def critique(state: dict[str, Any], default_config: PDRConfig) -> dict[str, Any]:
+    """Review the round's solution (at most κ tokens), or stop when the call cannot fit the caps."""
+    return run_steps(_critique(state, node_env(default_config)))
 
 
 async def acritique(state: dict[str, Any], default_config: PDRConfig) -> dict[str, Any]:
-    """Async twin of `critique`."""
-    env = node_env(default_config)
-    messages, call, reason = _prepare(state, env)
-    if call is None:
-        return _stop(env, state, reason or "max_b_total")
-    try:
-        text, record = await acall_model(env.model, messages, **call)
-    except BudgetStop as stop:
-        return _stop(env, state, stop.reason)
-    review = _review(env, state, text, record)
-    await env.arecord(review.call, review)
-    return _reviewed(env, review)
+    """Async twin of `critique` (one implementation: `langgraph_pdr.calls.steps`)."""
+    return await arun_steps(_critique(state, node_env(default_config)))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -21,13 +20,8 @@ from langgraph_pdr.budgets.accounting import (
     tool_draft_bound,
 )
 from langgraph_pdr.calls.image_input import question_message
-from langgraph_pdr.calls.model_call import (
-    ImagesNotSupported,
-    acall_model,
-    acall_model_reply,
-    call_model,
-    call_model_reply,
-)
+from langgraph_pdr.calls.model_call import ImagesNotSupported, call_model_reply_steps, call_model_steps
+from langgraph_pdr.calls.steps import Blocking, Call, Steps, arun_steps, run_steps
 from langgraph_pdr.calls.token_count import prompt_bound
 from langgraph_pdr.checking import answers_programs, get_verifier, read_draft
 from langgraph_pdr.nodes.distill import get_distiller
@@ -292,53 +286,41 @@ def _workspace_index(task: DraftTask) -> int | None:
     return workspace.index if workspace is not None else None
 
 
+def _draft(task: DraftTask, env: NodeEnv, default_tools: Sequence[BaseTool]) -> Steps[dict[str, Any]]:
+    tools = draft_tools(env, default_tools)
+    messages = draft_messages(task, env.config, env.prompts, tools)
+    if not tools:
+        text, call = yield from call_model_steps(env.model, messages, **_draft_call(env, task))
+        d = _draft_of(task, text, call)
+        yield Call.twin(env, "record", d.call, d)
+        return _drafted(env, d)
+    done = yield Call.twin(env, "recorded_turns", task["round"], task["index"])
+    loop = ToolLoop.start(env, task["round"], task["index"], tools, messages, done)
+    while not loop.done:
+        turn_call = _turn_call(env, task, loop)
+        reply, text, call = yield from call_model_reply_steps(loop.model(), loop.messages, **turn_call)
+        turn = yield Blocking(loop.take, (reply, text, call))  # from async code, tools run in a thread
+        yield Call.twin(env, "record", call, turn)
+        _turn_event(env, turn)
+    d = loop.draft(_workspace_index(task), task.get("verifier"))
+    yield Call.twin(env, "record", d)
+    return _drafted(env, d, task.get("turns_booked") or 0)
+
+
 def draft(
     task: DraftTask, default_config: PDRConfig, default_tools: Sequence[BaseTool] = ()
 ) -> dict[str, Any]:
     """Write one draft: one model call on the question and this draft's workspace, or, with tools, a
     loop of turns and tool calls (`langgraph_pdr.runtime.tool_loop`)."""
-    env = node_env(default_config)
-    tools = draft_tools(env, default_tools)
-    messages = draft_messages(task, env.config, env.prompts, tools)
-    if not tools:
-        d = _draft_of(task, *call_model(env.model, messages, **_draft_call(env, task)))
-        env.record(d.call, d)
-        return _drafted(env, d)
-    done = env.recorded_turns(task["round"], task["index"])
-    loop = ToolLoop.start(env, task["round"], task["index"], tools, messages, done)
-    while not loop.done:
-        reply, text, call = call_model_reply(loop.model(), loop.messages, **_turn_call(env, task, loop))
-        turn = loop.take(reply, text, call)
-        env.record(call, turn)
-        _turn_event(env, turn)
-    d = loop.draft(_workspace_index(task), task.get("verifier"))
-    env.record(d)
-    return _drafted(env, d, task.get("turns_booked") or 0)
+    return run_steps(_draft(task, node_env(default_config), default_tools))
 
 
 async def adraft(
     task: DraftTask, default_config: PDRConfig, default_tools: Sequence[BaseTool] = ()
 ) -> dict[str, Any]:
-    """Async twin of `draft` (tools run in a worker thread)."""
-    env = node_env(default_config)
-    tools = draft_tools(env, default_tools)
-    messages = draft_messages(task, env.config, env.prompts, tools)
-    if not tools:
-        d = _draft_of(task, *await acall_model(env.model, messages, **_draft_call(env, task)))
-        await env.arecord(d.call, d)
-        return _drafted(env, d)
-    done = await env.arecorded_turns(task["round"], task["index"])
-    loop = ToolLoop.start(env, task["round"], task["index"], tools, messages, done)
-    while not loop.done:
-        reply, text, call = await acall_model_reply(
-            loop.model(), loop.messages, **_turn_call(env, task, loop)
-        )
-        turn = await asyncio.to_thread(loop.take, reply, text, call)
-        await env.arecord(call, turn)
-        _turn_event(env, turn)
-    d = loop.draft(_workspace_index(task), task.get("verifier"))
-    await env.arecord(d)
-    return _drafted(env, d, task.get("turns_booked") or 0)
+    """Async twin of `draft` (one implementation: `langgraph_pdr.calls.steps`; tools run in a worker
+    thread)."""
+    return await arun_steps(_draft(task, node_env(default_config), default_tools))
 
 
 def _turn_event(env: NodeEnv, turn: DraftTurn) -> None:

@@ -18,10 +18,11 @@ from typing import Any
 
 from langgraph_pdr.budgets.accounting import BILLING, spent
 from langgraph_pdr.calls.model_call import KEPT
+from langgraph_pdr.calls.steps import Call, Steps, arun_steps, run_steps
 from langgraph_pdr.nodes.collect import NO_DRAFTS
 from langgraph_pdr.nodes.verify import scored
 from langgraph_pdr.runtime.environment import NodeEnv, node_env
-from langgraph_pdr.runtime.knockout import Selection, aselect_final, select_final
+from langgraph_pdr.runtime.knockout import Selection, final_selection
 from langgraph_pdr.selection.answer_votes import best_scored, finished, vote
 from langgraph_pdr.selection.check_rank import best_checked, with_checks
 from langgraph_pdr.state.config import PDRConfig
@@ -94,19 +95,18 @@ def _ended(env: NodeEnv, outcome: RunOutcome, update: dict[str, Any]) -> dict[st
     return update
 
 
+def _finalize(state: dict[str, Any], env: NodeEnv) -> Steps[dict[str, Any]]:
+    selection = yield from final_selection(state, env)
+    outcome, update = _outcome(state, env, selection)
+    yield Call.twin(env, "record", *selection.calls, *selection.judgments, outcome)
+    return _ended(env, outcome, update)
+
+
 def finalize(state: dict[str, Any], default_config: PDRConfig) -> dict[str, Any]:
     """End the run: its answer (the vote, or the tournament's winner), its budgets, its stop reason."""
-    env = node_env(default_config)
-    selection = select_final(state, env)
-    outcome, update = _outcome(state, env, selection)
-    env.record(*selection.calls, *selection.judgments, outcome)
-    return _ended(env, outcome, update)
+    return run_steps(_finalize(state, node_env(default_config)))
 
 
 async def afinalize(state: dict[str, Any], default_config: PDRConfig) -> dict[str, Any]:
-    """Async twin of `finalize`."""
-    env = node_env(default_config)
-    selection = await aselect_final(state, env)
-    outcome, update = _outcome(state, env, selection)
-    await env.arecord(*selection.calls, *selection.judgments, outcome)
-    return _ended(env, outcome, update)
+    """Async twin of `finalize` (one implementation: `langgraph_pdr.calls.steps`)."""
+    return await arun_steps(_finalize(state, node_env(default_config)))

@@ -10,7 +10,8 @@ from langgraph.errors import NodeError
 from langgraph.types import Send
 
 from langgraph_pdr.calls.image_input import question_message
-from langgraph_pdr.calls.model_call import ImagesNotSupported, acall_model, call_model
+from langgraph_pdr.calls.model_call import ImagesNotSupported, call_model_steps
+from langgraph_pdr.calls.steps import Call, Steps, arun_steps, run_steps
 from langgraph_pdr.calls.token_count import prompt_bound
 from langgraph_pdr.runtime.environment import NodeEnv, call_fields, node_env
 from langgraph_pdr.state.config import PDRConfig
@@ -93,26 +94,22 @@ def _verified(env: NodeEnv, v: Verification) -> dict[str, Any]:
     return {"verifications": [v.model_copy(update={"text": ""})], **env.usage(v.call)}
 
 
+def _verify(task: VerifyTask, env: NodeEnv) -> Steps[dict[str, Any]]:
+    messages = verify_messages(task, env.prompts)
+    text, call = yield from call_model_steps(env.model, messages, **_verify_call(env, task))
+    v = _verification(task["draft"], text, call)
+    yield Call.twin(env, "record", v.call, v)
+    return _verified(env, v)
+
+
 def verify(task: VerifyTask, default_config: PDRConfig) -> dict[str, Any]:
     """Score one draft with one model call; an unparseable reply scores None (unknown)."""
-    env = node_env(default_config)
-    d = task["draft"]
-    v = _verification(
-        d, *call_model(env.model, verify_messages(task, env.prompts), **_verify_call(env, task))
-    )
-    env.record(v.call, v)
-    return _verified(env, v)
+    return run_steps(_verify(task, node_env(default_config)))
 
 
 async def averify(task: VerifyTask, default_config: PDRConfig) -> dict[str, Any]:
-    """Async twin of `verify`."""
-    env = node_env(default_config)
-    d = task["draft"]
-    v = _verification(
-        d, *await acall_model(env.model, verify_messages(task, env.prompts), **_verify_call(env, task))
-    )
-    await env.arecord(v.call, v)
-    return _verified(env, v)
+    """Async twin of `verify` (one implementation: `langgraph_pdr.calls.steps`)."""
+    return await arun_steps(_verify(task, node_env(default_config)))
 
 
 def verify_failed(task: VerifyTask, error: NodeError, default_config: PDRConfig) -> dict[str, Any]:

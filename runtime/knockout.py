@@ -36,6 +36,7 @@ from langchain_core.messages import BaseMessage
 from langgraph_pdr.budgets.accounting import BudgetStop, reserve, settle, spent_with
 from langgraph_pdr.calls.image_input import question_message
 from langgraph_pdr.calls.model_call import Job, Outcome, acall_models, call_models, derive_seed
+from langgraph_pdr.calls.steps import Call, Steps, arun_steps, run_steps
 from langgraph_pdr.calls.token_count import prompt_bound
 from langgraph_pdr.prompting.prompt_catalog import judge_template
 from langgraph_pdr.runtime.environment import NodeEnv, call_fields
@@ -534,23 +535,24 @@ def select_final(state: dict[str, Any], env: NodeEnv) -> Selection:
         assert result.answer in ("4", "5") and result.b_total == sum(c.total_tokens for c in result.calls)
         ```
     """
-    if not selects_by_tournament(state, env.config):
-        return Selection()
-    judge = FinalJudge(state, env)
-    try:
-        bracket = play(judge.bracket(), judge.judge)
-    except BudgetStop as stop:
-        return judge.selection(None, stop)
-    return judge.selection(bracket)
+    return run_steps(final_selection(state, env))
 
 
 async def aselect_final(state: dict[str, Any], env: NodeEnv) -> Selection:
-    """Async twin of `select_final`."""
+    """Async twin of `select_final` (one implementation: `final_selection`)."""
+    return await arun_steps(final_selection(state, env))
+
+
+def final_selection(state: dict[str, Any], env: NodeEnv) -> Steps[Selection]:
+    """`select_final` as steps (see `langgraph_pdr.calls.steps`): the bracket is played with the judge's
+    calls in threads from sync code, as tasks from async code."""
     if not selects_by_tournament(state, env.config):
         return Selection()
     judge = FinalJudge(state, env)
     try:
-        bracket = await aplay(judge.bracket(), judge.ajudge)
+        bracket = yield Call(
+            lambda: play(judge.bracket(), judge.judge), lambda: aplay(judge.bracket(), judge.ajudge)
+        )
     except BudgetStop as stop:
         return judge.selection(None, stop)
     return judge.selection(bracket)

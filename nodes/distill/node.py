@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from langgraph_pdr.calls.model_call import KEPT
+from langgraph_pdr.calls.steps import Call, Steps, arun_steps, run_steps
 from langgraph_pdr.nodes.distill import BudgetStop, Distiller, DistillRequest, get_distiller
 from langgraph_pdr.nodes.distill.previous_solution import PreviousSolution
 from langgraph_pdr.nodes.verify import scored
@@ -59,31 +60,24 @@ def _stopped(env: NodeEnv, request: DistillRequest, stop: BudgetStop) -> dict[st
     return {"stop_reason": stop.reason, **update}
 
 
-def distill(state: dict[str, Any], default_config: PDRConfig) -> dict[str, Any]:
-    """Build the next round's workspaces from this round's surviving drafts."""
-    env = node_env(default_config)
+def _distill(state: dict[str, Any], env: NodeEnv) -> Steps[dict[str, Any]]:
     if state.get("stop_reason"):
         return {}
     request = _request(state, env)
     try:
-        workspaces = distiller_for(env.config).distill(request)
+        workspaces = yield Call.twin(distiller_for(env.config), "distill", request)
     except BudgetStop as stop:
-        env.record(*request.calls, *request.judgments)
+        yield Call.twin(env, "record", *request.calls, *request.judgments)
         return _stopped(env, request, stop)
-    env.record(*request.calls, *request.judgments, *workspaces)
+    yield Call.twin(env, "record", *request.calls, *request.judgments, *workspaces)
     return _done(env, request, workspaces)
+
+
+def distill(state: dict[str, Any], default_config: PDRConfig) -> dict[str, Any]:
+    """Build the next round's workspaces from this round's surviving drafts."""
+    return run_steps(_distill(state, node_env(default_config)))
 
 
 async def adistill(state: dict[str, Any], default_config: PDRConfig) -> dict[str, Any]:
-    """Async twin of `distill`."""
-    env = node_env(default_config)
-    if state.get("stop_reason"):
-        return {}
-    request = _request(state, env)
-    try:
-        workspaces = await distiller_for(env.config).adistill(request)
-    except BudgetStop as stop:
-        await env.arecord(*request.calls, *request.judgments)
-        return _stopped(env, request, stop)
-    await env.arecord(*request.calls, *request.judgments, *workspaces)
-    return _done(env, request, workspaces)
+    """Async twin of `distill` (one implementation: `langgraph_pdr.calls.steps`)."""
+    return await arun_steps(_distill(state, node_env(default_config)))

@@ -128,38 +128,33 @@ _ENGINES = _Shared()
 _ASYNC_ENGINES = _Shared()
 
 
+def _engine_options(url: str, *, sync: bool) -> tuple[str, dict[str, Any]]:
+    """The URL and options of an engine of `url`, sync or async (aiosqlite for a SQLite file)."""
+    pool = {"pool_size": POOL_SIZE, "max_overflow": POOL_SIZE, "pool_timeout": db_timeout()}
+    if not url.startswith("sqlite"):
+        return url, {"pool_pre_ping": True, **pool}
+    if sync:
+        return url, {"connect_args": {"timeout": db_timeout(), "check_same_thread": False}, **pool}
+    aiosqlite = url.replace("sqlite://", "sqlite+aiosqlite://", 1)
+    return aiosqlite, {"connect_args": {"timeout": db_timeout()}, **pool}
+
+
 def _sync_engine(url: str) -> Engine:
+    address, options = _engine_options(url, sync=True)
+    engine = create_engine(address, **options)
     if url.startswith("sqlite"):
-        engine = create_engine(
-            url,
-            connect_args={"timeout": db_timeout(), "check_same_thread": False},
-            pool_size=POOL_SIZE,
-            max_overflow=POOL_SIZE,
-            pool_timeout=db_timeout(),
-        )
         event.listen(engine, "connect", _sqlite_pragmas)
-        return engine
-    return create_engine(
-        url, pool_pre_ping=True, pool_size=POOL_SIZE, max_overflow=POOL_SIZE, pool_timeout=db_timeout()
-    )
+    return engine
 
 
 def _async_engine(url: str) -> AsyncEngine:
     from sqlalchemy.ext.asyncio import create_async_engine
 
+    address, options = _engine_options(url, sync=False)
+    engine = create_async_engine(address, **options)
     if url.startswith("sqlite"):
-        engine = create_async_engine(
-            url.replace("sqlite://", "sqlite+aiosqlite://", 1),
-            connect_args={"timeout": db_timeout()},
-            pool_size=POOL_SIZE,
-            max_overflow=POOL_SIZE,
-            pool_timeout=db_timeout(),
-        )
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
-        return engine
-    return create_async_engine(
-        url, pool_pre_ping=True, pool_size=POOL_SIZE, max_overflow=POOL_SIZE, pool_timeout=db_timeout()
-    )
+    return engine
 
 
 def _busy(exc: OperationalError, where: Any) -> DatabaseBusyError | None:
@@ -306,13 +301,7 @@ class Ledger:
             RunExistsError: a run with this thread id is already in the database.
             DatabaseBusyError: another writer held the database past `PDR_DB_TIMEOUT`.
         """
-        values = {
-            "question": question,
-            "config": config,
-            "model": model,
-            "spec": spec,
-            "lock_owner": lock_owner,
-        }
+        values = dict(question=question, config=config, model=model, spec=spec, lock_owner=lock_owner)
         with self._start_errors(thread_id):
             self._run(self._start, thread_id, values, images)
         self._started(thread_id, lock_owner)
@@ -329,13 +318,7 @@ class Ledger:
         images: Sequence[tuple[ImageRef, bytes | None]] = (),
     ) -> None:
         """Async twin of `start_run`."""
-        values = {
-            "question": question,
-            "config": config,
-            "model": model,
-            "spec": spec,
-            "lock_owner": lock_owner,
-        }
+        values = dict(question=question, config=config, model=model, spec=spec, lock_owner=lock_owner)
         with self._start_errors(thread_id):
             await self._arun(self._start, thread_id, values, images)
         self._started(thread_id, lock_owner)

@@ -12,7 +12,7 @@ from langgraph_pdr.budgets.accounting import reserve
 from langgraph_pdr.nodes.check import VERIFIED, check_tasks, send_checks
 from langgraph_pdr.nodes.distill import get_distiller
 from langgraph_pdr.nodes.verify import send_verifications, verify_costs
-from langgraph_pdr.runtime.environment import NodeEnv, current_config, node_env
+from langgraph_pdr.runtime.environment import NodeEnv, node_env, run_config
 from langgraph_pdr.selection.answer_votes import agreement_share, normalize, vote
 from langgraph_pdr.selection.check_rank import passed, with_checks
 from langgraph_pdr.state.config import PDRConfig
@@ -120,7 +120,7 @@ def after_collect(state: dict[str, Any], default_config: PDRConfig) -> list[Send
 
 def after_checked(state: dict[str, Any], default_config: PDRConfig) -> list[Send] | str:
     """Route a decided round: verify, distill, critique, the next window, or finalize."""
-    cfg = current_config(default_config)
+    cfg = run_config(default_config)
     if state.get("stop_reason"):
         return "finalize"
     if needs_verification(state, cfg):

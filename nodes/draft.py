@@ -27,7 +27,7 @@ from langgraph_pdr.checking import answers_programs, get_verifier, read_draft
 from langgraph_pdr.nodes.distill import get_distiller
 from langgraph_pdr.nodes.verify import scored
 from langgraph_pdr.prompting.prompt_catalog import check_template, tool_template
-from langgraph_pdr.runtime.environment import NodeEnv, call_fields, current_config, node_env
+from langgraph_pdr.runtime.environment import NodeEnv, call_fields, node_env, run_config
 from langgraph_pdr.runtime.tool_loop import ToolLoop, asks_for_fenced_code, bind_tools
 from langgraph_pdr.selection.answer_votes import vote
 from langgraph_pdr.selection.check_rank import best_checked, with_checks
@@ -214,7 +214,7 @@ def send_drafts(state: dict[str, Any], default_config: PDRConfig) -> list[Send] 
     """Fan the round's drafts out to the `draft` node, or go to `finalize` when the run stopped."""
     if state.get("stop_reason"):
         return "finalize"
-    cfg = current_config(default_config)
+    cfg = run_config(default_config)
     return [Send("draft", t) for t in draft_tasks(state, cfg, state["round"], state.get("committed"))]
 
 

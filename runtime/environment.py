@@ -219,26 +219,33 @@ def _context() -> PDRContext | None:
     return context_from_json(ctx) if isinstance(ctx, dict) else ctx
 
 
-def current_config(default_config: PDRConfig) -> PDRConfig:
-    """The run's config, for routers: they also run outside a run's context (`update_state`)."""
+def run_config(default_config: PDRConfig) -> PDRConfig:
+    """The config of the run going on: its context's (`PDRContext.config`), else the one the graph was
+    built with (`default_config`: `create_pdr_graph(config)`), also outside a run (a router evaluated
+    by `update_state`). The one place the two meet: every node and router reads its config here.
+
+    Raises:
+        ValueError: the context's config names a method of another family than the graph's.
+    """
     ctx = _context()
-    return (ctx.config if ctx is not None else None) or default_config
+    config = (ctx.config if ctx is not None else None) or default_config
+    if FAMILIES[config.method] != FAMILIES[default_config.method]:
+        raise ValueError(
+            f"config: method {config.method!r} cannot run on the graph built for "
+            f"{default_config.method!r}; build the graph with create_pdr_graph(config)"
+        )
+    return config
 
 
 def node_env(default_config: PDRConfig) -> NodeEnv:
-    """The environment of the node running now."""
+    """The environment of the node running now (its config from `run_config`)."""
     ctx = _context()
     if ctx is None:
         raise ValueError(
             "context: a PDR graph needs context=PDRContext(model=...) when invoked "
             "(run_pdr passes it for you)"
         )
-    config = ctx.config or default_config
-    if FAMILIES[config.method] != FAMILIES[default_config.method]:
-        raise ValueError(
-            f"config: method {config.method!r} cannot run on the graph built for "
-            f"{default_config.method!r}; build the graph with create_pdr_graph(config)"
-        )
+    config = run_config(default_config)
     configurable = get_config().get("configurable", {})
     return NodeEnv(
         model=ctx.model,

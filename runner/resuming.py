@@ -246,17 +246,7 @@ def resume_pdr(
         assert resume_pdr(failed.thread_id, db="resume.sqlite") == result  # finished: nothing is called
         ```
     """
-    core = _resume(
-        thread_id,
-        db=db,
-        model=model,
-        base_url=base_url,
-        token_counter=token_counter,
-        on_event=on_event,
-        timeout=timeout,
-        tools=tools,
-    )
-    return run_steps(core)
+    return run_steps(_resume(**locals()))  # the arguments, as given
 
 
 async def aresume_pdr(
@@ -292,14 +282,4 @@ async def aresume_pdr(
         assert (failed.status, result.status, result.answer) == ("failed", "completed", "391")
         ```
     """
-    core = _resume(
-        thread_id,
-        db=db,
-        model=model,
-        base_url=base_url,
-        token_counter=token_counter,
-        on_event=on_event,
-        timeout=timeout,
-        tools=tools,
-    )
-    return await arun_steps(core)
+    return await arun_steps(_resume(**locals()))  # the arguments, as given

@@ -296,23 +296,7 @@ def run_pdr(
         assert result.answer == "391"
         ```
     """
-    core = _run(
-        question,
-        model=model,
-        config=config,
-        db=db,
-        thread_id=thread_id,
-        gold=gold,
-        base_url=base_url,
-        token_counter=token_counter,
-        on_event=on_event,
-        timeout=timeout,
-        history=history,
-        images=images,
-        tools=tools,
-        tests=tests,
-    )
-    return run_steps(core)
+    return run_steps(_run(**locals()))  # the arguments, as given
 
 
 async def arun_pdr(
@@ -358,20 +342,4 @@ async def arun_pdr(
         assert {"round_started", "run_finished"} <= {e["event"] for e in events}
         ```
     """
-    core = _run(
-        question,
-        model=model,
-        config=config,
-        db=db,
-        thread_id=thread_id,
-        gold=gold,
-        base_url=base_url,
-        token_counter=token_counter,
-        on_event=on_event,
-        timeout=timeout,
-        history=history,
-        images=images,
-        tools=tools,
-        tests=tests,
-    )
-    return await arun_steps(core)
+    return await arun_steps(_run(**locals()))  # the arguments, as given

@@ -14,10 +14,9 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 from langgraph_pdr.checkpoints.store import open_ledger
-from langgraph_pdr.evals import load_dataset
+from langgraph_pdr.evals import EvalStore, load_dataset
 from langgraph_pdr.evals.code_grading import CodeGrader
 from langgraph_pdr.evals.compare import sign_test
-from langgraph_pdr.evals.store import EvalStore
 
 DATASETS = {"code-humanevalplus": "humanevalplus", "code-mbppplus": "mbppplus"}
 
@@ -27,6 +26,13 @@ def pass_at_k(n: int, c: int, k: int) -> float:
     if n - c < k:
         return 1.0
     return 1.0 - math.prod(1 - k / i for i in range(n - c + 1, n + 1))
+
+
+def short(method: str) -> str:
+    """A method's label without the options every checked method of run.sh shares."""
+    for common in (":max_tokens.refine=768", ":stop_on_pass=true"):
+        method = method.replace(common, "")
+    return method
 
 
 def table(rows: list[list[str]], head: list[str]) -> str:
@@ -108,7 +114,7 @@ def main() -> int:
                 bb = sum(by_method[base][p].b_total for p in both) / max(len(both), 1)  # type: ignore[attr-defined]
                 rows.append(
                     [
-                        m,
+                        short(m),
                         base,
                         str(len(both)),
                         str(won),
@@ -160,7 +166,7 @@ def main() -> int:
                 copied += sum(1 for d in result.rounds[-1].drafts if d.answer in earlier)
             rows.append(
                 [
-                    m,
+                    short(m),
                     str(len(by_method[m])),
                     ", ".join(f"{k} {v}" for k, v in stops.items()),
                     str(refined),

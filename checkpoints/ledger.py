@@ -75,6 +75,10 @@ __all__ = [
 FINISHED = ("completed", "stopped")
 #: Connections an engine keeps for one process's parallel calls.
 POOL_SIZE = 16
+#: Seconds a call waits for one of the engine's own connections when all are in use: queueing behind
+#: this process's other runs, not a lock, so it is not `db_timeout()` (a run of 64 at once on a busy
+#: machine waited more than 2 s for one, and failed, when it was).
+POOL_WAIT_S = 300.0
 
 T = TypeVar("T")
 
@@ -130,7 +134,7 @@ _ASYNC_ENGINES = _Shared()
 
 def _engine_options(url: str, *, sync: bool) -> tuple[str, dict[str, Any]]:
     """The URL and options of an engine of `url`, sync or async (aiosqlite for a SQLite file)."""
-    pool = {"pool_size": POOL_SIZE, "max_overflow": POOL_SIZE, "pool_timeout": db_timeout()}
+    pool = {"pool_size": POOL_SIZE, "max_overflow": POOL_SIZE, "pool_timeout": POOL_WAIT_S}
     if not url.startswith("sqlite"):
         return url, {"pool_pre_ping": True, **pool}
     if sync:

@@ -104,7 +104,8 @@ def register_verifier(
         model = GenericFakeChatModel(messages=iter([AIMessage("\\\\boxed{3}"), AIMessage("\\\\boxed{4}")]))
         config = PDRConfig(method="best_of_n", schedule=2, verifier="is_even")
         result = run_pdr("An even number?", model=model, config=config, db=":memory:")
-        assert result.answer == "4" and [d.check.passed for d in result.rounds[0].drafts] == [False, True]
+        assert result.answer == "4"  # the draft that passed, whichever of the two it was
+        assert sorted(d.check.passed for d in result.rounds[0].drafts) == [False, True]
         ```
     """
     if verifier is None:

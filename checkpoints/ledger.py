@@ -3,9 +3,8 @@
 The tables (`checkpoints.schema`) hold what a run did, queryable with SQL or pandas while it runs and
 after it dies; the same code serves SQLite and PostgreSQL. Every operation is written once, as a
 function of a SQLAlchemy connection (`checkpoints.writes`, `checkpoints.reads`, `checkpoints.lock`),
-and run either on a sync engine or, from async code, on an async engine (`aiosqlite`, psycopg's async
-mode) through `run_sync`: an async run never waits for the database on its event loop, where it would
-block the async checkpointer that holds SQLite's write lock across an `await`. A SQLite file's writers
+and run on a sync engine; from async code each transaction runs whole in a database thread
+(`checkpoints.db_threads`): an async run never waits for the database on its event loop. A SQLite file's writers
 in this process (every run's ledger and checkpointer) take turns through its `checkpoints.gate`.
 
 Example:
@@ -21,12 +20,11 @@ Example:
 
 from __future__ import annotations
 
-import asyncio
 import os
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Connection, Engine
@@ -34,6 +32,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.pool import StaticPool
 
 from langgraph_pdr.checkpoints import lock, reads, writes
+from langgraph_pdr.checkpoints.db_threads import in_db_thread
 from langgraph_pdr.checkpoints.errors import (
     DatabaseBusyError,
     LeaseLostError,
@@ -50,9 +49,6 @@ from langgraph_pdr.state.image_ref import ImageRef
 from langgraph_pdr.state.records import CallRecord, DraftTurn, KeptReply, RunOutcome
 from langgraph_pdr.state.result import PDRResult, RunSummary
 from langgraph_pdr.state.spec import RunSpec
-
-if TYPE_CHECKING:  # imported when an async engine is made (it pulls in SQLAlchemy's ORM)
-    from sqlalchemy.ext.asyncio import AsyncEngine
 
 __all__ = [
     "COMPLETED_REASONS",
@@ -129,35 +125,14 @@ class _Shared:
 
 
 _ENGINES = _Shared()
-_ASYNC_ENGINES = _Shared()
-
-
-def _engine_options(url: str, *, sync: bool) -> tuple[str, dict[str, Any]]:
-    """The URL and options of an engine of `url`, sync or async (aiosqlite for a SQLite file)."""
-    pool = {"pool_size": POOL_SIZE, "max_overflow": POOL_SIZE, "pool_timeout": POOL_WAIT_S}
-    if not url.startswith("sqlite"):
-        return url, {"pool_pre_ping": True, **pool}
-    if sync:
-        return url, {"connect_args": {"timeout": db_timeout(), "check_same_thread": False}, **pool}
-    aiosqlite = url.replace("sqlite://", "sqlite+aiosqlite://", 1)
-    return aiosqlite, {"connect_args": {"timeout": db_timeout()}, **pool}
 
 
 def _sync_engine(url: str) -> Engine:
-    address, options = _engine_options(url, sync=True)
-    engine = create_engine(address, **options)
-    if url.startswith("sqlite"):
-        event.listen(engine, "connect", _sqlite_pragmas)
-    return engine
-
-
-def _async_engine(url: str) -> AsyncEngine:
-    from sqlalchemy.ext.asyncio import create_async_engine
-
-    address, options = _engine_options(url, sync=False)
-    engine = create_async_engine(address, **options)
-    if url.startswith("sqlite"):
-        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+    pool = {"pool_size": POOL_SIZE, "max_overflow": POOL_SIZE, "pool_timeout": POOL_WAIT_S}
+    if not url.startswith("sqlite"):
+        return create_engine(url, pool_pre_ping=True, **pool)
+    engine = create_engine(url, connect_args={"timeout": db_timeout(), "check_same_thread": False}, **pool)
+    event.listen(engine, "connect", _sqlite_pragmas)
     return engine
 
 
@@ -196,8 +171,6 @@ class Ledger:
             self._gate = write_gate(database)
         self._lock = threading.Lock()  # this ledger's own writes, where there is no gate
         self._fences: dict[str, str] = {}  # thread id -> the lease (fencing token) this ledger holds
-        self._async_locks: dict[int, asyncio.Lock] = {}  # by event loop, where there is no gate
-        self._async_engines: dict[int, AsyncEngine] = {}  # by event loop
         try:
             ensure_schema(self.engine)
         except BaseException:
@@ -220,35 +193,17 @@ class Ledger:
             return work(conn, *args)
 
     async def _arun(self, work: Callable[..., T], *args: Any) -> T:
-        """`_run` from async code: the database is waited for off the event loop."""
+        """`_run` from async code: the whole transaction in a database thread, off the event loop
+        (`checkpoints.db_threads`)."""
         if self._in_memory:  # nothing to wait for: no other connection can hold its lock
             return self._run(work, *args)
-        loop = id(asyncio.get_running_loop())
-        write_lock = self._gate or self._async_locks.setdefault(loop, asyncio.Lock())
-        async with write_lock, self._async_engine().begin() as conn:
-            result: T = await conn.run_sync(work, *args)
-            return result
-
-    def _async_engine(self) -> AsyncEngine:
-        """This database's async engine for the running event loop (shared in the process)."""
-        loop = id(asyncio.get_running_loop())
-        engine = self._async_engines.get(loop)
-        if engine is None:
-            url = self._url
-            if url is None:
-                raise RuntimeError("an in-memory ledger has no async engine")
-            engine = self._async_engines[loop] = _ASYNC_ENGINES.acquire(
-                (url, loop), lambda: _async_engine(url)
-            )
-        return engine
+        return await in_db_thread(self._run, work, *args)
 
     async def _aread(self, work: Callable[..., T], *args: Any) -> T:
         """`_read` from async code (readers never wait for SQLite's writer, but do for the network)."""
         if self._in_memory:
             return self._read(work, *args)
-        async with self._async_engine().connect() as conn:
-            result: T = await conn.run_sync(work, *args)
-            return result
+        return await in_db_thread(self._read, work, *args)
 
     # -- writing ---------------------------------------------------------------------------------
 
@@ -372,6 +327,11 @@ class Ledger:
         self._fences.pop(thread_id, None)
         await self._arun(lock.release, thread_id, owner)
 
+    def lease_owner(self, thread_id: str) -> str | None:
+        """The lease (fencing token) this ledger holds on the run, if any: what a checkpointer on the
+        same database checks in its own write transaction (`LeanSqliteSaver`)."""
+        return self._fences.get(thread_id)
+
     def check_lease(self, thread_id: str) -> None:
         """Raise `LeaseLostError` when this ledger held the run's lease and another process took it
         over (the checkpointer calls it before each write: a read, no write lock)."""
@@ -467,10 +427,8 @@ class Ledger:
             engine.dispose()
 
     async def adispose(self) -> None:
-        """`dispose`, and the async engines this ledger used."""
-        for loop in list(self._async_engines):
-            engine = _ASYNC_ENGINES.release((self._url, loop))
-            if engine is not None:
-                await engine.dispose()
-        self._async_engines.clear()
-        self.dispose()
+        """`dispose` from async code."""
+        if self._in_memory:
+            self.dispose()
+            return
+        await in_db_thread(self.dispose)

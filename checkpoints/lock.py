@@ -101,10 +101,15 @@ def check(conn: Connection, thread_id: str, owner: str) -> None:
     """
     holder = conn.execute(select(runs.c.lock_owner).where(runs.c.thread_id == thread_id)).scalar()
     if holder != owner:
-        raise LeaseLostError(
-            f"thread_id: run {thread_id!r} was taken over by another process ({holder or 'none'}) after "
-            "this one's lease expired; this process stopped writing to it"
-        )
+        raise lease_lost(thread_id, holder)
+
+
+def lease_lost(thread_id: str, holder: str | None) -> LeaseLostError:
+    """The error of a writer whose run `holder` (another process, or none) now holds."""
+    return LeaseLostError(
+        f"thread_id: run {thread_id!r} was taken over by another process ({holder or 'none'}) after "
+        "this one's lease expired; this process stopped writing to it"
+    )
 
 
 def release(conn: Connection, thread_id: str, owner: str) -> None:

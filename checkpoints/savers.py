@@ -14,19 +14,29 @@ from __future__ import annotations
 
 import builtins
 import sqlite3
+import threading
 import zlib
-from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
-from langgraph.checkpoint.base import ChannelVersions, Checkpoint, CheckpointMetadata, CheckpointTuple
+from langgraph.checkpoint.base import (
+    ChannelVersions,
+    Checkpoint,
+    CheckpointMetadata,
+    CheckpointTuple,
+    DeltaChannelHistory,
+)
 from langgraph.checkpoint.serde.encrypted import EncryptedSerializer
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from langgraph.checkpoint.sqlite import SqliteSaver
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
+from langgraph_pdr.checkpoints.db_threads import in_db_thread
 from langgraph_pdr.checkpoints.gate import WriteGate, write_gate
+from langgraph_pdr.checkpoints.lock import lease_lost
+from langgraph_pdr.checkpoints.schema import runs
 from langgraph_pdr.state.image_ref import ImageRef
 from langgraph_pdr.state.records import CallRecord, Check, Draft, Verification, Workspace
 
@@ -148,6 +158,10 @@ class _Blobs:
 class LeanSqliteSaver(_Blobs, SqliteSaver):
     """`SqliteSaver` that stores each channel value once per version, compressed.
 
+    Given the run ledger of the same file (`ledger`), each checkpoint and each task's writes first
+    check, in their own write transaction, that the ledger still holds the run's lease: a process
+    whose run was taken over writes no more checkpoints (`LeaseLostError`).
+
     Example:
         ```python
         import sqlite3
@@ -158,9 +172,11 @@ class LeanSqliteSaver(_Blobs, SqliteSaver):
         ```
     """
 
-    def __init__(self, conn: sqlite3.Connection, *, serde: Any = None) -> None:
+    def __init__(self, conn: sqlite3.Connection, *, serde: Any = None, ledger: Any = None) -> None:
         super().__init__(conn, serde=serde)
         self.gate = _file_gate(conn.execute("PRAGMA database_list").fetchall())
+        self.ledger = ledger
+        self._fencing = threading.local()  # the run the next write transaction of this thread fences
 
     def setup(self) -> None:
         if self.is_setup:
@@ -171,9 +187,26 @@ class LeanSqliteSaver(_Blobs, SqliteSaver):
 
     @contextmanager
     def cursor(self, transaction: bool = True) -> Iterator[sqlite3.Cursor]:
-        """The library's cursor; one that writes (`transaction`) first takes the file's write gate."""
+        """The library's cursor; one that writes (`transaction`) first takes the file's write gate,
+        and checks the lease of a run `put` or `put_writes` writes to."""
+        thread_id = None
+        if transaction:
+            thread_id, self._fencing.thread_id = getattr(self._fencing, "thread_id", None), None
         with self._writing() if transaction else nullcontext(), super().cursor(transaction) as cur:
+            if thread_id is not None:
+                self._fence(cur, thread_id)
             yield cur
+
+    def _fence(self, cur: sqlite3.Cursor, thread_id: str) -> None:
+        owner = self.ledger.lease_owner(thread_id) if self.ledger is not None else None
+        if owner is None:
+            return
+        if not self.conn.in_transaction:
+            cur.execute("BEGIN IMMEDIATE")  # the check and the writes after it: one transaction
+        row = cur.execute(f"SELECT lock_owner FROM {runs.name} WHERE thread_id = ?", (thread_id,)).fetchone()
+        holder = row[0] if row else None
+        if holder != owner:
+            raise lease_lost(thread_id, holder)
 
     def _stored(
         self, cur: sqlite3.Cursor, thread_id: str, ns: str, versions: dict[str, Any]
@@ -194,11 +227,22 @@ class LeanSqliteSaver(_Blobs, SqliteSaver):
         new_versions: ChannelVersions,
     ) -> RunnableConfig:
         thread_id, ns = _keys(config)
+        self._fencing.thread_id = thread_id
         with self.cursor() as cur:
             stored = self._stored(cur, thread_id, ns, checkpoint["channel_versions"])
             rows = self._rows(thread_id, ns, checkpoint, new_versions, stored)
             cur.executemany(INSERT_BLOB, rows)
         return super().put(config, {**checkpoint, "channel_values": {}}, metadata, new_versions)
+
+    def put_writes(
+        self,
+        config: RunnableConfig,
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str = "",
+    ) -> None:
+        self._fencing.thread_id = _keys(config)[0]
+        super().put_writes(config, writes, task_id, task_path)
 
     def _hydrate(self, tup: CheckpointTuple) -> CheckpointTuple:
         thread_id, ns = _keys(tup.config)
@@ -257,6 +301,74 @@ class LeanSqliteSaver(_Blobs, SqliteSaver):
                 with self.cursor() as cur:
                     for sql, params in _prune_statements(str(thread_id), ns, checkpoint_id, tup):
                         cur.execute(sql, params)
+
+
+class ThreadedSqliteSaver(LeanSqliteSaver):
+    """`LeanSqliteSaver` for async runs: each call runs whole in a database thread
+    (`checkpoints.db_threads`), one hop off the event loop per transaction.
+
+    What the runner uses for async runs on a SQLite file. `LeanAsyncSqliteSaver` (on aiosqlite, whose
+    every statement is a hop to its thread and back to the event loop) measured slower with many runs
+    in one process, where writers queue for the file's write gate: see docs/guides/performance.md.
+
+    Example:
+        ```python
+        import asyncio
+        import sqlite3
+        from langgraph_pdr.checkpoints.savers import ThreadedSqliteSaver, compressed_serde
+
+        saver = ThreadedSqliteSaver(sqlite3.connect("runs.sqlite", check_same_thread=False),
+                                    serde=compressed_serde())
+        config = {"configurable": {"thread_id": "t", "checkpoint_ns": ""}}
+        assert asyncio.run(saver.aget_tuple(config)) is None
+        ```
+    """
+
+    async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+        return await in_db_thread(self.get_tuple, config)
+
+    async def alist(
+        self,
+        config: RunnableConfig | None,
+        *,
+        filter: dict[str, Any] | None = None,
+        before: RunnableConfig | None = None,
+        limit: int | None = None,
+    ) -> AsyncIterator[CheckpointTuple]:
+        def found() -> builtins.list[CheckpointTuple]:
+            return builtins.list(self.list(config, filter=filter, before=before, limit=limit))
+
+        for tup in await in_db_thread(found):
+            yield tup
+
+    async def aput(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> RunnableConfig:
+        return await in_db_thread(self.put, config, checkpoint, metadata, new_versions)
+
+    async def aput_writes(
+        self,
+        config: RunnableConfig,
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str = "",
+    ) -> None:
+        await in_db_thread(self.put_writes, config, writes, task_id, task_path)
+
+    async def adelete_thread(self, thread_id: str) -> None:
+        await in_db_thread(self.delete_thread, thread_id)
+
+    async def aprune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
+        await in_db_thread(self.prune, thread_ids, strategy=strategy)
+
+    async def aget_delta_channel_history(
+        self, *, config: RunnableConfig, channels: Sequence[str]
+    ) -> Mapping[str, DeltaChannelHistory]:
+        return await in_db_thread(self.get_delta_channel_history, config=config, channels=channels)
 
 
 class LeanAsyncSqliteSaver(_Blobs, AsyncSqliteSaver):

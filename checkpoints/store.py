@@ -21,6 +21,7 @@ from platformdirs import user_data_dir
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DatabaseError, InterfaceError, OperationalError
 
+from langgraph_pdr.checkpoints.db_threads import in_db_thread
 from langgraph_pdr.checkpoints.ledger import DatabaseBusyError, Ledger, db_timeout
 from langgraph_pdr.state.result import RunSummary
 
@@ -292,19 +293,33 @@ def open_store(db: str | Path | None) -> Iterator[Store]:
             yield store
         return
 
-    from langgraph_pdr.checkpoints.savers import LeanSqliteSaver, compressed_serde, fenced
+    from langgraph_pdr.checkpoints.savers import LeanSqliteSaver
 
     path = _sqlite_path(db)
     ledger = _ledger(path)
-    conn = sqlite3.connect(str(path), check_same_thread=False, timeout=db_timeout())
-    conn.execute("PRAGMA synchronous=NORMAL")  # WAL (set by the saver): crash-safe, fewer fsyncs
     try:
-        saver = fenced(LeanSqliteSaver, ledger, conn, serde=compressed_serde())
-        saver.setup()
-        yield Store(saver, ledger, str(path))
+        saver = _sqlite_saver(LeanSqliteSaver, path, ledger)
+        try:
+            yield Store(saver, ledger, str(path))
+        finally:
+            saver.conn.close()
     finally:
-        conn.close()
         ledger.dispose()
+
+
+def _sqlite_saver(saver_class: type, path: Path, ledger: Ledger) -> Any:
+    """A SQLite saver of the file at `path`, ready, checking `ledger`'s lease in its writes."""
+    from langgraph_pdr.checkpoints.savers import compressed_serde
+
+    conn = sqlite3.connect(str(path), check_same_thread=False, timeout=db_timeout())
+    try:
+        conn.execute("PRAGMA synchronous=NORMAL")  # WAL (set by the saver): crash-safe, fewer fsyncs
+        saver = saver_class(conn, serde=compressed_serde(), ledger=ledger)
+        saver.setup()
+    except BaseException:
+        conn.close()
+        raise
+    return saver
 
 
 @asynccontextmanager
@@ -320,17 +335,15 @@ async def aopen_store(db: str | Path | None) -> AsyncIterator[Store]:
             yield store
         return
 
-    import aiosqlite
-
-    from langgraph_pdr.checkpoints.savers import LeanAsyncSqliteSaver, compressed_serde, fenced
+    from langgraph_pdr.checkpoints.savers import ThreadedSqliteSaver
 
     path = _sqlite_path(db)
-    ledger = await asyncio.to_thread(_ledger, path)  # it may create or migrate the tables
+    ledger = await in_db_thread(_ledger, path)  # it may create or migrate the tables
     try:
-        async with aiosqlite.connect(str(path), timeout=db_timeout()) as conn:
-            await conn.execute("PRAGMA synchronous=NORMAL")
-            saver = fenced(LeanAsyncSqliteSaver, ledger, conn, serde=compressed_serde())
-            await saver.setup()
+        saver = await in_db_thread(_sqlite_saver, ThreadedSqliteSaver, path, ledger)
+        try:
             yield Store(saver, ledger, str(path))
+        finally:
+            await in_db_thread(saver.conn.close)
     finally:
         await ledger.adispose()

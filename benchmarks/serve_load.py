@@ -70,7 +70,9 @@ def complete(url: str, n: int) -> bool:
     """One request; whether it answered 42."""
     body = {**BODY, "messages": [{"role": "user", "content": f"What is 6 * 7? (#{n})"}]}
     request = urllib.request.Request(
-        url + "/chat/completions", data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
+        url + "/chat/completions",
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"},
     )
     with urllib.request.urlopen(request, timeout=600) as response:
         data = json.load(response)
@@ -119,7 +121,20 @@ def main() -> None:
             complete(url, -1)  # warm: the store exists, the imports are done
             if args.profile:
                 spy = subprocess.Popen(
-                    ["py-spy", "record", "-p", str(proc.pid), "-f", "raw", "-o", str(args.profile), "-r", "100", "--gil", "--nonblocking"],
+                    [
+                        "py-spy",
+                        "record",
+                        "-p",
+                        str(proc.pid),
+                        "-f",
+                        "raw",
+                        "-o",
+                        str(args.profile),
+                        "-r",
+                        "100",
+                        "--gil",
+                        "--nonblocking",
+                    ],
                     stdout=subprocess.DEVNULL,
                     stderr=subprocess.DEVNULL,
                 )

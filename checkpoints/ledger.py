@@ -4,8 +4,9 @@ The tables (`checkpoints.schema`) hold what a run did, queryable with SQL or pan
 after it dies; the same code serves SQLite and PostgreSQL. Every operation is written once, as a
 function of a SQLAlchemy connection (`checkpoints.writes`, `checkpoints.reads`, `checkpoints.lock`),
 and run on a sync engine; from async code each transaction runs whole in a database thread
-(`checkpoints.db_threads`): an async run never waits for the database on its event loop. A SQLite file's writers
-in this process (every run's ledger and checkpointer) take turns through its `checkpoints.gate`.
+(`checkpoints.db_threads`): an async run never waits for the database on its event loop. A SQLite
+file's writers in this process (every run's ledger and checkpointer) take turns through its
+`checkpoints.gate`.
 
 Example:
     ```python

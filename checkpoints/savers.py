@@ -174,9 +174,10 @@ class LeanSqliteSaver(_Blobs, SqliteSaver):
 
     def __init__(self, conn: sqlite3.Connection, *, serde: Any = None, ledger: Any = None) -> None:
         super().__init__(conn, serde=serde)
+        self.lock = threading.RLock()  # the library's cursors join a transaction `_writes` holds
         self.gate = _file_gate(conn.execute("PRAGMA database_list").fetchall())
         self.ledger = ledger
-        self._fencing = threading.local()  # the run the next write transaction of this thread fences
+        self._open = threading.local()  # whether this thread is inside `_writes`
 
     def setup(self) -> None:
         if self.is_setup:
@@ -187,23 +188,41 @@ class LeanSqliteSaver(_Blobs, SqliteSaver):
 
     @contextmanager
     def cursor(self, transaction: bool = True) -> Iterator[sqlite3.Cursor]:
-        """The library's cursor; one that writes (`transaction`) first takes the file's write gate,
-        and checks the lease of a run `put` or `put_writes` writes to."""
-        thread_id = None
-        if transaction:
-            thread_id, self._fencing.thread_id = getattr(self._fencing, "thread_id", None), None
+        """The library's cursor; one that writes (`transaction`) first takes the file's write gate.
+        Inside `_writes` it is part of that transaction (which commits once, at its end)."""
+        if getattr(self._open, "active", False):
+            with super().cursor(transaction=False) as cur:
+                yield cur
+            return
         with self._writing() if transaction else nullcontext(), super().cursor(transaction) as cur:
-            if thread_id is not None:
-                self._fence(cur, thread_id)
             yield cur
 
-    def _fence(self, cur: sqlite3.Cursor, thread_id: str) -> None:
+    @contextmanager
+    def _writes(self, thread_id: str) -> Iterator[None]:
+        """One write transaction for the block: the write gate, the run's lease checked, one commit
+        (nothing is written when the block raises)."""
+        with self._writing(), self.lock:
+            self.setup()
+            self._open.active = True
+            try:
+                if not self.conn.in_transaction:
+                    self.conn.execute("BEGIN IMMEDIATE")  # the check and the writes: one transaction
+                self._fence(thread_id)
+                yield
+                self.conn.commit()
+            except BaseException:
+                self.conn.rollback()
+                raise
+            finally:
+                self._open.active = False
+
+    def _fence(self, thread_id: str) -> None:
+        """Raise `LeaseLostError` when the ledger held the run's lease and another process took it."""
         owner = self.ledger.lease_owner(thread_id) if self.ledger is not None else None
         if owner is None:
             return
-        if not self.conn.in_transaction:
-            cur.execute("BEGIN IMMEDIATE")  # the check and the writes after it: one transaction
-        row = cur.execute(f"SELECT lock_owner FROM {runs.name} WHERE thread_id = ?", (thread_id,)).fetchone()
+        query = f"SELECT lock_owner FROM {runs.name} WHERE thread_id = ?"
+        row = self.conn.execute(query, (thread_id,)).fetchone()
         holder = row[0] if row else None
         if holder != owner:
             raise lease_lost(thread_id, holder)
@@ -227,12 +246,10 @@ class LeanSqliteSaver(_Blobs, SqliteSaver):
         new_versions: ChannelVersions,
     ) -> RunnableConfig:
         thread_id, ns = _keys(config)
-        self._fencing.thread_id = thread_id
-        with self.cursor() as cur:
+        with self._writes(thread_id), self.cursor() as cur:
             stored = self._stored(cur, thread_id, ns, checkpoint["channel_versions"])
-            rows = self._rows(thread_id, ns, checkpoint, new_versions, stored)
-            cur.executemany(INSERT_BLOB, rows)
-        return super().put(config, {**checkpoint, "channel_values": {}}, metadata, new_versions)
+            cur.executemany(INSERT_BLOB, self._rows(thread_id, ns, checkpoint, new_versions, stored))
+            return super().put(config, {**checkpoint, "channel_values": {}}, metadata, new_versions)
 
     def put_writes(
         self,
@@ -241,8 +258,8 @@ class LeanSqliteSaver(_Blobs, SqliteSaver):
         task_id: str,
         task_path: str = "",
     ) -> None:
-        self._fencing.thread_id = _keys(config)[0]
-        super().put_writes(config, writes, task_id, task_path)
+        with self._writes(_keys(config)[0]):
+            super().put_writes(config, writes, task_id, task_path)
 
     def _hydrate(self, tup: CheckpointTuple) -> CheckpointTuple:
         thread_id, ns = _keys(tup.config)

@@ -10,6 +10,7 @@ sync and the async run differ in substance (LangGraph's sync stream needs a work
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -28,6 +29,7 @@ from langgraph_pdr.calls.token_count import DEFAULT_COUNTER
 from langgraph_pdr.checkpoints.ledger import FINISHED, Ledger, RunNotFoundError, new_lock_owner
 from langgraph_pdr.checkpoints.store import Store, db_exists, resolve_db
 from langgraph_pdr.graphs import create_pdr_graph, graph_config
+from langgraph_pdr.graphs import pdr as pdr_graph
 from langgraph_pdr.models import OpenModel
 from langgraph_pdr.prompting.prompt_catalog import get_prompts
 from langgraph_pdr.state.config import PDRConfig
@@ -57,6 +59,27 @@ class CompiledRun:
     owner: str = field(default_factory=new_lock_owner)
 
 
+_GRAPHS: dict[tuple[str, Any], Any] = {}  # (config as JSON, retry policy) -> its compiled graph
+_GRAPHS_LOCK = threading.Lock()
+
+
+def _compiled_graph(config: PDRConfig) -> Any:
+    """The compiled graph of `config` (no checkpointer), built once per config and retry policy in
+    this process: building one cost about as much CPU as a model call. Each run uses a copy with its
+    own checkpointer."""
+    retry = pdr_graph.DEFAULT_RETRY  # read now: tests shorten it
+    key = (config.model_dump_json(), retry)
+    with _GRAPHS_LOCK:
+        graph = _GRAPHS.get(key)
+    if graph is None:
+        graph = create_pdr_graph(config, retry_policy=retry).compile()
+        with _GRAPHS_LOCK:
+            if len(_GRAPHS) >= 64:
+                _GRAPHS.clear()
+            _GRAPHS[key] = graph
+    return graph
+
+
 def compiled(
     store: Store,
     config: PDRConfig,
@@ -66,7 +89,7 @@ def compiled(
     prompts: PromptSet | None = None,
     tools: Sequence[BaseTool] = (),
 ) -> CompiledRun:
-    graph = create_pdr_graph(config).compile(checkpointer=store.saver)
+    graph = _compiled_graph(config).copy(update={"checkpointer": store.saver})
     context = PDRContext(
         model=model,
         config=config,

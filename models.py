@@ -6,9 +6,12 @@ Models are built with their own retries off: the graph's `RetryPolicy` owns retr
 
 from __future__ import annotations
 
+import asyncio
 import os
+import threading
 import urllib.error
 import urllib.request
+import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -94,8 +97,38 @@ def _split(model_id: str) -> tuple[str | None, str]:
     return None, model_id
 
 
+#: One async HTTP client (and connection pool) per event loop and server: pooled connections belong
+#: to the loop that opened them, and a client shared across loops (langchain-openai's default, one
+#: per process) fails on the next `asyncio.run` with "Event loop is closed" once a server keeps its
+#: connections alive.
+_ASYNC_CLIENTS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[str, Any], Any]] = (
+    weakref.WeakKeyDictionary()
+)
+_CLIENTS_LOCK = threading.Lock()
+
+
+def _http_clients(base_url: str, timeout: Any) -> dict[str, Any]:
+    """The async HTTP client of `base_url` for the running event loop (none outside one)."""
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        return {}
+    import openai
+
+    with _CLIENTS_LOCK:
+        clients = _ASYNC_CLIENTS.setdefault(loop, {})
+        client = clients.get((base_url, timeout))
+        if client is None:
+            client = clients[(base_url, timeout)] = openai.DefaultAsyncHttpxClient(
+                timeout=timeout if timeout is not None else openai.DEFAULT_TIMEOUT
+            )
+    return {"http_async_client": client}
+
+
 def _openai_compatible(name: str, base_url: str, **kwargs: Any) -> BaseChatModel:
 
+    if "http_async_client" not in kwargs and "http_client" not in kwargs:
+        kwargs.update(_http_clients(base_url, kwargs.get("timeout")))
     return ChatOpenAI(
         model=name,
         base_url=base_url,

@@ -75,13 +75,17 @@ async def timed_all(jobs: list[Callable[[], Awaitable[object]]]) -> tuple[float,
 
 def direct(base_url: str, clients: int, stages: list[int]) -> tuple[float, list[float]]:
     """`clients` requests, each the same calls made directly, stage by stage."""
-    model = build_model(ModelSpec(id="fake-model", base_url=base_url))
 
-    async def request() -> None:
-        for width in stages:
-            await asyncio.gather(*(model.ainvoke(f"call {i}", max_tokens=64) for i in range(width)))
+    async def main() -> tuple[float, list[float]]:
+        model = build_model(ModelSpec(id="fake-model", base_url=base_url))  # its loop's HTTP client
 
-    return asyncio.run(timed_all([request for _ in range(clients)]))
+        async def request() -> None:
+            for width in stages:
+                await asyncio.gather(*(model.ainvoke(f"call {i}", max_tokens=64) for i in range(width)))
+
+        return await timed_all([request for _ in range(clients)])
+
+    return asyncio.run(main())
 
 
 def through_serve(base_url: str, clients: int, method: str, tmp: Path) -> tuple[float, list[float]]:

@@ -35,9 +35,9 @@ SCHEDULE = (16, 8, 4, 1)
 
 def bare(base_url: str, stages: list[int]) -> float:
     """The same calls, stage by stage, with asyncio.gather and nothing else."""
-    model = build_model(ModelSpec(id="fake-model", base_url=base_url))
 
     async def main() -> None:
+        model = build_model(ModelSpec(id="fake-model", base_url=base_url))  # its loop's HTTP client
         for width in stages:
             await asyncio.gather(*(model.ainvoke(f"call {i}", max_tokens=64) for i in range(width)))
 
@@ -78,10 +78,14 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--delay", type=float, default=1.0, help="seconds per server answer")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument(
+        "--no-keep-alive", action="store_true", help="the upstream closes each connection (HTTP/1.0)"
+    )
     args = parser.parse_args()
     config = PDRConfig(schedule=SCHEDULE, distiller="global_summary", max_tokens=64, kappa=256)
     stages = [w for r, w in enumerate(SCHEDULE) for w in ([w, 1] if r < len(SCHEDULE) - 1 else [w])]
-    with served(args.delay) as base_url, tempfile.TemporaryDirectory() as tmp:
+    keep_alive = not args.no_keep_alive
+    with served(args.delay, keep_alive=keep_alive) as base_url, tempfile.TemporaryDirectory() as tmp:
         orchestrated(base_url, PDRConfig(method="single"), Path(tmp) / "warm.sqlite")
         pdr_times, bare_times = [], []
         for n in range(args.repeat):

@@ -31,6 +31,7 @@ import urllib.request
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -51,16 +52,16 @@ def cpu_seconds(pid: int) -> float:
 
 def direct(base_url: str, clients: int) -> float:
     """Wall time of `clients` requests, each the same calls made directly, stage by stage."""
-    model = build_model(ModelSpec(id="fake-model", base_url=base_url))
 
-    async def request() -> None:
+    async def request(model: Any) -> None:
         for width in STAGES:
             await asyncio.gather(*(model.ainvoke(f"call {i}", max_tokens=64) for i in range(width)))
 
     async def main() -> float:
-        await request()  # warm
+        model = build_model(ModelSpec(id="fake-model", base_url=base_url))  # its loop's HTTP client
+        await request(model)  # warm
         started = time.perf_counter()
-        await asyncio.gather(*(request() for _ in range(clients)))
+        await asyncio.gather(*(request(model) for _ in range(clients)))
         return time.perf_counter() - started
 
     return asyncio.run(main())
@@ -107,9 +108,13 @@ def main() -> None:
     parser.add_argument("--delay", type=float, default=0.5, help="seconds per upstream answer")
     parser.add_argument("--profile", type=Path, help="record the server with py-spy into this file")
     parser.add_argument("--top", type=int, default=25)
+    parser.add_argument(
+        "--no-keep-alive", action="store_true", help="the upstream closes each connection (HTTP/1.0)"
+    )
     args = parser.parse_args()
     os.environ.setdefault("OPENAI_API_KEY", "sk-bench")
-    with served(args.delay) as base_url, tempfile.TemporaryDirectory() as tmp:
+    keep_alive = not args.no_keep_alive
+    with served(args.delay, keep_alive=keep_alive) as base_url, tempfile.TemporaryDirectory() as tmp:
         env = {**os.environ, "PDR_DB": str(Path(tmp) / "serve.sqlite")}
         command = ["serve", "--model", "fake-model", "--base-url", base_url, "--port", "0"]
         proc = subprocess.Popen(
@@ -160,7 +165,8 @@ def main() -> None:
     )
     print(
         f"wall {wall:.2f} s -> {wall / (2 * args.delay):.2f}x the nominal {2 * args.delay:.1f} s, "
-        f"{wall / upstream:.2f}x the same calls made directly ({upstream:.2f} s); {right}/{args.clients} right"
+        f"{wall / upstream:.2f}x the same calls made directly ({upstream:.2f} s); "
+        f"{right}/{args.clients} right"
     )
     print(f"server CPU {cpu:.2f} s over {calls} upstream calls -> {1000 * cpu / calls:.1f} ms per call")
     if args.profile and args.profile.exists():

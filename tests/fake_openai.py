@@ -270,6 +270,7 @@ class FakeOpenAIServer(LoopbackServer):
                 then the finish reason, then the usage when the client asked for it."""
                 self.send_response(200)
                 self.send_header("Content-Type", "text/event-stream")
+                self.send_header("Connection", "close")  # the stream ends with the connection
                 self.end_headers()
                 base = {k: payload[k] for k in ("id", "created", "model")} | {
                     "object": "chat.completion.chunk"

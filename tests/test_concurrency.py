@@ -95,3 +95,23 @@ def test_concurrent_sync_runs_in_threads_on_one_sqlite_file(tmp_path, monkeypatc
         results = list(pool.map(one, range(32)))
     assert [(r.status, r.answer) for r in results] == [("completed", "42")] * 32
     assert len(list_runs(db)) == 32
+
+
+def test_async_runs_in_successive_event_loops_share_a_kept_alive_server(tmp_path):
+    """A server that keeps connections alive (as providers do): a second `asyncio.run(arun_pdr(...))`
+    in the process does not reuse the first loop's connections (langchain-openai's one client per
+    process failed it with "Event loop is closed"); within a loop, calls reuse connections."""
+    with FakeOpenAIServer() as server:
+        server.httpd.RequestHandlerClass.protocol_version = "HTTP/1.1"  # keep-alive
+        for n in range(3):
+            result = asyncio.run(
+                arun_pdr(
+                    f"What is 6 * 7? ({n})",
+                    model="fake-model",
+                    base_url=server.base_url,
+                    db=tmp_path / "runs.sqlite",
+                    config=SMALL,
+                )
+            )
+            assert result.status == "completed"
+    assert len(list_runs(tmp_path / "runs.sqlite")) == 3

@@ -174,7 +174,7 @@ class LeanSqliteSaver(_Blobs, SqliteSaver):
 
     def __init__(self, conn: sqlite3.Connection, *, serde: Any = None, ledger: Any = None) -> None:
         super().__init__(conn, serde=serde)
-        self.lock = threading.RLock()  # the library's cursors join a transaction `_writes` holds
+        self.lock = threading.RLock()  # type: ignore[assignment]  # reentrant: cursors join `_writes`
         self.gate = _file_gate(conn.execute("PRAGMA database_list").fetchall())
         self.ledger = ledger
         self._open = threading.local()  # whether this thread is inside `_writes`

@@ -497,7 +497,9 @@ class LeanAsyncSqliteSaver(_Blobs, AsyncSqliteSaver):
 
 class Fenced:
     """A checkpointer that checks, before each write, that its run's ledger still holds the run's lease
-    (`Ledger.check_lease`): a process whose run was taken over writes no more checkpoints."""
+    (`Ledger.check_lease`): a process whose run was taken over writes no more checkpoints. The
+    PostgreSQL savers are fenced so; the SQLite ones check in their own write transaction (`ledger=`).
+    """
 
     ledger: Any = None
 

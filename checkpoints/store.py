@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import sqlite3
 import threading
 import time
@@ -43,12 +44,34 @@ def default_db() -> str:
     return str(Path(user_data_dir("langgraph-pdr", appauthor=False)) / "runs.sqlite")
 
 
+#: What `db` may name: a SQLite file (a path, or a `sqlite:///` URL) or a PostgreSQL URL.
+SUPPORTED_DBS = "a SQLite file path (or sqlite:///PATH) or a postgresql:// URL"
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
+
+
 def resolve_db(db: str | Path | None) -> str:
-    """Where a run goes: `db`, else the default; `":memory:"` keeps it in memory."""
+    """Where a run goes: `db`, else the default; `":memory:"` keeps it in memory.
+
+    Raises:
+        ValueError: an empty `db`, or a URL of a database other than SQLite and PostgreSQL.
+
+    Example:
+        ```python
+        from langgraph_pdr.checkpoints.store import resolve_db
+
+        try:
+            resolve_db("mysql://me@db.example/runs")
+        except ValueError as exc:
+            assert str(exc).startswith("db: mysql:// is not supported; give a SQLite file path")
+        ```
+    """
     if db is None:
-        return default_db()
+        db = default_db()
     if not str(db).strip():
-        raise ValueError("db: empty; give a database file path or a postgresql:// URL")
+        raise ValueError(f"db: empty; give {SUPPORTED_DBS}")
+    scheme = _SCHEME.match(str(db))
+    if scheme and not (is_postgres(db) or str(db).startswith("sqlite:///")):
+        raise ValueError(f"db: {scheme.group(1)}:// is not supported; give {SUPPORTED_DBS}")
     return str(db)
 
 

@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import argparse
+import os
 from typing import Any
 
 from rich.table import Table
 
-from langgraph_pdr.checkpoints.store import stored_runs
-from langgraph_pdr.cli.common import add_command, console, positive, print_json, shorten, store_options
+from langgraph_pdr.checkpoints.store import DB_ENV, db_exists, resolve_db, stored_runs
+from langgraph_pdr.cli.common import (
+    UsageError,
+    add_command,
+    console,
+    positive,
+    print_json,
+    shorten,
+    store_options,
+)
 
 #: The narrowest question column `pdr runs` shows in its table; narrower terminals get a list.
 MIN_QUESTION_WIDTH = 16
@@ -24,7 +33,11 @@ def add_parsers(sub: Any) -> None:
 def cmd_runs(args: argparse.Namespace) -> int:
     """Every stored run; thread ids are printed whole (a table, or a list on narrow terminals), long
     answers and questions are shortened, visibly."""
-    runs = stored_runs(args.db, limit=args.limit)
+    db = resolve_db(args.db)
+    named = args.db is not None or bool(os.environ.get(DB_ENV))  # the default location may not exist yet
+    if named and not db_exists(db):
+        raise UsageError(f"db: there is no database at {db} (check the path: --db or ${DB_ENV})")
+    runs = stored_runs(db, limit=args.limit)
     if args.json:
         print_json({"runs": [r.model_dump(mode="json") for r in runs]})
         return 0

@@ -42,6 +42,30 @@ def is_transient(exc: BaseException) -> bool:
     return any(c.__name__ in transient_names for c in type(exc).__mro__) or name in transient_names
 
 
+def refusal_status(exc: BaseException) -> int | None:
+    """The HTTP status of a request the provider refused for what it is (400, 401, 403, 404, 422, ...,
+    not a rate limit or a timeout): sent again unchanged, it fails again. None for any other error.
+
+    Example:
+        ```python
+        from langgraph_pdr.calls.retry import refusal_status
+
+        class Refused(Exception):
+            status_code = 400
+
+        class Limited(Exception):
+            status_code = 429
+
+        assert refusal_status(Refused()) == 400
+        assert refusal_status(Limited()) is None and refusal_status(TimeoutError()) is None
+        ```
+    """
+    status = _status(exc)
+    if status is None or not 400 <= status < 500 or is_transient(exc):
+        return None
+    return status
+
+
 DEFAULT_RETRY = RetryPolicy(
     max_attempts=4,
     initial_interval=1.0,

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from langgraph_pdr.calls.model_call import ImagesNotSupported
+from langgraph_pdr.calls.retry import refusal_status
 from langgraph_pdr.checkpoints.ledger import FINISHED, RunLockedError
 from langgraph_pdr.checkpoints.store import check_db, resolve_db
 from langgraph_pdr.cli.common import (
@@ -296,17 +297,46 @@ def show_result(result: PDRResult, args: argparse.Namespace, db: str) -> None:
     out.print(f"thread: {result.thread_id}   (pdr inspect {result.thread_id} --db {db})")
 
 
-def _check_outcome(result: PDRResult, resume: str) -> None:
+def refused_hint(status: int) -> str:
+    """What to do about a request the provider refused (HTTP `status`, not a transient fault)."""
+    return (
+        f"the provider refused the request (HTTP {status}); pdr resume would send it again and fail "
+        "again: fix what the error says (the key, the model, an option), then run again"
+    )
+
+
+class Refusals:
+    """The progress handler of a run, noting the drafts the provider refused (`refused`: round ->
+    draft index -> HTTP status)."""
+
+    def __init__(self, on_event: Any) -> None:
+        self.on_event = on_event
+        self.refused: dict[int, dict[int, int]] = {}
+
+    def __call__(self, event: dict) -> None:
+        if event.get("event") == "draft_failed" and event.get("refused"):
+            self.refused.setdefault(event["round"], {})[event["index"]] = event["refused"]
+        self.on_event(event)
+
+
+def _check_outcome(result: PDRResult, resume: str, refusals: Refusals) -> None:
     if result.stop_reason == "no_drafts":
         failed = [d for r in result.rounds for d in r.drafts if d.error]
         detail = f" ({failed[-1].error})" if failed else ""
         where = f" {failed[-1].round}" if failed else ""
+        last = [d for d in failed if failed and d.round == failed[-1].round]
+        refused = refusals.refused.get(last[-1].round, {}) if last else {}
+        if last and all(d.index in refused for d in last):  # each refused: resuming cannot help
+            raise RunFailed(
+                f"every draft of round{where} failed{detail}; {refused_hint(refused[last[-1].index])}"
+            )
         raise RunFailed(f"every draft of round{where} failed{detail}; continue with: {resume}")
 
 
 @contextmanager
 def _failures_resumable(thread_id: str, db: str, resume: str) -> Iterator[None]:
-    """An error after the run was stored is a failed run (exit 1) that `pdr resume` continues."""
+    """An error after the run was stored is a failed run (exit 1) that `pdr resume` continues, unless
+    the provider refused the request (resuming would send it again)."""
     try:
         yield
     except (RunFailed, RunLockedError, ImagesNotSupported, KeyboardInterrupt, SystemExit):
@@ -317,7 +347,9 @@ def _failures_resumable(thread_id: str, db: str, resume: str) -> Iterator[None]:
         )
         if not started:
             raise
-        raise RunFailed(f"{type(exc).__name__}: {error_line(exc)}; continue with: {resume}") from exc
+        status = refusal_status(exc)
+        then = refused_hint(status) if status else f"continue with: {resume}"
+        raise RunFailed(f"{type(exc).__name__}: {error_line(exc)}; {then}") from exc
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -343,6 +375,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         Progress(enabled=not args.json, unit=step_name(config)) as progress,
         _failures_resumable(thread_id, db, resume),
     ):
+        refusals = Refusals(progress)
         result = interruptible(
             lambda: run_pdr(
                 args.question,
@@ -353,7 +386,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                 thread_id=thread_id,
                 images=args.images,
                 gold=args.gold,
-                on_event=progress,
+                on_event=refusals,
                 timeout=args.timeout,
                 tools=tools,
                 tests=tests,
@@ -364,7 +397,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             progress=progress,
         )
     show_result(result, args, db)
-    _check_outcome(result, resume)
+    _check_outcome(result, resume, refusals)
     return 0
 
 
@@ -416,13 +449,14 @@ def cmd_resume(args: argparse.Namespace) -> int:
         Progress(enabled=not args.json, unit=unit) as progress,
         _failures_resumable(args.thread_id, db, resume),
     ):
+        refusals = Refusals(progress)
         result = interruptible(
             lambda: resume_pdr(
                 args.thread_id,
                 db=db,
                 model=model,
                 base_url=base_url,
-                on_event=progress,
+                on_event=refusals,
                 timeout=args.timeout,
                 tools=tools,
             ),
@@ -432,5 +466,5 @@ def cmd_resume(args: argparse.Namespace) -> int:
             progress=progress,
         )
     show_result(result, args, db)
-    _check_outcome(result, resume)
+    _check_outcome(result, resume, refusals)
     return 0

@@ -26,6 +26,7 @@ from mcp.server.fastmcp.exceptions import ToolError
 from mcp.types import CallToolResult, TextContent
 from pydantic import BaseModel, Field, ValidationError
 
+from langgraph_pdr.calls.retry import refusal_status
 from langgraph_pdr.checkpoints.ledger import FINISHED
 from langgraph_pdr.integrations.openai_endpoint import describe
 from langgraph_pdr.local_model import resolve_run_config
@@ -99,6 +100,9 @@ def _tool_error(exc: BaseException, thread_id: str | None = None) -> ToolError:
     if isinstance(exc, ValueError):  # a bad argument, config, model or thread id (ValidationError too)
         return ToolError(error_line(exc))
     hint = f"; resume_run with thread_id {thread_id!r} continues it" if thread_id else ""
+    status = refusal_status(exc)
+    if status:  # resuming would send the same request again
+        hint = f"; the provider refused the request (HTTP {status}): resuming fails again until it is changed"
     return ToolError(f"the run failed: {type(exc).__name__}: {error_line(exc)}{hint}")
 
 

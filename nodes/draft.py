@@ -21,6 +21,7 @@ from langgraph_pdr.budgets.accounting import (
 )
 from langgraph_pdr.calls.image_input import question_message
 from langgraph_pdr.calls.model_call import ImagesNotSupported, call_model_reply_steps, call_model_steps
+from langgraph_pdr.calls.retry import refusal_status
 from langgraph_pdr.calls.steps import Blocking, Call, Steps, arun_steps, run_steps
 from langgraph_pdr.calls.token_count import prompt_bound
 from langgraph_pdr.checking import answers_programs, get_verifier, read_draft
@@ -352,7 +353,8 @@ def draft_failed(task: DraftTask, error: NodeError, default_config: PDRConfig) -
         turns=turns,
     )
     env.record(failed)
-    env.emit("draft_failed", round=failed.round, index=failed.index, error=failed.error)
+    refused = refusal_status(error.error)  # the provider refused it: resuming as it is fails again
+    env.emit("draft_failed", round=failed.round, index=failed.index, error=failed.error, refused=refused)
     if failed.calls:  # the turns it finished before it failed were paid for
         key = call_key("draft", failed.round, failed.index)
         usage = _turns_usage(env, failed.calls, task.get("turns_booked") or 0)

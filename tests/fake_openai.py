@@ -305,7 +305,7 @@ class FakeOpenAIServer(LoopbackServer):
             def _inject(self, req: Request) -> bool:
                 """Inject `req.fault`; True when the request got no normal reply."""
                 fault = req.fault
-                if fault in ("429", "500", "503"):
+                if fault is not None and fault.isdigit():  # FAULTS' statuses, or any other (e.g. "400")
                     self.send_response(int(fault))
                     if fault == "429":
                         self.send_header("Retry-After", str(server.retry_after))

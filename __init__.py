@@ -10,6 +10,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from langgraph_pdr.budgets.accounting import CapTooSmall
     from langgraph_pdr.calls.token_count import Utf8TokenCounter
     from langgraph_pdr.checking import (
         BaseVerifier,
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
     from langgraph_pdr.graphs import create_pdr_graph, draw_graph, graph_config
     from langgraph_pdr.integrations.langchain_chat import PDRChatModel
     from langgraph_pdr.integrations.langchain_tool import create_pdr_tool
-    from langgraph_pdr.models import ModelError
+    from langgraph_pdr.models import ContextExceeded, ModelError
     from langgraph_pdr.nodes.distill import (
         BaseDistiller,
         Distiller,
@@ -67,6 +68,7 @@ if TYPE_CHECKING:
 #: The module of each public name.
 _MODULES: dict[str, str] = {
     "PDRChatModel": "langgraph_pdr.integrations.langchain_chat",
+    "CapTooSmall": "langgraph_pdr.budgets.accounting",
     "LeaseLostError": "langgraph_pdr.checkpoints.ledger",
     "RunExistsError": "langgraph_pdr.checkpoints.ledger",
     "RunLockedError": "langgraph_pdr.checkpoints.ledger",
@@ -75,6 +77,7 @@ _MODULES: dict[str, str] = {
     "create_pdr_graph": "langgraph_pdr.graphs",
     "draw_graph": "langgraph_pdr.graphs",
     "graph_config": "langgraph_pdr.graphs",
+    "ContextExceeded": "langgraph_pdr.models",
     "ModelError": "langgraph_pdr.models",
     "load_mcp_tools": "langgraph_pdr.tooling.mcp_client",
     "BaseDistiller": "langgraph_pdr.nodes.distill",
@@ -127,8 +130,10 @@ __all__ = [
     "BaseDistiller",
     "BaseVerifier",
     "CallRecord",
+    "CapTooSmall",
     "Check",
     "CheckRequest",
+    "ContextExceeded",
     "DistillRequest",
     "Generation",
     "Distiller",

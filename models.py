@@ -7,6 +7,7 @@ Models are built with their own retries off: the graph's `RetryPolicy` owns retr
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import threading
 import urllib.error
@@ -20,7 +21,14 @@ from typing import Any
 from langchain_core.language_models import BaseChatModel
 from langchain_openai import ChatOpenAI
 
-from langgraph_pdr.local_model import DEFAULT_LOCAL_MODEL, check_fits, context_size, ensure_model
+from langgraph_pdr.local_model import (
+    DEFAULT_LOCAL_MODEL,
+    LOCAL_MODELS,
+    check_fits,
+    context_size,
+    ensure_model,
+    largest_call,
+)
 from langgraph_pdr.local_model.prompt_sharing import PromptSharing, sharing_enabled
 from langgraph_pdr.local_model.run_defaults import LOCAL
 from langgraph_pdr.local_model.run_defaults import is_local_model as is_local_model  # was defined here
@@ -76,6 +84,142 @@ def check_reachable(base_url: str, timeout: float = 5.0) -> None:
     except (urllib.error.URLError, OSError, ValueError) as exc:
         reason = getattr(exc, "reason", exc)
         raise ServerUnreachable(f"cannot reach the model server at {base_url}: {reason}") from None
+
+
+@dataclass(frozen=True)
+class ContextWindow:
+    """What one call of a model may hold, where it is known: `tokens` of prompt and output together,
+    and at most `output` of them written; `source` says where it was learned."""
+
+    tokens: int
+    source: str
+    output: int | None = None
+
+
+class ContextExceeded(ModelError):
+    """A config whose calls the model's context window cannot hold (`max_tokens` or `kappa` too large):
+    raised before the run is stored, so nothing is sent. A `ValueError`.
+
+    Example:
+        ```python
+        from langchain_core.language_models import GenericFakeChatModel
+        from langgraph_pdr import PDRConfig
+        from langgraph_pdr.models import ContextExceeded, ContextWindow, check_context
+
+        window = ContextWindow(tokens=4096, source="the server's /v1/models")
+        try:
+            check_context(PDRConfig(max_tokens=10_000), window, "small-model", question_tokens=10)
+        except ContextExceeded as exc:
+            assert str(exc).startswith("max_tokens: 10,000 is larger than the 4,096-token context")
+        ```
+    """
+
+
+#: Where an OpenAI-compatible server's `/v1/models` entry says how long a context its model takes:
+#: llama.cpp (`meta.n_ctx_train`), vLLM (`max_model_len`), OpenRouter and LM Studio (`context_length`).
+_SERVED_CONTEXT_FIELDS = (("meta", "n_ctx_train"), ("max_model_len",), ("context_length",))
+
+
+def _served_entry(base_url: str, name: str, timeout: float) -> dict[str, Any] | None:
+    """The `/models` entry of `name` at `base_url` (the only one, when the server names another);
+    None when the server answers without one. Raises `ServerUnreachable` when it does not answer."""
+    url = base_url.rstrip("/") + "/models"
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as reply:
+            body = json.loads(reply.read() or b"null")
+    except (urllib.error.HTTPError, json.JSONDecodeError, UnicodeDecodeError):
+        return None  # it answers: reachable, and says nothing of its models
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise ServerUnreachable(f"cannot reach the model server at {base_url}: {reason}") from None
+    entries = [e for e in (body.get("data") if isinstance(body, dict) else None) or [] if isinstance(e, dict)]
+    named = [e for e in entries if e.get("id") == name]
+    return named[0] if named else (entries[0] if len(entries) == 1 else None)
+
+
+def served_context(base_url: str, name: str, timeout: float = 5.0) -> ContextWindow | None:
+    """The context window the OpenAI-compatible server at `base_url` reports for model `name` in its
+    `/v1/models` (llama.cpp, vLLM, OpenRouter, LM Studio report one), or, for a llama.cpp server that
+    does not, in its `/props` (`n_ctx`); None when it reports none.
+
+    Raises:
+        ServerUnreachable: the server does not answer at all.
+    """
+    entry = _served_entry(base_url, name, timeout)
+    if entry is None:
+        return None
+    for path in _SERVED_CONTEXT_FIELDS:
+        value: Any = entry
+        for key in path:
+            value = value.get(key) if isinstance(value, dict) else None
+        if isinstance(value, int) and value > 0:
+            return ContextWindow(value, f"{'.'.join(path)} in the server's /v1/models")
+    if entry.get("owned_by") == "llamacpp":  # an older llama.cpp: its /props says
+        root = base_url.rstrip("/").removesuffix("/v1")
+        try:
+            with urllib.request.urlopen(root + "/props", timeout=timeout) as reply:
+                props = json.loads(reply.read())
+        except (urllib.error.URLError, OSError, ValueError):
+            return None
+        settings = props.get("default_generation_settings") if isinstance(props, dict) else None
+        n_ctx = (settings or {}).get("n_ctx") if isinstance(settings, dict) else None
+        if isinstance(n_ctx, int) and n_ctx > 0:
+            return ContextWindow(n_ctx, "n_ctx in the server's /props")
+    return None
+
+
+def profile_context(model: BaseChatModel) -> ContextWindow | None:
+    """The context window LangChain's model profile gives a model (`max_input_tokens`,
+    `max_output_tokens`: langchain-openai, langchain-google-genai and others ship them), if any."""
+    profile = getattr(model, "profile", None)
+    if not isinstance(profile, dict):
+        return None
+    tokens, output = profile.get("max_input_tokens"), profile.get("max_output_tokens")
+    if not isinstance(tokens, int) or tokens <= 0:
+        return None
+    return ContextWindow(tokens, "LangChain's model profile", output if isinstance(output, int) else None)
+
+
+def _output_limits(config: PDRConfig) -> list[tuple[str, int]]:
+    """The options that bound one call's output, each with its value for this config."""
+    limits = [("max_tokens", config.max_tokens.draft), ("kappa", config.kappa)]
+    if config.rounds > 1 and not config.windowed:
+        limits.append(("max_tokens.refine", config.role_max_tokens("refine")))
+    for role in ("verify", "distill", "critique"):
+        value = getattr(config.max_tokens, role)
+        if value is not None:
+            limits.append((f"max_tokens.{role}", value))
+    return limits
+
+
+def check_context(
+    config: PDRConfig, window: ContextWindow | None, name: str, *, question_tokens: int = 0
+) -> None:
+    """Refuse a config whose calls `window` (the model's context, None when unknown: nothing is
+    checked) cannot hold: an output bound (`max_tokens`, `kappa`, a role's `max_tokens`) larger than
+    the context or than what the model writes in one call, or a call whose worst case (its prompt, from
+    `question_tokens`, and its output) is.
+
+    Raises:
+        ContextExceeded: one line naming the option, the context, and where it was learned.
+    """
+    if window is None:
+        return
+    where = f"{window.tokens:,}-token context of {name} ({window.source})"
+    for option, value in _output_limits(config):
+        if value > window.tokens:
+            raise ContextExceeded(f"{option}: {value:,} is larger than the {where}; lower it")
+        if window.output is not None and value > window.output:
+            raise ContextExceeded(
+                f"{option}: {value:,} is more than {name} writes in one call ({window.output:,} tokens, "
+                f"{window.source}); lower it"
+            )
+    need = largest_call(config, question_tokens)
+    if need > window.tokens:
+        raise ContextExceeded(
+            f"max_tokens/kappa: with this config one call needs up to {need:,} tokens (prompt and "
+            f"output), more than the {where}; lower max_tokens or kappa"
+        )
 
 
 def spec_of(model: BaseChatModel) -> ModelSpec:
@@ -203,6 +347,7 @@ class OpenModel:
     model: BaseChatModel
     spec: ModelSpec
     token_counter: TokenCounter | None = None
+    context: ContextWindow | None = None  # what one call may hold, where it is known
 
 
 @contextmanager
@@ -236,7 +381,7 @@ def open_model(
         if timeout is not None:
             raise ModelError("timeout: applies to model strings; set the timeout on your model object")
         live, spec = resolve_model(model, base_url=base_url)
-        yield OpenModel(live, spec)
+        yield OpenModel(live, spec, context=profile_context(live))
         return
     if model is None:
         raise ModelError("model: give a model string ('local', 'openai:gpt-4.1-mini', ...) or a chat model")
@@ -249,9 +394,12 @@ def open_model(
             f"model: expected a model string or a langchain BaseChatModel, got {type(model).__name__}"
         )
     if not spec.local_model:
-        if spec.base_url:
-            check_reachable(spec.base_url)
-        yield OpenModel(build_model(spec), spec)
+        if spec.base_url:  # the server's report, never a profile of another model of that name
+            context = served_context(spec.base_url, _split(spec.id or "")[1])
+            yield OpenModel(build_model(spec), spec, context=context)
+            return
+        live = build_model(spec)
+        yield OpenModel(live, spec, context=profile_context(live))
         return
 
     configs = [config] if isinstance(config, PDRConfig) else list(config or [PDRConfig()])
@@ -268,7 +416,13 @@ def open_model(
         if server.slot_dir is not None and sharing_enabled():  # a round's drafts read their prompt once
             clients = PromptSharing(server.base_url, slot_dir=server.slot_dir, timeout=timeout).clients()
         live = _openai_compatible(alias, server.base_url, timeout=timeout, **clients)
-        yield OpenModel(live, spec, LlamaCppTokenCounter(server.base_url))
+        known = LOCAL_MODELS.get(spec.local_model)
+        context = (
+            ContextWindow(known.context, "the local model's trained context")
+            if known is not None
+            else served_context(server.base_url, alias)
+        )
+        yield OpenModel(live, spec, LlamaCppTokenCounter(server.base_url), context)
 
 
 def resolve_model(

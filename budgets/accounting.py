@@ -34,6 +34,37 @@ class BudgetStop(Exception):
         self.reason = reason
 
 
+class CapTooSmall(ValueError):
+    """A cap (`max_b_total`, `max_b_seq`) that cannot hold a run's first round: nothing would be paid
+    and nothing answered, so the run is refused before any call, saying what round 1 needs.
+
+    Example:
+        ```python
+        from langchain_core.language_models import GenericFakeChatModel
+        from langgraph_pdr import CapTooSmall, PDRConfig, run_pdr
+
+        model = GenericFakeChatModel(messages=iter([]))
+        try:
+            run_pdr("What is 17 * 23?", model=model, config=PDRConfig(max_b_total=100), db=":memory:")
+        except CapTooSmall as exc:
+            assert str(exc).startswith("max_b_total: 100 cannot hold round 1, which reserves up to")
+        ```
+    """
+
+
+def first_round_refusal(config: PDRConfig, reason: str, costs: Sequence[int]) -> CapTooSmall:
+    """The error of a cap (`reason`) that refuses round 1, whose calls reserve `costs`."""
+    if reason == "max_b_seq":
+        need, what = max(costs), "its largest call"
+    else:
+        need, what = sum(costs), f"{len(costs)} call(s) of up to {max(costs):,}"
+    cap = getattr(config, reason)
+    return CapTooSmall(
+        f"{reason}: {cap:,} cannot hold round 1, which reserves up to {need:,} tokens ({what}: prompt "
+        f"and max_tokens); raise {reason} to at least {need:,}, or lower max_tokens or round 1's drafts"
+    )
+
+
 @dataclass
 class Settled:
     """A stage's calls made together, settled: the texts and records of those that returned (in

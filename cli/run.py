@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from langgraph_pdr.budgets.accounting import CapTooSmall
 from langgraph_pdr.calls.model_call import ImagesNotSupported
 from langgraph_pdr.calls.retry import refusal_status
 from langgraph_pdr.checkpoints.ledger import FINISHED, RunLockedError
@@ -339,8 +340,8 @@ def _failures_resumable(thread_id: str, db: str, resume: str) -> Iterator[None]:
     the provider refused the request (resuming would send it again)."""
     try:
         yield
-    except (RunFailed, RunLockedError, ImagesNotSupported, KeyboardInterrupt, SystemExit):
-        raise  # a model that refuses images is a wrong model, not a run to resume as it was
+    except (RunFailed, RunLockedError, ImagesNotSupported, CapTooSmall, KeyboardInterrupt, SystemExit):
+        raise  # a model that refuses images, a cap round 1 cannot fit: not a run to resume as it was
     except Exception as exc:
         started = any(
             r.thread_id == thread_id and r.status in ("failed", "interrupted") for r in list_runs(db)

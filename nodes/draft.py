@@ -16,6 +16,7 @@ from langgraph_pdr.budgets.accounting import (
     TOOL_FRAMING_TOKENS,
     TOOL_RESULT_TOKENS,
     call_key,
+    first_round_refusal,
     reserve,
     tool_draft_bound,
 )
@@ -175,6 +176,8 @@ def begin_round(
     tools = draft_tools(env, default_tools)
     costs = [draft_bound(t, env, tools) for t in tasks]
     reserved = reserve(state, cfg, costs)
+    if reserved.reason and round == 1:  # nothing paid, nothing to answer with: refused, not stopped
+        raise first_round_refusal(cfg, reserved.reason, costs)
     if reserved.reason:
         env.emit("run_stopping", reason=reserved.reason, round=round)
         return {"stop_reason": reserved.reason}

@@ -160,6 +160,8 @@ class FakeOpenAIServer(LoopbackServer):
         retry_after: the `Retry-After` seconds of a 429.
         between: called before each word of a streamed reply (`"stream": true`), e.g. to hold a
             stream until the test has seen its first words.
+        context: the context window `/v1/models` reports, as llama.cpp does (`meta.n_ctx_train`);
+            None reports none.
     """
 
     def __init__(
@@ -169,7 +171,9 @@ class FakeOpenAIServer(LoopbackServer):
         fault: Callable[[Request], str | None] | None = None,
         retry_after: float = 1,
         between: Callable[[Request], None] | None = None,
+        context: int | None = None,
     ) -> None:
+        self.context = context
         self.reply = reply
         self.delay = delay or (lambda req: 0.0)
         self.between = between or (lambda req: None)  # called before each streamed word
@@ -185,7 +189,10 @@ class FakeOpenAIServer(LoopbackServer):
                 pass
 
             def do_GET(self) -> None:
-                self._send(200, {"object": "list", "data": [{"id": "fake-model", "object": "model"}]})
+                entry: dict[str, Any] = {"id": "fake-model", "object": "model"}
+                if server.context is not None:
+                    entry |= {"owned_by": "llamacpp", "meta": {"n_ctx_train": server.context}}
+                self._send(200, {"object": "list", "data": [entry]})
 
             def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))

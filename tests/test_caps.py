@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from fakes import FakeCall, ScriptedChatModel, words
 
-from langgraph_pdr import PDRConfig, run_pdr
+from langgraph_pdr import CapTooSmall, PDRConfig, run_pdr
 
 
 def script(call: FakeCall) -> str:
@@ -33,6 +33,15 @@ def assert_paid_answer_kept(fake, result):
     assert result.text in {c.reply for c in fake.calls("draft", last)}
 
 
+def capped_run(fake, cfg, store=None):
+    """The run of `cfg`, or None when its cap cannot hold round 1 (then nothing was called)."""
+    try:
+        return run_pdr("q?", model=fake, config=cfg, db=store)
+    except CapTooSmall:
+        assert fake.log == []
+        return None
+
+
 @pytest.fixture(params=["sqlite", "postgres"])
 def store(request, tmp_path):
     """Cap sweeps run on a real SQLite file and a real PostgreSQL database."""
@@ -49,7 +58,9 @@ SWEEP: list[tuple[str, int, str, str | None]] = []
 @pytest.mark.parametrize("cap", range(200, 6000, 331))
 def test_b_total_cap_is_never_exceeded(distiller, cap, store):
     fake = ScriptedChatModel(script=script)
-    result = run_pdr("q?", model=fake, config=config(distiller, max_b_total=cap), db=store)
+    result = capped_run(fake, config(distiller, max_b_total=cap), store)
+    if result is None:
+        return
     assert result.b_total <= cap
     assert sum(c.total for c in fake.log) == result.b_total
     assert result.stop_reason in ("completed", "max_b_total")
@@ -62,7 +73,9 @@ def test_b_total_cap_is_never_exceeded(distiller, cap, store):
 @pytest.mark.parametrize("cap", range(150, 2500, 173))
 def test_b_seq_cap_is_never_exceeded(distiller, cap, store):
     fake = ScriptedChatModel(script=script)
-    result = run_pdr("q?", model=fake, config=config(distiller, max_b_seq=cap), db=store)
+    result = capped_run(fake, config(distiller, max_b_seq=cap), store)
+    if result is None:
+        return
     assert result.b_seq <= cap
     assert result.stop_reason in ("completed", "max_b_seq")
     assert_paid_answer_kept(fake, result)
@@ -73,7 +86,9 @@ def test_b_seq_cap_is_never_exceeded(distiller, cap, store):
 def test_sr_caps_keep_the_paid_answer(method, cap, store):
     fake = ScriptedChatModel(script=script)
     cfg = PDRConfig(method=method, schedule="1,1,1", kappa=64, max_tokens=80, max_b_total=cap)
-    result = run_pdr("q?", model=fake, config=cfg, db=store)
+    result = capped_run(fake, cfg, store)
+    if result is None:
+        return
     assert result.b_total <= cap and result.stop_reason in ("completed", "max_b_total")
     assert_paid_answer_kept(fake, result)
 
@@ -122,11 +137,15 @@ def test_a_stage_that_cannot_fit_is_not_started():
     assert result.text in {c.reply for c in fake.calls("draft", 1)}  # the best it had
 
 
-def test_a_cap_below_the_first_round_stops_with_no_answer():
+@pytest.mark.parametrize("cap", ["max_b_total", "max_b_seq"])
+def test_a_cap_below_the_first_round_is_refused_before_any_call(cap):
     fake = ScriptedChatModel(script=script)
-    result = run_pdr("q?", model=fake, config=config(max_b_total=50))
+    with pytest.raises(CapTooSmall, match=f"{cap}: 50 cannot hold round 1, which reserves up to") as refused:
+        run_pdr("q?", model=fake, config=config(**{cap: 50}))
     assert fake.log == []
-    assert (result.answer, result.text, result.b_total, result.stop_reason) == (None, "", 0, "max_b_total")
+    need = int(str(refused.value).split("up to ")[1].split(" tokens")[0].replace(",", ""))
+    assert capped_run(fake, config(**{cap: need})) is not None  # what it said round 1 needs is enough
+    assert capped_run(ScriptedChatModel(script=script), config(**{cap: need - 1})) is None
 
 
 def test_stopped_run_answers_with_its_best_scored_draft():

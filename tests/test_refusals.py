@@ -88,3 +88,109 @@ def test_a_refused_summary_is_not_sent_to_pdr_resume(tmp_path):
         summaries = len([r for r in server.requests if r.role == "distill"])
     assert_last_line_error(proc, 1, "injected 422", "refused the request (HTTP 422)")
     assert "continue with" not in proc.stderr and summaries == 1
+
+
+@pytest.mark.parametrize("cap", ["--max-b-total", "--max-b-seq"])
+def test_a_cap_round_1_cannot_fit_is_refused_before_anything_is_sent(tmp_path, cap):
+    db = str(tmp_path / "runs.sqlite")
+    with FakeOpenAIServer() as server:
+        args = ["run", "q?", "--model", "fake-model", "--base-url", server.base_url, "--db", db]
+        proc = pdr(*args, cap, "100")
+        asked = len(server.requests)
+    name = cap.removeprefix("--").replace("-", "_")
+    assert_last_line_error(proc, 2, f"{name}: 100 cannot hold round 1, which reserves up to", "at least")
+    assert asked == 0 and "Answer" not in proc.stdout
+
+
+@pytest.mark.parametrize(
+    "options, named",
+    [
+        (["--max-tokens", "9999999999"], "max_tokens: 9,999,999,999 is larger than the 32,768-token context"),
+        (["--kappa", "40000", "--schedule", "2,1"], "kappa: 40,000 is larger than the 32,768-token context"),
+        (["--max-tokens", "20000", "--schedule", "2,1"], "max_tokens.refine: 40,000 is larger"),
+        (["--max-tokens", "32000", "--method", "single"], "one call needs up to"),
+    ],
+)
+def test_options_beyond_the_servers_context_are_refused_before_anything_is_sent(tmp_path, options, named):
+    db = tmp_path / "runs.sqlite"
+    with FakeOpenAIServer(context=32768) as server:
+        args = ["run", "q?", "--model", "fake-model", "--base-url", server.base_url, "--db", str(db)]
+        proc = pdr(*args, *options)
+        asked = len(server.requests)
+    assert_one_line_error(proc, 2, named, "meta.n_ctx_train in the server's /v1/models")
+    assert asked == 0
+    assert pdr("runs", "--db", str(db), "--json").stdout.count("thread_id") == 0  # no run stored
+
+
+def test_a_server_that_reports_no_context_is_not_checked(tmp_path):
+    with FakeOpenAIServer() as server:
+        args = ["run", "q?", "--model", "fake-model", "--base-url", server.base_url, "--method", "single"]
+        proc = pdr(*args, "--max-tokens", "9999999", "--db", str(tmp_path / "runs.sqlite"))
+    assert proc.returncode == 0, proc.stderr  # unknown context: nothing to check against
+
+
+def test_per_role_max_tokens_beyond_the_context_are_a_clear_exception(tmp_path):
+    from langgraph_pdr import MaxTokens, PDRConfig, run_pdr
+    from langgraph_pdr.models import ContextExceeded
+
+    with FakeOpenAIServer(context=8192) as server:
+        config = PDRConfig(
+            schedule="2,1", distiller="shared_top_k", max_tokens=MaxTokens(draft=256, verify=9000)
+        )
+        with pytest.raises(ContextExceeded, match="max_tokens.verify: 9,000 is larger than the 8,192-token"):
+            run_pdr(
+                "q?",
+                model="fake-model",
+                base_url=server.base_url,
+                config=config,
+                db=str(tmp_path / "r.sqlite"),
+            )
+        assert server.requests == []
+
+
+def test_the_local_model_and_a_model_profile_bound_the_options(tmp_path):
+    from fakes import ScriptedChatModel
+    from langchain_openai import ChatOpenAI
+
+    from langgraph_pdr import PDRConfig, run_pdr
+    from langgraph_pdr.models import ContextExceeded, ContextWindow, OpenModel
+    from langgraph_pdr.state.spec import ModelSpec
+
+    local = ScriptedChatModel()
+    window = ContextWindow(32768, "the local model's trained context")
+    served = OpenModel(
+        local, ModelSpec(id="local:qwen2.5-coder-0.5b", local_model="qwen2.5-coder-0.5b"), context=window
+    )
+    with pytest.raises(
+        ContextExceeded, match="max_tokens: 100,000 is larger than the 32,768-token context of local"
+    ):
+        run_pdr("q?", model=served, config=PDRConfig(method="single", max_tokens=100_000), db=":memory:")
+    assert local.log == []
+    with FakeOpenAIServer() as server:
+        profiled = ChatOpenAI(model="gpt-4.1-mini", base_url=server.base_url, api_key="unused")
+        with pytest.raises(ContextExceeded, match="more than openai:gpt-4.1-mini writes in one call"):
+            run_pdr(
+                "q?", model=profiled, config=PDRConfig(method="single", max_tokens=100_000), db=":memory:"
+            )
+        assert server.requests == []
+
+
+def test_pdr_serve_refuses_options_beyond_the_context_with_http_400(tmp_path):
+    from openai import BadRequestError, OpenAI
+    from serve_process import pdr_serve
+
+    env = {"PDR_DB": str(tmp_path / "serve.sqlite")}
+    with FakeOpenAIServer(context=32768) as upstream, pdr_serve(upstream.base_url, env=env) as url:
+        client = OpenAI(base_url=url, api_key="sk-test", max_retries=0)
+        messages = [{"role": "user", "content": "What is 6 * 7?"}]
+        with pytest.raises(BadRequestError, match="max_tokens: 9,999,999 is larger than the 32,768-token"):
+            client.chat.completions.create(model="single", messages=messages, max_tokens=9_999_999)
+        with pytest.raises(BadRequestError, match="kappa: 99,999 is larger"):
+            client.chat.completions.create(
+                model="pdr", messages=messages, extra_body={"pdr": {"kappa": 99_999, "schedule": "2,1"}}
+            )
+        with pytest.raises(BadRequestError, match="max_b_total: 10 cannot hold round 1"):
+            client.chat.completions.create(
+                model="pdr", messages=messages, extra_body={"pdr": {"max_b_total": 10}}
+            )
+        assert upstream.requests == []

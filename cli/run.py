@@ -12,7 +12,6 @@ from typing import Any
 
 from langgraph_pdr.budgets.accounting import CapTooSmall
 from langgraph_pdr.calls.model_call import ImagesNotSupported
-from langgraph_pdr.calls.retry import refusal_status
 from langgraph_pdr.checkpoints.ledger import FINISHED, RunLockedError
 from langgraph_pdr.checkpoints.store import check_db, resolve_db
 from langgraph_pdr.cli.common import (
@@ -36,6 +35,7 @@ from langgraph_pdr.cli.progress import Progress
 from langgraph_pdr.images import load_images
 from langgraph_pdr.local_model import resolve_run_config
 from langgraph_pdr.runner import checked_config, inspect_run, list_runs, resume_pdr, run_pdr
+from langgraph_pdr.runner.execution import refusal_hint
 from langgraph_pdr.selection.check_rank import check_label
 from langgraph_pdr.state.config import DEFAULT_MAX_TOOL_CALLS, DEFAULT_TOOL_TIMEOUT, PDRConfig, error_line
 from langgraph_pdr.state.result import PDRResult
@@ -298,14 +298,6 @@ def show_result(result: PDRResult, args: argparse.Namespace, db: str) -> None:
     out.print(f"thread: {result.thread_id}   (pdr inspect {result.thread_id} --db {db})")
 
 
-def refused_hint(status: int) -> str:
-    """What to do about a request the provider refused (HTTP `status`, not a transient fault)."""
-    return (
-        f"the provider refused the request (HTTP {status}); pdr resume would send it again and fail "
-        "again: fix what the error says (the key, the model, an option), then run again"
-    )
-
-
 class Refusals:
     """The progress handler of a run, noting the drafts the provider refused (`refused`: round ->
     draft index -> HTTP status)."""
@@ -329,7 +321,7 @@ def _check_outcome(result: PDRResult, resume: str, refusals: Refusals) -> None:
         refused = refusals.refused.get(last[-1].round, {}) if last else {}
         if last and all(d.index in refused for d in last):  # each refused: resuming cannot help
             raise RunFailed(
-                f"every draft of round{where} failed{detail}; {refused_hint(refused[last[-1].index])}"
+                f"every draft of round{where} failed{detail}; {refusal_hint(refused[last[-1].index])}"
             )
         raise RunFailed(f"every draft of round{where} failed{detail}; continue with: {resume}")
 
@@ -348,8 +340,7 @@ def _failures_resumable(thread_id: str, db: str, resume: str) -> Iterator[None]:
         )
         if not started:
             raise
-        status = refusal_status(exc)
-        then = refused_hint(status) if status else f"continue with: {resume}"
+        then = refusal_hint(exc) or f"continue with: {resume}"
         raise RunFailed(f"{type(exc).__name__}: {error_line(exc)}; {then}") from exc
 
 

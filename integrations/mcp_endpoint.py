@@ -26,12 +26,12 @@ from mcp.server.fastmcp.exceptions import ToolError
 from mcp.types import CallToolResult, TextContent
 from pydantic import BaseModel, Field, ValidationError
 
-from langgraph_pdr.calls.retry import refusal_status
 from langgraph_pdr.checkpoints.ledger import FINISHED
 from langgraph_pdr.integrations.openai_endpoint import describe
 from langgraph_pdr.local_model import resolve_run_config
 from langgraph_pdr.models import OpenModel, is_local_model, model_spec, open_model
 from langgraph_pdr.runner import aresume_pdr, arun_pdr, checked_config, inspect_run, list_runs
+from langgraph_pdr.runner.execution import refusal_hint
 from langgraph_pdr.state.config import Method, PDRConfig, error_line
 from langgraph_pdr.state.result import PDRResult
 
@@ -100,9 +100,9 @@ def _tool_error(exc: BaseException, thread_id: str | None = None) -> ToolError:
     if isinstance(exc, ValueError):  # a bad argument, config, model or thread id (ValidationError too)
         return ToolError(error_line(exc))
     hint = f"; resume_run with thread_id {thread_id!r} continues it" if thread_id else ""
-    status = refusal_status(exc)
-    if status:  # resuming would send the same request again
-        hint = f"; the provider refused the request (HTTP {status}): resuming fails again until it is changed"
+    refused = refusal_hint(exc)
+    if refused:  # resuming would send the same request again
+        hint = f"; {refused}"
     return ToolError(f"the run failed: {type(exc).__name__}: {error_line(exc)}{hint}")
 
 

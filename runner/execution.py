@@ -23,14 +23,15 @@ from langchain_core.tools import BaseTool
 
 from langgraph_pdr.budgets.accounting import BILLING
 from langgraph_pdr.calls.image_input import IMAGES
-from langgraph_pdr.calls.model_call import KEPT
+from langgraph_pdr.calls.model_call import KEPT, model_name
+from langgraph_pdr.calls.retry import refusal_status
 from langgraph_pdr.calls.steps import Call, Enter, Exit, Step, Steps
 from langgraph_pdr.calls.token_count import DEFAULT_COUNTER
 from langgraph_pdr.checkpoints.ledger import FINISHED, Ledger, RunNotFoundError, new_lock_owner
 from langgraph_pdr.checkpoints.store import Store, db_exists, resolve_db
 from langgraph_pdr.graphs import create_pdr_graph, graph_config
 from langgraph_pdr.graphs import pdr as pdr_graph
-from langgraph_pdr.models import OpenModel
+from langgraph_pdr.models import OpenModel, check_context
 from langgraph_pdr.prompting.prompt_catalog import get_prompts
 from langgraph_pdr.state.config import PDRConfig
 from langgraph_pdr.state.context import PDRContext, TokenCounter
@@ -200,6 +201,34 @@ def invoked(
     with held(loaded):
         yield Invoke(run, inputs, on_event)
     yield from compact(store, run.thread_id)
+
+
+def check_context_of(om: OpenModel, config: PDRConfig, question_tokens: int) -> None:
+    """Refuse `config` when the model's context window, where known, cannot hold its calls
+    (`langgraph_pdr.models.check_context`): before anything is sent."""
+    name = om.spec.id or model_name(om.model) or "the model"
+    check_context(config, om.context, name, question_tokens=question_tokens)
+
+
+def refusal_hint(failure: BaseException | int) -> str | None:
+    """What to do about a run that failed because the provider refused its request (`failure`: the
+    error, or its HTTP status): resuming would send the same request again. None for any other
+    failure (a rate limit, a server error, a timeout: resuming helps).
+
+    Example:
+        ```python
+        from langgraph_pdr.runner.execution import refusal_hint
+
+        assert "HTTP 401" in refusal_hint(401) and refusal_hint(TimeoutError()) is None
+        ```
+    """
+    status = failure if isinstance(failure, int) else refusal_status(failure)
+    if not status:
+        return None
+    return (
+        f"the provider refused the request (HTTP {status}); resuming would send it again and fail "
+        "again: fix what the error says (the key, the model, an option), then run again"
+    )
 
 
 def require_db(db: str | Path | None, thread_id: str) -> None:

@@ -23,6 +23,7 @@ from langgraph_pdr.models import open_model
 from langgraph_pdr.runner.execution import (
     EventHandler,
     ModelArg,
+    check_context_of,
     check_tools,
     compact,
     compiled,
@@ -169,6 +170,7 @@ def _resume(
                 question_tokens=question_tokens,
             )
         )
+        check_context_of(om, config, question_tokens)  # a model given anew may hold less
         counter = token_counter or om.token_counter
         run = compiled(store, config, om.model, thread_id, counter, _stored_prompts(config, spec), extra)
         snapshot = yield Call.twin(run.graph, "get_state", run.config)

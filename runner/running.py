@@ -24,13 +24,14 @@ from langgraph_pdr.checkpoints.ledger import FINISHED, RunExistsError
 from langgraph_pdr.checkpoints.store import Store, aopen_store, open_store
 from langgraph_pdr.images import load_images
 from langgraph_pdr.local_model import resolve_run_config
-from langgraph_pdr.models import OpenModel, check_context, is_local_model, open_model
+from langgraph_pdr.models import OpenModel, is_local_model, open_model
 from langgraph_pdr.nodes.distill import get_distiller
 from langgraph_pdr.nodes.draft import run_verifier
 from langgraph_pdr.runner.execution import (
     CompiledRun,
     EventHandler,
     ModelArg,
+    check_context_of,
     check_tools,
     compiled,
     estimate,
@@ -210,8 +211,7 @@ def _run(
             model, base_url=base_url, config=config, timeout=timeout, question_tokens=question_tokens
         )
     )
-    name = om.spec.id or model_name(om.model) or "the model"
-    check_context(config, om.context, name, question_tokens=question_tokens)
+    check_context_of(om, config, question_tokens)  # nothing is stored or sent beyond it
     new = _new_run(store, question, om, config, thread_id, gold, token_counter, history, loaded, extra, tests)
     run = new.run
     yield Call.twin(store.ledger, "start_run", run.thread_id, **new.row, images=loaded)

@@ -215,8 +215,8 @@ def test_reading_a_database_that_does_not_exist_creates_none(tmp_path):
         list_runs(" ")
     assert_one_line_error(pdr("runs", "--db", ""), 2, "db: empty")
     assert_one_line_error(pdr("runs", "--db", str(tmp_path)), 2, "is a directory")
-    listed = pdr("runs", "--json", "--db", str(typo))
-    assert listed.returncode == 0 and listed.stdout.strip() == '{"runs": []}'
+    listed = pdr("runs", "--json", "--db", str(typo))  # a mistyped path is named, as inspect names it
+    assert_one_line_error(listed, 2, f"there is no database at {typo}")
     assert list(tmp_path.iterdir()) == []  # no database file, no report directory
 
 
@@ -294,8 +294,10 @@ def test_a_full_disk_fails_before_any_model_call(mount):
     assert fake.log == []
     proc = pdr("run", "q?", "--model", "m", "--base-url", DEAD, "--db", str(disk / "r.sqlite"))
     assert_one_line_error(proc, 1, "cannot reach")  # an unreachable server is named first
-    proc = pdr("runs", "--json", "--db", str(disk / "r.sqlite"))  # reading writes nothing: no error
-    assert proc.returncode == 0 and proc.stdout.strip() == '{"runs": []}'
+    proc = pdr(
+        "runs", "--json", "--db", str(disk / "r.sqlite")
+    )  # reading writes nothing: the file is missing
+    assert_one_line_error(proc, 2, "there is no database at")
 
 
 def test_a_read_only_file_system_fails_before_any_model_call(mount):
@@ -304,5 +306,7 @@ def test_a_read_only_file_system_fails_before_any_model_call(mount):
     with pytest.raises(ValueError, match="read-only file system"):
         run_pdr("q?", model=fake, db=disk / "runs.sqlite")
     assert fake.log == []
-    proc = pdr("runs", "--json", "--db", str(disk / "runs.sqlite"))  # reading writes nothing: no error
-    assert proc.returncode == 0 and proc.stdout.strip() == '{"runs": []}'
+    proc = pdr(
+        "runs", "--json", "--db", str(disk / "runs.sqlite")
+    )  # reading writes nothing: the file is missing
+    assert_one_line_error(proc, 2, "there is no database at")

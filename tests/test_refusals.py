@@ -194,3 +194,17 @@ def test_pdr_serve_refuses_options_beyond_the_context_with_http_400(tmp_path):
                 model="pdr", messages=messages, extra_body={"pdr": {"max_b_total": 10}}
             )
         assert upstream.requests == []
+
+
+async def test_mcp_solve_refuses_options_beyond_the_context_and_a_cap_round_1_cannot_fit(tmp_path):
+    pytest.importorskip("mcp")
+    from test_mcp_server import pdr_mcp, text_of
+
+    with FakeOpenAIServer(context=32768) as upstream:
+        async with pdr_mcp(upstream.base_url, tmp_path / "runs.sqlite", tmp_path / "mcp.log") as session:
+            wide = await session.call_tool("solve", {"question": "What is 6 * 7?", "max_tokens": 9_999_999})
+            kappa = await session.call_tool("solve", {"question": "What is 6 * 7?", "kappa": 50_000})
+    for result, line in [(wide, "max_tokens: 9,999,999 is larger"), (kappa, "kappa: 50,000 is larger")]:
+        assert result.isError and text_of(result).startswith(line), text_of(result)
+        assert "resume_run" not in text_of(result)
+    assert upstream.requests == []

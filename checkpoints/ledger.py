@@ -378,6 +378,13 @@ class Ledger:
         """Every run, newest first."""
         return self._read(reads.list_runs, limit)
 
+    def interrupted_runs(self) -> list[dict[str, Any]]:
+        """The runs that read as `interrupted`, oldest first (see `checkpoints.reads.interrupted_runs`)."""
+        return self._read(reads.interrupted_runs)
+
+    async def ainterrupted_runs(self) -> list[dict[str, Any]]:
+        return await self._aread(reads.interrupted_runs)
+
     def run_row(self, thread_id: str) -> dict[str, Any] | None:
         return self._read(reads.run_row, thread_id)
 

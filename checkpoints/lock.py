@@ -48,6 +48,25 @@ def owner_alive(owner: str) -> bool:
     return True
 
 
+def lapsed(owner: str | None, until: float | None, now: float | None = None) -> bool:
+    """Whether a lease is free to take over: no holder, expired, or its holder's process is gone
+    (a run `running` under such a lease is an orphan, and reads as `interrupted`).
+
+    Example:
+        ```python
+        import time
+        from langgraph_pdr.checkpoints.lock import lapsed, new_lock_owner
+
+        assert lapsed(None, None) and lapsed(new_lock_owner(), time.time() - 1)
+        assert not lapsed(new_lock_owner(), time.time() + 60)  # this process holds it
+        assert lapsed("localhost-gone:0:dead", time.time() + 60) is False  # another host: expiry only
+        ```
+    """
+    if not owner:
+        return True
+    return (until or 0) <= (time.time() if now is None else now) or not owner_alive(owner)
+
+
 def acquire(conn: Connection, thread_id: str, owner: str) -> None:
     """Lease the run to `owner`, taking over a lease whose holder died or expired.
 
@@ -62,7 +81,7 @@ def acquire(conn: Connection, thread_id: str, owner: str) -> None:
     if row is None:
         raise RunNotFoundError(f"thread_id: no run {thread_id!r} in this database")
     held = row.lock_owner
-    if held and held != owner and (row.lock_until or 0) > now and owner_alive(held):
+    if held and held != owner and not lapsed(held, row.lock_until, now):
         raise RunLockedError(
             f"thread_id: run {thread_id!r} is being run by another process ({held}); wait for it to finish"
         )

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
 from langgraph_pdr.checkpoints.errors import RunNotFoundError
+from langgraph_pdr.checkpoints.lock import lapsed
 from langgraph_pdr.checkpoints.schema import (
     calls,
     checks,
@@ -68,6 +69,87 @@ def run_row(conn: Connection, thread_id: str) -> dict[str, Any] | None:
     return dict(row._mapping) if row else None
 
 
+def status_of(run: dict[str, Any]) -> str:
+    """A run's status as it reads: a run `running` whose lease lapsed (its process is gone, or its
+    lease expired) is an orphan, `interrupted` (`pdr resume` finishes it)."""
+    if run["status"] == "running" and lapsed(run.get("lock_owner"), run.get("lock_until")):
+        return "interrupted"
+    return str(run["status"])
+
+
+def interrupted_runs(conn: Connection) -> list[dict[str, Any]]:
+    """The runs that read as `interrupted`, oldest first: `thread_id`, `created_at`, `method`, `model`
+    (the stored model spec) and `orphan` (True: its process died or its lease expired while it ran;
+    False: it recorded itself interrupted, e.g. on Ctrl-C)."""
+    query = (
+        select(
+            runs.c.thread_id,
+            runs.c.created_at,
+            runs.c.method,
+            runs.c.status,
+            runs.c.spec,
+            runs.c.lock_owner,
+            runs.c.lock_until,
+        )
+        .where(runs.c.status.in_(("running", "interrupted")))
+        .order_by(runs.c.created_at, runs.c.thread_id)
+    )
+    return [
+        {
+            "thread_id": r.thread_id,
+            "created_at": r.created_at,
+            "method": r.method,
+            "model": (r.spec or {}).get("model") or {},
+            "orphan": r.status == "running",
+        }
+        for r in conn.execute(query).all()
+        if status_of(dict(r._mapping)) == "interrupted"
+    ]
+
+
+def paid_so_far(conn: Connection, thread_ids: list[str]) -> dict[str, tuple[int, int]]:
+    """(B_seq, B_total) of the calls each run has paid so far, by thread id: for runs that booked no
+    budget of their own yet (running, interrupted, failed). B_total adds every call and every billed
+    failed attempt; B_seq adds the largest call of each stage (a tool-using draft's turns summed)."""
+    if not thread_ids:
+        return {}
+    tokens = calls.c.input_tokens + calls.c.output_tokens
+    per_call = (
+        select(calls.c.thread_id, calls.c.stage, func.sum(tokens).label("tokens"))
+        .where(calls.c.thread_id.in_(thread_ids))
+        .group_by(calls.c.thread_id, calls.c.stage, calls.c.role, calls.c.round, calls.c.idx)
+        .subquery()
+    )
+    per_stage = (
+        select(per_call.c.thread_id, func.max(per_call.c.tokens).label("tokens"))
+        .group_by(per_call.c.thread_id, per_call.c.stage)
+        .subquery()
+    )
+    seq = select(per_stage.c.thread_id, func.sum(per_stage.c.tokens)).group_by(per_stage.c.thread_id)
+    failed = (
+        select(failed_calls.c.thread_id, func.sum(failed_calls.c.input_tokens + failed_calls.c.output_tokens))
+        .where(failed_calls.c.thread_id.in_(thread_ids))
+        .group_by(failed_calls.c.thread_id)
+    )
+    b_seq = {t: int(n or 0) for t, n in conn.execute(seq).all()}
+    b_total = {
+        t: int(n or 0)
+        for t, n in conn.execute(
+            select(per_call.c.thread_id, func.sum(per_call.c.tokens)).group_by(per_call.c.thread_id)
+        ).all()
+    }
+    for t, n in conn.execute(failed).all():
+        b_total[t] = b_total.get(t, 0) + int(n or 0)
+    return {t: (b_seq.get(t, 0), b_total.get(t, 0)) for t in thread_ids}
+
+
+def _budgets(conn: Connection, rows: list[dict[str, Any]]) -> dict[str, tuple[int, int]]:
+    """(B_seq, B_total) of each run as it reads: booked by the run, or paid so far where none is."""
+    unbooked = [r["thread_id"] for r in rows if not r["b_total"]]
+    paid = paid_so_far(conn, unbooked)
+    return {r["thread_id"]: paid.get(r["thread_id"]) or (r["b_seq"] or 0, r["b_total"] or 0) for r in rows}
+
+
 def stored_config(run: dict[str, Any]) -> PDRConfig:
     """A run's config from its row. A user's prompt set it names that this process has not registered
     is registered from the templates the run's spec keeps, so the run reads and resumes anywhere."""
@@ -87,15 +169,18 @@ def list_runs(conn: Connection, limit: int | None = None) -> list[RunSummary]:
     if limit:
         query = query.limit(limit)
     fields = set(RunSummary.model_fields)
+    rows = [dict(r._mapping) for r in conn.execute(query).all()]
+    budgets = _budgets(conn, rows)
     return [
         RunSummary.model_validate(
             {
-                **{k: v for k, v in r._mapping.items() if k in fields},
-                "b_seq": r.b_seq or 0,
-                "b_total": r.b_total or 0,
+                **{k: v for k, v in r.items() if k in fields},
+                "status": status_of(r),
+                "b_seq": budgets[r["thread_id"]][0],
+                "b_total": budgets[r["thread_id"]][1],
             }
         )
-        for r in conn.execute(query).all()
+        for r in rows
     ]
 
 
@@ -243,16 +328,18 @@ def load_result(conn: Connection, thread_id: str) -> PDRResult:
                 call=by_key.get(("distill", r.round, 0)) if r.counted_by.startswith("usage") else None,
             )
         )
+    b_seq, b_total = _budgets(conn, [run])[thread_id]
+    status = status_of(run)
     return PDRResult(
         thread_id=thread_id,
         question=run["question"],
         config=config,
         answer=run["answer"],
         text=run["text"] or "",
-        b_seq=run["b_seq"] or 0,
-        b_total=run["b_total"] or 0,
-        stop_reason=run["stop_reason"] or run["status"],
-        status=run["status"],
+        b_seq=b_seq,
+        b_total=b_total,
+        stop_reason=run["stop_reason"] or status,
+        status=status,
         model=run["model"],
         error=run["error"],
         rounds=[per_round[n] for n in sorted(per_round)],

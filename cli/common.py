@@ -124,6 +124,30 @@ def seconds(text: str) -> float:
     return value
 
 
+#: Seconds in a unit of `age`.
+AGE_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def age(text: str) -> float:
+    """An option type: an age in seconds, written `90`, `90s`, `10m`, `2h` or `1d`.
+
+    Example:
+        ```python
+        from langgraph_pdr.cli.common import age
+
+        assert (age("90"), age("10m"), age("1.5h"), age("1d")) == (90, 600, 5400, 86400)
+        ```
+    """
+    number, unit = (text[:-1], text[-1]) if text[-1:] in AGE_UNITS else (text, "s")
+    try:
+        value = float(number) * AGE_UNITS[unit]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an age such as 90s, 10m, 2h or 1d: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an age of 0 or more, got {text!r}")
+    return value
+
+
 def model_options(p: argparse.ArgumentParser) -> None:
     """--model, --base-url, --local-model, --timeout."""
     g = p.add_argument_group("model (default: the embedded local model)")

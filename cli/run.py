@@ -18,6 +18,7 @@ from langgraph_pdr.cli.common import (
     RunFailed,
     UsageError,
     add_command,
+    age,
     console,
     interruptible,
     is_local,
@@ -105,7 +106,26 @@ def add_parsers(sub: Any) -> None:
     run.set_defaults(handler=cmd_run)
 
     resume = add_command(sub, "resume")
-    resume.add_argument("thread_id", help="the run's id (pdr runs lists them)")
+    resume.add_argument("thread_id", nargs="?", help="the run's id (pdr runs lists them)")
+    resume.add_argument(
+        "--all",
+        action="store_true",
+        help="resume every run of --db that reads as interrupted (its process died, its lease expired, "
+        "or it was stopped), each once, several at a time",
+    )
+    resume.add_argument("--method", help="with --all: only runs of this method (pdr, sr, ...)")
+    resume.add_argument(
+        "--older-than",
+        type=age,
+        metavar="AGE",
+        help="with --all: only runs started at least AGE ago (90s, 10m, 2h, 1d)",
+    )
+    resume.add_argument(
+        "--newer-than", type=age, metavar="AGE", help="with --all: only runs started at most AGE ago"
+    )
+    resume.add_argument(
+        "--jobs", type=positive, default=4, metavar="N", help="with --all: runs resumed at once (default 4)"
+    )
     mcp_config_option(
         resume,
         "the MCP config the run was started with (pdr run --mcp-config): its servers' tools are loaded again",
@@ -424,6 +444,12 @@ def _stored_tools(thread_id: str, db: str) -> list[str]:
 def cmd_resume(args: argparse.Namespace) -> int:
     model, base_url = model_arg(args, required=False)
     db = resolve_db(args.db)
+    if args.all or args.thread_id is None:
+        from langgraph_pdr.cli.resume_all import resume_all
+
+        return resume_all(args, db, model, base_url)
+    if args.method or args.older_than is not None or args.newer_than is not None:
+        raise UsageError("--method, --older-than and --newer-than choose the runs of --all; give --all")
     stored = _unfinished(args.thread_id, db)
     needed = _stored_tools(args.thread_id, db)
     if needed and not args.mcp_config:

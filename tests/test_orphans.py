@@ -1,0 +1,144 @@
+"""Runs that outlive their process: a run whose process died (or whose lease expired) reads as
+`interrupted` everywhere with the budgets it paid so far, and `pdr resume --all` finishes every such run
+once. Real processes, killed with SIGKILL, against a real HTTP upstream."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+from fake_openai import FakeOpenAIServer
+from test_durable import durable_drafts, wait_until
+
+from langgraph_pdr import inspect_run, list_runs
+from langgraph_pdr.checkpoints.store import open_ledger
+
+PDR = [sys.executable, "-m", "langgraph_pdr.cli"]
+HOST = socket.gethostname()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store_db(request, tmp_path) -> str:
+    """A store that outlives a process: a SQLite file, or a database of a real PostgreSQL server."""
+    if request.param == "postgres":
+        return str(request.getfixturevalue("postgres_db"))
+    return str(tmp_path / "runs.sqlite")
+
+
+@pytest.fixture(autouse=True)
+def _key(monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+
+
+def pdr(*args: str, **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run([*PDR, *args], capture_output=True, text=True, timeout=120, **kwargs)
+
+
+def start_run(db: str, url: str, thread_id: str, schedule: str = "4,2,1") -> subprocess.Popen:
+    return subprocess.Popen(
+        [*PDR, "run", "What is 6 * 7?", "--model", "fake-model", "--base-url", url, "--db", db,
+         "--thread-id", thread_id, "--schedule", schedule, "--max-tokens", "200", "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+
+
+def hanging_drafts(hang: dict):
+    """Drafts 2 and 3 of round 1 hang while `hang["on"]`; everything else answers at once."""
+
+    def delay(req):
+        if hang["on"] and req.role == "draft" and req.draft and req.draft[0] == 1 and req.draft[1] >= 2:
+            return 3600.0
+        return 0.0
+
+    return delay
+
+
+def killed_mid_round(db: str, server: FakeOpenAIServer, thread_id: str) -> None:
+    """`pdr run` started, two drafts of round 1 answered and on disk, the other two in flight: SIGKILL."""
+    child = start_run(db, server.base_url, thread_id)
+    try:
+        server.wait_for(lambda: len(server.answered("draft")) >= 2 and len(server.requests) >= 4)
+        wait_until(lambda: durable_drafts(db, thread_id) == 2)
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait(timeout=30)
+
+
+def paid(server: FakeOpenAIServer) -> int:
+    return sum(r.prompt_tokens + r.completion_tokens for r in server.answered())
+
+
+def test_a_sigkilled_pdr_run_reads_as_interrupted_with_what_it_paid(tmp_path, store_db):
+    db = store_db
+    hang = {"on": True}
+    with FakeOpenAIServer(delay=hanging_drafts(hang)) as server:
+        killed_mid_round(db, server, "killed")
+        billed = paid(server)
+        drafts = [r.prompt_tokens + r.completion_tokens for r in server.answered("draft")]
+        hang["on"] = False
+        assert billed > 0 and len(drafts) == 2
+
+        listed = json.loads(pdr("runs", "--db", db, "--json").stdout)["runs"]
+        assert [(r["thread_id"], r["status"]) for r in listed] == [("killed", "interrupted")]
+        assert (listed[0]["b_seq"], listed[0]["b_total"]) == (max(drafts), billed)
+        shown = json.loads(pdr("inspect", "killed", "--db", db, "--json").stdout)
+        assert (shown["status"], shown["b_seq"], shown["b_total"]) == ("interrupted", max(drafts), billed)
+        table = pdr("runs", "--db", db, env={**os.environ, "COLUMNS": "200"}).stdout
+        assert "interrupted" in table and f"{billed:,}" in table
+        # what MCP's list_runs and inspect_run return
+        [summary] = list_runs(db)
+        assert (summary.status, summary.b_total) == ("interrupted", billed)
+        assert inspect_run("killed", db=db).status == "interrupted"
+        page = tmp_path / "page.html"
+        assert pdr("view", "killed", "--db", db, "--output", str(page)).returncode == 0
+        html = page.read_text()
+        assert "was interrupted" in html and "still going" not in html
+
+        done = pdr("resume", "--all", "--db", db, "--json")
+        assert done.returncode == 0, done.stderr
+    run = inspect_run("killed", db=db)
+    assert (run.status, run.answer) == ("completed", "42")
+    assert run.b_total == paid(server)  # every answered call booked once, none paid twice
+
+
+def set_lease(db: str, thread_id: str, owner: str | None, until: float | None) -> None:
+    from sqlalchemy import update
+
+    from langgraph_pdr.checkpoints.schema import runs
+
+    ledger = open_ledger(db)
+    try:
+        with ledger.engine.begin() as conn:
+            conn.execute(
+                update(runs).where(runs.c.thread_id == thread_id).values(lock_owner=owner, lock_until=until)
+            )
+    finally:
+        ledger.dispose()
+
+
+def test_a_run_on_another_host_is_interrupted_only_once_its_lease_expired(tmp_path):
+    from langgraph_pdr import PDRConfig
+
+    db = str(tmp_path / "runs.sqlite")
+    ledger = open_ledger(db)
+    try:
+        ledger.start_run("far", question="q?", config=PDRConfig(), lock_owner="elsewhere:1:abc")
+    finally:
+        ledger.dispose()
+    assert [r.status for r in list_runs(db)] == ["running"]  # a live lease on another host
+    set_lease(db, "far", "elsewhere:1:abc", time.time() - 1)
+    assert [r.status for r in list_runs(db)] == ["interrupted"]
+    assert inspect_run("far", db=db).status == "interrupted"
+    set_lease(db, "far", f"{HOST}:{os.getpid()}:abc", time.time() + 60)
+    assert [r.status for r in list_runs(db)] == ["running"]  # this process is alive
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True)
+    set_lease(db, "far", f"{HOST}:{int(dead.stdout)}:abc", time.time() + 60)
+    assert [r.status for r in list_runs(db)] == ["interrupted"]  # its process is gone

@@ -47,7 +47,7 @@ from langgraph_pdr.checkpoints.schema import SchemaError, create_tables, ensure_
 from langgraph_pdr.checkpoints.writes import COMPLETED_REASONS, NO_DRAFTS
 from langgraph_pdr.state.config import PDRConfig
 from langgraph_pdr.state.image_ref import ImageRef
-from langgraph_pdr.state.records import CallRecord, DraftTurn, KeptReply, RunOutcome
+from langgraph_pdr.state.records import CallRecord, Draft, DraftTurn, KeptReply, RunOutcome
 from langgraph_pdr.state.result import PDRResult, RunSummary
 from langgraph_pdr.state.spec import RunSpec
 
@@ -411,6 +411,13 @@ class Ledger:
 
     async def adraft_turns(self, thread_id: str, round: int, index: int) -> list[DraftTurn]:
         return await self._aread(reads.one_draft_turns, thread_id, round, index)
+
+    def recorded_draft(self, thread_id: str, round: int, index: int) -> Draft | None:
+        """Draft (`round`, `index`) as recorded whole, with its call (a node run again reads it back)."""
+        return self._read(reads.recorded_draft, thread_id, round, index)
+
+    async def arecorded_draft(self, thread_id: str, round: int, index: int) -> Draft | None:
+        return await self._aread(reads.recorded_draft, thread_id, round, index)
 
     def kept_reply(self, thread_id: str, key: str) -> KeptReply | None:
         """A reply a node's call returned before the node ended (a node run again reads it back)."""

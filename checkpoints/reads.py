@@ -232,6 +232,39 @@ def draft_turns(
     return out
 
 
+def recorded_draft(conn: Connection, thread_id: str, round: int, index: int) -> Draft | None:
+    """Draft (`round`, `index`) as recorded with its call, if it was written whole (a draft node killed
+    after it recorded its draft, before its checkpoint, is not paid for again when it runs again)."""
+    row = conn.execute(
+        select(drafts).where(
+            drafts.c.thread_id == thread_id, drafts.c.round == round, drafts.c.idx == index, drafts.c.ok
+        )
+    ).first()
+    if row is None:
+        return None
+    call = conn.execute(
+        select(calls).where(
+            calls.c.thread_id == thread_id,
+            calls.c.role == "draft",
+            calls.c.round == round,
+            calls.c.idx == index,
+            calls.c.turn == 0,
+        )
+    ).first()
+    if call is None:
+        return None
+    return Draft(
+        round=row.round,
+        index=row.idx,
+        ok=True,
+        unfinished=bool(row.unfinished),
+        text=row.text,
+        answer=row.answer,
+        workspace_index=row.workspace_idx,
+        call=_call(call),
+    )
+
+
 def one_draft_turns(conn: Connection, thread_id: str, round: int, index: int) -> list[DraftTurn]:
     """The recorded turns of draft (`round`, `index`), in order."""
     return draft_turns(conn, thread_id, round, index).get((round, index), [])

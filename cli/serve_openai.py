@@ -20,7 +20,7 @@ from langgraph_pdr.cli.common import (
     probe,
     store_options,
 )
-from langgraph_pdr.integrations.openai_endpoint import serve
+from langgraph_pdr.integrations.openai_endpoint import RECOVER_EVERY_S, serve
 from langgraph_pdr.state.registry import TOOLS
 from langgraph_pdr.tooling.toolbox import ALLOW_TOOLS_ENV, allowed_tools
 
@@ -46,6 +46,14 @@ def add_parsers(sub: Any) -> None:
         "--api-key",
         metavar="KEY",
         help=f"every request must send Authorization: Bearer KEY, else 401 (default ${API_KEY_ENV})",
+    )
+    serving.add_argument(
+        "--recover-every",
+        type=float,
+        default=RECOVER_EVERY_S,
+        metavar="SECONDS",
+        help="look for the store's orphaned runs (their process died or their lease expired) this often "
+        f"and finish them, and on start (default {RECOVER_EVERY_S:g}; 0: never)",
     )
     model_options(serving)
     store_options(serving, json_flag=False)
@@ -97,6 +105,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         on_ready=ready,
         allow_tools=tools,
         api_key=api_key,
+        recover_every=args.recover_every or None,
     )
     return 0
 

@@ -11,7 +11,9 @@ local model unless `tool_format` says otherwise), and `max_tokens` / `temperatur
 show as thinking; the raw event is in `delta.pdr_event`): the drafts' tokens as they are written, each
 run of them headed `[draft r1.2]`, and a line per event between calls; then
 the answer as `delta.content`; `usage` sums every inner call. With `api_key`, every request needs
-`Authorization: Bearer KEY` (else 401).
+`Authorization: Bearer KEY` (else 401). A request with an `Idempotency-Key` header (or
+`"pdr": {"thread_id": ...}`) names its run: sending it again returns the same run, never a second one
+(`integrations.served_runs`); the store's orphaned runs are resumed on start and while the server runs.
 """
 
 from __future__ import annotations
@@ -27,11 +29,12 @@ from typing import Any
 
 from langchain_core.messages import convert_to_messages
 
+from langgraph_pdr.checkpoints.store import MEMORY, db_exists, open_ledger, resolve_db
 from langgraph_pdr.images import load_images
 from langgraph_pdr.integrations.langchain_chat import metadata_of, question_images, split_messages, usage_of
+from langgraph_pdr.integrations.served_runs import KeyReused, Live, ServedRuns
 from langgraph_pdr.local_model import resolve_run_config
-from langgraph_pdr.models import OpenModel, is_local_model, open_model
-from langgraph_pdr.runner import arun_pdr
+from langgraph_pdr.models import is_local_model, open_model
 from langgraph_pdr.state.config import PDRConfig, error_line
 from langgraph_pdr.state.methods import MethodError, from_model_name, parse_method
 from langgraph_pdr.state.result import PDRResult
@@ -55,7 +58,33 @@ class RequestError(ValueError):
 
 
 #: Fields of a request's `pdr` object that go to the run, not to its `PDRConfig`.
-RUN_FIELDS = ("tests",)
+RUN_FIELDS = ("tests", "thread_id")
+#: Seconds between two looks for orphaned runs in the store (`create_app(recover_every=...)`).
+RECOVER_EVERY_S = 10.0
+
+
+def request_key(headers: Any, body: dict[str, Any]) -> str | None:
+    """The run a request names: its `Idempotency-Key` header, else `"pdr": {"thread_id": ...}`.
+
+    Raises:
+        RequestError: a key that is not a string of 1 to 200 printable characters (HTTP 400).
+
+    Example:
+        ```python
+        from langgraph_pdr.integrations.openai_endpoint import request_key
+
+        assert request_key({"idempotency-key": "order-17"}, {}) == "order-17"
+        assert request_key({}, {"pdr": {"thread_id": "t-1"}}) == "t-1"
+        assert request_key({}, {"model": "pdr"}) is None
+        ```
+    """
+    extra = body.get("pdr") if isinstance(body.get("pdr"), dict) else {}
+    key = headers.get("idempotency-key") or extra.get("thread_id")
+    if key is None:
+        return None
+    if not isinstance(key, str) or not 1 <= len(key) <= 200 or not key.isprintable():
+        raise RequestError("Idempotency-Key: expected 1 to 200 printable characters (pdr.thread_id too)")
+    return key
 
 
 def run_fields(request: dict[str, Any]) -> dict[str, Any]:
@@ -191,6 +220,7 @@ def create_app(
     slots: int = 4,
     allow_tools: Sequence[str] = (),
     api_key: str | None = None,
+    recover_every: float | None = RECOVER_EVERY_S,
 ) -> Any:
     """The Starlette app of `pdr serve` (serve it with any ASGI server).
 
@@ -204,6 +234,9 @@ def create_app(
         allow_tools: the built-in tools (`python`) a request may name in `"pdr": {"tools": [...]}`;
             a request naming another gets HTTP 400. None by default: tools run code on this machine.
         api_key: when given, every request needs `Authorization: Bearer <api_key>` (else HTTP 401).
+        recover_every: seconds between two looks for the store's orphaned runs (their process died or
+            their lease expired) made with this model, which the app resumes (on start too); None
+            never looks. Several apps on one store share its runs: each is run by one of them.
     """
     from starlette.applications import Starlette
     from starlette.middleware import Middleware
@@ -211,16 +244,35 @@ def create_app(
     from starlette.responses import JSONResponse, StreamingResponse
     from starlette.routing import Route
 
-    state: dict[str, OpenModel] = {}
+    state: dict[str, Any] = {}
     local = is_local_model(model, base_url)
     allowed = tuple(allow_tools)
 
     @asynccontextmanager
     async def lifespan(app: Any) -> AsyncIterator[None]:
         sizing = PDRConfig(schedule=(slots, 1))
+        store = resolve_db(db)
+        ledger = None
+        if store != MEMORY:
+            if not db_exists(store):  # made by the first run's store, as a run makes it
+                from langgraph_pdr.checkpoints.store import open_store
+
+                with open_store(store):
+                    pass
+            ledger = open_ledger(store)
         with open_model(model, base_url=base_url, config=sizing, timeout=timeout, progress=False) as om:
             state["model"] = om
-            yield
+            runs = state["runs"] = ServedRuns(ledger=ledger, db=db, model=om)
+            recovering = (
+                asyncio.create_task(runs.recover_forever(recover_every)) if recover_every and ledger else None
+            )
+            try:
+                yield
+            finally:
+                if recovering is not None:
+                    recovering.cancel()
+                if ledger is not None:
+                    await ledger.adispose()
 
     async def models(request: Request) -> Any:
         now = int(time.time())
@@ -243,6 +295,7 @@ def create_app(
             except ValueError as exc:
                 raise RequestError(str(exc)) from None
             extra = run_fields(body)
+            key = request_key(request.headers, body)
             question, history, images = _conversation(body.get("messages"))
             if body.get("n", 1) != 1:
                 raise RequestError("n: only one choice per request")
@@ -262,13 +315,19 @@ def create_app(
             **extra,
         }
         name = body.get("model") or "pdr"
+        runs: ServedRuns = state["runs"]
+        try:
+            if key is None:
+                answer: Live | PDRResult = runs.start(uuid.uuid4().hex, question, run, keyed=False)
+            else:
+                answer = await runs.obtain(key, question, config, run)
+        except KeyReused as exc:
+            return _error(str(exc), 422)
         if body.get("stream"):
             include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
-            return StreamingResponse(
-                _stream(question, run, name, include_usage), media_type="text/event-stream"
-            )
+            return StreamingResponse(_stream(answer, name, include_usage), media_type="text/event-stream")
         try:
-            result = await arun_pdr(question, **run)
+            result = answer if isinstance(answer, PDRResult) else await answer.result()
         except ValueError as exc:
             return _error(str(exc).splitlines()[0], 400)
         except Exception as exc:  # the upstream failed past its retries
@@ -367,16 +426,13 @@ def _chunk(cid: str, name: str, delta: dict[str, Any], finish: str | None = None
     return f"data: {json.dumps(data, ensure_ascii=False)}\n\n"
 
 
-async def _stream(question: str, run: dict[str, Any], name: str, include_usage: bool) -> AsyncIterator[str]:
-    thread_id = uuid.uuid4().hex
-    cid = f"chatcmpl-{thread_id}"  # as in a reply that is not streamed: the run's thread id
-    events: asyncio.Queue = asyncio.Queue()
-    done = object()
-    task = asyncio.create_task(arun_pdr(question, on_event=events.put_nowait, thread_id=thread_id, **run))
-    task.add_done_callback(lambda _: events.put_nowait(done))
+async def _stream(answer: Live | PDRResult, name: str, include_usage: bool) -> AsyncIterator[str]:
+    """The run's stream: every progress event from its first (a request that joins a run in progress
+    gets them all too), then its answer; a finished run's answer at once."""
+    cid = f"chatcmpl-{answer.thread_id}"  # as in a reply that is not streamed: the run's thread id
     yield _chunk(cid, name, {"role": "assistant", "content": ""})
     writing: tuple[int, int] | None = None  # the draft whose tokens were streamed last
-    while (event := await events.get()) is not done:
+    async for event in _events(answer):
         if event.get("event") == "draft_delta":  # a draft's tokens as they arrive, tagged by draft
             tag = (event["round"], event["index"])
             head = "" if tag == writing else f"\n[draft r{tag[0]}.{tag[1]}] "
@@ -387,7 +443,7 @@ async def _stream(question: str, run: dict[str, Any], name: str, include_usage: 
         writing = None
         yield _chunk(cid, name, {"reasoning_content": line, "pdr_event": event})
     try:
-        result = task.result()
+        result = answer if isinstance(answer, PDRResult) else await answer.result()
     except Exception as exc:
         message = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
         yield f"data: {json.dumps({'error': {'message': message, 'type': 'upstream_error'}})}\n\n"
@@ -408,6 +464,12 @@ async def _stream(question: str, run: dict[str, Any], name: str, include_usage: 
     yield "data: [DONE]\n\n"
 
 
+async def _events(answer: Live | PDRResult) -> AsyncIterator[dict[str, Any]]:
+    if isinstance(answer, Live):
+        async for event in answer.follow():
+            yield event
+
+
 def serve(
     *,
     model: Any,
@@ -420,6 +482,7 @@ def serve(
     on_ready: Any = None,
     allow_tools: Sequence[str] = (),
     api_key: str | None = None,
+    recover_every: float | None = RECOVER_EVERY_S,
 ) -> None:
     """Serve `create_app(...)` with uvicorn until interrupted; `on_ready(base_url)` once it listens."""
     import socket
@@ -438,6 +501,7 @@ def serve(
         slots=slots,
         allow_tools=allow_tools,
         api_key=api_key,
+        recover_every=recover_every,
     )
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
     original = server.startup

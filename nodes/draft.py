@@ -294,6 +294,9 @@ def _draft(task: DraftTask, env: NodeEnv, default_tools: Sequence[BaseTool]) -> 
     tools = draft_tools(env, default_tools)
     messages = draft_messages(task, env.config, env.prompts, tools)
     if not tools:
+        recorded = yield Call.twin(env, "recorded_draft", task["round"], task["index"])
+        if recorded is not None:  # paid and recorded before its node was cut short: not paid again
+            return _drafted(env, recorded)
         text, call = yield from call_model_steps(env.model, messages, **_draft_call(env, task))
         d = _draft_of(task, text, call)
         yield Call.twin(env, "record", d.call, d)

@@ -21,7 +21,7 @@ from langgraph_pdr.prompting.prompt_catalog import get_prompts
 from langgraph_pdr.state.config import FAMILIES, PDRConfig
 from langgraph_pdr.state.context import PDRContext, RunRecorder, TokenCounter
 from langgraph_pdr.state.prompt_set import PromptSet
-from langgraph_pdr.state.records import CallRecord, DraftTurn
+from langgraph_pdr.state.records import CallRecord, Draft, DraftTurn
 from langgraph_pdr.tooling.toolbox import ALLOW_TOOLS_ENV, allowed_tools, check_allowed
 
 log = logging.getLogger("langgraph_pdr")
@@ -114,6 +114,20 @@ class NodeEnv:
         if read is not None:
             return list(await read(self.thread_id, round, index))
         return await asyncio.to_thread(self.recorded_turns, round, index)
+
+    def recorded_draft(self, round: int, index: int) -> Draft | None:
+        """Draft (`round`, `index`) as recorded whole before (its node was cut short after recording
+        it), when the recorder can read it back; else None, and the draft is written."""
+        read = getattr(self.recorder, "recorded_draft", None)
+        return read(self.thread_id, round, index) if read is not None else None
+
+    async def arecorded_draft(self, round: int, index: int) -> Draft | None:
+        """`recorded_draft` for async nodes."""
+        read = getattr(self.recorder, "arecorded_draft", None)
+        if read is not None:
+            found: Draft | None = await read(self.thread_id, round, index)
+            return found
+        return await asyncio.to_thread(self.recorded_draft, round, index)
 
     def delta(self, text: str, pieces: int, *, role: str, round: int, index: int) -> None:
         """A piece of a reply being written, as a `draft_delta` event (`written`: pieces so far)."""

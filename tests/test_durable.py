@@ -132,7 +132,7 @@ def test_sigkill_mid_round_then_resume_rerequests_only_unfinished_drafts(tmp_pat
         in_flight = [r for r in before if not r.answered]
         assert len(answered) == 2 and len(in_flight) == 2
 
-        assert inspect_run("t1", db=db).status == "running"  # died without a word
+        assert inspect_run("t1", db=db).status == "interrupted"  # died without a word: an orphan
         hang["on"] = False
         resumed = finish(spawn("resume", db, server.base_url, "t1"))
         after = server.requests[len(before) :]

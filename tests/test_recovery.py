@@ -1,0 +1,199 @@
+"""`pdr serve` runs outlive its process: SIGKILL mid-batch, a restart, every run finished once with no
+client action; idempotent requests; two workers on one PostgreSQL database, one killed. Real `pdr serve`
+processes killed with SIGKILL, a real upstream on 127.0.0.1, real clients."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import httpx
+import pytest
+from fake_openai import FakeOpenAIServer
+from test_durable import wait_until
+
+from langgraph_pdr import list_runs
+
+PDR = [sys.executable, "-m", "langgraph_pdr.cli"]
+MODEL = "pdr-4-2-1-global_summary"
+
+
+def body(question: str = "What is 6 * 7?", **extra) -> dict:
+    return {"model": MODEL, "messages": [{"role": "user", "content": question}], "max_tokens": 200, **extra}
+
+
+@contextmanager
+def serving(upstream: str, db: str, *args: str) -> Iterator[tuple[subprocess.Popen, str]]:
+    """A `pdr serve` process (stopped by its PID when the block ends, unless the test killed it)."""
+    proc = subprocess.Popen(
+        [*PDR, "serve", "--model", "fake-model", "--base-url", upstream, "--port", "0", "--db", db, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "OPENAI_API_KEY": "sk-test"},
+    )
+    try:
+        url = proc.stdout.readline().strip()
+        assert url.startswith("http://127.0.0.1:"), proc.stderr.read() if proc.poll() is not None else url
+        yield proc, url
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+        proc.wait(timeout=30)
+
+
+def post(url: str, payload: dict, key: str | None = None) -> httpx.Response:
+    headers = {"Idempotency-Key": key} if key else {}
+    return httpx.post(f"{url}/chat/completions", json=payload, headers=headers, timeout=120)
+
+
+def hanging(hang: dict):
+    """While `hang["on"]`, drafts 2 and 3 of round 1 hang; everything else answers at once."""
+
+    def delay(req):
+        if hang["on"] and req.role == "draft" and req.draft and req.draft[0] == 1 and req.draft[1] >= 2:
+            return 3600.0
+        return 0.0
+
+    return delay
+
+
+def billed(upstream: FakeOpenAIServer) -> int:
+    return sum(r.prompt_tokens + r.completion_tokens for r in upstream.answered())
+
+
+def ledger_drafts(db: str) -> int:
+    if db.startswith("postgresql"):
+        import psycopg
+
+        with psycopg.connect(db) as conn:
+            return conn.execute("SELECT COUNT(*) FROM calls WHERE role = 'draft'").fetchone()[0]
+    with sqlite3.connect(db) as conn:
+        return conn.execute("SELECT COUNT(*) FROM calls WHERE role = 'draft'").fetchone()[0]
+
+
+def send_all(url: str, keys: list[str]) -> list[threading.Thread]:
+    """Each key's request from a client thread of its own (its outcome is not awaited: the server dies)."""
+
+    def client(key: str) -> None:
+        try:
+            post(url, body(), key)
+        except httpx.HTTPError:
+            pass  # the server was killed under it
+
+    threads = [threading.Thread(target=client, args=(k,), daemon=True) for k in keys]
+    for t in threads:
+        t.start()
+    return threads
+
+
+def killed_mid_batch(upstream: FakeOpenAIServer, url: str, proc: subprocess.Popen, db: str, n: int) -> None:
+    """`n` keyed requests sent; once each run's first two drafts are answered and in the ledger, and
+    the other two in flight: SIGKILL."""
+    threads = send_all(url, [f"key-{i}" for i in range(n)])
+    sent = lambda: len(upstream.answered("draft")) == 2 * n and len(upstream.requests) >= 4 * n  # noqa: E731
+    upstream.wait_for(sent, 120)
+    wait_until(lambda: ledger_drafts(db) == 2 * n, 120)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    for t in threads:
+        t.join(timeout=30)
+
+
+def test_sigkill_of_pdr_serve_mid_batch_then_a_restart_finishes_every_run_once(tmp_path):
+    db, n = str(tmp_path / "runs.sqlite"), 16
+    hang = {"on": True}
+    with FakeOpenAIServer(delay=hanging(hang)) as upstream:
+        with serving(upstream.base_url, db) as (proc, url):
+            killed_mid_batch(upstream, url, proc, db, n)
+        assert {r.status for r in list_runs(db)} == {"interrupted"}
+        hang["on"] = False
+        with serving(upstream.base_url, db) as (_, url):  # no client asks: it finds them itself
+            wait_until(lambda: [r.status for r in list_runs(db)] == ["completed"] * n, 300)
+            runs = list_runs(db)
+            assert sum(r.b_total for r in runs) == billed(upstream)  # each call paid once
+            assert all(r.answer == "42" for r in runs)
+            requests = len(upstream.requests)
+            retried = [post(url, body(), f"key-{i}") for i in range(n)]  # clients retry with their keys
+            assert len(upstream.requests) == requests  # no second payment
+    assert [r.status_code for r in retried] == [200] * n
+    assert {r.json()["id"] for r in retried} == {f"chatcmpl-key-{i}" for i in range(n)}
+    assert {r.json()["pdr"]["answer"] for r in retried} == {"42"}
+
+
+def test_the_same_key_is_the_same_run(tmp_path):
+    db = str(tmp_path / "runs.sqlite")
+    gate = threading.Event()
+
+    def delay(req):  # the first draft waits for the test: the run is in progress while it asks again
+        if req.draft == (1, 0):
+            gate.wait(60)
+        return 0.0
+
+    with FakeOpenAIServer(delay=delay) as upstream, serving(upstream.base_url, db) as (_, url):
+        first: dict = {}
+        started = threading.Thread(target=lambda: first.update(r=post(url, body(), "same")))
+        started.start()
+        upstream.wait_for(lambda: len(upstream.requests) >= 4)
+        stream = {}
+        joined = threading.Thread(
+            target=lambda: stream.update(r=post(url, body(stream=True), "same")), daemon=True
+        )
+        joined.start()
+        by_field = post(url, body(pdr={"thread_id": "other"}))  # a key in the body is a key too
+        gate.set()
+        started.join(timeout=120)
+        joined.join(timeout=120)
+        calls = len(upstream.requests)
+        again = post(url, body(), "same")
+        assert len(upstream.requests) == calls  # finished: its answer, nothing called
+        reused = post(url, body("What is 5 * 5?"), "same")
+    reply = first["r"].json()
+    assert first["r"].status_code == 200 and again.json()["id"] == reply["id"] == "chatcmpl-same"
+    assert again.json()["choices"][0]["message"]["content"] == reply["choices"][0]["message"]["content"]
+    assert by_field.json()["id"] == "chatcmpl-other"
+    events = [json.loads(line[6:]) for line in stream["r"].text.splitlines() if line.startswith("data: {")]
+    assert {e["id"] for e in events} == {"chatcmpl-same"}
+    assert any(e["choices"] and e["choices"][0]["delta"].get("pdr_event") for e in events)
+    assert (
+        "".join(e["choices"][0]["delta"].get("content") or "" for e in events if e["choices"])
+        == (reply["choices"][0]["message"]["content"])
+    )
+    drafts = [r for r in upstream.requests if r.role == "draft"]
+    assert len(drafts) == 2 * 7  # two runs (same, other) of 4 + 2 + 1 drafts: none twice
+    assert reused.status_code == 422 and "another question" in reused.json()["error"]["message"]
+
+
+@pytest.mark.parametrize("bad", ["", "x" * 201])
+def test_a_bad_idempotency_key_is_400(tmp_path, bad):
+    with FakeOpenAIServer() as upstream, serving(upstream.base_url, str(tmp_path / "r.sqlite")) as (_, url):
+        reply = post(url, body(pdr={"thread_id": bad}))
+    assert reply.status_code == 400 and "Idempotency-Key" in reply.json()["error"]["message"]
+    assert upstream.requests == []
+
+
+def test_two_workers_on_one_postgresql_one_killed_the_other_finishes_its_runs(postgres_db):
+    db, n = str(postgres_db), 8
+    hang = {"on": True}
+    with (
+        FakeOpenAIServer(delay=hanging(hang)) as upstream,
+        serving(upstream.base_url, db, "--recover-every", "0.5") as (survivor, other),
+    ):
+        with serving(upstream.base_url, db, "--recover-every", "0.5") as (proc, url):
+            killed_mid_batch(upstream, url, proc, db, n)
+        hang["on"] = False
+        wait_until(lambda: [r.status for r in list_runs(db)] == ["completed"] * n, 300)
+        runs = list_runs(db)
+        assert sum(r.b_total for r in runs) == billed(upstream)
+        requests = len(upstream.requests)
+        retried = [post(other, body(), f"key-{i}") for i in range(n)]
+        assert len(upstream.requests) == requests
+        assert survivor.poll() is None
+    assert {r.json()["pdr"]["answer"] for r in retried} == {"42"}

@@ -142,3 +142,28 @@ def test_a_run_on_another_host_is_interrupted_only_once_its_lease_expired(tmp_pa
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True)
     set_lease(db, "far", f"{HOST}:{int(dead.stdout)}:abc", time.time() + 60)
     assert [r.status for r in list_runs(db)] == ["interrupted"]  # its process is gone
+
+
+def test_a_draft_recorded_before_its_checkpoint_is_not_paid_again(tmp_path):
+    """A process killed after a draft node recorded its draft, before the checkpoint held it: the draft
+    runs again on resume, and reads its recorded reply back instead of paying for it again."""
+    from langgraph_pdr import PDRConfig, resume_pdr, run_pdr
+
+    config = PDRConfig(schedule="4,2,1", max_tokens=200)
+    with FakeOpenAIServer() as server:
+        model = {"model": "openai:fake-model", "base_url": server.base_url}
+        first = run_pdr("What is 6 * 7?", **model, config=config, db=tmp_path / "first.sqlite")
+        [draft] = [d for d in first.rounds[0].drafts if d.index == 0]
+        db = str(tmp_path / "cut.sqlite")
+        ledger = open_ledger(db)
+        try:  # the run as the killed process left it: draft (1, 0) in the ledger, no checkpoint yet
+            ledger.start_run("cut", question="What is 6 * 7?", config=config)
+            ledger.record_many("cut", [draft.call, draft])
+        finally:
+            ledger.dispose()
+        server.requests.clear()
+        result = resume_pdr("cut", db=db, **model)
+        again = [r.draft for r in server.requests if r.role == "draft"]
+    assert (1, 0) not in again and len(again) == 6
+    assert result.b_total == paid(server) + draft.call.total_tokens
+    assert (result.status, result.answer) == ("completed", "42")

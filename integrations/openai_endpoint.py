@@ -78,8 +78,8 @@ def request_key(headers: Any, body: dict[str, Any]) -> str | None:
         assert request_key({}, {"model": "pdr"}) is None
         ```
     """
-    extra = body.get("pdr") if isinstance(body.get("pdr"), dict) else {}
-    key = headers.get("idempotency-key") or extra.get("thread_id")
+    extra = body.get("pdr")
+    key = headers.get("idempotency-key") or (extra.get("thread_id") if isinstance(extra, dict) else None)
     if key is None:
         return None
     if not isinstance(key, str) or not 1 <= len(key) <= 200 or not key.isprintable():

@@ -48,6 +48,10 @@ class Live:
         self.events.append(event)
         self._changed.set()
 
+    def ended(self) -> None:
+        """Wake the requests that follow the run: it ended."""
+        self._changed.set()
+
     async def follow(self) -> AsyncIterator[dict[str, Any]]:
         """Every event of the run, from its first, until it ends."""
         sent = 0
@@ -92,7 +96,7 @@ class ServedRuns:
         def ended(task: asyncio.Task[PDRResult]) -> None:
             if not task.cancelled():
                 task.exception()  # a recovered run nobody follows: its error is in the store
-            live._changed.set()
+            live.ended()
             if self.live.get(thread_id) is live:
                 del self.live[thread_id]
 

@@ -63,77 +63,25 @@ def db(request, tmp_path):
     return ":memory:" if request.param == "memory" else str(tmp_path / "runs.sqlite")
 
 
-def _pg_bin() -> Path | None:
-    import glob
-    import shutil
-
-    found = shutil.which("pg_ctl")
-    if found:
-        return Path(found).resolve().parent
-    versions = sorted(glob.glob("/usr/lib/postgresql/*/bin"))
-    return Path(versions[-1]) if versions else None
-
-
 @pytest.fixture(scope="session")
 def postgres_server():
     """A real PostgreSQL server (Debian's `postgresql` package) in a temporary directory on a free
     local port, for the whole session; yields its base URL (`postgresql://postgres@127.0.0.1:PORT`)."""
-    import shutil
-    import socket
-    import subprocess
-    import tempfile
+    from postgres_process import PostgresMissing, temporary_postgres
 
-    bindir = _pg_bin()
-    if bindir is None:
-        pytest.fail("PostgreSQL is not installed (apt-get install postgresql; .ci/run does it)")
-    root = Path(tempfile.mkdtemp(prefix="pdr-pg-"))
-    root.chmod(0o755)
-    data = root / "data"
-    as_postgres: list[str] = []
-    if os.geteuid() == 0:  # the server refuses to run as root
-        import pwd
-
-        user = pwd.getpwnam("postgres")
-        data.mkdir()
-        os.chown(data, user.pw_uid, user.pw_gid)
-        as_postgres = ["runuser", "-u", "postgres", "--"]
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    run = lambda *cmd: subprocess.run([*as_postgres, *cmd], check=True, capture_output=True, text=True)  # noqa: E731
-    run(str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres", "--no-sync")
-    run(
-        str(bindir / "pg_ctl"),
-        "-D",
-        str(data),
-        "-w",
-        "-l",
-        str(data / "server.log"),
-        "-o",
-        f"-p {port} -k {data} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=300",
-        "start",
-    )
     try:
-        yield f"postgresql://postgres@127.0.0.1:{port}"
-    finally:
-        subprocess.run(
-            [*as_postgres, str(bindir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"],
-            capture_output=True,
-        )
-        shutil.rmtree(root, ignore_errors=True)
+        with temporary_postgres() as url:
+            yield url
+    except PostgresMissing as exc:
+        pytest.fail(str(exc))
 
 
 @pytest.fixture
 def postgres_db(postgres_server):
     """A fresh database of the session's PostgreSQL server, as a URL."""
-    import uuid
+    from postgres_process import new_database
 
-    import psycopg
-
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(f"{postgres_server}/postgres", autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return f"{postgres_server}/{name}"
+    return new_database(postgres_server)
 
 
 @pytest.fixture

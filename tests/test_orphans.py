@@ -167,3 +167,62 @@ def test_a_draft_recorded_before_its_checkpoint_is_not_paid_again(tmp_path):
     assert (1, 0) not in again and len(again) == 6
     assert result.b_total == paid(server) + draft.call.total_tokens
     assert (result.status, result.answer) == ("completed", "42")
+
+
+def orphan(db: str, thread_id: str, method: str, url: str) -> None:
+    """A run whose process died before its first checkpoint (no lease holder: an orphan)."""
+    from langgraph_pdr import PDRConfig
+    from langgraph_pdr.state.spec import ModelSpec, RunSpec
+
+    config = PDRConfig(method=method, schedule="2,1" if method == "pdr" else None, max_tokens=200)
+    ledger = open_ledger(db)
+    try:
+        spec = RunSpec(model=ModelSpec(id="fake-model", base_url=url))
+        ledger.start_run(thread_id, question="What is 6 * 7?", config=config, spec=spec)
+    finally:
+        ledger.dispose()
+
+
+def test_resume_all_chooses_by_method_and_age_and_runs_each_once(tmp_path):
+    db = str(tmp_path / "runs.sqlite")
+    with FakeOpenAIServer() as server:
+        for thread_id, method in (("a", "pdr"), ("b", "pdr"), ("c", "single"), ("d", "single")):
+            orphan(db, thread_id, method, server.base_url)
+        old = pdr("resume", "--all", "--method", "single", "--older-than", "1d", "--db", db)
+        assert old.returncode == 0 and "no interrupted runs" in old.stdout and server.requests == []
+
+        singles = pdr("resume", "--all", "--method", "single", "--db", db, "--json")
+        assert singles.returncode == 0, singles.stderr
+        done = json.loads(singles.stdout)["runs"]
+        assert sorted((r["thread_id"], r["status"], r["answer"]) for r in done) == [
+            ("c", "completed", "42"),
+            ("d", "completed", "42"),
+        ]
+        assert {r.thread_id: r.status for r in list_runs(db)} == {
+            "a": "interrupted", "b": "interrupted", "c": "completed", "d": "completed"
+        }  # fmt: skip
+
+        # two `pdr resume --all` at once: each run is resumed by one of them
+        both = [subprocess.Popen([*PDR, "resume", "--all", "--jobs", "2", "--db", db, "--json"],
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                for _ in range(2)]  # fmt: skip
+        outs = [p.communicate(timeout=120) for p in both]
+        assert [p.returncode for p in both] == [0, 0], outs
+    runs = list_runs(db)
+    assert {r.status for r in runs} == {"completed"}
+    assert sum(r.b_total for r in runs) == paid(server)  # no call paid twice
+    assert len([r for r in server.requests if r.role == "draft"]) == 2 * 3 + 2  # a, b: 2 + 1; c, d: 1
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        ((), "give a thread id"),
+        (("t1", "--all"), "not both"),
+        (("--all", "--older-than", "5x"), "expected an age"),
+        (("t1", "--method", "pdr"), "give --all"),
+    ],
+)
+def test_resume_all_bad_usage_is_one_line(tmp_path, args, message):
+    done = pdr("resume", *args, "--db", str(tmp_path / "runs.sqlite"))
+    assert done.returncode == 2 and message in done.stderr and "Traceback" not in done.stderr

@@ -94,13 +94,17 @@ def send_all(url: str, keys: list[str]) -> list[threading.Thread]:
     return threads
 
 
-def killed_mid_batch(upstream: FakeOpenAIServer, url: str, proc: subprocess.Popen, db: str, n: int) -> None:
+def killed_mid_batch(
+    upstream: FakeOpenAIServer, url: str, proc: subprocess.Popen, db: str, n: int, before_kill=None
+) -> None:
     """`n` keyed requests sent; once each run's first two drafts are answered and in the ledger, and
-    the other two in flight: SIGKILL."""
+    the other two in flight (and `before_kill()` called): SIGKILL."""
     threads = send_all(url, [f"key-{i}" for i in range(n)])
     sent = lambda: len(upstream.answered("draft")) == 2 * n and len(upstream.requests) >= 4 * n  # noqa: E731
     upstream.wait_for(sent, 120)
     wait_until(lambda: ledger_drafts(db) == 2 * n, 120)
+    if before_kill is not None:
+        before_kill()
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)
     for t in threads:
@@ -179,16 +183,26 @@ def test_a_bad_idempotency_key_is_400(tmp_path, bad):
     assert upstream.requests == []
 
 
-def test_two_workers_on_one_postgresql_one_killed_the_other_finishes_its_runs(postgres_db):
-    db, n = str(postgres_db), 8
+@pytest.mark.parametrize("store", ["postgres", "sqlite"])
+def test_two_workers_on_one_store_one_killed_the_other_finishes_its_runs(request, tmp_path, store):
+    """On one PostgreSQL database (or one SQLite file on one machine): a client retrying its key on the
+    other worker while the run is in progress follows it there, and gets its answer after the kill."""
+    db, n = str(request.getfixturevalue("postgres_db") if store == "postgres" else tmp_path / "r.sqlite"), 8
     hang = {"on": True}
+    follower: dict = {}
+
+    def follow() -> None:
+        follower["r"] = post(other, body(), "key-0")
+
+    retry = threading.Thread(target=follow, daemon=True)
     with (
         FakeOpenAIServer(delay=hanging(hang)) as upstream,
         serving(upstream.base_url, db, "--recover-every", "0.5") as (survivor, other),
     ):
         with serving(upstream.base_url, db, "--recover-every", "0.5") as (proc, url):
-            killed_mid_batch(upstream, url, proc, db, n)
+            killed_mid_batch(upstream, url, proc, db, n, before_kill=retry.start)
         hang["on"] = False
+        retry.join(timeout=300)
         wait_until(lambda: [r.status for r in list_runs(db)] == ["completed"] * n, 300)
         runs = list_runs(db)
         assert sum(r.b_total for r in runs) == billed(upstream)
@@ -197,3 +211,5 @@ def test_two_workers_on_one_postgresql_one_killed_the_other_finishes_its_runs(po
         assert len(upstream.requests) == requests
         assert survivor.poll() is None
     assert {r.json()["pdr"]["answer"] for r in retried} == {"42"}
+    assert follower["r"].status_code == 200 and follower["r"].json()["id"] == "chatcmpl-key-0"
+    assert follower["r"].json()["pdr"]["answer"] == "42"

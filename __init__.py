@@ -39,7 +39,17 @@ if TYPE_CHECKING:
         register_distiller,
     )
     from langgraph_pdr.prompting.prompt_catalog import get_prompts, register_prompts
-    from langgraph_pdr.runner import aresume_pdr, arun_pdr, inspect_run, list_runs, resume_pdr, run_pdr
+    from langgraph_pdr.runner import (
+        aresume_interrupted,
+        aresume_pdr,
+        arun_pdr,
+        inspect_run,
+        interrupted_runs,
+        list_runs,
+        resume_interrupted,
+        resume_pdr,
+        run_pdr,
+    )
     from langgraph_pdr.state import (
         CallRecord,
         Check,
@@ -98,7 +108,10 @@ _MODULES: dict[str, str] = {
     "Verifier": "langgraph_pdr.checking",
     "get_verifier": "langgraph_pdr.checking",
     "register_verifier": "langgraph_pdr.checking",
+    "aresume_interrupted": "langgraph_pdr.runner",
     "aresume_pdr": "langgraph_pdr.runner",
+    "interrupted_runs": "langgraph_pdr.runner",
+    "resume_interrupted": "langgraph_pdr.runner",
     "arun_pdr": "langgraph_pdr.runner",
     "inspect_run": "langgraph_pdr.runner",
     "list_runs": "langgraph_pdr.runner",
@@ -163,6 +176,7 @@ __all__ = [
     "Verification",
     "Verifier",
     "Workspace",
+    "aresume_interrupted",
     "aresume_pdr",
     "arun_pdr",
     "create_pdr_graph",
@@ -173,6 +187,7 @@ __all__ = [
     "get_verifier",
     "graph_config",
     "inspect_run",
+    "interrupted_runs",
     "list_runs",
     "load_mcp_tools",
     "python_tool",
@@ -181,6 +196,7 @@ __all__ = [
     "register_tool",
     "register_verifier",
     "render_run_html",
+    "resume_interrupted",
     "resume_pdr",
     "run_pdr",
     "run_python",

@@ -74,9 +74,8 @@ def interrupted_runs(
 
     Example:
         ```python
-        from langgraph_pdr import PDRConfig
+        from langgraph_pdr import PDRConfig, interrupted_runs
         from langgraph_pdr.checkpoints.store import open_ledger
-        from langgraph_pdr.runner.recovery import interrupted_runs
 
         ledger = open_ledger("orphans.sqlite")
         ledger.start_run("gone", question="q?", config=PDRConfig(), lock_owner=None)  # no live holder
@@ -128,9 +127,8 @@ def resume_interrupted(
         ```python
         from langchain_core.language_models import GenericFakeChatModel
         from langchain_core.messages import AIMessage
-        from langgraph_pdr import PDRConfig
+        from langgraph_pdr import PDRConfig, interrupted_runs, resume_interrupted
         from langgraph_pdr.checkpoints.store import open_ledger
-        from langgraph_pdr.runner.recovery import interrupted_runs, resume_interrupted
 
         ledger = open_ledger("left.sqlite")
         ledger.start_run("left", question="What is 17 * 23?", config=PDRConfig(method="single"))
@@ -173,9 +171,18 @@ async def aresume_interrupted(
     Example:
         ```python
         import asyncio
-        from langgraph_pdr.runner.recovery import aresume_interrupted
+        from langchain_core.language_models import GenericFakeChatModel
+        from langchain_core.messages import AIMessage
+        from langgraph_pdr import PDRConfig, aresume_interrupted
+        from langgraph_pdr.checkpoints.store import open_ledger
 
-        assert asyncio.run(aresume_interrupted([], db="none.sqlite")) == []
+        ledger = open_ledger("aleft.sqlite")
+        for thread_id in ("a1", "a2"):
+            ledger.start_run(thread_id, question="What is 17 * 23?", config=PDRConfig(method="single"))
+        ledger.dispose()
+        model = GenericFakeChatModel(messages=iter([AIMessage("17 * 23 = \\\\boxed{391}")] * 2))
+        done = asyncio.run(aresume_interrupted(["a1", "a2"], db="aleft.sqlite", model=model, jobs=2))
+        assert [(d.thread_id, d.result.answer) for d in done] == [("a1", "391"), ("a2", "391")]
         ```
     """
     gate = asyncio.Semaphore(max(1, jobs))

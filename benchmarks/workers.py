@@ -15,22 +15,21 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from postgres_process import new_database, temporary_postgres  # noqa: E402
+from serve_process import pdr_serve_process  # noqa: E402
 from server_process import served  # noqa: E402
 
 PDR = [sys.executable, "-m", "langgraph_pdr.cli"]
@@ -41,24 +40,9 @@ BODY = {
 }
 
 
-@contextmanager
-def worker(upstream: str, db: str) -> Iterator[str]:
-    """One `pdr serve` process on `db`; its base URL. Stopped by its own PID."""
-    proc = subprocess.Popen(
-        [*PDR, "serve", "--model", "fake-model", "--base-url", upstream, "--port", "0", "--db", db],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        env={**os.environ, "OPENAI_API_KEY": "sk-bench"},
-    )
-    try:
-        url = proc.stdout.readline().strip()
-        if not url:
-            raise RuntimeError(f"pdr serve did not start on {db}")
-        yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=60)
+def worker(upstream: str, db: str) -> Any:
+    """One `pdr serve` process on `db`, stopped by its own PID: (process, base URL)."""
+    return pdr_serve_process(upstream, "--db", db, env={"OPENAI_API_KEY": "sk-bench"})
 
 
 def request(url: str) -> float:
@@ -89,7 +73,7 @@ def batch(urls: list[str], clients: int) -> tuple[float, float, float]:
 
 def measure(upstream: str, db: str, workers: int, clients: int) -> tuple[float, float, float]:
     with ExitStack() as stack:
-        urls = [stack.enter_context(worker(upstream, db)) for _ in range(workers)]
+        urls = [stack.enter_context(worker(upstream, db))[1] for _ in range(workers)]
         return batch(urls, clients)
 
 

@@ -12,9 +12,12 @@ PDR = [sys.executable, "-m", "langgraph_pdr.cli"]
 
 
 @contextmanager
-def pdr_serve(upstream_url: str, *args: str, env: Mapping[str, str] | None = None) -> Iterator[str]:
+def pdr_serve_process(
+    upstream_url: str, *args: str, env: Mapping[str, str] | None = None
+) -> Iterator[tuple[subprocess.Popen, str]]:
     """`pdr serve --model fake-model` against `upstream_url` (more options in `args`, more
-    environment in `env`, e.g. `PDR_DB` for its default store); yields its base URL."""
+    environment in `env`, e.g. `PDR_DB` for its default store); yields the process and its base URL,
+    and stops it by its PID (unless it was killed)."""
     proc = subprocess.Popen(
         [*PDR, "serve", "--model", "fake-model", "--base-url", upstream_url, "--port", "0", *args],
         stdout=subprocess.PIPE,
@@ -25,7 +28,15 @@ def pdr_serve(upstream_url: str, *args: str, env: Mapping[str, str] | None = Non
     try:
         url = proc.stdout.readline().strip()
         assert url.startswith("http://127.0.0.1:"), proc.stderr.read() if proc.poll() is not None else url
-        yield url
+        yield proc, url
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+        if proc.poll() is None:
+            proc.terminate()
+        proc.wait(timeout=60)
+
+
+@contextmanager
+def pdr_serve(upstream_url: str, *args: str, env: Mapping[str, str] | None = None) -> Iterator[str]:
+    """`pdr_serve_process`, yielding its base URL alone."""
+    with pdr_serve_process(upstream_url, *args, env=env) as (_, url):
+        yield url

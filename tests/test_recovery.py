@@ -5,19 +5,18 @@ processes killed with SIGKILL, a real upstream on 127.0.0.1, real clients."""
 from __future__ import annotations
 
 import json
-import os
 import signal
 import sqlite3
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import httpx
 import pytest
 from fake_openai import FakeOpenAIServer
+from serve_process import pdr_serve_process
 from test_durable import wait_until
+from test_orphans import hanging_drafts
 
 from langgraph_pdr import list_runs
 
@@ -29,40 +28,14 @@ def body(question: str = "What is 6 * 7?", **extra) -> dict:
     return {"model": MODEL, "messages": [{"role": "user", "content": question}], "max_tokens": 200, **extra}
 
 
-@contextmanager
-def serving(upstream: str, db: str, *args: str) -> Iterator[tuple[subprocess.Popen, str]]:
-    """A `pdr serve` process (stopped by its PID when the block ends, unless the test killed it)."""
-    proc = subprocess.Popen(
-        [*PDR, "serve", "--model", "fake-model", "--base-url", upstream, "--port", "0", "--db", db, *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "OPENAI_API_KEY": "sk-test"},
-    )
-    try:
-        url = proc.stdout.readline().strip()
-        assert url.startswith("http://127.0.0.1:"), proc.stderr.read() if proc.poll() is not None else url
-        yield proc, url
-    finally:
-        if proc.poll() is None:
-            proc.terminate()
-        proc.wait(timeout=30)
+def serving(upstream: str, db: str, *args: str):
+    """A `pdr serve` process on `db` (stopped by its PID when the block ends, unless the test killed it)."""
+    return pdr_serve_process(upstream, "--db", db, *args)
 
 
 def post(url: str, payload: dict, key: str | None = None) -> httpx.Response:
     headers = {"Idempotency-Key": key} if key else {}
     return httpx.post(f"{url}/chat/completions", json=payload, headers=headers, timeout=120)
-
-
-def hanging(hang: dict):
-    """While `hang["on"]`, drafts 2 and 3 of round 1 hang; everything else answers at once."""
-
-    def delay(req):
-        if hang["on"] and req.role == "draft" and req.draft and req.draft[0] == 1 and req.draft[1] >= 2:
-            return 3600.0
-        return 0.0
-
-    return delay
 
 
 def billed(upstream: FakeOpenAIServer) -> int:
@@ -114,7 +87,7 @@ def killed_mid_batch(
 def test_sigkill_of_pdr_serve_mid_batch_then_a_restart_finishes_every_run_once(tmp_path):
     db, n = str(tmp_path / "runs.sqlite"), 16
     hang = {"on": True}
-    with FakeOpenAIServer(delay=hanging(hang)) as upstream:
+    with FakeOpenAIServer(delay=hanging_drafts(hang)) as upstream:
         with serving(upstream.base_url, db) as (proc, url):
             killed_mid_batch(upstream, url, proc, db, n)
         assert {r.status for r in list_runs(db)} == {"interrupted"}
@@ -196,7 +169,7 @@ def test_two_workers_on_one_store_one_killed_the_other_finishes_its_runs(request
 
     retry = threading.Thread(target=follow, daemon=True)
     with (
-        FakeOpenAIServer(delay=hanging(hang)) as upstream,
+        FakeOpenAIServer(delay=hanging_drafts(hang)) as upstream,
         serving(upstream.base_url, db, "--recover-every", "0.5") as (survivor, other),
     ):
         with serving(upstream.base_url, db, "--recover-every", "0.5") as (proc, url):

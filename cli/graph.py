@@ -24,7 +24,7 @@ def add_parsers(sub: Any) -> None:
         help="mermaid (default) or ascii text, or a png or svg image (png needs --output); images "
         "are drawn with matplotlib, no system package needed",
     )
-    graph.add_argument("--output", help="write to this file (required for png)")
+    graph.add_argument("--output", help="write to this file, and print its path (required for png)")
     graph.add_argument("--debug", action="store_true", help="show tracebacks")
     graph.set_defaults(handler=cmd_graph)
 
@@ -39,10 +39,10 @@ def cmd_graph(args: argparse.Namespace) -> int:
     except ImportError as exc:
         need = "grandalf and matplotlib" if image else "grandalf"
         raise UsageError(f"--format {args.format} needs {need} ({exc})") from None
-    if text is None:
-        return 0
-    if args.output:
-        Path(args.output).write_text(text)
-    else:
+    if text is not None and not args.output:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
+        return 0
+    if text is not None:
+        Path(args.output).write_text(text)
+    print(args.output)  # what was written, as `pdr view` says
     return 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import ipaddress
+import logging
 import os
 import sys
 from typing import Any
@@ -20,7 +21,7 @@ from langgraph_pdr.cli.common import (
     probe,
     store_options,
 )
-from langgraph_pdr.integrations.openai_endpoint import RECOVER_EVERY_S, serve
+from langgraph_pdr.integrations.openai_endpoint import RECOVER_EVERY_S, access_log, serve
 from langgraph_pdr.state.registry import TOOLS
 from langgraph_pdr.tooling.toolbox import ALLOW_TOOLS_ENV, allowed_tools
 
@@ -93,6 +94,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
                 f"port can spend your model's tokens (--api-key or ${API_KEY_ENV})\n"
             )
 
+    access = logging.StreamHandler(sys.stderr)  # a line per request
+    access.setFormatter(logging.Formatter("pdr serve: %(message)s"))
+    access_log.addHandler(access)
+    access_log.setLevel(logging.INFO)
     # uvicorn stops on Ctrl-C and SIGTERM, finishing the requests in flight
     serve(
         model=model,

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import json
+import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Sequence
@@ -51,6 +52,52 @@ PRESETS = (
     "sc-8",
     "bon-8",
 )
+
+
+#: The logger of `pdr serve`'s access log: a line per request (INFO), see `access_line`.
+access_log = logging.getLogger("langgraph_pdr.access")
+
+
+def access_line(method: str, path: str, status: int, seconds: float, state: dict[str, Any]) -> str:
+    """The access-log line of one request: HTTP method and path, the model (the method the request
+    named), the run's thread id, the HTTP status and the seconds until the last byte was sent.
+
+    Example:
+        ```python
+        from langgraph_pdr.integrations.openai_endpoint import access_line
+
+        line = access_line("POST", "/v1/chat/completions", 200, 1.234, {"model": "sr-3", "thread": "ab12"})
+        assert line == "POST /v1/chat/completions model=sr-3 thread=ab12 status=200 1.23s"
+        ```
+    """
+    model, thread = state.get("model") or "-", state.get("thread") or "-"
+    return f"{method} {path} model={model} thread={thread} status={status} {seconds:.2f}s"
+
+
+class _AccessLog:
+    """ASGI middleware: one `access_line` per HTTP request once its response is sent (a stream's too);
+    the handler names the model and thread in `request.state`."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started, status = time.monotonic(), [500]
+        state = scope.setdefault("state", {})
+
+        async def sending(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        finally:
+            seconds = time.monotonic() - started
+            access_log.info(access_line(scope["method"], scope["path"], status[0], seconds, state))
 
 
 class RequestError(ValueError):
@@ -237,6 +284,8 @@ def create_app(
         recover_every: seconds between two looks for the store's orphaned runs (their process died or
             their lease expired) made with this model, which the app resumes (on start too); None
             never looks. Several apps on one store share its runs: each is run by one of them.
+
+    Every request is logged, one `access_line` at INFO on the `langgraph_pdr.access` logger.
     """
     from starlette.applications import Starlette
     from starlette.middleware import Middleware
@@ -288,6 +337,7 @@ def create_app(
             return _error("the body is not JSON", 400)
         if not isinstance(body, dict):
             return _error("the body must be a JSON object", 400)
+        request.state.model = body.get("model") or "pdr"
         try:
             config = config_for(body.get("model", "pdr"), body, local=local)
             try:
@@ -323,6 +373,7 @@ def create_app(
                 answer = await runs.obtain(key, question, config, run)
         except KeyReused as exc:
             return _error(str(exc), 422)
+        request.state.thread = answer.thread_id
         if body.get("stream"):
             include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
             return StreamingResponse(_stream(answer, name, include_usage), media_type="text/event-stream")
@@ -358,7 +409,7 @@ def create_app(
             Route("/v1/chat/completions", completions, methods=["POST"]),
         ],
         lifespan=lifespan,
-        middleware=[Middleware(_BearerKey, key=api_key)] if api_key else [],
+        middleware=[Middleware(_AccessLog), *([Middleware(_BearerKey, key=api_key)] if api_key else [])],
     )
 
 

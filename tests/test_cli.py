@@ -137,6 +137,14 @@ def test_graph_draws_offline():
     assert ascii_.returncode == 0 and "critique" in ascii_.stdout and "__error_handler" not in ascii_.stdout
 
 
+@pytest.mark.parametrize("format", ["mermaid", "ascii", "svg", "png"])
+def test_graph_output_says_what_it_wrote(tmp_path, format):
+    path = tmp_path / f"graph.{format}"
+    proc = pdr("graph", "--format", format, "--output", str(path))
+    assert (proc.returncode, proc.stdout, proc.stderr) == (0, f"{path}\n", "")
+    assert path.stat().st_size > 0
+
+
 def test_run_json_inspect_and_runs_against_a_server(db):
     with FakeOpenAIServer() as server:
         proc = pdr(

@@ -294,3 +294,35 @@ def test_a_bad_serving_option_is_one_line_before_anything_starts(args, message):
         timeout=60,
     )
     assert (proc.returncode, proc.stderr, proc.stdout) == (2, message, "")
+
+
+def test_every_request_gets_one_access_log_line_on_stderr(tmp_path):
+    import os
+    import subprocess
+
+    from serve_process import PDR
+
+    with FakeOpenAIServer() as upstream:
+        proc = subprocess.Popen(
+            [*PDR, "serve", "--model", "fake-model", "--base-url", upstream.base_url, "--port", "0"]
+            + ["--db", str(tmp_path / "r.sqlite")],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "OPENAI_API_KEY": "sk-test"},
+        )
+        try:
+            url = proc.stdout.readline().strip()
+            status, body = post(url + "/chat/completions", {"model": "single", "messages": CONVERSATION})
+            assert status == 200
+            thread = body["id"].removeprefix("chatcmpl-")
+            assert post(url + "/chat/completions", {"model": "sr-0", "messages": CONVERSATION})[0] == 400
+            assert get(url + "/models") == 200
+        finally:
+            proc.terminate()  # uvicorn finishes the requests in flight (their log lines too), then ends
+            _, stderr = proc.communicate(timeout=30)
+    lines = [line for line in stderr.splitlines() if "model=" in line]
+    pattern = r"pdr serve: {} model={} thread={} status={} \d+\.\d\ds"
+    assert re.fullmatch(pattern.format("POST /v1/chat/completions", "single", thread, 200), lines[0]), lines
+    assert re.fullmatch(pattern.format("POST /v1/chat/completions", "sr-0", "-", 400), lines[1]), lines
+    assert re.fullmatch(pattern.format("GET /v1/models", "-", "-", 200), lines[2]), lines

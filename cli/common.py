@@ -113,6 +113,17 @@ def positive(text: str) -> int:
     return value
 
 
+def temperature(text: str) -> float:
+    """An option type: a sampling temperature, 0 to 2."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number between 0 and 2, got {text!r}") from None
+    if not 0 <= value <= 2:
+        raise argparse.ArgumentTypeError(f"expected a number between 0 and 2, got {text}")
+    return value
+
+
 def seconds(text: str) -> float:
     """An option type: a positive number of seconds."""
     try:

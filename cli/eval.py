@@ -25,6 +25,7 @@ from langgraph_pdr.cli.common import (
     print_json,
     probe,
     store_options,
+    temperature,
 )
 from langgraph_pdr.evals.compare import BASELINE, compare
 from langgraph_pdr.evals.datasets import load_dataset, select
@@ -121,7 +122,7 @@ def add_parsers(sub: Any) -> None:
     g.add_argument("--verify-tokens", type=positive, help="max tokens of each self-verification")
     g.add_argument("--kappa", type=positive, help="workspace bound, in tokens")
     g.add_argument("--k", type=positive, help="drafts an extractive distiller keeps")
-    g.add_argument("--temperature", type=float, help="temperature of the drafts")
+    g.add_argument("--temperature", type=temperature, help="temperature of the drafts")
     g.add_argument("--run-seed", type=int, help="seed of the runs (default 0)")
     model_options(p)
     store_options(p)

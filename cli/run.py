@@ -30,6 +30,7 @@ from langgraph_pdr.cli.common import (
     probe,
     result_json,
     store_options,
+    temperature,
 )
 from langgraph_pdr.cli.inspect import tool_summary
 from langgraph_pdr.cli.progress import Progress
@@ -68,7 +69,7 @@ def add_parsers(sub: Any) -> None:
     run.add_argument("--k", type=positive, help="drafts an extractive distiller keeps")
     run.add_argument("--kappa", type=positive, help="workspace bound, in tokens")
     run.add_argument("--max-tokens", type=positive, help="max tokens of each draft")
-    run.add_argument("--temperature", type=float, help="temperature of the drafts")
+    run.add_argument("--temperature", type=temperature, help="temperature of the drafts")
     run.add_argument("--seed", type=int, help="seed of the random distillers and of each call (default 0)")
     run.add_argument("--max-b-total", type=positive, help="hard cap on B_total")
     run.add_argument("--max-b-seq", type=positive, help="hard cap on B_seq")

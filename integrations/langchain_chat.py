@@ -95,7 +95,7 @@ class PDRChatModel(BaseChatModel):
         ```
     """
 
-    model_config = ConfigDict(arbitrary_types_allowed=True)
+    model_config = ConfigDict(arbitrary_types_allowed=True, extra="forbid")  # no setting silently lost
 
     model: Any = Field(description="the inner chat model, or a model string as for run_pdr")
     config: PDRConfig = Field(default_factory=PDRConfig)
@@ -110,7 +110,13 @@ class PDRChatModel(BaseChatModel):
     @classmethod
     def _local_defaults(cls, data: Any) -> Any:
         """On the embedded local model, a config not given or given as a dict gets that model's
-        defaults where it names none, as `run_pdr` does."""
+        defaults where it names none, as `run_pdr` does. The drafts' `max_tokens` and `temperature`,
+        which chat models take as fields, are the config's here: named as fields, they are an error."""
+        for name in ("max_tokens", "temperature"):
+            if isinstance(data, dict) and name in data:
+                raise ValueError(
+                    f"{name}: PDRChatModel takes it in its config: PDRChatModel(config={{{name!r}: ...}})"
+                )
         if isinstance(data, dict) and is_local_model(data.get("model"), data.get("base_url")):
             given = data.get("config")
             if given is None or isinstance(given, dict):

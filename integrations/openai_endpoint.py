@@ -150,6 +150,24 @@ def run_fields(request: dict[str, Any]) -> dict[str, Any]:
     return {"tests": tests} if tests is not None else {}
 
 
+def _sampling(request: dict[str, Any]) -> dict[str, Any]:
+    """The drafts' `max_tokens` and `temperature` a request sets, each checked under its own name."""
+    fields: dict[str, Any] = {}
+    for name in ("max_completion_tokens", "max_tokens"):  # the older name wins when both are given
+        value = request.get(name)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise RequestError(f"{name}: expected a positive number of tokens, got {value!r}")
+        fields["max_tokens"] = value
+    value = request.get("temperature")
+    if value is not None:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 2:
+            raise RequestError(f"temperature: expected a number between 0 and 2, got {value!r}")
+        fields["temperature"] = value
+    return fields
+
+
 def config_for(model: str, request: dict[str, Any], *, local: bool = False) -> PDRConfig:
     """The run configuration a request asks for: its model name, then `pdr`, `max_tokens`, `temperature`.
 
@@ -174,11 +192,7 @@ def config_for(model: str, request: dict[str, Any], *, local: bool = False) -> P
     """
     if not isinstance(model, str) or not model:
         raise RequestError("model: name a method, e.g. pdr, pdr-4-2-1-global_summary, sr-3, single")
-    fields: dict[str, Any] = {}
-    if isinstance(request.get("max_tokens") or request.get("max_completion_tokens"), int):
-        fields["max_tokens"] = request.get("max_tokens") or request.get("max_completion_tokens")
-    if isinstance(request.get("temperature"), (int, float)):
-        fields["temperature"] = request["temperature"]
+    fields = _sampling(request)
     try:
         entry = from_model_name(model)
         data = (

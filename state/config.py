@@ -296,12 +296,20 @@ class PDRConfig(BaseModel):
     @field_validator("max_tokens", mode="before")
     @classmethod
     def _draft_tokens_shorthand(cls, value: Any) -> Any:
-        return {"draft": value} if isinstance(value, int) and not isinstance(value, bool) else value
+        if not isinstance(value, int) or isinstance(value, bool):
+            return value
+        if value < 1:  # named as it was given (`max_tokens`, not `max_tokens.draft`)
+            raise ValueError(f"max_tokens: must be at least 1, got {value}")
+        return {"draft": value}
 
     @field_validator("temperature", mode="before")
     @classmethod
     def _draft_temperature_shorthand(cls, value: Any) -> Any:
-        return {"draft": value} if isinstance(value, (int, float)) and not isinstance(value, bool) else value
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            return value
+        if not 0 <= value <= 2:
+            raise ValueError(f"temperature: must be between 0 and 2, got {value}")
+        return {"draft": value}
 
     @field_validator("k", "kappa")
     @classmethod
@@ -438,8 +446,13 @@ def validation_message(exc: ValidationError) -> str:
     """The first error of a `PDRConfig` validation as one line, led by the field it concerns."""
     err = exc.errors()[0]
     msg = str(err.get("msg", exc)).removeprefix("Value error, ")
-    loc = ".".join(str(x) for x in err.get("loc", ()))
-    return msg if not loc or msg.startswith(loc.split(".")[0]) else f"{loc}: {msg}"
+    path = [str(x) for x in err.get("loc", ())]
+    loc = ".".join(path)
+    if not loc or msg.startswith(path[0]):
+        return msg
+    if msg.startswith(f"{path[-1]}: "):  # a nested field's own message: `config.kappa: must be ...`
+        return f"{loc}: {msg.removeprefix(f'{path[-1]}: ')}"
+    return f"{loc}: {msg}"
 
 
 def error_line(exc: BaseException) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sqlite3
 import subprocess
 
@@ -20,6 +21,7 @@ from langgraph_pdr import (
 )
 from langgraph_pdr.checkpoints.ledger import DatabaseBusyError
 from langgraph_pdr.models import ModelError, ServerUnreachable
+from langgraph_pdr.state.config import error_line
 
 LONG = "Compute the following sum. " + "1 + " * 60_000 + "1"
 DEAD = "http://127.0.0.1:9/v1"  # nothing listens on the discard port
@@ -59,10 +61,10 @@ INVALID_CONFIGS = [
     ({"k": 9, "distiller": "random_k"}, "k: distiller 'random_k' selects k=9"),
     ({"kappa": 0}, "kappa: must be at least 1"),
     ({"kappa": 8}, "kappa: a workspace of 8 tokens"),
-    ({"max_tokens": 0}, "greater than 0"),
+    ({"max_tokens": 0}, "^max_tokens: must be at least 1, got 0$"),  # as given, not max_tokens.draft
     ({"max_tokens": {"distill": 4096}}, "max_tokens.distill: 4096 exceeds kappa"),
     ({"max_tokens": {"colour": 1}}, "Extra inputs are not permitted"),
-    ({"temperature": -1}, "greater than or equal to 0"),
+    ({"temperature": -1}, "^temperature: must be between 0 and 2, got -1$"),
     ({"temperature": {"draft": 3}}, "less than or equal to 2"),
     ({"seed": "abc"}, "valid integer"),
     ({"max_b_total": 0}, "max_b_total: must be a positive integer"),
@@ -72,12 +74,31 @@ INVALID_CONFIGS = [
 ]
 
 
+def test_the_chat_model_names_the_field_at_fault():
+    from langgraph_pdr import PDRChatModel
+
+    for fields, message in [
+        ({"config": {"max_tokens": -5}}, "config.max_tokens: must be at least 1, got -5"),
+        ({"config": {"kappa": 0}}, "config.kappa: must be at least 1, got 0"),
+        (
+            {"max_tokens": 512},
+            "max_tokens: PDRChatModel takes it in its config: PDRChatModel(config={'max_tokens': ...})",
+        ),
+        ({"temperature": 0}, "temperature: PDRChatModel takes it in its config"),
+        ({"confg": {"kappa": 512}}, "confg: Extra inputs are not permitted"),  # no setting silently lost
+    ]:
+        with pytest.raises(ValueError) as raised:
+            PDRChatModel(model=ScriptedChatModel(), **fields)
+        assert error_line(raised.value).startswith(message), error_line(raised.value)
+
+
 @pytest.mark.parametrize("fields, needle", INVALID_CONFIGS, ids=[str(f)[:40] for f, _ in INVALID_CONFIGS])
 def test_every_invalid_config_field_over_the_api(fields, needle, store):
     before = snapshot(store)
     fake = ScriptedChatModel()
-    with pytest.raises(ValueError, match=needle.replace("(", r"\(").replace("[", r"\[")):
+    with pytest.raises(ValueError) as raised:
         run_pdr("q?", model=fake, config=fields, db=store)
+    assert re.search(needle.replace("(", r"\(").replace("[", r"\["), error_line(raised.value))
     assert fake.log == [] and snapshot(store) == before
 
 
@@ -223,7 +244,11 @@ def test_reading_a_database_that_does_not_exist_creates_none(tmp_path):
 CLI_ERRORS = [
     (["run", ""], 2, "question: must be a non-empty string"),
     (["run", " \t "], 2, "question: must be a non-empty string"),
-    (["run", "q", "--temperature", "5"], 2, "less than or equal to 2"),
+    (
+        ["run", "q", "--temperature", "5"],
+        2,
+        "argument --temperature: expected a number between 0 and 2, got 5",
+    ),
     (["run", "q", "--max-tokens", "0"], 2, "positive integer"),
     (["run", "q", "--seed", "x"], 2, "invalid int value"),
     (["run", "q", "--max-b-seq", "0"], 2, "positive integer"),

@@ -176,6 +176,14 @@ def test_model_pdr_on_the_local_model_has_its_defaults_where_the_request_names_n
         ({"model": "pdr", "messages": [{"role": "system", "content": "only this"}]}, "no"),
         ({"model": "pdr", "n": 2}, "one choice"),
         (
+            {"model": "single", "max_tokens": -5},
+            "^Error code: 400 - max_tokens: expected a positive number of tokens, got -5$",
+        ),
+        (
+            {"model": "sr-3", "temperature": 2.5},
+            "^Error code: 400 - temperature: expected a number between 0 and 2, got 2.5$",
+        ),
+        (
             {"model": "single", "extra_body": {"pdr": {"tools": ["shell"]}}},
             "^Error code: 400 - tools: unknown tool 'shell'; built in: python$",  # the whole message
         ),

@@ -89,6 +89,9 @@ def _record(
 MAX_RETRY_AFTER_S = 60.0
 
 FailedHook = Callable[[CallRecord], None]
+#: Called with each failed attempt's error and its record, to keep (None: the provider billed it, and
+#: `FailedHook` booked it); the graph's retry policy then tries again, or gives up.
+ErrorHook = Callable[[BaseException, CallRecord | None], None]
 #: Called with each piece of a streamed reply and how many pieces came so far.
 DeltaHook = Callable[[str, int], None]
 
@@ -172,11 +175,26 @@ def _empty(text: str, reply: AIMessage) -> bool:
     return not text.strip() and not calls
 
 
-def _fail(call: CallRecord, on_failed: FailedHook | None) -> NoReturn:
+def _fail(call: CallRecord, on_failed: FailedHook | None, on_error: ErrorHook | None) -> NoReturn:
     failed = call.model_copy(update={"error": "EmptyCompletion: the model returned no text"})
     if on_failed is not None:
         on_failed(failed)  # books the billed tokens; may raise when no budget is left to retry
-    raise EmptyCompletion("the model returned no text")
+    empty = EmptyCompletion("the model returned no text")
+    if on_error is not None:
+        on_error(empty, None if on_failed is not None else failed)
+    raise empty
+
+
+def _failed_record(exc: BaseException, started: float, model: Any, **fields: Any) -> CallRecord:
+    """The record of an attempt that raised `exc`: no tokens (the provider billed none), its error."""
+    line = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return CallRecord(
+        usage_source="none",
+        latency_s=round(time.monotonic() - started, 4),
+        model=model_name(model),
+        error=f"{type(exc).__name__}: {line}" if line else type(exc).__name__,
+        **fields,
+    )
 
 
 @dataclass
@@ -208,11 +226,13 @@ class _Reply(Step):
 
 
 class _Hooks(NamedTuple):
-    """What a call tells: its billed failures, its tracers, and each piece of a streamed reply."""
+    """What a call tells: its billed failures, its tracers, each piece of a streamed reply, and each
+    failed attempt."""
 
     on_failed: FailedHook | None = None
     trace: dict[str, Any] | None = None
     on_delta: DeltaHook | None = None
+    on_error: ErrorHook | None = None
 
 
 def _reply_steps(
@@ -231,13 +251,15 @@ def _reply_steps(
         reply = yield _Reply(model, list(messages), config, options, hooks.on_delta)
     except Exception as exc:
         _refused_images(exc, messages, model)
+        if hooks.on_error is not None:  # off the event loop: it writes the ledger (see below)
+            yield Blocking(hooks.on_error, (exc, _failed_record(exc, started, model, **fields)))
         yield Sleep(_wait_for(exc))
         raise
     text, call = _record(reply, messages, counter=counter, started=started, model=model, **fields)
     if _empty(text, reply):
         # from async code off the event loop: `on_failed` writes the ledger, which may wait for
         # SQLite's write lock while the async checkpointer, on that loop, holds it until its commit runs
-        yield Blocking(_fail, (call, on_failed))
+        yield Blocking(_fail, (call, on_failed, hooks.on_error))
     return reply, text, call
 
 
@@ -250,17 +272,19 @@ def call_model_reply(
     on_failed: FailedHook | None = None,
     trace: dict[str, Any] | None = None,
     on_delta: DeltaHook | None = None,
+    on_error: ErrorHook | None = None,
     **fields: Any,
 ) -> tuple[AIMessage, str, CallRecord]:
     """Invoke `model` once; return its reply, its text and the call record (`fields`: role, round,
     index, stage; `trace`: the run's metadata for tracers, see `langgraph_pdr.calls.tracing`). With
     `on_delta`, the reply is streamed and `on_delta(text, pieces)` gets each piece as it arrives.
+    `on_error(exc, record)` hears of each failed attempt (`record`: its failure, to keep).
 
     A rate limit that names its wait (`Retry-After`, up to a minute) is waited out here, then raised
     for the graph's retry policy; an empty completion is reported to `on_failed` (its billed tokens)
     and raised as `EmptyCompletion`, which the policy retries.
     """
-    hooks = _Hooks(on_failed, trace, on_delta)
+    hooks = _Hooks(on_failed, trace, on_delta, on_error)
     return run_steps(_reply_steps(model, messages, options, counter, hooks, **fields))
 
 
@@ -273,10 +297,11 @@ async def acall_model_reply(
     on_failed: FailedHook | None = None,
     trace: dict[str, Any] | None = None,
     on_delta: DeltaHook | None = None,
+    on_error: ErrorHook | None = None,
     **fields: Any,
 ) -> tuple[AIMessage, str, CallRecord]:
     """Async twin of `call_model_reply`."""
-    hooks = _Hooks(on_failed, trace, on_delta)
+    hooks = _Hooks(on_failed, trace, on_delta, on_error)
     return await arun_steps(_reply_steps(model, messages, options, counter, hooks, **fields))
 
 

@@ -66,6 +66,40 @@ def refusal_status(exc: BaseException) -> int | None:
     return status
 
 
+def failure_reason(exc: BaseException) -> str:
+    """What a failed attempt is called in progress lines: its HTTP status, else its error's type.
+
+    Example:
+        ```python
+        from langgraph_pdr.calls.retry import failure_reason
+
+        class RateLimitError(Exception):
+            status_code = 429
+
+        assert (failure_reason(RateLimitError()), failure_reason(TimeoutError())) == ("429", "TimeoutError")
+        ```
+    """
+    status = _status(exc)
+    return str(status) if status is not None and status >= 400 else type(exc).__name__
+
+
+def retry_text(event: dict) -> str:
+    """What a `call_retrying` event says in progress lines.
+
+    Example:
+        ```python
+        from langgraph_pdr.calls.retry import retry_text
+
+        event = {"event": "call_retrying", "reason": "429", "attempt": 2, "attempts": 4}
+        assert retry_text(event) == "retrying after 429 (2 of 4)"
+        ```
+    """
+    return f"retrying after {event.get('reason')} ({event.get('attempt')} of {event.get('attempts')})"
+
+
+#: The node metadata naming how many attempts the node's retry policy makes (`retrying` reads it).
+ATTEMPTS_METADATA = "pdr_max_attempts"
+
 DEFAULT_RETRY = RetryPolicy(
     max_attempts=4,
     initial_interval=1.0,

@@ -50,6 +50,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     out.print(
         f"status {result.status}  stop {result.stop_reason}  answer {shorten(result.answer, 40)}  "
         f"B_seq {result.b_seq:,}  B_total {result.b_total:,}"
+        + (f"  retries {len(result.failed_calls)}" if result.failed_calls else "")
     )
     out.print(f"question: {shorten(result.question, 200)}")
     if result.images:
@@ -122,7 +123,28 @@ def cmd_inspect(args: argparse.Namespace) -> int:
             c.usage_source,
         )
     out.print(calls)
+    if result.failed_calls:
+        out.print(failed_table(result))
     return 0
+
+
+def failed_table(result: PDRResult) -> Table:
+    """The failed attempts of a run's calls (each retried, or the last before a draft failed): which
+    call, the tokens the provider billed for it, and its error (`429`, a timeout, an empty reply)."""
+    table = Table(title=f"failed attempts ({len(result.failed_calls)}), retried")
+    for col in ("role", "round", "idx", "in", "out", "latency s", "error"):
+        table.add_column(col)
+    for c in result.failed_calls:
+        table.add_row(
+            c.role,
+            str(c.round),
+            str(c.index),
+            str(c.input_tokens),
+            str(c.output_tokens),
+            f"{c.latency_s:.2f}",
+            shorten(c.error, 80),
+        )
+    return table
 
 
 # -- tool-using drafts ------------------------------------------------------------------------------

@@ -29,7 +29,7 @@ from langchain_core.tools import BaseTool
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import RetryPolicy
 
-from langgraph_pdr.calls.retry import DEFAULT_RETRY
+from langgraph_pdr.calls.retry import ATTEMPTS_METADATA, DEFAULT_RETRY
 from langgraph_pdr.graphs.draw import draw_image, draw_png
 from langgraph_pdr.nodes.check import acheck, check
 from langgraph_pdr.nodes.collect import after_checked, after_collect, checked, collect
@@ -93,7 +93,9 @@ def create_pdr_graph(
     """
     config = config or PDRConfig()
     method = config.method
-    retry = retry_policy or DEFAULT_RETRY
+    policy = retry_policy or DEFAULT_RETRY
+    # the node's calls read its attempts from its metadata, to say "retrying after 429 (2 of 4)"
+    retry: dict[str, Any] = {"retry_policy": policy, "metadata": {ATTEMPTS_METADATA: policy.max_attempts}}
 
     extra = list(tools or [])
 
@@ -114,7 +116,7 @@ def create_pdr_graph(
         "draft",
         dual("draft", draft, adraft, with_tools),
         input_schema=DraftTask,
-        retry_policy=retry,
+        **retry,
         error_handler=bind(draft_failed),
     )
     builder.add_node("collect", bind(collect))
@@ -123,7 +125,7 @@ def create_pdr_graph(
     builder.add_node("checked", bind(checked))
     builder.add_edge("check", "checked")
     # finalize calls the model when a tournament picks the answer (`selector="tournament"`)
-    builder.add_node("finalize", dual("finalize", finalize, afinalize), retry_policy=retry)
+    builder.add_node("finalize", dual("finalize", finalize, afinalize), **retry)
     builder.add_edge(START, "begin_round")
     builder.add_conditional_edges("begin_round", bind(send_drafts), ["draft", "finalize"])
     builder.add_edge("draft", "collect")
@@ -137,17 +139,17 @@ def create_pdr_graph(
             "verify",
             dual("verify", verify, averify),
             input_schema=VerifyTask,
-            retry_policy=retry,
+            **retry,
             error_handler=bind(verify_failed),
         )
         after_verify = "distill" if family == "pdr" else "finalize"
         builder.add_edge("verify", after_verify)
         builder.add_edge(_handler("verify"), after_verify)
     if family in ("pdr", "sr"):
-        builder.add_node("distill", dual("distill", distill, adistill), retry_policy=retry)
+        builder.add_node("distill", dual("distill", distill, adistill), **retry)
         builder.add_conditional_edges("distill", _unless_stopped("begin_round"), ["begin_round", "finalize"])
     if family == "sr":
-        builder.add_node("critique", dual("critique", critique, acritique), retry_policy=retry)
+        builder.add_node("critique", dual("critique", critique, acritique), **retry)
         builder.add_conditional_edges("critique", _unless_stopped("distill"), ["distill", "finalize"])
     paths = {"pdr": ["verify", "distill"], "sr": ["critique", "distill"], "sample": ["verify", "begin_round"]}
     builder.add_conditional_edges("collect", bind(after_collect), ["check", *paths[family], "finalize"])

@@ -237,6 +237,14 @@ def describe(event: dict[str, Any]) -> str:
     if kind == "tool_called":
         failed = " (it failed)" if event.get("error") else ""
         return f"Draft {event['index'] + 1} of round {event['round']} ran {event.get('tool')}{failed}.\n"
+    if kind == "call_retrying":
+        who = (
+            f"Draft {event['index'] + 1} of round {event['round']}"
+            if event.get("role") == "draft"
+            else f"The {event.get('role')} call of round {event['round']}"
+        )
+        tries = f"({event.get('attempt')} of {event.get('attempts')})"
+        return f"{who}: retrying after {event.get('reason')} {tries}.\n"
     if kind == "tournament":
         return f"Tournament of round {event['round']}: {len(event.get('pairs') or [])} match(es).\n"
     if kind == "draft_verified":

@@ -15,6 +15,7 @@ from langgraph.runtime import get_runtime
 
 from langgraph_pdr.budgets.accounting import BILLING, BudgetStop, call_key, usage_update
 from langgraph_pdr.calls.model_call import call_options, derive_seed
+from langgraph_pdr.calls.retry import ATTEMPTS_METADATA, failure_reason, is_transient
 from langgraph_pdr.calls.token_count import DEFAULT_COUNTER
 from langgraph_pdr.calls.tracing import run_metadata
 from langgraph_pdr.prompting.prompt_catalog import get_prompts
@@ -47,6 +48,30 @@ class NodeEnv:
         cap = self.config.max_b_total
         if cap is not None and (committed is None or committed + charged > cap):
             raise BudgetStop("max_b_total")
+
+    def attempt_failed(
+        self, exc: BaseException, record: CallRecord | None, *, role: str, round: int, index: int
+    ) -> None:
+        """A model call's attempt failed: keep `record` (its failure; None when `failed_attempt` kept it)
+        in the run's failed calls, and, when the node's retry policy tries again, say so in a
+        `call_retrying` event: `reason` (the HTTP status, or the error's type), `attempt` (the next
+        one) and `attempts` (how many the policy makes)."""
+        if not is_transient(exc):  # not retried: the draft (or node) fails with it
+            return
+        if record is not None:
+            self.record(record)
+        tried = attempts()
+        if tried is not None and tried[0] < tried[1]:
+            self.emit(
+                "call_retrying",
+                role=role,
+                round=round,
+                index=index,
+                reason=failure_reason(exc),
+                error=record.error if record is not None else f"{type(exc).__name__}: {exc}",
+                attempt=tried[0] + 1,
+                attempts=tried[1],
+            )
 
     def usage(self, *calls: CallRecord | None) -> dict[str, Any]:
         """`usage_update(calls)` plus the tokens their failed attempts were billed."""
@@ -142,6 +167,19 @@ class NodeEnv:
         writer({"event": event, "thread_id": self.thread_id, **data})
 
 
+def attempts() -> tuple[int, int] | None:
+    """(this attempt, the attempts its retry policy makes) of the node running now, as LangGraph's
+    runtime and the node's metadata (`ATTEMPTS_METADATA`) say; None outside a retried node."""
+    try:
+        made = get_config().get("metadata", {}).get(ATTEMPTS_METADATA)
+        info = get_runtime().execution_info
+    except (RuntimeError, AttributeError):  # not inside a graph run
+        return None
+    if not isinstance(made, int) or info is None:
+        return None
+    return info.node_attempt, made
+
+
 def call_fields(
     env: NodeEnv,
     *,
@@ -172,6 +210,7 @@ def call_fields(
         ),
         "counter": env.counter,
         "on_failed": functools.partial(env.failed_attempt, committed=committed),
+        "on_error": functools.partial(env.attempt_failed, role=role, round=round, index=index),
         "role": role,
         "round": round,
         "index": index,

@@ -26,8 +26,10 @@ class PDRResult(BaseModel):
             `interrupted` (resumable).
         rounds: per round, its drafts, verifications and the workspaces built from it.
         calls: every model call, in the order the ledger received them.
-        failed_calls: attempts that failed after the provider billed them (an empty completion),
-            with `error` set; their tokens are in B_total (not in B_seq).
+        failed_calls: attempts that failed and were retried (or were the last try of a call that
+            failed for good): a rate limit, a server error, a timeout, an empty completion; with
+            `error` set and the tokens the provider billed (an empty completion's), which are in
+            B_total (not in B_seq).
         images: the question's images (references: sha256, type, bytes; the bytes are in the ledger).
         question: the question, as asked.
         config: the run's `PDRConfig`.

@@ -206,6 +206,33 @@ def test_run_json_inspect_and_runs_against_a_server(db):
     assert "sr 1,1  κ" in header and "distiller" not in header and " k " not in header
 
 
+def test_a_retry_shows_in_the_progress_and_in_inspect(db):
+    seen = set()
+
+    def first_429(req):  # the first request of draft r1.1 is refused
+        if req.draft == (1, 1) and not seen:
+            seen.add(req.draft)
+            return "429"
+        return None
+
+    with FakeOpenAIServer(fault=first_429, retry_after=0.1) as server:
+        proc = pdr(
+            "run",
+            "What is 6 * 7?",
+            *("--model", "fake-model", "--base-url", server.base_url, "--schedule", "2,1", "--db", db),
+        )
+    assert proc.returncode == 0, proc.stderr
+    assert "round 1/2 · draft r1.1 retrying after 429 (2 of 4)" in proc.stderr
+    thread = json.loads(pdr("runs", "--db", db, "--json").stdout)["runs"][0]["thread_id"]
+    shown = pdr("inspect", thread, "--db", db).stdout
+    assert "retries 1" in shown and "failed attempts (1), retried" in shown
+    assert re.search(
+        r"draft +│ 1 +│ 1 +│ 0 +│ 0 +│ [\d.]+ +│ OpenAIRateLimitError: Error code: 429", shown
+    ), shown
+    failed = json.loads(pdr("inspect", thread, "--db", db, "--json").stdout)["failed_calls"]
+    assert [(c["role"], c["round"], c["index"], c["input_tokens"]) for c in failed] == [("draft", 1, 1, 0)]
+
+
 SQUARES = "print(sum(i * i for i in range(20)))"
 #: The first line of the python tool's every result: the layers of its sandbox.
 SANDBOX = "sandbox: namespaces, filesystem, user, limits, system calls"

@@ -99,6 +99,7 @@ def test_pdr_graph_png_and_svg_from_the_command_line(tmp_path, capsys):
     png = tmp_path / "pdr.png"
     assert main(["graph", "--format", "png", "--output", str(png)]) == 0
     assert_png(png, structure("pdr"))
+    assert capsys.readouterr().out == f"{png}\n"  # what it wrote
     assert main(["graph", "--method", "sr_error", "--format", "svg"]) == 0
     assert_svg(capsys.readouterr().out, structure("sr_error"))
     svg = tmp_path / "sr.svg"

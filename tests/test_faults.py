@@ -82,15 +82,30 @@ def test_a_transient_fault_is_retried_and_the_run_completes(fault, tmp_path, fas
         assert asked[1].started - asked[0].started >= 0.3  # Retry-After was honoured
     if fault == "hang":
         assert asked[1].started - asked[0].started < 5  # abandoned at the client's timeout
-    billed = [c for c in result.failed_calls]
+    failed = result.failed_calls  # every failed attempt is in the run's records
+    assert [(c.role, c.round, c.index, c.output_tokens) for c in failed] == [("draft", 1, 1, 0)]
     if fault == "empty":  # billed by the provider: counted in B_total, kept in the ledger
-        assert [(c.role, c.round, c.index, c.output_tokens) for c in billed] == [("draft", 1, 1, 0)]
-        assert billed[0].input_tokens > 0 and billed[0].error.startswith("EmptyCompletion")
-    else:
-        assert billed == []
+        assert failed[0].input_tokens > 0 and failed[0].error.startswith("EmptyCompletion")
+    else:  # nothing billed
+        assert failed[0].total_tokens == 0 and failed[0].usage_source == "none"
+    if fault in ("429", "500", "503"):
+        assert f"Error code: {fault}" in failed[0].error
     assert_books_balance(result)
     assert len(ledger_rows(db, "calls")) == len(result.calls) == 3 + 3 + 1  # drafts, verifies, final
     assert len(ledger_rows(db, "drafts")) == 4
+
+
+@pytest.mark.parametrize(("fault", "reason"), [("429", "429"), ("503", "503"), ("reset", "ConnectionError")])
+def test_a_retry_is_an_event_with_its_reason_and_attempt(fault, reason, tmp_path, fast_retries):
+    events: list[dict] = []
+    with FakeOpenAIServer(fault=once(fault), retry_after=0.1) as server:
+        result = run(server, tmp_path / "runs.sqlite", on_event=events.append)
+    assert result.status == "completed"
+    retrying = [e for e in events if e["event"] == "call_retrying"]
+    assert [(e["role"], e["round"], e["index"], e["attempt"], e["attempts"]) for e in retrying] == [
+        ("draft", 1, 1, 2, fast_retries.max_attempts)
+    ]
+    assert retrying[0]["reason"].endswith(reason) and retrying[0]["error"] == result.failed_calls[0].error
 
 
 def test_a_draft_that_keeps_failing_is_a_failure_record_and_the_round_goes_on(tmp_path, fast_retries):
@@ -103,6 +118,7 @@ def test_a_draft_that_keeps_failing_is_a_failure_record_and_the_round_goes_on(tm
     assert result.rounds[0].drafts[2].error.startswith("EmptyCompletion")
     assert result.status == "completed" and result.answer == "42"
     assert len(result.failed_calls) == fast_retries.max_attempts  # every billed attempt is booked
+    assert len(ledger_rows(db, "failed_calls")) == fast_retries.max_attempts  # once each
     assert_books_balance(result)
 
 
@@ -225,7 +241,8 @@ async def test_the_async_path_survives_the_same_faults(tmp_path, fast_retries):
         )
     errors = [d.error for d in result.rounds[0].drafts]
     assert result.status == "completed" and errors == [None] * len(errors), errors
-    assert len(result.failed_calls) == 1
+    assert sorted(c.index for c in result.failed_calls) == [0, 1, 2]  # a record of each failed attempt
+    assert [c.index for c in result.failed_calls if c.total_tokens] == [1]  # only the empty one billed
     assert_books_balance(result)
 
 

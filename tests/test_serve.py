@@ -215,6 +215,13 @@ def test_progress_lines_name_tool_calls_and_tournaments():
     assert describe(called) == "Draft 1 of round 2 ran python (it failed).\n"
     bracket = {"event": "tournament", "round": 2, "pairs": ["a", "b", "c"]}
     assert describe(bracket) == "Tournament of round 2: 3 match(es).\n"
+    retry = {"event": "call_retrying", "role": "draft", "round": 1, "index": 2, "reason": "429"}
+    assert (
+        describe({**retry, "attempt": 2, "attempts": 4})
+        == "Draft 3 of round 1: retrying after 429 (2 of 4).\n"
+    )
+    summary = {**retry, "role": "distill", "index": 0, "reason": "503", "attempt": 3, "attempts": 4}
+    assert describe(summary) == "The distill call of round 1: retrying after 503 (3 of 4).\n"
 
 
 def post(url: str, body: dict, headers: dict | None = None) -> tuple[int, dict]:

@@ -61,7 +61,7 @@ def write_run_pages(items: Sequence[Any], out: str | Path, ledger: Ledger) -> di
     pages: dict[str, str] = {}
     for thread_id in dict.fromkeys(i.thread_id for i in items):
         try:
-            page = render_run_html(thread_id, ledger=ledger)
+            page = render_run_html(thread_id, ledger=ledger, back=("../index.html", "the evaluation"))
         except ValueError:  # no such run yet (pending), or a row that cannot be read
             continue
         name = run_page_name(thread_id)

@@ -24,7 +24,7 @@ from test_cli import assert_one_line_error, pdr
 
 import langgraph_pdr.evals.html
 import langgraph_pdr.view.page
-from langgraph_pdr import PDRConfig, inspect_run, render_run_html, run_pdr
+from langgraph_pdr import PDRConfig, inspect_run, list_runs, render_run_html, run_pdr
 from langgraph_pdr.cli import main
 from langgraph_pdr.evals import parse_methods, run_eval
 from langgraph_pdr.evals.datasets import Problem
@@ -348,6 +348,37 @@ def test_the_eval_report_links_every_run_to_its_page(tmp_path, fake, capsys):
     for link in links:
         page = Page((out / link).read_text())
         assert "d1-0" in page.ids and "final" in page.ids
+        back = re.findall(r'<nav class="back"><a href="([^"]+)">', (out / link).read_text())
+        assert (
+            back == ["../index.html"] and (out / link).parent.joinpath(back[0]).resolve() == index.resolve()
+        )
+    assert "<nav" not in render_run_html(list_runs(db)[0].thread_id, db)  # pdr view's page has no such link
+
+
+def test_a_program_answer_is_a_block_of_code(tmp_path):
+    from langchain_core.language_models import GenericFakeChatModel
+    from langchain_core.messages import AIMessage
+
+    fence = "`" * 3
+    reply = AIMessage(f"Here:\n{fence}python\ndef add(a, b):\n    return a + b\n{fence}")
+    db = str(tmp_path / "code.sqlite")
+    run = run_pdr(
+        "Write add(a, b).",
+        model=GenericFakeChatModel(messages=iter([reply])),
+        config=PDRConfig(method="single"),
+        db=db,
+        tests="assert add(1, 2) == 3",
+    )
+    page = render_run_html(run.thread_id, db)
+    blocks = re.findall(r'<pre class="answer program"><code[^>]*>(.*?)</code></pre>', page, re.S)
+    assert blocks == ["def add(a, b):\n    return a + b"]
+    maths = run_pdr(
+        "What is 2 + 2?",
+        model=GenericFakeChatModel(messages=iter([AIMessage("\\boxed{4}")])),
+        config=PDRConfig(method="single"),
+        db=db,
+    )
+    assert 'class="answer program"' not in render_run_html(maths.thread_id, db)  # a number stays a number
 
 
 # -- the page in a real browser --------------------------------------------------------------------

@@ -233,6 +233,13 @@ class PageModel:
         return self.correct
 
     @property
+    def program(self) -> bool:
+        """Whether the answer is a program (the run's verifier ran it against visible tests): shown as
+        a block of code."""
+        check = self.result.check
+        return check is not None and bool(check.tests)
+
+    @property
     def links_json(self) -> Markup:
         # inside a <script> element: no `<` may close it early
         return Markup(json.dumps(list(dict.fromkeys(self.links))).replace("<", "\\u003c"))
@@ -384,8 +391,11 @@ def _static() -> tuple[Markup, Markup]:
     return tuple(Markup(files.joinpath(name).read_text("utf-8")) for name in ("run.css", "run.js"))  # type: ignore[return-value]
 
 
-def render_result_html(result: PDRResult, *, gold: str | None = None) -> str:
-    """The page of a run already loaded (`inspect_run`); `gold` grades its drafts and answer.
+def render_result_html(
+    result: PDRResult, *, gold: str | None = None, back: tuple[str, str] | None = None
+) -> str:
+    """The page of a run already loaded (`inspect_run`); `gold` grades its drafts and answer; `back`,
+    (href, text), is a link above the title to the page the run was opened from (an evaluation's index).
 
     Example:
         ```python
@@ -399,10 +409,16 @@ def render_result_html(result: PDRResult, *, gold: str | None = None) -> str:
     """
     css, script = _static()
     template = _environment().get_template("run.html.j2")
-    return template.render(page=PageModel(result, gold), css=css, script=script)
+    return template.render(page=PageModel(result, gold), css=css, script=script, back=back)
 
 
-def render_run_html(thread_id: str, db: str | Path | None = None, *, ledger: Ledger | None = None) -> str:
+def render_run_html(
+    thread_id: str,
+    db: str | Path | None = None,
+    *,
+    ledger: Ledger | None = None,
+    back: tuple[str, str] | None = None,
+) -> str:
     """One run as a self-contained HTML page: rounds of draft cards, the workspaces between them and
     lines from the drafts each was built from to the drafts that read it, the budgets, the answer.
 
@@ -413,6 +429,8 @@ def render_run_html(thread_id: str, db: str | Path | None = None, *, ledger: Led
         thread_id: the run's id.
         db: the runs database (SQLite file or `postgresql://` URL; None: the default one).
         ledger: an open ledger to read from instead of `db` (e.g. an evaluation's).
+        back: (href, text) of a link above the title, back to where the run was listed (an
+            evaluation's `index.html`).
 
     Raises:
         RunNotFoundError: no run with this id, or no database at `db` (a `ValueError`).
@@ -432,14 +450,14 @@ def render_run_html(thread_id: str, db: str | Path | None = None, *, ledger: Led
         ```
     """
     if ledger is not None:
-        return render_result_html(ledger.load_result(thread_id), gold=run_gold(ledger, thread_id))
+        return render_result_html(ledger.load_result(thread_id), gold=run_gold(ledger, thread_id), back=back)
     result = inspect_run(thread_id, db)  # the errors of `pdr inspect`: no database, no such run
     opened = open_ledger(db)
     try:
         gold = run_gold(opened, thread_id)
     finally:
         opened.dispose()
-    return render_result_html(result, gold=gold)
+    return render_result_html(result, gold=gold, back=back)
 
 
 def write_run_html(

@@ -114,8 +114,8 @@ class Progress:
         if self.live is not None:
             self.live.update(self._text())
         elif kind == "call_retrying":
-            at = f"{event.get('role')} r{event.get('round')}.{event.get('index')}"
-            self.console.print(f"{self.unit} {self.round}/{self.rounds} · {at} {retry_text(event)}")
+            call = f"{event.get('role')} r{event.get('round')}.{event.get('index')}"
+            self.console.print(f"{self.unit} {self.round}/{self.rounds} · {call} {retry_text(event)}")
         elif kind in ("round_finished", "workspace_built", "run_stopping"):
             self.console.print(
                 self._text() + ("" if kind != "run_stopping" else f" · stopping: {event.get('reason')}")

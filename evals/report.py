@@ -208,10 +208,53 @@ def method_styles(methods: Sequence[str]) -> dict[str, dict[str, Any]]:
     }
 
 
+#: Points closer than this on the log budget axis (in decades: ~2%) and in accuracy (percentage points)
+#: would hide one another; `dodged` sets them side by side, `DODGE` decades apart.
+NEAR_X, NEAR_Y, DODGE = 0.01, 4.0, 0.025
+
+
+def dodged(points: Sequence[tuple[float, float]]) -> list[float]:
+    """The x of each (budget, accuracy %) point where it is drawn: a point that would hide another
+    (about the same budget and accuracy, e.g. `sc:4`'s B_seq and `single`'s) is set beside it, the
+    group spread evenly around its budget on the log axis; other points stay where they are.
+
+    Example:
+        ```python
+        from langgraph_pdr.evals.report import dodged
+
+        xs = dodged([(300, 50.0), (300, 50.0), (900, 70.0)])
+        assert xs[0] < 300 < xs[1] < 310 and xs[2] == 900
+        assert dodged([(300, 50.0), (300, 90.0)]) == [300, 300]  # apart already
+        ```
+    """
+    group = list(range(len(points)))  # each point's group: the first point it is near, transitively
+
+    def root(i: int) -> int:
+        while group[i] != i:
+            i = group[i]
+        return i
+
+    for i, (xi, yi) in enumerate(points):
+        for j in range(i):
+            xj, yj = points[j]
+            if abs(math.log10(xi / xj)) < NEAR_X and abs(yi - yj) < NEAR_Y:
+                group[root(i)] = root(j)
+    members: dict[int, list[int]] = {}
+    for i in range(len(points)):
+        members.setdefault(root(i), []).append(i)
+    xs = [x for x, _ in points]
+    for together in members.values():
+        if len(together) > 1:
+            for k, i in enumerate(together):
+                xs[i] = points[i][0] * 10 ** (DODGE * (k - (len(together) - 1) / 2))
+    return xs
+
+
 def plot(stats: Sequence[MethodStats], path: str | Path, *, title: str = "") -> None:
     """Accuracy against mean B_seq and mean B_total, one point per method with a finished run, 95%
     intervals as error bars, the Pareto frontier as a line; one row of the two plots per dataset.
-    `title` is printed above the plots as given."""
+    Methods at about the same budget and accuracy are drawn side by side (`dodged`), so none hides
+    another. `title` is printed above the plots as given."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -246,7 +289,8 @@ def _plot_budget(
         return
     xs = [getattr(s, field) for s in rows]
     ys = [100 * s.accuracy for s in rows]
-    for x, y, s in zip(xs, ys, rows, strict=True):
+    drawn = dodged(list(zip(xs, ys, strict=True)))
+    for x, y, s in zip(drawn, ys, rows, strict=True):
         err = [[100 * (s.accuracy - s.ci_low)], [100 * (s.ci_high - s.accuracy)]]
         ax.errorbar(
             [x], [y], yerr=err, capsize=3, alpha=0.85, label=s.method, linestyle="none", **styles[s.method]

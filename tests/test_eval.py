@@ -588,6 +588,14 @@ def test_a_method_with_nothing_graded_shows_no_accuracy_and_is_not_plotted(tmp_p
     ]
 
 
+def test_methods_at_the_same_budget_and_accuracy_are_drawn_side_by_side(tmp_path, plotted):
+    same = [item("single", True, 300), item("sc:4", True, 300), item("bon:4", True, 300)]
+    write_report([*same, item("sr:2", True, 900)], tmp_path / "out")
+    seq = [x for ax, x in plotted if ax is plotted[0][0]]
+    assert len(set(seq[:3])) == 3 and all(270 < x < 330 for x in seq[:3])  # none hides another
+    assert seq[1] == 300 and seq[3] == 900  # the middle one, and a point apart, stay where they are
+
+
 def test_every_method_of_a_large_evaluation_gets_its_own_point_style(tmp_path, monkeypatch):
     from matplotlib.axes import Axes
 

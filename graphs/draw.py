@@ -1,7 +1,10 @@
 """Drawing a compiled graph's structure as a PNG or SVG file with no system package: grandalf lays it out
 (the layered Sugiyama layout LangGraph's `draw_ascii` uses), matplotlib draws boxes, labels and arrows.
 
-Conditional edges are dashed. With pygraphviz installed, PNGs come from Graphviz (`Graph.draw_png`).
+Every format shows the method's shape (`annotate`): the nodes a router fans out to with `Send` (a
+round's drafts, their checks, their verifications: one task each, in parallel) are marked `×N` (drawn
+stacked), each conditional edge is labelled with the router's condition and drawn dashed, and a legend
+says so. With pygraphviz installed, PNGs come from Graphviz (`Graph.draw_png`).
 """
 
 from __future__ import annotations
@@ -15,9 +18,118 @@ from typing import Any
 IMAGE_FORMATS = ("png", "svg")
 #: Sizes in points (1/72 inch): character width and box height of a node, gaps between them.
 CHAR_W, BOX_H, PAD_X, GAP_X, GAP_Y, MARGIN = 7.2, 28.0, 14.0, 26.0, 40.0, 18.0
+#: The offset of a fan-out node's stacked boxes, a legend row's height and the legend's width.
+STACK, LEGEND_ROW, LEGEND_WIDTH = 8.0, 18.0, 330.0
 FONT_SIZE = 11
 #: Colours: ordinary nodes, the start and end nodes, edges.
 NODE_FILL, NODE_EDGE, TERMINAL_FILL, EDGE_COLOUR = "#f2f0ff", "#4b3fbf", "#e8e8e8", "#444444"
+
+
+#: Nodes a router fans out to with `Send`: one task per draft of the round, all run in parallel.
+FAN_OUT = ("draft", "check", "verify")
+#: What the label of a fan-out node adds (`draft ×N`); text drawings write `xN`.
+FAN_OUT_MARK, FAN_OUT_TEXT_MARK = " ×N", " xN"
+#: The condition under which each conditional edge is taken, by (source, target).
+CONDITIONS = {
+    ("begin_round", "draft"): "Send: one per draft",
+    ("begin_round", "finalize"): "stopped",
+    ("collect", "check"): "Send: check each draft",
+    ("collect", "verify"): "Send: verify each draft",
+    ("checked", "verify"): "Send: verify each draft",
+    ("collect", "distill"): "next round",
+    ("checked", "distill"): "next round",
+    ("collect", "critique"): "next round",
+    ("checked", "critique"): "next round",
+    ("collect", "begin_round"): "next window",
+    ("checked", "begin_round"): "next window",
+    ("collect", "finalize"): "last round, or stopped",
+    ("checked", "finalize"): "last round, or stopped",
+    ("distill", "begin_round"): "next round",
+    ("distill", "finalize"): "stopped",
+    ("critique", "distill"): "go on",
+    ("critique", "finalize"): "stopped",
+}
+#: The legend of every drawing: what a solid arrow, a dashed arrow and a stacked `×N` node mean.
+LEGEND = (
+    "always taken",
+    "conditional, taken when its label holds",
+    "×N: one task per draft, run in parallel (Send)",
+)
+
+
+def annotate(graph: Any, *, mark: str = FAN_OUT_MARK) -> Any:
+    """`graph` (a `langchain_core.runnables.graph.Graph`) with its conditional edges labelled by their
+    conditions (`CONDITIONS`) and its fan-out nodes named with `mark` (`draft ×N`). Changed in place.
+
+    Example:
+        ```python
+        from langgraph_pdr import PDRConfig, create_pdr_graph
+        from langgraph_pdr.graphs.draw import annotate
+
+        graph = annotate(create_pdr_graph(PDRConfig()).compile().get_graph())
+        assert graph.nodes["draft"].name == "draft ×N"
+        labels = {(e.source, e.target): e.data for e in graph.edges}
+        assert labels[("begin_round", "draft")] == "Send: one per draft"
+        ```
+    """
+    for node_id in FAN_OUT:
+        if node_id in graph.nodes:
+            graph.nodes[node_id] = graph.nodes[node_id]._replace(name=node_id + mark)
+    graph.edges = [
+        e._replace(data=CONDITIONS.get((e.source, e.target), e.data)) if e.conditional else e
+        for e in graph.edges
+    ]
+    return graph
+
+
+def mermaid(graph: Any) -> str:
+    """`graph` (annotated) in Mermaid: LangGraph's drawing with labelled edges, the fan-out nodes as
+    stacked boxes named `draft ×N`, and a legend.
+
+    Example:
+        ```python
+        from langgraph_pdr import PDRConfig, create_pdr_graph
+        from langgraph_pdr.graphs.draw import annotate, mermaid
+
+        text = mermaid(annotate(create_pdr_graph(PDRConfig()).compile().get_graph()))
+        assert "begin_round -. &nbsp;Send: one per draft&nbsp; .-> draft;" in text
+        assert 'draft[["draft ×N"]];' in text and "subgraph legend" in text
+        ```
+    """
+    lines = graph.draw_mermaid(with_styles=False).rstrip("\n").splitlines()
+    for node_id in FAN_OUT:
+        if node_id in graph.nodes:
+            lines.append(f'\t{node_id}[["{graph.nodes[node_id].name}"]];')
+    solid, dashed, parallel = LEGEND
+    lines += [
+        "\tsubgraph legend [legend]",
+        "\t\tdirection LR",
+        f'\t\tlegend_a[" "] -- {solid} --> legend_b[" "];',
+        f'\t\tlegend_c[" "] -. {dashed} .-> legend_d[" "];',
+        f'\t\tlegend_e[["{parallel}"]];',
+        "\tend",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def ascii_art(graph: Any) -> str:
+    """`graph` (annotated with `FAN_OUT_TEXT_MARK`) as LangGraph's text drawing, then its conditional
+    edges with their conditions and the legend.
+
+    Example:
+        ```python
+        from langgraph_pdr import PDRConfig, draw_graph
+
+        text = draw_graph(PDRConfig(method="sr"), format="ascii")  # through ascii_art
+        assert "| draft xN |" in text and "distill ..> finalize: stopped" in text
+        ```
+    """
+    lines = [graph.draw_ascii().rstrip("\n"), "", "conditional edges (dotted):"]
+    for e in graph.edges:
+        if e.conditional:
+            lines.append(f"  {label_of(e.source)} ..> {label_of(e.target)}: {e.data or 'a router picks it'}")
+    lines += ["", "legend: *** always taken; ... conditional; xN: one task per draft, run in parallel (Send)"]
+    return "\n".join(lines) + "\n"
 
 
 class _Box:
@@ -138,6 +250,65 @@ def _arrow_head(ax: Any, tip: tuple[float, float], tail: tuple[float, float]) ->
     ax.add_patch(Polygon(corners, closed=True, facecolor=EDGE_COLOUR, edgecolor=EDGE_COLOUR, zorder=3))
 
 
+def _middle(points: list[tuple[float, float]]) -> tuple[tuple[float, float], tuple[float, float]]:
+    """The segment of a polyline its label is centred on: the middle one."""
+    k = max(len(points) // 2, 1)
+    return points[k - 1], points[k]
+
+
+def _box(ax: Any, x: float, y: float, w: float, h: float, *, terminal: bool, zorder: float) -> None:
+    from matplotlib.patches import FancyBboxPatch
+
+    ax.add_patch(
+        FancyBboxPatch(
+            (x - w / 2, y - h / 2),
+            w,
+            h,
+            boxstyle=f"round,pad=0,rounding_size={h / 2 if terminal else 6}",
+            facecolor=TERMINAL_FILL if terminal else NODE_FILL,
+            edgecolor=EDGE_COLOUR if terminal else NODE_EDGE,
+            linewidth=1.3,
+            zorder=zorder,
+        )
+    )
+
+
+def _legend(ax: Any, x: float, top: float) -> None:
+    """The legend under the drawing: a solid arrow, a dashed one, a stacked box, each with its meaning."""
+    sample = 36.0
+    for row, meaning in enumerate(LEGEND):
+        y = top + LEGEND_ROW * (row + 0.5)
+        if row < 2:
+            ax.plot(
+                [x, x + sample],
+                [y, y],
+                color=EDGE_COLOUR,
+                linewidth=1.2,
+                linestyle="-" if row == 0 else (0, (4, 3)),
+            )
+            _arrow_head(ax, (x + sample, y), (x, y))
+        else:
+            for layer in (2, 1, 0):
+                _box(
+                    ax,
+                    x + 12 + layer * 2,
+                    y - layer * 2,
+                    20,
+                    11,
+                    terminal=False,
+                    zorder=4 + 0.1 * (2 - layer),
+                )
+        ax.text(
+            x + sample + 10,
+            y,
+            meaning,
+            fontsize=FONT_SIZE - 2,
+            va="center",
+            family="DejaVu Sans",
+            color=EDGE_COLOUR,
+        )
+
+
 def draw_image(graph: Any, output: str | Path | None = None, *, format: str = "png") -> bytes | None:
     """Draw `graph` as a PNG or SVG: boxes and labels for the nodes, arrows for the edges (dashed when
     conditional), laid out by grandalf and drawn by matplotlib, fonts embedded as paths (SVG).
@@ -161,16 +332,19 @@ def draw_image(graph: Any, output: str | Path | None = None, *, format: str = "p
     import io
 
     from matplotlib.figure import Figure
-    from matplotlib.patches import FancyBboxPatch
 
     boxes, edges = layout(graph)
     left = min(x - w / 2 for x, _, w, _ in boxes.values()) - MARGIN
-    right = max(x + w / 2 for x, _, w, _ in boxes.values()) + MARGIN
-    top = min(y - h / 2 for _, y, _, h in boxes.values()) - MARGIN
+    right = max(x + w / 2 for x, _, w, _ in boxes.values()) + MARGIN + STACK
+    top = min(y - h / 2 for _, y, _, h in boxes.values()) - MARGIN - STACK
     bottom = max(y + h / 2 for _, y, _, h in boxes.values()) + MARGIN
-    for e in edges:  # a routed edge may bend outside the boxes
-        left = min(left, *(x - MARGIN for x, _ in e["points"]))
-        right = max(right, *(x + MARGIN for x, _ in e["points"]))
+    for e in edges:  # a routed edge may bend outside the boxes, and its label is centred on it
+        half = len(e["label"] or "") * CHAR_W * 0.4
+        left = min(left, *(x - MARGIN - half for x, _ in e["points"]))
+        right = max(right, *(x + MARGIN + half for x, _ in e["points"]))
+    legend_top = bottom
+    bottom += LEGEND_ROW * len(LEGEND) + MARGIN
+    right = max(right, left + LEGEND_WIDTH)
     fig = Figure(figsize=((right - left) / 72, (bottom - top) / 72))
     ax = fig.add_axes((0, 0, 1, 1))
     ax.set_xlim(left, right)
@@ -181,22 +355,33 @@ def draw_image(graph: Any, output: str | Path | None = None, *, format: str = "p
         ax.plot(xs, ys, color=EDGE_COLOUR, linewidth=1.2, linestyle=(0, (4, 3)) if e["conditional"] else "-")
         _arrow_head(ax, e["points"][-1], e["points"][-2])
         if e["label"]:
-            mx, my = e["points"][len(e["points"]) // 2]
-            ax.text(mx, my, e["label"], fontsize=FONT_SIZE - 2, ha="center", va="center", color=EDGE_COLOUR)
+            (ax1, ay1), (ax2, ay2) = _middle(e["points"])
+            ax.text(
+                (ax1 + ax2) / 2,
+                (ay1 + ay2) / 2,
+                e["label"],
+                fontsize=FONT_SIZE - 3,
+                ha="center",
+                va="center",
+                color=EDGE_COLOUR,
+                family="DejaVu Sans",
+                bbox={"facecolor": "white", "edgecolor": "none", "pad": 0.5},
+                zorder=3,
+            )
     for node_id, (x, y, w, h) in boxes.items():
         terminal = node_id in ("__start__", "__end__")
-        ax.add_patch(
-            FancyBboxPatch(
-                (x - w / 2, y - h / 2),
+        # a fan-out node (one task per draft, in parallel) is a stack of boxes
+        layers = (2, 1, 0) if node_id in FAN_OUT else (0,)
+        for layer in layers:
+            _box(
+                ax,
+                x + layer * STACK / 2,
+                y - layer * STACK / 2,
                 w,
                 h,
-                boxstyle=f"round,pad=0,rounding_size={h / 2 if terminal else 6}",
-                facecolor=TERMINAL_FILL if terminal else NODE_FILL,
-                edgecolor=EDGE_COLOUR if terminal else NODE_EDGE,
-                linewidth=1.3,
-                zorder=4,
+                terminal=terminal,
+                zorder=4 + 0.1 * (2 - layer),
             )
-        )
         ax.text(
             x,
             y,
@@ -207,6 +392,7 @@ def draw_image(graph: Any, output: str | Path | None = None, *, format: str = "p
             family="DejaVu Sans",
             zorder=5,
         )
+    _legend(ax, left + MARGIN, legend_top)
     buffer = io.BytesIO()
     metadata = {"Date": None} if format == "svg" else {"Software": None}
     fig.savefig(buffer, format=format, dpi=144, facecolor="white", metadata=metadata)

@@ -30,7 +30,7 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.types import RetryPolicy
 
 from langgraph_pdr.calls.retry import ATTEMPTS_METADATA, DEFAULT_RETRY
-from langgraph_pdr.graphs.draw import draw_image, draw_png
+from langgraph_pdr.graphs.draw import FAN_OUT_TEXT_MARK, annotate, ascii_art, draw_image, draw_png, mermaid
 from langgraph_pdr.nodes.check import acheck, check
 from langgraph_pdr.nodes.collect import after_checked, after_collect, checked, collect
 from langgraph_pdr.nodes.critique import acritique, critique
@@ -243,9 +243,10 @@ def draw_graph(
     for name in [n for n in graph.nodes if n.startswith("__error_handler__")]:
         graph.remove_node(graph.nodes[name])
     if format == "mermaid":
-        return graph.draw_mermaid(with_styles=False)
+        return mermaid(annotate(graph))
     if format == "ascii":
-        return graph.draw_ascii()
+        return ascii_art(annotate(graph, mark=FAN_OUT_TEXT_MARK))
+    annotate(graph)
     if format == "png":
         if not output:
             raise ValueError("output: a png drawing needs a file path")

@@ -132,7 +132,10 @@ def test_corrupt_parts_are_refused_and_leave_nothing_behind(tmp_path, monkeypatc
 
 def test_graph_draws_offline():
     mermaid = pdr("graph", "--format", "mermaid")
-    assert mermaid.returncode == 0 and "begin_round -.-> draft;" in mermaid.stdout
+    assert (
+        mermaid.returncode == 0
+        and "begin_round -. &nbsp;Send: one per draft&nbsp; .-> draft;" in mermaid.stdout
+    )
     ascii_ = pdr("graph", "--method", "sr_error", "--format", "ascii")
     assert ascii_.returncode == 0 and "critique" in ascii_.stdout and "__error_handler" not in ascii_.stdout
 

@@ -31,10 +31,11 @@ def no_pygraphviz(monkeypatch):
 
 
 def structure(method: str) -> Graph:
+    """The graph as `draw_graph` draws it: no error handlers, annotated (fan-out nodes, conditions)."""
     graph = create_pdr_graph(PDRConfig(method=method)).compile().get_graph()
     for name in [n for n in graph.nodes if n.startswith("__error_handler__")]:
         graph.remove_node(graph.nodes[name])
-    return graph
+    return draw.annotate(graph)
 
 
 def assert_png(path: Path, graph: Graph) -> None:
@@ -57,7 +58,10 @@ def assert_svg(text: str, graph: Graph) -> ET.Element:
     assert "<image" not in text and "@import" not in text and "@font-face" not in text
     labels = {draw.label_of(n, graph.nodes[n]) for n in graph.nodes}
     # matplotlib writes each text as glyph paths after a comment holding the text
-    assert labels <= set(re.findall(r"<!-- (\w+) -->", text))
+    texts = set(re.findall(r"<!-- ([^<>]+?) -->", text))
+    assert labels <= texts
+    assert {e.data for e in graph.edges if e.conditional} <= texts  # every condition is labelled
+    assert set(draw.LEGEND) <= texts  # and the legend says what the lines and stacks mean
     return root
 
 
@@ -74,10 +78,31 @@ def test_every_method_draws_as_png_and_svg_without_pygraphviz(method, tmp_path):
         for p in root.iter(f"{SVG}path")
         if "stroke-dasharray" in (p.get("style") or "") and "fill: none" in p.get("style", "")
     ]
-    assert len(dashed) == sum(1 for e in graph.edges if e.conditional)  # one dashed line per conditional edge
+    conditional = sum(1 for e in graph.edges if e.conditional)
+    assert len(dashed) == conditional + 1  # one dashed line per conditional edge, and the legend's
     out = tmp_path / "graph.svg"
     assert draw_graph(PDRConfig(method=method), format="svg", output=str(out)) is None
     assert_svg(out.read_text(), graph)
+
+
+@pytest.mark.parametrize("method", list(FAMILIES))
+def test_every_format_shows_the_fan_out_the_conditions_and_a_legend(method):
+    graph = structure(method)
+    conditional = [e for e in graph.edges if e.conditional]
+    assert conditional and all(e.data for e in conditional)  # every condition has a label
+    fanned = [n for n in draw.FAN_OUT if n in graph.nodes]
+    assert "draft" in fanned
+    text = draw_graph(PDRConfig(method=method))
+    for e in conditional:
+        assert f"{e.source} -. &nbsp;{e.data}&nbsp; .-> {e.target};" in text
+    for node in fanned:
+        assert f'\t{node}[["{node} ×N"]];' in text
+    assert "subgraph legend" in text and all(meaning in text for meaning in draw.LEGEND)
+    art = draw_graph(PDRConfig(method=method), format="ascii")
+    assert all(f"| {node} xN |" in art for node in fanned)
+    for e in conditional:
+        assert f"{draw.label_of(e.source)} ..> {draw.label_of(e.target)}: {e.data}" in art
+    assert "xN: one task per draft, run in parallel (Send)" in art
 
 
 def test_the_layout_keeps_boxes_apart_and_edges_on_their_boxes():

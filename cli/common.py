@@ -233,6 +233,23 @@ def prepare_local(
         ensure_model(name, progress=True)
 
 
+def serving(args: argparse.Namespace) -> tuple[str | None, str | None, str]:
+    """What `pdr serve` and `pdr mcp` check before they listen, as (model, base_url, db): the model the
+    options name, the database (opened once: a bad one is an error now, not at the first request), the
+    OpenAI-compatible server (it answers), the local model (assembled; progress on stderr, as stdout
+    may be the stdio transport)."""
+    from langgraph_pdr.checkpoints.store import open_store, resolve_db
+
+    model, base_url = model_arg(args)
+    db = resolve_db(args.db)
+    with open_store(db):
+        pass
+    if base_url:
+        probe(base_url)
+    prepare_local(model)
+    return model, base_url, db
+
+
 def print_json(obj: Any) -> None:
     sys.stdout.write(json.dumps(obj, ensure_ascii=False) + "\n")
 

@@ -11,10 +11,8 @@ from typing import Any
 from langgraph_pdr.cli.common import (
     UsageError,
     add_command,
-    model_arg,
     model_options,
-    prepare_local,
-    probe,
+    serving,
     store_options,
 )
 
@@ -50,16 +48,9 @@ def cmd_mcp(args: argparse.Namespace) -> int:
         raise UsageError(MCP_MISSING)
     if not 0 <= args.port <= 65535:
         raise UsageError(f"--port: expected 0..65535, got {args.port}")
-    from langgraph_pdr.checkpoints.store import open_store, resolve_db
     from langgraph_pdr.integrations.mcp_endpoint import serve_mcp
 
-    model, base_url = model_arg(args)
-    db = resolve_db(args.db)
-    with open_store(db):  # a bad database is an error now, not at the first call
-        pass
-    if base_url:
-        probe(base_url)
-    prepare_local(model)  # its progress goes to stderr: stdout is the stdio transport
+    model, base_url, db = serving(args)
 
     def ready(url: str) -> None:
         sys.stdout.write(url + "\n")

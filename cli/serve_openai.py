@@ -10,15 +10,12 @@ import os
 import sys
 from typing import Any
 
-from langgraph_pdr.checkpoints.store import open_store, resolve_db
 from langgraph_pdr.cli.common import (
     UsageError,
     add_command,
-    model_arg,
     model_options,
     positive,
-    prepare_local,
-    probe,
+    serving,
     store_options,
 )
 from langgraph_pdr.integrations.openai_endpoint import RECOVER_EVERY_S, access_log, serve
@@ -71,13 +68,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     api_key = args.api_key if args.api_key is not None else os.environ.get(API_KEY_ENV) or None
     if args.api_key == "":
         raise UsageError("--api-key: give a key (or leave the option out)")
-    model, base_url = model_arg(args)
-    db = resolve_db(args.db)
-    with open_store(db):  # a bad database is an error now, not at the first request
-        pass
-    if base_url:
-        probe(base_url)
-    prepare_local(model)
+    model, base_url, db = serving(args)
 
     def ready(url: str) -> None:
         sys.stdout.write(url + "\n")

@@ -14,10 +14,8 @@ Served over stdio (what desktop clients start) or streamable HTTP (`serve_mcp`).
 from __future__ import annotations
 
 import asyncio
-import socket
 import uuid
-from collections.abc import Callable, Coroutine, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Coroutine
 from typing import Annotated, Any, Literal
 
 import anyio
@@ -27,6 +25,7 @@ from mcp.types import CallToolResult, TextContent
 from pydantic import BaseModel, Field, ValidationError
 
 from langgraph_pdr.checkpoints.ledger import FINISHED
+from langgraph_pdr.integrations.asgi import listening, run_app
 from langgraph_pdr.integrations.openai_endpoint import describe
 from langgraph_pdr.local_model import resolve_run_config
 from langgraph_pdr.models import OpenModel, is_local_model, model_spec, open_model
@@ -378,17 +377,6 @@ def create_mcp_server(
     return server
 
 
-@contextmanager
-def _listening(host: str, port: int) -> Iterator[socket.socket]:
-    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-        yield sock
-    finally:
-        sock.close()
-
-
 def serve_mcp(
     *,
     model: Any,
@@ -413,19 +401,8 @@ def serve_mcp(
             server = create_mcp_server(model=opened, db=db)
             anyio.run(server.run_stdio_async)
             return
-        import uvicorn
-
-        with _listening(host, port) as sock:
+        with listening(host, port) as sock:
             bound = sock.getsockname()[1]
             server = create_mcp_server(model=opened, db=db, host=host, port=bound)
-            app = server.streamable_http_app()
-            http = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-            started = http.startup
-
-            async def startup(sockets: Any = None) -> None:
-                await started(sockets=sockets)
-                if on_ready is not None:
-                    on_ready(f"http://{host}:{bound}{server.settings.streamable_http_path}")
-
-            http.startup = startup  # type: ignore[method-assign]
-            http.run(sockets=[sock])
+            url = f"http://{host}:{bound}{server.settings.streamable_http_path}"
+            run_app(server.streamable_http_app(), sock, None if on_ready is None else lambda: on_ready(url))

@@ -32,6 +32,7 @@ from langchain_core.messages import convert_to_messages
 
 from langgraph_pdr.checkpoints.store import MEMORY, db_exists, open_ledger, resolve_db
 from langgraph_pdr.images import load_images
+from langgraph_pdr.integrations.asgi import listening, run_app
 from langgraph_pdr.integrations.langchain_chat import metadata_of, question_images, split_messages, usage_of
 from langgraph_pdr.integrations.served_runs import KeyReused, Live, ServedRuns
 from langgraph_pdr.local_model import resolve_run_config
@@ -558,14 +559,6 @@ def serve(
     recover_every: float | None = RECOVER_EVERY_S,
 ) -> None:
     """Serve `create_app(...)` with uvicorn until interrupted; `on_ready(base_url)` once it listens."""
-    import socket
-
-    import uvicorn
-
-    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    url = f"http://{host}:{sock.getsockname()[1]}/v1"
     app = create_app(
         model=model,
         base_url=base_url,
@@ -576,13 +569,6 @@ def serve(
         api_key=api_key,
         recover_every=recover_every,
     )
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-    original = server.startup
-
-    async def startup(sockets: Any = None) -> None:
-        await original(sockets=sockets)
-        if on_ready is not None:
-            on_ready(url)
-
-    server.startup = startup  # type: ignore[method-assign]
-    server.run(sockets=[sock])
+    with listening(host, port) as sock:
+        url = f"http://{host}:{sock.getsockname()[1]}/v1"
+        run_app(app, sock, None if on_ready is None else lambda: on_ready(url))

@@ -174,7 +174,8 @@ def test_streamed_chunk_ids_are_the_runs_thread_id(tmp_path):
 def test_the_eval_plot_says_what_it_draws(tmp_path):
     from matplotlib import colors
 
-    from langgraph_pdr.evals.report import MethodStats, method_styles, plot, report_title
+    from langgraph_pdr.evals.plot import method_styles, plot
+    from langgraph_pdr.evals.report import MethodStats, report_title
 
     assert report_title("gsm8k", ["gsm8k"]) == "gsm8k"
     assert report_title("main", ["gsm8k", "math500"], paired=True) == "main (gsm8k, math500, paired)"

@@ -1,0 +1,47 @@
+"""Serving an ASGI app with uvicorn on a socket bound beforehand (so port 0 picks a free port that is
+known before the server starts): what `pdr serve` and `pdr mcp` over HTTP share."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+
+@contextmanager
+def listening(host: str, port: int) -> Iterator[socket.socket]:
+    """A socket bound to `host`:`port` (0: a free port; `getsockname()` says which), closed after.
+
+    Example:
+        ```python
+        from langgraph_pdr.integrations.asgi import listening
+
+        with listening("127.0.0.1", 0) as sock:
+            assert sock.getsockname()[1] > 0
+        ```
+    """
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+        yield sock
+    finally:
+        sock.close()
+
+
+def run_app(app: Any, sock: socket.socket, on_ready: Callable[[], None] | None = None) -> None:
+    """Serve `app` with uvicorn on `sock` until the process is stopped (Ctrl-C or SIGTERM: the requests
+    in flight finish first); `on_ready()` once it listens."""
+    import uvicorn
+
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+    started = server.startup
+
+    async def startup(sockets: Any = None) -> None:
+        await started(sockets=sockets)
+        if on_ready is not None:
+            on_ready()
+
+    server.startup = startup  # type: ignore[method-assign]
+    server.run(sockets=[sock])

@@ -6,7 +6,8 @@ import asyncio
 import hashlib
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any, NamedTuple, NoReturn
@@ -211,18 +212,36 @@ class _Reply(Step):
     def run(self) -> AIMessage:
         if self.on_delta is None:
             return self.model.invoke(self.messages, self.config, **self.options)
-        return _joined(self.model.stream(self.messages, self.config, **self.options), self.on_delta)
+        with _streamed():
+            return _joined(self.model.stream(self.messages, self.config, **self.options), self.on_delta)
 
     async def arun(self) -> AIMessage:
         if self.on_delta is None:
             return await self.model.ainvoke(self.messages, self.config, **self.options)
         joined: Any = None
         pieces = 0
-        async for chunk in self.model.astream(self.messages, self.config, **self.options):
-            joined = chunk if joined is None else joined + chunk
-            pieces += 1
-            self.on_delta(_chunk_text(chunk), pieces)
+        with _streamed():
+            async for chunk in self.model.astream(self.messages, self.config, **self.options):
+                joined = chunk if joined is None else joined + chunk
+                pieces += 1
+                self.on_delta(_chunk_text(chunk), pieces)
         return _as_message(joined)
+
+
+#: What LangChain raises when a stream ends with not one chunk (an empty or unreadable body).
+NO_CHUNKS = "No generation chunks were returned"
+
+
+@contextmanager
+def _streamed() -> Iterator[None]:
+    """A stream that ended with no chunk at all (a body that was empty or not an event stream) is an
+    empty completion, retried as one (as the same body, not streamed, is a transient decode error)."""
+    try:
+        yield
+    except ValueError as exc:
+        if str(exc) != NO_CHUNKS:
+            raise
+        raise EmptyCompletion("the model's stream returned nothing") from exc
 
 
 class _Hooks(NamedTuple):

@@ -95,7 +95,10 @@ def test_a_transient_fault_is_retried_and_the_run_completes(fault, tmp_path, fas
     assert len(ledger_rows(db, "drafts")) == 4
 
 
-@pytest.mark.parametrize(("fault", "reason"), [("429", "429"), ("503", "503"), ("reset", "ConnectionError")])
+@pytest.mark.parametrize(
+    ("fault", "reason"),
+    [("429", "429"), ("503", "503"), ("reset", "ConnectionError"), ("malformed", "EmptyCompletion")],
+)
 def test_a_retry_is_an_event_with_its_reason_and_attempt(fault, reason, tmp_path, fast_retries):
     events: list[dict] = []
     with FakeOpenAIServer(fault=once(fault), retry_after=0.1) as server:

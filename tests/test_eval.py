@@ -157,7 +157,7 @@ def test_methods_syntax():
         ("single:max_tokens=lots", "needs a number"),
         ("pdr:4-1:random_k:k=9", "k="),
         ("single:kappa=64,single:kappa=64", "listed twice"),
-        ("single:temperature=-1", "temperature.draft: Input should be greater than or equal to 0"),
+        ("single:temperature=-1", "temperature: must be between 0 and 2, got -1"),  # as written
         ("single:tools=shell", "tools: unknown tool 'shell'; built in: python"),
         ("single:tools=python+shell", "unknown tool 'shell'"),
         ("single:tools=", "tools needs a name, e.g. tools=python"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from rich.console import Console
@@ -13,7 +14,7 @@ from rich.table import Table
 from langgraph_pdr.cli.common import add_command, console, print_json, result_json, shorten, store_options
 from langgraph_pdr.runner import inspect_run
 from langgraph_pdr.state.config import PDRConfig
-from langgraph_pdr.state.records import Check, Draft, DraftTurn, Judgment, ToolCall
+from langgraph_pdr.state.records import CallRecord, Check, Draft, DraftTurn, Judgment, ToolCall
 from langgraph_pdr.state.result import PDRResult
 
 #: Lines of a tool call's code (or arguments) and of its output that `pdr inspect` shows.
@@ -105,44 +106,36 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     judged = [j for r in result.rounds for j in r.judgments]
     if judged:
         out.print(judgments_table(judged))
-    calls = Table(title=f"calls ({len(result.calls)})")
-    for col in ("role", "round", "idx", *(("turn",) if tooled else ()), "in", "out", "latency s"):
-        calls.add_column(col)
-    for col in ("finish", "usage"):
-        calls.add_column(col)
-    for c in result.calls:
-        calls.add_row(
-            c.role,
-            str(c.round),
-            str(c.index),
-            *((str(c.turn),) if tooled else ()),
-            str(c.input_tokens),
-            str(c.output_tokens),
-            f"{c.latency_s:.2f}",
-            c.finish_reason or "",
-            c.usage_source,
-        )
-    out.print(calls)
-    if result.failed_calls:
-        out.print(failed_table(result))
+    ends: dict[str, Callable[[CallRecord], str]] = {
+        "finish": lambda c: c.finish_reason or "",
+        "usage": lambda c: c.usage_source,
+    }
+    out.print(calls_table(f"calls ({len(result.calls)})", result.calls, turns=bool(tooled), tail=ends))
+    if result.failed_calls:  # each retried, or the last before its draft failed
+        title = f"failed attempts ({len(result.failed_calls)}), retried"
+        errors: dict[str, Callable[[CallRecord], str]] = {"error": lambda c: shorten(c.error, 80)}
+        out.print(calls_table(title, result.failed_calls, turns=False, tail=errors))
     return 0
 
 
-def failed_table(result: PDRResult) -> Table:
-    """The failed attempts of a run's calls (each retried, or the last before a draft failed): which
-    call, the tokens the provider billed for it, and its error (`429`, a timeout, an empty reply)."""
-    table = Table(title=f"failed attempts ({len(result.failed_calls)}), retried")
-    for col in ("role", "round", "idx", "in", "out", "latency s", "error"):
+def calls_table(
+    title: str, calls: Sequence[CallRecord], *, turns: bool, tail: dict[str, Callable[[CallRecord], str]]
+) -> Table:
+    """A table of model calls: which call (role, round, index, and `turn` of a tool-using draft), its
+    tokens and latency, then the `tail` columns (name: cell of a call)."""
+    table = Table(title=title)
+    for col in ("role", "round", "idx", *(("turn",) if turns else ()), "in", "out", "latency s", *tail):
         table.add_column(col)
-    for c in result.failed_calls:
+    for c in calls:
         table.add_row(
             c.role,
             str(c.round),
             str(c.index),
+            *((str(c.turn),) if turns else ()),
             str(c.input_tokens),
             str(c.output_tokens),
             f"{c.latency_s:.2f}",
-            shorten(c.error, 80),
+            *(cell(c) for cell in tail.values()),
         )
     return table
 

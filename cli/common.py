@@ -358,9 +358,10 @@ def _mark_interrupted(thread_id: str, db: str) -> None:
 def plain_errors() -> tuple[type[BaseException], ...]:
     """Errors whose own line says it all (no "the run failed: Type:" before it)."""
     from langgraph_pdr.checkpoints.errors import DatabaseBusyError, LeaseLostError, RunLockedError
+    from langgraph_pdr.integrations.asgi import CannotListen
     from langgraph_pdr.models import ServerUnreachable
 
-    return (RunFailed, RunLockedError, LeaseLostError, DatabaseBusyError, ServerUnreachable)
+    return (RunFailed, RunLockedError, LeaseLostError, DatabaseBusyError, ServerUnreachable, CannotListen)
 
 
 def report(exc: BaseException) -> int:

@@ -53,6 +53,12 @@ def add_parsers(sub: Any) -> None:
         help="look for the store's orphaned runs (their process died or their lease expired) this often "
         f"and finish them, and on start (default {RECOVER_EVERY_S:g}; 0: never)",
     )
+    serving.add_argument(
+        "--reuse-port",
+        action="store_true",
+        help="let other pdr serve workers of this host listen on the same port (SO_REUSEPORT: the kernel "
+        "spreads connections among them); give them one --db",
+    )
     model_options(serving)
     store_options(serving, json_flag=False)
     serving.set_defaults(handler=cmd_serve)
@@ -102,6 +108,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         allow_tools=tools,
         api_key=api_key,
         recover_every=args.recover_every or None,
+        reuse_port=args.reuse_port,
     )
     return 0
 

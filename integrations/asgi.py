@@ -9,9 +9,16 @@ from contextlib import contextmanager
 from typing import Any
 
 
+class CannotListen(OSError):
+    """The address to listen on cannot be bound (e.g. another process holds the port)."""
+
+
 @contextmanager
-def listening(host: str, port: int) -> Iterator[socket.socket]:
+def listening(host: str, port: int, *, reuse_port: bool = False) -> Iterator[socket.socket]:
     """A socket bound to `host`:`port` (0: a free port; `getsockname()` says which), closed after.
+
+    With `reuse_port`, several processes of this host may bind the same port (Linux's `SO_REUSEPORT`:
+    the kernel spreads the incoming connections among them), e.g. `pdr serve` workers on one store.
 
     Example:
         ```python
@@ -23,8 +30,14 @@ def listening(host: str, port: int) -> Iterator[socket.socket]:
     """
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuse_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     try:
-        sock.bind((host, port))
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            hint = "; --port 0 picks a free port" + ("" if reuse_port else ", --reuse-port shares one")
+            raise CannotListen(f"cannot listen on {host}:{port}: {exc.strerror or exc}{hint}") from None
         yield sock
     finally:
         sock.close()

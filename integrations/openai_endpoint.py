@@ -557,8 +557,10 @@ def serve(
     allow_tools: Sequence[str] = (),
     api_key: str | None = None,
     recover_every: float | None = RECOVER_EVERY_S,
+    reuse_port: bool = False,
 ) -> None:
-    """Serve `create_app(...)` with uvicorn until interrupted; `on_ready(base_url)` once it listens."""
+    """Serve `create_app(...)` with uvicorn until interrupted; `on_ready(base_url)` once it listens.
+    With `reuse_port`, other workers of this host may listen on the same port (`SO_REUSEPORT`)."""
     app = create_app(
         model=model,
         base_url=base_url,
@@ -569,6 +571,6 @@ def serve(
         api_key=api_key,
         recover_every=recover_every,
     )
-    with listening(host, port) as sock:
+    with listening(host, port, reuse_port=reuse_port) as sock:
         url = f"http://{host}:{sock.getsockname()[1]}/v1"
         run_app(app, sock, None if on_ready is None else lambda: on_ready(url))

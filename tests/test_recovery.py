@@ -5,7 +5,9 @@ processes killed with SIGKILL, a real upstream on 127.0.0.1, real clients."""
 from __future__ import annotations
 
 import json
+import os
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -186,3 +188,38 @@ def test_two_workers_on_one_store_one_killed_the_other_finishes_its_runs(request
     assert {r.json()["pdr"]["answer"] for r in retried} == {"42"}
     assert follower["r"].status_code == 200 and follower["r"].json()["id"] == "chatcmpl-key-0"
     assert follower["r"].json()["pdr"]["answer"] == "42"
+
+
+def test_two_workers_share_one_port_with_reuse_port(tmp_path):
+    # `--reuse-port`: a second worker binds the first one's port and the kernel spreads the connections
+    db = str(tmp_path / "runs.sqlite")
+    with FakeOpenAIServer() as upstream, serving(upstream.base_url, db, "--reuse-port") as (first, url):
+        port = url.rsplit(":", 1)[1].split("/")[0]
+        with serving(upstream.base_url, db, "--reuse-port", "--port", port) as (second, same):
+            assert same == url
+            replies = [post(url, body(f"What is 6 * 7? (#{n})")) for n in range(16)]  # a connection each
+    logs = [first.stderr.read(), second.stderr.read()]
+    assert [r.status_code for r in replies] == [200] * 16
+    assert all(r.json()["pdr"]["answer"] == "42" for r in replies)
+    served = [log.count("POST /v1/chat/completions") for log in logs]
+    assert sum(served) == 16 and min(served) > 0, served  # both took some: one port, two workers
+    assert len(list_runs(db)) == 16
+
+
+def test_a_port_in_use_is_one_clear_error(tmp_path):
+    with socket.socket() as taken, FakeOpenAIServer() as upstream:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        done = subprocess.run(
+            [*PDR, "serve", "--model", "fake-model", "--base-url", upstream.base_url, "--port", port],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={**os.environ, "OPENAI_API_KEY": "sk-test", "PDR_DB": str(tmp_path / "runs.sqlite")},
+        )
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert done.stderr.strip().splitlines()[-1] == (
+        f"pdr: error: cannot listen on 127.0.0.1:{port}: Address already in use; --port 0 picks a free "
+        "port, --reuse-port shares one"
+    )

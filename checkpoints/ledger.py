@@ -413,10 +413,15 @@ class Ledger:
         return await self._aread(reads.one_draft_turns, thread_id, round, index)
 
     def recorded_draft(self, thread_id: str, round: int, index: int) -> Draft | None:
-        """Draft (`round`, `index`) as recorded whole, with its call (a node run again reads it back)."""
+        """Draft (`round`, `index`) as recorded whole, with its call (a node run again reads it back).
+        None in memory: such a run ends with its process, so no node of it runs again after a kill."""
+        if self._in_memory:
+            return None
         return self._read(reads.recorded_draft, thread_id, round, index)
 
     async def arecorded_draft(self, thread_id: str, round: int, index: int) -> Draft | None:
+        if self._in_memory:
+            return None
         return await self._aread(reads.recorded_draft, thread_id, round, index)
 
     def kept_reply(self, thread_id: str, key: str) -> KeptReply | None:

@@ -14,7 +14,7 @@ from fake_openai import FakeOpenAIServer, Request, ToolCalls
 from fakes import ScriptedChatModel
 from langchain_core.tools import tool
 
-from langgraph_pdr import PDRConfig, resume_pdr, run_pdr
+from langgraph_pdr import CapTooSmall, PDRConfig, resume_pdr, run_pdr
 from langgraph_pdr.budgets.accounting import tool_draft_bound
 from langgraph_pdr.tooling.toolbox import TOOL_RESULT_TOKENS, fenced_code
 
@@ -182,8 +182,10 @@ def test_caps_reserve_a_tool_drafts_worst_case_over_its_turns():
     with FakeOpenAIServer(reply=calls_python) as server:
         config = PDRConfig(method="single", tools=["python"], max_tokens=100, max_tool_calls=2)
         small = PDRConfig(**{**config.model_dump(), "max_b_total": 2_000})
-        refused = run_pdr(QUESTION, model="fake-model", base_url=server.base_url, config=small, db=":memory:")
-        assert refused.stop_reason == "max_b_total" and not server.answered()
+        # round 1 cannot fit: refused before anything is sent (issue 41: it used to stop with no answer)
+        with pytest.raises(CapTooSmall, match="max_b_total: 2,000 cannot hold round 1"):
+            run_pdr(QUESTION, model="fake-model", base_url=server.base_url, config=small, db=":memory:")
+        assert not server.answered()
     bound = tool_draft_bound(0, 100, 2, TOOL_RESULT_TOKENS)
     assert bound > 2_000  # three turns, each may read every earlier result
 

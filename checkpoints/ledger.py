@@ -190,6 +190,9 @@ class Ledger:
             return work(conn, *args)
 
     def _read(self, work: Callable[..., T], *args: Any) -> T:
+        if self._in_memory:  # one connection for every thread: a reader returning it to the pool would
+            with self._lock, self.engine.connect() as conn:  # roll back a writer's open transaction
+                return work(conn, *args)
         with self.engine.connect() as conn:
             return work(conn, *args)
 
@@ -413,15 +416,10 @@ class Ledger:
         return await self._aread(reads.one_draft_turns, thread_id, round, index)
 
     def recorded_draft(self, thread_id: str, round: int, index: int) -> Draft | None:
-        """Draft (`round`, `index`) as recorded whole, with its call (a node run again reads it back).
-        None in memory: such a run ends with its process, so no node of it runs again after a kill."""
-        if self._in_memory:
-            return None
+        """Draft (`round`, `index`) as recorded whole, with its call (a node run again reads it back)."""
         return self._read(reads.recorded_draft, thread_id, round, index)
 
     async def arecorded_draft(self, thread_id: str, round: int, index: int) -> Draft | None:
-        if self._in_memory:
-            return None
         return await self._aread(reads.recorded_draft, thread_id, round, index)
 
     def kept_reply(self, thread_id: str, key: str) -> KeptReply | None:

@@ -14,7 +14,8 @@ summary, the final draft). Printed, each measured in this one run:
 `--top` prints the functions where most samples fall). The server and the upstream run in processes
 of their own; on a shared machine, run it under `nice` and compare the ratios, not the seconds.
 
-    python benchmarks/serve_load.py [--clients 64] [--delay 0.5] [--profile stacks.txt]
+    python benchmarks/serve_load.py [--clients 64] [--delay 0.5] [--workers 2] [--no-summary]
+        [--profile stacks.txt]
 """
 
 from __future__ import annotations
@@ -41,13 +42,15 @@ from langgraph_pdr.models import build_model  # noqa: E402
 from langgraph_pdr.state.spec import ModelSpec  # noqa: E402
 
 STAGES = [4, 1, 1]  # PDR 4,1 with a global summary: drafts, summary, final draft
-BODY = {"model": "pdr", "max_tokens": 64, "pdr": {"schedule": "4,1"}}
+BODY: dict[str, Any] = {"model": "pdr", "max_tokens": 64, "pdr": {"schedule": "4,1"}}
 
 
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far (Linux)."""
+    """User + system CPU time of a process and its workers (`--workers`) so far (Linux)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    own = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return own + sum(cpu_seconds(int(child)) for child in children)
 
 
 def direct(base_url: str, clients: int) -> float:
@@ -108,15 +111,25 @@ def main() -> None:
     parser.add_argument("--delay", type=float, default=0.5, help="seconds per upstream answer")
     parser.add_argument("--profile", type=Path, help="record the server with py-spy into this file")
     parser.add_argument("--top", type=int, default=25)
+    parser.add_argument("--workers", type=int, default=1, help="pdr serve --workers N (N processes)")
+    parser.add_argument(
+        "--no-summary",
+        action="store_true",
+        help="distil with random_k (no model call): 5 calls in 2 stages instead of 6 in 3",
+    )
     parser.add_argument(
         "--no-keep-alive", action="store_true", help="the upstream closes each connection (HTTP/1.0)"
     )
     args = parser.parse_args()
+    if args.no_summary:
+        STAGES[:] = [4, 1]
+        BODY["pdr"] = {"schedule": "4,1", "distiller": "random_k"}
     os.environ.setdefault("OPENAI_API_KEY", "sk-bench")
     keep_alive = not args.no_keep_alive
     with served(args.delay, keep_alive=keep_alive) as base_url, tempfile.TemporaryDirectory() as tmp:
         env = {**os.environ, "PDR_DB": str(Path(tmp) / "serve.sqlite")}
         command = ["serve", "--model", "fake-model", "--base-url", base_url, "--port", "0"]
+        command += ["--workers", str(args.workers)] if args.workers > 1 else []
         proc = subprocess.Popen(
             [sys.executable, "-m", "langgraph_pdr.cli", *command], stdout=subprocess.PIPE, text=True, env=env
         )
@@ -139,6 +152,7 @@ def main() -> None:
                         "100",
                         "--gil",
                         "--nonblocking",
+                        "--subprocesses",
                     ],
                     stdout=subprocess.DEVNULL,
                     stderr=subprocess.DEVNULL,

@@ -172,6 +172,9 @@ class Ledger:
             self._gate = write_gate(database)
         self._lock = threading.Lock()  # this ledger's own writes, where there is no gate
         self._fences: dict[str, str] = {}  # thread id -> the lease (fencing token) this ledger holds
+        # runs this ledger started and has held since -> the drafts it recorded for them: nobody else
+        # can have recorded one (the lease), so reading a draft back needs no query (`recorded_draft`)
+        self._fresh: dict[str, set[tuple[int, int]]] = {}
         try:
             ensure_schema(self.engine)
         except BaseException:
@@ -227,10 +230,12 @@ class Ledger:
     def record_many(self, thread_id: str, records: list[Any]) -> None:
         """Store records in one transaction (what one node made)."""
         self._run(self._records, thread_id, records)
+        self._recorded(thread_id, records)
 
     async def arecord_many(self, thread_id: str, records: list[Any]) -> None:
         """`record_many` for a node on the event loop."""
         await self._arun(self._records, thread_id, records)
+        self._recorded(thread_id, records)
 
     def _start(
         self,
@@ -246,6 +251,13 @@ class Ledger:
     def _started(self, thread_id: str, lock_owner: str | None) -> None:
         if lock_owner:
             self._fences[thread_id] = lock_owner
+            self._fresh[thread_id] = set()
+
+    def _recorded(self, thread_id: str, records: list[Any]) -> None:
+        """Note the drafts a fresh run recorded (after their transaction committed)."""
+        seen = self._fresh.get(thread_id)
+        if seen is not None:
+            seen.update((r.round, r.index) for r in records if isinstance(r, Draft))
 
     def start_run(
         self,
@@ -325,10 +337,12 @@ class Ledger:
 
     def release(self, thread_id: str, owner: str) -> None:
         self._fences.pop(thread_id, None)
+        self._fresh.pop(thread_id, None)
         self._run(lock.release, thread_id, owner)
 
     async def arelease(self, thread_id: str, owner: str) -> None:
         self._fences.pop(thread_id, None)
+        self._fresh.pop(thread_id, None)
         await self._arun(lock.release, thread_id, owner)
 
     def lease_owner(self, thread_id: str) -> str | None:
@@ -415,11 +429,21 @@ class Ledger:
     async def adraft_turns(self, thread_id: str, round: int, index: int) -> list[DraftTurn]:
         return await self._aread(reads.one_draft_turns, thread_id, round, index)
 
+    def _never_recorded(self, thread_id: str, round: int, index: int) -> bool:
+        """Whether this ledger knows, without a query, that the draft was never recorded: it started
+        the run, has held it since, and did not record the draft."""
+        seen = self._fresh.get(thread_id)
+        return seen is not None and (round, index) not in seen
+
     def recorded_draft(self, thread_id: str, round: int, index: int) -> Draft | None:
         """Draft (`round`, `index`) as recorded whole, with its call (a node run again reads it back)."""
+        if self._never_recorded(thread_id, round, index):
+            return None
         return self._read(reads.recorded_draft, thread_id, round, index)
 
     async def arecorded_draft(self, thread_id: str, round: int, index: int) -> Draft | None:
+        if self._never_recorded(thread_id, round, index):
+            return None
         return await self._aread(reads.recorded_draft, thread_id, round, index)
 
     def kept_reply(self, thread_id: str, key: str) -> KeptReply | None:

@@ -101,6 +101,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     debug = "--debug" in argv
     try:
         args = build_parser(command=_command(argv), lazy=True).parse_args(argv)
+        args.argv = argv  # what a command that starts itself again passes on (`pdr serve --workers`)
         return int(args.handler(args))
     except SystemExit as exc:
         return int(exc.code or 0)

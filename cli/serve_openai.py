@@ -18,6 +18,7 @@ from langgraph_pdr.cli.common import (
     serving,
     store_options,
 )
+from langgraph_pdr.cli.serve_workers import WORKER_ENV, run_workers
 from langgraph_pdr.integrations.openai_endpoint import RECOVER_EVERY_S, access_log, serve
 from langgraph_pdr.state.registry import TOOLS
 from langgraph_pdr.tooling.toolbox import ALLOW_TOOLS_ENV, allowed_tools
@@ -59,6 +60,13 @@ def add_parsers(sub: Any) -> None:
         help="let other pdr serve workers of this host listen on the same port (SO_REUSEPORT: the kernel "
         "spreads connections among them); give them one --db",
     )
+    serving.add_argument(
+        "--workers",
+        type=positive,
+        default=1,
+        metavar="N",
+        help="N server processes on the one port and store, to use N cores (default 1)",
+    )
     model_options(serving)
     store_options(serving, json_flag=False)
     serving.set_defaults(handler=cmd_serve)
@@ -75,10 +83,19 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if args.api_key == "":
         raise UsageError("--api-key: give a key (or leave the option out)")
     model, base_url, db = serving(args)
+    if args.workers > 1:
+        if db == ":memory:":
+            raise UsageError("--workers: workers share one store; give --db a file or a PostgreSQL URL")
+        return run_workers(args.argv, workers=args.workers, host=args.host, port=args.port)
+
+    worker = os.environ.get(WORKER_ENV)  # a worker of `pdr serve --workers N`: its number
+    name = f"pdr serve (worker {worker})" if worker else "pdr serve"
 
     def ready(url: str) -> None:
         sys.stdout.write(url + "\n")
         sys.stdout.flush()
+        if worker:  # the workers' process said it all once
+            return
         sys.stderr.write(
             f"pdr serve: OpenAI-compatible endpoint at {url} (models: pdr, "
             "pdr-4-2-1-global_summary, sr-3, single, ...); stop with Ctrl-C\n"
@@ -92,7 +109,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             )
 
     access = logging.StreamHandler(sys.stderr)  # a line per request
-    access.setFormatter(logging.Formatter("pdr serve: %(message)s"))
+    access.setFormatter(logging.Formatter(f"{name}: %(message)s"))
     access_log.addHandler(access)
     access_log.setLevel(logging.INFO)
     # uvicorn stops on Ctrl-C and SIGTERM, finishing the requests in flight

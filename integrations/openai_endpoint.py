@@ -391,7 +391,9 @@ def create_app(
         runs: ServedRuns = state["runs"]
         try:
             if key is None:
-                answer: Live | PDRResult = runs.start(uuid.uuid4().hex, question, run, keyed=False)
+                answer: Live | PDRResult = runs.start(
+                    uuid.uuid4().hex, question, run, keyed=False, watched=bool(body.get("stream"))
+                )
             else:
                 answer = await runs.obtain(key, question, config, run)
         except KeyReused as exc:

@@ -103,12 +103,17 @@ class ServedRuns:
         live.task.add_done_callback(ended)
         return live
 
-    def start(self, thread_id: str, question: str, run: dict[str, Any], *, keyed: bool) -> Live:
-        """A new run (a keyed one that another worker started first is followed instead)."""
+    def start(
+        self, thread_id: str, question: str, run: dict[str, Any], *, keyed: bool, watched: bool = True
+    ) -> Live:
+        """A new run (a keyed one that another worker started first is followed instead). A run
+        nobody can watch (`watched=False`: a request not streamed, with no key another request could
+        follow it by) makes no progress events, so its upstream calls are not streamed either."""
 
         async def go(live: Live) -> PDRResult:
+            on_event = live.publish if watched else None
             try:
-                return await arun_pdr(question, thread_id=thread_id, on_event=live.publish, **run)
+                return await arun_pdr(question, thread_id=thread_id, on_event=on_event, **run)
             except RunExistsError:
                 if not keyed:
                     raise

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import sqlite3
@@ -204,6 +205,39 @@ def test_two_workers_share_one_port_with_reuse_port(tmp_path):
     served = [log.count("POST /v1/chat/completions") for log in logs]
     assert sum(served) == 16 and min(served) > 0, served  # both took some: one port, two workers
     assert len(list_runs(db)) == 16
+
+
+def test_workers_share_one_port_and_stop_with_their_process(tmp_path):
+    # `--workers 2`: two server processes on one port and store; SIGTERM stops them both
+    db = str(tmp_path / "runs.sqlite")
+    with FakeOpenAIServer() as upstream, serving(upstream.base_url, db, "--workers", "2") as (proc, url):
+        replies = [post(url, body(f"What is 6 * 7? (#{n})")) for n in range(16)]  # a connection each
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=90) == 0
+    log = proc.stderr.read()
+    assert [r.status_code for r in replies] == [200] * 16
+    assert all(r.json()["pdr"]["answer"] == "42" for r in replies)
+    served = [log.count(f"pdr serve (worker {n}): POST /v1/chat/completions") for n in (1, 2)]
+    assert sum(served) == 16 and min(served) > 0, served  # both took some
+    pids = [int(p) for p in re.search(r"PIDs (\d+), (\d+)", log).groups()]
+    for pid in pids:  # stopped, by their own PIDs
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+    assert len(list_runs(db)) == 16
+
+
+def test_workers_need_a_store_they_can_share(tmp_path):
+    with FakeOpenAIServer() as upstream:
+        done = subprocess.run(
+            [*PDR, "serve", "--model", "fake-model", "--base-url", upstream.base_url, "--port", "0"]
+            + ["--workers", "2", "--db", ":memory:"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={**os.environ, "OPENAI_API_KEY": "sk-test"},
+        )
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.strip().splitlines()[-1].startswith("pdr: error: --workers: workers share one store")
 
 
 def test_a_port_in_use_is_one_clear_error(tmp_path):

@@ -62,6 +62,8 @@ def test_models_and_a_completion_with_the_openai_client(served):
     drafts = [r for r in upstream.requests if r.role == "draft"]
     assert len(drafts) == 4
     assert all(r.body["messages"][0]["content"] == "Be a patient teacher." for r in drafts)
+    # nobody can watch a request that is not streamed and has no key: its upstream calls are not streamed
+    assert not any(r.body.get("stream") for r in upstream.requests)
 
 
 def test_streaming_sends_progress_before_the_last_call_and_the_answer_as_content(served):
@@ -91,6 +93,7 @@ def test_streaming_sends_progress_before_the_last_call_and_the_answer_as_content
     last_call = max(r.started for r in upstream.requests)
     assert progress and progress[0][0] < last_call  # progress came while the run was still calling
     assert [e for _, e in progress].count("draft_finished") == 4 and progress[-1][1] == "run_finished"
+    assert all(r.body.get("stream") for r in upstream.requests if r.role == "draft")  # drafts as written
     assert "".join(contents).endswith("\\boxed{42}")
     assert usage.total_tokens == sum(r.prompt_tokens + r.completion_tokens for r in upstream.requests)
 

@@ -17,6 +17,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Sequence
 from types import FrameType
 
@@ -130,10 +131,11 @@ def _stop(procs: list[subprocess.Popen[str]]) -> list[int | None]:
     for proc in procs:
         if proc.poll() is None:
             os.kill(proc.pid, signal.SIGTERM)
+    deadline = time.monotonic() + STOP_GRACE_S  # one grace period for all of them, not one each
     codes: list[int | None] = []
     for proc in procs:
         try:
-            codes.append(proc.wait(timeout=STOP_GRACE_S))
+            codes.append(proc.wait(timeout=max(0.0, deadline - time.monotonic())))
         except subprocess.TimeoutExpired:
             os.kill(proc.pid, signal.SIGKILL)
             codes.append(proc.wait())

@@ -389,17 +389,18 @@ def create_app(
         }
         name = body.get("model") or "pdr"
         runs: ServedRuns = state["runs"]
+        streamed = bool(body.get("stream"))
         try:
-            if key is None:
+            if key is None:  # with no key, only this request can watch the run: it does if it streams
                 answer: Live | PDRResult = runs.start(
-                    uuid.uuid4().hex, question, run, keyed=False, watched=bool(body.get("stream"))
+                    uuid.uuid4().hex, question, run, keyed=False, watched=streamed
                 )
             else:
                 answer = await runs.obtain(key, question, config, run)
         except KeyReused as exc:
             return _error(str(exc), 422)
         request.state.thread = answer.thread_id
-        if body.get("stream"):
+        if streamed:
             include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
             return StreamingResponse(_stream(answer, name, include_usage), media_type="text/event-stream")
         try:

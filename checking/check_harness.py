@@ -1,5 +1,7 @@
 """The code `python_tests` runs in the sandbox: it loads a program, runs its visible tests one by one
-and reports each result as one JSON line on the standard output it was started with.
+and reports each result as one JSON line on the standard output it was started with; a program that
+passed every test is then run on the probe inputs (`langgraph_pdr.checking.probes`), whose outputs are
+reported in one line.
 
 It is sent to the sandboxed interpreter as source (followed by a call of `main` with its payload), so
 it imports nothing of ours. What the program prints goes to /dev/null; results are written only by
@@ -7,12 +9,14 @@ this code, each line led by a nonce the program is not given.
 """
 
 import ast
+import copy
 import json
 import linecache
 import operator
 import os
 import signal
 import sys
+import time
 import traceback
 
 #: A value shown in a result (expected, got, an output) is cut to this many characters.
@@ -98,6 +102,33 @@ def run_test(source, namespace, seconds):
     return result
 
 
+def run_probes(probe, namespace, seconds, budget):
+    """What the program's function returns (its repr) or raises (`!TypeName`) on each probe input,
+    each within `seconds`, all within `budget` seconds (the ones left over are `!skipped`)."""
+    function = namespace.get(probe["name"])
+    if not callable(function):
+        return []
+    try:
+        inputs = ast.literal_eval(probe["inputs"])
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        return []
+    outputs, left = [], budget
+    for args in inputs:
+        if left <= 0:
+            outputs.append("!skipped")
+            continue
+        started = time.monotonic()
+        try:
+            call = lambda args=args: function(*copy.deepcopy(args))  # noqa: E731
+            outputs.append(shown(limited(min(seconds, left), call)))
+        except TimedOut:
+            outputs.append("!timeout")
+        except BaseException as exc:  # noqa: BLE001 - what it raises is its output
+            outputs.append("!" + type(exc).__name__)
+        left -= time.monotonic() - started
+    return outputs
+
+
 def main(payload_json):
     payload = json.loads(payload_json)
     nonce, seconds = payload["nonce"], payload["seconds"]
@@ -135,10 +166,15 @@ def main(payload_json):
             said, line = error(exc)
             report(setup_error=said)
             return
+    passed_all = True
     for index, test in enumerate(payload["tests"]):
         report(started=index)
         result = run_test(test, namespace, seconds)
         report(result=result)
         if (result.get("error") or "").startswith("TimedOut"):
             seconds = min(seconds, 1.0)  # a program that hangs once likely hangs again: keep it short
+        passed_all = passed_all and result["passed"]
+    probe = payload.get("probe")
+    if probe and passed_all and not missing:  # only a program that passed every test is probed
+        report(probes=run_probes(probe, namespace, probe["seconds"], probe["budget"]))
     report(done=True)

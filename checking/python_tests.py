@@ -6,7 +6,10 @@ The program is the draft's last fenced Python block (the run's answer), cut to i
 each test with its own time limit, and each gives one `TestResult`: passed, or the expected value
 against the one the program returned, or the error with its last traceback line in the program. A run
 without tests still gets a check: the program loads and defines the functions the task declares
-(`def name(` in the question).
+(`def name(` in the question). A program that passes every visible test is also run on probe inputs
+made from the tests' arguments (`langgraph_pdr.checking.probes`): what it returns there is kept in the
+check (`Check.probes`), not graded, so that drafts which agree beyond the visible tests can be told
+from drafts which do not (the answer's execution agreement, `pass_quorum`).
 
 Feedback is bounded to `FEEDBACK_TOKENS` tokens: the count of tests passed, then each failed test.
 """
@@ -19,6 +22,7 @@ from importlib import resources
 from typing import Any
 
 from langgraph_pdr.calls.token_count import cut_to_tokens
+from langgraph_pdr.checking.probes import probe_inputs
 from langgraph_pdr.checking.programs import called_names, defined_names, sanitize, split_tests
 from langgraph_pdr.checking.verifier import BaseVerifier, CheckRequest
 from langgraph_pdr.state.records import Check, TestResult
@@ -28,6 +32,9 @@ from langgraph_pdr.tooling.sandboxed_python import run_python
 FEEDBACK_TOKENS = 256
 #: Seconds one test (or loading the program) may take.
 TEST_SECONDS = 5.0
+#: Seconds one probe input may take, and all of a draft's probes together.
+PROBE_SECONDS = 1.0
+PROBES_BUDGET_S = 8.0
 #: Wall time of the whole check at most, whatever the number of tests.
 MAX_WALL_S = 60.0
 HARNESS = resources.files("langgraph_pdr.checking").joinpath("check_harness.py").read_text("utf-8")
@@ -86,6 +93,15 @@ class PythonTests(BaseVerifier):
             return Check(**where, passed=False, score=0.0, feedback=feedback)
         entry = called_names(tests) if tests else defined_names(request.question)
         nonce = secrets.token_hex(8)
+        name, inputs = probe_inputs(tests)
+        probe = None
+        if name is not None:
+            probe = {
+                "name": name,
+                "inputs": repr(inputs),
+                "seconds": PROBE_SECONDS,
+                "budget": PROBES_BUDGET_S,
+            }
         payload = {
             "program": sanitize(request.answer, entry or None),
             "setup": setup,
@@ -93,8 +109,9 @@ class PythonTests(BaseVerifier):
             "entry_points": [] if tests else entry,
             "seconds": TEST_SECONDS,
             "nonce": nonce,
+            "probe": probe,
         }
-        wall = min(MAX_WALL_S, TEST_SECONDS * (len(tests) + 2) + 5)
+        wall = min(MAX_WALL_S, TEST_SECONDS * (len(tests) + 2) + 5 + (PROBES_BUDGET_S if probe else 0))
         run = run_python(
             f"{HARNESS}\nmain({json.dumps(json.dumps(payload))})\n",
             wall_s=wall,
@@ -116,6 +133,7 @@ class PythonTests(BaseVerifier):
         load = next((e for e in events if "load_error" in e), None)
         setup = next((e for e in events if "setup_error" in e), None)
         missing: list[str] = next((e["missing"] for e in events if "missing" in e), [])
+        probes = next((e["probes"] for e in events if isinstance(e.get("probes"), list)), [])
         done = any(e.get("done") for e in events)
         notes: list[str] = []
         if load is not None:
@@ -141,7 +159,15 @@ class PythonTests(BaseVerifier):
             score = 1.0 if done and not missing else 0.0
         passed = score == 1.0 and load is None and setup is None
         feedback = self._feedback(request, tests, results, notes, passed_tests)
-        return Check(**where, passed=passed, score=score, feedback=feedback, tests=results, seconds=seconds)
+        return Check(
+            **where,
+            passed=passed,
+            score=score,
+            feedback=feedback,
+            tests=results,
+            probes=[str(p) for p in probes] if passed else [],
+            seconds=seconds,
+        )
 
     def _feedback(
         self,

@@ -17,6 +17,7 @@ refused with one clear error.
 | 5 | `judgments` (each comparison of a tournament: the two drafts, the judge's reply, its verdict) |
 | 6 | `kept_replies` (the replies a node's calls returned before the node ended, until the run ends) |
 | 7 | `checks` (what the run's verifier found about each draft: passed, score, feedback, each test) |
+| 8 | `checks.probes`: what a passing program returned on the probe inputs |
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
 #: The version this code writes and reads.
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 
 metadata = MetaData()
 
@@ -183,6 +184,7 @@ checks = Table(
     Column("score", Float, nullable=False),
     Column("feedback", Text, nullable=False),
     Column("tests", JSON, nullable=False),
+    Column("probes", JSON, nullable=False, default=list, server_default=text("'[]'")),
     Column("seconds", Float, nullable=False),
     Column("error", Text),
 )
@@ -233,6 +235,7 @@ schema_version = Table(
 ADDED_COLUMNS: list[tuple[int, Table, str]] = [
     (2, drafts, "unfinished"),
     (4, failed_calls, "turn"),
+    (8, checks, "probes"),
 ]
 
 

@@ -137,7 +137,7 @@ def add_parsers(sub: Any) -> None:
 
 
 def check_options(p: argparse.ArgumentParser) -> None:
-    """--tests, --verifier, --stop-on-pass."""
+    """--tests, --verifier, --stop-on-pass, --pass-quorum."""
     g = p.add_argument_group("checks (a verifier checks every draft, at no model cost)")
     g.add_argument(
         "--tests",
@@ -152,6 +152,13 @@ def check_options(p: argparse.ArgumentParser) -> None:
         action="store_true",
         default=None,
         help="end the run after the first round in which a draft passes its checks",
+    )
+    g.add_argument(
+        "--pass-quorum",
+        type=int,
+        metavar="N",
+        help="with --stop-on-pass, end the run only once N passing drafts agree (the same outputs on "
+        "the visible tests and on probe inputs made from them); default 1",
     )
 
 
@@ -274,6 +281,7 @@ def config_of(args: argparse.Namespace, *, local: bool = False) -> PDRConfig:
         "selector": args.selector,
         "verifier": getattr(args, "verifier", None),
         "stop_on_pass": getattr(args, "stop_on_pass", None),
+        "pass_quorum": getattr(args, "pass_quorum", None),
     }
     given = {k: v for k, v in fields.items() if v is not None}
     if given.get("early_stop") == EARLY_STOP_OFF:

@@ -61,6 +61,7 @@ LATE_FIELDS: tuple[str, ...] = (
     "tool_timeout",
     "verifier",
     "stop_on_pass",
+    "pass_quorum",
 )
 
 

@@ -14,7 +14,7 @@ from langgraph_pdr.nodes.distill import get_distiller
 from langgraph_pdr.nodes.verify import send_verifications, verify_costs
 from langgraph_pdr.runtime.environment import NodeEnv, node_env, run_config
 from langgraph_pdr.selection.answer_votes import agreement_share, normalize, vote
-from langgraph_pdr.selection.check_rank import passed, with_checks
+from langgraph_pdr.selection.check_rank import agreeing_passes, passed, with_checks
 from langgraph_pdr.state.config import PDRConfig
 from langgraph_pdr.state.records import Draft, RoundSummary
 
@@ -89,11 +89,17 @@ def checked(state: dict[str, Any], default_config: PDRConfig) -> dict[str, Any]:
 
 
 def decide(state: dict[str, Any], env: NodeEnv) -> dict[str, Any]:
-    """After a round (and its checks): stop when a draft passed (`stop_on_pass`) or the drafts agreed
-    (`early_stop`) before the last round; else reserve the verification stage the run needs next."""
+    """After a round (and its checks): stop when a draft passed (`stop_on_pass`; with `pass_quorum`,
+    when that many passing drafts agree) or the drafts agreed (`early_stop`) before the last round;
+    else reserve the verification stage the run needs next."""
     cfg, r = env.config, state["round"]
     all_drafts = with_checks(state.get("drafts") or [], state.get("checks") or [])
-    if cfg.stop_on_pass and r < cfg.rounds and passed(all_drafts, r):
+    if (
+        cfg.stop_on_pass
+        and r < cfg.rounds
+        and passed(all_drafts, r)
+        and agreeing_passes(all_drafts) >= cfg.pass_quorum
+    ):
         env.emit("run_stopping", reason=VERIFIED, round=r)
         return {"stop_reason": VERIFIED}
     voters = all_drafts if cfg.windowed else [d for d in all_drafts if d.round == r]

@@ -1,6 +1,7 @@
 """How checks rank drafts and pick a run's answer: a draft with its check (`with_checks`), the best
-checked draft (`best_checked`), drafts best first by check with diverse failures first (`by_check`),
-and the code-written tally of a round's checks (`check_tally`)."""
+checked draft (`best_checked`), the largest group of passing drafts that agree (`agreeing_passes`),
+drafts best first by check with diverse failures first (`by_check`), and the code-written tally of a
+round's checks (`check_tally`)."""
 
 from __future__ import annotations
 
@@ -25,9 +26,32 @@ def passed(drafts: Sequence[Draft], round: int) -> bool:
     return any(d.round == round and d.check is not None and d.check.passed for d in drafts)
 
 
+def agreeing_passes(drafts: Sequence[Draft]) -> int:
+    """The size of the largest group of passing drafts that agree: the same outputs on every visible
+    test and every probe input (`Check.outputs`); 0 when none passed.
+
+    Example:
+        ```python
+        from langgraph_pdr import Check, Draft
+        from langgraph_pdr.selection.check_rank import agreeing_passes
+
+        def draft(i, probes, passed=True):
+            check = Check(round=1, index=i, verifier="python_tests", passed=passed, score=1.0 * passed,
+                          probes=probes)
+            return Draft(round=1, index=i, check=check)
+
+        drafts = [draft(0, ["1", "2"]), draft(1, ["1", "3"]), draft(2, ["1", "2"]), draft(3, [], False)]
+        assert agreeing_passes(drafts) == 2
+        ```
+    """
+    groups = Counter(d.check.outputs for d in drafts if d.ok and d.check is not None and d.check.passed)
+    return max(groups.values(), default=0)
+
+
 def best_checked(drafts: Sequence[Draft]) -> Draft | None:
     """The run's answer by its checks: a passing draft, else the best-scored; among equals, the one
-    whose outputs on the visible tests agree with the most checked drafts (execution agreement), then
+    whose outputs on the visible tests and the probe inputs agree with the most checked drafts
+    (execution agreement), then
     the first (earliest round, lowest index). None when no draft was checked.
 
     Example:

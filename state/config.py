@@ -128,10 +128,10 @@ class PDRConfig(BaseModel):
         method: `pdr`, `sr`, `sr_error`, `single`, `self_consistency` or `best_of_n`.
         schedule: drafts per round, e.g. `(4, 2, 1)` (also `"4,2,1"`). PDR's last round may have several
             drafts, whose vote is the answer (e.g. `(4, 4)`); SR has one draft per round, a single pass
-            one, best-of-N one round of N drafts. Self-consistency draws its N drafts in one round or in
-            windows (`(4, 4)`: four, then four more unless `early_stop` ends the run), and votes over all
-            of them. Defaults by method: pdr (4, 2, 1), sr and sr_error (1, 1, 1), single (1,), the
-            baselines (8,).
+            one, best-of-N one round of N drafts (or windows that `stop_on_pass` may end early, e.g.
+            `(4, 4)`). Self-consistency draws its N drafts in one round or in windows (`(4, 4)`: four,
+            then four more unless `early_stop` ends the run), and votes over all of them. Defaults by
+            method: pdr (4, 2, 1), sr and sr_error (1, 1, 1), single (1,), the baselines (8,).
         distiller: how a PDR round's drafts become the next round's workspaces (see
             `langgraph_pdr.nodes.distill`).
         k: drafts kept by the extractive distillers.
@@ -165,6 +165,10 @@ class PDRConfig(BaseModel):
             from the checks' feedback.
         stop_on_pass: end the run after the first round in which a draft passes its checks, with
             `stop_reason` `verified` (needs a verifier or tests).
+        pass_quorum: with `stop_on_pass`, how many passing drafts must agree, with the same outputs
+            on the visible tests and on the probe inputs, before a round ends the run (default 1: the
+            first passing draft does). PDR counts the round's drafts; best-of-N in windows
+            (`schedule=(4, 4)`) counts every window's so far, and draws the next window until then.
 
     Example:
         ```python
@@ -197,6 +201,7 @@ class PDRConfig(BaseModel):
     selector: Selector = "vote"
     verifier: str | None = None
     stop_on_pass: bool = False
+    pass_quorum: int = 1
 
     @field_validator("verifier", mode="before")
     @classmethod
@@ -311,7 +316,7 @@ class PDRConfig(BaseModel):
             raise ValueError(f"temperature: must be between 0 and 2, got {value}")
         return {"draft": value}
 
-    @field_validator("k", "kappa")
+    @field_validator("k", "kappa", "pass_quorum")
     @classmethod
     def _positive(cls, value: int, info: Any) -> int:
         if value < 1:
@@ -346,8 +351,16 @@ class PDRConfig(BaseModel):
             raise ValueError(f"schedule: method {m!r} runs one draft per round, e.g. 1,1,1; got {list(s)}")
         if m == "single" and s != (1,):
             raise ValueError(f"schedule: method 'single' is one draft, schedule 1; got {list(s)}")
-        if m == "best_of_n" and len(s) != 1:
-            raise ValueError(f"schedule: method {m!r} samples one round of N drafts, e.g. 8; got {list(s)}")
+        if m == "best_of_n" and len(s) != 1 and not self.stop_on_pass:
+            raise ValueError(
+                f"schedule: method {m!r} samples one round of N drafts, e.g. 8, or windows that "
+                f"stop_on_pass may end early (4,4 with stop_on_pass=True); got {list(s)}"
+            )
+        if self.pass_quorum > 1 and not self.stop_on_pass:
+            raise ValueError(
+                f"pass_quorum: counts the agreeing passing drafts that end a run with stop_on_pass; "
+                f"set stop_on_pass=True to use pass_quorum={self.pass_quorum}"
+            )
         if self.selector == "tournament" and (m != "pdr" or s[-1] < 2):
             raise ValueError(
                 f"selector: 'tournament' chooses among the several drafts of a PDR run's last round; "
@@ -408,9 +421,10 @@ class PDRConfig(BaseModel):
 
     @property
     def windowed(self) -> bool:
-        """Whether rounds are windows of one sample (self-consistency): every round draws first
-        drafts, numbered and seeded as one sample of their total, and every window's drafts vote."""
-        return self.method == "self_consistency"
+        """Whether rounds are windows of one sample (self-consistency, best-of-N): every round draws
+        first drafts, numbered and seeded as one sample of their total, and every window's drafts
+        count (vote, or are checked)."""
+        return self.method in SAMPLING_METHODS
 
     def draft_max_tokens(self, round: int) -> int:
         """`max_tokens` of a draft of round `round`: a first draft's, or a refine draft's after it

@@ -8,6 +8,9 @@ and wherever a run's method is shown.
     sc:8  bon:8                   self-consistency / best-of-N over 8 samples
     sc:4-4:early_stop=1           self-consistency in windows of 4: stops after the first when
                                   its drafts agree, else draws 4 more and votes over all 8
+    bon:4-4:stop_on_pass=1:pass_quorum=3
+                                  best-of-N by checks in windows of 4: stops after the first
+                                  when 3 passing drafts agree, else draws 4 more
     sr:3  sr_error:3              sequential refinement (with error analysis), 3 rounds
     pdr:4-2-1:global_summary      PDR with schedule 4,2,1 and a distiller
                                   (global_summary, shared_top_k, per_sample_top_k, majority_k,
@@ -18,7 +21,7 @@ Any method takes `key=value` options after its arguments: `max_tokens` (first dr
 `max_b_seq`, `max_b_total`, `prompts` (a prompt set's name), `early_stop` (a fraction), `tools`
 (built-in tool names joined by `+`, e.g. `tools=python`), `max_tool_calls`, `tool_format` (`auto`,
 `native`, `fenced`), `tool_timeout` (seconds), `selector` (`vote`, `tournament`), `verifier` (a
-verifier's name, e.g. `python_tests`), `stop_on_pass` (`true` or `false`), e.g.
+verifier's name, e.g. `python_tests`), `stop_on_pass` (`true` or `false`), `pass_quorum`, e.g.
 `pdr:4-2-1:random_k:k=1:kappa=512`, `single:max_tokens=2048`, `pdr:4-4:majority_k:early_stop=1` or
 `single:tools=python:tool_format=fenced`.
 """
@@ -71,6 +74,7 @@ OPTIONS = (
     "selector",
     "verifier",
     "stop_on_pass",
+    "pass_quorum",
 )
 #: Options whose value is a name, not a number.
 NAMED_OPTIONS = ("prompts", "tools", "tool_format", "selector", "verifier")
@@ -177,10 +181,10 @@ def parse_method(entry: str, base: dict[str, Any] | None = None) -> EvalMethod:
         head.append(windows)
     elif method == "best_of_n":
         if len(args) > 1:
-            raise MethodError(f"methods: {entry!r}: expected {head[0]}:N")
-        n = _count(entry, args[0], "N") if args else 8
-        fields["schedule"] = (n,)
-        head.append(str(n))
+            raise MethodError(f"methods: {entry!r}: expected {head[0]}:N, or windows such as {head[0]}:4-4")
+        windows = args[0] if args else "8"
+        fields["schedule"] = _schedule(entry, windows, "8 or 4-4")
+        head.append(windows)
     elif method in ("sr", "sr_error"):
         if len(args) > 1:
             raise MethodError(f"methods: {entry!r}: expected {method}:ROUNDS")
@@ -274,7 +278,8 @@ def method_label(config: PDRConfig) -> str:
         head.append(str(config.rounds))
     elif method == "pdr":
         head += ["-".join(map(str, config.schedule)), config.distiller]
-    default = PDRConfig(method=method, schedule=config.schedule, distiller=config.distiller)
+    # every other field at its default (unvalidated: bon:4-4 alone needs stop_on_pass)
+    default = PDRConfig.model_construct(method=method, schedule=config.schedule, distiller=config.distiller)
     options = []
     for key in OPTIONS:
         if key in ("max_tokens", "temperature"):

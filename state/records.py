@@ -136,8 +136,10 @@ class TestResult(_Record):
 class Check(_Record):
     """What a verifier found about one draft: `passed` (every check held), a `score` in 0..1 (the share
     of tests passed), and `feedback`: bounded text for the model (which test failed, expected against
-    got, the error and its last traceback line). `tests` holds one result per visible test,
-    `seconds` the check's wall time (checks cost no model tokens), `verifier` the verifier's name.
+    got, the error and its last traceback line). `tests` holds one result per visible test, `probes`
+    what a passing program returned on inputs made from the tests' (`langgraph_pdr.checking.probes`:
+    no expected values, they serve execution agreement), `seconds` the check's wall time (checks cost
+    no model tokens), `verifier` the verifier's name.
 
     Example:
         ```python
@@ -163,13 +165,15 @@ class Check(_Record):
     score: float = Field(0.0, ge=0.0, le=1.0)
     feedback: str = ""
     tests: list[TestResult] = Field(default_factory=list)
+    probes: list[str] = Field(default_factory=list)
     seconds: float = 0.0
     error: str | None = None
 
     @property
     def outputs(self) -> tuple[str | None, ...]:
-        """What the draft computed on each test's input: drafts that agree here behave alike."""
-        return tuple(t.output for t in self.tests)
+        """What the draft computed on each test's input, then on each probe input: drafts that agree
+        here behave alike."""
+        return (*(t.output for t in self.tests), *self.probes)
 
 
 class Draft(_Record):

@@ -465,12 +465,34 @@ def test_pdr_run_with_tests_from_a_file(db_file, tmp_path):
     assert out["config"]["verifier"] == "python_tests" and out["config"]["stop_on_pass"] is True
 
 
+def test_pdr_run_best_of_n_in_windows_with_a_quorum(tmp_path, db_file):
+    tests = tmp_path / "tests.py"
+    tests.write_text(ONE_TEST)
+    replies = {(1, 0): RIGHT, (1, 1): TIMES, (1, 2): program("return b + a"), (1, 3): RIGHT}
+    with FakeOpenAIServer(reply=by_round(replies)) as server:
+        args = ["--method", "best_of_n", "--schedule", "4,4", "--stop-on-pass", "--pass-quorum", "3"]
+        proc = subprocess.run(
+            [sys.executable, "-m", "langgraph_pdr.cli", "run", "Write add(a, b).", "--model", "fake-model"]
+            + ["--base-url", server.base_url, "--tests", str(tests), *args, "--json", "--db", db_file],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        asked = len(server.requests)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert (out["stop_reason"], asked, out["config"]["pass_quorum"]) == ("verified", 4, 3)
+    assert out["answer"] == "def add(a, b):\n    return a + b"
+
+
 @pytest.mark.parametrize(
     ("args", "needle"),
     [
         (["--tests", "/nonexistent/tests.py"], "--tests: no such file: /nonexistent/tests.py"),
         (["--verifier", "magic"], "verifier: unknown verifier 'magic'"),
         (["--distiller", "verified_top_k", "--schedule", "4,4"], "reads checks"),
+        (["--pass-quorum", "2"], "pass_quorum: counts the agreeing passing drafts"),
+        (["--method", "best_of_n", "--schedule", "4,4"], "windows that stop_on_pass may end early"),
     ],
 )
 def test_pdr_run_bad_check_options_are_one_line_errors(args, needle, db_file):
@@ -495,3 +517,70 @@ def test_pdr_run_bad_check_options_are_one_line_errors(args, needle, db_file):
     )
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert proc.returncode == 2 and len(lines) == 1 and needle in lines[0], proc.stderr
+
+
+# -- probe inputs: agreement beyond the visible tests -----------------------------------------------
+
+ONE_TEST = "assert add(2, 2) == 4"  # a + b, a * b and 2 * a all pass it
+
+
+def test_a_passing_program_is_run_on_probe_inputs_and_a_failing_one_is_not():
+    checker = get_verifier("python_tests")
+    plus = checker.check(request("def add(a, b):\n    return a + b", tests=ONE_TEST))
+    times = checker.check(request("def add(a, b):\n    return a * b", tests=ONE_TEST))
+    again = checker.check(request("def add(x, y):\n    return y + x", tests=ONE_TEST))
+    assert plus.passed and times.passed and plus.tests[0].output == times.tests[0].output == "4"
+    assert len(plus.probes) > 3 and plus.probes != times.probes  # they differ beyond the visible test
+    assert again.outputs == plus.outputs  # the same function written otherwise agrees everywhere
+    failing = checker.check(request("def add(a, b):\n    return a - b", tests=ONE_TEST))
+    assert not failing.passed and failing.probes == []
+    assert "probe" not in plus.feedback.lower()  # probes have no expected values: never feedback
+
+
+def test_probe_outputs_say_what_a_program_raises_or_where_it_hangs():
+    program = "def add(a, b):\n    if a == 2 and b == 2:\n        return 4\n    while True:\n        pass"
+    check = get_verifier("python_tests").check(request(program, tests=ONE_TEST))
+    assert check.passed and set(check.probes) <= {"!timeout", "!skipped"} and "!timeout" in check.probes
+    raising = "def add(a, b):\n    if (a, b) != (2, 2):\n        raise ValueError(a)\n    return 4"
+    assert set(get_verifier("python_tests").check(request(raising, tests=ONE_TEST)).probes) == {"!ValueError"}
+
+
+def test_the_answer_is_the_largest_group_of_passing_programs_that_agree():
+    replies = [TIMES, RIGHT, program("return b + a"), MINUS]  # TIMES passes 2 + 2 too, and comes first
+    model = ScriptedChatModel(script=lambda c: replies[c.index])
+    config = PDRConfig(method="best_of_n", schedule=4)
+    result = run_pdr("Write add(a, b).", model=model, config=config, tests=ONE_TEST, db=":memory:")
+    assert [d.check.passed for d in result.rounds[0].drafts] == [True, True, True, False]
+    assert result.answer.endswith("return a + b")  # the group of two (1 and 2), then its first
+
+
+@pytest.mark.parametrize(
+    ("first_window", "drafts", "stop_reason"),
+    [
+        ([RIGHT, RIGHT, program("return b + a"), TIMES], 4, "verified"),  # three passing agree
+        ([RIGHT, TIMES, RIGHT, MINUS], 8, "completed"),  # only two agree: the next window is drawn
+    ],
+)
+def test_best_of_n_in_windows_stops_when_a_quorum_of_passing_drafts_agrees(first_window, drafts, stop_reason):
+    model = ScriptedChatModel(script=lambda c: first_window[c.index] if c.index < 4 else MINUS)
+    config = PDRConfig(method="best_of_n", schedule="4,4", stop_on_pass=True, pass_quorum=3)
+    result = run_pdr("Write add(a, b).", model=model, config=config, tests=ONE_TEST, db=":memory:")
+    assert (len(model.log), result.stop_reason, result.status) == (drafts, stop_reason, "completed")
+    assert sorted(c.index for c in model.log) == list(range(drafts))  # windows number one sample
+    assert result.answer.endswith("return a + b")  # the largest agreeing group's first
+    assert {c.role for c in model.log} == {"draft"}
+
+
+def test_pass_quorum_and_best_of_n_windows_need_stop_on_pass():
+    with pytest.raises(ValueError, match="pass_quorum: .*set stop_on_pass=True"):
+        PDRConfig(method="best_of_n", pass_quorum=2)
+    with pytest.raises(ValueError, match="windows that stop_on_pass may end early"):
+        PDRConfig(method="best_of_n", schedule="4,4")
+    with pytest.raises(ValueError, match="pass_quorum: must be at least 1"):
+        PDRConfig(stop_on_pass=True, pass_quorum=0)
+    from langgraph_pdr.state.methods import method_label, parse_method
+
+    method = parse_method("bon:4-4:stop_on_pass=true:pass_quorum=3")
+    assert (method.config.schedule, method.config.pass_quorum) == ((4, 4), 3)
+    assert method_label(method.config) == "bon:4-4:stop_on_pass=true:pass_quorum=3"
+    assert parse_method(method_label(method.config)).config == method.config

@@ -3,6 +3,8 @@ a later version is refused with one clear error."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from fakes import ScriptedChatModel
 from sqlalchemy import text
@@ -192,5 +194,34 @@ def test_a_database_of_version_6_gets_checks(store):
     [draft] = inspect_run(later.thread_id, db=store).rounds[0].drafts
     assert draft.check is not None and draft.check.passed and draft.check == later.rounds[0].drafts[0].check
     with engine.connect() as conn:
-        assert conn.execute(text("SELECT version FROM pdr_schema")).scalar() == SCHEMA_VERSION == 7
+        assert conn.execute(text("SELECT version FROM pdr_schema")).scalar() == SCHEMA_VERSION
+    engine.dispose()
+
+
+def test_version_8_adds_the_probe_outputs_of_checks(store):
+    """Version 8 adds `checks.probes`: a check stored before reads back with none; one stored after
+    keeps what the passing program returned on the probe inputs."""
+    program = "```python\ndef add(a, b):\n    return a + b\n```"
+
+    def run() -> Any:
+        return run_pdr(
+            "Write add.",
+            model=ScriptedChatModel(script=lambda c: program),
+            db=store,
+            config=PDRConfig(method="single"),
+            tests="assert add(2, 2) == 4",
+        )
+
+    before = run()
+    engine = _engine(store)
+    with engine.begin() as conn:  # what version 7 wrote
+        conn.execute(text("ALTER TABLE checks DROP COLUMN probes"))
+        conn.execute(text("UPDATE pdr_schema SET version = 7"))
+    _forget_checks()
+    [old] = inspect_run(before.thread_id, db=store).rounds[0].drafts
+    assert old.check is not None and old.check.passed and old.check.probes == []
+    [new] = inspect_run(run().thread_id, db=store).rounds[0].drafts
+    assert new.check is not None and "5" in new.check.probes and len(new.check.probes) > 3
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT version FROM pdr_schema")).scalar() == SCHEMA_VERSION == 8
     engine.dispose()

@@ -12,6 +12,9 @@ METHODS+=",sr:3:$R:stop_on_pass=true"
 METHODS+=",pdr:4-4:verified_top_k:$R:stop_on_pass=true"
 METHODS+=",pdr:4-4-4:verified_top_k:$R:stop_on_pass=true"
 METHODS+=",pdr:4-4:per_draft_repair:$R:stop_on_pass=true"
+# best-of-N in windows of 4, stopping when 3 passing drafts agree on the visible tests and the probe inputs
+# (after bon:8: its windows are bon:8's own samples, answered from the evaluation's shared drafts)
+METHODS+=",bon:4-4:stop_on_pass=true:pass_quorum=3"
 datasets=("$@")
 [ "${#datasets[@]}" -gt 0 ] || datasets=(humanevalplus mbppplus)
 for dataset in "${datasets[@]}"; do

@@ -51,8 +51,8 @@ def agreeing_passes(drafts: Sequence[Draft]) -> int:
 def best_checked(drafts: Sequence[Draft]) -> Draft | None:
     """The run's answer by its checks: a passing draft, else the best-scored; among equals, the one
     whose outputs on the visible tests and the probe inputs agree with the most checked drafts
-    (execution agreement), then
-    the first (earliest round, lowest index). None when no draft was checked.
+    (execution agreement), then the first (earliest round, lowest index); a draft listed twice counts
+    once. None when no draft was checked.
 
     Example:
         ```python
@@ -67,7 +67,9 @@ def best_checked(drafts: Sequence[Draft]) -> Draft | None:
         assert best_checked([draft(0, False, 0.0), draft(1, False, 0.5)]).index == 1
         ```
     """
-    checked = [d for d in drafts if d.ok and d.check is not None]
+    # a draft given twice (a window's drafts and the answer so far, which is one of them) counts once
+    unique = {(d.round, d.index): d for d in reversed(drafts)}
+    checked = [d for d in unique.values() if d.ok and d.check is not None]
     if not checked:
         return None
     agree = Counter(d.check.outputs for d in checked if d.check is not None)

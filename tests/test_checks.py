@@ -584,3 +584,14 @@ def test_pass_quorum_and_best_of_n_windows_need_stop_on_pass():
     assert (method.config.schedule, method.config.pass_quorum) == ((4, 4), 3)
     assert method_label(method.config) == "bon:4-4:stop_on_pass=true:pass_quorum=3"
     assert parse_method(method_label(method.config)).config == method.config
+
+
+def test_windows_count_each_draft_once_when_choosing_the_largest_agreeing_group():
+    """Window 1 ties 2 to 2 (its answer so far: the first, wrong); window 2 makes it 3 to 4. The answer
+    so far is one of the window drafts: counted twice, it would tie the groups and win by its index."""
+    replies = [TIMES, RIGHT, TIMES, RIGHT, TIMES, RIGHT, MINUS, RIGHT]
+    model = ScriptedChatModel(script=lambda c: replies[c.index])
+    config = PDRConfig(method="best_of_n", schedule="4,4", stop_on_pass=True, pass_quorum=3)
+    result = run_pdr("Write add(a, b).", model=model, config=config, tests=ONE_TEST, db=":memory:")
+    assert (len(model.log), result.stop_reason) == (8, "completed")
+    assert result.answer.endswith("return a + b")

@@ -133,7 +133,7 @@ class PythonTests(BaseVerifier):
         load = next((e for e in events if "load_error" in e), None)
         setup = next((e for e in events if "setup_error" in e), None)
         missing: list[str] = next((e["missing"] for e in events if "missing" in e), [])
-        probes = next((e["probes"] for e in events if isinstance(e.get("probes"), list)), [])
+        probes: list[Any] = next((e["probes"] for e in events if isinstance(e.get("probes"), list)), [])
         done = any(e.get("done") for e in events)
         notes: list[str] = []
         if load is not None:

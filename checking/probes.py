@@ -25,6 +25,8 @@ import builtins
 import random
 from typing import Any
 
+from langgraph_pdr.checking.programs import name_calls
+
 #: Probe inputs per task at most.
 MAX_PROBES = 24
 #: Items of a sequence whose own mutants are tried (the first few).
@@ -63,22 +65,14 @@ def _literal_calls(tests: list[str]) -> list[tuple[str, list[Any]]]:
     """(function name, arguments) of every call in the tests to a name that is not a builtin, with
     literal positional arguments only."""
     found: list[tuple[str, list[Any]]] = []
-    for test in tests:
-        try:
-            tree = ast.parse(test)
-        except SyntaxError:
+    for call in name_calls(tests):
+        name = call.func.id if isinstance(call.func, ast.Name) else ""
+        if call.keywords or not name or hasattr(builtins, name):
             continue
-        for node in ast.walk(tree):
-            if (
-                isinstance(node, ast.Call)
-                and isinstance(node.func, ast.Name)
-                and not node.keywords
-                and not hasattr(builtins, node.func.id)
-            ):
-                try:
-                    found.append((node.func.id, [ast.literal_eval(a) for a in node.args]))
-                except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
-                    continue
+        try:
+            found.append((name, [ast.literal_eval(a) for a in call.args]))
+        except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+            continue
     return found
 
 

@@ -97,18 +97,22 @@ def sanitize(program: str, entry_points: list[str] | None = None) -> str:
     return "\n".join(kept) if definitions and kept else program
 
 
-def called_names(tests: list[str]) -> list[str]:
-    """The functions the tests call by name (`add` in `assert add(2, 2) == 4`), in order."""
-    found: list[str] = []
+def name_calls(tests: list[str]) -> list[ast.Call]:
+    """Every call of a function by its name in the tests (`add(2, 2)` in `assert add(2, 2) == 4`), in
+    order; a test that does not parse has none."""
+    found: list[ast.Call] = []
     for test in tests:
         try:
             tree = ast.parse(test)
         except SyntaxError:
             continue
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
-                found.append(node.func.id)
-    return list(dict.fromkeys(found))
+        found += [n for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)]
+    return found
+
+
+def called_names(tests: list[str]) -> list[str]:
+    """The functions the tests call by name (`add` in `assert add(2, 2) == 4`), in order."""
+    return list(dict.fromkeys(call.func.id for call in name_calls(tests) if isinstance(call.func, ast.Name)))
 
 
 class TestsError(ValueError):

@@ -51,6 +51,7 @@ RUN_OPTIONS = (
     "early_stop",
     "verifier",
     "stop_on_pass",
+    "pass_quorum",
 )
 
 #: `early_stop="off"`: never stop early, whatever the model's defaults say.
@@ -285,12 +286,27 @@ def create_mcp_server(
         stop_on_pass: Annotated[
             bool | None, Field(description="end after the first round in which a draft passes its checks")
         ] = None,
+        pass_quorum: Annotated[
+            int | None,
+            Field(description="with stop_on_pass: end only once this many passing drafts agree (default 1)"),
+        ] = None,
         thread_id: Annotated[
             str | None, Field(description="the run's id (default: a new one, in the first progress message)")
         ] = None,
     ) -> Annotated[CallToolResult, Solved]:
         """Answer a question with Parallel-Distill-Refine (or another method), checkpointing every step."""
-        given = (method, schedule, distiller, k, kappa, max_tokens, early_stop, verifier, stop_on_pass)
+        given = (
+            method,
+            schedule,
+            distiller,
+            k,
+            kappa,
+            max_tokens,
+            early_stop,
+            verifier,
+            stop_on_pass,
+            pass_quorum,
+        )
         values = dict(zip(RUN_OPTIONS, given, strict=True))
         try:
             config = checked_config(_options(values, local=local), tests=tests)

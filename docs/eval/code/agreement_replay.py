@@ -1,6 +1,7 @@
 """Execution agreement on generated inputs, replayed over the code evaluation's stored drafts (not a
-shipped method): best-of-8's eight sampled drafts of each task are re-run, in the sandbox, on inputs made
-by mutating the visible tests' arguments, and two rules are scored on the hidden plus tests.
+shipped method): best-of-8's eight sampled drafts of each task are re-run, in the sandbox, on the probe inputs
+`python_tests` makes from the visible tests' arguments (`langgraph_pdr.checking.probes`), and two rules
+are scored on the hidden plus tests.
 
 - selection: among the drafts that pass the visible tests, answer with the largest group that agrees on
   every generated input (the S* rule, with model-free inputs), against answering with the first;
@@ -13,76 +14,17 @@ by mutating the visible tests' arguments, and two rules are scored on the hidden
 from __future__ import annotations
 
 import argparse
-import ast
 import json
-import random
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from langgraph_pdr.checking.probes import probe_inputs
 from langgraph_pdr.checking.programs import sanitize, split_tests
 from langgraph_pdr.checkpoints.store import open_ledger
 from langgraph_pdr.evals import EvalStore, load_dataset
 from langgraph_pdr.evals.code_grading import CodeGrader
 from langgraph_pdr.tooling.sandboxed_python import run_python
-
-#: Generated inputs per task at most.
-INPUTS = 24
-
-
-def mutants(value: Any) -> list[Any]:
-    """Values near `value`, by its type: numbers moved and negated, sequences emptied, reversed, cut
-    and grown (and their first items mutated in turn)."""
-    if isinstance(value, bool):
-        return [not value]
-    if isinstance(value, int):
-        return [value + 1, value - 1, 0, -value, value * 2 + 1, 1]
-    if isinstance(value, float):
-        return [value * 1.5, -value, 0.0, value + 0.5]
-    if isinstance(value, str):
-        return ["", value[::-1], value + value[:1], value.upper(), value[1:], value * 2]
-    if isinstance(value, (list, tuple)):
-        kind = type(value)
-        found = [kind(), kind(value[::-1]), kind(value[1:]), kind(list(value) + list(value[:1]))]
-        try:
-            found.append(kind(sorted(value)))
-        except TypeError:
-            pass
-        for i, item in enumerate(value[:3]):
-            for m in mutants(item)[:2]:
-                changed = list(value)
-                changed[i] = m
-                found.append(kind(changed))
-        return found
-    if isinstance(value, dict):
-        return [{}]
-    return []
-
-
-def generated_inputs(tests: str, seed: int = 0) -> tuple[str | None, list[list[Any]]]:
-    """(the function the visible tests call, argument lists near theirs) for literal-argument calls."""
-    calls: list[tuple[str, list[Any]]] = []
-    for test in split_tests(tests)[1]:
-        for node in ast.walk(ast.parse(test)):
-            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and not node.keywords:
-                try:
-                    calls.append((node.func.id, [ast.literal_eval(a) for a in node.args]))
-                except ValueError:
-                    continue
-    if not calls:
-        return None, []
-    name = calls[0][0]
-    seen: set[str] = set()
-    made: list[list[Any]] = []
-    for _, args in (c for c in calls if c[0] == name):
-        for i, value in enumerate(args):
-            for m in mutants(value):
-                new = [*args[:i], m, *args[i + 1 :]]
-                if repr(new) not in seen:
-                    seen.add(repr(new))
-                    made.append(new)
-    random.Random(seed).shuffle(made)
-    return name, made[:INPUTS]
 
 
 def outputs(program: str, name: str, inputs: list[list[Any]]) -> tuple[str, ...] | None:
@@ -153,7 +95,7 @@ def main() -> int:
     per_task = []
     for item in items:
         task = tasks[item.problem_id]
-        name, inputs = generated_inputs(task.tests or "")
+        name, inputs = probe_inputs(split_tests(task.tests)[1])
         drafts = []
         for d in ledger.load_result(item.thread_id).rounds[0].drafts:  # type: ignore[attr-defined]
             visible = bool(d.check and d.check.passed)

@@ -68,6 +68,9 @@ class CodeGrade:
     plus: bool
     detail: str | None = None
     seconds: float = 0.0
+    #: False when the sandbox ended a grading run before its harness gave a verdict (the run's wall
+    #: time, on a machine too busy to finish it): such a grade is not kept, a later one grades again.
+    settled: bool = True
 
 
 def _verdict(task: CodeTask, program: str, inputs: list[Any]) -> dict[str, Any]:
@@ -98,7 +101,15 @@ def _verdict(task: CodeTask, program: str, inputs: list[Any]) -> dict[str, Any]:
                 continue
             if isinstance(found, dict) and "status" in found:
                 return found
-    return {"status": "fail", "error": run.exception or "the sandbox reported no verdict"}
+    # the sandbox's wall time cut the run short (a busy machine): no verdict on the program itself
+    cut = (run.exception or "").startswith("killed: wall time")
+    return {"status": "fail", "error": run.exception or "the sandbox reported no verdict", "settled": not cut}
+
+
+def _settled_verdict(task: CodeTask, program: str, inputs: list[Any]) -> dict[str, Any]:
+    """`_verdict`, run once more when the sandbox ended the first before it gave one."""
+    verdict = _verdict(task, program, inputs)
+    return verdict if verdict.get("settled", True) else _verdict(task, program, inputs)
 
 
 def _detail(stage: str, verdict: dict[str, Any]) -> str:
@@ -114,12 +125,14 @@ def grade_program(program: str | None, task: CodeTask) -> CodeGrade:
     if not program or not program.strip():
         return CodeGrade(False, False, "no program")
     code = sanitize(program, [task.entry_point])
-    base = _verdict(task, code, task.base_input)
+    base = _settled_verdict(task, code, task.base_input)
     if base["status"] != "pass":
-        return CodeGrade(False, False, _detail("base", base), time.monotonic() - started)
-    plus = _verdict(task, code, task.plus_input) if task.plus_input else {"status": "pass"}
+        seconds = time.monotonic() - started
+        return CodeGrade(False, False, _detail("base", base), seconds, base.get("settled", True))
+    plus = _settled_verdict(task, code, task.plus_input) if task.plus_input else {"status": "pass"}
     detail = None if plus["status"] == "pass" else _detail("plus", plus)
-    return CodeGrade(True, plus["status"] == "pass", detail, time.monotonic() - started)
+    seconds = time.monotonic() - started
+    return CodeGrade(True, plus["status"] == "pass", detail, seconds, plus.get("settled", True))
 
 
 def program_sha(program: str | None) -> str:
@@ -128,7 +141,8 @@ def program_sha(program: str | None) -> str:
 
 class CodeGrader:
     """`grade_program` with its grades kept in a database (table `code_grades`), so a program is graded
-    once per task however many runs answer with it, and a resumed evaluation grades nothing twice."""
+    once per task however many runs answer with it, and a resumed evaluation grades nothing twice. A
+    grade the sandbox cut short (`CodeGrade.settled` false) is not kept."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -143,6 +157,8 @@ class CodeGrader:
         if row is not None:
             return CodeGrade(bool(row.base), bool(row.plus), row.detail, row.seconds)
         grade = grade_program(program, task)
+        if not grade.settled:
+            return grade
         values = {
             **key,
             "base": grade.base,

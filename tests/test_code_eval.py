@@ -241,3 +241,22 @@ def test_false_positives_are_counted(tmp_path):
         )
     [row] = code_stats(items)
     assert (row.visible, row.base, row.plus, row.false_positives) == (1, 1, 0, 1)
+
+
+def test_a_grade_the_sandbox_cut_short_is_tried_again_and_not_kept(tmp_path, monkeypatch):
+    """A grading run the sandbox's wall time ends (on a busy machine) says nothing about the program:
+    it is run once more, and a grade still cut short is not kept, so a later report grades again."""
+    from langgraph_pdr.checkpoints.store import open_ledger
+    from langgraph_pdr.evals import code_grading
+
+    monkeypatch.setattr(code_grading, "WALL_S", 0.05)  # no grading run can finish in 50 ms
+    runs = []
+    verdict = code_grading._verdict
+    monkeypatch.setattr(code_grading, "_verdict", lambda *a: runs.append(1) or verdict(*a))
+    grader = CodeGrader(open_ledger(str(tmp_path / "g.sqlite")).engine)
+    task = BY_ID["HumanEval/2"].code
+    cut = grader.grade(canonical("HumanEval/2"), task)
+    assert (cut.base, cut.settled, len(runs)) == (False, False, 2) and "wall time" in (cut.detail or "")
+    monkeypatch.setattr(code_grading, "WALL_S", 120.0)
+    again = grader.grade(canonical("HumanEval/2"), task)
+    assert again.base and again.plus and again.settled and len(runs) == 4  # graded, not read back

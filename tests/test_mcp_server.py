@@ -125,7 +125,10 @@ async def test_solve_with_tests_answers_with_the_program_that_passed(tmp_path):
         ({"question": "What is 6 * 7?", "schedule": "4,x"}, "schedule: '4,x' is not a list of draft counts"),
         ({"question": "What is 6 * 7?", "kappa": 0}, "kappa: must be at least 1, got 0"),
         ({"question": "What is 6 * 7?", "max_tokens": -5}, "max_tokens: must be at least 1, got -5"),
-        ({"question": "Write add.", "tests": "assert add(2, 2) == 4", "pass_quorum": 2}, "pass_quorum: counts"),
+        (
+            {"question": "Write add.", "tests": "assert add(2, 2) == 4", "pass_quorum": 2},
+            "pass_quorum: counts",
+        ),
         ({"question": "  "}, "question: must be a non-empty string"),
     ],
 )

@@ -128,11 +128,11 @@ def grade_program(program: str | None, task: CodeTask) -> CodeGrade:
     base = _settled_verdict(task, code, task.base_input)
     if base["status"] != "pass":
         seconds = time.monotonic() - started
-        return CodeGrade(False, False, _detail("base", base), seconds, base.get("settled", True))
+        return CodeGrade(False, False, _detail("base", base), seconds, bool(base.get("settled", True)))
     plus = _settled_verdict(task, code, task.plus_input) if task.plus_input else {"status": "pass"}
     detail = None if plus["status"] == "pass" else _detail("plus", plus)
     seconds = time.monotonic() - started
-    return CodeGrade(True, plus["status"] == "pass", detail, seconds, plus.get("settled", True))
+    return CodeGrade(True, plus["status"] == "pass", detail, seconds, bool(plus.get("settled", True)))
 
 
 def program_sha(program: str | None) -> str:

@@ -248,15 +248,26 @@ def test_a_grade_the_sandbox_cut_short_is_tried_again_and_not_kept(tmp_path, mon
     it is run once more, and a grade still cut short is not kept, so a later report grades again."""
     from langgraph_pdr.checkpoints.store import open_ledger
     from langgraph_pdr.evals import code_grading
+    from langgraph_pdr.tooling.sandboxed_python import PythonRun
 
-    monkeypatch.setattr(code_grading, "WALL_S", 0.05)  # no grading run can finish in 50 ms
-    runs = []
-    verdict = code_grading._verdict
-    monkeypatch.setattr(code_grading, "_verdict", lambda *a: runs.append(1) or verdict(*a))
+    cuts = {"left": 2}  # the sandbox's wall time ends the next two grading runs
+    real = code_grading.run_python
+
+    def busy(code: str, **limits) -> PythonRun:
+        if cuts["left"]:
+            cuts["left"] -= 1
+            return PythonRun(
+                stdout="", stderr="", exception="killed: wall time over 120 s", exit_code=-9, seconds=120.0
+            )
+        return real(code, **limits)
+
+    monkeypatch.setattr(code_grading, "run_python", busy)
     grader = CodeGrader(open_ledger(str(tmp_path / "g.sqlite")).engine)
     task = BY_ID["HumanEval/2"].code
     cut = grader.grade(canonical("HumanEval/2"), task)
-    assert (cut.base, cut.settled, len(runs)) == (False, False, 2) and "wall time" in (cut.detail or "")
-    monkeypatch.setattr(code_grading, "WALL_S", 120.0)
-    again = grader.grade(canonical("HumanEval/2"), task)
-    assert again.base and again.plus and again.settled and len(runs) == 4  # graded, not read back
+    assert (cut.base, cut.settled, cuts["left"]) == (False, False, 0) and "wall time" in (cut.detail or "")
+    again = grader.grade(canonical("HumanEval/2"), task)  # not read back: graded, and right
+    assert again.base and again.plus and again.settled
+    cuts["left"] = 1  # cut once, then run again: the second run's verdict stands
+    retried = CodeGrader(open_ledger(str(tmp_path / "h.sqlite")).engine).grade(canonical("HumanEval/2"), task)
+    assert retried.base and retried.plus and retried.settled and cuts["left"] == 0

@@ -33,7 +33,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from langgraph_pdr.state.config import DEFAULT_SCHEDULES, PDRConfig, validation_message
+from langgraph_pdr.state.config import DEFAULT_SCHEDULES, SAMPLING_METHODS, PDRConfig, validation_message
 
 #: Short names and the PDRConfig method each stands for.
 ALIASES: dict[str, str] = {
@@ -173,13 +173,7 @@ def parse_method(entry: str, base: dict[str, Any] | None = None) -> EvalMethod:
     if method == "single":
         if args:
             raise MethodError(f"methods: {entry!r}: 'single' takes no arguments (options: key=value)")
-    elif method == "self_consistency":
-        if len(args) > 1:
-            raise MethodError(f"methods: {entry!r}: expected sc:N, or windows such as sc:4-4")
-        windows = args[0] if args else "8"
-        fields["schedule"] = _schedule(entry, windows, "8 or 4-4")
-        head.append(windows)
-    elif method == "best_of_n":
+    elif method in SAMPLING_METHODS:  # N samples, or windows of them (sc:4-4, bon:4-4)
         if len(args) > 1:
             raise MethodError(f"methods: {entry!r}: expected {head[0]}:N, or windows such as {head[0]}:4-4")
         windows = args[0] if args else "8"

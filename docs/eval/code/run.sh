@@ -15,14 +15,17 @@ METHODS+=",pdr:4-4:per_draft_repair:$R:stop_on_pass=true"
 # best-of-N in windows of 4, stopping when 3 passing drafts agree on the visible tests and the probe inputs
 # (after bon:8: its windows are bon:8's own samples, answered from the evaluation's shared drafts)
 METHODS+=",bon:4-4:stop_on_pass=true:pass_quorum=3"
+# PDR 4,4 with the same stop rule: round 2 refines only where 3 passing drafts of round 1 do not agree
+# (its round 1 is the shared drafts'); measured on HumanEval+ only, where the issue's goal is set
+PDR_QUORUM="pdr:4-4:verified_top_k:$R:stop_on_pass=true:pass_quorum=3"
 datasets=("$@")
 [ "${#datasets[@]}" -gt 0 ] || datasets=(humanevalplus mbppplus)
 for dataset in "${datasets[@]}"; do
   case $dataset in
-    humanevalplus) limit=80 ;;
-    mbppplus) limit=100 ;;
+    humanevalplus) limit=80 methods="$METHODS,$PDR_QUORUM" ;;
+    mbppplus) limit=100 methods=$METHODS ;;
     *) echo "unknown dataset $dataset" >&2; exit 2 ;;
   esac
-  pdr eval --dataset "$dataset" --limit "$limit" --name "code-$dataset" --methods "$METHODS" \
+  pdr eval --dataset "$dataset" --limit "$limit" --name "code-$dataset" --methods "$methods" \
     --max-tokens 768 --concurrency 2 --db "$DB" --out "$OUT/$dataset"
 done

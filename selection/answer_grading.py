@@ -28,6 +28,23 @@ def _grade(text: str, gold: str, use_signals: bool) -> bool:
     return bool(verify(expected, target, **({} if use_signals else {"timeout_seconds": None})))
 
 
+_WARM = threading.Lock()
+_warmed = False
+
+
+def _warm_up() -> None:
+    """Grade once, untimed: math-verify's first grade in a process loads its parsers (about 2 s on a
+    quiet 2-core machine, several times that under load), which must not count against a grade's
+    time limit: a right answer would be graded wrong."""
+    global _warmed
+    if _warmed:
+        return
+    with _WARM:
+        if not _warmed:
+            _grade("\\boxed{1}", "1", use_signals=False)
+            _warmed = True
+
+
 def is_correct(text: str, gold: str, *, timeout: float = GRADE_TIMEOUT_S) -> bool:
     """Whether the last `\\boxed{}` of `text` (else its last expression) equals `gold`.
 
@@ -37,6 +54,7 @@ def is_correct(text: str, gold: str, *, timeout: float = GRADE_TIMEOUT_S) -> boo
     """
     if not text or gold is None:
         return False
+    _warm_up()
     try:
         if threading.current_thread() is threading.main_thread():
             return _grade(text, gold, use_signals=True)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -29,3 +31,16 @@ def test_an_echoed_instruction_after_the_answer_is_not_the_answer():
     )
     assert is_correct(text, "23")
     assert not is_correct(text, "25")
+
+
+def test_the_first_grade_of_a_process_is_not_cut_short_by_loading_the_grader():
+    # math-verify loads its parsers on its first grade (about 2 s here, more under load): a worker
+    # thread's first grade under a short limit once came back wrong for a right answer
+    code = (
+        "from concurrent.futures import ThreadPoolExecutor\n"
+        "from langgraph_pdr.selection.answer_grading import is_correct\n"
+        "with ThreadPoolExecutor(1) as pool:\n"
+        "    print(pool.submit(is_correct, 'so \\\\boxed{42}', '42', timeout=0.05).result())\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "True"

@@ -219,9 +219,9 @@ class Ledger:
         if owner is not None:
             lock.fence(conn, thread_id, owner)
         for record in records:
-            conn.execute(writes.record_statement(conn.dialect, thread_id, record))
+            conn.execute(*writes.record_statement(conn.dialect, thread_id, record))
             if isinstance(record, RunOutcome):  # the run ended: no node will read its kept replies
-                conn.execute(writes.kept_replies_forgotten(thread_id))
+                conn.execute(*writes.kept_replies_forgotten(thread_id))
 
     def record(self, thread_id: str, record: Any) -> None:
         """Store one record (a `RunRecorder`)."""
@@ -244,9 +244,9 @@ class Ledger:
         values: dict[str, Any],
         loaded: Sequence[tuple[ImageRef, bytes | None]],
     ) -> None:
-        conn.execute(writes.new_run(thread_id, **values))
+        conn.execute(*writes.new_run(thread_id, **values))
         for statement in writes.image_statements(conn.dialect, thread_id, loaded):
-            conn.execute(statement)
+            conn.execute(*statement)
 
     def _started(self, thread_id: str, lock_owner: str | None) -> None:
         if lock_owner:
@@ -313,7 +313,7 @@ class Ledger:
             raise busy from None
 
     def _status(self, conn: Connection, thread_id: str, status: str, error: str | None) -> None:
-        conn.execute(writes.status_update(thread_id, status, error, self._fences.get(thread_id)))
+        conn.execute(*writes.status_update(thread_id, status, error, self._fences.get(thread_id)))
 
     def set_status(self, thread_id: str, status: str, *, error: str | None = None) -> None:
         """Mark a run `running`, `failed` or `interrupted` (finished runs get theirs from the graph);

@@ -16,8 +16,9 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
+from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.engine import Connection
 
 from langgraph_pdr.checkpoints.errors import LeaseLostError, RunLockedError, RunNotFoundError
@@ -26,6 +27,12 @@ from langgraph_pdr.checkpoints.writes import LOCK_TTL_S
 
 #: Seconds between two extensions of a lease while its run waits on a long call.
 HEARTBEAT_S = 10.0
+
+# the statements of every write, built once (see `writes.Write`)
+_HELD = (runs.c.thread_id == bindparam("w_thread_id"), runs.c.lock_owner == bindparam("w_owner"))
+_EXTEND = update(runs).where(*_HELD).values(lock_until=bindparam("v_until"))
+_RELEASE = update(runs).where(*_HELD).values(lock_owner=None, lock_until=None)
+_HOLDER = select(runs.c.lock_owner).where(runs.c.thread_id == bindparam("w_thread_id"))
 
 
 def new_lock_owner() -> str:
@@ -103,11 +110,7 @@ def fence(conn: Connection, thread_id: str, owner: str) -> None:
     Raises:
         LeaseLostError: another process took the run over.
     """
-    held = conn.execute(
-        update(runs)
-        .where(runs.c.thread_id == thread_id, runs.c.lock_owner == owner)
-        .values(lock_until=time.time() + LOCK_TTL_S)
-    )
+    held = conn.execute(_EXTEND, _lease(thread_id, owner, time.time() + LOCK_TTL_S))
     if held.rowcount != 1:
         check(conn, thread_id, owner)  # raises: another owner, or none
 
@@ -118,7 +121,7 @@ def check(conn: Connection, thread_id: str, owner: str) -> None:
     Raises:
         LeaseLostError: another process took the run over.
     """
-    holder = conn.execute(select(runs.c.lock_owner).where(runs.c.thread_id == thread_id)).scalar()
+    holder = conn.execute(_HOLDER, {"w_thread_id": thread_id}).scalar()
     if holder != owner:
         raise lease_lost(thread_id, holder)
 
@@ -133,20 +136,19 @@ def lease_lost(thread_id: str, holder: str | None) -> LeaseLostError:
 
 def release(conn: Connection, thread_id: str, owner: str) -> None:
     """Give the lease up (nothing happens when another process holds it now)."""
-    conn.execute(
-        update(runs)
-        .where(runs.c.thread_id == thread_id, runs.c.lock_owner == owner)
-        .values(lock_owner=None, lock_until=None)
-    )
+    conn.execute(_RELEASE, _lease(thread_id, owner))
 
 
 def extend(conn: Connection, thread_id: str, owner: str) -> None:
     """Extend the lease while `owner` holds it (the heartbeat; a lost lease is left alone)."""
-    conn.execute(
-        update(runs)
-        .where(runs.c.thread_id == thread_id, runs.c.lock_owner == owner)
-        .values(lock_until=time.time() + LOCK_TTL_S)
-    )
+    conn.execute(_EXTEND, _lease(thread_id, owner, time.time() + LOCK_TTL_S))
+
+
+def _lease(thread_id: str, owner: str, until: float | None = None) -> dict[str, Any]:
+    params: dict[str, Any] = {"w_thread_id": thread_id, "w_owner": owner}
+    if until is not None:
+        params["v_until"] = until
+    return params
 
 
 @contextmanager

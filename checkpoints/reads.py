@@ -6,9 +6,10 @@ through `AsyncConnection.run_sync`, so both read the same way.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, Table, bindparam, func, select
 from sqlalchemy.engine import Connection
 
 from langgraph_pdr.checkpoints.errors import RunNotFoundError
@@ -46,6 +47,20 @@ from langgraph_pdr.state.registry import PROMPT_SETS, VERIFIERS, Missing
 from langgraph_pdr.state.result import PDRResult, RunSummary
 
 
+@functools.cache
+def _of_run(table: Table, *order: str) -> Select[Any]:
+    """SELECT the rows of one run (`:thread_id`), in `order`, built once (see `writes.Write`)."""
+    return (
+        select(table)
+        .where(table.c.thread_id == bindparam("thread_id"))
+        .order_by(*(table.c[o] for o in order))
+    )
+
+
+def _rows(conn: Connection, thread_id: str, table: Table, *order: str) -> list[Any]:
+    return list(conn.execute(_of_run(table, *order), {"thread_id": thread_id}).all())
+
+
 def _without(row: Any, *names: str) -> dict[str, Any]:
     return {k: v for k, v in row._mapping.items() if k not in names}
 
@@ -65,7 +80,7 @@ def kept_reply(conn: Connection, thread_id: str, key: str) -> KeptReply | None:
 
 def run_row(conn: Connection, thread_id: str) -> dict[str, Any] | None:
     """The run's row, or None."""
-    row = conn.execute(select(runs).where(runs.c.thread_id == thread_id)).first()
+    row = conn.execute(_of_run(runs), {"thread_id": thread_id}).first()
     return dict(row._mapping) if row else None
 
 
@@ -200,10 +215,7 @@ def run_images(conn: Connection, thread_id: str) -> list[tuple[ImageRef, bytes |
 
 def failed_attempts(conn: Connection, thread_id: str) -> list[CallRecord]:
     """The run's billed failed attempts, in the order they were made."""
-    rows = conn.execute(
-        select(failed_calls).where(failed_calls.c.thread_id == thread_id).order_by(failed_calls.c.id)
-    ).all()
-    return [_call(r) for r in rows]
+    return [_call(r) for r in _rows(conn, thread_id, failed_calls, "id")]
 
 
 def draft_turns(
@@ -211,14 +223,20 @@ def draft_turns(
 ) -> dict[tuple[int, int], list[DraftTurn]]:
     """The recorded turns of the run's tool-using drafts (of one draft, given `round` and `index`),
     by (round, index), each with its call."""
-    query = select(turns).where(turns.c.thread_id == thread_id)
     call_query = select(calls).where(calls.c.thread_id == thread_id, calls.c.role == "draft")
     if round is not None and index is not None:
-        query = query.where(turns.c.round == round, turns.c.idx == index)
+        query = select(turns).where(
+            turns.c.thread_id == thread_id, turns.c.round == round, turns.c.idx == index
+        )
+        turn_rows = conn.execute(query.order_by(turns.c.turn)).all()
         call_query = call_query.where(calls.c.round == round, calls.c.idx == index)
+    else:
+        turn_rows = _rows(conn, thread_id, turns, "round", "idx", "turn")
+    if not turn_rows:  # a run without tools (most): no turns, no calls to read for them
+        return {}
     by_turn = {(r.round, r.idx, r.turn): _call(r) for r in conn.execute(call_query).all()}
     out: dict[tuple[int, int], list[DraftTurn]] = {}
-    for r in conn.execute(query.order_by(turns.c.round, turns.c.idx, turns.c.turn)).all():
+    for r in turn_rows:
         out.setdefault((r.round, r.idx), []).append(
             DraftTurn(
                 round=r.round,
@@ -279,25 +297,14 @@ def load_result(conn: Connection, thread_id: str) -> PDRResult:
     run = run_row(conn, thread_id)
     if run is None:
         raise RunNotFoundError(f"thread_id: no run {thread_id!r} in this database")
-    call_list = [
-        _call(r)
-        for r in conn.execute(select(calls).where(calls.c.thread_id == thread_id).order_by(calls.c.id)).all()
-    ]
-    round_rows = conn.execute(
-        select(rounds).where(rounds.c.thread_id == thread_id).order_by(rounds.c.round)
-    ).all()
-    draft_rows = conn.execute(
-        select(drafts).where(drafts.c.thread_id == thread_id).order_by(drafts.c.round, drafts.c.idx)
-    ).all()
-    ws_rows = conn.execute(
-        select(workspaces)
-        .where(workspaces.c.thread_id == thread_id)
-        .order_by(workspaces.c.round, workspaces.c.idx)
-    ).all()
+    call_list = [_call(r) for r in _rows(conn, thread_id, calls, "id")]
+    round_rows = _rows(conn, thread_id, rounds, "round")
+    draft_rows = _rows(conn, thread_id, drafts, "round", "idx")
+    ws_rows = _rows(conn, thread_id, workspaces, "round", "idx")
     by_key = {(c.role, c.round, c.index): c for c in call_list}  # a draft's last turn
     checked = {
         (r.round, r.idx): Check(index=r.idx, **_without(r, "thread_id", "idx"))
-        for r in conn.execute(select(checks).where(checks.c.thread_id == thread_id)).all()
+        for r in _rows(conn, thread_id, checks)
     }
     turns_of = draft_turns(conn, thread_id)
     config = stored_config(run)
@@ -338,11 +345,7 @@ def load_result(conn: Connection, thread_id: str) -> PDRResult:
                     call=by_key.get(("verify", r.round, r.idx)),
                 )
             )
-    judged = conn.execute(
-        select(judgments)
-        .where(judgments.c.thread_id == thread_id)
-        .order_by(judgments.c.round, judgments.c.role, judgments.c.idx)
-    ).all()
+    judged = _rows(conn, thread_id, judgments, "round", "role", "idx")
     for r in judged:
         values = dict(r._mapping)
         values.pop("thread_id")

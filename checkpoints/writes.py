@@ -6,12 +6,14 @@ or from async code alike. A node that re-runs on resume replaces its rows instea
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import Table, delete, update
+from sqlalchemy import Table, bindparam, delete, update
 from sqlalchemy.engine import Dialect
+from sqlalchemy.sql import Executable
 
 from langgraph_pdr.checkpoints.schema import (
     calls,
@@ -55,9 +57,26 @@ NO_DRAFTS = "no_drafts"
 COMPLETED_REASONS = ("completed", "converged", "unfinished", "verified")
 
 
-def insert_of(dialect: Dialect) -> Any:
+_INSERT_RUN = runs.insert()
+_INSERT_FAILED_CALL = failed_calls.insert()
+_FORGET_KEPT = delete(kept_replies).where(kept_replies.c.thread_id == bindparam("thread_id"))
+
+
+class Write(NamedTuple):
+    """A statement and its parameters: `conn.execute(*write)`.
+
+    The statements are built once per shape (table, columns, dialect) with bound parameters:
+    building a statement around its values (and SQLAlchemy deriving its cache key) costs about ten
+    times more than executing a prebuilt one, and a run writes dozens.
+    """
+
+    statement: Executable
+    params: dict[str, Any]
+
+
+def insert_of(dialect: Dialect | str) -> Any:
     """The INSERT (with ON CONFLICT) of SQLite or PostgreSQL; the dialect is imported when used."""
-    if dialect.name == "postgresql":
+    if getattr(dialect, "name", dialect) == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 
         return postgresql_insert
@@ -66,18 +85,42 @@ def insert_of(dialect: Dialect) -> Any:
     return sqlite_insert
 
 
-def upsert(dialect: Dialect, table: Table, values: dict[str, Any], keys: list[str]) -> Any:
-    """INSERT ... ON CONFLICT (keys) DO UPDATE, in SQLite's or PostgreSQL's dialect."""
-    insert = insert_of(dialect)
-    stmt = insert(table).values(**values)
-    changes = {k: v for k, v in values.items() if k not in keys}
-    if changes:
-        return stmt.on_conflict_do_update(index_elements=keys, set_=changes)
-    return stmt.on_conflict_do_nothing(index_elements=keys)
+@functools.cache
+def _upsert(
+    dialect: str, table: Table, columns: tuple[str, ...], keys: tuple[str, ...], replace: bool
+) -> Executable:
+    stmt = insert_of(dialect)(table).values({c: bindparam(f"v_{c}") for c in columns})
+    changes = {c: stmt.excluded[c] for c in columns if c not in keys}
+    upserted: Executable
+    if changes and replace:
+        upserted = stmt.on_conflict_do_update(index_elements=list(keys), set_=changes)
+    else:
+        upserted = stmt.on_conflict_do_nothing(index_elements=list(keys))
+    return upserted
 
 
-def update_where(table: Table, where: dict[str, Any], values: dict[str, Any]) -> Any:
-    return update(table).where(*[table.c[k] == v for k, v in where.items()]).values(**values)
+def upsert(
+    dialect: Dialect, table: Table, values: dict[str, Any], keys: list[str], *, replace: bool = True
+) -> Write:
+    """INSERT ... ON CONFLICT (keys) DO UPDATE (DO NOTHING with `replace=False`), in SQLite's or
+    PostgreSQL's dialect."""
+    statement = _upsert(dialect.name, table, tuple(values), tuple(keys), replace)
+    return Write(statement, {f"v_{c}": v for c, v in values.items()})
+
+
+@functools.cache
+def _update(table: Table, where: tuple[str, ...], columns: tuple[str, ...]) -> Executable:
+    return (
+        update(table)
+        .where(*[table.c[k] == bindparam(f"w_{k}") for k in where])
+        .values({c: bindparam(f"v_{c}") for c in columns})
+    )
+
+
+def update_where(table: Table, where: dict[str, Any], values: dict[str, Any]) -> Write:
+    """UPDATE table SET values WHERE each column of `where` equals its value."""
+    params = {f"w_{k}": v for k, v in where.items()} | {f"v_{c}": v for c, v in values.items()}
+    return Write(_update(table, tuple(where), tuple(values)), params)
 
 
 def new_run(
@@ -88,35 +131,34 @@ def new_run(
     model: str | None,
     spec: RunSpec | None,
     lock_owner: str | None,
-) -> Any:
+) -> Write:
     """The INSERT of a new run's row (status `running`), leased to `lock_owner` when given."""
     stamp = now()
-    return runs.insert().values(
-        thread_id=thread_id,
-        created_at=stamp,
-        updated_at=stamp,
-        question=question,
-        method=config.method,
-        config=config.model_dump(mode="json"),
-        spec=(spec or RunSpec()).model_dump(mode="json"),
-        model=model,
-        status="running",
-        lock_owner=lock_owner,
-        lock_until=time.time() + LOCK_TTL_S if lock_owner else None,
-    )
+    values = {
+        "thread_id": thread_id,
+        "created_at": stamp,
+        "updated_at": stamp,
+        "question": question,
+        "method": config.method,
+        "config": config.model_dump(mode="json"),
+        "spec": (spec or RunSpec()).model_dump(mode="json"),
+        "model": model,
+        "status": "running",
+        "lock_owner": lock_owner,
+        "lock_until": time.time() + LOCK_TTL_S if lock_owner else None,
+    }
+    return Write(_INSERT_RUN, values)
 
 
 def image_statements(
     dialect: Dialect, thread_id: str, loaded: Sequence[tuple[ImageRef, bytes | None]]
-) -> list[Any]:
+) -> list[Write]:
     """Store a run's images: each image's bytes once (content-addressed), and the run's list of them."""
-    statements: list[Any] = []
+    statements: list[Write] = []
     for position, (ref, data) in enumerate(loaded):
         if data is not None:
             row = {"sha256": ref.sha256, "mime": ref.mime, "size": ref.size, "data": data}
-            statements.append(
-                insert_of(dialect)(images).values(**row).on_conflict_do_nothing(index_elements=["sha256"])
-            )
+            statements.append(upsert(dialect, images, row, ["sha256"], replace=False))
         statements.append(
             upsert(
                 dialect,
@@ -135,7 +177,7 @@ def image_statements(
     return statements
 
 
-def status_update(thread_id: str, status: str, error: str | None, owner: str | None) -> Any:
+def status_update(thread_id: str, status: str, error: str | None, owner: str | None) -> Write:
     """Mark a run `running`, `failed` or `interrupted`; with `owner`, only while it holds the lease."""
     where = {"thread_id": thread_id, **({"lock_owner": owner} if owner else {})}
     return update_where(runs, where, {"status": status, "error": error, "updated_at": now()})
@@ -148,18 +190,18 @@ def outcome_status(stop_reason: str) -> str:
     return "completed" if stop_reason in COMPLETED_REASONS else "stopped"
 
 
-def kept_replies_forgotten(thread_id: str) -> Any:
+def kept_replies_forgotten(thread_id: str) -> Write:
     """The statement that deletes a run's kept replies (its outcome is recorded: no node reads them)."""
-    return delete(kept_replies).where(kept_replies.c.thread_id == thread_id)
+    return Write(_FORGET_KEPT, {"thread_id": thread_id})
 
 
-def record_statement(dialect: Dialect, thread_id: str, record: Any) -> Any:
+def record_statement(dialect: Dialect, thread_id: str, record: Any) -> Write:
     """The statement that stores one record of a run."""
     if isinstance(record, CallRecord):
         values = record.model_dump()
         values["idx"] = values.pop("index")
         if record.error:
-            return failed_calls.insert().values(thread_id=thread_id, **values)
+            return Write(_INSERT_FAILED_CALL, {"thread_id": thread_id, **values})
         return upsert(
             dialect, calls, {"thread_id": thread_id, **values}, ["thread_id", "role", "round", "idx", "turn"]
         )

@@ -167,5 +167,5 @@ class CodeGrader:
             "seconds": grade.seconds,
         }
         with self.engine.begin() as conn:
-            conn.execute(upsert(conn.dialect, code_grades, values, ["task_id", "program_sha"]))
+            conn.execute(*upsert(conn.dialect, code_grades, values, ["task_id", "program_sha"]))
         return grade

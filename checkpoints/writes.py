@@ -74,9 +74,9 @@ class Write(NamedTuple):
     params: dict[str, Any]
 
 
-def insert_of(dialect: Dialect | str) -> Any:
-    """The INSERT (with ON CONFLICT) of SQLite or PostgreSQL; the dialect is imported when used."""
-    if getattr(dialect, "name", dialect) == "postgresql":
+def insert_of(dialect: str) -> Any:
+    """The INSERT (with ON CONFLICT) of SQLite or PostgreSQL, by dialect name; imported when used."""
+    if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 
         return postgresql_insert

@@ -1,12 +1,18 @@
-"""One writer at a time per SQLite file in this process, first come, first served.
+"""One writer at a time per SQLite file, first come, first served in a process.
 
 SQLite lets one connection write at a time. The others wait in its busy handler, which polls with
 growing sleeps (up to 100 ms) and is not fair: with many runs writing to one file from one process
 (`pdr serve`, `asyncio.gather` of `arun_pdr`), a waiting writer can lose the race again and again
 until `PDR_DB_TIMEOUT` runs out, and its run fails with "database is locked" (measured: 96 concurrent
 `pdr serve` completions with a 3 s timeout lost 63 of them). So a process's writers of one file (every
-run's ledger and checkpointer, threads and coroutines alike) queue here first, in arrival order; the
-busy timeout then only arbitrates between processes.
+run's ledger and checkpointer, threads and coroutines alike) queue here first, in arrival order.
+
+Between processes (`pdr serve --workers N`, several `pdr` commands on one file) the gate's holder also
+takes an exclusive `flock` on a lock file beside the database (`runs.sqlite-gate`): a writer of another
+process waits in the kernel and is woken the moment the lock is let go, where SQLite's busy handler
+would sleep 1, 2, 5, 10... ms between tries while this process's other writers queue behind it. SQLite's
+own locks still decide what is safe: the lock file only orders the writers (where it cannot be created,
+on a read-only directory say, the busy handler arbitrates between processes as before).
 
 Example:
     ```python
@@ -29,6 +35,7 @@ Example:
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import os
 import threading
 import weakref
@@ -47,10 +54,16 @@ class WriteGate:
     needs to finish its write): it goes straight to SQLite, as it would without the gate.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, lock_file: str | os.PathLike[str] | None = None) -> None:
+        """Args:
+        lock_file: a file whose `flock` the holder also takes, so writers of other processes wait
+            for it too (None: this process only). It is created at the first write.
+        """
         self._mutex = threading.Lock()
         self._held = False
         self._waiters: deque[Callable[[], None]] = deque()  # each hands the gate to one waiter
+        self._lock_file = lock_file
+        self._fd: int | None = None  # the lock file, open from the first write; -1: cannot be
 
     @property
     def waiting(self) -> int:
@@ -74,6 +87,9 @@ class WriteGate:
         handed = threading.Event()
         if not self._take_or_queue(handed.set):
             handed.wait()
+        fd = self._file()
+        if fd is not None:
+            fcntl.flock(fd, fcntl.LOCK_EX)
         return True
 
     async def aacquire(self) -> None:
@@ -84,21 +100,50 @@ class WriteGate:
         def wake() -> None:
             loop.call_soon_threadsafe(_resolve, handed)
 
-        if self._take_or_queue(wake):
+        if not self._take_or_queue(wake):
+            try:
+                await handed
+            except asyncio.CancelledError:
+                with self._mutex:
+                    queued = wake in self._waiters
+                    if queued:
+                        self._waiters.remove(wake)
+                if not queued:  # it was handed over as the task was cancelled: pass it on
+                    self._hand_over()
+                raise
+        fd = self._file()
+        if fd is None:
             return
         try:
-            await handed
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:  # another process writes: wait in a thread, not on the loop
+            pass
+        locking = asyncio.ensure_future(asyncio.to_thread(fcntl.flock, fd, fcntl.LOCK_EX))
+        try:
+            await asyncio.shield(locking)
         except asyncio.CancelledError:
-            with self._mutex:
-                queued = wake in self._waiters
-                if queued:
-                    self._waiters.remove(wake)
-            if not queued:  # it was handed over as the task was cancelled: pass it on
-                self.release()
+            # the thread takes the lock all the same: the gate stays held until it has, then is let go
+            locking.add_done_callback(lambda _: self.release())
             raise
 
     def release(self) -> None:
-        """Hand the gate to the next waiter, or free it."""
+        """Let go of the lock file, and hand the gate to the next waiter or free it."""
+        if self._fd is not None and self._fd >= 0:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+        self._hand_over()
+
+    def _file(self) -> int | None:
+        """The lock file's descriptor (opened by the gate's holder, once), None without one."""
+        if self._fd is None and self._lock_file is not None:
+            try:
+                self._fd = os.open(self._lock_file, os.O_RDWR | os.O_CREAT, 0o666)
+                weakref.finalize(self, os.close, self._fd)
+            except OSError:
+                self._fd = -1
+        return self._fd if self._fd is not None and self._fd >= 0 else None
+
+    def _hand_over(self) -> None:
         with self._mutex:
             while self._waiters:
                 wake = self._waiters.popleft()
@@ -142,10 +187,11 @@ _GATES_LOCK = threading.Lock()
 
 
 def write_gate(path: str | os.PathLike[str]) -> WriteGate:
-    """The gate of the SQLite file at `path` (one per file in this process, while anything holds it)."""
+    """The gate of the SQLite file at `path` (one per file in this process, while anything holds it),
+    shared with other processes through the lock file `<path>-gate`."""
     key = os.path.realpath(path)
     with _GATES_LOCK:
         gate = _GATES.get(key)
         if gate is None:
-            gate = _GATES[key] = WriteGate()
+            gate = _GATES[key] = WriteGate(key + "-gate")
         return gate

@@ -23,6 +23,7 @@ refused with one clear error.
 from __future__ import annotations
 
 import threading
+from contextlib import nullcontext
 from datetime import UTC, datetime
 from typing import Any
 
@@ -45,6 +46,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
+
+from langgraph_pdr.checkpoints.gate import write_gate
 
 #: The version this code writes and reads.
 SCHEMA_VERSION = 8
@@ -367,12 +370,19 @@ def ensure_schema(engine: Engine) -> None:
     if lasting and key in _READY:
         return
     with _READY_LOCK:
-        with engine.connect() as conn:  # a current database needs no write (and no write lock)
-            current = _stored_version(conn) == SCHEMA_VERSION
-        if not current:
-            _retrying(engine, migrate)
+        if not _current(engine):  # a current database needs no write (and no write lock)
+            database = engine.url.database if engine.dialect.name == "sqlite" and lasting else None
+            # another process creating the same new file waits at its gate, then finds it current
+            with write_gate(database) if database else nullcontext():
+                if not _current(engine):
+                    _retrying(engine, migrate)
         if lasting:
             _READY.add(key)
+
+
+def _current(engine: Engine) -> bool:
+    with engine.connect() as conn:
+        return _stored_version(conn) == SCHEMA_VERSION
 
 
 def create_tables(meta: MetaData, engine: Engine) -> None:

@@ -4,7 +4,10 @@ coroutines alike, and a cancelled waiter neither keeps nor loses the gate for th
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -164,3 +167,88 @@ def test_a_stores_ledger_and_checkpointer_both_write_through_the_files_gate(tmp_
             write.join(timeout=30)
         assert [r.thread_id for r in store.ledger.list_runs()] == ["t"]
         assert store.saver.conn.execute("SELECT count(*) FROM writes").fetchone() == (1,)
+
+
+#: A process that takes the gate of a file and says when it asks and when it has it.
+GATE_CHILD = """
+import sys
+from langgraph_pdr.checkpoints.gate import write_gate
+gate = write_gate(sys.argv[1])
+print("asking", flush=True)
+with gate:
+    print("got", flush=True)
+"""
+
+
+def flock_waiters(path) -> list[int]:
+    """PIDs of processes waiting for a `flock` of `path` (the kernel's list of blocked lock requests)."""
+    inode = path.stat().st_ino
+    waiting = []
+    for line in open("/proc/locks").read().splitlines():
+        fields = line.split()
+        if "->" in fields and "FLOCK" in fields and fields[-3].split(":")[-1] == str(inode):
+            waiting.append(int(fields[fields.index("FLOCK") + 3]))
+    return waiting
+
+
+def test_a_writer_of_another_process_waits_for_the_gate_in_the_kernel(tmp_path):
+    db = tmp_path / "runs.sqlite"
+    gate = write_gate(db)
+    gate.acquire()  # this process writes; the lock file beside the database says so to the others
+    child = subprocess.Popen([sys.executable, "-c", GATE_CHILD, str(db)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout.readline().strip() == "asking"
+        lock_file = tmp_path / "runs.sqlite-gate"
+        until(lambda: lock_file.exists() and child.pid in flock_waiters(lock_file), "the child waits")
+        gate.release()
+        assert child.stdout.readline().strip() == "got"  # woken as soon as the gate is let go
+        assert child.wait(timeout=60) == 0
+    finally:
+        child.kill()
+        child.wait()
+    with gate:  # free for this process again
+        pass
+
+
+#: A process that opens a new run database when told to (a file appears), and runs one question.
+OPEN_CHILD = """
+import sys, time
+from pathlib import Path
+sys.path.insert(0, sys.argv[3])
+from fakes import ScriptedChatModel
+from langgraph_pdr import PDRConfig, run_pdr
+go = Path(sys.argv[2])
+print("ready", flush=True)
+while not go.exists():
+    time.sleep(0.001)
+model = ScriptedChatModel(script=lambda c: "\\\\boxed{1}")
+print(run_pdr("q", model=model, config=PDRConfig(method="single"), db=sys.argv[1]).answer, flush=True)
+"""
+
+
+def test_processes_creating_one_new_database_at_once_all_get_it(tmp_path):
+    db, go = tmp_path / "new.sqlite", tmp_path / "go"
+    tests = str(Path(__file__).parent)
+    children = [
+        subprocess.Popen(
+            [sys.executable, "-c", OPEN_CHILD, str(db), str(go), tests],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(6)
+    ]
+    try:
+        for child in children:
+            assert child.stdout.readline().strip() == "ready"
+        go.touch()  # all at once: the first creates the tables, the others wait at the gate
+        for child in children:
+            out, err = child.communicate(timeout=120)
+            assert child.returncode == 0, err
+            assert out.strip() == "1"
+    finally:
+        for child in children:
+            child.kill()
+            child.wait()
+    with open_store(db) as store:
+        assert len(store.ledger.list_runs()) == 6

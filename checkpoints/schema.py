@@ -22,6 +22,7 @@ refused with one clear error.
 
 from __future__ import annotations
 
+import os
 import threading
 from contextlib import nullcontext
 from datetime import UTC, datetime
@@ -340,8 +341,9 @@ def migrate(conn: Connection) -> int:
     return found if found is not None else SCHEMA_VERSION
 
 
-#: Databases this process has brought to the current version (checked once per process).
-_READY: set[str] = set()
+#: Databases this process has brought to the current version (checked once per process; a SQLite
+#: file by its inode too, so a file deleted and created again is set up again).
+_READY: set[tuple[str, int]] = set()
 _READY_LOCK = threading.Lock()
 
 
@@ -365,19 +367,27 @@ def ensure_schema(engine: Engine) -> None:
     Raises:
         SchemaError: the database was written by a later version.
     """
-    key = engine.url.render_as_string(hide_password=False)
     lasting = engine.url.database not in (None, "", ":memory:")
+    database = engine.url.database if engine.dialect.name == "sqlite" and lasting else None
+    key = (engine.url.render_as_string(hide_password=False), _inode(database))
     if lasting and key in _READY:
         return
     with _READY_LOCK:
         if not _current(engine):  # a current database needs no write (and no write lock)
-            database = engine.url.database if engine.dialect.name == "sqlite" and lasting else None
             # another process creating the same new file waits at its gate, then finds it current
             with write_gate(database) if database else nullcontext():
                 if not _current(engine):
                     _retrying(engine, migrate)
         if lasting:
-            _READY.add(key)
+            _READY.add(key[:1] + (_inode(database),))  # a new file exists now
+
+
+def _inode(database: str | None) -> int:
+    """The SQLite file's inode (0 for none, or a file not created yet)."""
+    try:
+        return os.stat(database).st_ino if database else 0
+    except OSError:
+        return 0
 
 
 def _current(engine: Engine) -> bool:

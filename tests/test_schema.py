@@ -225,3 +225,13 @@ def test_version_8_adds_the_probe_outputs_of_checks(store):
     with engine.connect() as conn:
         assert conn.execute(text("SELECT version FROM pdr_schema")).scalar() == SCHEMA_VERSION == 8
     engine.dispose()
+
+
+def test_a_database_file_deleted_while_the_process_runs_is_created_again(tmp_path):
+    db = tmp_path / "runs.sqlite"
+    model, single = ScriptedChatModel(), PDRConfig(method="single")
+    run_pdr("q?", model=model, db=str(db), config=single)
+    for path in tmp_path.iterdir():  # the user removes the database (and its WAL) between two runs
+        path.unlink()
+    again = run_pdr("q?", model=model, db=str(db), config=single)
+    assert [r.thread_id for r in list_runs(str(db))] == [again.thread_id]

@@ -95,10 +95,17 @@ _LATEST = (
 )
 
 
+#: The stored checkpoint (its type and bytes) of one id: pruning reads its channel versions only.
+_CHECKPOINT = (
+    "SELECT type, checkpoint FROM checkpoints WHERE thread_id = ? AND checkpoint_ns = ? AND checkpoint_id = ?"
+)
+
+
 def _prune_statements(
-    thread_id: str, ns: str, checkpoint_id: str, tup: CheckpointTuple | None
+    thread_id: str, ns: str, checkpoint_id: str, keep: dict[str, Any]
 ) -> builtins.list[tuple[str, tuple[Any, ...]]]:
-    keep = tup.checkpoint["channel_versions"] if tup else {}
+    """Delete a namespace's checkpoints but `checkpoint_id`, their writes, and the blobs of channel
+    versions other than `keep` (the kept checkpoint's)."""
     clause, params = _version_filter(keep)
     where = "thread_id = ? AND checkpoint_ns = ?"
     return [
@@ -147,6 +154,10 @@ class _Blobs:
                 type_, blob = EMPTY, None
             rows.append((thread_id, ns, channel, str(version), type_, blob))
         return rows
+
+    def _channel_versions(self, row: tuple[Any, ...] | None) -> dict[str, Any]:
+        """The channel versions of a stored checkpoint (`_CHECKPOINT`'s row; none without one)."""
+        return self.serde.loads_typed((row[0], row[1]))["channel_versions"] if row else {}
 
     def _assemble(self, tup: CheckpointTuple, rows: builtins.list[tuple[Any, ...]]) -> CheckpointTuple:
         checkpoint = tup.checkpoint
@@ -302,21 +313,12 @@ class LeanSqliteSaver(_Blobs, SqliteSaver):
         """
         if strategy != "keep_latest":
             raise ValueError(f"strategy: only 'keep_latest' is supported, got {strategy!r}")
-        for thread_id in thread_ids:
-            with self.cursor(transaction=False) as cur:
-                latest = cur.execute(_LATEST, (str(thread_id),)).fetchall()
-            for ns, checkpoint_id in latest:
-                tup = self.get_tuple(
-                    {
-                        "configurable": {
-                            "thread_id": str(thread_id),
-                            "checkpoint_ns": ns,
-                            "checkpoint_id": checkpoint_id,
-                        }
-                    }
-                )
-                with self.cursor() as cur:
-                    for sql, params in _prune_statements(str(thread_id), ns, checkpoint_id, tup):
+        for thread_id in map(str, thread_ids):
+            with self.cursor() as cur:  # one transaction per thread: what to keep, and the deletes
+                for ns, checkpoint_id in cur.execute(_LATEST, (thread_id,)).fetchall():
+                    row = cur.execute(_CHECKPOINT, (thread_id, ns, checkpoint_id)).fetchone()
+                    keep = self._channel_versions(row)
+                    for sql, params in _prune_statements(thread_id, ns, checkpoint_id, keep):
                         cur.execute(sql, params)
 
 
@@ -469,20 +471,12 @@ class LeanAsyncSqliteSaver(_Blobs, AsyncSqliteSaver):
         """Async twin of `LeanSqliteSaver.prune`."""
         if strategy != "keep_latest":
             raise ValueError(f"strategy: only 'keep_latest' is supported, got {strategy!r}")
-        for thread_id in thread_ids:
-            latest = await self._query(_LATEST, (str(thread_id),))
-            for ns, checkpoint_id in latest:
-                tup = await self.aget_tuple(
-                    {
-                        "configurable": {
-                            "thread_id": str(thread_id),
-                            "checkpoint_ns": ns,
-                            "checkpoint_id": checkpoint_id,
-                        }
-                    }
-                )
+        for thread_id in map(str, thread_ids):
+            for ns, checkpoint_id in await self._query(_LATEST, (thread_id,)):
+                rows = await self._query(_CHECKPOINT, (thread_id, ns, checkpoint_id))
+                keep = self._channel_versions(rows[0] if rows else None)
                 async with self._writing(), self.lock:
-                    for sql, params in _prune_statements(str(thread_id), ns, checkpoint_id, tup):
+                    for sql, params in _prune_statements(thread_id, ns, checkpoint_id, keep):
                         await self.conn.execute(sql, params)
                     await self.conn.commit()
 

@@ -20,6 +20,7 @@ in windows (schedule 4,4) goes back to `begin_round` for each next window, votes
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Sequence
 from functools import partial
 from typing import Any
@@ -106,7 +107,7 @@ def create_pdr_graph(
         return partial(fn, default_config=config, default_tools=extra)
 
     def dual(name: str, fn: Any, afn: Any, binder: Any = bind) -> RunnableLambda[Any, Any]:
-        return RunnableLambda(binder(fn), afunc=binder(afn), name=name)
+        return RunnableLambda(_signed(binder(fn)), afunc=_signed(binder(afn)), name=name)
 
     builder = StateGraph(
         PDRState, context_schema=context_schema, input_schema=PDRInput, output_schema=PDROutput
@@ -155,6 +156,13 @@ def create_pdr_graph(
     builder.add_conditional_edges("collect", bind(after_collect), ["check", *paths[family], "finalize"])
     builder.add_conditional_edges("checked", bind(after_checked), [*paths[family], "finalize"])
     return builder
+
+
+def _signed(fn: partial[Any]) -> partial[Any]:
+    """`fn` with its signature worked out once: `RunnableLambda` inspects its function's signature on
+    every call (for `config` and `run_manager`), and a partial's takes the longest."""
+    fn.__signature__ = inspect.signature(fn)  # type: ignore[attr-defined]
+    return fn
 
 
 def _unless_stopped(node: str) -> Any:

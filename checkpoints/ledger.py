@@ -44,6 +44,7 @@ from langgraph_pdr.checkpoints.errors import (
 from langgraph_pdr.checkpoints.gate import WriteGate, write_gate
 from langgraph_pdr.checkpoints.lock import new_lock_owner
 from langgraph_pdr.checkpoints.schema import SchemaError, create_tables, ensure_schema, now
+from langgraph_pdr.checkpoints.shared import Shared
 from langgraph_pdr.checkpoints.writes import COMPLETED_REASONS, NO_DRAFTS
 from langgraph_pdr.state.config import PDRConfig
 from langgraph_pdr.state.image_ref import ImageRef
@@ -97,35 +98,8 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-class _Shared:
-    """Engines shared by the ledgers of one database in this process, disposed with the last one."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._items: dict[Any, list[Any]] = {}
-
-    def acquire(self, key: Any, make: Callable[[], Any]) -> Any:
-        with self._lock:
-            item = self._items.get(key)
-            if item is None:
-                item = self._items[key] = [make(), 0]
-            item[1] += 1
-            return item[0]
-
-    def release(self, key: Any) -> Any | None:
-        """The engine to dispose when this was its last user, else None."""
-        with self._lock:
-            item = self._items.get(key)
-            if item is None:
-                return None
-            item[1] -= 1
-            if item[1] > 0:
-                return None
-            del self._items[key]
-            return item[0]
-
-
-_ENGINES = _Shared()
+#: The engines of the ledgers of one database, disposed with the last one.
+_ENGINES = Shared()
 
 
 def _sync_engine(url: str) -> Engine:

@@ -183,9 +183,23 @@ class LeanSqliteSaver(_Blobs, SqliteSaver):
         ```
     """
 
-    def __init__(self, conn: sqlite3.Connection, *, serde: Any = None, ledger: Any = None) -> None:
+    def __init__(
+        self,
+        conn: sqlite3.Connection,
+        *,
+        serde: Any = None,
+        ledger: Any = None,
+        lock: threading.RLock | None = None,
+    ) -> None:
+        """Args:
+        conn: the SQLite connection.
+        serde: the serializer (`compressed_serde()` stores each value zlib-compressed).
+        ledger: the run ledger whose lease each write checks (None: no check).
+        lock: the lock of `conn`'s users, when other savers share the connection (each of a process's
+            runs on one file does: `checkpoints.store`). Reentrant: cursors join `_writes`.
+        """
         super().__init__(conn, serde=serde)
-        self.lock = threading.RLock()  # type: ignore[assignment]  # reentrant: cursors join `_writes`
+        self.lock = lock or threading.RLock()  # type: ignore[assignment]
         self.gate = _file_gate(conn.execute("PRAGMA database_list").fetchall())
         self.ledger = ledger
         self._open = threading.local()  # whether this thread is inside `_writes`

@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,7 @@ from sqlalchemy.exc import DatabaseError, InterfaceError, OperationalError
 
 from langgraph_pdr.checkpoints.db_threads import in_db_thread
 from langgraph_pdr.checkpoints.ledger import DatabaseBusyError, Ledger, db_timeout
+from langgraph_pdr.checkpoints.shared import Shared
 from langgraph_pdr.state.result import RunSummary
 
 MEMORY = ":memory:"
@@ -325,24 +326,57 @@ def open_store(db: str | Path | None) -> Iterator[Store]:
         try:
             yield Store(saver, ledger, str(path))
         finally:
-            saver.conn.close()
+            _close_saver(path)
     finally:
         ledger.dispose()
 
 
+@dataclass
+class _SaverConnection:
+    """The checkpointer's connection to one SQLite file, shared by this process's open stores of it
+    (their savers take turns on `lock`): a run no longer opens, sets up and closes its own, and one
+    connection's page cache serves them all."""
+
+    conn: sqlite3.Connection
+    lock: threading.RLock = field(default_factory=threading.RLock)
+    ready: bool = False  # the checkpoint tables are set up
+
+
+#: The checkpointer's connection of each SQLite file, closed with the last store that uses it.
+_SAVER_CONNECTIONS = Shared()
+
+
+def _connect(path: Path) -> _SaverConnection:
+    conn = sqlite3.connect(str(path), check_same_thread=False, timeout=db_timeout())
+    conn.execute("PRAGMA synchronous=NORMAL")  # WAL (set by the saver): crash-safe, fewer fsyncs
+    return _SaverConnection(conn)
+
+
 def _sqlite_saver(saver_class: type, path: Path, ledger: Ledger) -> Any:
-    """A SQLite saver of the file at `path`, ready, checking `ledger`'s lease in its writes."""
+    """A SQLite saver of the file at `path`, ready, checking `ledger`'s lease in its writes (give it
+    back with `_close_saver`)."""
     from langgraph_pdr.checkpoints.savers import compressed_serde
 
-    conn = sqlite3.connect(str(path), check_same_thread=False, timeout=db_timeout())
+    shared = _SAVER_CONNECTIONS.acquire(os.path.realpath(path), lambda: _connect(path))
     try:
-        conn.execute("PRAGMA synchronous=NORMAL")  # WAL (set by the saver): crash-safe, fewer fsyncs
-        saver = saver_class(conn, serde=compressed_serde(), ledger=ledger)
-        saver.setup()
+        with shared.lock:
+            saver = saver_class(shared.conn, serde=compressed_serde(), ledger=ledger, lock=shared.lock)
+            if shared.ready:
+                saver.is_setup = True
+            else:
+                saver.setup()
+                shared.ready = True
     except BaseException:
-        conn.close()
+        _close_saver(path)
         raise
     return saver
+
+
+def _close_saver(path: Path) -> None:
+    """Give back a saver's connection (closed when it was the last)."""
+    shared = _SAVER_CONNECTIONS.release(os.path.realpath(path))
+    if shared is not None:
+        shared.conn.close()
 
 
 @asynccontextmanager
@@ -367,6 +401,6 @@ async def aopen_store(db: str | Path | None) -> AsyncIterator[Store]:
         try:
             yield Store(saver, ledger, str(path))
         finally:
-            await in_db_thread(saver.conn.close)
+            await in_db_thread(_close_saver, path)
     finally:
         await ledger.adispose()

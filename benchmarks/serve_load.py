@@ -8,7 +8,9 @@ summary, the final draft). Printed, each measured in this one run:
   0.5 s) and over the same calls made directly stage by stage in this process (measured here);
 - the server process's CPU time (user + system, from /proc) over the upstream calls it made: CPU ms
   per upstream call (what serving, orchestration, checkpoints and the ledger cost each call);
-- how many answers were right (42).
+- how many answers were right (42);
+- how much of the time the machine's cores were idle: a load that kept them busy is bound by CPU, one
+  that left them idle by its stages' waits (all requests in step, every core waiting on the upstream).
 
 `--profile FILE` records the server with py-spy while the load runs (collapsed stacks in FILE;
 `--top` prints the functions where most samples fall). The server and the upstream run in processes
@@ -51,6 +53,12 @@ def cpu_seconds(pid: int) -> float:
     own = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
     return own + sum(cpu_seconds(int(child)) for child in children)
+
+
+def machine_idle() -> tuple[int, int]:
+    """(idle, total) clock ticks of all the machine's cores so far (Linux `/proc/stat`)."""
+    ticks = [int(t) for t in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    return ticks[3] + ticks[4], sum(ticks)
 
 
 def direct(base_url: str, clients: int) -> float:
@@ -158,12 +166,14 @@ def main() -> None:
                     stderr=subprocess.DEVNULL,
                 )
                 time.sleep(1.0)  # py-spy attaches
+            idle_before = machine_idle()
             cpu_before = cpu_seconds(proc.pid)
             started = time.perf_counter()
             with ThreadPoolExecutor(args.clients) as pool:
                 answers = list(pool.map(lambda n: complete(url, n), range(args.clients)))
             wall = time.perf_counter() - started
             cpu = cpu_seconds(proc.pid) - cpu_before
+            idle = [after - before for after, before in zip(machine_idle(), idle_before, strict=True)]
         finally:
             if spy is not None:
                 spy.send_signal(2)  # py-spy writes its file on SIGINT
@@ -184,6 +194,10 @@ def main() -> None:
         f"{right}/{args.clients} right"
     )
     print(f"server CPU {cpu:.2f} s over {calls} upstream calls -> {1000 * cpu / calls:.1f} ms per call")
+    print(
+        f"the machine's cores idle {100 * idle[0] / idle[1]:.0f}% of the time "
+        "(the server, the upstream and the clients share them)"
+    )
     if args.profile and args.profile.exists():
         print(top(args.profile, args.top))
 

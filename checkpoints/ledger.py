@@ -33,7 +33,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.pool import StaticPool
 
 from langgraph_pdr.checkpoints import lock, reads, writes
-from langgraph_pdr.checkpoints.db_threads import in_db_thread
+from langgraph_pdr.checkpoints.db_threads import in_db_lane, in_db_thread
 from langgraph_pdr.checkpoints.errors import (
     DatabaseBusyError,
     LeaseLostError,
@@ -174,11 +174,14 @@ class Ledger:
             return work(conn, *args)
 
     async def _arun(self, work: Callable[..., T], *args: Any) -> T:
-        """`_run` from async code: the whole transaction in a database thread, off the event loop
-        (`checkpoints.db_threads`)."""
+        """`_run` from async code: the whole transaction in a database thread, off the event loop; on
+        a SQLite file, queued with this process's other writes of it: one hop for many (`in_db_lane`;
+        a server database's writes need not take turns)."""
         if self._in_memory:  # nothing to wait for: no other connection can hold its lock
             return self._run(work, *args)
-        return await in_db_thread(self._run, work, *args)
+        if self._gate is None:
+            return await in_db_thread(self._run, work, *args)
+        return await in_db_lane(self._gate, self._run, work, *args)
 
     async def _aread(self, work: Callable[..., T], *args: Any) -> T:
         """`_read` from async code (readers never wait for SQLite's writer, but do for the network)."""
@@ -358,7 +361,8 @@ class Ledger:
             await self.aacquire(thread_id, owner)
         self._fences[thread_id] = owner
         try:
-            async with lock.aheartbeat(lambda: self._arun(lock.extend, thread_id, owner)):
+            # a beat hops alone: it never waits behind a batch of the file's other writes
+            async with lock.aheartbeat(lambda: in_db_thread(self._run, lock.extend, thread_id, owner)):
                 yield
         finally:
             await self.arelease(thread_id, owner)

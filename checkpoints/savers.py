@@ -33,7 +33,7 @@ from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from langgraph.checkpoint.sqlite import SqliteSaver
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
-from langgraph_pdr.checkpoints.db_threads import in_db_thread
+from langgraph_pdr.checkpoints.db_threads import in_db_lane, in_db_thread
 from langgraph_pdr.checkpoints.gate import WriteGate, write_gate
 from langgraph_pdr.checkpoints.lock import lease_lost
 from langgraph_pdr.checkpoints.schema import runs
@@ -338,7 +338,8 @@ class LeanSqliteSaver(_Blobs, SqliteSaver):
 
 class ThreadedSqliteSaver(LeanSqliteSaver):
     """`LeanSqliteSaver` for async runs: each call runs whole in a database thread
-    (`checkpoints.db_threads`), one hop off the event loop per transaction.
+    (`checkpoints.db_threads`), off the event loop; writes queue in the file's lane, so the writes of a
+    process's many runs go in one hop per batch (`in_db_lane`), each still its own transaction.
 
     What the runner uses for async runs on a SQLite file. `LeanAsyncSqliteSaver` (on aiosqlite, whose
     every statement is a hop to its thread and back to the event loop) measured slower with many runs
@@ -381,7 +382,7 @@ class ThreadedSqliteSaver(LeanSqliteSaver):
         metadata: CheckpointMetadata,
         new_versions: ChannelVersions,
     ) -> RunnableConfig:
-        return await in_db_thread(self.put, config, checkpoint, metadata, new_versions)
+        return await in_db_lane(self._lane, self.put, config, checkpoint, metadata, new_versions)
 
     async def aput_writes(
         self,
@@ -390,13 +391,19 @@ class ThreadedSqliteSaver(LeanSqliteSaver):
         task_id: str,
         task_path: str = "",
     ) -> None:
-        await in_db_thread(self.put_writes, config, writes, task_id, task_path)
+        await in_db_lane(self._lane, self.put_writes, config, writes, task_id, task_path)
+
+    @property
+    def _lane(self) -> Any:
+        """What this saver's writes queue under (`in_db_lane`): the file's, shared with every writer of
+        it in this process (its writes take turns at the file's gate anyway)."""
+        return self.gate if self.gate is not None else self
 
     async def adelete_thread(self, thread_id: str) -> None:
-        await in_db_thread(self.delete_thread, thread_id)
+        await in_db_lane(self._lane, self.delete_thread, thread_id)
 
     async def aprune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
-        await in_db_thread(self.prune, thread_ids, strategy=strategy)
+        await in_db_lane(self._lane, self.prune, thread_ids, strategy=strategy)
 
     async def aget_delta_channel_history(
         self, *, config: RunnableConfig, channels: Sequence[str]

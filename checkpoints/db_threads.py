@@ -49,12 +49,12 @@ async def in_db_thread(work: Callable[..., T], *args: Any, **kwargs: Any) -> T:
 
 
 class _Lane:
-    """The work queued under one key on one event loop, and whether a hop is carrying some now."""
+    """The work queued under one key on one event loop, and the task carrying it while there is some
+    (held here: the loop keeps only weak references to its tasks)."""
 
     def __init__(self) -> None:
         self.queue: list[tuple[Callable[[], Any], asyncio.Future[Any]]] = []
-        self.busy = False
-        self.carrier: asyncio.Task[None] | None = None  # held: the loop keeps only weak references
+        self.carrier: asyncio.Task[None] | None = None
 
 
 _LANES: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[Any, _Lane]] = weakref.WeakKeyDictionary()
@@ -89,8 +89,7 @@ async def in_db_lane(key: Any, work: Callable[..., T], *args: Any, **kwargs: Any
         lane = lanes[key] = _Lane()
     future: asyncio.Future[T] = loop.create_future()
     lane.queue.append((functools.partial(work, *args, **kwargs), future))
-    if not lane.busy:
-        lane.busy = True
+    if lane.carrier is None:
         lane.carrier = loop.create_task(_carry(lane))
     return await future
 
@@ -122,7 +121,7 @@ async def _carry(lane: _Lane) -> None:
         if not isinstance(exc, Exception):
             raise  # a cancellation (or an exit) goes on; an error is its callers' now
     finally:
-        lane.busy, lane.carrier = False, None  # nothing here keeps the event loop alive
+        lane.carrier = None  # nothing here keeps the event loop alive
 
 
 def _each(works: list[Callable[[], Any]]) -> list[tuple[bool, Any]]:

@@ -129,8 +129,9 @@ class WriteGate:
 
     def release(self) -> None:
         """Let go of the lock file, and hand the gate to the next waiter or free it."""
-        if self._fd is not None and self._fd >= 0:
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
+        fd = self._file()
+        if fd is not None:
+            fcntl.flock(fd, fcntl.LOCK_UN)
         self._hand_over()
 
     def _file(self) -> int | None:

@@ -369,8 +369,8 @@ def ensure_schema(engine: Engine) -> None:
     """
     lasting = engine.url.database not in (None, "", ":memory:")
     database = engine.url.database if engine.dialect.name == "sqlite" and lasting else None
-    key = (engine.url.render_as_string(hide_password=False), _inode(database))
-    if lasting and key in _READY:
+    url = engine.url.render_as_string(hide_password=False)
+    if lasting and (url, _inode(database)) in _READY:
         return
     with _READY_LOCK:
         if not _current(engine):  # a current database needs no write (and no write lock)
@@ -379,7 +379,7 @@ def ensure_schema(engine: Engine) -> None:
                 if not _current(engine):
                     _retrying(engine, migrate)
         if lasting:
-            _READY.add(key[:1] + (_inode(database),))  # a new file exists now
+            _READY.add((url, _inode(database)))  # a new file's inode exists only now
 
 
 def _inode(database: str | None) -> int:

@@ -7,6 +7,7 @@ import importlib.util
 import ipaddress
 import logging
 import os
+import socket
 import sys
 from typing import Any
 
@@ -18,7 +19,7 @@ from langgraph_pdr.cli.common import (
     serving,
     store_options,
 )
-from langgraph_pdr.cli.serve_workers import WORKER_ENV, run_workers
+from langgraph_pdr.cli.serve_workers import SOCKET_ENV, WORKER_ENV, run_workers
 from langgraph_pdr.integrations.openai_endpoint import RECOVER_EVERY_S, access_log, serve
 from langgraph_pdr.state.registry import TOOLS
 from langgraph_pdr.tooling.toolbox import ALLOW_TOOLS_ENV, allowed_tools
@@ -86,9 +87,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if args.workers > 1:
         if db == ":memory:":
             raise UsageError("--workers: workers share one store; give --db a file or a PostgreSQL URL")
-        return run_workers(args.argv, workers=args.workers, host=args.host, port=args.port)
+        return run_workers(
+            args.argv, workers=args.workers, host=args.host, port=args.port, reuse_port=args.reuse_port
+        )
 
     worker = os.environ.get(WORKER_ENV)  # a worker of `pdr serve --workers N`: its number
+    shared = _inherited_socket()
     name = f"pdr serve (worker {worker})" if worker else "pdr serve"
 
     def ready(url: str) -> None:
@@ -126,8 +130,20 @@ def cmd_serve(args: argparse.Namespace) -> int:
         api_key=api_key,
         recover_every=args.recover_every or None,
         reuse_port=args.reuse_port,
+        sock=shared,
     )
     return 0
+
+
+def _inherited_socket() -> socket.socket | None:
+    """The listening socket a worker of `pdr serve --workers N` inherits from its process, if this is
+    one; its descriptor is not passed on to this process's own children."""
+    fd = os.environ.pop(SOCKET_ENV, None)
+    if fd is None:
+        return None
+    sock = socket.socket(fileno=int(fd))
+    sock.set_inheritable(False)
+    return sock
 
 
 def _loopback(host: str) -> bool:

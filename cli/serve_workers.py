@@ -2,8 +2,10 @@
 
 One process runs the event loop of every request it serves, and at high load that loop is where the
 time goes (CPU per upstream call: `benchmarks/serve_load.py`). Workers spread the load over the
-machine's cores: the kernel shares the port's connections among them (`SO_REUSEPORT`), each run is
-leased to the worker that started it, and a worker that dies leaves its runs to the others'
+machine's cores: they accept the connections of one listening socket that this process opens and
+hands down (a connection goes to a worker whose event loop is free; `SO_REUSEPORT` would deal them out
+by a hash of their addresses, and leave a stuck worker's share waiting), each run is leased to the
+worker that started it, and a worker that dies leaves its runs to the others'
 recovery. This process only starts the workers, prints the URL once they all listen, and stops them
 (Ctrl-C or SIGTERM: each finishes its requests in flight); when one exits on its own, it stops the
 others and exits with its code.
@@ -25,20 +27,24 @@ from langgraph_pdr.integrations.asgi import listening
 
 #: The environment variable that tells a worker its number (from 1), for its log lines.
 WORKER_ENV = "PDR_SERVE_WORKER"
+#: The environment variable that gives a worker the descriptor of the listening socket it inherits.
+SOCKET_ENV = "PDR_SERVE_SOCKET"
+#: Connections the shared socket queues until a worker accepts them (the kernel caps it at somaxconn).
+BACKLOG = 2048
 #: Seconds a worker may take to finish its requests in flight once told to stop.
 STOP_GRACE_S = 60.0
 
 
-def worker_argv(argv: Sequence[str], port: int) -> list[str]:
-    """A worker's `pdr` arguments: the command's own, without `--workers` and `--port`, on `port`,
-    sharing it.
+def worker_argv(argv: Sequence[str]) -> list[str]:
+    """A worker's `pdr` arguments: the command's own, without `--workers`, `--port` and `--reuse-port`
+    (a worker serves on the socket it inherits, see `SOCKET_ENV`).
 
     Example:
         ```python
         from langgraph_pdr.cli.serve_workers import worker_argv
 
         argv = ["serve", "--workers", "2", "--port=0", "--db", "runs.sqlite"]
-        assert worker_argv(argv, 8123) == ["serve", "--db", "runs.sqlite", "--port", "8123", "--reuse-port"]
+        assert worker_argv(argv) == ["serve", "--db", "runs.sqlite"]
         ```
     """
     out: list[str] = []
@@ -53,22 +59,25 @@ def worker_argv(argv: Sequence[str], port: int) -> list[str]:
         if arg.startswith(("--workers=", "--port=")) or arg == "--reuse-port":
             continue
         out.append(arg)
-    return [*out, "--port", str(port), "--reuse-port"]
+    return out
 
 
-def run_workers(argv: Sequence[str], *, workers: int, host: str, port: int) -> int:
+def run_workers(argv: Sequence[str], *, workers: int, host: str, port: int, reuse_port: bool = False) -> int:
     """Start `workers` processes of `pdr serve` on one port, print its URL once every one listens,
-    and wait; return the exit code (0 after Ctrl-C or SIGTERM)."""
-    # the port is held by a socket that never listens (it takes no connection) until all listen
-    with listening(host, port, reuse_port=True) as held:
-        port = held.getsockname()[1]
-        command = [sys.executable, "-m", "langgraph_pdr.cli", *worker_argv(argv, port)]
+    and wait; return the exit code (0 after Ctrl-C or SIGTERM). With `reuse_port`, the port may be
+    shared with other servers of this host (`SO_REUSEPORT`) too."""
+    # connections that come before the workers are up wait in the socket's queue
+    with listening(host, port, reuse_port=reuse_port) as sock:
+        sock.listen(BACKLOG)
+        command = [sys.executable, "-m", "langgraph_pdr.cli", *worker_argv(argv)]
+        fd = sock.fileno()
         procs = [
             subprocess.Popen(
                 command,
                 stdout=subprocess.PIPE,
                 text=True,
-                env={**os.environ, WORKER_ENV: str(n)},
+                env={**os.environ, WORKER_ENV: str(n), SOCKET_ENV: str(fd)},
+                pass_fds=(fd,),
                 start_new_session=True,
                 preexec_fn=_die_with_parent,
             )

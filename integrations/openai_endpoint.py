@@ -22,10 +22,11 @@ import asyncio
 import hmac
 import json
 import logging
+import socket
 import time
 import uuid
 from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, nullcontext
 from typing import Any
 
 from langchain_core.messages import convert_to_messages
@@ -561,9 +562,12 @@ def serve(
     api_key: str | None = None,
     recover_every: float | None = RECOVER_EVERY_S,
     reuse_port: bool = False,
+    sock: socket.socket | None = None,
 ) -> None:
     """Serve `create_app(...)` with uvicorn until interrupted; `on_ready(base_url)` once it listens.
-    With `reuse_port`, other workers of this host may listen on the same port (`SO_REUSEPORT`)."""
+    With `reuse_port`, other workers of this host may listen on the same port (`SO_REUSEPORT`); given
+    `sock`, a listening socket (e.g. one that workers share), it serves there instead of binding
+    `host`:`port`."""
     app = create_app(
         model=model,
         base_url=base_url,
@@ -574,6 +578,6 @@ def serve(
         api_key=api_key,
         recover_every=recover_every,
     )
-    with listening(host, port, reuse_port=reuse_port) as sock:
-        url = f"http://{host}:{sock.getsockname()[1]}/v1"
-        run_app(app, sock, None if on_ready is None else lambda: on_ready(url))
+    with nullcontext(sock) if sock is not None else listening(host, port, reuse_port=reuse_port) as bound:
+        url = f"http://{host}:{bound.getsockname()[1]}/v1"
+        run_app(app, bound, None if on_ready is None else lambda: on_ready(url))

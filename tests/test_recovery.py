@@ -226,6 +226,30 @@ def test_workers_share_one_port_and_stop_with_their_process(tmp_path):
     assert len(list_runs(db)) == 16
 
 
+def test_a_worker_that_cannot_accept_leaves_its_connections_to_the_others(tmp_path):
+    # the workers accept from one socket: while one cannot (stopped here, as a worker busy for long
+    # would be), the other takes every connection; a port shared by SO_REUSEPORT would deal about half
+    # of them to the stopped one, where they would wait
+    db = str(tmp_path / "runs.sqlite")
+    with FakeOpenAIServer() as upstream, serving(upstream.base_url, db, "--workers", "2") as (proc, url):
+        stopped, running = (int(p) for p in open(f"/proc/{proc.pid}/task/{proc.pid}/children").read().split())
+        os.kill(stopped, signal.SIGSTOP)
+        try:
+            replies = [
+                httpx.post(f"{url}/chat/completions", json=body(f"What is 6 * 7? (#{n})"), timeout=30)
+                for n in range(8)  # a connection each
+            ]
+        finally:
+            os.kill(stopped, signal.SIGCONT)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=90) == 0
+    log = proc.stderr.read()
+    assert [r.json()["pdr"]["answer"] for r in replies] == ["42"] * 8
+    pids = [int(p) for p in re.search(r"PIDs (\d+), (\d+)", log).groups()]
+    served = {pid: log.count(f"pdr serve (worker {pids.index(pid) + 1}): POST /v1") for pid in pids}
+    assert served == {stopped: 0, running: 8}
+
+
 def test_workers_need_a_store_they_can_share(tmp_path):
     with FakeOpenAIServer() as upstream:
         done = subprocess.run(

@@ -3,6 +3,7 @@ known before the server starts): what `pdr serve` and `pdr mcp` over HTTP share.
 
 from __future__ import annotations
 
+import gc
 import socket
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -53,8 +54,19 @@ def run_app(app: Any, sock: socket.socket, on_ready: Callable[[], None] | None =
 
     async def startup(sockets: Any = None) -> None:
         await started(sockets=sockets)
+        _freeze_heap()
         if on_ready is not None:
             on_ready()
 
     server.startup = startup  # type: ignore[method-assign]
     server.run(sockets=[sock])
+
+
+def _freeze_heap() -> None:
+    """Take what the server built before its first request (its imports, the app: ~200,000 objects)
+    out of the garbage collector's generations (`gc.freeze`): they live as long as the process, and
+    every full collection would scan them again: at 64 concurrent runs three full collections took
+    ~240 ms, 12% of the CPU (22 ms frozen), and `benchmarks/serve_load.py` measured 5.7-6.0 against
+    6.0-6.2 ms of CPU per upstream call."""
+    gc.collect()
+    gc.freeze()

@@ -13,6 +13,8 @@ from fake_openai import FakeOpenAIServer
 from serve_process import pdr_serve
 
 from langgraph_pdr import PDRConfig, arun_pdr, list_runs, run_pdr
+from langgraph_pdr.models import build_model
+from langgraph_pdr.state.spec import ModelSpec
 
 SMALL = PDRConfig(schedule="2,1", distiller="random_k", k=1, max_tokens=64)
 #: SQLite's busy timeout for these tests: a process's writers of one file take turns in its write gate,
@@ -95,6 +97,15 @@ def test_concurrent_sync_runs_in_threads_on_one_sqlite_file(tmp_path, monkeypatc
         results = list(pool.map(one, range(32)))
     assert [(r.status, r.answer) for r in results] == [("completed", "42")] * 32
     assert len(list_runs(db)) == 32
+
+
+def test_async_calls_go_through_the_sdks_aiohttp_transport():
+    # openai[aiohttp] is a dependency: at high concurrency httpx's pool costs more CPU per call
+    async def transport() -> str:
+        model = build_model(ModelSpec(id="fake-model", base_url="http://127.0.0.1:9/v1"))
+        return type(model.root_async_client._client._transport).__name__
+
+    assert asyncio.run(transport()) == "AiohttpTransport"
 
 
 def test_async_runs_in_successive_event_loops_share_a_kept_alive_server(tmp_path):

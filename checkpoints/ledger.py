@@ -22,7 +22,9 @@ Example:
 from __future__ import annotations
 
 import os
+import sqlite3
 import threading
+import time
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any, TypeVar
@@ -93,9 +95,24 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     """WAL with `synchronous=NORMAL`: a commit survives a crashed or killed process without an
     fsync each (only a power cut may lose the last ones), as for the checkpoints."""
     cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
+    _wal(cursor)
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+
+
+def _wal(cursor: Any) -> None:
+    """Put the file in WAL mode. Connections switching a new file at once are refused ("database is
+    locked") without SQLite's busy handler waiting: such a connection tries again, until the
+    write timeout (the file stays in WAL once one of them switched it)."""
+    deadline = time.monotonic() + db_timeout()
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.005)
 
 
 #: The engines of the ledgers of one database, disposed with the last one.

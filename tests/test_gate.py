@@ -252,3 +252,44 @@ def test_processes_creating_one_new_database_at_once_all_get_it(tmp_path):
             child.wait()
     with open_store(db) as store:
         assert len(store.ledger.list_runs()) == 6
+
+
+LEDGER_CHILD = """
+import sys, time
+from pathlib import Path
+from langgraph_pdr.checkpoints.ledger import Ledger
+print("ready", flush=True)
+for n, db in enumerate(sys.argv[1:]):
+    go = Path(db + "-go")
+    while not go.exists():
+        time.sleep(0.0005)
+    Ledger(f"sqlite:///{db}").dispose()
+    print(n, flush=True)
+"""
+
+
+def test_ledgers_of_many_processes_switch_new_files_to_wal_at_once(tmp_path):
+    # SQLite refuses a connection switching a new file to WAL while another does ("database is
+    # locked", at once: its busy handler does not wait there); each opens the file all the same
+    files = [str(tmp_path / f"new{n}.sqlite") for n in range(40)]
+    children = [
+        subprocess.Popen(
+            [sys.executable, "-c", LEDGER_CHILD, *files],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(6)
+    ]
+    try:
+        for child in children:
+            assert child.stdout.readline().strip() == "ready"
+        for n, db in enumerate(files):  # the children open each new file at once
+            Path(db + "-go").touch()
+            for child in children:
+                line = child.stdout.readline().strip()
+                assert line == str(n), child.communicate(timeout=60)[1].strip().splitlines()[-1:]
+    finally:
+        for child in children:
+            child.kill()
+            child.wait()

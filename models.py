@@ -13,7 +13,7 @@ import threading
 import urllib.error
 import urllib.request
 import weakref
-from collections.abc import Iterator, Sequence
+from collections.abc import AsyncGenerator, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -241,11 +241,35 @@ def _split(model_id: str) -> tuple[str | None, str]:
     return None, model_id
 
 
+class _LoopClients:
+    """The async HTTP clients of one event loop, closed when the loop shuts down.
+
+    `asyncio.run` (and uvicorn) close every async generator of a loop before the loop itself
+    (`loop.shutdown_asyncgens`); this one's, started with the first client, closes the clients as it
+    ends. An aiohttp session left open would print "Unclosed client session" when collected.
+    """
+
+    def __init__(self) -> None:
+        self.clients: dict[tuple[str, Any], Any] = {}
+        self._closer = self._close_at_shutdown()
+        try:  # its first step, here and now: the running loop's hook records it
+            self._closer.asend(None).send(None)
+        except StopIteration:
+            pass
+
+    async def _close_at_shutdown(self) -> AsyncGenerator[None, None]:
+        try:
+            yield
+        finally:
+            for client in self.clients.values():
+                await client.aclose()
+
+
 #: One async HTTP client (and connection pool) per event loop and server: pooled connections belong
 #: to the loop that opened them, and a client shared across loops (langchain-openai's default, one
 #: per process) fails on the next `asyncio.run` with "Event loop is closed" once a server keeps its
 #: connections alive.
-_ASYNC_CLIENTS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[str, Any], Any]] = (
+_ASYNC_CLIENTS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopClients] = (
     weakref.WeakKeyDictionary()
 )
 _CLIENTS_LOCK = threading.Lock()
@@ -258,10 +282,12 @@ def _http_clients(base_url: str, timeout: Any) -> dict[str, Any]:
     except RuntimeError:
         return {}
     with _CLIENTS_LOCK:
-        clients = _ASYNC_CLIENTS.setdefault(loop, {})
-        client = clients.get((base_url, timeout))
+        loop_clients = _ASYNC_CLIENTS.get(loop)
+        if loop_clients is None:
+            loop_clients = _ASYNC_CLIENTS[loop] = _LoopClients()
+        client = loop_clients.clients.get((base_url, timeout))
         if client is None:
-            client = clients[(base_url, timeout)] = _async_http_client(timeout)
+            client = loop_clients.clients[(base_url, timeout)] = _async_http_client(timeout)
     return {"http_async_client": client}
 
 

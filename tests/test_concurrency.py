@@ -126,3 +126,24 @@ def test_async_runs_in_successive_event_loops_share_a_kept_alive_server(tmp_path
             )
             assert result.status == "completed"
     assert len(list_runs(tmp_path / "runs.sqlite")) == 3
+
+
+def established(port: int) -> int:
+    """This machine's TCP connections in state ESTABLISHED to `port` (Linux `/proc/net/tcp`)."""
+    rows = open("/proc/net/tcp").read().splitlines()[1:]
+    return sum(1 for row in rows if row.split()[2].endswith(f":{port:04X}") and row.split()[3] == "01")
+
+
+def test_an_event_loop_that_ends_closes_its_connections(tmp_path):
+    # the loop's HTTP client is closed as `asyncio.run` shuts the loop down: no connection stays open
+    # (nor an aiohttp session that would say "Unclosed client session" when collected)
+    with FakeOpenAIServer() as server:
+        server.httpd.RequestHandlerClass.protocol_version = "HTTP/1.1"  # keep-alive
+        port = int(server.base_url.rsplit(":", 1)[1].split("/")[0])
+
+        async def run_and_count() -> int:
+            await arun_pdr("What is 6 * 7?", model="fake-model", base_url=server.base_url, config=SMALL)
+            return established(port)
+
+        assert asyncio.run(run_and_count()) > 0  # kept alive while the loop runs
+        assert established(port) == 0

@@ -8,6 +8,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any, NamedTuple, NoReturn
@@ -198,6 +199,11 @@ def _failed_record(exc: BaseException, started: float, model: Any, **fields: Any
     )
 
 
+#: Called by each async model call of this context as it starts to wait on its model (a run of a
+#: burst served by `pdr serve` lets the next run start then: `integrations.served_runs`).
+WAITING_ON_MODEL: ContextVar[Callable[[], None] | None] = ContextVar("waiting_on_model", default=None)
+
+
 @dataclass
 class _Reply(Step):
     """The model's reply to `messages`: `invoke` (`ainvoke`), or a stream added up with each piece
@@ -216,6 +222,9 @@ class _Reply(Step):
             return _joined(self.model.stream(self.messages, self.config, **self.options), self.on_delta)
 
     async def arun(self) -> AIMessage:
+        waiting = WAITING_ON_MODEL.get()
+        if waiting is not None:
+            waiting()
         if self.on_delta is None:
             return await self.model.ainvoke(self.messages, self.config, **self.options)
         joined: Any = None

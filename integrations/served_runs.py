@@ -20,6 +20,7 @@ from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
+from langgraph_pdr.calls.model_call import WAITING_ON_MODEL
 from langgraph_pdr.checkpoints.ledger import FINISHED, Ledger, RunExistsError, RunLockedError
 from langgraph_pdr.checkpoints.reads import status_of
 from langgraph_pdr.models import OpenModel
@@ -29,6 +30,10 @@ from langgraph_pdr.state.result import PDRResult
 
 #: Seconds between two looks at a run another worker holds.
 FOLLOW_S = 0.25
+#: How many new runs may be starting at once, each until its first model call (`StartTurns`):
+#: 64 PDR 4,1 requests at once through `pdr serve --workers 2` took 1.69-1.70x the upstream's time
+#: with 8, 1.71-1.77x with 4, 1.76-1.79x with 16, 1.81-1.86x with no limit (`benchmarks/serve_load.py`).
+START_TURNS = 8
 
 
 class KeyReused(ValueError):
@@ -74,6 +79,45 @@ def _same(row: dict[str, Any], question: str, config: PDRConfig) -> bool:
     return bool(row["question"] == question and PDRConfig.model_validate(row["config"]) == config)
 
 
+class StartTurns:
+    """At most `n` runs starting at once, each until it first waits on its model.
+
+    A burst of requests (64 at once) would otherwise start together: every run's setup (its store,
+    its first checkpoint, its prompts) interleaved with every other's on the one event loop, and not
+    one model call sent before the last run's setup is done. In turns, the first runs' calls go out
+    while the next runs set up, and their replies come back spread out.
+    """
+
+    def __init__(self, n: int) -> None:
+        self._n = n
+        self._free: asyncio.Semaphore | None = None  # made in the running loop
+
+    @contextlib.asynccontextmanager
+    async def turn(self) -> AsyncIterator[None]:
+        """Wait for a turn; it is given back at the run's first model call, or as the block ends."""
+        if self._n <= 0:
+            yield
+            return
+        if self._free is None:
+            self._free = asyncio.Semaphore(self._n)
+        free = self._free
+        await free.acquire()
+        given_back = False
+
+        def give_back() -> None:
+            nonlocal given_back
+            if not given_back:
+                given_back = True
+                free.release()
+
+        token = WAITING_ON_MODEL.set(give_back)
+        try:
+            yield
+        finally:
+            WAITING_ON_MODEL.reset(token)
+            give_back()
+
+
 class ServedRuns:
     """The runs of one `pdr serve` process (see the module's docstring).
 
@@ -86,6 +130,7 @@ class ServedRuns:
     def __init__(self, *, ledger: Ledger | None, db: str | None, model: OpenModel) -> None:
         self.ledger, self.db, self.model = ledger, db, model
         self.live: dict[str, Live] = {}
+        self._starting = StartTurns(START_TURNS)
 
     # -- running -------------------------------------------------------------------------------------
 
@@ -113,7 +158,8 @@ class ServedRuns:
         async def go(live: Live) -> PDRResult:
             on_event = live.publish if watched else None
             try:
-                return await arun_pdr(question, thread_id=thread_id, on_event=on_event, **run)
+                async with self._starting.turn():
+                    return await arun_pdr(question, thread_id=thread_id, on_event=on_event, **run)
             except RunExistsError:
                 if not keyed:
                     raise

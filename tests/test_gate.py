@@ -7,6 +7,8 @@ import asyncio
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -226,30 +228,33 @@ print(run_pdr("q", model=model, config=PDRConfig(method="single"), db=sys.argv[1
 """
 
 
-def test_processes_creating_one_new_database_at_once_all_get_it(tmp_path):
-    db, go = tmp_path / "new.sqlite", tmp_path / "go"
-    tests = str(Path(__file__).parent)
+@contextmanager
+def ready_children(script: str, *args: str, count: int = 6) -> Iterator[list[subprocess.Popen]]:
+    """`count` Python processes running `script` with `args`, once each printed "ready"; killed after."""
     children = [
         subprocess.Popen(
-            [sys.executable, "-c", OPEN_CHILD, str(db), str(go), tests],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
+            [sys.executable, "-c", script, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
         )
-        for _ in range(6)
+        for _ in range(count)
     ]
     try:
         for child in children:
             assert child.stdout.readline().strip() == "ready"
+        yield children
+    finally:
+        for child in children:
+            child.kill()
+            child.wait()
+
+
+def test_processes_creating_one_new_database_at_once_all_get_it(tmp_path):
+    db, go = tmp_path / "new.sqlite", tmp_path / "go"
+    with ready_children(OPEN_CHILD, str(db), str(go), str(Path(__file__).parent)) as children:
         go.touch()  # all at once: the first creates the tables, the others wait at the gate
         for child in children:
             out, err = child.communicate(timeout=120)
             assert child.returncode == 0, err
             assert out.strip() == "1"
-    finally:
-        for child in children:
-            child.kill()
-            child.wait()
     with open_store(db) as store:
         assert len(store.ledger.list_runs()) == 6
 
@@ -272,24 +277,9 @@ def test_ledgers_of_many_processes_switch_new_files_to_wal_at_once(tmp_path):
     # SQLite refuses a connection switching a new file to WAL while another does ("database is
     # locked", at once: its busy handler does not wait there); each opens the file all the same
     files = [str(tmp_path / f"new{n}.sqlite") for n in range(40)]
-    children = [
-        subprocess.Popen(
-            [sys.executable, "-c", LEDGER_CHILD, *files],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for _ in range(6)
-    ]
-    try:
-        for child in children:
-            assert child.stdout.readline().strip() == "ready"
+    with ready_children(LEDGER_CHILD, *files) as children:
         for n, db in enumerate(files):  # the children open each new file at once
             Path(db + "-go").touch()
             for child in children:
                 line = child.stdout.readline().strip()
                 assert line == str(n), child.communicate(timeout=60)[1].strip().splitlines()[-1:]
-    finally:
-        for child in children:
-            child.kill()
-            child.wait()

@@ -141,7 +141,12 @@ def _inherited_socket() -> socket.socket | None:
     fd = os.environ.pop(SOCKET_ENV, None)
     if fd is None:
         return None
-    sock = socket.socket(fileno=int(fd))
+    try:
+        sock = socket.socket(fileno=int(fd))
+    except (ValueError, OSError):
+        raise UsageError(
+            f"${SOCKET_ENV}={fd!r} is no listening socket: pdr serve --workers sets it for its workers"
+        ) from None
     sock.set_inheritable(False)
     return sock
 

@@ -200,7 +200,7 @@ def _failed_record(exc: BaseException, started: float, model: Any, **fields: Any
 
 
 #: Called by each async model call of this context as it starts to wait on its model (a run of a
-#: burst served by `pdr serve` lets the next run start then: `integrations.served_runs`).
+#: burst served by `pdr serve` lets the next run start then: `runner.start_turns`).
 WAITING_ON_MODEL: ContextVar[Callable[[], None] | None] = ContextVar("waiting_on_model", default=None)
 
 

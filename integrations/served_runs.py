@@ -20,11 +20,11 @@ from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
-from langgraph_pdr.calls.model_call import WAITING_ON_MODEL
 from langgraph_pdr.checkpoints.ledger import FINISHED, Ledger, RunExistsError, RunLockedError
 from langgraph_pdr.checkpoints.reads import status_of
 from langgraph_pdr.models import OpenModel
 from langgraph_pdr.runner import aresume_pdr, arun_pdr
+from langgraph_pdr.runner.start_turns import StartTurns
 from langgraph_pdr.state.config import PDRConfig
 from langgraph_pdr.state.result import PDRResult
 
@@ -77,45 +77,6 @@ class Live:
 
 def _same(row: dict[str, Any], question: str, config: PDRConfig) -> bool:
     return bool(row["question"] == question and PDRConfig.model_validate(row["config"]) == config)
-
-
-class StartTurns:
-    """At most `n` runs starting at once, each until it first waits on its model.
-
-    A burst of requests (64 at once) would otherwise start together: every run's setup (its store,
-    its first checkpoint, its prompts) interleaved with every other's on the one event loop, and not
-    one model call sent before the last run's setup is done. In turns, the first runs' calls go out
-    while the next runs set up, and their replies come back spread out.
-    """
-
-    def __init__(self, n: int) -> None:
-        self._n = n
-        self._free: asyncio.Semaphore | None = None  # made in the running loop
-
-    @contextlib.asynccontextmanager
-    async def turn(self) -> AsyncIterator[None]:
-        """Wait for a turn; it is given back at the run's first model call, or as the block ends."""
-        if self._n <= 0:
-            yield
-            return
-        if self._free is None:
-            self._free = asyncio.Semaphore(self._n)
-        free = self._free
-        await free.acquire()
-        given_back = False
-
-        def give_back() -> None:
-            nonlocal given_back
-            if not given_back:
-                given_back = True
-                free.release()
-
-        token = WAITING_ON_MODEL.set(give_back)
-        try:
-            yield
-        finally:
-            WAITING_ON_MODEL.reset(token)
-            give_back()
 
 
 class ServedRuns:

@@ -1,7 +1,7 @@
 """Running, resuming, listing and inspecting runs, each checkpointed with its ledger in one database:
 `running` (`run_pdr`, `arun_pdr`), `resuming` (`resume_pdr`, `aresume_pdr`), `queries` (`list_runs`,
-`inspect_run`), `recovery` (`interrupted_runs`, `resume_interrupted`), and what running and resuming
-share (`execution`)."""
+`inspect_run`), `recovery` (`interrupted_runs`, `resume_interrupted`), what running and resuming
+share (`execution`), and `start_turns` (the runs of a burst starting a few at a time)."""
 
 from langgraph_pdr.runner.execution import EventHandler, ModelArg
 from langgraph_pdr.runner.queries import inspect_run, list_runs

@@ -1,5 +1,5 @@
 """`pdr serve` starts the runs of a burst in turns: at most N at once between a run's start and its
-first model call (`integrations.served_runs.StartTurns`)."""
+first model call (`runner.start_turns.StartTurns`)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from fakes import ScriptedChatModel
 
 from langgraph_pdr import PDRConfig, arun_pdr
 from langgraph_pdr.calls.model_call import WAITING_ON_MODEL
-from langgraph_pdr.integrations.served_runs import StartTurns
+from langgraph_pdr.runner.start_turns import StartTurns
 
 
 def test_a_turn_is_given_back_at_the_first_model_call_not_at_the_end_of_the_run():

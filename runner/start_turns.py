@@ -35,18 +35,16 @@ class StartTurns:
     """
 
     def __init__(self, n: int) -> None:
-        self._n = n
-        self._free: asyncio.Semaphore | None = None  # made in the running loop
+        # no turns to wait for when n <= 0 (a semaphore binds to its event loop at first use)
+        self._free = asyncio.Semaphore(n) if n > 0 else None
 
     @contextlib.asynccontextmanager
     async def turn(self) -> AsyncIterator[None]:
         """Wait for a turn; it is given back at the run's first model call, or as the block ends."""
-        if self._n <= 0:
+        free = self._free
+        if free is None:
             yield
             return
-        if self._free is None:
-            self._free = asyncio.Semaphore(self._n)
-        free = self._free
         await free.acquire()
         given_back = False
 
